@@ -303,7 +303,11 @@ meta() {
 }
 
 fs_type() {
-    findmnt -n -o FSTYPE -T "$1" 2>/dev/null || stat -f -c %T "$1" 2>/dev/null || echo unknown
+    local t
+    # findmnt prints one line per mount stacked on the path; the last one is visible.
+    t="$(findmnt -n -o FSTYPE -T "$1" 2>/dev/null | tail -n 1)" || true
+    [[ -n "$t" ]] || t="$(stat -f -c %T "$1" 2>/dev/null)" || true
+    echo "${t:-unknown}"
 }
 
 # Prints N distinct free TCP ports on 127.0.0.1.
@@ -848,6 +852,7 @@ with open(results_path) as f:
         t_ticks = int(row["target_ticks"])
         u_ticks = int(row["upstream_ticks"]) if row["upstream_ticks"] else None
         runs.append({
+            "round": row["round"],
             "load": row["load"],
             "target": row["target"],
             "rps": req / dur_s,
@@ -918,7 +923,7 @@ if not docs_path:
     sys.exit(0)
 
 params = [
-    f"- Date: {meta['date']}; checkout {meta['checkout']}",
+    f"- Checkout: {meta['checkout']}",
     f"- Machine: {meta['cores']} cores, {meta['cpu']}, {meta['memory']}; {meta['kernel']}",
     f"- Load average: {meta['loadavg']}",
     f"- Tools: nginx {meta['nginx']}, {meta['wrk']}",
@@ -950,6 +955,17 @@ section = [
 ]
 if ratios:
     section += ["Ratios of medians (below 1 for req/s, or above 1 for CPU and p99, means sectorgate costs more than nginx):", "", ratios, ""]
+raw_rows = [[r["round"], r["load"], r["target"], f"{r['rps']:,.0f}", f"{r['p50']:.3f}", f"{r['p99']:.3f}",
+             f"{r['cpu']:.2f}", fmt(r["up_cpu"], ".2f"), f"{r['core']:.0f}", f"{r['gen']:.0f}"]
+            for r in runs]
+section += [
+    "<details><summary>Every run</summary>",
+    "",
+    md_table(["round"] + headers, raw_rows, ["r"] + align),
+    "",
+    "</details>",
+    "",
+]
 section += [
     "How to read this:",
     "",

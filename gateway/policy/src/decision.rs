@@ -1,0 +1,112 @@
+//! [`Decision`]: what policy says about one request, with its stable rule id.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// A stable rule identifier such as `endpoint.unrecognized` or
+/// `healthcare.url_preview_disabled`. The same id appears in the response,
+/// the audit record, the metrics and conformance reports.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RuleId(Repr);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Repr {
+    Builtin(&'static str),
+    Profile(Arc<str>),
+}
+
+impl RuleId {
+    /// A rule id built into the gateway.
+    pub const fn builtin(id: &'static str) -> Self {
+        Self(Repr::Builtin(id))
+    }
+
+    /// A rule id defined by a profile.
+    pub fn profile(id: &str) -> Self {
+        Self(Repr::Profile(Arc::from(id)))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Builtin(id) => id,
+            Repr::Profile(id) => id,
+        }
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a request is refused, as the Matrix error it is answered with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    /// The HTTP status.
+    pub status: u16,
+    /// The Matrix `errcode`, e.g. `M_FORBIDDEN`.
+    pub errcode: &'static str,
+    /// Human-readable text for the `error` field.
+    pub message: Cow<'static, str>,
+}
+
+/// Allow or deny.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The request is forwarded.
+    Allow,
+    /// The request is answered with this error and not forwarded.
+    Deny(Denial),
+}
+
+/// The outcome of [`decide`](crate::decide): a verdict and the rule that gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Allow or deny.
+    pub verdict: Verdict,
+    /// The rule that decided.
+    pub rule: RuleId,
+}
+
+impl Decision {
+    /// An allow by `rule`.
+    pub fn allow(rule: RuleId) -> Self {
+        Self {
+            verdict: Verdict::Allow,
+            rule,
+        }
+    }
+
+    /// A denial by `rule`.
+    pub fn deny(
+        rule: RuleId,
+        status: u16,
+        errcode: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            verdict: Verdict::Deny(Denial {
+                status,
+                errcode,
+                message: message.into(),
+            }),
+            rule,
+        }
+    }
+
+    /// Whether the request may pass.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self.verdict, Verdict::Allow)
+    }
+
+    /// `allow` or `deny`, as recorded.
+    pub fn verdict_str(&self) -> &'static str {
+        match self.verdict {
+            Verdict::Allow => "allow",
+            Verdict::Deny(_) => "deny",
+        }
+    }
+}
