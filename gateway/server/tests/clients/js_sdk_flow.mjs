@@ -123,7 +123,7 @@ function describe(e) {
         const message = cause.message ?? String(cause);
         if (!messages.includes(message)) messages.push(message);
     }
-    return messages.join(": ");
+    return `${e.name ?? "Error"}: ${messages.join(": ")}`;
 }
 
 /** A logged-in client for user `label`: a fresh registration or a password login. */
@@ -275,7 +275,7 @@ async function main() {
     try {
         await run(baseUrl, clients);
     } catch (e) {
-        error = e instanceof FlowError ? e.message : `${e?.name ?? "Error"}: ${describe(e)}`;
+        error = e instanceof FlowError ? e.message : describe(e);
     } finally {
         clearTimeout(cap);
         for (const client of clients) client.stopClient();

@@ -1,0 +1,59 @@
+//! [`AuditLog`]: the pipeline's handle on the audit store, with group commit.
+//!
+//! Requests hand their record to one writer task and wait. The writer takes
+//! every record waiting (up to a batch limit), writes them in one durable
+//! transaction and then answers each request. Under load one fsync covers many
+//! requests; alone, a request pays for one.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{AuditError, AuditRecord, AuditStore};
+
+const MAX_BATCH: usize = 512;
+const QUEUE: usize = 4096;
+
+type Ack = oneshot::Sender<Result<(), Arc<AuditError>>>;
+
+/// A cloneable handle that appends records durably.
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    queue: mpsc::Sender<(AuditRecord, Ack)>,
+}
+
+impl AuditLog {
+    /// Starts the writer task over `store`. Must be called inside a Tokio runtime.
+    pub fn spawn<S: AuditStore>(store: S) -> Self {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(store, receiver));
+        Self { queue }
+    }
+
+    /// Appends a record; returns once it is durable.
+    pub async fn append(&self, record: AuditRecord) -> Result<(), Arc<AuditError>> {
+        let (ack, done) = oneshot::channel();
+        self.queue
+            .send((record, ack))
+            .await
+            .map_err(|_| Arc::new(AuditError::Closed))?;
+        done.await.map_err(|_| Arc::new(AuditError::Closed))?
+    }
+}
+
+async fn write_batches<S: AuditStore>(store: S, mut receiver: mpsc::Receiver<(AuditRecord, Ack)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut records = Vec::with_capacity(MAX_BATCH);
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        records.extend(batch.iter().map(|(record, _)| record.clone()));
+        let result = store.append_batch(&records).await.map_err(Arc::new);
+        if let Err(error) = &result {
+            tracing::error!(%error, records = records.len(), "audit write failed");
+        }
+        for (_, ack) in batch.drain(..) {
+            // A requester that gave up (client went away) needs no answer.
+            let _ = ack.send(result.clone());
+        }
+        records.clear();
+    }
+}
