@@ -9,6 +9,7 @@
 pub mod action;
 pub mod catalog;
 mod classify;
+mod credentials;
 mod endpoint;
 mod error;
 pub mod json;
@@ -17,6 +18,7 @@ mod parse;
 pub use action::{Action, Classified, MediaRef, Transaction};
 pub use catalog::{Catalog, Lookup, RouteMatch};
 pub use classify::{BodyMode, Request, classify};
+pub use credentials::{Credentials, credentials};
 pub use endpoint::{Api, Endpoint};
 pub use error::ClassifyError;
 

@@ -5,6 +5,8 @@
 //! transaction and then answers each request. Under load one fsync covers many
 //! requests; alone, a request pays for one.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -15,19 +17,42 @@ const MAX_BATCH: usize = 512;
 const QUEUE: usize = 4096;
 
 type Ack = oneshot::Sender<Result<(), Arc<AuditError>>>;
+type Probe = Arc<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), AuditError>> + Send>> + Send + Sync,
+>;
 
 /// A cloneable handle that appends records durably.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AuditLog {
     queue: mpsc::Sender<(AuditRecord, Ack)>,
+    probe: Probe,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog").finish_non_exhaustive()
+    }
 }
 
 impl AuditLog {
     /// Starts the writer task over `store`. Must be called inside a Tokio runtime.
     pub fn spawn<S: AuditStore>(store: S) -> Self {
+        let store = Arc::new(store);
         let (queue, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(store, receiver));
-        Self { queue }
+        tokio::spawn(write_batches(Arc::clone(&store), receiver));
+        let probe: Probe = Arc::new(move || {
+            let store = Arc::clone(&store);
+            Box::pin(async move { store.check_writable().await })
+        });
+        Self { queue, probe }
+    }
+
+    /// Checks that the store can take a write now (for readiness).
+    pub async fn check_writable(&self) -> Result<(), AuditError> {
+        if self.queue.is_closed() {
+            return Err(AuditError::Closed);
+        }
+        (self.probe)().await
     }
 
     /// Appends a record; returns once it is durable.
@@ -41,7 +66,7 @@ impl AuditLog {
     }
 }
 
-async fn write_batches<S: AuditStore>(store: S, mut receiver: mpsc::Receiver<(AuditRecord, Ack)>) {
+async fn write_batches<S: AuditStore>(store: Arc<S>, mut receiver: mpsc::Receiver<(AuditRecord, Ack)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut records = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {

@@ -1,1 +1,32 @@
-fn main() {}
+//! `sectorgate`: a policy-enforcing gateway in front of a Matrix homeserver.
+//!
+//! This binary wires the pipeline crates together: it reads the config,
+//! sets up telemetry, opens the audit store, loads the profile and serves
+//! the client/federation listener and the admin listener.
+
+mod admin;
+mod cli;
+mod config;
+mod serve;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Serve(args) => serve::run(args),
+        cli::Command::CheckConfig(args) => match config::Config::load(args.config.as_deref()) {
+            Ok(config) => {
+                println!("config ok: profile {}", config.profile.describe());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("sectorgate: {error}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

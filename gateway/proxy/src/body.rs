@@ -1,0 +1,37 @@
+//! Reading an inspected request body, bounded by the size limit.
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// Larger than the limit.
+    TooLarge,
+    /// The client's stream broke.
+    Unreadable(String),
+}
+
+/// Reads a whole body of at most `limit` bytes. A declared `Content-Length`
+/// over the limit is refused before anything is read.
+pub(crate) async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, BodyError> {
+    if declared_length(headers).is_some_and(|length| length > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(error) => Err(BodyError::Unreadable(error.to_string())),
+    }
+}
+
+/// The `Content-Length` a request declares, if any.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+}

@@ -1,0 +1,33 @@
+//! [`ProxyConfig`]: the pipeline's settings (filled from the server's config file).
+
+use std::time::Duration;
+
+use http::Uri;
+use ipnet::IpNet;
+
+/// Size and shape limits applied when a request is accepted.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest inspected (JSON) body, in bytes.
+    pub max_json_body_bytes: u64,
+    /// Deepest JSON nesting accepted (at most 100).
+    pub max_json_depth: usize,
+    /// Largest streamed media upload, in bytes.
+    pub max_upload_bytes: u64,
+}
+
+/// How the pipeline reaches the homeserver and whom it trusts.
+#[derive(Clone, Debug)]
+pub struct ProxyConfig {
+    /// The homeserver's base URL (`http://127.0.0.1:8008`).
+    pub homeserver: Uri,
+    /// Time allowed to connect to the homeserver.
+    pub connect_timeout: Duration,
+    /// Time allowed for the homeserver's response head (long-polls get their
+    /// own `timeout` on top).
+    pub response_timeout: Duration,
+    /// Request limits.
+    pub limits: Limits,
+    /// Proxies whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+}

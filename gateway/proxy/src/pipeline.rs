@@ -1,0 +1,196 @@
+//! The handler every Matrix request goes through, step by step:
+//! accept → classify → decide → record → forward.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use http::HeaderValue;
+use sectorgate_action::{BodyMode, Catalog, classify};
+use sectorgate_audit::AuditRecord;
+use sectorgate_policy::{
+    Decision, Peer, RuleId, Verdict, decide, decide_input_error, decide_too_large,
+};
+use tracing::{Instrument, field};
+
+use crate::Gateway;
+use crate::actor::actor;
+use crate::body::{BodyError, declared_length, read_limited};
+use crate::respond::{self, Fault, REQUEST_ID};
+use crate::{forward, forwarded};
+
+/// Runs one request through the pipeline.
+pub async fn handle(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        endpoint = field::Empty,
+        action = field::Empty,
+        rule = field::Empty,
+        verdict = field::Empty,
+        upstream_status = field::Empty,
+        latency_ms = field::Empty,
+    );
+    let started = Instant::now();
+    let mut response = run(&gateway, peer, request, &request_id)
+        .instrument(span.clone())
+        .await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), "request done"));
+    response
+}
+
+async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: &str) -> Response {
+    // accept: read the head; buffer the body unless the endpoint streams it.
+    let (mut parts, body) = request.into_parts();
+    let client_ip = forwarded::apply(&mut parts.headers, peer.ip(), &gateway.config.trusted_proxies);
+    let limits = &gateway.config.limits;
+    let catalog = Catalog::global();
+    let mode = catalog.body_mode(&parts.method, parts.uri.path());
+    let (buffered, body) = match mode {
+        BodyMode::Buffered => {
+            match read_limited(&parts.headers, body, limits.max_json_body_bytes).await {
+                Ok(bytes) => (bytes, None),
+                Err(error) => {
+                    let decision = match error {
+                        BodyError::TooLarge => decide_too_large(limits.max_json_body_bytes),
+                        BodyError::Unreadable(message) => Decision::deny(
+                            RuleId::builtin("request.body_unreadable"),
+                            400,
+                            "M_UNKNOWN",
+                            message,
+                        ),
+                    };
+                    return refuse_unclassified(gateway, &parts, decision, request_id).await;
+                }
+            }
+        }
+        BodyMode::Streamed => {
+            if declared_length(&parts.headers).is_some_and(|len| len > limits.max_upload_bytes) {
+                let decision = decide_too_large(limits.max_upload_bytes);
+                return refuse_unclassified(gateway, &parts, decision, request_id).await;
+            }
+            (bytes::Bytes::new(), Some(body))
+        }
+    };
+
+    // classify
+    let view = sectorgate_action::Request {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        body: &buffered,
+    };
+    let classified = classify(catalog, &view, limits.max_json_depth);
+
+    // decide
+    let peer = Peer { addr: client_ip };
+    let (decision, endpoint, action) = match &classified {
+        Ok(classified) => (
+            decide(classified, &gateway.profile, &peer),
+            classified.endpoint.map(|e| e.to_string()),
+            classified.action.kind(),
+        ),
+        Err(error) => (decide_input_error(error), None, "invalid"),
+    };
+    note_decision(&decision, endpoint.as_deref(), action);
+
+    // record
+    if let Err(response) = record(gateway, &parts, &decision, endpoint, action, request_id).await {
+        return response;
+    }
+    drop(classified);
+
+    // forward, or answer the denial
+    match &decision.verdict {
+        Verdict::Deny(denial) => respond::denial(denial, decision.rule.as_str(), request_id),
+        Verdict::Allow => {
+            let body = match body {
+                Some(stream) => Body::new(http_body_util::Limited::new(
+                    stream,
+                    usize::try_from(limits.max_upload_bytes).unwrap_or(usize::MAX),
+                )),
+                None => Body::from(buffered),
+            };
+            if let Ok(value) = HeaderValue::from_str(request_id) {
+                parts.headers.insert(REQUEST_ID, value);
+            }
+            match forward::forward(&gateway.client, &gateway.config, parts, body).await {
+                Ok(response) => {
+                    tracing::Span::current().record("upstream_status", response.status().as_u16());
+                    response
+                }
+                Err(fault) => respond::fault(&fault, request_id),
+            }
+        }
+    }
+}
+
+/// Records and answers a request refused before it could be classified.
+async fn refuse_unclassified(
+    gateway: &Gateway,
+    parts: &http::request::Parts,
+    decision: Decision,
+    request_id: &str,
+) -> Response {
+    note_decision(&decision, None, "invalid");
+    if let Err(response) = record(gateway, parts, &decision, None, "invalid", request_id).await {
+        return response;
+    }
+    match &decision.verdict {
+        Verdict::Deny(denial) => respond::denial(denial, decision.rule.as_str(), request_id),
+        Verdict::Allow => respond::fault(&Fault::UpstreamUnreachable, request_id),
+    }
+}
+
+fn note_decision(decision: &Decision, endpoint: Option<&str>, action: &str) {
+    let span = tracing::Span::current();
+    span.record("endpoint", endpoint.unwrap_or("-"));
+    span.record("action", action);
+    span.record("rule", decision.rule.as_str());
+    span.record("verdict", decision.verdict_str());
+}
+
+/// Appends the audit record; on failure, the 503 to answer instead.
+async fn record(
+    gateway: &Gateway,
+    parts: &http::request::Parts,
+    decision: &Decision,
+    endpoint: Option<String>,
+    action: &str,
+    request_id: &str,
+) -> Result<(), Response> {
+    let record = AuditRecord {
+        request_id: request_id.to_owned(),
+        recorded_at_ms: now_ms(),
+        profile: gateway.profile.id.clone(),
+        endpoint,
+        action: action.to_owned(),
+        verdict: decision.verdict_str().to_owned(),
+        rule: decision.rule.as_str().to_owned(),
+        actor: actor(parts, &gateway.pseudonymiser),
+    };
+    gateway.audit.append(record).await.map_err(|error| {
+        tracing::error!(%error, "audit record not durable; refusing the request");
+        respond::fault(&Fault::AuditUnavailable, request_id)
+    })
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+}
+

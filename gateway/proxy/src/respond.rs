@@ -1,0 +1,89 @@
+//! The one place where denials and faults become HTTP responses.
+//!
+//! Every error the gateway itself answers has a Matrix body:
+//! `{"errcode": …, "error": …, "org.sectorgate.rule": …}` and carries the
+//! request id in `X-Request-Id`.
+
+use axum::body::Body;
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
+use sectorgate_policy::Denial;
+use serde_json::json;
+
+/// The header carrying the request id, on requests and responses.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A failure of the gateway or the homeserver, as opposed to a denial.
+#[derive(Debug)]
+pub enum Fault {
+    /// The audit record could not be made durable.
+    AuditUnavailable,
+    /// The homeserver could not be reached or broke the connection.
+    UpstreamUnreachable,
+    /// The homeserver did not answer in time.
+    UpstreamTimeout,
+}
+
+impl Fault {
+    /// The stable id reported for the fault.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Self::AuditUnavailable => "audit.unavailable",
+            Self::UpstreamUnreachable => "upstream.unreachable",
+            Self::UpstreamTimeout => "upstream.timeout",
+        }
+    }
+}
+
+/// The response for a denial.
+pub fn denial(denial: &Denial, rule: &str, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN);
+    matrix_error(status, denial.errcode, &denial.message, rule, request_id)
+}
+
+/// The response for a fault.
+pub fn fault(fault: &Fault, request_id: &str) -> Response {
+    let (status, message) = match fault {
+        Fault::AuditUnavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The audit log cannot be written; the request was not forwarded. Try again later.",
+        ),
+        Fault::UpstreamUnreachable => (
+            StatusCode::BAD_GATEWAY,
+            "The homeserver cannot be reached.",
+        ),
+        Fault::UpstreamTimeout => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "The homeserver did not answer in time.",
+        ),
+    };
+    let mut response = matrix_error(status, "M_UNKNOWN", message, fault.id(), request_id);
+    if matches!(fault, Fault::AuditUnavailable) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+fn matrix_error(
+    status: StatusCode,
+    errcode: &str,
+    message: &str,
+    rule: &str,
+    request_id: &str,
+) -> Response {
+    let body = json!({
+        "errcode": errcode,
+        "error": message,
+        "org.sectorgate.rule": rule,
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(REQUEST_ID, value);
+    }
+    response
+}

@@ -1,0 +1,45 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A policy-enforcing gateway for Matrix homeservers.
+///
+/// sectorgate sits in front of a homeserver (Synapse, Conduit, Dendrite, …),
+/// checks every client and federation request against a sector profile,
+/// records each decision in an audit log and forwards what is allowed.
+#[derive(Debug, Parser)]
+#[command(name = "sectorgate", version, about, long_about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
+    /// Read and check a config file (and the profile it names), then exit.
+    CheckConfig(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArg {
+    /// The config file (TOML). Without one, built-in defaults are used:
+    /// listener 127.0.0.1:8080, admin 127.0.0.1:8081, homeserver
+    /// http://127.0.0.1:8008, audit database sqlite://sectorgate.db, the
+    /// bundled healthcare profile.
+    #[arg(long, short, env = "SECTORGATE_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArg,
+    /// Once listening, write the bound addresses as JSON
+    /// (`{"client": "…", "admin": "…"}`) to this file. Useful with port 0.
+    #[arg(long)]
+    pub(crate) addr_file: Option<PathBuf>,
+}

@@ -1,0 +1,289 @@
+//! The config file (TOML) and its built-in defaults.
+//!
+//! Every section and key is optional; unknown keys are an error, so a typo
+//! never silently falls back to a default. `deploy/sectorgate.example.toml`
+//! documents every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use sectorgate_policy::{Profile, ProfileError};
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Config {
+    pub(crate) listen: Listen,
+    pub(crate) homeserver: Homeserver,
+    pub(crate) profile: ProfileChoice,
+    pub(crate) audit: Audit,
+    pub(crate) limits: Limits,
+    pub(crate) telemetry: Telemetry,
+}
+
+/// `[listen]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Listen {
+    pub(crate) client: SocketAddr,
+    pub(crate) admin: SocketAddr,
+    pub(crate) trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Self {
+            client: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// `[homeserver]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Homeserver {
+    pub(crate) url: String,
+    #[serde(with = "humantime_serde")]
+    pub(crate) connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) response_timeout: Duration,
+}
+
+impl Default for Homeserver {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8008".to_owned(),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[profile]`: a bundled profile by id, or a profile file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileChoice {
+    #[serde(default)]
+    pub(crate) bundled: Option<String>,
+    #[serde(default)]
+    pub(crate) path: Option<PathBuf>,
+}
+
+impl Default for ProfileChoice {
+    fn default() -> Self {
+        Self {
+            bundled: Some("healthcare".to_owned()),
+            path: None,
+        }
+    }
+}
+
+impl ProfileChoice {
+    /// Loads the chosen profile.
+    pub(crate) fn load(&self) -> Result<Profile, ConfigError> {
+        match (&self.bundled, &self.path) {
+            (Some(id), None) => Ok(Profile::bundled(id)?),
+            (None, Some(path)) => Ok(Profile::from_file(path)?),
+            _ => Err(ConfigError::Invalid(
+                "[profile] needs exactly one of `bundled` or `path`".to_owned(),
+            )),
+        }
+    }
+
+    /// A short description for messages.
+    pub(crate) fn describe(&self) -> String {
+        match (&self.bundled, &self.path) {
+            (Some(id), _) => format!("bundled:{id}"),
+            (_, Some(path)) => path.display().to_string(),
+            _ => "none".to_owned(),
+        }
+    }
+}
+
+/// `[audit]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Audit {
+    pub(crate) database: String,
+    pub(crate) pseudonym_key_file: PathBuf,
+    #[serde(with = "humantime_serde")]
+    pub(crate) lock_timeout: Duration,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self {
+            database: "sqlite://sectorgate.db".to_owned(),
+            pseudonym_key_file: PathBuf::from("sectorgate-pseudonym.key"),
+            lock_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Limits {
+    pub(crate) max_json_body_bytes: u64,
+    pub(crate) max_json_depth: usize,
+    pub(crate) max_upload_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_json_body_bytes: 1024 * 1024,
+            max_json_depth: 64,
+            max_upload_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[telemetry]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Telemetry {
+    pub(crate) log_format: LogFormat,
+    pub(crate) log_filter: String,
+    pub(crate) otlp_endpoint: Option<String>,
+    pub(crate) service_name: String,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Pretty,
+            log_filter: "info".to_owned(),
+            otlp_endpoint: None,
+            service_name: "sectorgate".to_owned(),
+        }
+    }
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the config format.
+    #[error("config {path} is invalid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("config is invalid: {0}")]
+    Invalid(String),
+    /// The profile could not be loaded.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+}
+
+impl Config {
+    /// Reads `path`, or the built-in defaults when `None`, and checks it.
+    pub(crate) fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let config = match path {
+            None => Self::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Self::parse(&text).map_err(|source| ConfigError::Parse {
+                    path: path.to_owned(),
+                    source: Box::new(source),
+                })?
+            }
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Parses config text (no checks beyond the format).
+    pub(crate) fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let url: axum::http::Uri = self
+            .homeserver
+            .url
+            .parse()
+            .map_err(|_| ConfigError::Invalid(format!("homeserver.url {:?} is not a URL", self.homeserver.url)))?;
+        if url.scheme_str() != Some("http") || url.authority().is_none() {
+            return Err(ConfigError::Invalid(
+                "homeserver.url must be http://host:port (TLS to the homeserver is not supported yet)".to_owned(),
+            ));
+        }
+        if !(1..=100).contains(&self.limits.max_json_depth) {
+            return Err(ConfigError::Invalid("limits.max_json_depth must be 1 to 100".to_owned()));
+        }
+        if !self.audit.database.starts_with("sqlite:") {
+            return Err(ConfigError::Invalid(
+                "audit.database must be a sqlite: URL (PostgreSQL arrives with the audit log)".to_owned(),
+            ));
+        }
+        self.profile.load()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/sectorgate.example.toml")
+    }
+
+    #[test]
+    fn the_example_config_parses_and_checks() {
+        let config = Config::load(Some(&example())).expect("example config loads");
+        assert_eq!(config.homeserver.url, "http://127.0.0.1:8008");
+        assert_eq!(config.profile.bundled.as_deref(), Some("healthcare"));
+    }
+
+    #[test]
+    fn the_defaults_check() {
+        let config = Config::load(None).expect("defaults load");
+        assert_eq!(config.listen.client.port(), 8080);
+        assert_eq!(config.audit.database, "sqlite://sectorgate.db");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(Config::parse("[listen]\nclinet = \"127.0.0.1:1\"\n").is_err());
+        assert!(Config::parse("[surprise]\n").is_err());
+        assert!(Config::parse("[homeserver]\nurl = \"http://127.0.0.1:1\"\n").is_ok());
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let both = Config::parse("[profile]\nbundled = \"base\"\npath = \"x\"\n").expect("parses");
+        assert!(both.check().is_err());
+        let https = Config::parse("[homeserver]\nurl = \"https://hs\"\n").expect("parses");
+        assert!(https.check().is_err());
+        let missing = Config::parse("[profile]\nbundled = \"nope\"\n").expect("parses");
+        assert!(missing.check().is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! `sectorgate serve`: wire config, telemetry, audit, profile and listeners.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use sectorgate_audit::{AuditLog, Pseudonymiser, SqliteStore};
+use sectorgate_proxy::{Gateway, Limits, ProxyConfig};
+use tokio::net::TcpListener;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+use crate::{admin, telemetry};
+
+/// Runs the gateway until SIGINT or SIGTERM.
+pub(crate) fn run(args: ServeArgs) -> ExitCode {
+    let config = match Config::load(args.config.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("sectorgate: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let _telemetry = match telemetry::init(&config.telemetry) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("sectorgate: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config, args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
+    let profile = config.profile.load().map_err(|e| e.to_string())?;
+    let pseudonymiser = Pseudonymiser::load_or_create(&config.audit.pseudonym_key_file)
+        .map_err(|e| e.to_string())?;
+    let store = SqliteStore::open(&config.audit.database, config.audit.lock_timeout)
+        .await
+        .map_err(|e| format!("cannot open the audit database {}: {e}", config.audit.database))?;
+    let homeserver = config
+        .homeserver
+        .url
+        .parse()
+        .map_err(|_| "homeserver.url is not a URL".to_owned())?;
+    let proxy_config = ProxyConfig {
+        homeserver,
+        connect_timeout: config.homeserver.connect_timeout,
+        response_timeout: config.homeserver.response_timeout,
+        limits: Limits {
+            max_json_body_bytes: config.limits.max_json_body_bytes,
+            max_json_depth: config.limits.max_json_depth,
+            max_upload_bytes: config.limits.max_upload_bytes,
+        },
+        trusted_proxies: config.listen.trusted_proxies.clone(),
+    };
+    tracing::info!(
+        profile = %profile.id,
+        homeserver = %config.homeserver.url,
+        audit = %config.audit.database,
+        "starting sectorgate {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let gateway = Arc::new(Gateway::new(
+        proxy_config,
+        profile,
+        AuditLog::spawn(store),
+        pseudonymiser,
+    ));
+
+    let client = bind(config.listen.client, "client").await?;
+    let admin_listener = bind(config.listen.admin, "admin").await?;
+    let client_addr = client.local_addr().map_err(|e| e.to_string())?;
+    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%client_addr, %admin_addr, "listening");
+    if let Some(path) = &args.addr_file {
+        let json = serde_json::json!({"client": client_addr, "admin": admin_addr});
+        std::fs::write(path, json.to_string())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+
+    let matrix = sectorgate_proxy::router(Arc::clone(&gateway))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let admin = admin::router(gateway);
+    let client_server = axum::serve(client, matrix).with_graceful_shutdown(shutdown_signal());
+    let admin_server = axum::serve(admin_listener, admin).with_graceful_shutdown(shutdown_signal());
+    let (client_result, admin_result) = tokio::join!(client_server, admin_server);
+    client_result.map_err(|e| e.to_string())?;
+    admin_result.map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr, name: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} ({name}): {e}"))
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
