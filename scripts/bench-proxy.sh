@@ -356,7 +356,7 @@ children_of() {
 cpu_ticks() {
     local total=0 pid stat fields
     for pid in "$@"; do
-        stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || die "process $pid vanished during the benchmark"
+        stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || die "process $pid is gone: a server exited, or the run was interrupted"
         # The command name may hold spaces; the fields after its closing ')'
         # start at field 3 (state), so utime (14) and stime (15) are the 12th and 13th.
         read -r -a fields <<<"${stat##*) }"
@@ -848,7 +848,6 @@ with open(results_path) as f:
     for row in csv.DictReader(f, delimiter="\t"):
         req = int(row["requests"])
         dur_s = int(row["duration_us"]) / 1e6
-        window_s = int(row["cpu_window_us"]) / 1e6
         t_ticks = int(row["target_ticks"])
         u_ticks = int(row["upstream_ticks"]) if row["upstream_ticks"] else None
         runs.append({
@@ -860,7 +859,9 @@ with open(results_path) as f:
             "p99": int(row["p99_us"]) / 1000,
             "cpu": t_ticks / tck * 1e6 / req,
             "up_cpu": None if u_ticks is None else u_ticks / tck * 1e6 / req,
-            "core": 100 * (t_ticks + (u_ticks or 0)) / tck / window_s,
+            # The CPU window also spans the settle pause after wrk stops, when the
+            # servers idle; wrk's own duration is the better denominator.
+            "core": 100 * (t_ticks + (u_ticks or 0)) / tck / dur_s,
             "gen": 100 * (float(row["wrk_user_s"]) + float(row["wrk_sys_s"])) / dur_s,
         })
 

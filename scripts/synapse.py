@@ -390,9 +390,10 @@ def cmd_start(args: argparse.Namespace) -> None:
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=READY_TIMEOUT_SECS,
     )
     if keygen.returncode != 0:
+        stop_synapse(run_dir)  # nothing runs yet; this removes the data directory
         fail(f"--generate-keys failed:\n{keygen.stdout}{keygen.stderr}")
 
     with open(run_dir / STDOUT_LOG, "ab") as out:

@@ -217,6 +217,16 @@ impl Catalog {
         }
     }
 
+    /// The endpoint a method and path name, if any (also for requests whose
+    /// body or parameters turn out to be invalid).
+    pub fn endpoint_of(&self, method: &Method, path: &str) -> Option<Endpoint> {
+        match self.lookup(method, path) {
+            Lookup::Found(matched) => Some(matched.route.endpoint),
+            Lookup::Preflight(endpoint) => Some(endpoint),
+            Lookup::MethodNotAllowed | Lookup::NotFound => None,
+        }
+    }
+
     /// How the body of a request to this method and path is read.
     pub fn body_mode(&self, method: &Method, path: &str) -> BodyMode {
         match self.lookup(method, path) {

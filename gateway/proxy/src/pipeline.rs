@@ -103,7 +103,13 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
             classified.endpoint.map(|e| e.to_string()),
             classified.action.kind(),
         ),
-        Err(error) => (decide_input_error(error), None, "invalid"),
+        Err(error) => (
+            decide_input_error(error),
+            catalog
+                .endpoint_of(&parts.method, parts.uri.path())
+                .map(|e| e.to_string()),
+            "invalid",
+        ),
     };
     note_decision(&decision, endpoint.as_deref(), action);
 

@@ -1,0 +1,362 @@
+//! End to end: the real `sectorgate` binary in front of a real Synapse,
+//! driven over HTTP and by real third-party clients (matrix-nio, matrix-js-sdk).
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use support::{Gateway, GatewayOptions, Synapse, SynapseOptions, http, marker, register, repo};
+
+fn gateway_for(synapse: &Synapse, profile: &'static str) -> Gateway {
+    Gateway::start(GatewayOptions::new(&synapse.base_url, profile))
+}
+
+fn request_id(response: &reqwest::blocking::Response) -> String {
+    response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-request-id")
+        .to_owned()
+}
+
+fn create_room(base: &str, token: &str, body: Value) -> String {
+    let response = http()
+        .post(format!("{base}/_matrix/client/v3/createRoom"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .expect("createRoom");
+    let status = response.status();
+    let body: Value = response.json().expect("createRoom JSON");
+    assert!(status.is_success(), "createRoom: {status} {body}");
+    body["room_id"].as_str().expect("room_id").to_owned()
+}
+
+fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_whole_conversation_with_media_passes_through_the_gateway() {
+    let synapse = Synapse::start(SynapseOptions::default());
+    let gateway = gateway_for(&synapse, "healthcare");
+    let base = gateway.url.as_str();
+    let client = http();
+
+    let alice = register(base, &marker("alice"));
+    let bob = register(base, &marker("bob"));
+    let room = create_room(base, &alice.token, json!({"preset": "private_chat", "name": "ward 7"}));
+    let room_path = encode(&room);
+
+    let invite = client
+        .post(format!("{base}/_matrix/client/v3/rooms/{room_path}/invite"))
+        .bearer_auth(&alice.token)
+        .json(&json!({"user_id": bob.user_id}))
+        .send()
+        .expect("invite");
+    assert!(invite.status().is_success(), "invite: {}", invite.status());
+    let join = client
+        .post(format!("{base}/_matrix/client/v3/join/{room_path}"))
+        .bearer_auth(&bob.token)
+        .json(&json!({}))
+        .send()
+        .expect("join");
+    assert!(join.status().is_success(), "join: {}", join.status());
+
+    let text = marker("hello");
+    let send = client
+        .put(format!("{base}/_matrix/client/v3/rooms/{room_path}/send/m.room.message/{}", marker("txn")))
+        .bearer_auth(&alice.token)
+        .json(&json!({"msgtype": "m.text", "body": text}))
+        .send()
+        .expect("send");
+    assert!(send.status().is_success(), "send: {}", send.status());
+    let send_id = request_id(&send);
+
+    let seen = support::wait_for(Duration::from_secs(30), || {
+        let sync: Value = client
+            .get(format!("{base}/_matrix/client/v3/sync?timeout=1000"))
+            .bearer_auth(&bob.token)
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        sync.to_string().contains(&text).then_some(())
+    });
+    assert!(seen.is_some(), "bob never saw the message by sync");
+
+    // 50 MB up and down, streamed: the gateway's peak memory must not grow by the file.
+    let size = 50 * 1024 * 1024;
+    let payload: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+    let digest = Sha256::digest(&payload);
+    let before = gateway.peak_rss_kib();
+    let upload: Value = client
+        .post(format!("{base}/_matrix/media/v3/upload?filename=scan.bin"))
+        .bearer_auth(&alice.token)
+        .header("content-type", "application/octet-stream")
+        .body(payload)
+        .send()
+        .expect("upload")
+        .json()
+        .expect("upload JSON");
+    let mxc = upload["content_uri"].as_str().expect("content_uri");
+    let (server, media_id) = mxc.trim_start_matches("mxc://").split_once('/').expect("mxc parts");
+    let download = client
+        .get(format!("{base}/_matrix/client/v1/media/download/{server}/{media_id}"))
+        .bearer_auth(&bob.token)
+        .send()
+        .expect("download");
+    assert!(download.status().is_success(), "download: {}", download.status());
+    let bytes = download.bytes().expect("download body");
+    assert_eq!(bytes.len(), size);
+    assert_eq!(Sha256::digest(&bytes), digest, "downloaded media differs");
+    let growth_mib = gateway.peak_rss_kib().saturating_sub(before) / 1024;
+    assert!(growth_mib < 25, "gateway peak memory grew by {growth_mib} MiB for a 50 MiB file");
+
+    // Every decision is audited, pseudonymised, without content.
+    let records = gateway.audit_records();
+    let record = gateway.audit_record(&send_id);
+    assert_eq!(record.endpoint.as_deref(), Some("client.send_message_event"));
+    assert_eq!(record.verdict, "allow");
+    assert_eq!(record.actor.kind(), "user");
+    let dump = format!("{records:?}");
+    assert!(!dump.contains(&text), "message content reached the audit log");
+    assert!(!dump.contains(&alice.token), "an access token reached the audit log");
+    for kind in ["create_room", "invite_user", "join_room", "create_content", "get_content", "other"] {
+        assert!(records.iter().any(|r| r.action == kind), "no audit record of {kind}");
+    }
+}
+
+#[test]
+fn matrix_nio_completes_its_flow_through_the_gateway() {
+    let synapse = Synapse::start(SynapseOptions::default());
+    let gateway = gateway_for(&synapse, "healthcare");
+    let mut command = Command::new(support::python());
+    command
+        .arg(repo().join("gateway/server/tests/clients/nio_flow.py"))
+        .arg(&gateway.url);
+    let (ok, summary) = support::run_client(command);
+    assert!(ok, "matrix-nio flow failed: {summary}\n{}", gateway.log());
+    let summary: Value = serde_json::from_str(&summary).expect("summary JSON");
+    assert_eq!(summary["ok"], true);
+    assert!(synapse.saw("/_matrix/client/v3/sync"));
+    assert!(gateway.audit_records().len() > 10);
+}
+
+#[test]
+fn matrix_js_sdk_completes_its_flow_through_the_gateway() {
+    let synapse = Synapse::start(SynapseOptions::default());
+    let gateway = gateway_for(&synapse, "healthcare");
+    support::venv();
+    let mut command = Command::new("node");
+    command
+        .arg(repo().join("gateway/server/tests/clients/js_sdk_flow.mjs"))
+        .arg(&gateway.url);
+    let (ok, summary) = support::run_client(command);
+    assert!(ok, "matrix-js-sdk flow failed: {summary}\n{}", gateway.log());
+    let summary: Value = serde_json::from_str(&summary).expect("summary JSON");
+    assert_eq!(summary["ok"], true);
+    assert!(gateway.audit_records().len() > 10);
+}
+
+#[test]
+fn url_previews_are_refused_under_healthcare_and_forwarded_under_base() {
+    let synapse = Synapse::start(SynapseOptions { url_preview: true });
+    let healthcare = gateway_for(&synapse, "healthcare");
+    let base = gateway_for(&synapse, "base");
+    let user = register(&base.url, &marker("previewer"));
+
+    let refused_marker = marker("refused");
+    let refused = http()
+        .get(format!("{}/_matrix/client/v1/media/preview_url?url=http%3A%2F%2F127.0.0.1%3A9%2F{refused_marker}", healthcare.url))
+        .bearer_auth(&user.token)
+        .send()
+        .expect("preview via healthcare");
+    assert_eq!(refused.status().as_u16(), 404);
+    let refused_id = request_id(&refused);
+    let body: Value = refused.json().expect("error JSON");
+    assert_eq!(body["errcode"], "M_UNRECOGNIZED");
+    assert_eq!(body["org.sectorgate.rule"], "healthcare.url_preview_disabled");
+
+    let allowed_marker = marker("allowed");
+    let allowed = http()
+        .get(format!("{}/_matrix/client/v1/media/preview_url?url=http%3A%2F%2F127.0.0.1%3A9%2F{allowed_marker}", base.url))
+        .bearer_auth(&user.token)
+        .send()
+        .expect("preview via base");
+    let allowed_id = request_id(&allowed);
+    let allowed_body: Value = allowed.json().unwrap_or(Value::Null);
+    assert!(allowed_body.get("org.sectorgate.rule").is_none(), "base refused: {allowed_body}");
+
+    assert!(synapse.saw(&allowed_marker), "the allowed preview never reached Synapse");
+    assert!(!synapse.access_log().contains(&refused_marker), "the refused preview reached Synapse");
+
+    let refused_record = healthcare.audit_record(&refused_id);
+    assert_eq!(refused_record.verdict, "deny");
+    assert_eq!(refused_record.rule, "healthcare.url_preview_disabled");
+    let allowed_record = base.audit_record(&allowed_id);
+    assert_eq!(allowed_record.verdict, "allow");
+    assert_eq!(allowed_record.endpoint.as_deref(), Some("client.get_media_preview"));
+}
+
+#[test]
+fn bad_input_is_refused_audited_and_never_forwarded() {
+    let synapse = Synapse::start(SynapseOptions::default());
+    let gateway = Gateway::start(GatewayOptions {
+        extra: "[limits]\nmax_json_body_bytes = 65536\nmax_json_depth = 16\n",
+        ..GatewayOptions::new(&synapse.base_url, "healthcare")
+    });
+    let base = gateway.url.as_str();
+    let user = register(base, &marker("sender"));
+    let room = encode(&create_room(base, &user.token, json!({})));
+    let send_url = |txn: &str| format!("{base}/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}");
+
+    let deep = format!("{{\"body\":{}1{}}}", "[".repeat(20), "]".repeat(20));
+    let large = format!("{{\"msgtype\":\"m.text\",\"body\":\"{}\"}}", "x".repeat(70_000));
+    let cases: Vec<(&str, String, String, u16, &str, &str)> = vec![
+        ("notjson", send_url(&marker("notjson")), "this is not JSON".to_owned(), 400, "M_NOT_JSON", "request.not_json"),
+        ("badjson", send_url(&marker("badjson")), "[\"an array, not an object\"]".to_owned(), 400, "M_BAD_JSON", "request.bad_json"),
+        ("deep", send_url(&marker("deep")), deep, 400, "M_BAD_JSON", "request.too_deep"),
+        ("large", send_url(&marker("large")), large, 413, "M_TOO_LARGE", "request.too_large"),
+    ];
+    let mut markers = Vec::new();
+    for (label, url, body, status, errcode, rule) in &cases {
+        let response = http()
+            .put(url)
+            .bearer_auth(&user.token)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .expect(label);
+        assert_eq!(response.status().as_u16(), *status, "{label}");
+        let id = request_id(&response);
+        let error: Value = response.json().expect("error JSON");
+        assert_eq!(error["errcode"], *errcode, "{label}: {error}");
+        assert_eq!(error["org.sectorgate.rule"], *rule, "{label}");
+        let record = gateway.audit_record(&id);
+        assert_eq!((record.verdict.as_str(), record.rule.as_str()), ("deny", *rule), "{label}");
+        markers.push(url.rsplit('/').next().unwrap_or_default().to_owned());
+    }
+    // createRoom with a wrong shape, marked in the query.
+    let shape_marker = marker("shape");
+    let wrong_shape = http()
+        .post(format!("{base}/_matrix/client/v3/createRoom?sg={shape_marker}"))
+        .bearer_auth(&user.token)
+        .json(&json!({"invite": "@not-a-list:localhost"}))
+        .send()
+        .expect("wrong shape");
+    assert_eq!(wrong_shape.status().as_u16(), 400);
+    markers.push(shape_marker);
+
+    // A good request after the bad ones reaches Synapse: the log check works.
+    let canary = marker("canary");
+    let good = http()
+        .put(send_url(&canary))
+        .bearer_auth(&user.token)
+        .json(&json!({"msgtype": "m.text", "body": "fine"}))
+        .send()
+        .expect("canary");
+    assert!(good.status().is_success());
+    assert!(synapse.saw(&canary), "the canary never reached Synapse");
+    let seen = synapse.access_log();
+    for marker in markers {
+        assert!(!seen.contains(&marker), "{marker} reached Synapse");
+    }
+}
+
+#[test]
+fn a_stopped_homeserver_gives_502_and_a_silent_one_504() {
+    let mut synapse = Synapse::start(SynapseOptions::default());
+    let gateway = gateway_for(&synapse, "healthcare");
+    let ready = http().get(format!("{}/ready", gateway.admin_url)).send().expect("ready");
+    assert_eq!(ready.status().as_u16(), 200);
+    synapse.stop();
+    let response = http()
+        .get(format!("{}/_matrix/client/versions", gateway.url))
+        .send()
+        .expect("versions");
+    assert_eq!(response.status().as_u16(), 502);
+    let body: Value = response.json().expect("error JSON");
+    assert_eq!(body["errcode"], "M_UNKNOWN");
+    assert_eq!(body["org.sectorgate.rule"], "upstream.unreachable");
+    let ready = http().get(format!("{}/ready", gateway.admin_url)).send().expect("ready");
+    assert_eq!(ready.status().as_u16(), 503);
+
+    // A homeserver that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_url = format!("http://{}", silent.local_addr().expect("addr"));
+    let held = std::thread::spawn(move || {
+        // Hold the first connection open, unanswered.
+        let connections: Vec<_> = silent.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(8));
+        drop(connections);
+    });
+    let gateway = Gateway::start(GatewayOptions {
+        response_timeout: "1s",
+        ..GatewayOptions::new(&silent_url, "healthcare")
+    });
+    let response = http()
+        .get(format!("{}/_matrix/client/versions", gateway.url))
+        .send()
+        .expect("versions");
+    assert_eq!(response.status().as_u16(), 504);
+    let body: Value = response.json().expect("error JSON");
+    assert_eq!(body["org.sectorgate.rule"], "upstream.timeout");
+    let _ = held.join();
+}
+
+#[test]
+fn an_unwritable_audit_log_gives_503_and_forwards_nothing() {
+    let synapse = Synapse::start(SynapseOptions::default());
+    let gateway = gateway_for(&synapse, "healthcare");
+    let user = register(&gateway.url, &marker("locked"));
+    let room = encode(&create_room(&gateway.url, &user.token, json!({})));
+
+    let url = format!("sqlite://{}", gateway.audit_db.display());
+    let runtime = support::runtime();
+    let mut lock = runtime.block_on(async {
+        use sqlx::Connection;
+        let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("connect");
+        sqlx::query("BEGIN EXCLUSIVE").execute(&mut connection).await.expect("lock");
+        connection
+    });
+
+    let blocked = marker("blocked");
+    let response = http()
+        .put(format!("{}/_matrix/client/v3/rooms/{room}/send/m.room.message/{blocked}", gateway.url))
+        .bearer_auth(&user.token)
+        .json(&json!({"msgtype": "m.text", "body": "must not pass"}))
+        .send()
+        .expect("send while locked");
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().expect("error JSON");
+    assert_eq!(body["org.sectorgate.rule"], "audit.unavailable");
+    let ready = http().get(format!("{}/ready", gateway.admin_url)).send().expect("ready");
+    assert_eq!(ready.status().as_u16(), 503);
+
+    runtime.block_on(async {
+        sqlx::query("ROLLBACK").execute(&mut lock).await.expect("unlock");
+    });
+    drop(lock);
+    let canary = marker("unlocked");
+    let response = http()
+        .put(format!("{}/_matrix/client/v3/rooms/{room}/send/m.room.message/{canary}", gateway.url))
+        .bearer_auth(&user.token)
+        .json(&json!({"msgtype": "m.text", "body": "fine"}))
+        .send()
+        .expect("send after unlock");
+    assert!(response.status().is_success());
+    assert!(synapse.saw(&canary), "the canary never reached Synapse");
+    assert!(!synapse.access_log().contains(&blocked), "a request reached Synapse without its audit record");
+}

@@ -1,0 +1,337 @@
+//! End-to-end test support: a real Synapse (from PyPI, via
+//! `scripts/synapse.py`), the real `sectorgate` binary in front of it, and
+//! helpers to look at what each of them saw.
+//!
+//! Every process started here is stopped when its handle drops, and Synapse
+//! also has a watchdog that stops it if the test process dies.
+
+#![allow(dead_code, reason = "each test binary uses a different part of the support code")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The test virtualenv (Synapse, matrix-nio) and npm packages, installed
+/// once per test process by `scripts/deps.sh` (cached between runs).
+pub fn venv() -> &'static Path {
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(|| {
+        let output = Command::new("bash")
+            .arg(repo().join("scripts/deps.sh"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/deps.sh");
+        assert!(output.status.success(), "scripts/deps.sh failed");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let line = stdout
+            .lines()
+            .rev()
+            .find_map(|line| line.strip_prefix("SECTORGATE_VENV="))
+            .expect("deps.sh names the venv");
+        PathBuf::from(line.trim())
+    })
+}
+
+/// The venv's Python.
+pub fn python() -> PathBuf {
+    venv().join("bin/python")
+}
+
+/// Polls `check` every 100 ms until it returns `Some` or `limit` passes.
+pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A running Synapse.
+pub struct Synapse {
+    pub dir: tempfile::TempDir,
+    pub base_url: String,
+    pub access_log: PathBuf,
+    pub secret: String,
+    stopped: bool,
+}
+
+/// Options for a test Synapse.
+#[derive(Default)]
+pub struct SynapseOptions {
+    pub url_preview: bool,
+}
+
+impl Synapse {
+    /// Starts a fresh Synapse and waits until it answers.
+    pub fn start(options: SynapseOptions) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut command = Command::new(python());
+        command
+            .arg(repo().join("scripts/synapse.py"))
+            .args(["start", "--dir"])
+            .arg(dir.path())
+            .args(["--watch-parent", &std::process::id().to_string()])
+            .stderr(Stdio::inherit());
+        if options.url_preview {
+            command.args(["--url-preview", "--url-preview-allow", "127.0.0.1/32"]);
+        }
+        let output = command.output().expect("run synapse.py start");
+        assert!(output.status.success(), "synapse.py start failed");
+        let info: Value = serde_json::from_slice(
+            output.stdout.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).unwrap_or(b"{}"),
+        )
+        .expect("synapse.py prints JSON");
+        Self {
+            base_url: info["base_url"].as_str().expect("base_url").to_owned(),
+            access_log: PathBuf::from(info["access_log"].as_str().expect("access_log")),
+            secret: info["registration_shared_secret"].as_str().unwrap_or_default().to_owned(),
+            dir,
+            stopped: false,
+        }
+    }
+
+    /// Stops Synapse now.
+    pub fn stop(&mut self) {
+        if !self.stopped {
+            let _ = Command::new(python())
+                .arg(repo().join("scripts/synapse.py"))
+                .args(["stop", "--dir"])
+                .arg(self.dir.path())
+                .status();
+            self.stopped = true;
+        }
+    }
+
+    /// Synapse's access log so far.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(&self.access_log).unwrap_or_default()
+    }
+
+    /// Waits until Synapse's access log mentions `needle` (true) or 15 s pass (false).
+    pub fn saw(&self, needle: &str) -> bool {
+        wait_for(Duration::from_secs(15), || self.access_log().contains(needle).then_some(())).is_some()
+    }
+}
+
+impl Drop for Synapse {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running `sectorgate serve`.
+pub struct Gateway {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub admin_url: String,
+    pub audit_db: PathBuf,
+    child: Child,
+}
+
+/// Options for a test gateway.
+pub struct GatewayOptions {
+    pub homeserver: String,
+    pub profile: &'static str,
+    pub response_timeout: &'static str,
+    pub extra: &'static str,
+}
+
+impl GatewayOptions {
+    /// A gateway for `homeserver` under a bundled `profile`.
+    pub fn new(homeserver: &str, profile: &'static str) -> Self {
+        Self {
+            homeserver: homeserver.to_owned(),
+            profile,
+            response_timeout: "10s",
+            extra: "",
+        }
+    }
+}
+
+impl Gateway {
+    /// Starts the real binary with a config written for this test.
+    pub fn start(options: GatewayOptions) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let audit_db = dir.path().join("audit.db");
+        let config = format!(
+            "[listen]\nclient = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\n\
+             [homeserver]\nurl = \"{hs}\"\nconnect_timeout = \"2s\"\nresponse_timeout = \"{timeout}\"\n\n\
+             [profile]\nbundled = \"{profile}\"\n\n\
+             [audit]\ndatabase = \"sqlite://{db}\"\npseudonym_key_file = \"{key}\"\nlock_timeout = \"300ms\"\n\n\
+             [telemetry]\nlog_format = \"json\"\nlog_filter = \"info\"\n\n{extra}\n",
+            hs = options.homeserver,
+            profile = options.profile,
+            timeout = options.response_timeout,
+            db = audit_db.display(),
+            key = dir.path().join("pseudonym.key").display(),
+            extra = options.extra,
+        );
+        let config_path = dir.path().join("sectorgate.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let addr_file = dir.path().join("addr.json");
+        let log = std::fs::File::create(dir.path().join("gateway.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_sectorgate"))
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .arg("--addr-file")
+            .arg(&addr_file)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start sectorgate");
+        let addrs: Value = wait_for(Duration::from_secs(20), || {
+            std::fs::read(&addr_file).ok().and_then(|b| serde_json::from_slice(&b).ok())
+        })
+        .expect("sectorgate wrote its addresses");
+        let url = format!("http://{}", addrs["client"].as_str().expect("client addr"));
+        let admin_url = format!("http://{}", addrs["admin"].as_str().expect("admin addr"));
+        let gateway = Self {
+            dir,
+            url,
+            admin_url,
+            audit_db,
+            child,
+        };
+        let health = format!("{}/health", gateway.admin_url);
+        wait_for(Duration::from_secs(20), || {
+            reqwest::blocking::get(&health).ok().filter(|r| r.status().is_success())
+        })
+        .expect("sectorgate is healthy");
+        gateway
+    }
+
+    /// The process id (for reading its memory accounting).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident memory of the gateway process so far, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The gateway's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
+    /// Every audit record written so far.
+    pub fn audit_records(&self) -> Vec<sectorgate_audit::AuditRecord> {
+        let url = format!("sqlite://{}", self.audit_db.display());
+        runtime().block_on(async {
+            let store = sectorgate_audit::SqliteStore::open(&url, Duration::from_secs(5))
+                .await
+                .expect("open audit db");
+            store.records().await.expect("read audit records")
+        })
+    }
+
+    /// The audit record of one request.
+    pub fn audit_record(&self, request_id: &str) -> sectorgate_audit::AuditRecord {
+        self.audit_records()
+            .into_iter()
+            .find(|record| record.request_id == request_id)
+            .unwrap_or_else(|| panic!("no audit record for request {request_id}"))
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A small runtime for the async parts of the tests.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A blocking HTTP client with a generous overall timeout.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client")
+}
+
+/// A registered, logged-in user.
+pub struct User {
+    pub user_id: String,
+    pub token: String,
+}
+
+/// Registers a user through `base` with the client API (`m.login.dummy`).
+pub fn register(base: &str, localpart: &str) -> User {
+    let response = http()
+        .post(format!("{base}/_matrix/client/v3/register"))
+        .json(&serde_json::json!({
+            "username": localpart,
+            "password": "correct horse battery staple",
+            "auth": {"type": "m.login.dummy"},
+        }))
+        .send()
+        .expect("register");
+    let status = response.status();
+    let body: Value = response.json().expect("register JSON");
+    assert!(status.is_success(), "register {localpart}: {status} {body}");
+    User {
+        user_id: body["user_id"].as_str().expect("user_id").to_owned(),
+        token: body["access_token"].as_str().expect("access_token").to_owned(),
+    }
+}
+
+/// A unique marker for requests whose arrival at Synapse is checked.
+pub fn marker(label: &str) -> String {
+    format!("sgmark{label}{}", uuid_like())
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{nanos:x}{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Reads lines of a child's stdout until it exits; returns (status ok, last line).
+pub fn run_client(mut command: Command) -> (bool, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start client");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut last = String::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if !line.trim().is_empty() {
+            last = line;
+        }
+    }
+    let status = child.wait().expect("client exit");
+    (status.success(), last)
+}
