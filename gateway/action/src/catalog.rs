@@ -113,7 +113,9 @@ pub struct Catalog {
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Catalog").field("routes", &self.routes.len()).finish()
+        f.debug_struct("Catalog")
+            .field("routes", &self.routes.len())
+            .finish()
     }
 }
 

@@ -5,7 +5,7 @@ use percent_encoding::percent_decode_str;
 
 pub use crate::catalog::BodyMode;
 use crate::catalog::{Catalog, Lookup};
-use crate::{Action, ClassifyError, Classified, json};
+use crate::{Action, Classified, ClassifyError, json};
 
 /// The parts of an HTTP request that classification reads.
 #[derive(Clone, Copy, Debug)]

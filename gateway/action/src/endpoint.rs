@@ -38,12 +38,18 @@ pub struct Endpoint {
 impl Endpoint {
     /// A client-server endpoint.
     pub const fn client(name: &'static str) -> Self {
-        Self { api: Api::Client, name }
+        Self {
+            api: Api::Client,
+            name,
+        }
     }
 
     /// A server-server endpoint.
     pub const fn federation(name: &'static str) -> Self {
-        Self { api: Api::Federation, name }
+        Self {
+            api: Api::Federation,
+            name,
+        }
     }
 }
 

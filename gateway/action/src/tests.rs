@@ -2,12 +2,14 @@
 
 use http::{HeaderMap, Method, Uri};
 
-use crate::{Action, Api, Catalog, ClassifyError, Classified, Endpoint, classify};
+use crate::{Action, Api, Catalog, Classified, ClassifyError, Endpoint, classify};
 
 const DEPTH: usize = 32;
 
 fn run(method: Method, uri: &str, body: &str) -> Result<Classified, ClassifyError> {
-    let uri: Uri = uri.parse().map_err(|_| ClassifyError::InvalidParam(uri.to_owned()))?;
+    let uri: Uri = uri
+        .parse()
+        .map_err(|_| ClassifyError::InvalidParam(uri.to_owned()))?;
     let headers = HeaderMap::new();
     let request = crate::Request {
         method: &method,
@@ -80,37 +82,187 @@ fn an_empty_state_key_is_a_trailing_slash() {
 #[test]
 fn the_endpoints_policy_inspects_are_typed() {
     let cases: &[(Method, &str, &str, &str)] = &[
-        (Method::POST, "/_matrix/client/v3/createRoom", r#"{"preset":"private_chat","invite":["@b:x.org"]}"#, "create_room"),
-        (Method::POST, "/_matrix/client/v3/rooms/!r:x.org/invite", r#"{"user_id":"@b:x.org"}"#, "invite_user"),
-        (Method::POST, "/_matrix/client/v3/join/%23alias:x.org", "{}", "join_room"),
-        (Method::POST, "/_matrix/client/v3/rooms/!r:x.org/join", "", "join_room"),
-        (Method::POST, "/_matrix/client/v3/knock/!r:x.org", "{}", "knock_room"),
-        (Method::POST, "/_matrix/client/v3/rooms/!r:x.org/leave", "{}", "leave_room"),
-        (Method::PUT, "/_matrix/client/v3/rooms/!r:x.org/redact/$e/t1", "{}", "redact_event"),
-        (Method::POST, "/_matrix/client/v3/rooms/!r:x.org/upgrade", r#"{"new_version":"11"}"#, "upgrade_room"),
-        (Method::PUT, "/_matrix/client/v3/user/@a:x.org/account_data/m.direct", "{}", "set_account_data"),
-        (Method::POST, "/_matrix/media/v3/upload?filename=a.png", "", "create_content"),
-        (Method::GET, "/_matrix/client/v1/media/download/x.org/abc", "", "get_content"),
-        (Method::GET, "/_matrix/media/v3/download/x.org/abc", "", "get_content"),
-        (Method::GET, "/_matrix/client/v1/media/thumbnail/x.org/abc?width=32&height=32", "", "get_content_thumbnail"),
-        (Method::GET, "/_matrix/client/versions", "", "get_supported_versions"),
-        (Method::GET, "/_matrix/client/v1/media/preview_url?url=https%3A%2F%2Fexample.org", "", "get_media_preview"),
-        (Method::PUT, "/_matrix/federation/v1/send/t1", r#"{"origin":"x.org","origin_server_ts":1,"pdus":[]}"#, "send_transaction_message"),
-        (Method::GET, "/_matrix/federation/v1/make_join/!r:x.org/@a:y.org?ver=11", "", "prepare_join_event"),
-        (Method::GET, "/_matrix/federation/v1/make_leave/!r:x.org/@a:y.org", "", "prepare_leave_event"),
-        (Method::GET, "/_matrix/federation/v1/backfill/!r:x.org?v=$e&limit=10", "", "get_backfill"),
-        (Method::GET, "/_matrix/federation/v1/state/!r:x.org?event_id=$e", "", "get_room_state"),
-        (Method::GET, "/_matrix/federation/v1/state_ids/!r:x.org?event_id=$e", "", "get_room_state"),
-        (Method::GET, "/_matrix/federation/v1/event/$e", "", "get_event"),
-        (Method::GET, "/_matrix/federation/v1/query/profile?user_id=@a:x.org", "", "get_profile_information"),
-        (Method::GET, "/_matrix/federation/v1/query/directory?room_alias=%23a:x.org", "", "get_room_information"),
-        (Method::POST, "/_matrix/client/v3/keys/query", r#"{"device_keys":{"@a:x.org":[]}}"#, "user_keys"),
-        (Method::GET, "/_matrix/federation/v1/user/devices/@a:x.org", "", "get_devices"),
+        (
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            r#"{"preset":"private_chat","invite":["@b:x.org"]}"#,
+            "create_room",
+        ),
+        (
+            Method::POST,
+            "/_matrix/client/v3/rooms/!r:x.org/invite",
+            r#"{"user_id":"@b:x.org"}"#,
+            "invite_user",
+        ),
+        (
+            Method::POST,
+            "/_matrix/client/v3/join/%23alias:x.org",
+            "{}",
+            "join_room",
+        ),
+        (
+            Method::POST,
+            "/_matrix/client/v3/rooms/!r:x.org/join",
+            "",
+            "join_room",
+        ),
+        (
+            Method::POST,
+            "/_matrix/client/v3/knock/!r:x.org",
+            "{}",
+            "knock_room",
+        ),
+        (
+            Method::POST,
+            "/_matrix/client/v3/rooms/!r:x.org/leave",
+            "{}",
+            "leave_room",
+        ),
+        (
+            Method::PUT,
+            "/_matrix/client/v3/rooms/!r:x.org/redact/$e/t1",
+            "{}",
+            "redact_event",
+        ),
+        (
+            Method::POST,
+            "/_matrix/client/v3/rooms/!r:x.org/upgrade",
+            r#"{"new_version":"11"}"#,
+            "upgrade_room",
+        ),
+        (
+            Method::PUT,
+            "/_matrix/client/v3/user/@a:x.org/account_data/m.direct",
+            "{}",
+            "set_account_data",
+        ),
+        (
+            Method::POST,
+            "/_matrix/media/v3/upload?filename=a.png",
+            "",
+            "create_content",
+        ),
+        (
+            Method::GET,
+            "/_matrix/client/v1/media/download/x.org/abc",
+            "",
+            "get_content",
+        ),
+        (
+            Method::GET,
+            "/_matrix/media/v3/download/x.org/abc",
+            "",
+            "get_content",
+        ),
+        (
+            Method::GET,
+            "/_matrix/client/v1/media/thumbnail/x.org/abc?width=32&height=32",
+            "",
+            "get_content_thumbnail",
+        ),
+        (
+            Method::GET,
+            "/_matrix/client/versions",
+            "",
+            "get_supported_versions",
+        ),
+        (
+            Method::GET,
+            "/_matrix/client/v1/media/preview_url?url=https%3A%2F%2Fexample.org",
+            "",
+            "get_media_preview",
+        ),
+        (
+            Method::PUT,
+            "/_matrix/federation/v1/send/t1",
+            r#"{"origin":"x.org","origin_server_ts":1,"pdus":[]}"#,
+            "send_transaction_message",
+        ),
+        (
+            Method::GET,
+            "/_matrix/federation/v1/make_join/!r:x.org/@a:y.org?ver=11",
+            "",
+            "prepare_join_event",
+        ),
+        (
+            Method::GET,
+            "/_matrix/federation/v1/make_leave/!r:x.org/@a:y.org",
+            "",
+            "prepare_leave_event",
+        ),
+        (
+            Method::GET,
+            "/_matrix/federation/v1/backfill/!r:x.org?v=$e&limit=10",
+            "",
+            "get_backfill",
+        ),
+        (
+            Method::GET,
+            "/_matrix/federation/v1/state/!r:x.org?event_id=$e",
+            "",
+            "get_room_state",
+        ),
+        (
+            Method::GET,
+            "/_matrix/federation/v1/state_ids/!r:x.org?event_id=$e",
+            "",
+            "get_room_state",
+        ),
+        (
+            Method::GET,
+            "/_matrix/federation/v1/event/$e",
+            "",
+            "get_event",
+        ),
+        (
+            Method::GET,
+            "/_matrix/federation/v1/query/profile?user_id=@a:x.org",
+            "",
+            "get_profile_information",
+        ),
+        (
+            Method::GET,
+            "/_matrix/federation/v1/query/directory?room_alias=%23a:x.org",
+            "",
+            "get_room_information",
+        ),
+        (
+            Method::POST,
+            "/_matrix/client/v3/keys/query",
+            r#"{"device_keys":{"@a:x.org":[]}}"#,
+            "user_keys",
+        ),
+        (
+            Method::GET,
+            "/_matrix/federation/v1/user/devices/@a:x.org",
+            "",
+            "get_devices",
+        ),
         (Method::GET, "/_matrix/key/v2/server", "", "server_keys"),
-        (Method::GET, "/_matrix/client/v3/publicRooms", "", "public_rooms"),
-        (Method::GET, "/_matrix/client/v1/rooms/!r:x.org/hierarchy", "", "get_hierarchy"),
-        (Method::GET, "/_matrix/federation/v1/hierarchy/!r:x.org", "", "get_hierarchy"),
-        (Method::GET, "/_matrix/client/v3/sync?timeout=30000", "", "other"),
+        (
+            Method::GET,
+            "/_matrix/client/v3/publicRooms",
+            "",
+            "public_rooms",
+        ),
+        (
+            Method::GET,
+            "/_matrix/client/v1/rooms/!r:x.org/hierarchy",
+            "",
+            "get_hierarchy",
+        ),
+        (
+            Method::GET,
+            "/_matrix/federation/v1/hierarchy/!r:x.org",
+            "",
+            "get_hierarchy",
+        ),
+        (
+            Method::GET,
+            "/_matrix/client/v3/sync?timeout=30000",
+            "",
+            "other",
+        ),
     ];
     for (method, uri, body, kind) in cases {
         let got = action(method.clone(), uri, body);
@@ -121,7 +273,9 @@ fn the_endpoints_policy_inspects_are_typed() {
 #[test]
 fn a_federation_transaction_keeps_pdus_byte_for_byte() {
     let pdu = r#"{"type":"m.room.message","content":{"body":"ü"},"room_id":"!r"}"#;
-    let body = format!(r#"{{"origin":"x.org","origin_server_ts":1,"pdus":[{pdu}],"edus":[{{"edu_type":"m.typing","content":{{}}}}]}}"#);
+    let body = format!(
+        r#"{{"origin":"x.org","origin_server_ts":1,"pdus":[{pdu}],"edus":[{{"edu_type":"m.typing","content":{{}}}}]}}"#
+    );
     match action(Method::PUT, "/_matrix/federation/v1/send/t1", &body) {
         Action::SendTransaction(txn) => {
             assert_eq!(txn.origin.as_str(), "x.org");
@@ -138,27 +292,57 @@ fn unknown_paths_are_unrecognized_and_wrong_methods_are_refused() {
     let classified = run(Method::GET, "/_matrix/client/v3/nonsense", "");
     assert!(matches!(
         classified,
-        Ok(Classified { endpoint: None, action: Action::Unrecognized { .. } })
+        Ok(Classified {
+            endpoint: None,
+            action: Action::Unrecognized { .. }
+        })
     ));
     let wrong = run(Method::DELETE, "/_matrix/client/versions", "");
     assert!(matches!(wrong, Err(ClassifyError::MethodNotAllowed { .. })));
     let head = run(Method::HEAD, "/_matrix/client/versions", "");
-    assert!(matches!(head, Ok(Classified { action: Action::GetVersions, .. })));
+    assert!(matches!(
+        head,
+        Ok(Classified {
+            action: Action::GetVersions,
+            ..
+        })
+    ));
     let preflight = run(Method::OPTIONS, "/_matrix/client/versions", "");
-    assert!(matches!(preflight, Ok(Classified { action: Action::Preflight, .. })));
+    assert!(matches!(
+        preflight,
+        Ok(Classified {
+            action: Action::Preflight,
+            ..
+        })
+    ));
 }
 
 #[test]
 fn bad_bodies_are_told_apart() {
     let uri = "/_matrix/client/v3/rooms/!r:x.org/send/m.room.message/t";
-    assert!(matches!(run(Method::PUT, uri, "not json"), Err(ClassifyError::NotJson(_))));
-    assert!(matches!(run(Method::PUT, uri, "[1,2]"), Err(ClassifyError::BadJson(_))));
+    assert!(matches!(
+        run(Method::PUT, uri, "not json"),
+        Err(ClassifyError::NotJson(_))
+    ));
+    assert!(matches!(
+        run(Method::PUT, uri, "[1,2]"),
+        Err(ClassifyError::BadJson(_))
+    ));
     let deep = format!("{}{}", "[".repeat(DEPTH + 1), "]".repeat(DEPTH + 1));
-    assert!(matches!(run(Method::PUT, uri, &deep), Err(ClassifyError::TooDeep { .. })));
+    assert!(matches!(
+        run(Method::PUT, uri, &deep),
+        Err(ClassifyError::TooDeep { .. })
+    ));
     let create = "/_matrix/client/v3/createRoom";
-    assert!(matches!(run(Method::POST, create, r#"{"invite":"nope"}"#), Err(ClassifyError::BadJson(_))));
+    assert!(matches!(
+        run(Method::POST, create, r#"{"invite":"nope"}"#),
+        Err(ClassifyError::BadJson(_))
+    ));
     let bad_id = "/_matrix/client/v3/rooms/notaroom/send/m.room.message/t";
-    assert!(matches!(run(Method::PUT, bad_id, "{}"), Err(ClassifyError::InvalidParam(_))));
+    assert!(matches!(
+        run(Method::PUT, bad_id, "{}"),
+        Err(ClassifyError::InvalidParam(_))
+    ));
 }
 
 #[test]
@@ -170,6 +354,16 @@ fn nesting_depth_ignores_brackets_inside_strings() {
 
 #[test]
 fn endpoint_names_read_as_api_dot_name() {
-    assert_eq!(Endpoint::client("sync_events").to_string(), "client.sync_events");
-    assert_eq!(Endpoint { api: Api::Federation, name: "get_event" }.to_string(), "federation.get_event");
+    assert_eq!(
+        Endpoint::client("sync_events").to_string(),
+        "client.sync_events"
+    );
+    assert_eq!(
+        Endpoint {
+            api: Api::Federation,
+            name: "get_event"
+        }
+        .to_string(),
+        "federation.get_event"
+    );
 }

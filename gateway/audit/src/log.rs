@@ -17,9 +17,8 @@ const MAX_BATCH: usize = 512;
 const QUEUE: usize = 4096;
 
 type Ack = oneshot::Sender<Result<(), Arc<AuditError>>>;
-type Probe = Arc<
-    dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), AuditError>> + Send>> + Send + Sync,
->;
+type Probe =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), AuditError>> + Send>> + Send + Sync>;
 
 /// A cloneable handle that appends records durably.
 #[derive(Clone)]
@@ -66,7 +65,10 @@ impl AuditLog {
     }
 }
 
-async fn write_batches<S: AuditStore>(store: Arc<S>, mut receiver: mpsc::Receiver<(AuditRecord, Ack)>) {
+async fn write_batches<S: AuditStore>(
+    store: Arc<S>,
+    mut receiver: mpsc::Receiver<(AuditRecord, Ack)>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut records = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {

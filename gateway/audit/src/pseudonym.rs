@@ -40,9 +40,8 @@ impl Pseudonymiser {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let mut key = [0u8; 32];
-                hex::decode_to_slice(text.trim(), &mut key).map_err(|e| {
-                    error(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-                })?;
+                hex::decode_to_slice(text.trim(), &mut key)
+                    .map_err(|e| error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
                 Ok(Self::new(key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool, SqlStr};
+use sqlx::{Row, SqlStr, SqlitePool};
 
 use crate::{Actor, AuditError, AuditRecord, AuditStore};
 

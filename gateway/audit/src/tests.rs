@@ -21,9 +21,18 @@ fn record(request_id: &str) -> AuditRecord {
 fn pseudonyms_are_stable_keyed_and_domain_separated() {
     let a = Pseudonymiser::new([1; 32]);
     let b = Pseudonymiser::new([2; 32]);
-    assert_eq!(a.pseudonym("token", "secret"), a.pseudonym("token", "secret"));
-    assert_ne!(a.pseudonym("token", "secret"), b.pseudonym("token", "secret"));
-    assert_ne!(a.pseudonym("token", "secret"), a.pseudonym("user", "secret"));
+    assert_eq!(
+        a.pseudonym("token", "secret"),
+        a.pseudonym("token", "secret")
+    );
+    assert_ne!(
+        a.pseudonym("token", "secret"),
+        b.pseudonym("token", "secret")
+    );
+    assert_ne!(
+        a.pseudonym("token", "secret"),
+        a.pseudonym("user", "secret")
+    );
     assert_eq!(a.pseudonym("token", "secret").len(), 32);
     assert!(!a.pseudonym("token", "secret").contains("secret"));
 }
@@ -41,13 +50,17 @@ fn a_pseudonym_key_is_created_once_and_reloaded() {
 async fn records_survive_a_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("audit.db").display());
-    let store = SqliteStore::open(&url, Duration::from_secs(1)).await.expect("open");
+    let store = SqliteStore::open(&url, Duration::from_secs(1))
+        .await
+        .expect("open");
     let log = AuditLog::spawn(store.clone());
     for id in ["a", "b", "c"] {
         log.append(record(id)).await.expect("append");
     }
     drop(log);
-    let reopened = SqliteStore::open(&url, Duration::from_secs(1)).await.expect("reopen");
+    let reopened = SqliteStore::open(&url, Duration::from_secs(1))
+        .await
+        .expect("reopen");
     let ids: Vec<_> = reopened
         .records()
         .await
@@ -62,14 +75,24 @@ async fn records_survive_a_reopen() {
 async fn a_locked_database_fails_the_append() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("audit.db").display());
-    let store = SqliteStore::open(&url, Duration::from_millis(200)).await.expect("open");
-    let other = SqliteStore::open(&url, Duration::from_millis(200)).await.expect("open 2");
+    let store = SqliteStore::open(&url, Duration::from_millis(200))
+        .await
+        .expect("open");
+    let other = SqliteStore::open(&url, Duration::from_millis(200))
+        .await
+        .expect("open 2");
     let mut holder = other.pool_for_tests().acquire().await.expect("conn");
-    sqlx::query("BEGIN EXCLUSIVE").execute(&mut *holder).await.expect("lock");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
     let log = AuditLog::spawn(store.clone());
     assert!(log.append(record("x")).await.is_err());
     assert!(store.check_writable().await.is_err());
-    sqlx::query("ROLLBACK").execute(&mut *holder).await.expect("unlock");
+    sqlx::query("ROLLBACK")
+        .execute(&mut *holder)
+        .await
+        .expect("unlock");
     drop(holder);
     log.append(record("y")).await.expect("append after unlock");
     assert!(store.check_writable().await.is_ok());

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use sectorgate_action::{Action, ClassifyError, Classified};
+use sectorgate_action::{Action, Classified, ClassifyError};
 
 use crate::profile::Effect;
 use crate::{Decision, Profile, RuleId};
@@ -48,12 +48,9 @@ pub fn decide(classified: &Classified, profile: &Profile, _peer: &Peer) -> Decis
     match profile.rule_for(&endpoint) {
         Some(rule) => match rule.effect {
             Effect::Allow => Decision::allow(rule.id.clone()),
-            Effect::Deny => Decision::deny(
-                rule.id.clone(),
-                404,
-                "M_UNRECOGNIZED",
-                rule.reason.clone(),
-            ),
+            Effect::Deny => {
+                Decision::deny(rule.id.clone(), 404, "M_UNRECOGNIZED", rule.reason.clone())
+            }
         },
         None => match profile.default {
             Effect::Allow => Decision::allow(rules::ENDPOINT_ALLOWED),

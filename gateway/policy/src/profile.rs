@@ -16,7 +16,10 @@ use crate::{ProfileError, RuleId};
 /// The profiles built into the binary, by id, as their YAML text.
 const BUNDLED: &[(&str, &str)] = &[
     ("base", include_str!("../../../profiles/base/profile.yaml")),
-    ("healthcare", include_str!("../../../profiles/healthcare/profile.yaml")),
+    (
+        "healthcare",
+        include_str!("../../../profiles/healthcare/profile.yaml"),
+    ),
 ];
 
 /// Allow or deny, as written in a profile.

@@ -91,7 +91,11 @@ fn every_decision_case_holds() {
                 assert_eq!(decision.rule.as_str(), case.expect.rule, "{context}");
                 if let Verdict::Deny(denial) = &decision.verdict {
                     assert_eq!(Some(denial.status), case.expect.status, "{context}");
-                    assert_eq!(Some(denial.errcode), case.expect.errcode.as_deref(), "{context}");
+                    assert_eq!(
+                        Some(denial.errcode),
+                        case.expect.errcode.as_deref(),
+                        "{context}"
+                    );
                 }
                 checked += 1;
             }
@@ -130,13 +134,22 @@ fn a_rule_naming_an_unknown_endpoint_fails_to_load() {
     )
     .expect("write");
     let loaded = Profile::from_file(&path);
-    assert!(matches!(loaded, Err(ProfileError::UnknownEndpoint { .. })), "{loaded:?}");
+    assert!(
+        matches!(loaded, Err(ProfileError::UnknownEndpoint { .. })),
+        "{loaded:?}"
+    );
     std::fs::write(&path, "id: typo\ntitle: t\nsurprise: 1\n").expect("write");
-    assert!(matches!(Profile::from_file(&path), Err(ProfileError::Malformed { .. })));
+    assert!(matches!(
+        Profile::from_file(&path),
+        Err(ProfileError::Malformed { .. })
+    ));
     let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn an_unknown_bundled_profile_is_an_error() {
-    assert!(matches!(Profile::bundled("nope"), Err(ProfileError::UnknownBundled(..))));
+    assert!(matches!(
+        Profile::bundled("nope"),
+        Err(ProfileError::UnknownBundled(..))
+    ));
 }

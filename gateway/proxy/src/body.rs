@@ -16,7 +16,11 @@ pub(crate) enum BodyError {
 
 /// Reads a whole body of at most `limit` bytes. A declared `Content-Length`
 /// over the limit is refused before anything is read.
-pub(crate) async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, BodyError> {
+pub(crate) async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+) -> Result<Bytes, BodyError> {
     if declared_length(headers).is_some_and(|length| length > limit) {
         return Err(BodyError::TooLarge);
     }

@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn a_trusted_proxy_passes_the_client_on() {
         let mut headers = HeaderMap::new();
-        headers.insert(X_FORWARDED_FOR, HeaderValue::from_static("1.2.3.4, 10.0.0.2"));
+        headers.insert(
+            X_FORWARDED_FOR,
+            HeaderValue::from_static("1.2.3.4, 10.0.0.2"),
+        );
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
         let client = apply(&mut headers, ip("10.0.0.1"), &trusted);

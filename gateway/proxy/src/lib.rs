@@ -75,7 +75,5 @@ impl Gateway {
 
 /// The axum router serving the Matrix APIs through the pipeline.
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    Router::new()
-        .fallback(pipeline::handle)
-        .with_state(gateway)
+    Router::new().fallback(pipeline::handle).with_state(gateway)
 }

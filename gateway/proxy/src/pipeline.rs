@@ -55,7 +55,11 @@ pub async fn handle(
 async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: &str) -> Response {
     // accept: read the head; buffer the body unless the endpoint streams it.
     let (mut parts, body) = request.into_parts();
-    let client_ip = forwarded::apply(&mut parts.headers, peer.ip(), &gateway.config.trusted_proxies);
+    let client_ip = forwarded::apply(
+        &mut parts.headers,
+        peer.ip(),
+        &gateway.config.trusted_proxies,
+    );
     let limits = &gateway.config.limits;
     let catalog = Catalog::global();
     let mode = catalog.body_mode(&parts.method, parts.uri.path());
@@ -197,6 +201,7 @@ async fn record(
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
 }
-

@@ -48,10 +48,9 @@ pub fn fault(fault: &Fault, request_id: &str) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             "The audit log cannot be written; the request was not forwarded. Try again later.",
         ),
-        Fault::UpstreamUnreachable => (
-            StatusCode::BAD_GATEWAY,
-            "The homeserver cannot be reached.",
-        ),
+        Fault::UpstreamUnreachable => {
+            (StatusCode::BAD_GATEWAY, "The homeserver cannot be reached.")
+        }
         Fault::UpstreamTimeout => (
             StatusCode::GATEWAY_TIMEOUT,
             "The homeserver did not answer in time.",
@@ -81,7 +80,10 @@ fn matrix_error(
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert(REQUEST_ID, value);
     }

@@ -225,22 +225,26 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
-        let url: axum::http::Uri = self
-            .homeserver
-            .url
-            .parse()
-            .map_err(|_| ConfigError::Invalid(format!("homeserver.url {:?} is not a URL", self.homeserver.url)))?;
+        let url: axum::http::Uri = self.homeserver.url.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "homeserver.url {:?} is not a URL",
+                self.homeserver.url
+            ))
+        })?;
         if url.scheme_str() != Some("http") || url.authority().is_none() {
             return Err(ConfigError::Invalid(
                 "homeserver.url must be http://host:port (TLS to the homeserver is not supported yet)".to_owned(),
             ));
         }
         if !(1..=100).contains(&self.limits.max_json_depth) {
-            return Err(ConfigError::Invalid("limits.max_json_depth must be 1 to 100".to_owned()));
+            return Err(ConfigError::Invalid(
+                "limits.max_json_depth must be 1 to 100".to_owned(),
+            ));
         }
         if !self.audit.database.starts_with("sqlite:") {
             return Err(ConfigError::Invalid(
-                "audit.database must be a sqlite: URL (PostgreSQL arrives with the audit log)".to_owned(),
+                "audit.database must be a sqlite: URL (PostgreSQL arrives with the audit log)"
+                    .to_owned(),
             ));
         }
         self.profile.load()?;

@@ -28,7 +28,10 @@ pub(crate) fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::error!(%error, "cannot start the runtime");
@@ -50,7 +53,12 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let store = SqliteStore::open(&config.audit.database, config.audit.lock_timeout)
         .await
-        .map_err(|e| format!("cannot open the audit database {}: {e}", config.audit.database))?;
+        .map_err(|e| {
+            format!(
+                "cannot open the audit database {}: {e}",
+                config.audit.database
+            )
+        })?;
     let homeserver = config
         .homeserver
         .url

@@ -56,9 +56,9 @@ pub(crate) fn init(config: &Telemetry) -> Result<TelemetryGuard, String> {
             )
         }
     };
-    let otel = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer("sectorgate"))
-    });
+    let otel = provider
+        .as_ref()
+        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("sectorgate")));
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt)

@@ -1,6 +1,11 @@
 //! End to end: the real `sectorgate` binary in front of a real Synapse,
 //! driven over HTTP and by real third-party clients (matrix-nio, matrix-js-sdk).
 
+#![allow(
+    clippy::expect_used,
+    reason = "test helpers: a failed step fails the test"
+)]
+
 mod support;
 
 use std::process::Command;
@@ -40,7 +45,9 @@ fn encode(segment: &str) -> String {
     segment
         .bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -55,7 +62,11 @@ fn a_whole_conversation_with_media_passes_through_the_gateway() {
 
     let alice = register(base, &marker("alice"));
     let bob = register(base, &marker("bob"));
-    let room = create_room(base, &alice.token, json!({"preset": "private_chat", "name": "ward 7"}));
+    let room = create_room(
+        base,
+        &alice.token,
+        json!({"preset": "private_chat", "name": "ward 7"}),
+    );
     let room_path = encode(&room);
 
     let invite = client
@@ -75,7 +86,10 @@ fn a_whole_conversation_with_media_passes_through_the_gateway() {
 
     let text = marker("hello");
     let send = client
-        .put(format!("{base}/_matrix/client/v3/rooms/{room_path}/send/m.room.message/{}", marker("txn")))
+        .put(format!(
+            "{base}/_matrix/client/v3/rooms/{room_path}/send/m.room.message/{}",
+            marker("txn")
+        ))
         .bearer_auth(&alice.token)
         .json(&json!({"msgtype": "m.text", "body": text}))
         .send()
@@ -110,30 +124,61 @@ fn a_whole_conversation_with_media_passes_through_the_gateway() {
         .json()
         .expect("upload JSON");
     let mxc = upload["content_uri"].as_str().expect("content_uri");
-    let (server, media_id) = mxc.trim_start_matches("mxc://").split_once('/').expect("mxc parts");
+    let (server, media_id) = mxc
+        .trim_start_matches("mxc://")
+        .split_once('/')
+        .expect("mxc parts");
     let download = client
-        .get(format!("{base}/_matrix/client/v1/media/download/{server}/{media_id}"))
+        .get(format!(
+            "{base}/_matrix/client/v1/media/download/{server}/{media_id}"
+        ))
         .bearer_auth(&bob.token)
         .send()
         .expect("download");
-    assert!(download.status().is_success(), "download: {}", download.status());
+    assert!(
+        download.status().is_success(),
+        "download: {}",
+        download.status()
+    );
     let bytes = download.bytes().expect("download body");
     assert_eq!(bytes.len(), size);
     assert_eq!(Sha256::digest(&bytes), digest, "downloaded media differs");
     let growth_mib = gateway.peak_rss_kib().saturating_sub(before) / 1024;
-    assert!(growth_mib < 25, "gateway peak memory grew by {growth_mib} MiB for a 50 MiB file");
+    assert!(
+        growth_mib < 25,
+        "gateway peak memory grew by {growth_mib} MiB for a 50 MiB file"
+    );
 
     // Every decision is audited, pseudonymised, without content.
     let records = gateway.audit_records();
     let record = gateway.audit_record(&send_id);
-    assert_eq!(record.endpoint.as_deref(), Some("client.send_message_event"));
+    assert_eq!(
+        record.endpoint.as_deref(),
+        Some("client.send_message_event")
+    );
     assert_eq!(record.verdict, "allow");
     assert_eq!(record.actor.kind(), "user");
     let dump = format!("{records:?}");
-    assert!(!dump.contains(&text), "message content reached the audit log");
-    assert!(!dump.contains(&alice.token), "an access token reached the audit log");
-    for kind in ["create_room", "invite_user", "join_room", "create_content", "get_content", "other"] {
-        assert!(records.iter().any(|r| r.action == kind), "no audit record of {kind}");
+    assert!(
+        !dump.contains(&text),
+        "message content reached the audit log"
+    );
+    assert!(
+        !dump.contains(&alice.token),
+        "an access token reached the audit log"
+    );
+    for kind in [
+        "create_room",
+        "invite_user",
+        "join_room",
+        "create_content",
+        "get_content",
+        "other",
+    ] {
+        assert!(
+            records.iter().any(|r| r.action == kind),
+            "no audit record of {kind}"
+        );
     }
 }
 
@@ -163,7 +208,11 @@ fn matrix_js_sdk_completes_its_flow_through_the_gateway() {
         .arg(repo().join("gateway/server/tests/clients/js_sdk_flow.mjs"))
         .arg(&gateway.url);
     let (ok, summary) = support::run_client(command);
-    assert!(ok, "matrix-js-sdk flow failed: {summary}\n{}", gateway.log());
+    assert!(
+        ok,
+        "matrix-js-sdk flow failed: {summary}\n{}",
+        gateway.log()
+    );
     let summary: Value = serde_json::from_str(&summary).expect("summary JSON");
     assert_eq!(summary["ok"], true);
     assert!(gateway.audit_records().len() > 10);
@@ -186,7 +235,10 @@ fn url_previews_are_refused_under_healthcare_and_forwarded_under_base() {
     let refused_id = request_id(&refused);
     let body: Value = refused.json().expect("error JSON");
     assert_eq!(body["errcode"], "M_UNRECOGNIZED");
-    assert_eq!(body["org.sectorgate.rule"], "healthcare.url_preview_disabled");
+    assert_eq!(
+        body["org.sectorgate.rule"],
+        "healthcare.url_preview_disabled"
+    );
 
     let allowed_marker = marker("allowed");
     let allowed = http()
@@ -196,17 +248,29 @@ fn url_previews_are_refused_under_healthcare_and_forwarded_under_base() {
         .expect("preview via base");
     let allowed_id = request_id(&allowed);
     let allowed_body: Value = allowed.json().unwrap_or(Value::Null);
-    assert!(allowed_body.get("org.sectorgate.rule").is_none(), "base refused: {allowed_body}");
+    assert!(
+        allowed_body.get("org.sectorgate.rule").is_none(),
+        "base refused: {allowed_body}"
+    );
 
-    assert!(synapse.saw(&allowed_marker), "the allowed preview never reached Synapse");
-    assert!(!synapse.access_log().contains(&refused_marker), "the refused preview reached Synapse");
+    assert!(
+        synapse.saw(&allowed_marker),
+        "the allowed preview never reached Synapse"
+    );
+    assert!(
+        !synapse.access_log().contains(&refused_marker),
+        "the refused preview reached Synapse"
+    );
 
     let refused_record = healthcare.audit_record(&refused_id);
     assert_eq!(refused_record.verdict, "deny");
     assert_eq!(refused_record.rule, "healthcare.url_preview_disabled");
     let allowed_record = base.audit_record(&allowed_id);
     assert_eq!(allowed_record.verdict, "allow");
-    assert_eq!(allowed_record.endpoint.as_deref(), Some("client.get_media_preview"));
+    assert_eq!(
+        allowed_record.endpoint.as_deref(),
+        Some("client.get_media_preview")
+    );
 }
 
 #[test]
@@ -219,15 +283,47 @@ fn bad_input_is_refused_audited_and_never_forwarded() {
     let base = gateway.url.as_str();
     let user = register(base, &marker("sender"));
     let room = encode(&create_room(base, &user.token, json!({})));
-    let send_url = |txn: &str| format!("{base}/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}");
+    let send_url =
+        |txn: &str| format!("{base}/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}");
 
     let deep = format!("{{\"body\":{}1{}}}", "[".repeat(20), "]".repeat(20));
-    let large = format!("{{\"msgtype\":\"m.text\",\"body\":\"{}\"}}", "x".repeat(70_000));
+    let large = format!(
+        "{{\"msgtype\":\"m.text\",\"body\":\"{}\"}}",
+        "x".repeat(70_000)
+    );
     let cases: Vec<(&str, String, String, u16, &str, &str)> = vec![
-        ("notjson", send_url(&marker("notjson")), "this is not JSON".to_owned(), 400, "M_NOT_JSON", "request.not_json"),
-        ("badjson", send_url(&marker("badjson")), "[\"an array, not an object\"]".to_owned(), 400, "M_BAD_JSON", "request.bad_json"),
-        ("deep", send_url(&marker("deep")), deep, 400, "M_BAD_JSON", "request.too_deep"),
-        ("large", send_url(&marker("large")), large, 413, "M_TOO_LARGE", "request.too_large"),
+        (
+            "notjson",
+            send_url(&marker("notjson")),
+            "this is not JSON".to_owned(),
+            400,
+            "M_NOT_JSON",
+            "request.not_json",
+        ),
+        (
+            "badjson",
+            send_url(&marker("badjson")),
+            "[\"an array, not an object\"]".to_owned(),
+            400,
+            "M_BAD_JSON",
+            "request.bad_json",
+        ),
+        (
+            "deep",
+            send_url(&marker("deep")),
+            deep,
+            400,
+            "M_BAD_JSON",
+            "request.too_deep",
+        ),
+        (
+            "large",
+            send_url(&marker("large")),
+            large,
+            413,
+            "M_TOO_LARGE",
+            "request.too_large",
+        ),
     ];
     let mut markers = Vec::new();
     for (label, url, body, status, errcode, rule) in &cases {
@@ -244,13 +340,19 @@ fn bad_input_is_refused_audited_and_never_forwarded() {
         assert_eq!(error["errcode"], *errcode, "{label}: {error}");
         assert_eq!(error["org.sectorgate.rule"], *rule, "{label}");
         let record = gateway.audit_record(&id);
-        assert_eq!((record.verdict.as_str(), record.rule.as_str()), ("deny", *rule), "{label}");
+        assert_eq!(
+            (record.verdict.as_str(), record.rule.as_str()),
+            ("deny", *rule),
+            "{label}"
+        );
         markers.push(url.rsplit('/').next().unwrap_or_default().to_owned());
     }
     // createRoom with a wrong shape, marked in the query.
     let shape_marker = marker("shape");
     let wrong_shape = http()
-        .post(format!("{base}/_matrix/client/v3/createRoom?sg={shape_marker}"))
+        .post(format!(
+            "{base}/_matrix/client/v3/createRoom?sg={shape_marker}"
+        ))
         .bearer_auth(&user.token)
         .json(&json!({"invite": "@not-a-list:localhost"}))
         .send()
@@ -278,7 +380,10 @@ fn bad_input_is_refused_audited_and_never_forwarded() {
 fn a_stopped_homeserver_gives_502_and_a_silent_one_504() {
     let mut synapse = Synapse::start(SynapseOptions::default());
     let gateway = gateway_for(&synapse, "healthcare");
-    let ready = http().get(format!("{}/ready", gateway.admin_url)).send().expect("ready");
+    let ready = http()
+        .get(format!("{}/ready", gateway.admin_url))
+        .send()
+        .expect("ready");
     assert_eq!(ready.status().as_u16(), 200);
     synapse.stop();
     let response = http()
@@ -289,7 +394,10 @@ fn a_stopped_homeserver_gives_502_and_a_silent_one_504() {
     let body: Value = response.json().expect("error JSON");
     assert_eq!(body["errcode"], "M_UNKNOWN");
     assert_eq!(body["org.sectorgate.rule"], "upstream.unreachable");
-    let ready = http().get(format!("{}/ready", gateway.admin_url)).send().expect("ready");
+    let ready = http()
+        .get(format!("{}/ready", gateway.admin_url))
+        .send()
+        .expect("ready");
     assert_eq!(ready.status().as_u16(), 503);
 
     // A homeserver that accepts connections and never answers.
@@ -326,14 +434,22 @@ fn an_unwritable_audit_log_gives_503_and_forwards_nothing() {
     let runtime = support::runtime();
     let mut lock = runtime.block_on(async {
         use sqlx::Connection;
-        let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("connect");
-        sqlx::query("BEGIN EXCLUSIVE").execute(&mut connection).await.expect("lock");
+        let mut connection = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("connect");
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut connection)
+            .await
+            .expect("lock");
         connection
     });
 
     let blocked = marker("blocked");
     let response = http()
-        .put(format!("{}/_matrix/client/v3/rooms/{room}/send/m.room.message/{blocked}", gateway.url))
+        .put(format!(
+            "{}/_matrix/client/v3/rooms/{room}/send/m.room.message/{blocked}",
+            gateway.url
+        ))
         .bearer_auth(&user.token)
         .json(&json!({"msgtype": "m.text", "body": "must not pass"}))
         .send()
@@ -342,21 +458,33 @@ fn an_unwritable_audit_log_gives_503_and_forwards_nothing() {
     assert!(response.headers().contains_key("retry-after"));
     let body: Value = response.json().expect("error JSON");
     assert_eq!(body["org.sectorgate.rule"], "audit.unavailable");
-    let ready = http().get(format!("{}/ready", gateway.admin_url)).send().expect("ready");
+    let ready = http()
+        .get(format!("{}/ready", gateway.admin_url))
+        .send()
+        .expect("ready");
     assert_eq!(ready.status().as_u16(), 503);
 
     runtime.block_on(async {
-        sqlx::query("ROLLBACK").execute(&mut lock).await.expect("unlock");
+        sqlx::query("ROLLBACK")
+            .execute(&mut lock)
+            .await
+            .expect("unlock");
     });
     drop(lock);
     let canary = marker("unlocked");
     let response = http()
-        .put(format!("{}/_matrix/client/v3/rooms/{room}/send/m.room.message/{canary}", gateway.url))
+        .put(format!(
+            "{}/_matrix/client/v3/rooms/{room}/send/m.room.message/{canary}",
+            gateway.url
+        ))
         .bearer_auth(&user.token)
         .json(&json!({"msgtype": "m.text", "body": "fine"}))
         .send()
         .expect("send after unlock");
     assert!(response.status().is_success());
     assert!(synapse.saw(&canary), "the canary never reached Synapse");
-    assert!(!synapse.access_log().contains(&blocked), "a request reached Synapse without its audit record");
+    assert!(
+        !synapse.access_log().contains(&blocked),
+        "a request reached Synapse without its audit record"
+    );
 }

@@ -6,9 +6,9 @@
     reason = "the legacy media endpoints are deprecated in the spec but still served and used"
 )]
 
-use ruma::api::client as api;
 use super::ruma;
 use crate::{Action, Api, ClassifyError, MediaRef};
+use ruma::api::client as api;
 
 type Parsed = Result<Action, ClassifyError>;
 type Http<'a> = http::Request<&'a [u8]>;
@@ -41,7 +41,13 @@ pub(crate) fn create_room(request: Http<'_>, args: &[&str]) -> Parsed {
     let initial_state_types = r
         .initial_state
         .iter()
-        .map(|event| event.get_field::<String>("type").ok().flatten().unwrap_or_default())
+        .map(|event| {
+            event
+                .get_field::<String>("type")
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        })
         .collect();
     Ok(Action::CreateRoom {
         room_version: r.room_version,
@@ -174,13 +180,21 @@ fn media(server_name: ruma::OwnedServerName, media_id: String, authenticated: bo
 /// `GET /_matrix/client/v1/media/download/{serverName}/{mediaId}`
 pub(crate) fn download(request: Http<'_>, args: &[&str]) -> Parsed {
     let r: api::authenticated_media::get_content::v1::Request = ruma(request, args)?;
-    Ok(Action::DownloadMedia(media(r.server_name, r.media_id, true)))
+    Ok(Action::DownloadMedia(media(
+        r.server_name,
+        r.media_id,
+        true,
+    )))
 }
 
 /// `GET /_matrix/client/v1/media/download/{serverName}/{mediaId}/{fileName}`
 pub(crate) fn download_as_filename(request: Http<'_>, args: &[&str]) -> Parsed {
     let r: api::authenticated_media::get_content_as_filename::v1::Request = ruma(request, args)?;
-    Ok(Action::DownloadMedia(media(r.server_name, r.media_id, true)))
+    Ok(Action::DownloadMedia(media(
+        r.server_name,
+        r.media_id,
+        true,
+    )))
 }
 
 /// `GET /_matrix/client/v1/media/thumbnail/{serverName}/{mediaId}`
@@ -192,19 +206,31 @@ pub(crate) fn thumbnail(request: Http<'_>, args: &[&str]) -> Parsed {
 /// `GET /_matrix/media/v3/download/{serverName}/{mediaId}` (legacy, unauthenticated)
 pub(crate) fn download_legacy(request: Http<'_>, args: &[&str]) -> Parsed {
     let r: api::media::get_content::v3::Request = ruma(request, args)?;
-    Ok(Action::DownloadMedia(media(r.server_name, r.media_id, false)))
+    Ok(Action::DownloadMedia(media(
+        r.server_name,
+        r.media_id,
+        false,
+    )))
 }
 
 /// `GET /_matrix/media/v3/download/{serverName}/{mediaId}/{fileName}` (legacy)
 pub(crate) fn download_as_filename_legacy(request: Http<'_>, args: &[&str]) -> Parsed {
     let r: api::media::get_content_as_filename::v3::Request = ruma(request, args)?;
-    Ok(Action::DownloadMedia(media(r.server_name, r.media_id, false)))
+    Ok(Action::DownloadMedia(media(
+        r.server_name,
+        r.media_id,
+        false,
+    )))
 }
 
 /// `GET /_matrix/media/v3/thumbnail/{serverName}/{mediaId}` (legacy)
 pub(crate) fn thumbnail_legacy(request: Http<'_>, args: &[&str]) -> Parsed {
     let r: api::media::get_content_thumbnail::v3::Request = ruma(request, args)?;
-    Ok(Action::GetThumbnail(media(r.server_name, r.media_id, false)))
+    Ok(Action::GetThumbnail(media(
+        r.server_name,
+        r.media_id,
+        false,
+    )))
 }
 
 /// `GET /_matrix/client/versions`

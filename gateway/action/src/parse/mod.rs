@@ -43,5 +43,6 @@ pub(crate) fn raw_body(body: &[u8]) -> Result<Box<RawValue>, ClassifyError> {
     } else {
         std::str::from_utf8(body).map_err(|error| ClassifyError::NotJson(error.to_string()))?
     };
-    RawValue::from_string(text.to_owned()).map_err(|error| ClassifyError::NotJson(error.to_string()))
+    RawValue::from_string(text.to_owned())
+        .map_err(|error| ClassifyError::NotJson(error.to_string()))
 }

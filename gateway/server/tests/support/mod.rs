@@ -5,7 +5,15 @@
 //! Every process started here is stopped when its handle drops, and Synapse
 //! also has a watchdog that stops it if the test process dies.
 
-#![allow(dead_code, reason = "each test binary uses a different part of the support code")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the support code"
+)]
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: a failed setup step fails the test"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -92,13 +100,20 @@ impl Synapse {
         let output = command.output().expect("run synapse.py start");
         assert!(output.status.success(), "synapse.py start failed");
         let info: Value = serde_json::from_slice(
-            output.stdout.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).unwrap_or(b"{}"),
+            output
+                .stdout
+                .split(|b| *b == b'\n')
+                .rfind(|l| !l.is_empty())
+                .unwrap_or(b"{}"),
         )
         .expect("synapse.py prints JSON");
         Self {
             base_url: info["base_url"].as_str().expect("base_url").to_owned(),
             access_log: PathBuf::from(info["access_log"].as_str().expect("access_log")),
-            secret: info["registration_shared_secret"].as_str().unwrap_or_default().to_owned(),
+            secret: info["registration_shared_secret"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             dir,
             stopped: false,
         }
@@ -123,7 +138,10 @@ impl Synapse {
 
     /// Waits until Synapse's access log mentions `needle` (true) or 15 s pass (false).
     pub fn saw(&self, needle: &str) -> bool {
-        wait_for(Duration::from_secs(15), || self.access_log().contains(needle).then_some(())).is_some()
+        wait_for(Duration::from_secs(15), || {
+            self.access_log().contains(needle).then_some(())
+        })
+        .is_some()
     }
 }
 
@@ -194,7 +212,9 @@ impl Gateway {
             .spawn()
             .expect("start sectorgate");
         let addrs: Value = wait_for(Duration::from_secs(20), || {
-            std::fs::read(&addr_file).ok().and_then(|b| serde_json::from_slice(&b).ok())
+            std::fs::read(&addr_file)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
         })
         .expect("sectorgate wrote its addresses");
         let url = format!("http://{}", addrs["client"].as_str().expect("client addr"));
@@ -208,7 +228,9 @@ impl Gateway {
         };
         let health = format!("{}/health", gateway.admin_url);
         wait_for(Duration::from_secs(20), || {
-            reqwest::blocking::get(&health).ok().filter(|r| r.status().is_success())
+            reqwest::blocking::get(&health)
+                .ok()
+                .filter(|r| r.status().is_success())
         })
         .expect("sectorgate is healthy");
         gateway
@@ -221,7 +243,8 @@ impl Gateway {
 
     /// Peak resident memory of the gateway process so far, in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
             .find_map(|line| line.strip_prefix("VmHWM:"))
@@ -299,7 +322,10 @@ pub fn register(base: &str, localpart: &str) -> User {
     assert!(status.is_success(), "register {localpart}: {status} {body}");
     User {
         user_id: body["user_id"].as_str().expect("user_id").to_owned(),
-        token: body["access_token"].as_str().expect("access_token").to_owned(),
+        token: body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned(),
     }
 }
 
