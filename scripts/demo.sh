@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs sectorgate for real: a local Synapse (installed from PyPI into a
+# cached virtualenv) with sectorgate in front of it, on embedded SQLite and
+# the bundled healthcare profile. Point a Matrix client at the URL printed.
+#
+#   scripts/demo.sh            # Ctrl-C stops both
+#
+# Synapse listens on 127.0.0.1:8008, sectorgate on 127.0.0.1:8080 (admin on
+# 8081), as in sectorgate's built-in defaults. State lives in .demo/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+demo="$root/.demo"
+mkdir -p "$demo"
+
+echo "==> installing Synapse (cached virtualenv)" >&2
+venv=$(bash scripts/deps.sh | sed -n 's/^SECTORGATE_VENV=//p' | tail -n 1)
+
+echo "==> building sectorgate" >&2
+cargo build --locked -p sectorgate
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/sectorgate"
+
+echo "==> starting Synapse on 127.0.0.1:8008" >&2
+"$venv/bin/python" scripts/synapse.py stop --dir "$demo/synapse" >/dev/null 2>&1 || true
+"$venv/bin/python" scripts/synapse.py start --dir "$demo/synapse" --port 8008 \
+    --public-baseurl http://127.0.0.1:8080/ --watch-parent $$ >"$demo/synapse.json"
+
+stop() {
+    "$venv/bin/python" "$root/scripts/synapse.py" stop --dir "$demo/synapse" >/dev/null 2>&1 || true
+}
+trap stop EXIT
+
+secret=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["registration_shared_secret"])' "$demo/synapse.json")
+python3 scripts/synapse.py register --base-url http://127.0.0.1:8008 --secret "$secret" \
+    --user demo --password demo-password >/dev/null 2>&1 || true
+
+cat >&2 <<MSG
+
+  sectorgate is starting in front of Synapse, with no config file: built-in
+  defaults, the bundled healthcare profile and the audit log in
+  .demo/sectorgate.db.
+
+    Homeserver URL for your Matrix client:  http://127.0.0.1:8080
+    Demo user:                              demo / demo-password
+    Health and readiness:                   http://127.0.0.1:8081/health
+                                            http://127.0.0.1:8081/ready
+
+  Ctrl-C stops sectorgate and Synapse.
+
+MSG
+cd "$demo"
+"$bin" serve
