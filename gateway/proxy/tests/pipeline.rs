@@ -1,0 +1,214 @@
+//! The pipeline in process, in front of a small echoing upstream: what
+//! reaches the homeserver, and what does not.
+
+#![allow(
+    clippy::expect_used,
+    reason = "test setup: a failed step fails the test"
+)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::response::IntoResponse;
+use http::StatusCode;
+use sectorgate_audit::{AuditLog, Pseudonymiser, SqliteStore};
+use sectorgate_policy::Profile;
+use sectorgate_proxy::{Gateway, Limits, ProxyConfig};
+use tokio::net::TcpListener;
+
+/// What the upstream saw: method, raw path and query, headers, body.
+#[derive(Clone, Debug)]
+struct Seen {
+    uri: String,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+}
+
+type Log = Arc<Mutex<Vec<Seen>>>;
+
+async fn upstream() -> (String, Log) {
+    let log: Log = Arc::default();
+    let seen = Arc::clone(&log);
+    let app = axum::Router::new().fallback(move |request: Request| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
+            seen.lock().expect("log").push(Seen {
+                uri: parts.uri.to_string(),
+                headers: parts.headers,
+                body: body.to_vec(),
+            });
+            (
+                [
+                    ("connection", "x-secret"),
+                    ("x-secret", "hop"),
+                    ("content-type", "application/json"),
+                ],
+                "{}",
+            )
+                .into_response()
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), log)
+}
+
+async fn gateway(homeserver: &str, dir: &tempfile::TempDir) -> String {
+    let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let store = SqliteStore::open(&url, Duration::from_secs(1))
+        .await
+        .expect("store");
+    let config = ProxyConfig {
+        homeserver: homeserver.parse().expect("uri"),
+        connect_timeout: Duration::from_secs(2),
+        response_timeout: Duration::from_secs(5),
+        limits: Limits {
+            max_json_body_bytes: 4096,
+            max_json_depth: 8,
+            max_upload_bytes: 1 << 20,
+        },
+        trusted_proxies: Vec::new(),
+    };
+    let gateway = Gateway::new(
+        config,
+        Profile::bundled("healthcare").expect("profile"),
+        AuditLog::spawn(store),
+        Pseudonymiser::new([7; 32]),
+    );
+    let app = sectorgate_proxy::router(Arc::new(gateway))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+async fn send(request: http::Request<Body>) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
+    let response = client.request(request).await.expect("request");
+    let (parts, body) = response.into_parts();
+    let body = http_body_util::BodyExt::collect(body)
+        .await
+        .expect("body")
+        .to_bytes();
+    (parts.status, parts.headers, body.to_vec())
+}
+
+#[tokio::test]
+async fn the_request_arrives_unchanged_but_for_forwarding_headers() {
+    let (upstream, seen) = upstream().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = gateway(&upstream, &dir).await;
+    let path = "/_matrix/client/v3/rooms/%21room%3Aexample.org/send/m.room.message/t%2F1?ts=1";
+    let body = r#"{"msgtype":"m.text", "body":"spacing kept"}"#;
+    let request = http::Request::put(format!("{base}{path}"))
+        .header("authorization", "Bearer token")
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("connection", "keep-alive, x-drop-me")
+        .header("x-drop-me", "1")
+        .header("te", "trailers")
+        .body(Body::from(body))
+        .expect("request");
+    let (status, headers, _) = send(request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.contains_key("x-request-id"));
+    assert!(
+        !headers.contains_key("x-secret"),
+        "a hop-by-hop response header leaked"
+    );
+
+    let seen = seen.lock().expect("log").clone();
+    assert_eq!(seen.len(), 1);
+    let request = &seen[0];
+    assert!(request.uri.ends_with(path), "path changed: {}", request.uri);
+    assert_eq!(request.body, body.as_bytes());
+    assert_eq!(request.headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(request.headers["x-forwarded-proto"], "http");
+    assert_eq!(request.headers["authorization"], "Bearer token");
+    assert!(request.headers.contains_key("x-request-id"));
+    for hop in ["x-drop-me", "te"] {
+        assert!(!request.headers.contains_key(hop), "{hop} was forwarded");
+    }
+}
+
+#[tokio::test]
+async fn refused_requests_never_reach_the_upstream() {
+    let (upstream, seen) = upstream().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = gateway(&upstream, &dir).await;
+    let send_path = "/_matrix/client/v3/rooms/!r:x.org/send/m.room.message/t";
+    let cases = [
+        ("PUT", send_path.to_owned(), "not json".to_owned(), 400),
+        (
+            "PUT",
+            send_path.to_owned(),
+            format!("{}{}", "[".repeat(9), "]".repeat(9)),
+            400,
+        ),
+        (
+            "PUT",
+            send_path.to_owned(),
+            format!("{{\"body\":\"{}\"}}", "x".repeat(5000)),
+            413,
+        ),
+        (
+            "GET",
+            "/_matrix/client/v1/media/preview_url?url=x".to_owned(),
+            String::new(),
+            404,
+        ),
+        (
+            "GET",
+            "/_synapse/admin/v1/users".to_owned(),
+            String::new(),
+            404,
+        ),
+        (
+            "DELETE",
+            "/_matrix/client/versions".to_owned(),
+            String::new(),
+            405,
+        ),
+    ];
+    for (method, path, body, status) in cases {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("{base}{path}"))
+            .body(Body::from(body))
+            .expect("request");
+        let (got, _, body) = send(request).await;
+        assert_eq!(got.as_u16(), status, "{method} {path}");
+        let error: serde_json::Value = serde_json::from_slice(&body).expect("error JSON");
+        assert!(error["org.sectorgate.rule"].is_string(), "{error}");
+    }
+    assert!(
+        seen.lock().expect("log").is_empty(),
+        "a refused request was forwarded"
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_upload_over_the_limit_is_refused_by_its_length() {
+    let (upstream, seen) = upstream().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = gateway(&upstream, &dir).await;
+    let request = http::Request::post(format!("{base}/_matrix/media/v3/upload"))
+        .header("content-length", (2u64 << 20).to_string())
+        .body(Body::from(vec![0u8; 2 << 20]))
+        .expect("request");
+    let (status, _, _) = send(request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(seen.lock().expect("log").is_empty());
+}
