@@ -2,6 +2,10 @@
 //! decide, for a message send and a `/versions` call.
 
 #![allow(clippy::expect_used, reason = "benchmark setup")]
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented items"
+)]
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -18,7 +22,10 @@ fn bench(c: &mut Criterion) {
         addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
     };
     let mut headers = HeaderMap::new();
-    headers.insert("authorization", HeaderValue::from_static("Bearer benchtoken"));
+    headers.insert(
+        "authorization",
+        HeaderValue::from_static("Bearer benchtoken"),
+    );
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     let body = format!(r#"{{"msgtype":"m.text","body":"{}"}}"#, "x".repeat(660));
     let send: Uri = "/_matrix/client/v3/rooms/!bench:localhost/send/m.room.message/txn1"
