@@ -7,6 +7,16 @@ pub use crate::catalog::BodyMode;
 use crate::catalog::{Catalog, Lookup};
 use crate::{Action, Classified, ClassifyError, json};
 
+/// The only request headers any endpoint's parser reads (ruma's
+/// `#[ruma_api(header)]` fields, and the upload parser); copying just these
+/// keeps classification from cloning the whole header map.
+const PARSED_HEADERS: [http::HeaderName; 4] = [
+    http::header::CONTENT_TYPE,
+    http::header::CONTENT_LENGTH,
+    http::header::CONTENT_DISPOSITION,
+    http::header::ACCEPT_LANGUAGE,
+];
+
 /// The parts of an HTTP request that classification reads.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
@@ -79,7 +89,11 @@ pub fn classify(
         .method(request.method.clone())
         .uri(request.uri.clone());
     if let Some(headers) = builder.headers_mut() {
-        headers.clone_from(request.headers);
+        for name in PARSED_HEADERS {
+            if let Some(value) = request.headers.get(&name) {
+                headers.insert(name, value.clone());
+            }
+        }
     }
     let http_request = builder
         .body(body)

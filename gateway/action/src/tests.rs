@@ -367,3 +367,127 @@ fn endpoint_names_read_as_api_dot_name() {
         "federation.get_event"
     );
 }
+
+/// A small deterministic generator for the no-panic sweep below.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+#[test]
+fn no_input_makes_classification_panic() {
+    let prefixes = [
+        "/_matrix/client/v3/rooms/",
+        "/_matrix/client/v3/",
+        "/_matrix/federation/v1/",
+        "/_matrix/federation/v2/",
+        "/_matrix/media/v3/",
+        "/_matrix/client/v1/media/",
+        "/_matrix/key/v2/",
+        "/.well-known/matrix/",
+        "/",
+    ];
+    let segments = [
+        "!r:x.org",
+        "!r",
+        "%21r%3Ax.org",
+        "@a:x.org",
+        "$e",
+        "send",
+        "state",
+        "m.room.message",
+        "txn",
+        "",
+        "%",
+        "%ZZ",
+        "%FF%FE",
+        "..",
+        "{}",
+        "ü",
+        "join",
+        "invite",
+        "send_join",
+        "make_join",
+        "download",
+        "x.org",
+        "media",
+        "upload",
+        "createRoom",
+        "versions",
+        "preview_url",
+        "keys",
+        "query",
+        "claim",
+        "user",
+        "devices",
+        "server",
+        "backfill",
+        "#a:x.org",
+        "redact",
+        "account_data",
+        "hierarchy",
+        "publicRooms",
+        "sync",
+    ];
+    let queries = [
+        "",
+        "?",
+        "?url=",
+        "?limit=-1",
+        "?v=$e&limit=x",
+        "?ver=11&ver=",
+        "?%zz=1",
+        "?timeout=99999999999999999999",
+    ];
+    let bodies = [
+        "",
+        "{}",
+        "[]",
+        "null",
+        "{",
+        "\"",
+        "{\"a\":",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+        "\u{0}",
+        "{\"origin\":1,\"pdus\":{}}",
+        "{\"invite\":[1]}",
+        "{\"user_id\":\"nope\"}",
+        "{\"new_version\":\"\"}",
+        "{\"device_keys\":{\"bad\":[]}}",
+        "{\"pdus\":[1,2,{}],\"origin\":\"x.org\",\"origin_server_ts\":1}",
+    ];
+    let methods = [
+        Method::GET,
+        Method::PUT,
+        Method::POST,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
+    let mut rng = XorShift(0x5EC7_0_6A7E);
+    for _ in 0..20_000 {
+        let mut path = rng.pick(&prefixes).to_owned();
+        for _ in 0..(rng.next() % 5) {
+            path.push_str(rng.pick(&segments));
+            path.push('/');
+        }
+        if rng.next() % 2 == 0 {
+            path.pop();
+        }
+        path.push_str(rng.pick(&queries));
+        let method = methods[(rng.next() % methods.len() as u64) as usize].clone();
+        let body = rng.pick(&bodies);
+        // Paths that are not valid URIs never reach classification.
+        let _ = run(method, &path, body);
+    }
+}

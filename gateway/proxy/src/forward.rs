@@ -31,6 +31,9 @@ pub(crate) async fn forward(
     let request = http::Request::from_parts(parts, body);
     let response = match tokio::time::timeout(allowance, client.request(request)).await {
         Ok(Ok(response)) => response,
+        Ok(Err(error)) if caused_by_length_limit(&error) => {
+            return Err(Fault::UploadTooLarge);
+        }
         Ok(Err(error)) => {
             tracing::warn!(%error, "homeserver request failed");
             return Err(Fault::UpstreamUnreachable);
@@ -40,6 +43,19 @@ pub(crate) async fn forward(
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+/// Whether a failed request failed because its streamed body outgrew the
+/// upload limit (a chunked upload, whose length was not declared up front).
+fn caused_by_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 /// Whether the homeserver answers `/versions` with anything but a 5xx.

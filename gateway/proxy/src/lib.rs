@@ -12,6 +12,7 @@ mod forward;
 mod forwarded;
 mod headers;
 pub mod pipeline;
+mod request_id;
 pub mod respond;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub struct Gateway {
     audit: AuditLog,
     pseudonymiser: Pseudonymiser,
     client: Client<HttpConnector, axum::body::Body>,
+    request_ids: request_id::RequestIds,
 }
 
 impl Gateway {
@@ -54,6 +56,7 @@ impl Gateway {
             audit,
             pseudonymiser,
             client,
+            request_ids: request_id::RequestIds::new(),
         }
     }
 

@@ -28,7 +28,7 @@ pub async fn handle(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let request_id = gateway.request_ids.next();
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,

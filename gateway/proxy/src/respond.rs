@@ -22,6 +22,8 @@ pub enum Fault {
     UpstreamUnreachable,
     /// The homeserver did not answer in time.
     UpstreamTimeout,
+    /// A streamed upload grew past the upload limit while being forwarded.
+    UploadTooLarge,
 }
 
 impl Fault {
@@ -31,6 +33,7 @@ impl Fault {
             Self::AuditUnavailable => "audit.unavailable",
             Self::UpstreamUnreachable => "upstream.unreachable",
             Self::UpstreamTimeout => "upstream.timeout",
+            Self::UploadTooLarge => "request.too_large",
         }
     }
 }
@@ -55,8 +58,16 @@ pub fn fault(fault: &Fault, request_id: &str) -> Response {
             StatusCode::GATEWAY_TIMEOUT,
             "The homeserver did not answer in time.",
         ),
+        Fault::UploadTooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The upload is larger than the gateway allows; it was not completed.",
+        ),
     };
-    let mut response = matrix_error(status, "M_UNKNOWN", message, fault.id(), request_id);
+    let errcode = match fault {
+        Fault::UploadTooLarge => "M_TOO_LARGE",
+        _ => "M_UNKNOWN",
+    };
+    let mut response = matrix_error(status, errcode, message, fault.id(), request_id);
     if matches!(fault, Fault::AuditUnavailable) {
         response
             .headers_mut()

@@ -212,3 +212,18 @@ async fn a_streamed_upload_over_the_limit_is_refused_by_its_length() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(seen.lock().expect("log").is_empty());
 }
+
+#[tokio::test]
+async fn a_chunked_upload_that_outgrows_the_limit_is_cut_off_with_413() {
+    let (upstream, _seen) = upstream().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = gateway(&upstream, &dir).await;
+    let chunks = (0..32).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![1u8; 64 * 1024])));
+    let request = http::Request::post(format!("{base}/_matrix/media/v3/upload"))
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .expect("request");
+    let (status, _, body) = send(request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let error: serde_json::Value = serde_json::from_slice(&body).expect("error JSON");
+    assert_eq!(error["errcode"], "M_TOO_LARGE");
+}
