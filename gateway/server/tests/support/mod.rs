@@ -165,6 +165,7 @@ pub struct GatewayOptions {
     pub homeserver: String,
     pub profile: &'static str,
     pub response_timeout: &'static str,
+    pub otlp_endpoint: Option<String>,
     pub extra: &'static str,
 }
 
@@ -175,6 +176,7 @@ impl GatewayOptions {
             homeserver: homeserver.to_owned(),
             profile,
             response_timeout: "10s",
+            otlp_endpoint: None,
             extra: "",
         }
     }
@@ -190,12 +192,16 @@ impl Gateway {
              [homeserver]\nurl = \"{hs}\"\nconnect_timeout = \"2s\"\nresponse_timeout = \"{timeout}\"\n\n\
              [profile]\nbundled = \"{profile}\"\n\n\
              [audit]\ndatabase = \"sqlite://{db}\"\npseudonym_key_file = \"{key}\"\nlock_timeout = \"300ms\"\n\n\
-             [telemetry]\nlog_format = \"json\"\nlog_filter = \"info\"\n\n{extra}\n",
+             [telemetry]\nlog_format = \"json\"\nlog_filter = \"info\"\n{otlp}\n{extra}\n",
             hs = options.homeserver,
             profile = options.profile,
             timeout = options.response_timeout,
             db = audit_db.display(),
             key = dir.path().join("pseudonym.key").display(),
+            otlp = options
+                .otlp_endpoint
+                .map(|endpoint| format!("otlp_endpoint = \"{endpoint}\"\n"))
+                .unwrap_or_default(),
             extra = options.extra,
         );
         let config_path = dir.path().join("sectorgate.toml");
@@ -234,6 +240,14 @@ impl Gateway {
         })
         .expect("sectorgate is healthy");
         gateway
+    }
+
+    /// Stops the gateway with SIGTERM and waits for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        self.child.wait().expect("gateway exit")
     }
 
     /// The process id (for reading its memory accounting).
