@@ -474,14 +474,14 @@ fn no_input_makes_classification_panic() {
         Method::HEAD,
         Method::OPTIONS,
     ];
-    let mut rng = XorShift(0x5EC7_0_6A7E);
+    let mut rng = XorShift(0x0005_EC70_6A7E);
     for _ in 0..20_000 {
         let mut path = rng.pick(&prefixes).to_owned();
         for _ in 0..(rng.next() % 5) {
             path.push_str(rng.pick(&segments));
             path.push('/');
         }
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             path.pop();
         }
         path.push_str(rng.pick(&queries));
