@@ -491,3 +491,15 @@ fn no_input_makes_classification_panic() {
         let _ = run(method, &path, body);
     }
 }
+
+#[test]
+fn well_known_discovery_is_recognised() {
+    for path in [
+        "/.well-known/matrix/client",
+        "/.well-known/matrix/server",
+        "/.well-known/matrix/support",
+    ] {
+        let classified = run(Method::GET, path, "").expect(path);
+        assert!(classified.endpoint.is_some(), "{path} not recognised");
+    }
+}

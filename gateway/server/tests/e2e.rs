@@ -60,8 +60,41 @@ fn a_whole_conversation_with_media_passes_through_the_gateway() {
     let base = gateway.url.as_str();
     let client = http();
 
-    let alice = register(base, &marker("alice"));
+    let alice_name = marker("alice");
+    let registered = register(base, &alice_name);
     let bob = register(base, &marker("bob"));
+
+    // Log in with the password: a second session for alice.
+    let login: Value = client
+        .post(format!("{base}/_matrix/client/v3/login"))
+        .json(&json!({
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": alice_name},
+            "password": support::PASSWORD,
+        }))
+        .send()
+        .expect("login")
+        .json()
+        .expect("login JSON");
+    let alice = support::User {
+        user_id: login["user_id"].as_str().expect("user_id").to_owned(),
+        token: login["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned(),
+    };
+    assert_eq!(alice.user_id, registered.user_id);
+    assert_ne!(alice.token, registered.token);
+    let discovery: Value = client
+        .get(format!("{base}/.well-known/matrix/client"))
+        .send()
+        .expect("well-known")
+        .json()
+        .expect("well-known JSON");
+    assert!(
+        discovery["m.homeserver"]["base_url"].is_string(),
+        "{discovery}"
+    );
     let room = create_room(
         base,
         &alice.token,
@@ -358,6 +391,9 @@ fn bad_input_is_refused_audited_and_never_forwarded() {
         .send()
         .expect("wrong shape");
     assert_eq!(wrong_shape.status().as_u16(), 400);
+    let record = gateway.audit_record(&request_id(&wrong_shape));
+    assert_eq!(record.rule, "request.bad_json");
+    assert_eq!(record.endpoint.as_deref(), Some("client.create_room"));
     markers.push(shape_marker);
 
     // A good request after the bad ones reaches Synapse: the log check works.

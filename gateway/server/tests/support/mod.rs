@@ -314,6 +314,9 @@ pub fn http() -> reqwest::blocking::Client {
         .expect("http client")
 }
 
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+
 /// A registered, logged-in user.
 pub struct User {
     pub user_id: String,
@@ -326,7 +329,7 @@ pub fn register(base: &str, localpart: &str) -> User {
         .post(format!("{base}/_matrix/client/v3/register"))
         .json(&serde_json::json!({
             "username": localpart,
-            "password": "correct horse battery staple",
+            "password": PASSWORD,
             "auth": {"type": "m.login.dummy"},
         }))
         .send()
