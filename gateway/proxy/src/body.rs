@@ -1,6 +1,8 @@
 //! Reading an inspected request body, bounded by the size limit.
 
 use axum::body::Body;
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -12,6 +14,8 @@ pub(crate) enum BodyError {
     TooLarge,
     /// The client's stream broke.
     Unreadable(String),
+    /// The client did not send the body in time.
+    TimedOut,
 }
 
 /// Reads a whole body of at most `limit` bytes. A declared `Content-Length`
@@ -20,12 +24,17 @@ pub(crate) async fn read_limited(
     headers: &HeaderMap,
     body: Body,
     limit: u64,
+    timeout: Duration,
 ) -> Result<Bytes, BodyError> {
     if declared_length(headers).is_some_and(|length| length > limit) {
         return Err(BodyError::TooLarge);
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
+    let Ok(collected) = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await
+    else {
+        return Err(BodyError::TimedOut);
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<LengthLimitError>() => Err(BodyError::TooLarge),
         Err(error) => Err(BodyError::Unreadable(error.to_string())),

@@ -14,6 +14,8 @@ pub struct Limits {
     pub max_json_depth: usize,
     /// Largest streamed media upload, in bytes.
     pub max_upload_bytes: u64,
+    /// Time a client has to send an inspected (buffered) body.
+    pub body_read_timeout: Duration,
 }
 
 /// How the pipeline reaches the homeserver and whom it trusts.

@@ -65,11 +65,24 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     let mode = catalog.body_mode(&parts.method, parts.uri.path());
     let (buffered, body) = match mode {
         BodyMode::Buffered => {
-            match read_limited(&parts.headers, body, limits.max_json_body_bytes).await {
+            match read_limited(
+                &parts.headers,
+                body,
+                limits.max_json_body_bytes,
+                limits.body_read_timeout,
+            )
+            .await
+            {
                 Ok(bytes) => (bytes, None),
                 Err(error) => {
                     let decision = match error {
                         BodyError::TooLarge => decide_too_large(limits.max_json_body_bytes),
+                        BodyError::TimedOut => Decision::deny(
+                            RuleId::builtin("request.body_timeout"),
+                            408,
+                            "M_UNKNOWN",
+                            "The request body did not arrive in time.",
+                        ),
                         BodyError::Unreadable(message) => Decision::deny(
                             RuleId::builtin("request.body_unreadable"),
                             400,

@@ -74,6 +74,7 @@ async fn gateway(homeserver: &str, dir: &tempfile::TempDir) -> String {
             max_json_body_bytes: 4096,
             max_json_depth: 8,
             max_upload_bytes: 1 << 20,
+            body_read_timeout: Duration::from_millis(500),
         },
         trusted_proxies: Vec::new(),
     };
@@ -226,4 +227,33 @@ async fn a_chunked_upload_that_outgrows_the_limit_is_cut_off_with_413() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     let error: serde_json::Value = serde_json::from_slice(&body).expect("error JSON");
     assert_eq!(error["errcode"], "M_TOO_LARGE");
+}
+
+#[tokio::test]
+async fn a_body_that_never_finishes_arriving_gets_408_and_is_not_forwarded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (upstream, seen) = upstream().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = gateway(&upstream, &dir).await;
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = "PUT /_matrix/client/v3/rooms/!r:x.org/send/m.room.message/t HTTP/1.1\r\n\
+                host: gateway\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"body\":";
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buffer = [0u8; 1024];
+        loop {
+            let n = stream.read(&mut buffer).await.unwrap_or(0);
+            answer.extend_from_slice(&buffer[..n]);
+            if n == 0 || answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer to a stalled body");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(seen.lock().expect("log").is_empty());
 }

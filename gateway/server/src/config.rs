@@ -132,6 +132,12 @@ pub(crate) struct Limits {
     pub(crate) max_json_body_bytes: u64,
     pub(crate) max_json_depth: usize,
     pub(crate) max_upload_bytes: u64,
+    pub(crate) max_header_bytes: usize,
+    pub(crate) max_headers: usize,
+    #[serde(with = "humantime_serde")]
+    pub(crate) header_read_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) body_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -140,6 +146,10 @@ impl Default for Limits {
             max_json_body_bytes: 1024 * 1024,
             max_json_depth: 64,
             max_upload_bytes: 100 * 1024 * 1024,
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -239,6 +249,11 @@ impl Config {
         if !(1..=100).contains(&self.limits.max_json_depth) {
             return Err(ConfigError::Invalid(
                 "limits.max_json_depth must be 1 to 100".to_owned(),
+            ));
+        }
+        if self.limits.max_header_bytes < 8192 {
+            return Err(ConfigError::Invalid(
+                "limits.max_header_bytes must be at least 8192".to_owned(),
             ));
         }
         if !self.audit.database.starts_with("sqlite:") {

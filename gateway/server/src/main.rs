@@ -7,6 +7,7 @@
 mod admin;
 mod cli;
 mod config;
+mod listener;
 mod serve;
 mod telemetry;
 

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
+use crate::listener::{self, ConnectionLimits};
 use crate::{admin, telemetry};
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -72,6 +73,7 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
             max_json_body_bytes: config.limits.max_json_body_bytes,
             max_json_depth: config.limits.max_json_depth,
             max_upload_bytes: config.limits.max_upload_bytes,
+            body_read_timeout: config.limits.body_read_timeout,
         },
         trusted_proxies: config.listen.trusted_proxies.clone(),
     };
@@ -100,14 +102,17 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
 
-    let matrix = sectorgate_proxy::router(Arc::clone(&gateway))
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let limits = ConnectionLimits {
+        max_header_bytes: config.limits.max_header_bytes,
+        max_headers: config.limits.max_headers,
+        header_read_timeout: config.limits.header_read_timeout,
+    };
+    let matrix = sectorgate_proxy::router(Arc::clone(&gateway));
     let admin = admin::router(gateway);
-    let client_server = axum::serve(client, matrix).with_graceful_shutdown(shutdown_signal());
-    let admin_server = axum::serve(admin_listener, admin).with_graceful_shutdown(shutdown_signal());
-    let (client_result, admin_result) = tokio::join!(client_server, admin_server);
-    client_result.map_err(|e| e.to_string())?;
-    admin_result.map_err(|e| e.to_string())?;
+    tokio::join!(
+        listener::serve(client, matrix, limits, shutdown_signal()),
+        listener::serve(admin_listener, admin, limits, shutdown_signal()),
+    );
     tracing::info!("stopped");
     Ok(())
 }
