@@ -14,7 +14,7 @@ demo="$root/.demo"
 mkdir -p "$demo"
 
 echo "==> installing Synapse (cached virtualenv)" >&2
-venv=$(bash scripts/deps.sh | sed -n 's/^SECTORGATE_VENV=//p' | tail -n 1)
+venv=$(bash scripts/deps.sh --python-only | sed -n 's/^SECTORGATE_VENV=//p' | tail -n 1)
 
 echo "==> building sectorgate" >&2
 cargo build --locked -p sectorgate

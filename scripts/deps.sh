@@ -11,8 +11,15 @@
 # skipped while its marker matches. Concurrent runs serialise on a lock file.
 #
 # The last line printed on stdout is `SECTORGATE_VENV=<path>`; everything else
-# goes to stderr.
+# goes to stderr. `--python-only` skips the npm packages (the demo needs none).
 set -euo pipefail
+
+WITH_NPM=1
+case "${1:-}" in
+    --python-only) WITH_NPM=0 ;;
+    "") ;;
+    *) printf 'deps: unknown option %s (known: --python-only)\n' "$1" >&2; exit 2 ;;
+esac
 
 # Keep the real stdout on fd 3 for the final result; send all chatter to stderr.
 exec 3>&1 1>&2
@@ -64,27 +71,29 @@ fi
 
 # --- npm packages for the JavaScript client flow -----------------------------
 
-command -v npm >/dev/null || die "npm not found (Node.js 20 or newer is required)"
+if (( WITH_NPM )); then
+    command -v npm >/dev/null || die "npm not found (Node.js 20 or newer is required)"
 
-npm_state() {
-    # What node_modules must have been installed from.
-    cat "$CLIENTS_DIR/package.json" "$CLIENTS_DIR/package-lock.json" 2>/dev/null | sha256sum | cut -c1-16
-}
-NPM_MARKER="$CLIENTS_DIR/node_modules/.sectorgate-installed"
+    npm_state() {
+        # What node_modules must have been installed from.
+        cat "$CLIENTS_DIR/package.json" "$CLIENTS_DIR/package-lock.json" 2>/dev/null | sha256sum | cut -c1-16
+    }
+    NPM_MARKER="$CLIENTS_DIR/node_modules/.sectorgate-installed"
 
-if [[ -f "$NPM_MARKER" && "$(cat "$NPM_MARKER")" == "$(npm_state)" ]]; then
-    log "npm packages up to date: $CLIENTS_DIR/node_modules"
-else
-    log "installing npm packages in $CLIENTS_DIR"
-    rm -f "$NPM_MARKER"
-    if [[ -f "$CLIENTS_DIR/package-lock.json" ]]; then
-        (cd "$CLIENTS_DIR" && run npm ci --no-audit --no-fund)
+    if [[ -f "$NPM_MARKER" && "$(cat "$NPM_MARKER")" == "$(npm_state)" ]]; then
+        log "npm packages up to date: $CLIENTS_DIR/node_modules"
     else
-        (cd "$CLIENTS_DIR" && run npm install --no-audit --no-fund)
+        log "installing npm packages in $CLIENTS_DIR"
+        rm -f "$NPM_MARKER"
+        if [[ -f "$CLIENTS_DIR/package-lock.json" ]]; then
+            (cd "$CLIENTS_DIR" && run npm ci --no-audit --no-fund)
+        else
+            (cd "$CLIENTS_DIR" && run npm install --no-audit --no-fund)
+        fi
+        # Hash after installing: `npm install` may just have written the lock file.
+        npm_state >"$NPM_MARKER"
+        log "npm packages ready"
     fi
-    # Hash after installing: `npm install` may just have written the lock file.
-    npm_state >"$NPM_MARKER"
-    log "npm packages ready"
 fi
 
 printf 'SECTORGATE_VENV=%s\n' "$VENV" >&3
