@@ -1,8 +1,9 @@
 //! The one place where denials and faults become HTTP responses.
 //!
 //! Every error the gateway itself answers has a Matrix body:
-//! `{"errcode": …, "error": …, "org.sectorgate.rule": …}` and carries the
-//! request id in `X-Request-Id`.
+//! `{"errcode": …, "error": …, "org.sectorgate.rule": …}`, carries the
+//! request id in `X-Request-Id`, and has the CORS headers the spec asks of
+//! every response.
 
 use axum::body::Body;
 use axum::response::Response;
@@ -94,6 +95,20 @@ fn matrix_error(
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
+    );
+    // The spec has servers send these on every response, so browser clients
+    // can read our errors as they read the homeserver's.
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("X-Requested-With, Content-Type, Authorization"),
     );
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert(REQUEST_ID, value);

@@ -189,8 +189,12 @@ async fn refused_requests_never_reach_the_upstream() {
             .uri(format!("{base}{path}"))
             .body(Body::from(body))
             .expect("request");
-        let (got, _, body) = send(request).await;
+        let (got, headers, body) = send(request).await;
         assert_eq!(got.as_u16(), status, "{method} {path}");
+        assert_eq!(
+            headers["access-control-allow-origin"], "*",
+            "{method} {path}"
+        );
         let error: serde_json::Value = serde_json::from_slice(&body).expect("error JSON");
         assert!(error["org.sectorgate.rule"].is_string(), "{error}");
     }
