@@ -38,6 +38,10 @@ pub mod rules {
     pub const INVALID_PARAM: RuleId = RuleId::builtin("request.invalid_param");
     /// A body over the size limit.
     pub const TOO_LARGE: RuleId = RuleId::builtin("request.too_large");
+    /// A body that did not arrive in time.
+    pub const BODY_TIMEOUT: RuleId = RuleId::builtin("request.body_timeout");
+    /// A body whose stream broke.
+    pub const BODY_UNREADABLE: RuleId = RuleId::builtin("request.body_unreadable");
 }
 
 /// Decides one classified request under a profile.
@@ -103,4 +107,19 @@ pub fn decide_too_large(limit: u64) -> Decision {
         "M_TOO_LARGE",
         format!("request body is larger than {limit} bytes"),
     )
+}
+
+/// The decision for a body that did not arrive within the read timeout.
+pub fn decide_body_timeout() -> Decision {
+    Decision::deny(
+        rules::BODY_TIMEOUT,
+        408,
+        "M_UNKNOWN",
+        "The request body did not arrive in time.",
+    )
+}
+
+/// The decision for a body whose stream broke while it was read.
+pub fn decide_body_unreadable(reason: String) -> Decision {
+    Decision::deny(rules::BODY_UNREADABLE, 400, "M_UNKNOWN", reason)
 }

@@ -9,7 +9,10 @@ mod decision;
 mod error;
 pub mod profile;
 
-pub use decide::{Peer, decide, decide_input_error, decide_too_large, rules};
+pub use decide::{
+    Peer, decide, decide_body_timeout, decide_body_unreadable, decide_input_error,
+    decide_too_large, rules,
+};
 pub use decision::{Decision, Denial, RuleId, Verdict};
 pub use error::ProfileError;
 pub use profile::Profile;

@@ -8,11 +8,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
+use bytes::Bytes;
 use http::HeaderValue;
+use http::request::Parts;
 use sectorgate_action::{BodyMode, Catalog, classify};
 use sectorgate_audit::AuditRecord;
 use sectorgate_policy::{
-    Decision, Peer, RuleId, Verdict, decide, decide_input_error, decide_too_large,
+    Decision, Peer, Verdict, decide, decide_body_timeout, decide_body_unreadable,
+    decide_input_error, decide_too_large,
 };
 use tracing::{Instrument, field};
 
@@ -53,53 +56,25 @@ pub async fn handle(
 }
 
 async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: &str) -> Response {
-    // accept: read the head; buffer the body unless the endpoint streams it.
+    // accept: set the forwarding headers, then read the body (or not).
     let (mut parts, body) = request.into_parts();
     let client_ip = forwarded::apply(
         &mut parts.headers,
         peer.ip(),
         &gateway.config.trusted_proxies,
     );
-    let limits = &gateway.config.limits;
     let catalog = Catalog::global();
-    let mode = catalog.body_mode(&parts.method, parts.uri.path());
-    let (buffered, body) = match mode {
-        BodyMode::Buffered => {
-            match read_limited(
-                &parts.headers,
-                body,
-                limits.max_json_body_bytes,
-                limits.body_read_timeout,
-            )
-            .await
+    let (buffered, stream) = match accept_body(gateway, catalog, &parts, body).await {
+        Ok(bodies) => bodies,
+        Err(decision) => {
+            let endpoint = endpoint_name(catalog, &parts);
+            note_decision(&decision, endpoint.as_deref(), "invalid");
+            if let Err(response) =
+                record(gateway, &parts, &decision, endpoint, "invalid", request_id).await
             {
-                Ok(bytes) => (bytes, None),
-                Err(error) => {
-                    let decision = match error {
-                        BodyError::TooLarge => decide_too_large(limits.max_json_body_bytes),
-                        BodyError::TimedOut => Decision::deny(
-                            RuleId::builtin("request.body_timeout"),
-                            408,
-                            "M_UNKNOWN",
-                            "The request body did not arrive in time.",
-                        ),
-                        BodyError::Unreadable(message) => Decision::deny(
-                            RuleId::builtin("request.body_unreadable"),
-                            400,
-                            "M_UNKNOWN",
-                            message,
-                        ),
-                    };
-                    return refuse_unclassified(gateway, &parts, decision, request_id).await;
-                }
+                return response;
             }
-        }
-        BodyMode::Streamed => {
-            if declared_length(&parts.headers).is_some_and(|len| len > limits.max_upload_bytes) {
-                let decision = decide_too_large(limits.max_upload_bytes);
-                return refuse_unclassified(gateway, &parts, decision, request_id).await;
-            }
-            (bytes::Bytes::new(), Some(body))
+            return answer_denial(&decision, request_id);
         }
     };
 
@@ -110,7 +85,7 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         headers: &parts.headers,
         body: &buffered,
     };
-    let classified = classify(catalog, &view, limits.max_json_depth);
+    let classified = classify(catalog, &view, gateway.config.limits.max_json_depth);
 
     // decide
     let peer = Peer { addr: client_ip };
@@ -122,58 +97,84 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         ),
         Err(error) => (
             decide_input_error(error),
-            catalog
-                .endpoint_of(&parts.method, parts.uri.path())
-                .map(|e| e.to_string()),
+            endpoint_name(catalog, &parts),
             "invalid",
         ),
     };
     note_decision(&decision, endpoint.as_deref(), action);
+    drop(classified);
 
     // record
     if let Err(response) = record(gateway, &parts, &decision, endpoint, action, request_id).await {
         return response;
     }
-    drop(classified);
 
     // forward, or answer the denial
-    match &decision.verdict {
-        Verdict::Deny(denial) => respond::denial(denial, decision.rule.as_str(), request_id),
-        Verdict::Allow => {
-            let body = match body {
-                Some(stream) => Body::new(http_body_util::Limited::new(
-                    stream,
-                    usize::try_from(limits.max_upload_bytes).unwrap_or(usize::MAX),
-                )),
-                None => Body::from(buffered),
-            };
-            if let Ok(value) = HeaderValue::from_str(request_id) {
-                parts.headers.insert(REQUEST_ID, value);
+    if !decision.is_allowed() {
+        return answer_denial(&decision, request_id);
+    }
+    let body = match stream {
+        Some(stream) => Body::new(http_body_util::Limited::new(
+            stream,
+            usize::try_from(gateway.config.limits.max_upload_bytes).unwrap_or(usize::MAX),
+        )),
+        None => Body::from(buffered),
+    };
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        parts.headers.insert(REQUEST_ID, value);
+    }
+    match forward::forward(&gateway.client, &gateway.config, parts, body).await {
+        Ok(response) => {
+            tracing::Span::current().record("upstream_status", response.status().as_u16());
+            response
+        }
+        Err(fault) => respond::fault(&fault, request_id),
+    }
+}
+
+/// Reads an inspected body whole (bounded in size and time), or leaves a
+/// streamed one unread. A body that cannot be accepted is a denial.
+async fn accept_body(
+    gateway: &Gateway,
+    catalog: &Catalog,
+    parts: &Parts,
+    body: Body,
+) -> Result<(Bytes, Option<Body>), Decision> {
+    let limits = &gateway.config.limits;
+    match catalog.body_mode(&parts.method, parts.uri.path()) {
+        BodyMode::Buffered => read_limited(
+            &parts.headers,
+            body,
+            limits.max_json_body_bytes,
+            limits.body_read_timeout,
+        )
+        .await
+        .map(|bytes| (bytes, None))
+        .map_err(|error| match error {
+            BodyError::TooLarge => decide_too_large(limits.max_json_body_bytes),
+            BodyError::TimedOut => decide_body_timeout(),
+            BodyError::Unreadable(reason) => decide_body_unreadable(reason),
+        }),
+        BodyMode::Streamed => {
+            if declared_length(&parts.headers).is_some_and(|len| len > limits.max_upload_bytes) {
+                return Err(decide_too_large(limits.max_upload_bytes));
             }
-            match forward::forward(&gateway.client, &gateway.config, parts, body).await {
-                Ok(response) => {
-                    tracing::Span::current().record("upstream_status", response.status().as_u16());
-                    response
-                }
-                Err(fault) => respond::fault(&fault, request_id),
-            }
+            Ok((Bytes::new(), Some(body)))
         }
     }
 }
 
-/// Records and answers a request refused before it could be classified.
-async fn refuse_unclassified(
-    gateway: &Gateway,
-    parts: &http::request::Parts,
-    decision: Decision,
-    request_id: &str,
-) -> Response {
-    note_decision(&decision, None, "invalid");
-    if let Err(response) = record(gateway, parts, &decision, None, "invalid", request_id).await {
-        return response;
-    }
+/// The endpoint a request names by method and path, as recorded.
+fn endpoint_name(catalog: &Catalog, parts: &Parts) -> Option<String> {
+    catalog
+        .endpoint_of(&parts.method, parts.uri.path())
+        .map(|endpoint| endpoint.to_string())
+}
+
+fn answer_denial(decision: &Decision, request_id: &str) -> Response {
     match &decision.verdict {
         Verdict::Deny(denial) => respond::denial(denial, decision.rule.as_str(), request_id),
+        // Not reached: callers answer denials only. Fail closed all the same.
         Verdict::Allow => respond::fault(&Fault::UpstreamUnreachable, request_id),
     }
 }
@@ -189,7 +190,7 @@ fn note_decision(decision: &Decision, endpoint: Option<&str>, action: &str) {
 /// Appends the audit record; on failure, the 503 to answer instead.
 async fn record(
     gateway: &Gateway,
-    parts: &http::request::Parts,
+    parts: &Parts,
     decision: &Decision,
     endpoint: Option<String>,
     action: &str,
