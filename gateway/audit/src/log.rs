@@ -13,7 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{AuditError, AuditRecord, AuditStore};
 
-const MAX_BATCH: usize = 512;
+/// Records per commit; the SQLite store writes up to 256 in one statement.
+const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 
 type Ack = oneshot::Sender<Result<(), Arc<AuditError>>>;

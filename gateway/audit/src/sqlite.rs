@@ -95,29 +95,38 @@ impl SqliteStore {
     }
 }
 
+/// One multi-row INSERT of `records` (at most [`INSERT_CHUNK`]: 9 parameters
+/// a row stays far below SQLite's limit of 32766 per statement).
+fn insert(records: &[AuditRecord]) -> QueryBuilder<Sqlite> {
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO audit_records (request_id, recorded_at, profile, endpoint, action, \
+         verdict, rule, actor_kind, actor) ",
+    );
+    insert.push_values(records, |mut row, record| {
+        row.push_bind(&record.request_id)
+            .push_bind(record.recorded_at_ms)
+            .push_bind(&record.profile)
+            .push_bind(&record.endpoint)
+            .push_bind(&record.action)
+            .push_bind(&record.verdict)
+            .push_bind(&record.rule)
+            .push_bind(record.actor.kind())
+            .push_bind(record.actor.id());
+    });
+    insert
+}
+
 impl AuditStore for SqliteStore {
     async fn append_batch(&self, records: &[AuditRecord]) -> Result<(), AuditError> {
+        // One statement is one transaction of its own in SQLite: a batch
+        // that fits one INSERT needs a single round trip to SQLite's thread.
+        if records.len() <= INSERT_CHUNK {
+            insert(records).build().execute(&self.pool).await?;
+            return Ok(());
+        }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        // One multi-row INSERT per chunk: one round trip to SQLite's thread
-        // instead of one per record. 9 parameters a row stays far below
-        // SQLite's limit of 32766 parameters per statement.
         for chunk in records.chunks(INSERT_CHUNK) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO audit_records (request_id, recorded_at, profile, endpoint, action, \
-                 verdict, rule, actor_kind, actor) ",
-            );
-            insert.push_values(chunk, |mut row, record| {
-                row.push_bind(&record.request_id)
-                    .push_bind(record.recorded_at_ms)
-                    .push_bind(&record.profile)
-                    .push_bind(&record.endpoint)
-                    .push_bind(&record.action)
-                    .push_bind(&record.verdict)
-                    .push_bind(&record.rule)
-                    .push_bind(record.actor.kind())
-                    .push_bind(record.actor.id());
-            });
-            insert.build().execute(&mut *tx).await?;
+            insert(chunk).build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

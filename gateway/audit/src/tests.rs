@@ -97,3 +97,17 @@ async fn a_locked_database_fails_the_append() {
     log.append(record("y")).await.expect("append after unlock");
     assert!(store.check_writable().await.is_ok());
 }
+
+#[tokio::test]
+async fn a_batch_larger_than_one_statement_is_written_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let store = SqliteStore::open(&url, Duration::from_secs(1))
+        .await
+        .expect("open");
+    let batch: Vec<_> = (0..600).map(|i| record(&format!("r{i}"))).collect();
+    store.append_batch(&batch).await.expect("append");
+    let written = store.records().await.expect("records");
+    assert_eq!(written.len(), 600);
+    assert_eq!(written[599].request_id, "r599");
+}
