@@ -95,6 +95,26 @@ pub enum Lookup<'c> {
     NotFound,
 }
 
+impl Lookup<'_> {
+    /// The endpoint looked up, if the path names one (also when the request
+    /// later turns out to be invalid).
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        match self {
+            Self::Found(matched) => Some(matched.route.endpoint),
+            Self::Preflight(endpoint) => Some(*endpoint),
+            Self::MethodNotAllowed | Self::NotFound => None,
+        }
+    }
+
+    /// How the request's body is to be read before classification.
+    pub fn body_mode(&self) -> BodyMode {
+        match self {
+            Self::Found(matched) => matched.route.body,
+            _ => BodyMode::Buffered,
+        }
+    }
+}
+
 /// A matched route and the raw (still percent-encoded) path arguments.
 #[derive(Debug)]
 pub struct RouteMatch<'c> {
@@ -216,24 +236,6 @@ impl Catalog {
                 None => Lookup::NotFound,
             },
             None => Lookup::MethodNotAllowed,
-        }
-    }
-
-    /// The endpoint a method and path name, if any (also for requests whose
-    /// body or parameters turn out to be invalid).
-    pub fn endpoint_of(&self, method: &Method, path: &str) -> Option<Endpoint> {
-        match self.lookup(method, path) {
-            Lookup::Found(matched) => Some(matched.route.endpoint),
-            Lookup::Preflight(endpoint) => Some(endpoint),
-            Lookup::MethodNotAllowed | Lookup::NotFound => None,
-        }
-    }
-
-    /// How the body of a request to this method and path is read.
-    pub fn body_mode(&self, method: &Method, path: &str) -> BodyMode {
-        match self.lookup(method, path) {
-            Lookup::Found(matched) => matched.route.body,
-            _ => BodyMode::Buffered,
         }
     }
 }

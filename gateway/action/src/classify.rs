@@ -40,8 +40,22 @@ pub fn classify(
     request: &Request<'_>,
     max_depth: usize,
 ) -> Result<Classified, ClassifyError> {
+    classify_lookup(
+        catalog.lookup(request.method, request.uri.path()),
+        request,
+        max_depth,
+    )
+}
+
+/// Classifies a request whose method and path were already looked up (the
+/// proxy looks up once, to learn how to read the body, then classifies).
+pub fn classify_lookup(
+    lookup: Lookup<'_>,
+    request: &Request<'_>,
+    max_depth: usize,
+) -> Result<Classified, ClassifyError> {
     let path = request.uri.path();
-    let matched = match catalog.lookup(request.method, path) {
+    let matched = match lookup {
         Lookup::Found(matched) => matched,
         Lookup::Preflight(endpoint) => {
             return Ok(Classified {
@@ -69,6 +83,8 @@ pub fn classify(
         // Some endpoints (join, leave, …) are called with no body at all;
         // ruma reads that as an empty object, as homeservers do.
         BodyMode::Buffered if request.body.is_empty() => b"{}".as_slice(),
+        // Checked here, not left to ruma: ruma ignores the body of endpoints
+        // that take none, and such a body must not be forwarded either.
         BodyMode::Buffered => {
             json::check_body(request.body, max_depth)?;
             request.body

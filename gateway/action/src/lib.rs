@@ -17,7 +17,7 @@ mod parse;
 
 pub use action::{Action, Classified, MediaRef, Transaction};
 pub use catalog::{Catalog, Lookup, RouteMatch};
-pub use classify::{BodyMode, Request, classify};
+pub use classify::{BodyMode, Request, classify, classify_lookup};
 pub use credentials::{Credentials, credentials};
 pub use endpoint::{Api, Endpoint};
 pub use error::ClassifyError;

@@ -11,7 +11,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderValue;
 use http::request::Parts;
-use sectorgate_action::{BodyMode, Catalog, classify};
+use sectorgate_action::{BodyMode, Catalog, classify_lookup};
 use sectorgate_audit::AuditRecord;
 use sectorgate_policy::{
     Decision, Peer, Verdict, decide, decide_body_timeout, decide_body_unreadable,
@@ -63,11 +63,11 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         peer.ip(),
         &gateway.config.trusted_proxies,
     );
-    let catalog = Catalog::global();
-    let (buffered, stream) = match accept_body(gateway, catalog, &parts, body).await {
+    let lookup = Catalog::global().lookup(&parts.method, parts.uri.path());
+    let endpoint = lookup.endpoint().map(|endpoint| endpoint.to_string());
+    let (buffered, stream) = match accept_body(gateway, lookup.body_mode(), &parts, body).await {
         Ok(bodies) => bodies,
         Err(decision) => {
-            let endpoint = endpoint_name(catalog, &parts);
             note_decision(&decision, endpoint.as_deref(), "invalid");
             if let Err(response) =
                 record(gateway, &parts, &decision, endpoint, "invalid", request_id).await
@@ -85,21 +85,16 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         headers: &parts.headers,
         body: &buffered,
     };
-    let classified = classify(catalog, &view, gateway.config.limits.max_json_depth);
+    let classified = classify_lookup(lookup, &view, gateway.config.limits.max_json_depth);
 
     // decide
     let peer = Peer { addr: client_ip };
-    let (decision, endpoint, action) = match &classified {
+    let (decision, action) = match &classified {
         Ok(classified) => (
             decide(classified, &gateway.profile, &peer),
-            classified.endpoint.map(|e| e.to_string()),
             classified.action.kind(),
         ),
-        Err(error) => (
-            decide_input_error(error),
-            endpoint_name(catalog, &parts),
-            "invalid",
-        ),
+        Err(error) => (decide_input_error(error), "invalid"),
     };
     note_decision(&decision, endpoint.as_deref(), action);
     drop(classified);
@@ -136,12 +131,12 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
 /// streamed one unread. A body that cannot be accepted is a denial.
 async fn accept_body(
     gateway: &Gateway,
-    catalog: &Catalog,
+    mode: BodyMode,
     parts: &Parts,
     body: Body,
 ) -> Result<(Bytes, Option<Body>), Decision> {
     let limits = &gateway.config.limits;
-    match catalog.body_mode(&parts.method, parts.uri.path()) {
+    match mode {
         BodyMode::Buffered => read_limited(
             &parts.headers,
             body,
@@ -162,13 +157,6 @@ async fn accept_body(
             Ok((Bytes::new(), Some(body)))
         }
     }
-}
-
-/// The endpoint a request names by method and path, as recorded.
-fn endpoint_name(catalog: &Catalog, parts: &Parts) -> Option<String> {
-    catalog
-        .endpoint_of(&parts.method, parts.uri.path())
-        .map(|endpoint| endpoint.to_string())
 }
 
 fn answer_denial(decision: &Decision, request_id: &str) -> Response {

@@ -47,26 +47,27 @@ pub fn denial(denial: &Denial, rule: &str, request_id: &str) -> Response {
 
 /// The response for a fault.
 pub fn fault(fault: &Fault, request_id: &str) -> Response {
-    let (status, message) = match fault {
+    let (status, errcode, message) = match fault {
         Fault::AuditUnavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
+            "M_UNKNOWN",
             "The audit log cannot be written; the request was not forwarded. Try again later.",
         ),
-        Fault::UpstreamUnreachable => {
-            (StatusCode::BAD_GATEWAY, "The homeserver cannot be reached.")
-        }
+        Fault::UpstreamUnreachable => (
+            StatusCode::BAD_GATEWAY,
+            "M_UNKNOWN",
+            "The homeserver cannot be reached.",
+        ),
         Fault::UpstreamTimeout => (
             StatusCode::GATEWAY_TIMEOUT,
+            "M_UNKNOWN",
             "The homeserver did not answer in time.",
         ),
         Fault::UploadTooLarge => (
             StatusCode::PAYLOAD_TOO_LARGE,
+            "M_TOO_LARGE",
             "The upload is larger than the gateway allows; it was not completed.",
         ),
-    };
-    let errcode = match fault {
-        Fault::UploadTooLarge => "M_TOO_LARGE",
-        _ => "M_UNKNOWN",
     };
     let mut response = matrix_error(status, errcode, message, fault.id(), request_id);
     if matches!(fault, Fault::AuditUnavailable) {
