@@ -71,7 +71,6 @@ async fn write_batches<S: AuditStore>(
     mut receiver: mpsc::Receiver<(AuditRecord, Ack)>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut records = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Let requests that are ready to run queue their records too, so one
         // commit covers them: a yield, not a timer, so an idle gateway adds
@@ -83,16 +82,15 @@ async fn write_batches<S: AuditStore>(
                 Err(_) => break,
             }
         }
-        records.extend(batch.iter().map(|(record, _)| record.clone()));
+        let (records, acks): (Vec<AuditRecord>, Vec<Ack>) = batch.drain(..).unzip();
         let result = store.append_batch(&records).await.map_err(Arc::new);
         match &result {
             Ok(()) => tracing::debug!(records = records.len(), "audit batch committed"),
             Err(error) => tracing::error!(%error, records = records.len(), "audit write failed"),
         }
-        for (_, ack) in batch.drain(..) {
+        for ack in acks {
             // A requester that gave up (client went away) needs no answer.
             let _ = ack.send(result.clone());
         }
-        records.clear();
     }
 }
