@@ -86,8 +86,9 @@ pub enum Action {
         invite: Vec<OwnedUserId>,
         /// Whether the room is flagged as a direct chat.
         is_direct: bool,
-        /// The event types of the `initial_state` events.
-        initial_state_types: Vec<String>,
+        /// The whole request body as sent (initial state, creation content,
+        /// power levels: what room rules inspect).
+        body: Box<RawValue>,
     },
     /// `POST /_matrix/client/v3/rooms/{roomId}/invite`
     Invite {

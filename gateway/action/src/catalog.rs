@@ -161,6 +161,15 @@ impl Catalog {
                         route: index,
                         empty_tail: true,
                     });
+                    // The spec makes the slash before an empty state key
+                    // optional, and some clients (matrix-nio) always drop it.
+                    if path.ends_with("/{state_key}") {
+                        let bare = stem.0.trim_end_matches('/').to_owned();
+                        by_path.entry(bare).or_default().push(Slot {
+                            route: index,
+                            empty_tail: true,
+                        });
+                    }
                 }
             }
         }

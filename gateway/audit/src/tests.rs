@@ -8,7 +8,7 @@ fn record(request_id: &str) -> AuditRecord {
     AuditRecord {
         request_id: request_id.to_owned(),
         recorded_at_ms: 1_700_000_000_000,
-        profile: "healthcare".to_owned(),
+        profile: "healthcare-tim-pro".to_owned(),
         endpoint: Some("client.send_message_event".to_owned()),
         action: "send_message_event".to_owned(),
         verdict: "allow".to_owned(),

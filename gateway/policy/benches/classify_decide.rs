@@ -1,5 +1,6 @@
 //! The pure core's cost per request: classify (ruma parse included) and
-//! decide, for a message send and a `/versions` call.
+//! decide (canonical JSON, schemas, event and room rules), for a 1 KB
+//! message event under each bundled profile, and a `/versions` call.
 
 #![allow(clippy::expect_used, reason = "benchmark setup")]
 #![allow(
@@ -7,45 +8,92 @@
     reason = "criterion's macros generate undocumented items"
 )]
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use sectorgate_action::{Catalog, Request, classify};
-use sectorgate_policy::{Peer, Profile, decide};
+use sectorgate_policy::{Context, Peer, Profile, RoomFacts, decide};
+use serde_json::json;
 
 fn bench(c: &mut Criterion) {
     let catalog = Catalog::global();
-    let profile = Profile::bundled("healthcare").expect("profile");
-    let peer = Peer {
-        addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
-    };
     let mut headers = HeaderMap::new();
     headers.insert(
         "authorization",
         HeaderValue::from_static("Bearer benchtoken"),
     );
     headers.insert("content-type", HeaderValue::from_static("application/json"));
-    let body = format!(r#"{{"msgtype":"m.text","body":"{}"}}"#, "x".repeat(660));
+    // A 1 KB text message with formatting, as clients send them.
+    let text = "x".repeat(440);
+    let message = json!({
+        "msgtype": "m.text",
+        "body": text,
+        "format": "org.matrix.custom.html",
+        "formatted_body": format!("<p>{text}</p>"),
+        "m.mentions": {},
+    })
+    .to_string();
+    assert!((1000..1100).contains(&message.len()), "{}", message.len());
+    let encrypted = json!({
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": "A".repeat(880),
+        "sender_key": "k",
+        "device_id": "DEVICE",
+        "session_id": "s".repeat(43),
+    })
+    .to_string();
     let send: Uri = "/_matrix/client/v3/rooms/!bench:localhost/send/m.room.message/txn1"
         .parse()
         .expect("uri");
+    let send_encrypted: Uri =
+        "/_matrix/client/v3/rooms/!bench:localhost/send/m.room.encrypted/txn1"
+            .parse()
+            .expect("uri");
     let versions: Uri = "/_matrix/client/versions".parse().expect("uri");
+    // A public, unencrypted room: the plaintext message passes everywhere.
+    let room = RoomFacts {
+        state: BTreeMap::from([(
+            "m.room.join_rules".to_owned(),
+            json!({"join_rule": "public"}),
+        )]),
+    };
+    let context = Context {
+        peer: Peer {
+            addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        },
+        now_ms: 1_767_225_600_000,
+        user: None,
+        room: Some(&room),
+        event: None,
+    };
 
-    c.bench_function("classify+decide PUT send (700 B)", |b| {
-        b.iter(|| {
-            let request = Request {
-                method: &Method::PUT,
-                uri: &send,
-                headers: &headers,
-                body: body.as_bytes(),
-            };
-            let classified = classify(catalog, black_box(&request), 64).expect("classify");
-            black_box(decide(&classified, &profile, &peer))
-        })
-    });
-    c.bench_function("classify+decide GET /versions", |b| {
+    for id in Profile::bundled_ids() {
+        let profile = Profile::bundled(id).expect("profile");
+        for (label, uri, body) in [
+            ("m.room.message 1 KB", &send, &message),
+            ("m.room.encrypted 1 KB", &send_encrypted, &encrypted),
+        ] {
+            c.bench_function(&format!("classify+decide {label} / {id}"), |b| {
+                b.iter(|| {
+                    let request = Request {
+                        method: &Method::PUT,
+                        uri,
+                        headers: &headers,
+                        body: body.as_bytes(),
+                    };
+                    let classified = classify(catalog, black_box(&request), 64).expect("classify");
+                    let decision = decide(&classified, &profile, &context);
+                    assert!(decision.is_allowed(), "{id}: {decision:?}");
+                    black_box(decision)
+                })
+            });
+        }
+    }
+    let profile = Profile::bundled("healthcare-tim-pro").expect("profile");
+    c.bench_function("classify+decide GET /versions / healthcare-tim-pro", |b| {
         b.iter(|| {
             let request = Request {
                 method: &Method::GET,
@@ -54,7 +102,7 @@ fn bench(c: &mut Criterion) {
                 body: &[],
             };
             let classified = classify(catalog, black_box(&request), 64).expect("classify");
-            black_box(decide(&classified, &profile, &peer))
+            black_box(decide(&classified, &profile, &context))
         })
     });
 }

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::profile::RuleMeta;
+
 /// A stable rule identifier such as `endpoint.unrecognized` or
 /// `healthcare.url_preview_disabled`. The same id appears in the response,
 /// the audit record, the metrics and conformance reports.
@@ -53,13 +55,16 @@ pub struct Denial {
     pub message: Cow<'static, str>,
 }
 
-/// Allow or deny.
+/// Allow, deny, or deny in shadow mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// The request is forwarded.
     Allow,
     /// The request is answered with this error and not forwarded.
     Deny(Denial),
+    /// A rule in shadow mode would refuse the request with this error; it is
+    /// recorded as `shadow` and forwarded anyway.
+    Shadow(Denial),
 }
 
 /// The outcome of [`decide`](crate::decide): a verdict and the rule that gave it.
@@ -69,6 +74,9 @@ pub struct Decision {
     pub verdict: Verdict,
     /// The rule that decided.
     pub rule: RuleId,
+    /// The body to forward instead of the client's, when the profile fills
+    /// in defaults (`rooms.create.defaults`).
+    pub amended_body: Option<Vec<u8>>,
 }
 
 impl Decision {
@@ -77,6 +85,7 @@ impl Decision {
         Self {
             verdict: Verdict::Allow,
             rule,
+            amended_body: None,
         }
     }
 
@@ -94,19 +103,44 @@ impl Decision {
                 message: message.into(),
             }),
             rule,
+            amended_body: None,
         }
     }
 
-    /// Whether the request may pass.
-    pub fn is_allowed(&self) -> bool {
-        matches!(self.verdict, Verdict::Allow)
+    /// A denial by a profile rule: a shadow verdict when the rule is in
+    /// shadow mode.
+    pub fn deny_by(
+        meta: &RuleMeta,
+        status: u16,
+        errcode: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        let (status, errcode) = meta.answer.unwrap_or((status, errcode));
+        let mut decision = Self::deny(meta.id.clone(), status, errcode, message);
+        if meta.shadow {
+            decision.into_shadow();
+        }
+        decision
     }
 
-    /// `allow` or `deny`, as recorded.
+    /// Turns a denial into its shadow-mode form (forwarded, recorded `shadow`).
+    pub fn into_shadow(&mut self) {
+        if let Verdict::Deny(denial) = &self.verdict {
+            self.verdict = Verdict::Shadow(denial.clone());
+        }
+    }
+
+    /// Whether the request may pass (allowed, or denied in shadow mode only).
+    pub fn is_allowed(&self) -> bool {
+        matches!(self.verdict, Verdict::Allow | Verdict::Shadow(_))
+    }
+
+    /// `allow`, `deny` or `shadow`, as recorded.
     pub fn verdict_str(&self) -> &'static str {
         match self.verdict {
             Verdict::Allow => "allow",
             Verdict::Deny(_) => "deny",
+            Verdict::Shadow(_) => "shadow",
         }
     }
 }

@@ -2,19 +2,24 @@
 //!
 //! This is the *decide* step of the pipeline (accept → classify → **decide**
 //! → record → forward). [`decide`] does no I/O and reads no clock: everything
-//! it needs is in its arguments, and a denial is a value, never an error.
+//! it needs is in its arguments (the request, the profile, a [`Context`] of
+//! facts the pipeline gathered), and a denial is a value, never an error.
 
+pub mod canonical;
+pub mod cases;
+mod context;
 mod decide;
 mod decision;
 mod error;
 pub mod profile;
 
+pub use context::{Context, EventFacts, Needs, Peer, RoomFacts, needs};
 pub use decide::{
-    Peer, decide, decide_body_timeout, decide_body_unreadable, decide_input_error,
+    decide, decide_body_timeout, decide_body_unreadable, decide_endpoint, decide_input_error,
     decide_too_large, rules,
 };
 pub use decision::{Decision, Denial, RuleId, Verdict};
-pub use error::ProfileError;
+pub use error::{Problem, ProfileError};
 pub use profile::Profile;
 
 #[cfg(test)]

@@ -1,73 +1,37 @@
 //! Unit tests for profiles and decisions, including every decision case
-//! under `profiles/*/cases/`.
+//! of every profile folder under `profiles/`.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use http::{HeaderMap, Method, Uri};
-use sectorgate_action::{Catalog, Endpoint, classify};
-use serde::Deserialize;
+use sectorgate_action::Endpoint;
 
-use crate::{Decision, Peer, Profile, ProfileError, Verdict, decide, decide_input_error};
+use crate::profile::ProfileSource;
+use crate::{Profile, ProfileError, cases};
 
-fn peer() -> Peer {
-    Peer {
-        addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
-    }
-}
+/// A fixed "now" for cases (2026-01-01T00:00:00Z).
+const NOW_MS: u64 = 1_767_225_600_000;
 
 fn profiles_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles")
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Case {
-    name: String,
-    request: CaseRequest,
-    expect: Expected,
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sectorgate-policy-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    dir
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CaseRequest {
-    method: String,
-    path: String,
-    #[serde(default)]
-    body: Option<serde_json::Value>,
-    #[serde(default)]
-    raw_body: Option<String>,
+fn write(dir: &Path, file: &str, text: &str) {
+    let path = dir.join(file);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Expected {
-    verdict: String,
-    rule: String,
-    #[serde(default)]
-    status: Option<u16>,
-    #[serde(default)]
-    errcode: Option<String>,
-}
-
-fn decide_case(request: &CaseRequest, profile: &Profile) -> Decision {
-    let method: Method = request.method.parse().expect("method");
-    let uri: Uri = request.path.parse().expect("path");
-    let body = match (&request.body, &request.raw_body) {
-        (Some(json), _) => serde_json::to_vec(json).expect("json"),
-        (None, Some(raw)) => raw.as_bytes().to_vec(),
-        (None, None) => Vec::new(),
-    };
-    let headers = HeaderMap::new();
-    let request = sectorgate_action::Request {
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-    };
-    match classify(Catalog::global(), &request, 64) {
-        Ok(classified) => decide(&classified, profile, &peer()),
-        Err(error) => decide_input_error(&error),
+fn problems(result: Result<Profile, ProfileError>) -> Vec<crate::Problem> {
+    match result {
+        Ok(profile) => panic!("profile {} loaded", profile.id),
+        Err(error) => error.problems(),
     }
 }
 
@@ -76,74 +40,193 @@ fn every_decision_case_holds() {
     let mut checked = 0;
     for entry in std::fs::read_dir(profiles_dir()).expect("profiles dir") {
         let dir = entry.expect("entry").path();
-        let Ok(cases) = std::fs::read_dir(dir.join("cases")) else {
-            continue;
-        };
-        let profile = Profile::from_file(&dir.join("profile.yaml")).expect("profile loads");
-        for file in cases {
-            let file = file.expect("case file").path();
-            let text = std::fs::read_to_string(&file).expect("read cases");
-            let cases: Vec<Case> = serde_yaml_ng::from_str(&text).expect("cases parse");
-            for case in cases {
-                let decision = decide_case(&case.request, &profile);
-                let context = format!("{} / {}: {decision:?}", file.display(), case.name);
-                assert_eq!(decision.verdict_str(), case.expect.verdict, "{context}");
-                assert_eq!(decision.rule.as_str(), case.expect.rule, "{context}");
-                if let Verdict::Deny(denial) = &decision.verdict {
-                    assert_eq!(Some(denial.status), case.expect.status, "{context}");
-                    assert_eq!(
-                        Some(denial.errcode),
-                        case.expect.errcode.as_deref(),
-                        "{context}"
-                    );
-                }
-                checked += 1;
+        let source = ProfileSource::dir(&dir);
+        let profile = Profile::from_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+        match cases::run_all(&source, &profile, NOW_MS) {
+            Ok(count) => checked += count,
+            Err(problems) => {
+                let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                panic!("cases fail:\n{}", list.join("\n"));
             }
         }
     }
-    assert!(checked >= 10, "only {checked} cases found");
+    assert!(checked >= 40, "only {checked} cases found");
 }
 
 #[test]
-fn bundled_profiles_match_the_files() {
-    for id in Profile::bundled_ids() {
-        let bundled = Profile::bundled(id).expect("bundled loads");
-        let file = Profile::from_file(&profiles_dir().join(id).join("profile.yaml")).expect("file");
-        assert_eq!(bundled.id, file.id);
-        assert_eq!(bundled.rules.len(), file.rules.len());
+fn bundled_profiles_match_the_folders() {
+    let ids = Profile::bundled_ids();
+    for id in [
+        "matrix-core",
+        "base",
+        "healthcare-tim-pro",
+        "healthcare-tim-epa",
+        "government",
+        "education",
+    ] {
+        assert!(ids.contains(&id), "{id} is not bundled: {ids:?}");
+    }
+    for id in ids {
+        let bundled = Profile::bundled(id).unwrap_or_else(|e| panic!("{e}"));
+        let folder = Profile::from_dir(&profiles_dir().join(id)).expect("folder");
+        assert_eq!(bundled.id, folder.id);
+        assert_eq!(bundled.rules.len(), folder.rules.len());
+        assert_eq!(
+            bundled.events.schemas.by_type.len(),
+            folder.events.schemas.by_type.len()
+        );
+    }
+}
+
+#[test]
+fn matrix_core_schemas_compile_and_base_inherits_them() {
+    let base = Profile::bundled("base").expect("base");
+    for event_type in [
+        "m.room.message",
+        "m.room.member",
+        "m.room.create",
+        "m.room.power_levels",
+        "m.room.join_rules",
+        "m.room.history_visibility",
+        "m.room.guest_access",
+        "m.room.encryption",
+        "m.room.name",
+        "m.room.topic",
+        "m.room.avatar",
+        "m.room.pinned_events",
+        "m.room.server_acl",
+        "m.room.tombstone",
+        "m.room.redaction",
+        "m.reaction",
+        "m.room.encrypted",
+    ] {
+        assert!(
+            base.events.schemas.by_type.contains_key(event_type),
+            "no schema for {event_type}"
+        );
+    }
+    for msgtype in [
+        "m.text",
+        "m.emote",
+        "m.notice",
+        "m.image",
+        "m.file",
+        "m.audio",
+        "m.video",
+        "m.location",
+    ] {
+        assert!(
+            base.events.schemas.by_msgtype.contains_key(msgtype),
+            "no schema for {msgtype}"
+        );
     }
 }
 
 #[test]
 fn healthcare_denies_url_previews_and_base_allows_them() {
     let preview = Endpoint::client("get_media_preview");
-    let healthcare = Profile::bundled("healthcare").expect("healthcare");
+    let healthcare = Profile::bundled("healthcare-tim-pro").expect("healthcare");
     let base = Profile::bundled("base").expect("base");
     assert!(healthcare.rule_for(&preview).is_some());
     assert!(base.rule_for(&preview).is_none());
 }
 
 #[test]
-fn a_rule_naming_an_unknown_endpoint_fails_to_load() {
-    let dir = std::env::temp_dir().join(format!("sectorgate-policy-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("typo")).expect("mkdir");
-    let path = dir.join("typo/profile.yaml");
-    std::fs::write(
-        &path,
-        "id: typo\ntitle: t\nendpoints:\n  rules:\n    - id: x\n      verdict: deny\n      endpoints: [client.get_media_previews]\n",
-    )
-    .expect("write");
-    let loaded = Profile::from_file(&path);
-    assert!(
-        matches!(loaded, Err(ProfileError::UnknownEndpoint { .. })),
-        "{loaded:?}"
+fn an_unknown_key_is_reported_with_file_and_path() {
+    let dir = scratch("unknown-key");
+    write(
+        &dir,
+        "p/profile.yaml",
+        "id: p\ntitle: t\nevents:\n  rules:\n    - id: x\n      field: /a\n      forbid: [1]\n      frobid: [2]\n",
     );
-    std::fs::write(&path, "id: typo\ntitle: t\nsurprise: 1\n").expect("write");
-    assert!(matches!(
-        Profile::from_file(&path),
-        Err(ProfileError::Malformed { .. })
-    ));
-    let _ = std::fs::remove_dir_all(dir);
+    let found = problems(Profile::from_dir(&dir.join("p")));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].file.ends_with("p/profile.yaml"), "{found:?}");
+    assert!(found[0].path.starts_with("events.rules[0]"), "{found:?}");
+    assert!(found[0].message.contains("frobid"), "{found:?}");
+}
+
+#[test]
+fn an_unknown_endpoint_is_reported_with_its_path() {
+    let dir = scratch("unknown-endpoint");
+    write(
+        &dir,
+        "p/profile.yaml",
+        "id: p\ntitle: t\nendpoints:\n  rules:\n    - id: x\n      verdict: deny\n      endpoints: [client.get_media_previews]\n",
+    );
+    let found = problems(Profile::from_dir(&dir.join("p")));
+    assert_eq!(
+        found[0].path, "endpoints.rules[0].endpoints[0]",
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_broken_schema_is_reported_with_its_file_and_location() {
+    let dir = scratch("broken-schema");
+    write(
+        &dir,
+        "p/profile.yaml",
+        "id: p\ntitle: t\nevents:\n  schemas:\n    m.room.topic: schemas/topic.json\n",
+    );
+    write(
+        &dir,
+        "p/schemas/topic.json",
+        r#"{"type": "object", "properties": {"topic": {"type": "strin"}}}"#,
+    );
+    let found = problems(Profile::from_dir(&dir.join("p")));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].file.ends_with("p/schemas/topic.json"), "{found:?}");
+    assert!(found[0].path.contains("properties/topic"), "{found:?}");
+}
+
+#[test]
+fn an_extends_cycle_is_reported() {
+    let dir = scratch("cycle");
+    write(&dir, "a/profile.yaml", "id: a\ntitle: a\nextends: b\n");
+    write(&dir, "b/profile.yaml", "id: b\ntitle: b\nextends: a\n");
+    let found = problems(Profile::from_dir(&dir.join("a")));
+    assert_eq!(found[0].path, "extends", "{found:?}");
+    assert!(found[0].message.contains("circular"), "{found:?}");
+}
+
+#[test]
+fn a_wrong_case_is_reported_with_file_and_case() {
+    let dir = scratch("wrong-case");
+    write(&dir, "p/profile.yaml", "id: p\ntitle: t\nextends: base\n");
+    write(
+        &dir,
+        "p/cases/wrong.yaml",
+        "- name: versions is refused\n  request: {method: GET, path: /_matrix/client/versions}\n  expect: {verdict: deny, rule: endpoint.denied}\n",
+    );
+    let source = ProfileSource::dir(&dir.join("p"));
+    let profile = Profile::from_dir(&dir.join("p")).expect("loads");
+    let found = cases::run_all(&source, &profile, NOW_MS).expect_err("the case is wrong");
+    assert!(found[0].file.ends_with("p/cases/wrong.yaml"), "{found:?}");
+    assert_eq!(found[0].path, "[0] versions is refused");
+    assert!(found[0].message.contains("verdict allow"), "{found:?}");
+}
+
+#[test]
+fn a_child_overrides_its_parent() {
+    let dir = scratch("override");
+    write(
+        &dir,
+        "p/profile.yaml",
+        "id: p\ntitle: t\nextends: healthcare-tim-pro\nrooms:\n  create:\n    max_invites: {id: p.invites, limit: 5}\nevents:\n  schemas:\n    m.room.topic: null\n",
+    );
+    let profile = Profile::from_dir(&dir.join("p")).expect("loads");
+    assert_eq!(profile.rooms.max_invites.as_ref().map(|m| m.limit), Some(5));
+    assert!(!profile.events.schemas.by_type.contains_key("m.room.topic"));
+    assert!(profile.events.schemas.by_type.contains_key("m.room.name"));
+    assert!(
+        profile.events.encryption.is_some(),
+        "the parent's encryption rule is inherited"
+    );
+    assert_eq!(
+        profile.extends,
+        ["healthcare-tim-pro", "base", "matrix-core"]
+    );
 }
 
 #[test]

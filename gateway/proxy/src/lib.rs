@@ -8,6 +8,7 @@
 mod actor;
 mod body;
 mod config;
+mod facts;
 mod forward;
 mod forwarded;
 mod headers;
@@ -34,6 +35,7 @@ pub struct Gateway {
     pseudonymiser: Pseudonymiser,
     client: Client<HttpConnector, axum::body::Body>,
     request_ids: request_id::RequestIds,
+    facts: facts::FactCache,
 }
 
 impl Gateway {
@@ -57,6 +59,7 @@ impl Gateway {
             pseudonymiser,
             client,
             request_ids: request_id::RequestIds::new(),
+            facts: facts::FactCache::new(),
         }
     }
 

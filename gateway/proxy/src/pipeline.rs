@@ -11,17 +11,18 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderValue;
 use http::request::Parts;
-use sectorgate_action::{BodyMode, Catalog, classify_lookup};
+use sectorgate_action::{Action, BodyMode, Catalog, Classified, classify_lookup};
 use sectorgate_audit::AuditRecord;
 use sectorgate_policy::{
-    Decision, Peer, Verdict, decide, decide_body_timeout, decide_body_unreadable,
-    decide_input_error, decide_too_large,
+    Context, Decision, Peer, Verdict, decide, decide_body_timeout, decide_body_unreadable,
+    decide_endpoint, decide_input_error, decide_too_large, needs,
 };
 use tracing::{Instrument, field};
 
 use crate::Gateway;
 use crate::actor::actor;
 use crate::body::{BodyError, declared_length, read_limited};
+use crate::facts::{Asker, Gathered};
 use crate::respond::{self, Fault, REQUEST_ID};
 use crate::{forward, forwarded};
 
@@ -56,7 +57,7 @@ pub async fn handle(
 }
 
 async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: &str) -> Response {
-    // accept: set the forwarding headers, then read the body (or not).
+    // accept: set the forwarding headers.
     let (mut parts, body) = request.into_parts();
     let client_ip = forwarded::apply(
         &mut parts.headers,
@@ -64,17 +65,39 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         &gateway.config.trusted_proxies,
     );
     let lookup = Catalog::global().lookup(&parts.method, parts.uri.path());
-    let endpoint = lookup.endpoint().map(|endpoint| endpoint.to_string());
+    let endpoint = lookup.endpoint();
+    let endpoint_name = endpoint.map(|endpoint| endpoint.to_string());
+
+    // decide, first on the endpoint alone: a refused endpoint is refused
+    // whatever its parameters and body, before either is read.
+    if let Some(endpoint) = &endpoint {
+        let early = decide_endpoint(endpoint, &gateway.profile);
+        if matches!(early.verdict, Verdict::Deny(_)) {
+            return refuse(
+                gateway,
+                &parts,
+                &early,
+                endpoint_name,
+                "unparsed",
+                request_id,
+            )
+            .await;
+        }
+    }
+
+    // accept: read the body (or not).
     let (buffered, stream) = match accept_body(gateway, lookup.body_mode(), &parts, body).await {
         Ok(bodies) => bodies,
         Err(decision) => {
-            note_decision(&decision, endpoint.as_deref(), "invalid");
-            if let Err(response) =
-                record(gateway, &parts, &decision, endpoint, "invalid", request_id).await
-            {
-                return response;
-            }
-            return answer_denial(&decision, request_id);
+            return refuse(
+                gateway,
+                &parts,
+                &decision,
+                endpoint_name,
+                "invalid",
+                request_id,
+            )
+            .await;
         }
     };
 
@@ -87,20 +110,43 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     };
     let classified = classify_lookup(lookup, &view, gateway.config.limits.max_json_depth);
 
-    // decide
+    // decide, with the facts the profile needs
     let peer = Peer { addr: client_ip };
-    let (decision, action) = match &classified {
-        Ok(classified) => (
-            decide(classified, &gateway.profile, &peer),
-            classified.action.kind(),
-        ),
-        Err(error) => (decide_input_error(error), "invalid"),
+    let (decision, action, state_change) = match &classified {
+        Ok(classified) => {
+            let gathered = match gather(gateway, &parts, classified).await {
+                Ok(gathered) => gathered,
+                Err(fault) => return respond::fault(&fault, request_id),
+            };
+            let context = Context {
+                peer,
+                now_ms: now_ms().unsigned_abs(),
+                user: gathered.user.as_ref(),
+                room: gathered.room.as_ref(),
+                event: gathered.event.as_ref(),
+            };
+            (
+                decide(classified, &gateway.profile, &context),
+                classified.action.kind(),
+                state_change(classified),
+            )
+        }
+        Err(error) => (decide_input_error(error), "invalid", None),
     };
-    note_decision(&decision, endpoint.as_deref(), action);
+    note_decision(&decision, endpoint_name.as_deref(), action);
     drop(classified);
 
     // record
-    if let Err(response) = record(gateway, &parts, &decision, endpoint, action, request_id).await {
+    if let Err(response) = record(
+        gateway,
+        &parts,
+        &decision,
+        endpoint_name,
+        action,
+        request_id,
+    )
+    .await
+    {
         return response;
     }
 
@@ -108,12 +154,19 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     if !decision.is_allowed() {
         return answer_denial(&decision, request_id);
     }
-    let body = match stream {
-        Some(stream) => Body::new(http_body_util::Limited::new(
+    let body = match (stream, decision.amended_body) {
+        (Some(stream), _) => Body::new(http_body_util::Limited::new(
             stream,
-            usize::try_from(gateway.config.limits.max_upload_bytes).unwrap_or(usize::MAX),
+            usize::try_from(upload_limit(gateway)).unwrap_or(usize::MAX),
         )),
-        None => Body::from(buffered),
+        (None, Some(amended)) => {
+            parts.headers.insert(
+                http::header::CONTENT_LENGTH,
+                HeaderValue::from(amended.len()),
+            );
+            Body::from(amended)
+        }
+        (None, None) => Body::from(buffered),
     };
     if let Ok(value) = HeaderValue::from_str(request_id) {
         parts.headers.insert(REQUEST_ID, value);
@@ -121,10 +174,74 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     match forward::forward(&gateway.client, &gateway.config, parts, body).await {
         Ok(response) => {
             tracing::Span::current().record("upstream_status", response.status().as_u16());
+            if let Some((room_id, event_type)) = state_change
+                && response.status().is_success()
+            {
+                gateway.facts.forget_room_state(&room_id, &event_type);
+            }
             response
         }
         Err(fault) => respond::fault(&fault, request_id),
     }
+}
+
+/// Records a refusal made before the request was classified, and answers it.
+async fn refuse(
+    gateway: &Gateway,
+    parts: &Parts,
+    decision: &Decision,
+    endpoint: Option<String>,
+    action: &str,
+    request_id: &str,
+) -> Response {
+    note_decision(decision, endpoint.as_deref(), action);
+    if let Err(response) = record(gateway, parts, decision, endpoint, action, request_id).await {
+        return response;
+    }
+    answer_denial(decision, request_id)
+}
+
+/// Learns, from the homeserver, what the profile needs to decide on this
+/// request (nothing, for most requests).
+async fn gather(
+    gateway: &Gateway,
+    parts: &Parts,
+    classified: &Classified,
+) -> Result<Gathered, Fault> {
+    let needs = needs(classified, &gateway.profile);
+    if needs.is_empty() {
+        return Ok(Gathered::default());
+    }
+    let asker = Asker {
+        client: &gateway.client,
+        config: &gateway.config,
+        parts,
+    };
+    gateway.facts.gather(&asker, &needs).await
+}
+
+/// The room state a request changes, so that what is known of it is
+/// dropped once the homeserver took the change.
+fn state_change(classified: &Classified) -> Option<(ruma::OwnedRoomId, String)> {
+    match &classified.action {
+        Action::SendStateEvent {
+            room_id,
+            event_type,
+            ..
+        } => Some((room_id.clone(), event_type.clone())),
+        _ => None,
+    }
+}
+
+/// The largest upload: the gateway's limit, or the profile's if smaller.
+fn upload_limit(gateway: &Gateway) -> u64 {
+    let configured = gateway.config.limits.max_upload_bytes;
+    gateway
+        .profile
+        .media
+        .max_upload_bytes
+        .as_ref()
+        .map_or(configured, |max| max.limit.min(configured))
 }
 
 /// Reads an inspected body whole (bounded in size and time), or leaves a
@@ -163,7 +280,9 @@ fn answer_denial(decision: &Decision, request_id: &str) -> Response {
     match &decision.verdict {
         Verdict::Deny(denial) => respond::denial(denial, decision.rule.as_str(), request_id),
         // Not reached: callers answer denials only. Fail closed all the same.
-        Verdict::Allow => respond::fault(&Fault::UpstreamUnreachable, request_id),
+        Verdict::Allow | Verdict::Shadow(_) => {
+            respond::fault(&Fault::UpstreamUnreachable, request_id)
+        }
     }
 }
 

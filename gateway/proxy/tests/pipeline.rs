@@ -62,6 +62,10 @@ async fn upstream() -> (String, Log) {
 }
 
 async fn gateway(homeserver: &str, dir: &tempfile::TempDir) -> String {
+    gateway_with(homeserver, dir, "base").await
+}
+
+async fn gateway_with(homeserver: &str, dir: &tempfile::TempDir, profile: &str) -> String {
     let url = format!("sqlite://{}", dir.path().join("audit.db").display());
     let store = SqliteStore::open(&url, Duration::from_secs(1))
         .await
@@ -80,7 +84,7 @@ async fn gateway(homeserver: &str, dir: &tempfile::TempDir) -> String {
     };
     let gateway = Gateway::new(
         config,
-        Profile::bundled("healthcare").expect("profile"),
+        Profile::bundled(profile).expect("profile"),
         AuditLog::spawn(store),
         Pseudonymiser::new([7; 32]),
     );
@@ -148,7 +152,7 @@ async fn the_request_arrives_unchanged_but_for_forwarding_headers() {
 async fn refused_requests_never_reach_the_upstream() {
     let (upstream, seen) = upstream().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = gateway(&upstream, &dir).await;
+    let base = gateway_with(&upstream, &dir, "healthcare-tim-pro").await;
     let send_path = "/_matrix/client/v3/rooms/!r:x.org/send/m.room.message/t";
     let cases = [
         ("PUT", send_path.to_owned(), "not json".to_owned(), 400),

@@ -22,6 +22,21 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Read and check a config file (and the profile it names), then exit.
     CheckConfig(ConfigArg),
+    /// Work with sector profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProfileCommand {
+    /// Show the profiles built into the binary.
+    List,
+    /// Validate a profile (a folder, or a bundled id) and run its decision
+    /// cases; every problem is reported with its file and path.
+    Check {
+        /// The profile folder, or a bundled profile's id.
+        profile: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -29,7 +44,7 @@ pub(crate) struct ConfigArg {
     /// The config file (TOML). Without one, built-in defaults are used:
     /// listener 127.0.0.1:8080, admin 127.0.0.1:8081, homeserver
     /// http://127.0.0.1:8008, audit database sqlite://sectorgate.db, the
-    /// bundled healthcare profile.
+    /// bundled healthcare-tim-pro profile.
     #[arg(long, short, env = "SECTORGATE_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
@@ -38,6 +53,10 @@ pub(crate) struct ConfigArg {
 pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) config: ConfigArg,
+    /// The profile: a bundled profile's id or a profile folder. Takes the
+    /// place of the config file's `[profile]` choice.
+    #[arg(long, env = "SECTORGATE_PROFILE")]
+    pub(crate) profile: Option<String>,
     /// Once listening, write the bound addresses as JSON
     /// (`{"client": "…", "admin": "…"}`) to this file. Useful with port 0.
     #[arg(long)]

@@ -4,6 +4,7 @@
 //! never silently falls back to a default. `deploy/sectorgate.example.toml`
 //! documents every key.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -64,7 +65,11 @@ impl Default for Homeserver {
     }
 }
 
-/// `[profile]`: a bundled profile by id, or a profile file.
+/// The bundled profile used when the config names none.
+pub(crate) const DEFAULT_PROFILE: &str = "healthcare-tim-pro";
+
+/// `[profile]`: a bundled profile by id, or a profile folder; and who is in
+/// the profile's user groups.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProfileChoice {
@@ -72,27 +77,56 @@ pub(crate) struct ProfileChoice {
     pub(crate) bundled: Option<String>,
     #[serde(default)]
     pub(crate) path: Option<PathBuf>,
+    /// Members of the profile's user groups, as user id globs
+    /// (`insured = ["@*:versicherte.example"]`).
+    #[serde(default)]
+    pub(crate) groups: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for ProfileChoice {
     fn default() -> Self {
         Self {
-            bundled: Some("healthcare".to_owned()),
+            bundled: Some(DEFAULT_PROFILE.to_owned()),
             path: None,
+            groups: BTreeMap::new(),
         }
     }
 }
 
 impl ProfileChoice {
-    /// Loads the chosen profile.
-    pub(crate) fn load(&self) -> Result<Profile, ConfigError> {
-        match (&self.bundled, &self.path) {
-            (Some(id), None) => Ok(Profile::bundled(id)?),
-            (None, Some(path)) => Ok(Profile::from_file(path)?),
-            _ => Err(ConfigError::Invalid(
-                "[profile] needs exactly one of `bundled` or `path`".to_owned(),
-            )),
+    /// Chooses a profile by name: a bundled id, or a folder's path.
+    pub(crate) fn choose(&mut self, name: &str) {
+        let path = Path::new(name);
+        if name.contains('/') || path.is_dir() {
+            self.bundled = None;
+            self.path = Some(path.to_owned());
+        } else {
+            self.bundled = Some(name.to_owned());
+            self.path = None;
         }
+    }
+
+    /// Loads the chosen profile, with the configured group members.
+    pub(crate) fn load(&self) -> Result<Profile, ConfigError> {
+        let mut profile = match (&self.bundled, &self.path) {
+            (Some(id), None) => Profile::bundled(id)?,
+            (None, Some(path)) => Profile::from_dir(path)?,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "[profile] needs exactly one of `bundled` or `path`".to_owned(),
+                ));
+            }
+        };
+        for (group, users) in &self.groups {
+            if !profile.user_groups.contains_key(group) {
+                return Err(ConfigError::Invalid(format!(
+                    "[profile.groups] names {group:?}, which profile {} does not have",
+                    profile.id
+                )));
+            }
+            profile.add_to_group(group, users);
+        }
+        Ok(profile)
     }
 
     /// A short description for messages.
@@ -212,7 +246,16 @@ pub(crate) enum ConfigError {
 impl Config {
     /// Reads `path`, or the built-in defaults when `None`, and checks it.
     pub(crate) fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let config = match path {
+        Self::load_with(path, None)
+    }
+
+    /// Like [`Config::load`], with the profile named on the command line
+    /// (`--profile`) taking the place of the file's.
+    pub(crate) fn load_with(
+        path: Option<&Path>,
+        profile: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match path {
             None => Self::default(),
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -225,6 +268,9 @@ impl Config {
                 })?
             }
         };
+        if let Some(name) = profile {
+            config.profile.choose(name);
+        }
         config.check()?;
         Ok(config)
     }
@@ -279,7 +325,7 @@ mod tests {
     fn the_example_config_parses_and_checks() {
         let config = Config::load(Some(&example())).expect("example config loads");
         assert_eq!(config.homeserver.url, "http://127.0.0.1:8008");
-        assert_eq!(config.profile.bundled.as_deref(), Some("healthcare"));
+        assert_eq!(config.profile.bundled.as_deref(), Some(DEFAULT_PROFILE));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod admin;
 mod cli;
 mod config;
 mod listener;
+mod profile_cmd;
 mod serve;
 mod telemetry;
 
@@ -29,5 +30,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        cli::Command::Profile(command) => profile_cmd::run(command),
     }
 }

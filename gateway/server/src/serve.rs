@@ -15,7 +15,7 @@ use crate::{admin, telemetry};
 
 /// Runs the gateway until SIGINT or SIGTERM.
 pub(crate) fn run(args: ServeArgs) -> ExitCode {
-    let config = match Config::load(args.config.config.as_deref()) {
+    let config = match Config::load_with(args.config.config.as_deref(), args.profile.as_deref()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("sectorgate: {error}");
@@ -77,8 +77,11 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
         },
         trusted_proxies: config.listen.trusted_proxies.clone(),
     };
+    if profile.shadow {
+        tracing::warn!(profile = %profile.id, "the profile is in SHADOW mode: its denials are recorded, and the requests forwarded anyway");
+    }
     tracing::info!(
-        profile = %profile.id,
+        profile = %profile.revision(),
         homeserver = %config.homeserver.url,
         audit = %config.audit.database,
         "starting sectorgate {}",

@@ -19,7 +19,7 @@ fn gateway() -> Gateway {
     drop(closed);
     Gateway::start(GatewayOptions {
         extra: "[limits]\nmax_headers = 20\nmax_header_bytes = 8192\nheader_read_timeout = \"1s\"\n",
-        ..GatewayOptions::new(&homeserver, "healthcare")
+        ..GatewayOptions::new(&homeserver, "healthcare-tim-pro")
     })
 }
 

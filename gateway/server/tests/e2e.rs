@@ -56,7 +56,7 @@ fn encode(segment: &str) -> String {
 #[test]
 fn a_whole_conversation_with_media_passes_through_the_gateway() {
     let synapse = Synapse::start(SynapseOptions::default());
-    let gateway = gateway_for(&synapse, "healthcare");
+    let gateway = gateway_for(&synapse, "base");
     let base = gateway.url.as_str();
     let client = http();
 
@@ -218,7 +218,7 @@ fn a_whole_conversation_with_media_passes_through_the_gateway() {
 #[test]
 fn matrix_nio_completes_its_flow_through_the_gateway() {
     let synapse = Synapse::start(SynapseOptions::default());
-    let gateway = gateway_for(&synapse, "healthcare");
+    let gateway = gateway_for(&synapse, "base");
     let mut command = Command::new(support::python());
     command
         .arg(repo().join("gateway/server/tests/clients/nio_flow.py"))
@@ -234,7 +234,7 @@ fn matrix_nio_completes_its_flow_through_the_gateway() {
 #[test]
 fn matrix_js_sdk_completes_its_flow_through_the_gateway() {
     let synapse = Synapse::start(SynapseOptions::default());
-    let gateway = gateway_for(&synapse, "healthcare");
+    let gateway = gateway_for(&synapse, "base");
     support::venv();
     let mut command = Command::new("node");
     command
@@ -254,7 +254,7 @@ fn matrix_js_sdk_completes_its_flow_through_the_gateway() {
 #[test]
 fn url_previews_are_refused_under_healthcare_and_forwarded_under_base() {
     let synapse = Synapse::start(SynapseOptions { url_preview: true });
-    let healthcare = gateway_for(&synapse, "healthcare");
+    let healthcare = gateway_for(&synapse, "healthcare-tim-pro");
     let base = gateway_for(&synapse, "base");
     let user = register(&base.url, &marker("previewer"));
 
@@ -268,10 +268,7 @@ fn url_previews_are_refused_under_healthcare_and_forwarded_under_base() {
     let refused_id = request_id(&refused);
     let body: Value = refused.json().expect("error JSON");
     assert_eq!(body["errcode"], "M_UNRECOGNIZED");
-    assert_eq!(
-        body["org.sectorgate.rule"],
-        "healthcare.url_preview_disabled"
-    );
+    assert_eq!(body["org.sectorgate.rule"], "tim.url_preview_disabled");
 
     let allowed_marker = marker("allowed");
     let allowed = http()
@@ -297,7 +294,7 @@ fn url_previews_are_refused_under_healthcare_and_forwarded_under_base() {
 
     let refused_record = healthcare.audit_record(&refused_id);
     assert_eq!(refused_record.verdict, "deny");
-    assert_eq!(refused_record.rule, "healthcare.url_preview_disabled");
+    assert_eq!(refused_record.rule, "tim.url_preview_disabled");
     let allowed_record = base.audit_record(&allowed_id);
     assert_eq!(allowed_record.verdict, "allow");
     assert_eq!(
@@ -311,7 +308,7 @@ fn bad_input_is_refused_audited_and_never_forwarded() {
     let synapse = Synapse::start(SynapseOptions::default());
     let gateway = Gateway::start(GatewayOptions {
         extra: "[limits]\nmax_json_body_bytes = 65536\nmax_json_depth = 16\n",
-        ..GatewayOptions::new(&synapse.base_url, "healthcare")
+        ..GatewayOptions::new(&synapse.base_url, "base")
     });
     let base = gateway.url.as_str();
     let user = register(base, &marker("sender"));
@@ -415,7 +412,7 @@ fn bad_input_is_refused_audited_and_never_forwarded() {
 #[test]
 fn a_stopped_homeserver_gives_502_and_a_silent_one_504() {
     let mut synapse = Synapse::start(SynapseOptions::default());
-    let gateway = gateway_for(&synapse, "healthcare");
+    let gateway = gateway_for(&synapse, "healthcare-tim-pro");
     let ready = http()
         .get(format!("{}/ready", gateway.admin_url))
         .send()
@@ -447,7 +444,7 @@ fn a_stopped_homeserver_gives_502_and_a_silent_one_504() {
     });
     let gateway = Gateway::start(GatewayOptions {
         response_timeout: "1s",
-        ..GatewayOptions::new(&silent_url, "healthcare")
+        ..GatewayOptions::new(&silent_url, "healthcare-tim-pro")
     });
     let response = http()
         .get(format!("{}/_matrix/client/versions", gateway.url))
@@ -462,7 +459,7 @@ fn a_stopped_homeserver_gives_502_and_a_silent_one_504() {
 #[test]
 fn an_unwritable_audit_log_gives_503_and_forwards_nothing() {
     let synapse = Synapse::start(SynapseOptions::default());
-    let gateway = gateway_for(&synapse, "healthcare");
+    let gateway = gateway_for(&synapse, "base");
     let user = register(&gateway.url, &marker("locked"));
     let room = encode(&create_room(&gateway.url, &user.token, json!({})));
 

@@ -59,7 +59,7 @@ fn spans_are_exported_over_otlp_when_an_endpoint_is_set() {
     drop(closed);
     let mut gateway = Gateway::start(GatewayOptions {
         otlp_endpoint: Some(endpoint),
-        ..GatewayOptions::new(&homeserver, "healthcare")
+        ..GatewayOptions::new(&homeserver, "healthcare-tim-pro")
     });
     let response = http()
         .get(format!("{}/_matrix/client/versions", gateway.url))
@@ -81,7 +81,7 @@ fn json_logs_carry_the_request_span() {
     let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
     let homeserver = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let mut gateway = Gateway::start(GatewayOptions::new(&homeserver, "healthcare"));
+    let mut gateway = Gateway::start(GatewayOptions::new(&homeserver, "healthcare-tim-pro"));
     let response = http()
         .get(format!(
             "{}/_matrix/client/v1/media/preview_url?url=x",
@@ -99,7 +99,7 @@ fn json_logs_carry_the_request_span() {
         .find(|line| line["fields"]["message"] == "request done")
         .expect("a JSON 'request done' line");
     let span = &done["span"];
-    assert_eq!(span["rule"], "healthcare.url_preview_disabled");
+    assert_eq!(span["rule"], "tim.url_preview_disabled");
     assert_eq!(span["verdict"], "deny");
     assert_eq!(span["endpoint"], "client.get_media_preview");
     assert!(span["request_id"].is_string());

@@ -6,7 +6,7 @@
     reason = "the legacy media endpoints are deprecated in the spec but still served and used"
 )]
 
-use super::ruma;
+use super::{raw_body, ruma};
 use crate::{Action, Api, ClassifyError, MediaRef};
 use ruma::api::client as api;
 
@@ -37,25 +37,15 @@ pub(crate) fn send_state_event(request: Http<'_>, args: &[&str]) -> Parsed {
 
 /// `POST /_matrix/client/v3/createRoom`
 pub(crate) fn create_room(request: Http<'_>, args: &[&str]) -> Parsed {
+    let body = raw_body(request.body())?;
     let r: api::room::create_room::v3::Request = ruma(request, args)?;
-    let initial_state_types = r
-        .initial_state
-        .iter()
-        .map(|event| {
-            event
-                .get_field::<String>("type")
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-        })
-        .collect();
     Ok(Action::CreateRoom {
         room_version: r.room_version,
         preset: r.preset.map(|preset| preset.as_str().to_owned()),
         public: r.visibility == api::room::Visibility::Public,
         invite: r.invite,
         is_direct: r.is_direct,
-        initial_state_types,
+        body,
     })
 }
 

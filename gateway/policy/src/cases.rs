@@ -1,0 +1,352 @@
+//! Decision cases: a request in, the decision expected, as data
+//! (`profiles/<id>/cases/*.yaml`).
+//!
+//! The same cases run three ways: here, through `classify` and `decide`
+//! (the policy crate's tests and `sectorgate profile check`); and end to end
+//! through the gateway in front of a real homeserver, where placeholders in
+//! the path and body are filled with real rooms and events.
+//!
+//! Placeholders: `{room}` (a room with the case's `context.room` facts),
+//! `{event}` (an event in it, `context.event_age` old), `{txn}` (a fresh
+//! transaction id).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use http::{HeaderMap, Method, Uri};
+use sectorgate_action::{Catalog, classify_lookup};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::Problem;
+use crate::profile::ProfileSource;
+use crate::{
+    Context, Decision, EventFacts, Peer, Profile, RoomFacts, Verdict, decide, decide_endpoint,
+    decide_input_error,
+};
+
+/// The room id that `{room}` stands for when a case runs without a homeserver.
+pub const PLACEHOLDER_ROOM: &str = "!room:example.org";
+/// The event id that `{event}` stands for when a case runs without a homeserver.
+pub const PLACEHOLDER_EVENT: &str = "$event:example.org";
+
+/// One decision case.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// What the case shows.
+    pub name: String,
+    /// The request.
+    pub request: CaseRequest,
+    /// Facts around the request.
+    #[serde(default)]
+    pub context: CaseContext,
+    /// The decision expected.
+    pub expect: Expected,
+    /// Why the case does not run end to end, if it does not.
+    #[serde(default)]
+    pub e2e_skip: Option<String>,
+}
+
+/// A case's request.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseRequest {
+    /// The HTTP method.
+    pub method: String,
+    /// Path and query, with placeholders.
+    pub path: String,
+    /// A JSON body (written as YAML).
+    #[serde(default)]
+    pub body: Option<Value>,
+    /// A body as raw text (for bodies that are not valid JSON).
+    #[serde(default)]
+    pub raw_body: Option<String>,
+    /// Request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Facts around a case's request.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseContext {
+    /// The room `{room}` names: encrypted or not, its join rule.
+    #[serde(default)]
+    pub room: Option<CaseRoom>,
+    /// How old the event `{event}` names is.
+    #[serde(default, with = "humantime_serde")]
+    pub event_age: Option<Duration>,
+    /// The user the request acts for.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Members added to the profile's user groups for this case (user id
+    /// globs), as the gateway's configuration would add them.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
+}
+
+/// The room of a case.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseRoom {
+    /// Whether the room is encrypted.
+    #[serde(default)]
+    pub encrypted: bool,
+    /// Its join rule (`invite` when not given).
+    #[serde(default)]
+    pub join_rule: Option<String>,
+    /// Other state: event type → content.
+    #[serde(default)]
+    pub state: BTreeMap<String, Value>,
+}
+
+impl CaseRoom {
+    /// The room's state as the gateway would learn it.
+    pub fn facts(&self) -> RoomFacts {
+        let mut state = self.state.clone();
+        state.insert(
+            "m.room.join_rules".to_owned(),
+            serde_json::json!({"join_rule": self.join_rule.as_deref().unwrap_or("invite")}),
+        );
+        if self.encrypted {
+            state.insert(
+                "m.room.encryption".to_owned(),
+                serde_json::json!({"algorithm": "m.megolm.v1.aes-sha2"}),
+            );
+        }
+        RoomFacts { state }
+    }
+}
+
+/// The decision a case expects.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    /// `allow`, `deny` or `shadow`.
+    pub verdict: String,
+    /// The rule id.
+    pub rule: String,
+    /// The HTTP status of a denial.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// The Matrix errcode of a denial.
+    #[serde(default)]
+    pub errcode: Option<String>,
+}
+
+impl Case {
+    /// The path with placeholders filled.
+    pub fn path(&self, room: &str, event: &str, txn: &str) -> String {
+        fill(&self.request.path, &encode(room), &encode(event), txn)
+    }
+
+    /// The body with placeholders filled (ids not encoded).
+    pub fn body(&self, room: &str, event: &str, txn: &str) -> Vec<u8> {
+        match (&self.request.body, &self.request.raw_body) {
+            (Some(json), _) => fill(&json.to_string(), room, event, txn).into_bytes(),
+            (None, Some(raw)) => fill(raw, room, event, txn).into_bytes(),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// Runs the case through `classify` and `decide` with its context.
+    pub fn decide(&self, profile: &Profile, now_ms: u64) -> Result<Decision, String> {
+        let method: Method = self
+            .request
+            .method
+            .parse()
+            .map_err(|_| format!("bad method {:?}", self.request.method))?;
+        let path = self.path(PLACEHOLDER_ROOM, PLACEHOLDER_EVENT, "txn1");
+        let uri: Uri = path.parse().map_err(|_| format!("bad path {path:?}"))?;
+        let body = self.body(PLACEHOLDER_ROOM, PLACEHOLDER_EVENT, "txn1");
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.request.headers {
+            let name = http::HeaderName::try_from(name.as_str())
+                .map_err(|_| format!("bad header name {name:?}"))?;
+            let value = http::HeaderValue::try_from(value.as_str())
+                .map_err(|_| format!("bad header value {value:?}"))?;
+            headers.insert(name, value);
+        }
+        let request = sectorgate_action::Request {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            body: &body,
+        };
+        let room = self.context.room.as_ref().map(CaseRoom::facts);
+        let event = self.context.event_age.map(|age| EventFacts {
+            origin_server_ts: now_ms
+                .saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
+        });
+        let user = match &self.context.user {
+            Some(user) => Some(
+                ruma::OwnedUserId::try_from(user.as_str())
+                    .map_err(|_| format!("bad user id {user:?}"))?,
+            ),
+            None => None,
+        };
+        let mut grouped;
+        let profile = if self.context.groups.is_empty() {
+            profile
+        } else {
+            grouped = profile.clone();
+            for (group, users) in &self.context.groups {
+                grouped.add_to_group(group, users);
+            }
+            &grouped
+        };
+        let context = Context {
+            peer: Peer {
+                addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            },
+            now_ms,
+            user: user.as_ref(),
+            room: room.as_ref(),
+            event: event.as_ref(),
+        };
+        // As the gateway does: a refused endpoint is refused before its
+        // request is parsed.
+        let lookup = Catalog::global().lookup(&method, uri.path());
+        if let Some(endpoint) = lookup.endpoint() {
+            let early = decide_endpoint(&endpoint, profile);
+            if matches!(early.verdict, Verdict::Deny(_)) {
+                return Ok(early);
+            }
+        }
+        Ok(match classify_lookup(lookup, &request, 64) {
+            Ok(classified) => decide(&classified, profile, &context),
+            Err(error) => decide_input_error(&error),
+        })
+    }
+
+    /// Whether `decision` is what the case expects; if not, how it differs.
+    pub fn check(&self, decision: &Decision) -> Result<(), String> {
+        let expected = &self.expect;
+        let mut wrong = Vec::new();
+        if decision.verdict_str() != expected.verdict {
+            wrong.push(format!(
+                "verdict {} (expected {})",
+                decision.verdict_str(),
+                expected.verdict
+            ));
+        }
+        if decision.rule.as_str() != expected.rule {
+            wrong.push(format!(
+                "rule {} (expected {})",
+                decision.rule, expected.rule
+            ));
+        }
+        if let Verdict::Deny(denial) | Verdict::Shadow(denial) = &decision.verdict {
+            if expected
+                .status
+                .is_some_and(|status| status != denial.status)
+            {
+                wrong.push(format!(
+                    "status {} (expected {:?})",
+                    denial.status, expected.status
+                ));
+            }
+            if expected
+                .errcode
+                .as_deref()
+                .is_some_and(|code| code != denial.errcode)
+            {
+                wrong.push(format!(
+                    "errcode {} (expected {:?})",
+                    denial.errcode, expected.errcode
+                ));
+            }
+        }
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(wrong.join(", "))
+        }
+    }
+}
+
+/// The case files of a profile, parsed: (file label, cases), or the
+/// problems of files that do not parse.
+pub fn load(source: &ProfileSource) -> Result<Vec<(String, Vec<Case>)>, Vec<Problem>> {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for (name, text) in source.case_files() {
+        let label = source.label(&name);
+        let text = match text {
+            Ok(text) => text,
+            Err(error) => {
+                problems.push(Problem::new(label, "", error));
+                continue;
+            }
+        };
+        let deserializer = serde_yaml_ng::Deserializer::from_str(&text);
+        match serde_path_to_error::deserialize::<_, Vec<Case>>(deserializer) {
+            Ok(cases) => files.push((label, cases)),
+            Err(error) => {
+                problems.push(Problem::new(
+                    label,
+                    error.path().to_string(),
+                    error.into_inner().to_string(),
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(files)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Runs every case of a profile folder against the loaded profile; every
+/// case whose decision differs is a problem. Returns how many cases ran.
+pub fn run_all(
+    source: &ProfileSource,
+    profile: &Profile,
+    now_ms: u64,
+) -> Result<usize, Vec<Problem>> {
+    let files = load(source)?;
+    let mut problems = Vec::new();
+    let mut count = 0;
+    for (label, cases) in files {
+        for (index, case) in cases.iter().enumerate() {
+            count += 1;
+            let outcome = case
+                .decide(profile, now_ms)
+                .and_then(|decision| case.check(&decision));
+            if let Err(why) = outcome {
+                problems.push(Problem::new(
+                    label.clone(),
+                    format!("[{index}] {}", case.name),
+                    format!("case does not hold: {why}"),
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(count)
+    } else {
+        Err(problems)
+    }
+}
+
+fn fill(text: &str, room: &str, event: &str, txn: &str) -> String {
+    text.replace("{room}", room)
+        .replace("{event}", event)
+        .replace("{txn}", txn)
+}
+
+/// Percent-encodes an id for a path segment.
+fn encode(id: &str) -> String {
+    let mut out = String::with_capacity(id.len() * 2);
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,157 @@
+//! [`Context`]: what `decide` knows besides the request: who asks, what the
+//! room and the targeted event are like, and the time. The pipeline gathers
+//! these facts (from what passes through, or by asking the homeserver)
+//! before it decides; `decide` reads them and never fetches anything.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
+use sectorgate_action::{Action, Classified};
+use serde_json::Value;
+
+use crate::Profile;
+use crate::profile::EncryptionScope;
+
+/// Who sent the request, as far as the network tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// The client's address (after trusted `X-Forwarded-For`).
+    pub addr: IpAddr,
+}
+
+/// What the gateway knows of a room: the contents of the state events
+/// (empty state key) the profile needs, by type; a type without an entry
+/// has no such state event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoomFacts {
+    /// State event contents by type.
+    pub state: BTreeMap<String, Value>,
+}
+
+impl RoomFacts {
+    /// Whether the room has an `m.room.encryption` state event.
+    pub fn encrypted(&self) -> bool {
+        self.state.contains_key("m.room.encryption")
+    }
+
+    /// The room's join rule (`public`, `invite`, …), if it has one.
+    pub fn join_rule(&self) -> Option<&str> {
+        self.state
+            .get("m.room.join_rules")
+            .and_then(|content| content.get("join_rule"))
+            .and_then(Value::as_str)
+    }
+}
+
+/// What the gateway knows of an event that a request targets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventFacts {
+    /// When the event was sent, in ms since the epoch (its `origin_server_ts`).
+    pub origin_server_ts: u64,
+}
+
+/// Everything `decide` knows besides the request.
+#[derive(Clone, Debug)]
+pub struct Context<'a> {
+    /// The network peer.
+    pub peer: Peer,
+    /// Now, in ms since the epoch.
+    pub now_ms: u64,
+    /// The user the request acts for, when known.
+    pub user: Option<&'a OwnedUserId>,
+    /// The room's facts, when the profile needs them and they were learned.
+    pub room: Option<&'a RoomFacts>,
+    /// The targeted event's facts, when needed and learned.
+    pub event: Option<&'a EventFacts>,
+}
+
+impl<'a> Context<'a> {
+    /// A context with no facts: for requests whose decision needs none.
+    pub fn bare(peer: Peer, now_ms: u64) -> Self {
+        Self {
+            peer,
+            now_ms,
+            user: None,
+            room: None,
+            event: None,
+        }
+    }
+}
+
+/// The facts a decision on one request needs, so the pipeline fetches
+/// exactly these and nothing else.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// The room whose state is needed, and which state event types.
+    pub room: Option<(OwnedRoomId, BTreeSet<String>)>,
+    /// The event whose facts are needed, with its room.
+    pub event: Option<(OwnedRoomId, OwnedEventId)>,
+    /// Whether the acting user's id is needed.
+    pub user: bool,
+}
+
+impl Needs {
+    /// Whether nothing needs fetching.
+    pub fn is_empty(&self) -> bool {
+        self.room.is_none() && self.event.is_none() && !self.user
+    }
+
+    fn room_state(&mut self, room_id: &OwnedRoomId, types: impl IntoIterator<Item = String>) {
+        let entry = self
+            .room
+            .get_or_insert_with(|| (room_id.clone(), BTreeSet::new()));
+        entry.1.extend(types);
+    }
+}
+
+/// What `decide` will need to know to decide `classified` under `profile`.
+pub fn needs(classified: &Classified, profile: &Profile) -> Needs {
+    let mut needs = Needs::default();
+    let invite_rules = &profile.invites.rules;
+    match &classified.action {
+        Action::SendMessageEvent {
+            room_id,
+            event_type,
+            ..
+        } => {
+            if let Some(encryption) = &profile.events.encryption
+                && encryption.scope == EncryptionScope::PrivateRooms
+                && event_type != "m.room.encrypted"
+                && !crate::profile::any_matches(&encryption.plaintext_allowed, event_type)
+            {
+                let types = ["m.room.encryption", "m.room.join_rules"];
+                needs.room_state(room_id, types.map(str::to_owned));
+            }
+        }
+        Action::Invite {
+            room_id,
+            invitee: Some(_),
+        } => {
+            needs.user = invite_rules.iter().any(|rule| rule.inviter.is_some());
+            let types: Vec<String> = invite_rules
+                .iter()
+                .filter_map(|rule| rule.room_state.as_ref())
+                .map(|condition| condition.event_type.clone())
+                .collect();
+            if !types.is_empty() {
+                needs.room_state(room_id, types);
+            }
+        }
+        Action::CreateRoom { invite, .. } => {
+            needs.user = profile
+                .rooms
+                .create_rules
+                .iter()
+                .any(|rule| rule.who.is_some())
+                || (!invite.is_empty() && invite_rules.iter().any(|rule| rule.inviter.is_some()));
+        }
+        Action::Redact {
+            room_id, event_id, ..
+        } if profile.redactions.max_age.is_some() => {
+            needs.event = Some((room_id.clone(), event_id.clone()));
+        }
+        _ => {}
+    }
+    needs
+}

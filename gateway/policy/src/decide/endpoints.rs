@@ -1,0 +1,74 @@
+//! Endpoint rules: may this endpoint be called at all?
+
+use sectorgate_action::{Action, Endpoint};
+
+use super::{Input, Judge, rules};
+use crate::profile::Effect;
+use crate::{Decision, Profile};
+
+/// The endpoint rule's decision alone. The pipeline asks this before it
+/// reads or parses the request, so that a refused endpoint is refused
+/// whatever its parameters (an enforced denial), before any shape error.
+pub fn decide_endpoint(endpoint: &Endpoint, profile: &Profile) -> Decision {
+    match profile.rule_for(endpoint) {
+        Some(rule) => match rule.effect {
+            Effect::Allow => Decision::allow(rule.id.clone()),
+            Effect::Deny => {
+                let (status, errcode) = rule.answer;
+                let mut decision =
+                    Decision::deny(rule.id.clone(), status, errcode, rule.reason.clone());
+                if rule.shadow {
+                    decision.into_shadow();
+                }
+                decision
+            }
+        },
+        None => match profile.default {
+            Effect::Allow => Decision::allow(rules::ENDPOINT_ALLOWED),
+            Effect::Deny => {
+                let mut decision = Decision::deny(
+                    rules::ENDPOINT_DENIED,
+                    404,
+                    "M_UNRECOGNIZED",
+                    format!("{endpoint} is not enabled by profile {}", profile.id),
+                );
+                if profile.shadow {
+                    decision.into_shadow();
+                }
+                decision
+            }
+        },
+    }
+}
+
+pub(super) fn check(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision> {
+    let Some(endpoint) = input.classified.endpoint else {
+        return unrecognized(&input.classified.action, input.profile);
+    };
+    let decision = decide_endpoint(&endpoint, input.profile);
+    if decision.is_allowed() && !matches!(decision.verdict, crate::Verdict::Shadow(_)) {
+        judge.allowed_by = decision.rule;
+        return Ok(());
+    }
+    judge.deny(decision)
+}
+
+/// A path outside the Matrix API: refused unless it is a homeserver path
+/// the profile lets pass. Never shadowed: nothing the gateway cannot name
+/// is forwarded.
+fn unrecognized(action: &Action, profile: &Profile) -> Result<(), Decision> {
+    if let Action::Unrecognized { path, .. } = action
+        && profile
+            .homeserver_paths
+            .iter()
+            .any(|prefix| path.starts_with(prefix.as_str()))
+    {
+        return Err(Decision::allow(rules::HOMESERVER_PATH));
+    }
+    Err(Decision::deny(
+        rules::ENDPOINT_UNRECOGNIZED,
+        404,
+        "M_UNRECOGNIZED",
+        "Unrecognized request",
+    ))
+}

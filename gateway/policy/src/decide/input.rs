@@ -1,0 +1,45 @@
+//! The decisions for requests that cannot be classified: bad input.
+
+use sectorgate_action::ClassifyError;
+
+use super::rules;
+use crate::{Decision, RuleId};
+
+/// The decision for a request that could not be classified.
+pub fn decide_input_error(error: &ClassifyError) -> Decision {
+    let (rule, status, errcode): (RuleId, u16, &'static str) = match error {
+        ClassifyError::NotJson(_) => (rules::NOT_JSON, 400, "M_NOT_JSON"),
+        ClassifyError::TooDeep { .. } => (rules::TOO_DEEP, 400, "M_BAD_JSON"),
+        ClassifyError::BadJson(_) => (rules::BAD_JSON, 400, "M_BAD_JSON"),
+        ClassifyError::InvalidParam(_) => (rules::INVALID_PARAM, 400, "M_INVALID_PARAM"),
+        ClassifyError::MethodNotAllowed { .. } => {
+            (rules::METHOD_NOT_ALLOWED, 405, "M_UNRECOGNIZED")
+        }
+    };
+    Decision::deny(rule, status, errcode, error.to_string())
+}
+
+/// The decision for a body over `limit` bytes.
+pub fn decide_too_large(limit: u64) -> Decision {
+    Decision::deny(
+        rules::TOO_LARGE,
+        413,
+        "M_TOO_LARGE",
+        format!("request body is larger than {limit} bytes"),
+    )
+}
+
+/// The decision for a body that did not arrive within the read timeout.
+pub fn decide_body_timeout() -> Decision {
+    Decision::deny(
+        rules::BODY_TIMEOUT,
+        408,
+        "M_UNKNOWN",
+        "The request body did not arrive in time.",
+    )
+}
+
+/// The decision for a body whose stream broke while it was read.
+pub fn decide_body_unreadable(reason: String) -> Decision {
+    Decision::deny(rules::BODY_UNREADABLE, 400, "M_UNKNOWN", reason)
+}

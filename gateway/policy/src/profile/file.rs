@@ -1,0 +1,349 @@
+//! The profile format as written in `profile.yaml`, before `extends` is
+//! merged and names are resolved. Every struct refuses unknown keys, so a
+//! typo is an error with its YAML path, never a rule that silently does not
+//! apply.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Allow or deny, as written in a profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// The request passes.
+    Allow,
+    /// The request is refused.
+    Deny,
+}
+
+/// One `profile.yaml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileFile {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    /// The profile's own version (recorded with every decision).
+    #[serde(default)]
+    pub(crate) version: Option<String>,
+    /// The Matrix specification version the profile follows, e.g. `v1.16`.
+    #[serde(default)]
+    pub(crate) spec_version: Option<String>,
+    #[serde(default)]
+    pub(crate) extends: Option<String>,
+    /// Every rule of this profile is in shadow mode: decided and recorded,
+    /// but forwarded anyway.
+    #[serde(default)]
+    pub(crate) shadow: Option<bool>,
+    #[serde(default)]
+    pub(crate) endpoints: EndpointsFile,
+    #[serde(default)]
+    pub(crate) events: EventsFile,
+    #[serde(default)]
+    pub(crate) rooms: RoomsFile,
+    #[serde(default)]
+    pub(crate) redactions: RedactionsFile,
+    /// Named groups of users (`insured`, `minors`), for rules to name.
+    #[serde(default)]
+    pub(crate) user_groups: BTreeMap<String, UserSelectorFile>,
+    #[serde(default)]
+    pub(crate) invites: InvitesFile,
+    #[serde(default)]
+    pub(crate) media: MediaFile,
+}
+
+/// `media:`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MediaFile {
+    /// Largest upload, by its declared length.
+    #[serde(default)]
+    pub(crate) max_upload_bytes: Option<LimitFile>,
+}
+
+/// Which users a rule is about: any user matching one of the lists.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserSelectorFile {
+    /// User id globs (`@*:pupils.example`).
+    #[serde(default)]
+    pub(crate) users: Vec<String>,
+    /// Server name globs.
+    #[serde(default)]
+    pub(crate) domains: Vec<String>,
+    /// Users on any server but these (globs).
+    #[serde(default)]
+    pub(crate) outside_domains: Vec<String>,
+    /// Named user groups (`user_groups`).
+    #[serde(default)]
+    pub(crate) groups: Vec<String>,
+    /// Users in none of these groups.
+    #[serde(default)]
+    pub(crate) outside_groups: Vec<String>,
+}
+
+/// `invites:`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InvitesFile {
+    /// Rules on who may invite whom, checked at `/invite` and on the
+    /// invites of `createRoom`.
+    #[serde(default)]
+    pub(crate) rules: Vec<InviteRuleFile>,
+}
+
+/// One invite rule: an invite of an `invitee` by an `inviter` is refused,
+/// unless the room's state meets `room_state`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InviteRuleFile {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) invitee: Option<UserSelectorFile>,
+    #[serde(default)]
+    pub(crate) inviter: Option<UserSelectorFile>,
+    #[serde(default)]
+    pub(crate) room_state: Option<StateConditionFile>,
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    #[serde(default)]
+    pub(crate) shadow: bool,
+}
+
+/// A condition on one field of one state event of a room.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StateConditionFile {
+    /// The state event type (empty state key).
+    #[serde(rename = "type")]
+    pub(crate) event_type: String,
+    /// A JSON pointer into its content.
+    pub(crate) field: String,
+    /// The field must have one of these values.
+    pub(crate) allow: Vec<Value>,
+}
+
+/// `endpoints:`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EndpointsFile {
+    #[serde(default)]
+    pub(crate) default: Option<Effect>,
+    #[serde(default)]
+    pub(crate) rules: Vec<EndpointRuleFile>,
+    #[serde(default)]
+    pub(crate) homeserver_paths: Option<Vec<String>>,
+}
+
+/// One rule of `endpoints.rules`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EndpointRuleFile {
+    pub(crate) id: String,
+    pub(crate) verdict: Effect,
+    pub(crate) endpoints: Vec<String>,
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    #[serde(default)]
+    pub(crate) shadow: bool,
+    /// The answer instead of 404 `M_UNRECOGNIZED`.
+    #[serde(default)]
+    pub(crate) status: Option<u16>,
+    #[serde(default)]
+    pub(crate) errcode: Option<String>,
+}
+
+/// `events:`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventsFile {
+    /// Largest event content, in bytes of its JSON.
+    #[serde(default)]
+    pub(crate) max_content_bytes: Option<u64>,
+    /// Which message (non-state) event types may be sent.
+    #[serde(default)]
+    pub(crate) message_types: Option<AllowListFile>,
+    /// Which state event types may be sent (also in `createRoom`).
+    #[serde(default)]
+    pub(crate) state_types: Option<AllowListFile>,
+    /// Which `msgtype`s an `m.room.message` may have.
+    #[serde(default)]
+    pub(crate) msgtypes: Option<AllowListFile>,
+    /// Content schema per event type: a file under the profile folder, or
+    /// `null` to drop the parent's.
+    #[serde(default)]
+    pub(crate) schemas: BTreeMap<String, Option<String>>,
+    /// Content schema per `msgtype` of `m.room.message`.
+    #[serde(default)]
+    pub(crate) msgtype_schemas: BTreeMap<String, Option<String>>,
+    /// Field rules on event contents.
+    #[serde(default)]
+    pub(crate) rules: Vec<FieldRuleFile>,
+    /// Which rooms must be encrypted.
+    #[serde(default)]
+    pub(crate) encryption: Option<EncryptionFile>,
+}
+
+/// An allow list of names (globs ending in `*` allowed) with its rule id.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AllowListFile {
+    pub(crate) id: String,
+    pub(crate) allow: Vec<String>,
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    #[serde(default)]
+    pub(crate) shadow: bool,
+}
+
+/// A rule on one field of a JSON object (an event content, or the
+/// `createRoom` body).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FieldRuleFile {
+    pub(crate) id: String,
+    /// Event types the rule applies to (globs); unused for `createRoom` rules.
+    #[serde(default)]
+    pub(crate) types: Option<Vec<String>>,
+    /// A JSON pointer, e.g. `/m.relates_to/rel_type`.
+    pub(crate) field: String,
+    /// The field must be present.
+    #[serde(default)]
+    pub(crate) required: bool,
+    /// If present, the field must have one of these values.
+    #[serde(default)]
+    pub(crate) allow: Option<Vec<Value>>,
+    /// If present, the field must not have any of these values.
+    #[serde(default)]
+    pub(crate) forbid: Option<Vec<Value>>,
+    /// Only when the acting user matches (e.g. `groups: [insured]`).
+    #[serde(default)]
+    pub(crate) who: Option<UserSelectorFile>,
+    /// When an event rule applies: `create` (the state a `createRoom` sets
+    /// up) and `send` (events sent later). Both when not given.
+    #[serde(default)]
+    pub(crate) on: Option<Vec<Stage>>,
+    /// The answer instead of 403 `M_FORBIDDEN`.
+    #[serde(default)]
+    pub(crate) status: Option<u16>,
+    #[serde(default)]
+    pub(crate) errcode: Option<String>,
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    #[serde(default)]
+    pub(crate) shadow: bool,
+}
+
+/// When an event rule applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// To the state a `createRoom` sets up.
+    Create,
+    /// To events sent into existing rooms.
+    Send,
+}
+
+/// Which rooms must be encrypted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncryptionScope {
+    /// No room must be.
+    None,
+    /// Rooms whose join rule is not `public`.
+    PrivateRooms,
+    /// Every room.
+    AllRooms,
+}
+
+/// `events.encryption`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EncryptionFile {
+    pub(crate) id: String,
+    pub(crate) required_in: EncryptionScope,
+    /// Message event types that may be sent unencrypted into such rooms
+    /// (clients send redactions, and some reactions, in the clear).
+    #[serde(default)]
+    pub(crate) plaintext_allowed: Vec<String>,
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    #[serde(default)]
+    pub(crate) shadow: bool,
+}
+
+/// `rooms:`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoomsFile {
+    /// Room versions allowed at `createRoom` and at upgrade.
+    #[serde(default)]
+    pub(crate) versions: Option<AllowListFile>,
+    #[serde(default)]
+    pub(crate) create: CreateFile,
+}
+
+/// `rooms.create:`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateFile {
+    /// Most users a `createRoom` may invite.
+    #[serde(default)]
+    pub(crate) max_invites: Option<LimitFile>,
+    /// Field rules on the `createRoom` body.
+    #[serde(default)]
+    pub(crate) rules: Vec<FieldRuleFile>,
+    /// Fields set when the client leaves them out (JSON pointer → value).
+    #[serde(default)]
+    pub(crate) defaults: BTreeMap<String, Value>,
+    /// State event types the room must be created with.
+    #[serde(default)]
+    pub(crate) required_state: Option<RequiredStateFile>,
+}
+
+/// `rooms.create.required_state`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RequiredStateFile {
+    pub(crate) id: String,
+    pub(crate) types: Vec<String>,
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    #[serde(default)]
+    pub(crate) shadow: bool,
+}
+
+/// A numeric limit with its rule id.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitFile {
+    pub(crate) id: String,
+    pub(crate) limit: u64,
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    #[serde(default)]
+    pub(crate) shadow: bool,
+}
+
+/// `redactions:`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RedactionsFile {
+    #[serde(default)]
+    pub(crate) max_age: Option<AgeLimitFile>,
+}
+
+/// A time limit with its rule id.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AgeLimitFile {
+    pub(crate) id: String,
+    #[serde(with = "humantime_serde")]
+    pub(crate) limit: Duration,
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    #[serde(default)]
+    pub(crate) shadow: bool,
+}

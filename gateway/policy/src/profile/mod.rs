@@ -1,0 +1,228 @@
+//! [`Profile`]: a sector's policy as data, loaded from a profile folder
+//! (`profile.yaml`, `schemas/*.json`, `cases/*.yaml`).
+//!
+//! A profile may `extend` another; the child can override any part (see
+//! [`load`] for the merge). Every name a rule uses is resolved and every
+//! schema compiled when the profile loads, so a mistake is an error at
+//! start-up, not a rule that silently never matches.
+
+mod file;
+mod load;
+mod rules;
+mod schemas;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use sectorgate_action::Endpoint;
+use serde_json::Value;
+
+pub use file::{Effect, EncryptionScope, Stage};
+pub use load::{ProfileSource, bundled_file};
+pub(crate) use rules::any_matches;
+pub use rules::{AllowList, FieldRule, Glob, InviteRule, RuleMeta, StateCondition, UserSelector};
+pub use schemas::{EMOJI_FORMAT, Schema, Schemas, is_one_emoji};
+
+use crate::{ProfileError, RuleId};
+
+/// An endpoint rule, resolved.
+#[derive(Clone, Debug)]
+pub struct EndpointRule {
+    /// The rule's stable id.
+    pub id: RuleId,
+    /// Allow or deny.
+    pub effect: Effect,
+    /// Why, as told to the client on a denial.
+    pub reason: String,
+    /// Decided and recorded, but forwarded anyway.
+    pub shadow: bool,
+    /// The status and errcode of a denial (404 `M_UNRECOGNIZED` by default).
+    pub answer: (u16, &'static str),
+}
+
+/// Which rooms must be encrypted, and what may still be sent in the clear.
+#[derive(Clone, Debug)]
+pub struct Encryption {
+    /// The rule.
+    pub meta: RuleMeta,
+    /// Which rooms.
+    pub scope: EncryptionScope,
+    /// Message event types that may be sent unencrypted all the same.
+    pub plaintext_allowed: Vec<Glob>,
+}
+
+/// A numeric limit.
+#[derive(Clone, Debug)]
+pub struct Limit {
+    /// The rule.
+    pub meta: RuleMeta,
+    /// The limit.
+    pub limit: u64,
+}
+
+/// A time limit.
+#[derive(Clone, Debug)]
+pub struct AgeLimit {
+    /// The rule.
+    pub meta: RuleMeta,
+    /// The limit.
+    pub limit: Duration,
+}
+
+/// Rules on event contents.
+#[derive(Clone, Debug, Default)]
+pub struct EventRules {
+    /// Largest content, in bytes of JSON.
+    pub max_content_bytes: Option<u64>,
+    /// Allowed message event types.
+    pub message_types: Option<AllowList>,
+    /// Allowed state event types.
+    pub state_types: Option<AllowList>,
+    /// Allowed `msgtype`s.
+    pub msgtypes: Option<AllowList>,
+    /// Content schemas.
+    pub schemas: Schemas,
+    /// Field rules on contents, in order.
+    pub rules: Vec<FieldRule>,
+    /// Encryption requirement.
+    pub encryption: Option<Encryption>,
+}
+
+/// Rules on rooms: creation and upgrade.
+#[derive(Clone, Debug, Default)]
+pub struct RoomRules {
+    /// Allowed room versions.
+    pub versions: Option<AllowList>,
+    /// Most invites at `createRoom`.
+    pub max_invites: Option<Limit>,
+    /// Field rules on the `createRoom` body.
+    pub create_rules: Vec<FieldRule>,
+    /// Fields set when the client leaves them out.
+    pub create_defaults: Vec<(String, Value)>,
+    /// State event types a room must be created with.
+    pub required_state: Option<RequiredState>,
+}
+
+/// State event types a room must be created with.
+#[derive(Clone, Debug)]
+pub struct RequiredState {
+    /// The rule.
+    pub meta: RuleMeta,
+    /// The types.
+    pub types: Vec<String>,
+}
+
+/// Rules on media.
+#[derive(Clone, Debug, Default)]
+pub struct MediaRules {
+    /// Largest upload.
+    pub max_upload_bytes: Option<Limit>,
+}
+
+/// Rules on invites.
+#[derive(Clone, Debug, Default)]
+pub struct InviteRules {
+    /// The rules, in order.
+    pub rules: Vec<InviteRule>,
+}
+
+/// Rules on redactions.
+#[derive(Clone, Debug, Default)]
+pub struct RedactionRules {
+    /// Oldest event that may be redacted.
+    pub max_age: Option<AgeLimit>,
+}
+
+/// A loaded, resolved sector profile.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    /// The profile's id, e.g. `healthcare-tim-pro`.
+    pub id: String,
+    /// A human-readable title.
+    pub title: String,
+    /// The profile's version.
+    pub version: String,
+    /// The Matrix specification version it follows.
+    pub spec_version: String,
+    /// The profile ids it extends, nearest first.
+    pub extends: Vec<String>,
+    /// Whether the whole profile is in shadow mode.
+    pub shadow: bool,
+    /// What happens to recognised endpoints no rule names.
+    pub default: Effect,
+    /// Endpoint rules, most specific profile first.
+    pub rules: Vec<EndpointRule>,
+    /// Path prefixes outside the Matrix API that may pass.
+    pub homeserver_paths: Vec<String>,
+    /// Rules on event contents.
+    pub events: EventRules,
+    /// Rules on rooms.
+    pub rooms: RoomRules,
+    /// Rules on redactions.
+    pub redactions: RedactionRules,
+    /// Rules on invites.
+    pub invites: InviteRules,
+    /// Rules on media.
+    pub media: MediaRules,
+    /// Named groups of users.
+    pub user_groups: HashMap<String, UserSelector>,
+    by_endpoint: HashMap<Endpoint, usize>,
+}
+
+impl Profile {
+    /// The ids of the profiles built into the binary.
+    pub fn bundled_ids() -> Vec<&'static str> {
+        load::bundled_ids()
+    }
+
+    /// Loads a profile built into the binary.
+    pub fn bundled(id: &str) -> Result<Self, ProfileError> {
+        load::load(ProfileSource::bundled(id)?)
+    }
+
+    /// Loads a profile folder (or its `profile.yaml`). `extends` names a
+    /// sibling folder or, failing that, a bundled profile.
+    pub fn from_dir(path: &Path) -> Result<Self, ProfileError> {
+        load::load(ProfileSource::dir(path))
+    }
+
+    /// Loads a bundled profile by id, or a profile folder by path: a name
+    /// with a `/`, or one that is an existing folder, is a path.
+    pub fn named(name: &str) -> Result<Self, ProfileError> {
+        let path = Path::new(name);
+        if name.contains('/') || path.is_dir() {
+            Self::from_dir(path)
+        } else {
+            Self::bundled(name)
+        }
+    }
+
+    /// The endpoint rule that names `endpoint`, if any.
+    pub fn rule_for(&self, endpoint: &Endpoint) -> Option<&EndpointRule> {
+        self.by_endpoint
+            .get(endpoint)
+            .and_then(|index| self.rules.get(*index))
+    }
+
+    /// Adds users to a named group (the gateway's configuration can say who
+    /// is insured, or a minor, beside what the profile says).
+    pub fn add_to_group(&mut self, group: &str, users: &[String]) {
+        let selector = self.user_groups.entry(group.to_owned()).or_default();
+        selector
+            .users
+            .extend(users.iter().map(|user| Glob::new(user)));
+    }
+
+    /// Whether `user_id` is in the named group.
+    pub fn in_group(&self, group: &str, user_id: &str) -> bool {
+        self.user_groups
+            .get(group)
+            .is_some_and(|selector| selector.matches(user_id, &self.user_groups))
+    }
+
+    /// A `profile@version` label for records.
+    pub fn revision(&self) -> String {
+        format!("{}@{}", self.id, self.version)
+    }
+}

@@ -1,0 +1,249 @@
+//! The resolved building blocks of a profile's rules: rule metadata, name
+//! globs, allow lists and field rules.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::RuleId;
+
+/// What every profile rule carries: its id, the reason told to the client,
+/// and whether it runs in shadow mode.
+#[derive(Clone, Debug)]
+pub struct RuleMeta {
+    /// The rule's stable id.
+    pub id: RuleId,
+    /// Why, as told to the client on a denial.
+    pub reason: String,
+    /// Decided and recorded, but forwarded anyway.
+    pub shadow: bool,
+    /// The status and errcode of a denial, when the profile sets them.
+    pub answer: Option<(u16, &'static str)>,
+}
+
+impl RuleMeta {
+    pub(crate) fn new(id: &str, reason: Option<&str>, shadow: bool, fallback: &str) -> Self {
+        Self {
+            id: RuleId::profile(id),
+            reason: reason.map_or_else(|| fallback.to_owned(), str::to_owned),
+            shadow,
+            answer: None,
+        }
+    }
+}
+
+/// The Matrix errcodes a profile may answer a denial with.
+pub(crate) const ERRCODES: &[&str] = &[
+    "M_FORBIDDEN",
+    "M_UNRECOGNIZED",
+    "M_NOT_FOUND",
+    "M_BAD_JSON",
+    "M_INVALID_PARAM",
+    "M_INVALID_ROOM_STATE",
+    "M_UNSUPPORTED_ROOM_VERSION",
+    "M_TOO_LARGE",
+    "M_UNKNOWN",
+];
+
+/// A name pattern where `*` stands for any run of characters (`m.call.*`,
+/// `@*:pupils.example`, `*`); without `*` it matches exactly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Glob(String);
+
+impl Glob {
+    /// A pattern as written.
+    pub fn new(pattern: &str) -> Self {
+        Self(pattern.to_owned())
+    }
+
+    /// Whether `name` matches.
+    pub fn matches(&self, name: &str) -> bool {
+        let mut parts = self.0.split('*');
+        let first = parts.next().unwrap_or_default();
+        let Some(mut rest) = name.strip_prefix(first) else {
+            return false;
+        };
+        let parts: Vec<&str> = parts.collect();
+        let Some((last, middle)) = parts.split_last() else {
+            return rest.is_empty();
+        };
+        for part in middle {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+        rest.ends_with(last)
+    }
+}
+
+/// Whether any glob of `globs` matches `name`.
+pub(crate) fn any_matches(globs: &[Glob], name: &str) -> bool {
+    globs.iter().any(|glob| glob.matches(name))
+}
+
+/// A list of allowed names, with the rule that refuses the others.
+#[derive(Clone, Debug)]
+pub struct AllowList {
+    /// The rule.
+    pub meta: RuleMeta,
+    /// The allowed names.
+    pub allow: Vec<Glob>,
+}
+
+impl AllowList {
+    /// Whether `name` is allowed.
+    pub fn allows(&self, name: &str) -> bool {
+        any_matches(&self.allow, name)
+    }
+}
+
+/// A rule on one field of a JSON object.
+#[derive(Clone, Debug)]
+pub struct FieldRule {
+    /// The rule.
+    pub meta: RuleMeta,
+    /// Event types it applies to (`None`: every type, or the `createRoom` body).
+    pub types: Option<Vec<Glob>>,
+    /// The field, as a JSON pointer.
+    pub field: String,
+    /// The field must be present.
+    pub required: bool,
+    /// The field, when present, must be one of these.
+    pub allow: Option<Vec<Value>>,
+    /// The field, when present, must be none of these.
+    pub forbid: Option<Vec<Value>>,
+    /// Only when the acting user is one of these.
+    pub who: Option<UserSelector>,
+    /// Whether it applies to the state a `createRoom` sets up.
+    pub on_create: bool,
+    /// Whether it applies to events sent into existing rooms.
+    pub on_send: bool,
+}
+
+impl FieldRule {
+    /// Whether the rule applies to events of `event_type`.
+    pub fn applies_to(&self, event_type: &str) -> bool {
+        self.types
+            .as_ref()
+            .is_none_or(|types| any_matches(types, event_type))
+    }
+
+    /// Checks `object`; on a violation, says what is wrong.
+    pub fn check(&self, object: &Value) -> Result<(), String> {
+        match object.pointer(&self.field) {
+            None if self.required => Err(format!("{} is required", self.field)),
+            None => Ok(()),
+            Some(value) => {
+                if let Some(allow) = &self.allow
+                    && !allow.contains(value)
+                {
+                    return Err(format!("{} may not be {value}", self.field));
+                }
+                if let Some(forbid) = &self.forbid
+                    && forbid.contains(value)
+                {
+                    return Err(format!("{} may not be {value}", self.field));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Which users a rule is about.
+#[derive(Clone, Debug, Default)]
+pub struct UserSelector {
+    /// User id globs.
+    pub users: Vec<Glob>,
+    /// Server name globs.
+    pub domains: Vec<Glob>,
+    /// Users on any server but these.
+    pub outside_domains: Vec<Glob>,
+    /// Named user groups.
+    pub groups: Vec<String>,
+    /// Users in none of these groups.
+    pub outside_groups: Vec<String>,
+}
+
+impl UserSelector {
+    /// Whether `user_id` is selected; `groups` are the profile's user groups
+    /// (which name no groups themselves).
+    pub fn matches(&self, user_id: &str, groups: &HashMap<String, UserSelector>) -> bool {
+        let server = user_id.split_once(':').map_or("", |(_, server)| server);
+        any_matches(&self.users, user_id)
+            || any_matches(&self.domains, server)
+            || (!self.outside_domains.is_empty() && !any_matches(&self.outside_domains, server))
+            || self
+                .groups
+                .iter()
+                .any(|name| in_group(name, user_id, groups))
+            || (!self.outside_groups.is_empty()
+                && !self
+                    .outside_groups
+                    .iter()
+                    .any(|name| in_group(name, user_id, groups)))
+    }
+}
+
+/// Whether `user_id` is in the named group (groups name no groups).
+fn in_group(name: &str, user_id: &str, groups: &HashMap<String, UserSelector>) -> bool {
+    groups.get(name).is_some_and(|group| {
+        group.groups.is_empty() && group.outside_groups.is_empty() && group.matches(user_id, groups)
+    })
+}
+
+/// A condition on one field of one state event of a room.
+#[derive(Clone, Debug)]
+pub struct StateCondition {
+    /// The state event type (empty state key).
+    pub event_type: String,
+    /// A JSON pointer into its content.
+    pub field: String,
+    /// The values that meet the condition.
+    pub allow: Vec<Value>,
+}
+
+impl StateCondition {
+    /// Whether a room whose `event_type` state has this content (or none)
+    /// meets the condition.
+    pub fn holds(&self, content: Option<&Value>) -> bool {
+        content
+            .and_then(|content| content.pointer(&self.field))
+            .is_some_and(|value| self.allow.contains(value))
+    }
+}
+
+/// An invite rule: an `invitee` invited by an `inviter` is refused unless
+/// the room meets `room_state`.
+#[derive(Clone, Debug)]
+pub struct InviteRule {
+    /// The rule.
+    pub meta: RuleMeta,
+    /// Whom the rule protects (`None`: everyone).
+    pub invitee: Option<UserSelector>,
+    /// Whose invites it limits (`None`: everyone's).
+    pub inviter: Option<UserSelector>,
+    /// What the room must be like for the invite to pass (`None`: never).
+    pub room_state: Option<StateCondition>,
+}
+
+impl InviteRule {
+    /// Whether the rule concerns an invite of `invitee` by `inviter`
+    /// (an unknown inviter is concerned by every inviter selector).
+    pub fn concerns(
+        &self,
+        inviter: Option<&str>,
+        invitee: &str,
+        groups: &HashMap<String, UserSelector>,
+    ) -> bool {
+        self.invitee
+            .as_ref()
+            .is_none_or(|selector| selector.matches(invitee, groups))
+            && match (&self.inviter, inviter) {
+                (None, _) => true,
+                (Some(selector), Some(inviter)) => selector.matches(inviter, groups),
+                (Some(_), None) => true,
+            }
+    }
+}

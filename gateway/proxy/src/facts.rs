@@ -1,0 +1,270 @@
+//! The facts `decide` needs about rooms, events and users, learned from the
+//! homeserver through the requester's own access, and cached.
+//!
+//! - Room state (`GET …/rooms/{roomId}/state/{type}/`): a room that is
+//!   encrypted stays encrypted, so that answer is kept until evicted; other
+//!   state is kept for [`STATE_TTL`] and dropped as soon as a state change
+//!   to the room passes through the gateway.
+//! - Events (`GET …/rooms/{roomId}/event/{eventId}`): their timestamp
+//!   never changes; kept until evicted.
+//! - Users (`GET …/account/whoami`): which user an access token (and an
+//!   application service's `user_id` parameter) acts for, kept for
+//!   [`WHOAMI_TTL`]. Tokens are kept only as SHA-256 digests.
+//!
+//! A fact the homeserver will not show the requester (403, 404 for an
+//! event) is simply unknown: `decide` then refuses what needed it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+use http::{HeaderValue, StatusCode, Uri};
+use http_body_util::{BodyExt, Limited};
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use quick_cache::sync::Cache;
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
+use sectorgate_action::{Credentials, credentials};
+use sectorgate_policy::{EventFacts, Needs, RoomFacts};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::ProxyConfig;
+use crate::respond::Fault;
+
+/// How long learned room state (other than encryption) is believed.
+pub const STATE_TTL: Duration = Duration::from_secs(30);
+/// How long a token's user is believed.
+pub const WHOAMI_TTL: Duration = Duration::from_secs(600);
+/// Largest answer read from the homeserver for a fact.
+const MAX_FACT_BYTES: usize = 64 * 1024;
+/// Entries per cache.
+const CACHE_ENTRIES: usize = 100_000;
+
+type Stamped<T> = (Instant, T);
+
+/// The caches, shared by all requests.
+pub(crate) struct FactCache {
+    state: Cache<(OwnedRoomId, String), Stamped<Option<Value>>>,
+    events: Cache<OwnedEventId, EventFacts>,
+    users: Cache<[u8; 32], Stamped<OwnedUserId>>,
+}
+
+impl std::fmt::Debug for FactCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FactCache")
+            .field("state", &self.state.len())
+            .field("events", &self.events.len())
+            .field("users", &self.users.len())
+            .finish()
+    }
+}
+
+/// The facts gathered for one request.
+#[derive(Debug, Default)]
+pub(crate) struct Gathered {
+    pub(crate) room: Option<RoomFacts>,
+    pub(crate) event: Option<EventFacts>,
+    pub(crate) user: Option<OwnedUserId>,
+}
+
+impl FactCache {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: Cache::new(CACHE_ENTRIES),
+            events: Cache::new(CACHE_ENTRIES),
+            users: Cache::new(CACHE_ENTRIES),
+        }
+    }
+
+    /// Forgets what is known of a room's state (a state change passed).
+    pub(crate) fn forget_room_state(&self, room_id: &OwnedRoomId, event_type: &str) {
+        self.state.remove(&(room_id.clone(), event_type.to_owned()));
+    }
+
+    /// Gathers what `needs` names; a homeserver that cannot be reached is a fault.
+    pub(crate) async fn gather(&self, asker: &Asker<'_>, needs: &Needs) -> Result<Gathered, Fault> {
+        let mut gathered = Gathered::default();
+        if needs.user {
+            gathered.user = self.user(asker).await?;
+        }
+        if let Some((room_id, types)) = &needs.room {
+            gathered.room = self.room(asker, room_id, types).await?;
+        }
+        if let Some((room_id, event_id)) = &needs.event {
+            gathered.event = self.event(asker, room_id, event_id).await?;
+        }
+        Ok(gathered)
+    }
+
+    async fn user(&self, asker: &Asker<'_>) -> Result<Option<OwnedUserId>, Fault> {
+        let Some(key) = asker.token_digest() else {
+            return Ok(None);
+        };
+        if let Some((at, user)) = self.users.get(&key)
+            && at.elapsed() < WHOAMI_TTL
+        {
+            return Ok(Some(user));
+        }
+        let (status, body) = asker.get("/_matrix/client/v3/account/whoami").await?;
+        let user = (status == StatusCode::OK)
+            .then(|| {
+                body.get("user_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .flatten()
+            .and_then(|user| OwnedUserId::try_from(user).ok());
+        if let Some(user) = &user {
+            self.users.insert(key, (Instant::now(), user.clone()));
+        }
+        Ok(user)
+    }
+
+    async fn room(
+        &self,
+        asker: &Asker<'_>,
+        room_id: &OwnedRoomId,
+        types: &std::collections::BTreeSet<String>,
+    ) -> Result<Option<RoomFacts>, Fault> {
+        let mut state = BTreeMap::new();
+        for event_type in types {
+            let key = (room_id.clone(), event_type.clone());
+            let cached = self.state.get(&key).filter(|(at, content)| {
+                // Encryption is never switched off: a yes is kept.
+                (event_type == "m.room.encryption" && content.is_some()) || at.elapsed() < STATE_TTL
+            });
+            let content = match cached {
+                Some((_, content)) => content,
+                None => {
+                    let path = format!(
+                        "/_matrix/client/v3/rooms/{}/state/{}/",
+                        encode(room_id.as_str()),
+                        encode(event_type)
+                    );
+                    let (status, body) = asker.get(&path).await?;
+                    let content = match status {
+                        StatusCode::OK => Some(body),
+                        StatusCode::NOT_FOUND => None,
+                        // The requester cannot see the room: nothing is known.
+                        _ => return Ok(None),
+                    };
+                    self.state.insert(key, (Instant::now(), content.clone()));
+                    content
+                }
+            };
+            if let Some(content) = content {
+                state.insert(event_type.clone(), content);
+            }
+        }
+        Ok(Some(RoomFacts { state }))
+    }
+
+    async fn event(
+        &self,
+        asker: &Asker<'_>,
+        room_id: &OwnedRoomId,
+        event_id: &OwnedEventId,
+    ) -> Result<Option<EventFacts>, Fault> {
+        if let Some(facts) = self.events.get(event_id) {
+            return Ok(Some(facts));
+        }
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/event/{}",
+            encode(room_id.as_str()),
+            encode(event_id.as_str())
+        );
+        let (status, body) = asker.get(&path).await?;
+        let facts = (status == StatusCode::OK)
+            .then(|| body.get("origin_server_ts").and_then(Value::as_u64))
+            .flatten()
+            .map(|origin_server_ts| EventFacts { origin_server_ts });
+        if let Some(facts) = &facts {
+            self.events.insert(event_id.clone(), facts.clone());
+        }
+        Ok(facts)
+    }
+}
+
+/// Asks the homeserver as the requester: with its access token, and its
+/// application service's `user_id` parameter.
+pub(crate) struct Asker<'a> {
+    pub(crate) client: &'a Client<HttpConnector, Body>,
+    pub(crate) config: &'a ProxyConfig,
+    pub(crate) parts: &'a Parts,
+}
+
+impl Asker<'_> {
+    fn token(&self) -> Option<&str> {
+        match credentials(&self.parts.headers, self.parts.uri.query()) {
+            Credentials::AccessToken(token) => Some(token),
+            _ => None,
+        }
+    }
+
+    /// The `user_id` an application service acts as, raw from the query.
+    fn masquerade(&self) -> Option<&str> {
+        self.parts
+            .uri
+            .query()
+            .into_iter()
+            .flat_map(|query| query.split('&'))
+            .find_map(|pair| pair.strip_prefix("user_id="))
+    }
+
+    fn token_digest(&self) -> Option<[u8; 32]> {
+        let token = self.token()?;
+        let mut hasher = Sha256::new();
+        hasher.update(token.as_bytes());
+        hasher.update([0]);
+        hasher.update(self.masquerade().unwrap_or_default().as_bytes());
+        Some(hasher.finalize().into())
+    }
+
+    /// `GET path` on the homeserver; the status and the JSON answer
+    /// (`null` when it is not JSON).
+    async fn get(&self, path: &str) -> Result<(StatusCode, Value), Fault> {
+        let path = match self.masquerade() {
+            Some(user) => format!("{path}?user_id={user}"),
+            None => path.to_owned(),
+        };
+        let mut parts = self.config.homeserver.clone().into_parts();
+        parts.path_and_query = Some(path.parse().map_err(|_| Fault::UpstreamUnreachable)?);
+        let uri = Uri::from_parts(parts).map_err(|_| Fault::UpstreamUnreachable)?;
+        let mut request = http::Request::get(uri)
+            .body(Body::empty())
+            .map_err(|_| Fault::UpstreamUnreachable)?;
+        if let Some(token) = self.token()
+            && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
+        {
+            request.headers_mut().insert(AUTHORIZATION, value);
+        }
+        let response =
+            match tokio::time::timeout(self.config.response_timeout, self.client.request(request))
+                .await
+            {
+                Ok(Ok(response)) => response,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "homeserver fact lookup failed");
+                    return Err(Fault::UpstreamUnreachable);
+                }
+                Err(_) => return Err(Fault::UpstreamTimeout),
+            };
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(Fault::UpstreamUnreachable);
+        }
+        let body = Limited::new(response.into_body(), MAX_FACT_BYTES)
+            .collect()
+            .await
+            .map(|collected| collected.to_bytes())
+            .unwrap_or_default();
+        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    }
+}
+
+fn encode(segment: &str) -> String {
+    utf8_percent_encode(segment, NON_ALPHANUMERIC).to_string()
+}
