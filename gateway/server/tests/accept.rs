@@ -18,7 +18,9 @@ fn gateway() -> Gateway {
     let homeserver = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
     Gateway::start(GatewayOptions {
-        extra: "[limits]\nmax_headers = 20\nmax_header_bytes = 8192\nheader_read_timeout = \"1s\"\n",
+        extra:
+            "[limits]\nmax_headers = 20\nmax_header_bytes = 8192\nheader_read_timeout = \"1s\"\n"
+                .to_owned(),
         ..GatewayOptions::new(&homeserver, "healthcare-tim-pro")
     })
 }

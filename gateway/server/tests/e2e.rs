@@ -232,6 +232,73 @@ fn matrix_nio_completes_its_flow_through_the_gateway() {
 }
 
 #[test]
+fn matrix_nio_encrypts_under_healthcare_and_its_plaintext_is_refused() {
+    let synapse = Synapse::start(SynapseOptions::default());
+    let gateway = gateway_for(&synapse, "healthcare-tim-pro");
+    let store = tempfile::tempdir().expect("store dir");
+    let mut command = Command::new(support::python());
+    command
+        .arg(repo().join("gateway/server/tests/clients/nio_e2e_flow.py"))
+        .arg(&gateway.url)
+        .arg(store.path());
+    let (ok, summary) = support::run_client(command);
+    assert!(
+        ok,
+        "matrix-nio e2e flow failed: {summary}\n{}",
+        gateway.log()
+    );
+    let summary: Value = serde_json::from_str(&summary).expect("summary JSON");
+    // Encrypted both ways, through nio's own state calls (no trailing slash)
+    // and a room upgrade.
+    for step in [
+        "receive_alice_to_bob",
+        "receive_bob_to_alice",
+        "state_calls",
+        "upgrade",
+    ] {
+        assert!(
+            summary["steps"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|x| x == step)),
+            "{step} missing: {summary}"
+        );
+    }
+    assert!(synapse.saw("/send/m.room.encrypted/"));
+    assert!(
+        synapse.saw("/state/m.room.topic HTTP"),
+        "nio's slash-less state path never reached Synapse"
+    );
+    // The same client's plaintext send is refused and never reaches Synapse.
+    let plaintext = &summary["plaintext"];
+    assert_eq!(plaintext["status"], 403, "{summary}");
+    assert_eq!(
+        plaintext["body"]["org.sectorgate.rule"],
+        "tim.encryption_required"
+    );
+    let txn = plaintext["txn"].as_str().expect("txn");
+    assert!(
+        !synapse.access_log().contains(txn),
+        "the plaintext reached Synapse"
+    );
+    // Making the room public afterwards is refused as gematik's suite expects.
+    assert_eq!(
+        summary["public_join_rule"]["status"],
+        "M_INVALID_ROOM_STATE"
+    );
+    let records = gateway.audit_records();
+    assert!(
+        records
+            .iter()
+            .any(|r| r.verdict == "deny" && r.rule == "tim.encryption_required")
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r.verdict == "deny" && r.rule == "tim.no_later_public_join_rule")
+    );
+}
+
+#[test]
 fn matrix_js_sdk_completes_its_flow_through_the_gateway() {
     let synapse = Synapse::start(SynapseOptions::default());
     let gateway = gateway_for(&synapse, "base");
@@ -307,7 +374,7 @@ fn url_previews_are_refused_under_healthcare_and_forwarded_under_base() {
 fn bad_input_is_refused_audited_and_never_forwarded() {
     let synapse = Synapse::start(SynapseOptions::default());
     let gateway = Gateway::start(GatewayOptions {
-        extra: "[limits]\nmax_json_body_bytes = 65536\nmax_json_depth = 16\n",
+        extra: "[limits]\nmax_json_body_bytes = 65536\nmax_json_depth = 16\n".to_owned(),
         ..GatewayOptions::new(&synapse.base_url, "base")
     });
     let base = gateway.url.as_str();

@@ -163,21 +163,22 @@ pub struct Gateway {
 /// Options for a test gateway.
 pub struct GatewayOptions {
     pub homeserver: String,
-    pub profile: &'static str,
+    /// A bundled profile's id, or a profile folder's path.
+    pub profile: String,
     pub response_timeout: &'static str,
     pub otlp_endpoint: Option<String>,
-    pub extra: &'static str,
+    pub extra: String,
 }
 
 impl GatewayOptions {
     /// A gateway for `homeserver` under a bundled `profile`.
-    pub fn new(homeserver: &str, profile: &'static str) -> Self {
+    pub fn new(homeserver: &str, profile: &str) -> Self {
         Self {
             homeserver: homeserver.to_owned(),
-            profile,
+            profile: profile.to_owned(),
             response_timeout: "10s",
             otlp_endpoint: None,
-            extra: "",
+            extra: String::new(),
         }
     }
 }
@@ -190,11 +191,15 @@ impl Gateway {
         let config = format!(
             "[listen]\nclient = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\n\
              [homeserver]\nurl = \"{hs}\"\nconnect_timeout = \"2s\"\nresponse_timeout = \"{timeout}\"\n\n\
-             [profile]\nbundled = \"{profile}\"\n\n\
+             [profile]\n{profile}\n\n\
              [audit]\ndatabase = \"sqlite://{db}\"\npseudonym_key_file = \"{key}\"\nlock_timeout = \"300ms\"\n\n\
              [telemetry]\nlog_format = \"json\"\nlog_filter = \"info\"\n{otlp}\n{extra}\n",
             hs = options.homeserver,
-            profile = options.profile,
+            profile = if options.profile.contains('/') {
+                format!("path = \"{}\"", options.profile)
+            } else {
+                format!("bundled = \"{}\"", options.profile)
+            },
             timeout = options.response_timeout,
             db = audit_db.display(),
             key = dir.path().join("pseudonym.key").display(),

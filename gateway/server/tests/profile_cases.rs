@@ -1,0 +1,261 @@
+//! Every bundled profile's decision cases, end to end: each case's request
+//! goes through the real gateway, running that profile, in front of a real
+//! Synapse. A refused request must get the case's answer and rule, be
+//! audited with that rule, and never reach Synapse (its access log is the
+//! proof); an allowed one must reach Synapse unchanged and succeed there.
+//!
+//! `{room}` and `{event}` are real: a room with the case's facts and an
+//! event in it are made directly on Synapse, bypassing the gateway. Cases
+//! marked `e2e_skip` say why they cannot run here (another server's users,
+//! an event older than the test).
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a failed step fails the test"
+)]
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use sectorgate_policy::Profile;
+use sectorgate_policy::cases::{self, Case, CaseRoom};
+use sectorgate_policy::profile::ProfileSource;
+use serde_json::{Value, json};
+use support::{Gateway, GatewayOptions, Synapse, SynapseOptions, User, http, marker, register};
+
+/// Rooms and events made for cases, by the room's facts.
+struct Fixtures<'s> {
+    synapse: &'s Synapse,
+    user: &'s User,
+    rooms: BTreeMap<String, (String, String)>,
+}
+
+impl Fixtures<'_> {
+    /// A room with these facts, and an event in it (made once, then reused).
+    fn room(&mut self, facts: Option<&CaseRoom>) -> (String, String) {
+        let facts = facts.cloned().unwrap_or_default();
+        let key = format!(
+            "{}|{:?}|{:?}",
+            facts.encrypted, facts.join_rule, facts.state
+        );
+        if let Some(found) = self.rooms.get(&key) {
+            return found.clone();
+        }
+        let mut initial_state = Vec::new();
+        if facts.encrypted {
+            initial_state.push(json!({"type": "m.room.encryption", "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"}}));
+        }
+        for (event_type, content) in &facts.state {
+            initial_state.push(json!({"type": event_type, "state_key": "", "content": content}));
+        }
+        let preset = match facts.join_rule.as_deref() {
+            Some("public") => "public_chat",
+            _ => "private_chat",
+        };
+        let base = &self.synapse.base_url;
+        let created = self.post(
+            &format!("{base}/_matrix/client/v3/createRoom"),
+            &json!({"preset": preset, "initial_state": initial_state}),
+        );
+        let room = created["room_id"].as_str().expect("room_id").to_owned();
+        let sent = http()
+            .put(format!(
+                "{base}/_matrix/client/v3/rooms/{}/send/m.room.message/{}",
+                encode(&room),
+                marker("fixture")
+            ))
+            .bearer_auth(&self.user.token)
+            .json(&json!({"msgtype": "m.text", "body": "an event to relate to"}))
+            .send()
+            .expect("send fixture event")
+            .json::<Value>()
+            .expect("send JSON");
+        let event = sent["event_id"].as_str().expect("event_id").to_owned();
+        self.rooms.insert(key, (room.clone(), event.clone()));
+        (room, event)
+    }
+
+    fn post(&self, url: &str, body: &Value) -> Value {
+        let response = http()
+            .post(url)
+            .bearer_auth(&self.user.token)
+            .json(body)
+            .send()
+            .expect("fixture request");
+        let status = response.status();
+        let body: Value = response.json().expect("fixture JSON");
+        assert!(status.is_success(), "fixture: {status} {body}");
+        body
+    }
+}
+
+/// What one case's run left to check against the audit log and Synapse's
+/// access log.
+struct Sent {
+    label: String,
+    marker: String,
+    request_id: String,
+    case: Case,
+}
+
+fn run_case(gateway: &Gateway, fixtures: &mut Fixtures<'_>, case: &Case) -> Result<Sent, String> {
+    let (room, event) = fixtures.room(case.context.room.as_ref());
+    let marker = marker("case");
+    let mut url = format!("{}{}", gateway.url, case.path(&room, &event, &marker));
+    url.push(if url.contains('?') { '&' } else { '?' });
+    url.push_str(&format!("sgcase={marker}"));
+    let method: Method = case
+        .request
+        .method
+        .parse()
+        .map_err(|_| "bad method".to_owned())?;
+    let mut request = http()
+        .request(method, &url)
+        .bearer_auth(&fixtures.user.token)
+        .body(case.body(&room, &event, &marker));
+    for (name, value) in &case.request.headers {
+        if !name.eq_ignore_ascii_case("content-length") {
+            request = request.header(name, value);
+        }
+    }
+    let response = request.send().map_err(|e| format!("request failed: {e}"))?;
+    let status = response.status().as_u16();
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body: Value = response.json().unwrap_or(Value::Null);
+    let rule = body.get("org.sectorgate.rule").and_then(Value::as_str);
+    let expected = &case.expect;
+    match expected.verdict.as_str() {
+        "deny" => {
+            if expected.status.is_some_and(|want| want != status) {
+                return Err(format!(
+                    "status {status}, expected {:?}: {body}",
+                    expected.status
+                ));
+            }
+            if let Some(errcode) = &expected.errcode
+                && body["errcode"] != errcode.as_str()
+            {
+                return Err(format!("errcode {}, expected {errcode}", body["errcode"]));
+            }
+            if rule != Some(expected.rule.as_str()) {
+                return Err(format!("rule {rule:?}, expected {}", expected.rule));
+            }
+        }
+        _ => {
+            if rule.is_some() || !(200..300).contains(&status) {
+                return Err(format!("expected to pass, got {status} {body}"));
+            }
+        }
+    }
+    Ok(Sent {
+        label: case.name.clone(),
+        marker,
+        request_id,
+        case: case.clone(),
+    })
+}
+
+fn encode(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn every_bundled_profiles_decision_cases_hold_end_to_end() {
+    let synapse = Synapse::start(SynapseOptions::default());
+    let user = register(&synapse.base_url, &marker("cases"));
+    let mut fixtures = Fixtures {
+        synapse: &synapse,
+        user: &user,
+        rooms: BTreeMap::new(),
+    };
+    let mut failures = Vec::new();
+    let mut refused = Vec::new();
+    let mut passed = Vec::new();
+    let (mut ran, mut skipped) = (0, 0);
+    for id in Profile::bundled_ids() {
+        let gateway = Gateway::start(GatewayOptions::new(&synapse.base_url, id));
+        let source = ProfileSource::bundled(id).expect("bundled");
+        let files = cases::load(&source).unwrap_or_else(|problems| panic!("{problems:?}"));
+        let mut sent = Vec::new();
+        for (file, cases) in files {
+            for case in cases {
+                if case.e2e_skip.is_some() {
+                    skipped += 1;
+                    continue;
+                }
+                ran += 1;
+                match run_case(&gateway, &mut fixtures, &case) {
+                    Ok(done) => sent.push(done),
+                    Err(why) => failures.push(format!("{file}: {}: {why}", case.name)),
+                }
+            }
+        }
+        // The audit log names the same rule for every decision.
+        let records = gateway.audit_records();
+        for done in &sent {
+            let record = records.iter().find(|r| r.request_id == done.request_id);
+            match record {
+                Some(record)
+                    if record.rule == done.case.expect.rule
+                        && record.verdict == done.case.expect.verdict => {}
+                other => failures.push(format!(
+                    "{id}: {}: audit record {other:?}, expected {} {}",
+                    done.label, done.case.expect.verdict, done.case.expect.rule
+                )),
+            }
+        }
+        for done in sent {
+            if done.case.expect.verdict == "deny" {
+                refused.push((format!("{id}: {}", done.label), done.marker));
+            } else {
+                passed.push((format!("{id}: {}", done.label), done.marker));
+            }
+        }
+    }
+    // Allowed requests reached Synapse; refused ones never did.
+    for (label, marker) in &passed {
+        if !synapse.saw(marker) {
+            failures.push(format!(
+                "{label}: the allowed request never reached Synapse"
+            ));
+        }
+    }
+    let log = synapse.access_log();
+    for (label, marker) in &refused {
+        if log.contains(marker.as_str()) {
+            failures.push(format!("{label}: the refused request reached Synapse"));
+        }
+    }
+    eprintln!(
+        "profile cases end to end: {ran} ran ({} refused, {} passed), {skipped} skipped",
+        refused.len(),
+        passed.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} cases fail end to end:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        ran >= 40,
+        "only {ran} cases ran end to end ({skipped} skipped)"
+    );
+    assert!(!refused.is_empty() && !passed.is_empty());
+}
