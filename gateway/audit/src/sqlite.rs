@@ -15,11 +15,18 @@ const INSERT_CHUNK: usize = 256;
 
 use crate::{Actor, AuditError, AuditRecord, AuditStore};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "audit records",
-    include_str!("../migrations/sqlite/0001_audit_records.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "audit records",
+        include_str!("../migrations/sqlite/0001_audit_records.sql"),
+    ),
+    (
+        2,
+        "shadow verdict",
+        include_str!("../migrations/sqlite/0002_shadow_verdict.sql"),
+    ),
+];
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(

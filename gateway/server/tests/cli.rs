@@ -65,3 +65,110 @@ fn serve_refuses_to_start_on_a_bad_config() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("max_json_depth"));
 }
+
+#[test]
+fn profile_list_shows_every_bundled_profile() {
+    let output = sectorgate(&["profile", "list"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for id in [
+        "matrix-core",
+        "base",
+        "healthcare-tim-pro",
+        "healthcare-tim-epa",
+        "government",
+        "education",
+    ] {
+        assert!(text.lines().any(|line| line.starts_with(id)), "{id} missing:\n{text}");
+    }
+}
+
+#[test]
+fn profile_check_passes_the_bundled_profiles() {
+    for id in ["healthcare-tim-pro", "healthcare-tim-epa", "government", "education"] {
+        let output = sectorgate(&["profile", "check", id]);
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && text.contains("decision cases hold"),
+            "{id}: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+fn write(dir: &Path, file: &str, text: &str) {
+    let path = dir.join(file);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
+}
+
+/// A profile folder with one problem; `profile check` must name the file
+/// and the path of it, and `serve` must refuse to start on a profile that
+/// does not load.
+fn check_catches(name: &str, files: &[(&str, &str)], file: &str, path: &str, loads: bool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (relative, text) in files {
+        write(dir.path(), relative, text);
+    }
+    let profile = dir.path().join("p");
+    let profile = profile.to_str().expect("path");
+    let output = sectorgate(&["profile", "check", profile]);
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{name}: accepted");
+    let expected = format!("{}: {path}", dir.path().join(file).display());
+    assert!(errors.contains(&expected), "{name}: expected {expected:?} in:\n{errors}");
+
+    if !loads {
+        let serve = sectorgate(&["serve", "--profile", profile]);
+        assert!(!serve.status.success(), "{name}: serve started on a broken profile");
+        let serve_errors = String::from_utf8_lossy(&serve.stderr);
+        assert!(serve_errors.contains(&expected), "{name}: {serve_errors}");
+    }
+}
+
+#[test]
+fn profile_check_names_the_file_and_path_of_each_problem() {
+    check_catches(
+        "broken schema",
+        &[
+            ("p/profile.yaml", "id: p\ntitle: t\nextends: base\nevents:\n  schemas:\n    m.room.topic: schemas/topic.json\n"),
+            ("p/schemas/topic.json", r#"{"type": "object", "properties": {"topic": {"type": 7}}}"#),
+        ],
+        "p/schemas/topic.json",
+        "/properties/topic/type",
+        false,
+    );
+    check_catches(
+        "unknown rule key",
+        &[(
+            "p/profile.yaml",
+            "id: p\ntitle: t\nextends: base\nrooms:\n  create:\n    max_invites: {id: x, limit: 1, lmit: 2}\n",
+        )],
+        "p/profile.yaml",
+        "rooms.create.max_invites",
+        false,
+    );
+    check_catches(
+        "extends cycle",
+        &[
+            ("p/profile.yaml", "id: p\ntitle: t\nextends: q\n"),
+            ("q/profile.yaml", "id: q\ntitle: q\nextends: p\n"),
+        ],
+        "p/profile.yaml",
+        "extends",
+        false,
+    );
+    check_catches(
+        "wrong case",
+        &[
+            ("p/profile.yaml", "id: p\ntitle: t\nextends: healthcare-tim-pro\n"),
+            (
+                "p/cases/wrong.yaml",
+                "- name: previews pass\n  request: {method: GET, path: /_matrix/client/v1/media/preview_url?url=x}\n  expect: {verdict: allow, rule: endpoint.allowed}\n",
+            ),
+        ],
+        "p/cases/wrong.yaml",
+        "[0] previews pass",
+        true,
+    );
+}

@@ -259,3 +259,60 @@ fn every_bundled_profiles_decision_cases_hold_end_to_end() {
     );
     assert!(!refused.is_empty() && !passed.is_empty());
 }
+
+#[test]
+fn a_rule_in_shadow_mode_forwards_the_request_and_records_shadow() {
+    let synapse = Synapse::start(SynapseOptions::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("rollout");
+    std::fs::create_dir_all(&profile).expect("mkdir");
+    std::fs::write(
+        profile.join("profile.yaml"),
+        "id: rollout\ntitle: TI-M Pro, invite limit in shadow mode\nextends: healthcare-tim-pro\n\
+         rooms:\n  create:\n    max_invites: {id: tim.create_room_one_invite, limit: 1, shadow: true}\n",
+    )
+    .expect("write profile");
+    let gateway = Gateway::start(GatewayOptions::new(
+        &synapse.base_url,
+        profile.to_str().expect("path"),
+    ));
+    let alice = register(&synapse.base_url, &marker("alice"));
+    let bob = register(&synapse.base_url, &marker("bob"));
+    let carol = register(&synapse.base_url, &marker("carol"));
+    let shadowed = marker("shadowed");
+    let response = http()
+        .post(format!("{}/_matrix/client/v3/createRoom?sg={shadowed}", gateway.url))
+        .bearer_auth(&alice.token)
+        .json(&json!({
+            "invite": [bob.user_id, carol.user_id],
+            "initial_state": [{"type": "m.room.encryption", "state_key": "",
+                               "content": {"algorithm": "m.megolm.v1.aes-sha2"}}],
+        }))
+        .send()
+        .expect("createRoom");
+    let status = response.status();
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("request id")
+        .to_owned();
+    let body: Value = response.json().expect("JSON");
+    assert!(status.is_success(), "the shadowed request was refused: {status} {body}");
+    assert!(synapse.saw(&shadowed), "the shadowed request never reached Synapse");
+    let record = gateway.audit_record(&request_id);
+    assert_eq!((record.verdict.as_str(), record.rule.as_str()), ("shadow", "tim.create_room_one_invite"));
+    assert!(
+        gateway.log().lines().any(|line| line.contains("\"verdict\":\"shadow\"")),
+        "no log line says shadow"
+    );
+
+    // The profile's other rules still refuse: no encryption, no room.
+    let refused = http()
+        .post(format!("{}/_matrix/client/v3/createRoom", gateway.url))
+        .bearer_auth(&alice.token)
+        .json(&json!({"preset": "private_chat"}))
+        .send()
+        .expect("createRoom");
+    assert_eq!(refused.status().as_u16(), 403);
+}
