@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs sectorgate for real: a local Synapse (installed from PyPI into a
 # cached virtualenv) with sectorgate in front of it, on embedded SQLite and
-# the bundled healthcare profile. Point a Matrix client at the URL printed.
+# the bundled healthcare-tim-pro profile. Point a Matrix client at the URL
+# printed.
 #
 #   scripts/demo.sh            # Ctrl-C stops both
 #
@@ -36,9 +37,10 @@ python3 scripts/synapse.py register --base-url http://127.0.0.1:8008 --secret "$
 
 cat >&2 <<MSG
 
-  sectorgate is starting in front of Synapse, with no config file: built-in
-  defaults, the bundled healthcare profile and the audit log in
-  .demo/sectorgate.db.
+  sectorgate is starting in front of Synapse with built-in defaults: the
+  bundled healthcare-tim-pro profile and the audit log in .demo/sectorgate.db.
+  Its config (.demo/sectorgate.toml) names only Synapse's application
+  service token, through which the gateway reads users' invite permissions.
 
     Homeserver URL for your Matrix client:  http://127.0.0.1:8080
     Demo user:                              demo / demo-password
@@ -48,5 +50,7 @@ cat >&2 <<MSG
   Ctrl-C stops sectorgate and Synapse.
 
 MSG
+token_file=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["appservice_token_file"])' "$demo/synapse.json")
+printf '[homeserver]\nappservice_token_file = "%s"\n' "$token_file" >"$demo/sectorgate.toml"
 cd "$demo"
-"$bin" serve
+"$bin" serve --config "$demo/sectorgate.toml"

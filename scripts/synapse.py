@@ -47,6 +47,11 @@ LISTENER_TAG = "main"
 
 # Files inside --dir.
 CONFIG_FILE = "homeserver.yaml"
+# The gateway's application service registration: it lets sectorgate read a
+# user's invite-permission account data as that user (masquerading with
+# ?user_id=), which only the user may otherwise read. Non-exclusive, no URL:
+# Synapse sends it nothing.
+APPSERVICE_FILE = "appservice-sectorgate.yaml"
 LOG_CONFIG_FILE = "log.yaml"
 PID_FILE = "synapse.pid"
 STATE_FILE = "harness.json"
@@ -264,6 +269,7 @@ def homeserver_config(args: argparse.Namespace, run_dir: Path, data_dir: Path, p
         "suppress_key_server_warning": True,
         "presence": {"enabled": False},
         "url_preview_enabled": args.url_preview,
+        "app_service_config_files": [str(run_dir / APPSERVICE_FILE)],
         # Old-style federation limiter: allow plenty of concurrent requests.
         "rc_federation": {
             "window_size": 1000,
@@ -283,6 +289,18 @@ def homeserver_config(args: argparse.Namespace, run_dir: Path, data_dir: Path, p
         if args.url_preview_allow:
             config["url_preview_ip_range_whitelist"] = args.url_preview_allow
     return config
+
+
+def appservice_registration(run_dir: Path) -> dict:
+    return {
+        "id": "sectorgate",
+        "url": None,
+        "as_token": secret_for(run_dir, "appservice"),
+        "hs_token": secret_for(run_dir, "appservice_hs"),
+        "sender_localpart": "sectorgate",
+        "rate_limited": False,
+        "namespaces": {"users": [{"exclusive": False, "regex": "@.*"}], "rooms": [], "aliases": []},
+    }
 
 
 def log_config(run_dir: Path) -> dict:
@@ -378,6 +396,7 @@ def cmd_start(args: argparse.Namespace) -> None:
     config_path = run_dir / CONFIG_FILE
     write_yaml(config_path, homeserver_config(args, run_dir, data_dir, port), "Test homeserver written by scripts/synapse.py")
     write_yaml(run_dir / LOG_CONFIG_FILE, log_config(run_dir), "Logging for the test homeserver")
+    write_yaml(run_dir / APPSERVICE_FILE, appservice_registration(run_dir), "sectorgate's application service")
 
     env = {k: v for k, v in os.environ.items() if k not in PROXY_ENV_VARS}
     synapse_cmd = [sys.executable, "-m", "synapse.app.homeserver", "-c", str(config_path)]
@@ -426,6 +445,9 @@ def cmd_start(args: argparse.Namespace) -> None:
                 "server_name": args.server_name,
                 "access_log": str(run_dir / ACCESS_LOG),
                 "registration_shared_secret": secret_for(run_dir, "registration_shared"),
+                # The as_token, alone in a file, as sectorgate's
+                # homeserver.appservice_token_file wants it.
+                "appservice_token_file": str(run_dir / "appservice.secret"),
             }
         ),
         flush=True,

@@ -139,7 +139,23 @@ impl std::fmt::Debug for Catalog {
     }
 }
 
-static CATALOG: LazyLock<Catalog> = LazyLock::new(|| Catalog::build(routes()));
+static CATALOG: LazyLock<Catalog> =
+    LazyLock::new(|| Catalog::build(routes().into_iter().chain(legacy_routes()).collect()));
+
+/// Endpoints that homeservers still serve but ruma no longer describes;
+/// named here so that a profile can decide on them by name.
+fn legacy_routes() -> Vec<Route> {
+    vec![Route {
+        endpoint: Endpoint::client("initial_sync"),
+        method: Method::GET,
+        body: BodyMode::Buffered,
+        paths: vec![
+            "/_matrix/client/r0/initialSync",
+            "/_matrix/client/v3/initialSync",
+        ],
+        parse: parse::client::legacy,
+    }]
+}
 
 impl Catalog {
     /// The catalog built from ruma's metadata (built once, on first use).
@@ -418,8 +434,13 @@ catalog! {
     (client unban_user [membership::unban_user::v3])
     (client get_message_events [message::get_message_events::v3])
     (client send_message_event [message::send_message_event::v3] parse::client::send_message_event)
+    (client get_all_delayed_events [delayed_events::get_all_delayed_events::unstable])
+    (client get_delayed_event [delayed_events::get_delayed_event::unstable])
+    (client send_delayed_event [delayed_events::send_delayed_event::unstable] parse::client::send_delayed_event)
+    (client update_delayed_event [delayed_events::update_delayed_event::unstable_v1])
+    (client update_delayed_event [delayed_events::update_delayed_event::unstable_v2])
     (client get_current_state [peeking::get_current_state::v3])
-    (client listen_to_new_events [peeking::listen_to_new_events::v3])
+    (client listen_to_new_events [peeking::listen_to_new_events::v3] parse::client::events)
     (client get_presence [presence::get_presence::v3])
     (client set_presence [presence::set_presence::v3])
     (client delete_profile_field [profile::delete_profile_field::v3])

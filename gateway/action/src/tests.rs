@@ -503,3 +503,78 @@ fn well_known_discovery_is_recognised() {
         assert!(classified.endpoint.is_some(), "{path} not recognised");
     }
 }
+
+#[test]
+fn a_state_path_without_the_trailing_slash_has_the_empty_state_key() {
+    for (method, body) in [(Method::PUT, r#"{"topic":"t"}"#), (Method::GET, "")] {
+        let classified = run(
+            method.clone(),
+            "/_matrix/client/v3/rooms/!room:example.org/state/m.room.topic",
+            body,
+        )
+        .expect("classified");
+        let expected = if method == Method::PUT {
+            "send_state_event"
+        } else {
+            "get_state_event_for_key"
+        };
+        assert_eq!(classified.endpoint.map(|e| e.name), Some(expected));
+        if let Action::SendStateEvent { state_key, .. } = classified.action {
+            assert_eq!(state_key, "");
+        }
+    }
+}
+
+#[test]
+fn a_delayed_event_is_checked_as_the_event_it_will_be() {
+    let uri = "/_matrix/client/unstable/org.matrix.msc4140/rooms/!room:example.org/delayed_event/m.room.message/t1";
+    let body = r#"{"delay":1000,"content":{"msgtype":"m.text","body":"later"}}"#;
+    let classified = run(Method::PUT, uri, body).expect("classified");
+    assert_eq!(
+        classified.endpoint,
+        Some(Endpoint::client("send_delayed_event"))
+    );
+    match classified.action {
+        Action::SendMessageEvent { content, .. } => {
+            assert_eq!(content.get(), r#"{"msgtype":"m.text","body":"later"}"#);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let listed = run(
+        Method::GET,
+        "/_matrix/client/unstable/org.matrix.msc4140/delayed_events",
+        "",
+    )
+    .expect("classified");
+    assert_eq!(
+        listed.endpoint,
+        Some(Endpoint::client("get_all_delayed_events"))
+    );
+}
+
+#[test]
+fn deprecated_endpoints_homeservers_still_serve_are_named() {
+    let initial =
+        run(Method::GET, "/_matrix/client/v3/initialSync?limit=1", "").expect("initialSync");
+    assert_eq!(initial.endpoint, Some(Endpoint::client("initial_sync")));
+    let stream = run(
+        Method::GET,
+        "/_matrix/client/v3/events?from=s1&timeout=0",
+        "",
+    )
+    .expect("/events");
+    assert_eq!(
+        stream.endpoint,
+        Some(Endpoint::client("listen_to_new_events"))
+    );
+    assert!(matches!(stream.action, Action::Other));
+    let bad = run(
+        Method::GET,
+        "/_matrix/client/v3/events?room_id=not-a-room",
+        "",
+    );
+    assert!(
+        matches!(bad, Err(ClassifyError::InvalidParam(_))),
+        "{bad:?}"
+    );
+}

@@ -68,6 +68,7 @@ fn bench(c: &mut Criterion) {
         user: None,
         room: Some(&room),
         event: None,
+        invitees: None,
     };
 
     for id in Profile::bundled_ids() {

@@ -20,14 +20,16 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::Problem;
-use crate::profile::ProfileSource;
+use crate::profile::{PermissionFacts, ProfileSource};
 use crate::{
     Context, Decision, EventFacts, Peer, Profile, RoomFacts, Verdict, decide, decide_endpoint,
-    decide_input_error,
+    decide_input_error, needs,
 };
 
 /// The room id that `{room}` stands for when a case runs without a homeserver.
 pub const PLACEHOLDER_ROOM: &str = "!room:example.org";
+/// The acting user of a case that names none.
+pub const DEFAULT_USER: &str = "@user:localhost";
 /// The event id that `{event}` stands for when a case runs without a homeserver.
 pub const PLACEHOLDER_EVENT: &str = "$event:example.org";
 
@@ -81,6 +83,10 @@ pub struct CaseContext {
     /// The user the request acts for.
     #[serde(default)]
     pub user: Option<String>,
+    /// Invitees' invite-permission settings: user id → account data type
+    /// → content (an invitee not named has set none).
+    #[serde(default)]
+    pub invitees: BTreeMap<String, BTreeMap<String, Value>>,
     /// Members added to the profile's user groups for this case (user id
     /// globs), as the gateway's configuration would add them.
     #[serde(default)]
@@ -180,13 +186,9 @@ impl Case {
             origin_server_ts: now_ms
                 .saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
         });
-        let user = match &self.context.user {
-            Some(user) => Some(
-                ruma::OwnedUserId::try_from(user.as_str())
-                    .map_err(|_| format!("bad user id {user:?}"))?,
-            ),
-            None => None,
-        };
+        let user = self.context.user.as_deref().unwrap_or(DEFAULT_USER);
+        let user =
+            ruma::OwnedUserId::try_from(user).map_err(|_| format!("bad user id {user:?}"))?;
         let mut grouped;
         let profile = if self.context.groups.is_empty() {
             profile
@@ -202,9 +204,10 @@ impl Case {
                 addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             },
             now_ms,
-            user: user.as_ref(),
+            user: Some(&user),
             room: room.as_ref(),
             event: event.as_ref(),
+            invitees: None,
         };
         // As the gateway does: a refused endpoint is refused before its
         // request is parsed.
@@ -216,9 +219,42 @@ impl Case {
             }
         }
         Ok(match classify_lookup(lookup, &request, 64) {
-            Ok(classified) => decide(&classified, profile, &context),
+            Ok(classified) => {
+                let invitees = self.invitee_facts(&needs(&classified, profile).invitees)?;
+                let context = Context {
+                    invitees: Some(&invitees),
+                    ..context
+                };
+                decide(&classified, profile, &context)
+            }
             Err(error) => decide_input_error(&error),
         })
+    }
+
+    /// The settings of the invitees the decision needs: those the case
+    /// names, and none set for the others.
+    fn invitee_facts(
+        &self,
+        needed: &[ruma::OwnedUserId],
+    ) -> Result<BTreeMap<ruma::OwnedUserId, PermissionFacts>, String> {
+        for user in self.context.invitees.keys() {
+            ruma::OwnedUserId::try_from(user.as_str())
+                .map_err(|_| format!("bad user id {user:?}"))?;
+        }
+        Ok(needed
+            .iter()
+            .map(|user| {
+                let settings = self
+                    .context
+                    .invitees
+                    .get(user.as_str())
+                    .into_iter()
+                    .flatten()
+                    .map(|(event_type, content)| (event_type.clone(), Some(content.clone())))
+                    .collect();
+                (user.clone(), PermissionFacts::Local(settings))
+            })
+            .collect())
     }
 
     /// Whether `decision` is what the case expects; if not, how it differs.

@@ -11,7 +11,7 @@ use sectorgate_action::{Action, Classified};
 use serde_json::Value;
 
 use crate::Profile;
-use crate::profile::EncryptionScope;
+use crate::profile::{EncryptionScope, PermissionFacts};
 
 /// Who sent the request, as far as the network tells.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +64,8 @@ pub struct Context<'a> {
     pub room: Option<&'a RoomFacts>,
     /// The targeted event's facts, when needed and learned.
     pub event: Option<&'a EventFacts>,
+    /// The invitees' invite-permission settings, when needed and learned.
+    pub invitees: Option<&'a BTreeMap<OwnedUserId, PermissionFacts>>,
 }
 
 impl<'a> Context<'a> {
@@ -75,6 +77,7 @@ impl<'a> Context<'a> {
             user: None,
             room: None,
             event: None,
+            invitees: None,
         }
     }
 }
@@ -89,12 +92,14 @@ pub struct Needs {
     pub event: Option<(OwnedRoomId, OwnedEventId)>,
     /// Whether the acting user's id is needed.
     pub user: bool,
+    /// The invitees whose invite-permission settings are needed.
+    pub invitees: Vec<OwnedUserId>,
 }
 
 impl Needs {
     /// Whether nothing needs fetching.
     pub fn is_empty(&self) -> bool {
-        self.room.is_none() && self.event.is_none() && !self.user
+        self.room.is_none() && self.event.is_none() && !self.user && self.invitees.is_empty()
     }
 
     fn room_state(&mut self, room_id: &OwnedRoomId, types: impl IntoIterator<Item = String>) {
@@ -126,9 +131,13 @@ pub fn needs(classified: &Classified, profile: &Profile) -> Needs {
         }
         Action::Invite {
             room_id,
-            invitee: Some(_),
+            invitee: Some(invitee),
         } => {
             needs.user = invite_rules.iter().any(|rule| rule.inviter.is_some());
+            if profile.invites.permissions.is_some() {
+                needs.user = true;
+                needs.invitees.push(invitee.clone());
+            }
             let types: Vec<String> = invite_rules
                 .iter()
                 .filter_map(|rule| rule.room_state.as_ref())
@@ -145,6 +154,10 @@ pub fn needs(classified: &Classified, profile: &Profile) -> Needs {
                 .iter()
                 .any(|rule| rule.who.is_some())
                 || (!invite.is_empty() && invite_rules.iter().any(|rule| rule.inviter.is_some()));
+            if profile.invites.permissions.is_some() && !invite.is_empty() {
+                needs.user = true;
+                needs.invitees.extend(invite.iter().cloned());
+            }
         }
         Action::Redact {
             room_id, event_id, ..

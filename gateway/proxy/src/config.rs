@@ -32,4 +32,7 @@ pub struct ProxyConfig {
     pub limits: Limits,
     /// Proxies whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// The gateway's application service token, to read users' own
+    /// invite-permission settings as them.
+    pub appservice_token: Option<String>,
 }

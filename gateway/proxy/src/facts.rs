@@ -10,6 +10,10 @@
 //! - Users (`GET …/account/whoami`): which user an access token (and an
 //!   application service's `user_id` parameter) acts for, kept for
 //!   [`WHOAMI_TTL`]. Tokens are kept only as SHA-256 digests.
+//! - Invitees' invite-permission settings (`GET …/user/{userId}/account_data/{type}`),
+//!   read as the invitee through the gateway's application service, since
+//!   only the user can read their account data; kept for [`SETTINGS_TTL`]
+//!   and replaced as soon as a user's new setting passes through.
 //!
 //! A fact the homeserver will not show the requester (403, 404 for an
 //! event) is simply unknown: `decide` then refuses what needed it.
@@ -27,6 +31,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use quick_cache::sync::Cache;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sectorgate_action::{Credentials, credentials};
+use sectorgate_policy::profile::PermissionFacts;
 use sectorgate_policy::{EventFacts, Needs, RoomFacts};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -38,6 +43,9 @@ use crate::respond::Fault;
 pub const STATE_TTL: Duration = Duration::from_secs(30);
 /// How long a token's user is believed.
 pub const WHOAMI_TTL: Duration = Duration::from_secs(600);
+/// How long a user's invite-permission setting is believed (a change
+/// through the gateway is seen at once).
+pub const SETTINGS_TTL: Duration = Duration::from_secs(60);
 /// Largest answer read from the homeserver for a fact.
 const MAX_FACT_BYTES: usize = 64 * 1024;
 /// Entries per cache.
@@ -50,6 +58,7 @@ pub(crate) struct FactCache {
     state: Cache<(OwnedRoomId, String), Stamped<Option<Value>>>,
     events: Cache<OwnedEventId, EventFacts>,
     users: Cache<[u8; 32], Stamped<OwnedUserId>>,
+    settings: Cache<(OwnedUserId, String), Stamped<Option<Value>>>,
 }
 
 impl std::fmt::Debug for FactCache {
@@ -68,6 +77,7 @@ pub(crate) struct Gathered {
     pub(crate) room: Option<RoomFacts>,
     pub(crate) event: Option<EventFacts>,
     pub(crate) user: Option<OwnedUserId>,
+    pub(crate) invitees: Option<BTreeMap<OwnedUserId, PermissionFacts>>,
 }
 
 impl FactCache {
@@ -76,7 +86,16 @@ impl FactCache {
             state: Cache::new(CACHE_ENTRIES),
             events: Cache::new(CACHE_ENTRIES),
             users: Cache::new(CACHE_ENTRIES),
+            settings: Cache::new(CACHE_ENTRIES),
         }
+    }
+
+    /// Learns a user's setting that just passed through the gateway.
+    pub(crate) fn learn_setting(&self, user_id: &OwnedUserId, event_type: &str, content: Value) {
+        self.settings.insert(
+            (user_id.clone(), event_type.to_owned()),
+            (Instant::now(), Some(content)),
+        );
     }
 
     /// Forgets what is known of a room's state (a state change passed).
@@ -85,10 +104,22 @@ impl FactCache {
     }
 
     /// Gathers what `needs` names; a homeserver that cannot be reached is a fault.
-    pub(crate) async fn gather(&self, asker: &Asker<'_>, needs: &Needs) -> Result<Gathered, Fault> {
+    pub(crate) async fn gather(
+        &self,
+        asker: &Asker<'_>,
+        needs: &Needs,
+        setting_types: &[String],
+    ) -> Result<Gathered, Fault> {
         let mut gathered = Gathered::default();
         if needs.user {
             gathered.user = self.user(asker).await?;
+        }
+        if let Some(inviter) = &gathered.user
+            && !needs.invitees.is_empty()
+        {
+            gathered.invitees = self
+                .invitees(asker, inviter, &needs.invitees, setting_types)
+                .await?;
         }
         if let Some((room_id, types)) = &needs.room {
             gathered.room = self.room(asker, room_id, types).await?;
@@ -121,6 +152,58 @@ impl FactCache {
             self.users.insert(key, (Instant::now(), user.clone()));
         }
         Ok(user)
+    }
+
+    /// The invitees' settings; `None` when one local invitee's could not
+    /// be read (then `decide` refuses the invite).
+    async fn invitees(
+        &self,
+        asker: &Asker<'_>,
+        inviter: &OwnedUserId,
+        invitees: &[OwnedUserId],
+        setting_types: &[String],
+    ) -> Result<Option<BTreeMap<OwnedUserId, PermissionFacts>>, Fault> {
+        let mut facts = BTreeMap::new();
+        for invitee in invitees {
+            if invitee.server_name() != inviter.server_name() {
+                facts.insert(invitee.clone(), PermissionFacts::Remote);
+                continue;
+            }
+            let mut settings = BTreeMap::new();
+            for event_type in setting_types {
+                let key = (invitee.clone(), event_type.clone());
+                let cached = self
+                    .settings
+                    .get(&key)
+                    .filter(|(at, _)| at.elapsed() < SETTINGS_TTL);
+                let content = match cached {
+                    Some((_, content)) => content,
+                    None => {
+                        let path = format!(
+                            "/_matrix/client/v3/user/{}/account_data/{}",
+                            encode(invitee.as_str()),
+                            encode(event_type)
+                        );
+                        let Some((status, body)) = asker.get_as(&path, invitee).await? else {
+                            return Ok(None);
+                        };
+                        let content = match status {
+                            StatusCode::OK => Some(body),
+                            StatusCode::NOT_FOUND => None,
+                            _ => {
+                                tracing::warn!(%status, %invitee, "cannot read an invitee's invite permissions");
+                                return Ok(None);
+                            }
+                        };
+                        self.settings.insert(key, (Instant::now(), content.clone()));
+                        content
+                    }
+                };
+                settings.insert(event_type.clone(), content);
+            }
+            facts.insert(invitee.clone(), PermissionFacts::Local(settings));
+        }
+        Ok(Some(facts))
     }
 
     async fn room(
@@ -223,20 +306,41 @@ impl Asker<'_> {
         Some(hasher.finalize().into())
     }
 
-    /// `GET path` on the homeserver; the status and the JSON answer
-    /// (`null` when it is not JSON).
+    /// `GET path` as `user`, through the gateway's application service;
+    /// `None` when no application service token is configured.
+    async fn get_as(
+        &self,
+        path: &str,
+        user: &OwnedUserId,
+    ) -> Result<Option<(StatusCode, Value)>, Fault> {
+        let Some(token) = &self.config.appservice_token else {
+            tracing::warn!(
+                "invite permissions cannot be read: no application service token is configured"
+            );
+            return Ok(None);
+        };
+        let path = format!("{path}?user_id={}", encode(user.as_str()));
+        self.request(&path, Some(token)).await.map(Some)
+    }
+
+    /// `GET path` on the homeserver as the requester; the status and the
+    /// JSON answer (`null` when it is not JSON).
     async fn get(&self, path: &str) -> Result<(StatusCode, Value), Fault> {
         let path = match self.masquerade() {
             Some(user) => format!("{path}?user_id={user}"),
             None => path.to_owned(),
         };
+        self.request(&path, self.token()).await
+    }
+
+    async fn request(&self, path: &str, token: Option<&str>) -> Result<(StatusCode, Value), Fault> {
         let mut parts = self.config.homeserver.clone().into_parts();
         parts.path_and_query = Some(path.parse().map_err(|_| Fault::UpstreamUnreachable)?);
         let uri = Uri::from_parts(parts).map_err(|_| Fault::UpstreamUnreachable)?;
         let mut request = http::Request::get(uri)
             .body(Body::empty())
             .map_err(|_| Fault::UpstreamUnreachable)?;
-        if let Some(token) = self.token()
+        if let Some(token) = token
             && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
         {
             request.headers_mut().insert(AUTHORIZATION, value);

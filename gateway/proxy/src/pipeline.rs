@@ -112,7 +112,7 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
 
     // decide, with the facts the profile needs
     let peer = Peer { addr: client_ip };
-    let (decision, action, state_change) = match &classified {
+    let (decision, action, learned) = match &classified {
         Ok(classified) => {
             let gathered = match gather(gateway, &parts, classified).await {
                 Ok(gathered) => gathered,
@@ -124,14 +124,15 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
                 user: gathered.user.as_ref(),
                 room: gathered.room.as_ref(),
                 event: gathered.event.as_ref(),
+                invitees: gathered.invitees.as_ref(),
             };
             (
                 decide(classified, &gateway.profile, &context),
                 classified.action.kind(),
-                state_change(classified),
+                Learned::from(classified, &gateway.profile),
             )
         }
-        Err(error) => (decide_input_error(error), "invalid", None),
+        Err(error) => (decide_input_error(error), "invalid", Learned::Nothing),
     };
     note_decision(&decision, endpoint_name.as_deref(), action);
     drop(classified);
@@ -174,10 +175,8 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     match forward::forward(&gateway.client, &gateway.config, parts, body).await {
         Ok(response) => {
             tracing::Span::current().record("upstream_status", response.status().as_u16());
-            if let Some((room_id, event_type)) = state_change
-                && response.status().is_success()
-            {
-                gateway.facts.forget_room_state(&room_id, &event_type);
+            if response.status().is_success() {
+                learned.apply(&gateway.facts);
             }
             response
         }
@@ -217,19 +216,62 @@ async fn gather(
         config: &gateway.config,
         parts,
     };
-    gateway.facts.gather(&asker, &needs).await
+    let setting_types: Vec<String> = gateway
+        .profile
+        .invites
+        .permissions
+        .iter()
+        .flat_map(|permissions| permissions.types.iter().map(|(t, _)| t.clone()))
+        .collect();
+    gateway.facts.gather(&asker, &needs, &setting_types).await
 }
 
-/// The room state a request changes, so that what is known of it is
-/// dropped once the homeserver took the change.
-fn state_change(classified: &Classified) -> Option<(ruma::OwnedRoomId, String)> {
-    match &classified.action {
-        Action::SendStateEvent {
-            room_id,
-            event_type,
-            ..
-        } => Some((room_id.clone(), event_type.clone())),
-        _ => None,
+/// What an allowed request changes that the gateway keeps facts about,
+/// applied once the homeserver took the change.
+enum Learned {
+    Nothing,
+    /// A room's state changed: forget what is known of it.
+    RoomState(ruma::OwnedRoomId, String),
+    /// A user set an honoured invite-permission setting.
+    Setting(ruma::OwnedUserId, String, serde_json::Value),
+}
+
+impl Learned {
+    fn from(classified: &Classified, profile: &sectorgate_policy::Profile) -> Self {
+        match &classified.action {
+            Action::SendStateEvent {
+                room_id,
+                event_type,
+                ..
+            } => Self::RoomState(room_id.clone(), event_type.clone()),
+            Action::SetAccountData {
+                user_id,
+                room_id: None,
+                event_type,
+                content,
+            } if profile
+                .invites
+                .permissions
+                .as_ref()
+                .is_some_and(|permissions| permissions.format(event_type).is_some()) =>
+            {
+                match serde_json::from_str(content.get()) {
+                    Ok(content) => Self::Setting(user_id.clone(), event_type.clone(), content),
+                    Err(_) => Self::Nothing,
+                }
+            }
+            _ => Self::Nothing,
+        }
+    }
+
+    fn apply(self, facts: &crate::facts::FactCache) {
+        match self {
+            Self::Nothing => {}
+            Self::RoomState(room_id, event_type) => facts.forget_room_state(&room_id, &event_type),
+            Self::Setting(user_id, event_type, content) => {
+                facts.learn_setting(&user_id, &event_type, content);
+            }
+        }
     }
 }
 

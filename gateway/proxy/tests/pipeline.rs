@@ -81,6 +81,7 @@ async fn gateway_with(homeserver: &str, dir: &tempfile::TempDir, profile: &str) 
             body_read_timeout: Duration::from_millis(500),
         },
         trusted_proxies: Vec::new(),
+        appservice_token: None,
     };
     let gateway = Gateway::new(
         config,

@@ -53,6 +53,30 @@ pub(crate) struct Homeserver {
     pub(crate) connect_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub(crate) response_timeout: Duration,
+    /// A file holding the `as_token` of the gateway's application service
+    /// registration, to read users' invite-permission settings as them.
+    pub(crate) appservice_token_file: Option<PathBuf>,
+}
+
+impl Homeserver {
+    /// The application service token, read from its file.
+    pub(crate) fn appservice_token(&self) -> Result<Option<String>, ConfigError> {
+        let Some(path) = &self.appservice_token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "homeserver.appservice_token_file {} is empty",
+                path.display()
+            )));
+        }
+        Ok(Some(token.to_owned()))
+    }
 }
 
 impl Default for Homeserver {
@@ -61,6 +85,7 @@ impl Default for Homeserver {
             url: "http://127.0.0.1:8008".to_owned(),
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(60),
+            appservice_token_file: None,
         }
     }
 }
@@ -308,7 +333,14 @@ impl Config {
                     .to_owned(),
             ));
         }
-        self.profile.load()?;
+        let profile = self.profile.load()?;
+        if profile.invites.permissions.is_some() && self.homeserver.appservice_token()?.is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "profile {} honours users' invite permissions, which the gateway reads through an \
+                 application service: set homeserver.appservice_token_file (see docs/operations.md)",
+                profile.id
+            )));
+        }
         Ok(())
     }
 }
@@ -321,18 +353,46 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/sectorgate.example.toml")
     }
 
-    #[test]
-    fn the_example_config_parses_and_checks() {
-        let config = Config::load(Some(&example())).expect("example config loads");
-        assert_eq!(config.homeserver.url, "http://127.0.0.1:8008");
-        assert_eq!(config.profile.bundled.as_deref(), Some(DEFAULT_PROFILE));
+    /// A token file for checks that need one.
+    fn token_file() -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().expect("token file");
+        std::fs::write(file.path(), "token\n").expect("write");
+        file
     }
 
     #[test]
-    fn the_defaults_check() {
-        let config = Config::load(None).expect("defaults load");
+    fn the_example_config_parses_and_checks() {
+        let text = std::fs::read_to_string(example()).expect("example");
+        let mut config = Config::parse(&text).expect("example parses");
+        assert_eq!(config.homeserver.url, "http://127.0.0.1:8008");
+        assert_eq!(config.profile.bundled.as_deref(), Some(DEFAULT_PROFILE));
+        let token = token_file();
+        config.homeserver.appservice_token_file = Some(token.path().to_owned());
+        config.check().expect("the example checks");
+    }
+
+    #[test]
+    fn the_defaults_need_only_the_appservice_token() {
+        let refused = Config::load(None).expect_err("no token");
+        assert!(
+            refused.to_string().contains("appservice_token_file"),
+            "{refused}"
+        );
+        let token = token_file();
+        let text = format!("[homeserver]\nappservice_token_file = {:?}\n", token.path());
+        let config = Config::parse(&text).expect("parses");
+        config.check().expect("checks");
         assert_eq!(config.listen.client.port(), 8080);
         assert_eq!(config.audit.database, "sqlite://sectorgate.db");
+        assert_eq!(
+            config
+                .homeserver
+                .appservice_token()
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("token")
+        );
     }
 
     #[test]

@@ -76,6 +76,10 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
             body_read_timeout: config.limits.body_read_timeout,
         },
         trusted_proxies: config.listen.trusted_proxies.clone(),
+        appservice_token: config
+            .homeserver
+            .appservice_token()
+            .map_err(|e| e.to_string())?,
     };
     if profile.shadow {
         tracing::warn!(profile = %profile.id, "the profile is in SHADOW mode: its denials are recorded, and the requests forwarded anyway");

@@ -21,7 +21,7 @@ fn gateway() -> Gateway {
         extra:
             "[limits]\nmax_headers = 20\nmax_header_bytes = 8192\nheader_read_timeout = \"1s\"\n"
                 .to_owned(),
-        ..GatewayOptions::new(&homeserver, "healthcare-tim-pro")
+        ..GatewayOptions::for_stand_in(&homeserver, "healthcare-tim-pro")
     })
 }
 

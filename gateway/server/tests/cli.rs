@@ -36,14 +36,27 @@ fn version_and_help_answer() {
 fn check_config_accepts_the_example_and_refuses_typos() {
     let example =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/sectorgate.example.toml");
-    let ok = sectorgate(&["check-config", "--config", example.to_str().expect("path")]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The example names the application service token's file where an
+    // installation keeps it; here it is a file of the test's.
+    let token = dir.path().join("appservice.token");
+    std::fs::write(&token, "token\n").expect("write token");
+    let text = std::fs::read_to_string(&example).expect("example").replace(
+        "/etc/sectorgate/appservice.token",
+        token.to_str().expect("path"),
+    );
+    let copy = dir.path().join("example.toml");
+    std::fs::write(&copy, text).expect("write copy");
+    let ok = sectorgate(&["check-config", "--config", copy.to_str().expect("path")]);
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+    let without_token = sectorgate(&["check-config", "--config", example.to_str().expect("path")]);
+    assert!(!without_token.status.success());
+    assert!(String::from_utf8_lossy(&without_token.stderr).contains("appservice.token"));
 
-    let dir = tempfile::tempdir().expect("tempdir");
     let typo = dir.path().join("typo.toml");
     std::fs::write(&typo, "[homeserver]\nurll = \"http://127.0.0.1:8008\"\n").expect("write");
     let refused = sectorgate(&["check-config", "--config", typo.to_str().expect("path")]);
@@ -79,13 +92,21 @@ fn profile_list_shows_every_bundled_profile() {
         "government",
         "education",
     ] {
-        assert!(text.lines().any(|line| line.starts_with(id)), "{id} missing:\n{text}");
+        assert!(
+            text.lines().any(|line| line.starts_with(id)),
+            "{id} missing:\n{text}"
+        );
     }
 }
 
 #[test]
 fn profile_check_passes_the_bundled_profiles() {
-    for id in ["healthcare-tim-pro", "healthcare-tim-epa", "government", "education"] {
+    for id in [
+        "healthcare-tim-pro",
+        "healthcare-tim-epa",
+        "government",
+        "education",
+    ] {
         let output = sectorgate(&["profile", "check", id]);
         let text = String::from_utf8_lossy(&output.stdout);
         assert!(
@@ -116,11 +137,17 @@ fn check_catches(name: &str, files: &[(&str, &str)], file: &str, path: &str, loa
     let errors = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{name}: accepted");
     let expected = format!("{}: {path}", dir.path().join(file).display());
-    assert!(errors.contains(&expected), "{name}: expected {expected:?} in:\n{errors}");
+    assert!(
+        errors.contains(&expected),
+        "{name}: expected {expected:?} in:\n{errors}"
+    );
 
     if !loads {
         let serve = sectorgate(&["serve", "--profile", profile]);
-        assert!(!serve.status.success(), "{name}: serve started on a broken profile");
+        assert!(
+            !serve.status.success(),
+            "{name}: serve started on a broken profile"
+        );
         let serve_errors = String::from_utf8_lossy(&serve.stderr);
         assert!(serve_errors.contains(&expected), "{name}: {serve_errors}");
     }
@@ -131,8 +158,14 @@ fn profile_check_names_the_file_and_path_of_each_problem() {
     check_catches(
         "broken schema",
         &[
-            ("p/profile.yaml", "id: p\ntitle: t\nextends: base\nevents:\n  schemas:\n    m.room.topic: schemas/topic.json\n"),
-            ("p/schemas/topic.json", r#"{"type": "object", "properties": {"topic": {"type": 7}}}"#),
+            (
+                "p/profile.yaml",
+                "id: p\ntitle: t\nextends: base\nevents:\n  schemas:\n    m.room.topic: schemas/topic.json\n",
+            ),
+            (
+                "p/schemas/topic.json",
+                r#"{"type": "object", "properties": {"topic": {"type": 7}}}"#,
+            ),
         ],
         "p/schemas/topic.json",
         "/properties/topic/type",
@@ -161,7 +194,10 @@ fn profile_check_names_the_file_and_path_of_each_problem() {
     check_catches(
         "wrong case",
         &[
-            ("p/profile.yaml", "id: p\ntitle: t\nextends: healthcare-tim-pro\n"),
+            (
+                "p/profile.yaml",
+                "id: p\ntitle: t\nextends: healthcare-tim-pro\n",
+            ),
             (
                 "p/cases/wrong.yaml",
                 "- name: previews pass\n  request: {method: GET, path: /_matrix/client/v1/media/preview_url?url=x}\n  expect: {verdict: allow, rule: endpoint.allowed}\n",

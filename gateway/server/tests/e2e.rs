@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use support::{Gateway, GatewayOptions, Synapse, SynapseOptions, http, marker, register, repo};
 
 fn gateway_for(synapse: &Synapse, profile: &'static str) -> Gateway {
-    Gateway::start(GatewayOptions::new(&synapse.base_url, profile))
+    Gateway::start(GatewayOptions::for_synapse(synapse, profile))
 }
 
 fn request_id(response: &reqwest::blocking::Response) -> String {
@@ -375,7 +375,7 @@ fn bad_input_is_refused_audited_and_never_forwarded() {
     let synapse = Synapse::start(SynapseOptions::default());
     let gateway = Gateway::start(GatewayOptions {
         extra: "[limits]\nmax_json_body_bytes = 65536\nmax_json_depth = 16\n".to_owned(),
-        ..GatewayOptions::new(&synapse.base_url, "base")
+        ..GatewayOptions::for_synapse(&synapse, "base")
     });
     let base = gateway.url.as_str();
     let user = register(base, &marker("sender"));
@@ -511,7 +511,7 @@ fn a_stopped_homeserver_gives_502_and_a_silent_one_504() {
     });
     let gateway = Gateway::start(GatewayOptions {
         response_timeout: "1s",
-        ..GatewayOptions::new(&silent_url, "healthcare-tim-pro")
+        ..GatewayOptions::for_stand_in(&silent_url, "healthcare-tim-pro")
     });
     let response = http()
         .get(format!("{}/_matrix/client/versions", gateway.url))
@@ -587,4 +587,118 @@ fn an_unwritable_audit_log_gives_503_and_forwards_nothing() {
         !synapse.access_log().contains(&blocked),
         "a request reached Synapse without its audit record"
     );
+}
+
+/// A private, encrypted room as the TI-Messenger requires; its id.
+fn encrypted_room(base: &str, token: &str) -> String {
+    create_room(
+        base,
+        token,
+        json!({"preset": "private_chat", "initial_state": [{"type": "m.room.encryption",
+            "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}),
+    )
+}
+
+/// Invites `invitee` into a fresh room of `inviter`'s, marked; the answer.
+fn invite(base: &str, inviter: &support::User, invitee: &str, mark: &str) -> (u16, Value) {
+    let room = encode(&encrypted_room(base, &inviter.token));
+    let response = http()
+        .post(format!(
+            "{base}/_matrix/client/v3/rooms/{room}/invite?sg={mark}"
+        ))
+        .bearer_auth(&inviter.token)
+        .json(&json!({"user_id": invitee}))
+        .send()
+        .expect("invite");
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn invite_permissions_set_through_the_client_hold_and_survive_a_restart() {
+    let synapse = Synapse::start(SynapseOptions::default());
+    let mut gateway = gateway_for(&synapse, "healthcare-tim-pro");
+    let base = gateway.url.clone();
+    let alice = register(&base, &marker("alice"));
+    let bob = register(&base, &marker("bob"));
+    let carol = register(&base, &marker("carol"));
+
+    // Bob blocks all invites but Alice's, as his client stores it.
+    let setting = http()
+        .put(format!(
+            "{base}/_matrix/client/v3/user/{}/account_data/de.gematik.tim.account.permissionconfig.pro.v1",
+            encode(&bob.user_id)
+        ))
+        .bearer_auth(&bob.token)
+        .json(&json!({"defaultSetting": "block all", "userExceptions": {alice.user_id.clone(): {}}}))
+        .send()
+        .expect("set permissions");
+    assert!(setting.status().is_success(), "{}", setting.status());
+
+    let refused_mark = marker("refused");
+    let (status, body) = invite(&base, &carol, &bob.user_id, &refused_mark);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["org.sectorgate.rule"], "tim.invite_permissions");
+    let (status, body) = invite(&base, &alice, &bob.user_id, &marker("excepted"));
+    assert_eq!(status, 200, "the exception's invite: {body}");
+
+    // After a restart the gateway knows nothing: it reads Bob's setting from
+    // the homeserver, as Bob, through its application service.
+    assert!(gateway.terminate().success());
+    gateway = gateway_for(&synapse, "healthcare-tim-pro");
+    let base = gateway.url.clone();
+    let refused_again = marker("refusedagain");
+    let (status, body) = invite(&base, &carol, &bob.user_id, &refused_again);
+    assert_eq!(status, 403, "after the restart: {body}");
+    assert_eq!(body["org.sectorgate.rule"], "tim.invite_permissions");
+    let (status, body) = invite(&base, &alice, &bob.user_id, &marker("exceptedagain"));
+    assert_eq!(
+        status, 200,
+        "the exception's invite after the restart: {body}"
+    );
+    // createRoom invites are held to the same setting.
+    let response = http()
+        .post(format!("{base}/_matrix/client/v3/createRoom"))
+        .bearer_auth(&carol.token)
+        .json(
+            &json!({"invite": [bob.user_id], "initial_state": [{"type": "m.room.encryption",
+            "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}),
+        )
+        .send()
+        .expect("createRoom");
+    assert_eq!(response.status().as_u16(), 403);
+
+    // Refused invites never reached Synapse; a later good one did.
+    let canary = marker("canary");
+    let dave = register(&base, &marker("dave"));
+    let (status, _) = invite(&base, &carol, &dave.user_id, &canary);
+    assert_eq!(status, 200);
+    assert!(synapse.saw(&canary));
+    let log = synapse.access_log();
+    assert!(!log.contains(&refused_mark) && !log.contains(&refused_again));
+}
+
+#[test]
+fn deprecated_and_unstable_endpoints_homeservers_serve_are_named_and_pass() {
+    let synapse = Synapse::start(SynapseOptions::default());
+    let gateway = gateway_for(&synapse, "base");
+    let user = register(&gateway.url, &marker("old"));
+    for path in [
+        "/_matrix/client/v3/initialSync?limit=1",
+        "/_matrix/client/v3/events?timeout=0",
+        "/_matrix/client/unstable/org.matrix.msc4140/delayed_events",
+    ] {
+        let response = http()
+            .get(format!("{}{path}", gateway.url))
+            .bearer_auth(&user.token)
+            .send()
+            .expect(path);
+        let id = request_id(&response);
+        let body: Value = response.json().unwrap_or(Value::Null);
+        assert!(body.get("org.sectorgate.rule").is_none(), "{path}: {body}");
+        let record = gateway.audit_record(&id);
+        assert_eq!(record.verdict, "allow", "{path}");
+        assert!(record.endpoint.is_some(), "{path} was not named");
+    }
+    assert!(synapse.saw("/initialSync"));
 }

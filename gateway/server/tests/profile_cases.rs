@@ -189,7 +189,7 @@ fn every_bundled_profiles_decision_cases_hold_end_to_end() {
     let mut passed = Vec::new();
     let (mut ran, mut skipped) = (0, 0);
     for id in Profile::bundled_ids() {
-        let gateway = Gateway::start(GatewayOptions::new(&synapse.base_url, id));
+        let gateway = Gateway::start(GatewayOptions::for_synapse(&synapse, id));
         let source = ProfileSource::bundled(id).expect("bundled");
         let files = cases::load(&source).unwrap_or_else(|problems| panic!("{problems:?}"));
         let mut sent = Vec::new();
@@ -272,8 +272,8 @@ fn a_rule_in_shadow_mode_forwards_the_request_and_records_shadow() {
          rooms:\n  create:\n    max_invites: {id: tim.create_room_one_invite, limit: 1, shadow: true}\n",
     )
     .expect("write profile");
-    let gateway = Gateway::start(GatewayOptions::new(
-        &synapse.base_url,
+    let gateway = Gateway::start(GatewayOptions::for_synapse(
+        &synapse,
         profile.to_str().expect("path"),
     ));
     let alice = register(&synapse.base_url, &marker("alice"));
@@ -281,7 +281,10 @@ fn a_rule_in_shadow_mode_forwards_the_request_and_records_shadow() {
     let carol = register(&synapse.base_url, &marker("carol"));
     let shadowed = marker("shadowed");
     let response = http()
-        .post(format!("{}/_matrix/client/v3/createRoom?sg={shadowed}", gateway.url))
+        .post(format!(
+            "{}/_matrix/client/v3/createRoom?sg={shadowed}",
+            gateway.url
+        ))
         .bearer_auth(&alice.token)
         .json(&json!({
             "invite": [bob.user_id, carol.user_id],
@@ -298,12 +301,24 @@ fn a_rule_in_shadow_mode_forwards_the_request_and_records_shadow() {
         .expect("request id")
         .to_owned();
     let body: Value = response.json().expect("JSON");
-    assert!(status.is_success(), "the shadowed request was refused: {status} {body}");
-    assert!(synapse.saw(&shadowed), "the shadowed request never reached Synapse");
-    let record = gateway.audit_record(&request_id);
-    assert_eq!((record.verdict.as_str(), record.rule.as_str()), ("shadow", "tim.create_room_one_invite"));
     assert!(
-        gateway.log().lines().any(|line| line.contains("\"verdict\":\"shadow\"")),
+        status.is_success(),
+        "the shadowed request was refused: {status} {body}"
+    );
+    assert!(
+        synapse.saw(&shadowed),
+        "the shadowed request never reached Synapse"
+    );
+    let record = gateway.audit_record(&request_id);
+    assert_eq!(
+        (record.verdict.as_str(), record.rule.as_str()),
+        ("shadow", "tim.create_room_one_invite")
+    );
+    assert!(
+        gateway
+            .log()
+            .lines()
+            .any(|line| line.contains("\"verdict\":\"shadow\"")),
         "no log line says shadow"
     );
 

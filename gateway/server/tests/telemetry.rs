@@ -59,7 +59,7 @@ fn spans_are_exported_over_otlp_when_an_endpoint_is_set() {
     drop(closed);
     let mut gateway = Gateway::start(GatewayOptions {
         otlp_endpoint: Some(endpoint),
-        ..GatewayOptions::new(&homeserver, "healthcare-tim-pro")
+        ..GatewayOptions::for_stand_in(&homeserver, "healthcare-tim-pro")
     });
     let response = http()
         .get(format!("{}/_matrix/client/versions", gateway.url))
@@ -81,7 +81,10 @@ fn json_logs_carry_the_request_span() {
     let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
     let homeserver = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let mut gateway = Gateway::start(GatewayOptions::new(&homeserver, "healthcare-tim-pro"));
+    let mut gateway = Gateway::start(GatewayOptions::for_stand_in(
+        &homeserver,
+        "healthcare-tim-pro",
+    ));
     let response = http()
         .get(format!(
             "{}/_matrix/client/v1/media/preview_url?url=x",

@@ -35,6 +35,52 @@ pub(crate) fn send_state_event(request: Http<'_>, args: &[&str]) -> Parsed {
     })
 }
 
+/// `PUT /_matrix/client/unstable/org.matrix.msc4140/rooms/{roomId}/delayed_event/{eventType}/{txnId}`
+/// (MSC4140): an event sent later is checked now, as the event it will be.
+pub(crate) fn send_delayed_event(request: Http<'_>, args: &[&str]) -> Parsed {
+    let r: api::delayed_events::send_delayed_event::unstable::Request = ruma(request, args)?;
+    let content = r.content.into_json();
+    Ok(match r.state_key {
+        Some(state_key) => Action::SendStateEvent {
+            room_id: r.room_id,
+            event_type: r.event_type.to_string(),
+            state_key,
+            content,
+        },
+        None => Action::SendMessageEvent {
+            room_id: r.room_id,
+            event_type: r.event_type.to_string(),
+            txn_id: r.txn_id,
+            content,
+        },
+    })
+}
+
+/// `GET /_matrix/client/v3/events`: with `room_id`, peeking at a room; without,
+/// the deprecated global event stream, which homeservers still serve.
+pub(crate) fn events(request: Http<'_>, args: &[&str]) -> Parsed {
+    let peeking = request
+        .uri()
+        .query()
+        .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("room_id=")));
+    if peeking {
+        let _: api::peeking::listen_to_new_events::v3::Request = ruma(request, args)?;
+    }
+    Ok(Action::Other)
+}
+
+/// A deprecated endpoint ruma does not describe (`GET /initialSync`): no
+/// path parameters, no body; its query is the homeserver's to read.
+pub(crate) fn legacy(request: Http<'_>, _args: &[&str]) -> Parsed {
+    if request.body().is_empty() || request.body() == b"{}" {
+        Ok(Action::Other)
+    } else {
+        Err(ClassifyError::BadJson(
+            "this endpoint takes no body".to_owned(),
+        ))
+    }
+}
+
 /// `POST /_matrix/client/v3/createRoom`
 pub(crate) fn create_room(request: Http<'_>, args: &[&str]) -> Parsed {
     let body = raw_body(request.body())?;

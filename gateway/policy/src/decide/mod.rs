@@ -76,6 +76,11 @@ pub mod rules {
     pub const ROOM_STATE_UNAVAILABLE: RuleId = RuleId::builtin("room.state_unavailable");
     /// A targeted event the gateway needed to see but could not.
     pub const EVENT_UNAVAILABLE: RuleId = RuleId::builtin("event.unavailable");
+    /// An invitee's invite-permission settings could not be learned.
+    pub const INVITE_PERMISSIONS_UNAVAILABLE: RuleId =
+        RuleId::builtin("invite.permissions_unavailable");
+    /// An invite-permission setting of the wrong shape.
+    pub const INVITE_PERMISSIONS_INVALID: RuleId = RuleId::builtin("invite.permissions_invalid");
 }
 
 /// One request under one profile, with what is known around it.

@@ -92,6 +92,45 @@ pub(crate) struct InvitesFile {
     /// invites of `createRoom`.
     #[serde(default)]
     pub(crate) rules: Vec<InviteRuleFile>,
+    /// Honour each user's own invite-permission settings.
+    #[serde(default)]
+    pub(crate) permissions: Option<PermissionsFile>,
+}
+
+/// `invites.permissions`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PermissionsFile {
+    pub(crate) id: String,
+    /// The account data types honoured, first set wins.
+    pub(crate) account_data: Vec<PermissionTypeFile>,
+    /// gematik `groupExceptions` group names → the profile's user groups.
+    #[serde(default)]
+    pub(crate) group_names: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    #[serde(default)]
+    pub(crate) shadow: bool,
+}
+
+/// One honoured account data type and its shape.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PermissionTypeFile {
+    #[serde(rename = "type")]
+    pub(crate) event_type: String,
+    pub(crate) format: PermissionFormat,
+}
+
+/// The shape of an invite-permission setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionFormat {
+    /// gematik's `permissionConfig`: `defaultSetting` and exceptions.
+    Gematik,
+    /// MSC4155's `m.invite_permission_config`: allowed, ignored and blocked
+    /// users and servers.
+    Msc4155,
 }
 
 /// One invite rule: an invite of an `invitee` by an `inviter` is refused,

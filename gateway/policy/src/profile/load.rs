@@ -19,6 +19,7 @@ use sectorgate_action::{Api, Catalog, Endpoint};
 use serde_json::Value;
 
 use super::file::{AllowListFile, Effect, FieldRuleFile, ProfileFile, Stage, UserSelectorFile};
+use super::permissions::InvitePermissions;
 use super::rules::{
     AllowList, ERRCODES, FieldRule, Glob, InviteRule, RuleMeta, StateCondition, UserSelector,
 };
@@ -474,7 +475,32 @@ impl Resolver<'_> {
                 });
             }
         }
-        InviteRules { rules }
+        let permissions = nearest(chain, |f| f.invites.permissions.as_ref()).map(|(rule, link)| {
+            for (name, group) in &rule.group_names {
+                if !self.group_names.contains(group) {
+                    self.problems.push(Problem::new(
+                        link.source.label("profile.yaml"),
+                        format!("invites.permissions.group_names.{name}"),
+                        format!("no user group is named {group:?}"),
+                    ));
+                }
+            }
+            InvitePermissions {
+                meta: self.meta(
+                    &rule.id,
+                    rule.reason.as_deref(),
+                    rule.shadow,
+                    "the invitee does not accept invites from you",
+                ),
+                types: rule
+                    .account_data
+                    .iter()
+                    .map(|entry| (entry.event_type.clone(), entry.format))
+                    .collect(),
+                group_names: rule.group_names.clone(),
+            }
+        });
+        InviteRules { rules, permissions }
     }
 
     fn allow_list(&self, list: &AllowListFile, fallback: &str) -> AllowList {

@@ -8,6 +8,7 @@
 
 mod file;
 mod load;
+mod permissions;
 mod rules;
 mod schemas;
 
@@ -20,6 +21,7 @@ use serde_json::Value;
 
 pub use file::{Effect, EncryptionScope, Stage};
 pub use load::{ProfileSource, bundled_file};
+pub use permissions::{InvitePermissions, PermissionFacts, PermissionFormat};
 pub(crate) use rules::any_matches;
 pub use rules::{AllowList, FieldRule, Glob, InviteRule, RuleMeta, StateCondition, UserSelector};
 pub use schemas::{EMOJI_FORMAT, Schema, Schemas, is_one_emoji};
@@ -125,6 +127,8 @@ pub struct MediaRules {
 pub struct InviteRules {
     /// The rules, in order.
     pub rules: Vec<InviteRule>,
+    /// Users' own invite-permission settings, when the profile honours them.
+    pub permissions: Option<InvitePermissions>,
 }
 
 /// Rules on redactions.

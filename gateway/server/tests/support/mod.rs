@@ -74,6 +74,7 @@ pub struct Synapse {
     pub base_url: String,
     pub access_log: PathBuf,
     pub secret: String,
+    pub appservice_token_file: PathBuf,
     stopped: bool,
 }
 
@@ -110,6 +111,11 @@ impl Synapse {
         Self {
             base_url: info["base_url"].as_str().expect("base_url").to_owned(),
             access_log: PathBuf::from(info["access_log"].as_str().expect("access_log")),
+            appservice_token_file: PathBuf::from(
+                info["appservice_token_file"]
+                    .as_str()
+                    .expect("appservice_token_file"),
+            ),
             secret: info["registration_shared_secret"]
                 .as_str()
                 .unwrap_or_default()
@@ -167,6 +173,9 @@ pub struct GatewayOptions {
     pub profile: String,
     pub response_timeout: &'static str,
     pub otlp_endpoint: Option<String>,
+    /// The application service token file (the profiles that honour users'
+    /// invite permissions need one).
+    pub appservice_token_file: Option<PathBuf>,
     pub extra: String,
 }
 
@@ -178,7 +187,32 @@ impl GatewayOptions {
             profile: profile.to_owned(),
             response_timeout: "10s",
             otlp_endpoint: None,
+            appservice_token_file: None,
             extra: String::new(),
+        }
+    }
+
+    /// A gateway for `synapse` under `profile`, with Synapse's application
+    /// service token.
+    pub fn for_synapse(synapse: &Synapse, profile: &str) -> Self {
+        Self {
+            appservice_token_file: Some(synapse.appservice_token_file.clone()),
+            ..Self::new(&synapse.base_url, profile)
+        }
+    }
+
+    /// A gateway for a homeserver that is not Synapse: a token file with a
+    /// token nobody checks.
+    pub fn for_stand_in(homeserver: &str, profile: &str) -> Self {
+        static FILE: OnceLock<tempfile::NamedTempFile> = OnceLock::new();
+        let file = FILE.get_or_init(|| {
+            let file = tempfile::NamedTempFile::new().expect("token file");
+            std::fs::write(file.path(), "stand-in-token").expect("write token");
+            file
+        });
+        Self {
+            appservice_token_file: Some(file.path().to_owned()),
+            ..Self::new(homeserver, profile)
         }
     }
 }
@@ -190,11 +224,15 @@ impl Gateway {
         let audit_db = dir.path().join("audit.db");
         let config = format!(
             "[listen]\nclient = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\n\
-             [homeserver]\nurl = \"{hs}\"\nconnect_timeout = \"2s\"\nresponse_timeout = \"{timeout}\"\n\n\
+             [homeserver]\nurl = \"{hs}\"\nconnect_timeout = \"2s\"\nresponse_timeout = \"{timeout}\"\n{token}\n\
              [profile]\n{profile}\n\n\
              [audit]\ndatabase = \"sqlite://{db}\"\npseudonym_key_file = \"{key}\"\nlock_timeout = \"300ms\"\n\n\
              [telemetry]\nlog_format = \"json\"\nlog_filter = \"info\"\n{otlp}\n{extra}\n",
             hs = options.homeserver,
+            token = options
+                .appservice_token_file
+                .map(|file| format!("appservice_token_file = \"{}\"\n", file.display()))
+                .unwrap_or_default(),
             profile = if options.profile.contains('/') {
                 format!("path = \"{}\"", options.profile)
             } else {
