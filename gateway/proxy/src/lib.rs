@@ -15,6 +15,7 @@ mod headers;
 pub mod pipeline;
 mod request_id;
 pub mod respond;
+mod rewrite;
 
 use std::sync::Arc;
 

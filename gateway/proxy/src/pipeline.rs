@@ -24,7 +24,7 @@ use crate::actor::actor;
 use crate::body::{BodyError, declared_length, read_limited};
 use crate::facts::{Asker, Gathered};
 use crate::respond::{self, Fault, REQUEST_ID};
-use crate::{forward, forwarded};
+use crate::{forward, forwarded, rewrite};
 
 /// Runs one request through the pipeline.
 pub async fn handle(
@@ -177,6 +177,12 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
             tracing::Span::current().record("upstream_status", response.status().as_u16());
             if response.status().is_success() {
                 learned.apply(&gateway.facts);
+            }
+            if action == "get_supported_versions" {
+                return match rewrite::versions(response, &gateway.profile.discovery).await {
+                    Some(response) => response,
+                    None => respond::fault(&Fault::UpstreamUnreachable, request_id),
+                };
             }
             response
         }

@@ -702,3 +702,49 @@ fn deprecated_and_unstable_endpoints_homeservers_serve_are_named_and_pass() {
     }
     assert!(synapse.saw("/initialSync"));
 }
+
+#[test]
+fn versions_are_announced_as_the_profile_says() {
+    let synapse = Synapse::start(SynapseOptions::default());
+    let gateway = gateway_for(&synapse, "government");
+    let direct: Value = http()
+        .get(format!("{}/_matrix/client/versions", synapse.base_url))
+        .send()
+        .expect("versions")
+        .json()
+        .expect("JSON");
+    let through: Value = http()
+        .get(format!("{}/_matrix/client/versions", gateway.url))
+        .send()
+        .expect("versions")
+        .json()
+        .expect("JSON");
+    let newer = |answer: &Value| {
+        answer["versions"]
+            .as_array()
+            .map(|versions| {
+                versions
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|v| sectorgate_policy::profile::parse_version(v) > Some((1, 12)))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        newer(&direct) > 0,
+        "Synapse announces nothing newer than v1.12: {direct}"
+    );
+    assert_eq!(newer(&through), 0, "{through}");
+    assert!(
+        through["versions"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|v| v == "v1.12"))
+    );
+    assert!(
+        !direct["unstable_features"]
+            .as_object()
+            .is_none_or(|f| f.is_empty())
+    );
+    assert_eq!(through["unstable_features"], json!({}));
+}

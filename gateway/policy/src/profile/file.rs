@@ -52,6 +52,21 @@ pub(crate) struct ProfileFile {
     pub(crate) invites: InvitesFile,
     #[serde(default)]
     pub(crate) media: MediaFile,
+    #[serde(default)]
+    pub(crate) discovery: DiscoveryFile,
+}
+
+/// `discovery:` what `GET /_matrix/client/versions` announces.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiscoveryFile {
+    /// The newest spec version announced (`v1.11`); newer ones are hidden.
+    #[serde(default)]
+    pub(crate) max_version: Option<String>,
+    /// The `unstable_features` announced (globs); all others are hidden.
+    /// Not given: all are announced.
+    #[serde(default)]
+    pub(crate) unstable_features: Option<Vec<String>>,
 }
 
 /// `media:`

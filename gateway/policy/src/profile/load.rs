@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use sectorgate_action::{Api, Catalog, Endpoint};
 use serde_json::Value;
 
+use super::discovery::{Discovery, parse_version};
 use super::file::{AllowListFile, Effect, FieldRuleFile, ProfileFile, Stage, UserSelectorFile};
 use super::permissions::InvitePermissions;
 use super::rules::{
@@ -271,6 +272,23 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         user_groups.insert((*name).to_owned(), resolved);
     }
     let invites = resolver.invites(chain);
+    let discovery = Discovery {
+        max_version: nearest(chain, |f| f.discovery.max_version.as_ref()).and_then(
+            |(version, link)| {
+                let parsed = parse_version(version);
+                if parsed.is_none() {
+                    resolver.problems.push(Problem::new(
+                        link.source.label("profile.yaml"),
+                        "discovery.max_version",
+                        format!("{version:?} is not a spec version like v1.11"),
+                    ));
+                }
+                parsed
+            },
+        ),
+        unstable_features: nearest(chain, |f| f.discovery.unstable_features.as_ref())
+            .map(|(features, _)| features.iter().map(|f| Glob::new(f)).collect()),
+    };
     let media = MediaRules {
         max_upload_bytes: nearest(chain, |f| f.media.max_upload_bytes.as_ref()).map(
             |(limit, _)| Limit {
@@ -319,6 +337,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         redactions,
         invites,
         media,
+        discovery,
         user_groups,
         by_endpoint,
     }

@@ -6,6 +6,7 @@
 //! schema compiled when the profile loads, so a mistake is an error at
 //! start-up, not a rule that silently never matches.
 
+mod discovery;
 mod file;
 mod load;
 mod permissions;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use sectorgate_action::Endpoint;
 use serde_json::Value;
 
+pub use discovery::{Discovery, parse_version};
 pub use file::{Effect, EncryptionScope, Stage};
 pub use load::{ProfileSource, bundled_file};
 pub use permissions::{InvitePermissions, PermissionFacts, PermissionFormat};
@@ -169,6 +171,8 @@ pub struct Profile {
     pub invites: InviteRules,
     /// Rules on media.
     pub media: MediaRules,
+    /// What `/versions` announces.
+    pub discovery: Discovery,
     /// Named groups of users.
     pub user_groups: HashMap<String, UserSelector>,
     by_endpoint: HashMap<Endpoint, usize>,
