@@ -27,8 +27,8 @@ Options:
   --warmup SECS         unrecorded warm-up per (load, target) before round 1
                         (default 2, 0 to skip)
   --only LIST           comma-separated targets to run, from
-                        direct,nginx,sectorgate,sectorgate-disk
-                        (default direct,nginx,sectorgate)
+                        direct,nginx,sectorgate,sectorgate-tim,sectorgate-disk
+                        (default direct,nginx,sectorgate,sectorgate-tim)
   --loads LIST          comma-separated loads, from put,get (default put,get)
   --audit-on-disk       also run "sectorgate-disk": a second gateway whose
                         audit database lives on disk instead of /dev/shm
@@ -108,16 +108,16 @@ is_positive "$CONNECTIONS" || die "--connections must be a positive integer"
 is_uint "$WARMUP" || die "--warmup must be a number of seconds"
 
 if [[ -z "$ONLY" ]]; then
-    ONLY="direct,nginx,sectorgate"
+    ONLY="direct,nginx,sectorgate,sectorgate-tim"
     (( AUDIT_ON_DISK )) && ONLY+=",sectorgate-disk"
 fi
 TARGETS=()
 IFS=',' read -r -a _only <<<"$ONLY"
 for t in "${_only[@]}"; do
     case "$t" in
-        direct|nginx|sectorgate|sectorgate-disk) ;;
+        direct|nginx|sectorgate|sectorgate-tim|sectorgate-disk) ;;
         "") continue ;;
-        *) die "unknown target in --only: $t (known: direct, nginx, sectorgate, sectorgate-disk)" ;;
+        *) die "unknown target in --only: $t (known: direct, nginx, sectorgate, sectorgate-tim, sectorgate-disk)" ;;
     esac
     [[ " ${TARGETS[*]-} " == *" $t "* ]] || TARGETS+=("$t")
 done
@@ -141,7 +141,7 @@ done
 (( ${#LOAD_LIST[@]} > 0 )) || die "--loads selects no load"
 
 wants_gateway() {
-    [[ " ${TARGETS[*]} " == *" sectorgate "* || " ${TARGETS[*]} " == *" sectorgate-disk "* ]]
+    [[ " ${TARGETS[*]} " == *" sectorgate"* ]]
 }
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -437,6 +437,14 @@ $(nginx_common_http "$WORK_DIR/upstream")
         location ~ ^/_matrix/client/(v3|r0)/account/whoami\$ {
             return 200 '{"user_id":"@bench:localhost","device_id":"BENCHDEVICE"}';
         }
+        # The bench room is public and unencrypted: under a profile that
+        # requires encryption in private rooms, its plain messages pass.
+        location ~ /state/m\.room\.encryption/?\$ {
+            return 404 '{"errcode":"M_NOT_FOUND","error":"no encryption"}';
+        }
+        location ~ /state/m\.room\.join_rules/?\$ {
+            return 200 '{"join_rule":"public"}';
+        }
         location / {
             return 200 '{}';
         }
@@ -502,10 +510,13 @@ PY
 }
 
 start_sectorgate() {
-    # start_sectorgate NAME AUDIT_DIR
-    local name="$1" audit_dir="$2" dir="$WORK_DIR/$1" pid client_port admin_port i addrs=""
+    # start_sectorgate NAME AUDIT_DIR [PROFILE]
+    local name="$1" audit_dir="$2" profile="${3:-base}" dir="$WORK_DIR/$1" pid client_port admin_port i addrs=""
     mkdir -p "$dir" "$audit_dir"
     read -r client_port admin_port <<<"$(free_ports 2)"
+    # Profiles that honour invite permissions want an application service
+    # token; the stand-in upstream never checks it.
+    echo "bench-token" >"$dir/appservice.token"
     cat >"$dir/sectorgate.toml" <<EOF
 [listen]
 client = "127.0.0.1:$client_port"
@@ -513,9 +524,10 @@ admin = "127.0.0.1:$admin_port"
 
 [homeserver]
 url = "http://127.0.0.1:$UPSTREAM_PORT"
+appservice_token_file = "$dir/appservice.token"
 
 [profile]
-bundled = "base"
+bundled = "$profile"
 
 [audit]
 database = "sqlite://$audit_dir/audit.db"
@@ -561,6 +573,15 @@ if [[ " ${TARGETS[*]} " == *" sectorgate "* ]]; then
     else
         start_sectorgate sectorgate "$WORK_DIR/sectorgate"
         AUDIT_WHERE[sectorgate]="disk, no /dev/shm ($(fs_type "$WORK_DIR"))"
+    fi
+fi
+if [[ " ${TARGETS[*]} " == *" sectorgate-tim "* ]]; then
+    if [[ -n "$SHM_DIR" ]]; then
+        start_sectorgate sectorgate-tim "$SHM_DIR/sectorgate-tim" healthcare-tim-pro
+        AUDIT_WHERE[sectorgate-tim]="/dev/shm ($(fs_type /dev/shm))"
+    else
+        start_sectorgate sectorgate-tim "$WORK_DIR/sectorgate-tim" healthcare-tim-pro
+        AUDIT_WHERE[sectorgate-tim]="disk, no /dev/shm ($(fs_type "$WORK_DIR"))"
     fi
 fi
 if [[ " ${TARGETS[*]} " == *" sectorgate-disk "* ]]; then
@@ -821,7 +842,7 @@ meta connections "$CONNECTIONS"
 meta gen_cpu "$GEN_CPU"
 meta proxy_cpu "$PROXY_CPU"
 meta clk_tck "$CLK_TCK"
-for t in sectorgate sectorgate-disk; do
+for t in sectorgate sectorgate-tim sectorgate-disk; do
     [[ -n "${AUDIT_WHERE[$t]:-}" ]] && meta "audit_$t" "${AUDIT_WHERE[$t]}"
 done
 if [[ -n "$SG_BIN" ]]; then
@@ -903,14 +924,15 @@ table = md_table(headers, body, align)
 
 ratio_rows = []
 for load in loads:
-    base = summary.get((load, "nginx"))
-    for target in ("sectorgate", "sectorgate-disk"):
-        s = summary.get((load, target))
-        if base and s:
-            ratio_rows.append([load, f"{target} / nginx",
-                               f"{s['rps'] / base['rps']:.2f}",
-                               f"{s['cpu'] / base['cpu']:.2f}" if base["cpu"] else "–",
-                               f"{s['p99'] / base['p99']:.2f}" if base["p99"] else "–"])
+    pairs = [(t, "nginx") for t in ("sectorgate", "sectorgate-tim", "sectorgate-disk")]
+    pairs.append(("sectorgate-tim", "sectorgate"))
+    for target, reference in pairs:
+        s, ref = summary.get((load, target)), summary.get((load, reference))
+        if ref and s:
+            ratio_rows.append([load, f"{target} / {reference}",
+                               f"{s['rps'] / ref['rps']:.2f}",
+                               f"{s['cpu'] / ref['cpu']:.2f}" if ref["cpu"] else "–",
+                               f"{s['p99'] / ref['p99']:.2f}" if ref["p99"] else "–"])
 ratios = md_table(["load", "ratio", "req/s", "CPU µs/req", "p99"], ratio_rows, ["l", "l", "r", "r", "r"]) if ratio_rows else ""
 
 print()
@@ -939,7 +961,7 @@ params += [
 ]
 for load in loads:
     params.append(f"- Load `{load}`: {meta['load_' + load]}")
-for t in ("sectorgate", "sectorgate-disk"):
+for t in ("sectorgate", "sectorgate-tim", "sectorgate-disk"):
     if "audit_" + t in meta:
         params.append(f"- Audit database of `{t}`: {meta['audit_' + t]}")
 
@@ -972,7 +994,10 @@ section += [
     "",
     "- **direct** is wrk talking to the upstream itself: the floor any proxy adds to. "
     "**nginx** is a plain `proxy_pass` with upstream keep-alive, the reference for what forwarding alone costs. "
-    "**sectorgate** is the gateway with the bundled `base` profile and its audit trail.",
+    "**sectorgate** is the gateway with the bundled `base` profile and its audit trail; "
+    "**sectorgate-tim** the same under `healthcare-tim-pro` (canonical JSON, schemas, event rules, and the "
+    "encryption check on every plain message, whose room facts it learns from the upstream and caches); "
+    "`sectorgate-tim / sectorgate` is what that profile's policy costs.",
     "- **CPU µs/req** is the user+system CPU time of the target's own processes (for nginx: master and worker; "
     "for direct: the upstream) read from `/proc/PID/stat` before and after the run, divided by the requests served. "
     "The upstream's share on proxied runs is in its own column and is not included.",

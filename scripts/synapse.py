@@ -269,7 +269,8 @@ def homeserver_config(args: argparse.Namespace, run_dir: Path, data_dir: Path, p
         "suppress_key_server_warning": True,
         "presence": {"enabled": False},
         "url_preview_enabled": args.url_preview,
-        "app_service_config_files": [str(run_dir / APPSERVICE_FILE)],
+        "app_service_config_files": [str(run_dir / APPSERVICE_FILE)]
+        + [str(bridge_file(run_dir, spec)) for spec in args.bridge or []],
         # Old-style federation limiter: allow plenty of concurrent requests.
         "rc_federation": {
             "window_size": 1000,
@@ -289,6 +290,24 @@ def homeserver_config(args: argparse.Namespace, run_dir: Path, data_dir: Path, p
         if args.url_preview_allow:
             config["url_preview_ip_range_whitelist"] = args.url_preview_allow
     return config
+
+
+def bridge_file(run_dir: Path, spec: str) -> Path:
+    return run_dir / f"bridge-{spec.split(':', 1)[0]}.yaml"
+
+
+def bridge_registration(run_dir: Path, spec: str) -> dict:
+    """A bridge's registration from ID:SENDER:USER_REGEX (its own exclusive namespace)."""
+    bridge_id, sender, regex = spec.split(":", 2)
+    return {
+        "id": bridge_id,
+        "url": None,
+        "as_token": secret_for(run_dir, f"bridge-{bridge_id}"),
+        "hs_token": secret_for(run_dir, f"bridge-{bridge_id}-hs"),
+        "sender_localpart": sender,
+        "rate_limited": False,
+        "namespaces": {"users": [{"exclusive": True, "regex": regex}], "rooms": [], "aliases": []},
+    }
 
 
 def appservice_registration(run_dir: Path) -> dict:
@@ -397,6 +416,8 @@ def cmd_start(args: argparse.Namespace) -> None:
     write_yaml(config_path, homeserver_config(args, run_dir, data_dir, port), "Test homeserver written by scripts/synapse.py")
     write_yaml(run_dir / LOG_CONFIG_FILE, log_config(run_dir), "Logging for the test homeserver")
     write_yaml(run_dir / APPSERVICE_FILE, appservice_registration(run_dir), "sectorgate's application service")
+    for spec in args.bridge or []:
+        write_yaml(bridge_file(run_dir, spec), bridge_registration(run_dir, spec), "A bridge for the tests")
 
     env = {k: v for k, v in os.environ.items() if k not in PROXY_ENV_VARS}
     synapse_cmd = [sys.executable, "-m", "synapse.app.homeserver", "-c", str(config_path)]
@@ -448,6 +469,13 @@ def cmd_start(args: argparse.Namespace) -> None:
                 # The as_token, alone in a file, as sectorgate's
                 # homeserver.appservice_token_file wants it.
                 "appservice_token_file": str(run_dir / "appservice.secret"),
+                "bridges": {
+                    spec.split(":", 1)[0]: {
+                        "registration": str(bridge_file(run_dir, spec)),
+                        "as_token": secret_for(run_dir, f"bridge-{spec.split(':', 1)[0]}"),
+                    }
+                    for spec in args.bridge or []
+                },
             }
         ),
         flush=True,
@@ -584,6 +612,12 @@ def main() -> None:
         help="with --url-preview: a range to allow despite the blacklist (repeatable)",
     )
     start.add_argument("--max-upload-size", default="100M", help="max_upload_size (default: 100M)")
+    start.add_argument(
+        "--bridge",
+        action="append",
+        metavar="ID:SENDER:USER_REGEX",
+        help="register an application service (a bridge) with this id, sender localpart and user namespace (repeatable)",
+    )
     start.add_argument(
         "--watch-parent",
         type=int,

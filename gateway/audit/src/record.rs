@@ -10,6 +10,8 @@ pub enum Actor {
     User(String),
     /// A homeserver, by its server name (organisations, not people).
     Server(String),
+    /// An application service (bridge), by its registration's id.
+    Appservice(String),
     /// No credentials were presented.
     Anonymous,
 }
@@ -20,6 +22,7 @@ impl Actor {
         match self {
             Self::User(_) => "user",
             Self::Server(_) => "server",
+            Self::Appservice(_) => "appservice",
             Self::Anonymous => "anonymous",
         }
     }
@@ -27,7 +30,7 @@ impl Actor {
     /// The pseudonym or server name, if any.
     pub fn id(&self) -> Option<&str> {
         match self {
-            Self::User(id) | Self::Server(id) => Some(id),
+            Self::User(id) | Self::Server(id) | Self::Appservice(id) => Some(id),
             Self::Anonymous => None,
         }
     }

@@ -85,6 +85,7 @@ impl SqliteStore {
                 let actor = match (kind.as_str(), id) {
                     ("user", Some(id)) => Actor::User(id),
                     ("server", Some(id)) => Actor::Server(id),
+                    ("appservice", Some(id)) => Actor::Appservice(id),
                     _ => Actor::Anonymous,
                 };
                 Ok(AuditRecord {

@@ -69,6 +69,7 @@ fn bench(c: &mut Criterion) {
         room: Some(&room),
         event: None,
         invitees: None,
+        appservice: None,
     };
 
     for id in Profile::bundled_ids() {

@@ -83,6 +83,9 @@ pub struct CaseContext {
     /// The user the request acts for.
     #[serde(default)]
     pub user: Option<String>,
+    /// The application service (bridge) acting, by its registration's id.
+    #[serde(default)]
+    pub appservice: Option<String>,
     /// Invitees' invite-permission settings: user id → account data type
     /// → content (an invitee not named has set none).
     #[serde(default)]
@@ -208,6 +211,7 @@ impl Case {
             room: room.as_ref(),
             event: event.as_ref(),
             invitees: None,
+            appservice: self.context.appservice.as_deref(),
         };
         // As the gateway does: a refused endpoint is refused before its
         // request is parsed.

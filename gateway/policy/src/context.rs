@@ -66,7 +66,14 @@ pub struct Context<'a> {
     pub event: Option<&'a EventFacts>,
     /// The invitees' invite-permission settings, when needed and learned.
     pub invitees: Option<&'a BTreeMap<OwnedUserId, PermissionFacts>>,
+    /// The application service (bridge) acting, by the id its
+    /// registration gives, when the request bears its token.
+    pub appservice: Option<&'a str>,
 }
+
+/// The application service id the gateway's own token stands for; no
+/// request from outside may bear it.
+pub const GATEWAY_APPSERVICE: &str = "org.sectorgate.gateway";
 
 impl<'a> Context<'a> {
     /// A context with no facts: for requests whose decision needs none.
@@ -78,6 +85,7 @@ impl<'a> Context<'a> {
             room: None,
             event: None,
             invitees: None,
+            appservice: None,
         }
     }
 }

@@ -13,7 +13,7 @@ mod decision;
 mod error;
 pub mod profile;
 
-pub use context::{Context, EventFacts, Needs, Peer, RoomFacts, needs};
+pub use context::{Context, EventFacts, GATEWAY_APPSERVICE, Needs, Peer, RoomFacts, needs};
 pub use decide::{
     decide, decide_body_timeout, decide_body_unreadable, decide_endpoint, decide_input_error,
     decide_too_large, rules,

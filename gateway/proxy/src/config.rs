@@ -35,4 +35,6 @@ pub struct ProxyConfig {
     /// The gateway's application service token, to read users' own
     /// invite-permission settings as them.
     pub appservice_token: Option<String>,
+    /// Application services (bridges) the gateway recognises: (id, as_token).
+    pub appservices: Vec<(String, String)>,
 }

@@ -6,6 +6,7 @@
 //! ([`respond`]).
 
 mod actor;
+mod appservices;
 mod body;
 mod config;
 mod facts;
@@ -37,6 +38,7 @@ pub struct Gateway {
     client: Client<HttpConnector, axum::body::Body>,
     request_ids: request_id::RequestIds,
     facts: facts::FactCache,
+    appservices: appservices::Appservices,
 }
 
 impl Gateway {
@@ -53,7 +55,9 @@ impl Gateway {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(std::time::Duration::from_secs(60))
             .build(connector);
+        let appservices = appservices::Appservices::new(&config);
         Self {
+            appservices,
             config,
             profile: Arc::new(profile),
             audit,

@@ -112,9 +112,10 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
 
     // decide, with the facts the profile needs
     let peer = Peer { addr: client_ip };
+    let appservice = gateway.appservices.of(&parts);
     let (decision, action, learned) = match &classified {
         Ok(classified) => {
-            let gathered = match gather(gateway, &parts, classified).await {
+            let gathered = match gather(gateway, &parts, classified, appservice).await {
                 Ok(gathered) => gathered,
                 Err(fault) => return respond::fault(&fault, request_id),
             };
@@ -125,6 +126,7 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
                 room: gathered.room.as_ref(),
                 event: gathered.event.as_ref(),
                 invitees: gathered.invitees.as_ref(),
+                appservice,
             };
             (
                 decide(classified, &gateway.profile, &context),
@@ -212,8 +214,11 @@ async fn gather(
     gateway: &Gateway,
     parts: &Parts,
     classified: &Classified,
+    appservice: Option<&str>,
 ) -> Result<Gathered, Fault> {
-    let needs = needs(classified, &gateway.profile);
+    let mut needs = needs(classified, &gateway.profile);
+    // Whom an application service acts as is part of its decision.
+    needs.user |= appservice.is_some();
     if needs.is_empty() {
         return Ok(Gathered::default());
     }
@@ -359,7 +364,7 @@ async fn record(
         action: action.to_owned(),
         verdict: decision.verdict_str().to_owned(),
         rule: decision.rule.as_str().to_owned(),
-        actor: actor(parts, &gateway.pseudonymiser),
+        actor: actor(parts, &gateway.pseudonymiser, gateway.appservices.of(parts)),
     };
     gateway.audit.append(record).await.map_err(|error| {
         tracing::error!(%error, "audit record not durable; refusing the request");

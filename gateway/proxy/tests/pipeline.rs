@@ -82,6 +82,7 @@ async fn gateway_with(homeserver: &str, dir: &tempfile::TempDir, profile: &str) 
         },
         trusted_proxies: Vec::new(),
         appservice_token: None,
+        appservices: Vec::new(),
     };
     let gateway = Gateway::new(
         config,

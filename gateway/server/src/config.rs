@@ -23,6 +23,43 @@ pub(crate) struct Config {
     pub(crate) audit: Audit,
     pub(crate) limits: Limits,
     pub(crate) telemetry: Telemetry,
+    /// Application services (bridges) the gateway recognises, so that the
+    /// profile can decide on their traffic.
+    pub(crate) appservices: Vec<AppserviceEntry>,
+}
+
+/// `[[appservices]]`: one application service, by its registration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AppserviceEntry {
+    /// The registration file the homeserver loads (YAML; its `id` and
+    /// `as_token` are read).
+    pub(crate) registration: PathBuf,
+}
+
+/// The parts of a registration the gateway reads.
+#[derive(Debug, Deserialize)]
+struct Registration {
+    id: String,
+    as_token: String,
+}
+
+impl AppserviceEntry {
+    /// The application service's id and token, from its registration.
+    pub(crate) fn load(&self) -> Result<(String, String), ConfigError> {
+        let path = &self.registration;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let registration: Registration = serde_yaml_ng::from_str(&text).map_err(|error| {
+            ConfigError::Invalid(format!(
+                "application service registration {}: {error}",
+                path.display()
+            ))
+        })?;
+        Ok((registration.id, registration.as_token))
+    }
 }
 
 /// `[listen]`
@@ -332,6 +369,9 @@ impl Config {
                 "audit.database must be a sqlite: URL (PostgreSQL arrives with the audit log)"
                     .to_owned(),
             ));
+        }
+        for appservice in &self.appservices {
+            appservice.load()?;
         }
         let profile = self.profile.load()?;
         if profile.invites.permissions.is_some() && self.homeserver.appservice_token()?.is_none() {

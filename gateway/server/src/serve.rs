@@ -80,6 +80,11 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
             .homeserver
             .appservice_token()
             .map_err(|e| e.to_string())?,
+        appservices: config
+            .appservices
+            .iter()
+            .map(|entry| entry.load().map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?,
     };
     if profile.shadow {
         tracing::warn!(profile = %profile.id, "the profile is in SHADOW mode: its denials are recorded, and the requests forwarded anyway");

@@ -320,7 +320,10 @@ fn matrix_js_sdk_completes_its_flow_through_the_gateway() {
 
 #[test]
 fn url_previews_are_refused_under_healthcare_and_forwarded_under_base() {
-    let synapse = Synapse::start(SynapseOptions { url_preview: true });
+    let synapse = Synapse::start(SynapseOptions {
+        url_preview: true,
+        ..SynapseOptions::default()
+    });
     let healthcare = gateway_for(&synapse, "healthcare-tim-pro");
     let base = gateway_for(&synapse, "base");
     let user = register(&base.url, &marker("previewer"));
@@ -747,4 +750,103 @@ fn versions_are_announced_as_the_profile_says() {
             .is_none_or(|f| f.is_empty())
     );
     assert_eq!(through["unstable_features"], json!({}));
+}
+
+#[test]
+fn bridges_act_as_the_profile_allows_and_are_named_in_the_audit() {
+    let synapse = Synapse::start(SynapseOptions {
+        bridges: vec!["learning-platform:lms_bridge:@lms_.*"],
+        ..SynapseOptions::default()
+    });
+    let bridge = &synapse.bridges["learning-platform"];
+    let token = bridge["as_token"].as_str().expect("as_token").to_owned();
+    let extra = format!(
+        "[[appservices]]\nregistration = \"{}\"\n",
+        bridge["registration"].as_str().expect("registration")
+    );
+    let school = Gateway::start(GatewayOptions {
+        extra: extra.clone(),
+        ..GatewayOptions::for_synapse(&synapse, "education")
+    });
+    let base = school.url.as_str();
+
+    // The platform registers its account and creates a room as it.
+    let registered = http()
+        .post(format!("{base}/_matrix/client/v3/register"))
+        .bearer_auth(&token)
+        .json(&json!({"type": "m.login.application_service", "username": "lms_maths"}))
+        .send()
+        .expect("register");
+    assert!(registered.status().is_success(), "{}", registered.status());
+    let as_maths = "user_id=%40lms_maths%3Alocalhost";
+    let created = http()
+        .post(format!("{base}/_matrix/client/v3/createRoom?{as_maths}"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "maths"}))
+        .send()
+        .expect("createRoom");
+    let created_id = request_id(&created);
+    assert!(created.status().is_success(), "{}", created.status());
+    let record = school.audit_record(&created_id);
+    assert_eq!(
+        record.actor,
+        sectorgate_audit::Actor::Appservice("learning-platform".to_owned())
+    );
+
+    // Acting as anyone else is refused before Synapse sees it.
+    let pupil = register(base, &marker("pupil"));
+    let refused_mark = marker("actas");
+    let refused = http()
+        .get(format!(
+            "{base}/_matrix/client/v3/joined_rooms?user_id={}&sg={refused_mark}",
+            encode(&pupil.user_id)
+        ))
+        .bearer_auth(&token)
+        .send()
+        .expect("joined_rooms");
+    assert_eq!(refused.status().as_u16(), 403);
+    let body: Value = refused.json().expect("JSON");
+    assert_eq!(body["org.sectorgate.rule"], "edu.learning_platform");
+
+    // Under the healthcare profile no bridge may act at all.
+    let clinic = Gateway::start(GatewayOptions {
+        extra,
+        ..GatewayOptions::for_synapse(&synapse, "healthcare-tim-pro")
+    });
+    let denied_mark = marker("bridge");
+    let denied = http()
+        .get(format!(
+            "{}/_matrix/client/v3/joined_rooms?{as_maths}&sg={denied_mark}",
+            clinic.url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .expect("joined_rooms");
+    assert_eq!(denied.status().as_u16(), 403);
+    let body: Value = denied.json().expect("JSON");
+    assert_eq!(body["org.sectorgate.rule"], "appservice.denied");
+
+    // The gateway's own token is never accepted from a client.
+    let own = std::fs::read_to_string(&synapse.appservice_token_file).expect("own token");
+    let stolen = http()
+        .get(format!("{}/_matrix/client/v3/joined_rooms", clinic.url))
+        .bearer_auth(own.trim())
+        .send()
+        .expect("joined_rooms");
+    assert_eq!(stolen.status().as_u16(), 403);
+    let body: Value = stolen.json().expect("JSON");
+    assert_eq!(body["org.sectorgate.rule"], "appservice.gateway_token");
+
+    let canary = marker("canary");
+    let allowed = http()
+        .get(format!(
+            "{base}/_matrix/client/v3/joined_rooms?{as_maths}&sg={canary}"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .expect("joined_rooms");
+    assert!(allowed.status().is_success());
+    assert!(synapse.saw(&canary));
+    let log = synapse.access_log();
+    assert!(!log.contains(&refused_mark) && !log.contains(&denied_mark));
 }

@@ -4,6 +4,8 @@
 //! enforced denial wins and names its rule:
 //!
 //! 1. [`endpoints`]: may this endpoint be called at all?
+//!    [`appservices`]: may this application service (bridge) act, and as
+//!    this user?
 //! 2. [`content`]: is the event content canonical JSON, small enough, and
 //!    valid against its schema?
 //! 3. [`events`]: may this event type, msgtype and content be sent into
@@ -19,6 +21,7 @@
 //! and if nothing enforced denies, the request is forwarded and recorded as
 //! `shadow` with that rule.
 
+mod appservices;
 mod content;
 mod endpoints;
 mod events;
@@ -79,6 +82,10 @@ pub mod rules {
     /// An invitee's invite-permission settings could not be learned.
     pub const INVITE_PERMISSIONS_UNAVAILABLE: RuleId =
         RuleId::builtin("invite.permissions_unavailable");
+    /// An application service the profile's default refuses.
+    pub const APPSERVICE_DENIED: RuleId = RuleId::builtin("appservice.denied");
+    /// A request bearing the gateway's own application service token.
+    pub const APPSERVICE_GATEWAY_TOKEN: RuleId = RuleId::builtin("appservice.gateway_token");
     /// An invite-permission setting of the wrong shape.
     pub const INVITE_PERMISSIONS_INVALID: RuleId = RuleId::builtin("invite.permissions_invalid");
 }
@@ -141,6 +148,7 @@ pub fn decide(classified: &Classified, profile: &Profile, context: &Context<'_>)
 
 fn run(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision> {
     endpoints::check(input, judge)?;
+    appservices::check(input, judge)?;
     let mut content: Option<Value> = content::check(input, judge)?;
     events::check(input, content.as_ref(), judge)?;
     rooms::check(input, content.as_mut(), judge)?;

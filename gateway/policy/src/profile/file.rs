@@ -54,6 +54,38 @@ pub(crate) struct ProfileFile {
     pub(crate) media: MediaFile,
     #[serde(default)]
     pub(crate) discovery: DiscoveryFile,
+    #[serde(default)]
+    pub(crate) appservices: AppservicesFile,
+}
+
+/// `appservices:` traffic of application services (bridges), which act as
+/// the users of their namespace.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AppservicesFile {
+    /// What happens to application services no rule names.
+    #[serde(default)]
+    pub(crate) default: Option<Effect>,
+    #[serde(default)]
+    pub(crate) rules: Vec<AppserviceRuleFile>,
+}
+
+/// One rule of `appservices.rules`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AppserviceRuleFile {
+    pub(crate) id: String,
+    /// The application service's id (as in its registration; a glob).
+    pub(crate) appservice: String,
+    pub(crate) verdict: Effect,
+    /// With `allow`: the users it may act as (id globs); every user of its
+    /// namespace when not given.
+    #[serde(default)]
+    pub(crate) users: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    #[serde(default)]
+    pub(crate) shadow: bool,
 }
 
 /// `discovery:` what `GET /_matrix/client/versions` announces.

@@ -26,8 +26,8 @@ use super::rules::{
 };
 use super::schemas::{Schema, Schemas};
 use super::{
-    AgeLimit, Encryption, EndpointRule, EventRules, InviteRules, Limit, MediaRules, Profile,
-    RedactionRules, RequiredState, RoomRules,
+    AgeLimit, AppserviceRule, AppserviceRules, Encryption, EndpointRule, EventRules, InviteRules,
+    Limit, MediaRules, Profile, RedactionRules, RequiredState, RoomRules,
 };
 use crate::error::Problem;
 use crate::{ProfileError, RuleId};
@@ -272,6 +272,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         user_groups.insert((*name).to_owned(), resolved);
     }
     let invites = resolver.invites(chain);
+    let appservices = resolver.appservices(chain);
     let discovery = Discovery {
         max_version: nearest(chain, |f| f.discovery.max_version.as_ref()).and_then(
             |(version, link)| {
@@ -338,6 +339,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         invites,
         media,
         discovery,
+        appservices,
         user_groups,
         by_endpoint,
     }
@@ -520,6 +522,38 @@ impl Resolver<'_> {
             }
         });
         InviteRules { rules, permissions }
+    }
+
+    fn appservices(&mut self, chain: &[Link]) -> AppserviceRules {
+        let mut seen = HashSet::new();
+        let mut rules = Vec::new();
+        for link in chain {
+            for rule in &link.file.appservices.rules {
+                if !seen.insert(rule.id.clone()) {
+                    continue;
+                }
+                rules.push(AppserviceRule {
+                    meta: self.meta(
+                        &rule.id,
+                        rule.reason.as_deref(),
+                        rule.shadow,
+                        "this application service may not act here",
+                    ),
+                    appservice: Glob::new(&rule.appservice),
+                    effect: rule.verdict,
+                    users: rule
+                        .users
+                        .as_ref()
+                        .map(|users| users.iter().map(|u| Glob::new(u)).collect()),
+                });
+            }
+        }
+        AppserviceRules {
+            // The gateway recognises only the application services its
+            // configuration names; a profile that says nothing lets them act.
+            default: nearest(chain, |f| f.appservices.default).map_or(Effect::Allow, |(d, _)| d),
+            rules,
+        }
     }
 
     fn allow_list(&self, list: &AllowListFile, fallback: &str) -> AllowList {

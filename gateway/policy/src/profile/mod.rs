@@ -117,6 +117,28 @@ pub struct RequiredState {
     pub types: Vec<String>,
 }
 
+/// A rule on an application service's traffic.
+#[derive(Clone, Debug)]
+pub struct AppserviceRule {
+    /// The rule.
+    pub meta: RuleMeta,
+    /// Which application services (by id).
+    pub appservice: Glob,
+    /// Allow or deny.
+    pub effect: Effect,
+    /// With allow: the users it may act as; `None`: all of its namespace.
+    pub users: Option<Vec<Glob>>,
+}
+
+/// Rules on application services (bridges).
+#[derive(Clone, Debug)]
+pub struct AppserviceRules {
+    /// For application services no rule names.
+    pub default: Effect,
+    /// The rules, in order; the first naming the application service decides.
+    pub rules: Vec<AppserviceRule>,
+}
+
 /// Rules on media.
 #[derive(Clone, Debug, Default)]
 pub struct MediaRules {
@@ -173,6 +195,8 @@ pub struct Profile {
     pub media: MediaRules,
     /// What `/versions` announces.
     pub discovery: Discovery,
+    /// Rules on application services.
+    pub appservices: AppserviceRules,
     /// Named groups of users.
     pub user_groups: HashMap<String, UserSelector>,
     by_endpoint: HashMap<Endpoint, usize>,

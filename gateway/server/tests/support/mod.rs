@@ -75,6 +75,9 @@ pub struct Synapse {
     pub access_log: PathBuf,
     pub secret: String,
     pub appservice_token_file: PathBuf,
+    /// The bridges registered with `SynapseOptions::bridges`, by id:
+    /// `{"registration": path, "as_token": token}`.
+    pub bridges: Value,
     stopped: bool,
 }
 
@@ -82,6 +85,8 @@ pub struct Synapse {
 #[derive(Default)]
 pub struct SynapseOptions {
     pub url_preview: bool,
+    /// Application services to register, as `ID:SENDER:USER_REGEX`.
+    pub bridges: Vec<&'static str>,
 }
 
 impl Synapse {
@@ -95,6 +100,9 @@ impl Synapse {
             .arg(dir.path())
             .args(["--watch-parent", &std::process::id().to_string()])
             .stderr(Stdio::inherit());
+        for bridge in &options.bridges {
+            command.args(["--bridge", bridge]);
+        }
         if options.url_preview {
             command.args(["--url-preview", "--url-preview-allow", "127.0.0.1/32"]);
         }
@@ -111,6 +119,7 @@ impl Synapse {
         Self {
             base_url: info["base_url"].as_str().expect("base_url").to_owned(),
             access_log: PathBuf::from(info["access_log"].as_str().expect("access_log")),
+            bridges: info["bridges"].clone(),
             appservice_token_file: PathBuf::from(
                 info["appservice_token_file"]
                     .as_str()
