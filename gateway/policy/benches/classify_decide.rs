@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
     );
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     // A 1 KB text message with formatting, as clients send them.
-    let text = "x".repeat(440);
+    let text = "x".repeat(450);
     let message = json!({
         "msgtype": "m.text",
         "body": text,

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::{Gateway, GatewayOptions, Synapse, SynapseOptions, http, marker, register, repo};
+use support::{
+    Gateway, GatewayOptions, Synapse, SynapseOptions, encode, http, marker, register, repo,
+};
 
 fn gateway_for(synapse: &Synapse, profile: &'static str) -> Gateway {
     Gateway::start(GatewayOptions::for_synapse(synapse, profile))
@@ -39,18 +41,6 @@ fn create_room(base: &str, token: &str, body: Value) -> String {
     let body: Value = response.json().expect("createRoom JSON");
     assert!(status.is_success(), "createRoom: {status} {body}");
     body["room_id"].as_str().expect("room_id").to_owned()
-}
-
-fn encode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[test]

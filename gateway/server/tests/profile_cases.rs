@@ -24,7 +24,9 @@ use sectorgate_policy::Profile;
 use sectorgate_policy::cases::{self, Case, CaseRoom};
 use sectorgate_policy::profile::ProfileSource;
 use serde_json::{Value, json};
-use support::{Gateway, GatewayOptions, Synapse, SynapseOptions, User, http, marker, register};
+use support::{
+    Gateway, GatewayOptions, Synapse, SynapseOptions, User, encode, http, marker, register,
+};
 
 /// Rooms and events made for cases, by the room's facts.
 struct Fixtures<'s> {
@@ -162,17 +164,6 @@ fn run_case(gateway: &Gateway, fixtures: &mut Fixtures<'_>, case: &Case) -> Resu
         request_id,
         case: case.clone(),
     })
-}
-
-fn encode(id: &str) -> String {
-    id.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! and as the user it names. A bridge to an outside messenger is typically
 //! refused in healthcare; a school may allow one to its learning platform.
 
-use super::{Input, Judge, rules};
+use super::{Input, Judge, profile_denial, rules};
 use crate::profile::{Effect, any_matches};
 use crate::{Decision, GATEWAY_APPSERVICE};
 
@@ -27,21 +27,16 @@ pub(super) fn check(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision
     else {
         return match profile.appservices.default {
             Effect::Allow => Ok(()),
-            Effect::Deny => {
-                let mut decision = Decision::deny(
-                    rules::APPSERVICE_DENIED,
-                    403,
-                    "M_FORBIDDEN",
-                    format!(
-                        "application service {appservice} may not act under profile {}",
-                        profile.id
-                    ),
-                );
-                if profile.shadow {
-                    decision.into_shadow();
-                }
-                judge.deny(decision)
-            }
+            Effect::Deny => judge.deny(profile_denial(
+                profile,
+                rules::APPSERVICE_DENIED,
+                403,
+                "M_FORBIDDEN",
+                format!(
+                    "application service {appservice} may not act under profile {}",
+                    profile.id
+                ),
+            )),
         };
     };
     if rule.effect == Effect::Deny {

@@ -4,7 +4,7 @@ use sectorgate_action::Action;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{Input, Judge, rules};
+use super::{Input, Judge, profile_denial, rules};
 use crate::{Decision, Profile, canonical};
 
 /// Checks the content a request carries (an event content, or the whole
@@ -62,29 +62,23 @@ pub(super) fn check_event_content(
     if let Some(limit) = profile.events.max_content_bytes
         && len > limit
     {
-        let mut decision = Decision::deny(
+        judge.deny(profile_denial(
+            profile,
             rules::EVENT_TOO_LARGE,
             413,
             "M_TOO_LARGE",
             format!("the {event_type} content is {len} bytes; the profile allows {limit}"),
-        );
-        if profile.shadow {
-            decision.into_shadow();
-        }
-        judge.deny(decision)?;
+        ))?;
     }
     for schema in profile.events.schemas.for_content(event_type, content) {
         if let Err(reason) = schema.check(content) {
-            let mut decision = Decision::deny(
+            judge.deny(profile_denial(
+                profile,
                 rules::EVENT_SCHEMA_INVALID,
                 400,
                 "M_BAD_JSON",
                 format!("the {event_type} content does not match its schema: {reason}"),
-            );
-            if profile.shadow {
-                decision.into_shadow();
-            }
-            judge.deny(decision)?;
+            ))?;
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 
 use sectorgate_action::{Action, Endpoint};
 
-use super::{Input, Judge, rules};
+use super::{Input, Judge, profile_denial, rules};
 use crate::profile::Effect;
 use crate::{Decision, Profile};
 
@@ -25,18 +25,13 @@ pub fn decide_endpoint(endpoint: &Endpoint, profile: &Profile) -> Decision {
         },
         None => match profile.default {
             Effect::Allow => Decision::allow(rules::ENDPOINT_ALLOWED),
-            Effect::Deny => {
-                let mut decision = Decision::deny(
-                    rules::ENDPOINT_DENIED,
-                    404,
-                    "M_UNRECOGNIZED",
-                    format!("{endpoint} is not enabled by profile {}", profile.id),
-                );
-                if profile.shadow {
-                    decision.into_shadow();
-                }
-                decision
-            }
+            Effect::Deny => profile_denial(
+                profile,
+                rules::ENDPOINT_DENIED,
+                404,
+                "M_UNRECOGNIZED",
+                format!("{endpoint} is not enabled by profile {}", profile.id),
+            ),
         },
     }
 }

@@ -127,6 +127,22 @@ impl Judge {
     }
 }
 
+/// A denial by a built-in rule applied on the profile's behalf (a default,
+/// a size limit, a schema): in shadow mode when the whole profile is.
+pub(crate) fn profile_denial(
+    profile: &Profile,
+    rule: RuleId,
+    status: u16,
+    errcode: &'static str,
+    message: impl Into<std::borrow::Cow<'static, str>>,
+) -> Decision {
+    let mut decision = Decision::deny(rule, status, errcode, message);
+    if profile.shadow {
+        decision.into_shadow();
+    }
+    decision
+}
+
 /// Decides one classified request under a profile, with what is known
 /// around it.
 pub fn decide(classified: &Classified, profile: &Profile, context: &Context<'_>) -> Decision {

@@ -398,6 +398,19 @@ pub fn register(base: &str, localpart: &str) -> User {
     }
 }
 
+/// Percent-encodes an id (room, event, user) for one path segment.
+pub fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A unique marker for requests whose arrival at Synapse is checked.
 pub fn marker(label: &str) -> String {
     format!("sgmark{label}{}", uuid_like())
