@@ -322,3 +322,268 @@ fn a_rule_in_shadow_mode_forwards_the_request_and_records_shadow() {
         .expect("createRoom");
     assert_eq!(refused.status().as_u16(), 403);
 }
+
+/// Sends `body` to `path` through `base` as `user`, marked; the status and
+/// the rule that refused it, if one did.
+fn through(
+    base: &str,
+    user: &User,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> (u16, Option<String>, String) {
+    let mark = marker("rule");
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let response = http()
+        .request(method, format!("{base}{path}{separator}sg={mark}"))
+        .bearer_auth(&user.token)
+        .json(&body)
+        .send()
+        .expect("request");
+    let status = response.status().as_u16();
+    let body: Value = response.json().unwrap_or(Value::Null);
+    let rule = body["org.sectorgate.rule"].as_str().map(str::to_owned);
+    (status, rule, mark)
+}
+
+fn invite_path(room: &str) -> String {
+    format!("/_matrix/client/v3/rooms/{}/invite", encode(room))
+}
+
+/// The rules about groups of users and about old events, which the bundled
+/// cases state with users of other servers and events of other days, hold
+/// end to end too: with the groups configured for this Synapse's users, and
+/// an event back-dated by an application service (`?ts=`).
+#[test]
+fn group_and_age_rules_hold_end_to_end() {
+    let synapse = Synapse::start(SynapseOptions {
+        bridges: vec!["archive:archive_bot:@archive_.*"],
+        ..SynapseOptions::default()
+    });
+    let hs = synapse.base_url.as_str();
+    let mut refused_marks = Vec::new();
+    let encrypted = json!({"initial_state": [{"type": "m.room.encryption", "state_key": "",
+        "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]});
+    let create = |user: &User, body: Value| -> String {
+        let response = http()
+            .post(format!("{hs}/_matrix/client/v3/createRoom"))
+            .bearer_auth(&user.token)
+            .json(&body)
+            .send()
+            .expect("createRoom");
+        let body: Value = response.json().expect("JSON");
+        body["room_id"].as_str().expect("room_id").to_owned()
+    };
+
+    // ePA: insured persons cannot invite each other.
+    let epa = Gateway::start(GatewayOptions {
+        extra: "[profile.groups]\ninsured = [\"@ins-*:localhost\"]\n".to_owned(),
+        ..GatewayOptions::for_synapse(&synapse, "healthcare-tim-epa")
+    });
+    let ins_a = register(hs, &format!("ins-a-{}", marker("")));
+    let ins_b = register(hs, &format!("ins-b-{}", marker("")));
+    let doctor = register(hs, &format!("dr-{}", marker("")));
+    let room = create(&ins_a, encrypted.clone());
+    let (status, rule, mark) = through(
+        &epa.url,
+        &ins_a,
+        Method::POST,
+        &invite_path(&room),
+        json!({"user_id": ins_b.user_id}),
+    );
+    assert_eq!(
+        (status, rule.as_deref()),
+        (403, Some("epa.no_invites_between_insured"))
+    );
+    refused_marks.push(mark);
+    let (status, rule, _) = through(
+        &epa.url,
+        &ins_a,
+        Method::POST,
+        &invite_path(&room),
+        json!({"user_id": doctor.user_id}),
+    );
+    assert_eq!(
+        (status, rule),
+        (200, None),
+        "an insured person may invite a practitioner"
+    );
+
+    // Government: external users only into unrestricted rooms.
+    let gov = Gateway::start(GatewayOptions {
+        extra: "[profile.groups]\nexternal = [\"@ext-*:localhost\"]\n".to_owned(),
+        ..GatewayOptions::for_synapse(&synapse, "government")
+    });
+    let agent = register(hs, &format!("agent-{}", marker("")));
+    let external = register(hs, &format!("ext-x-{}", marker("")));
+    let with_rule = |rule: &str| {
+        json!({"initial_state": [
+            {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}},
+            {"type": "im.vector.room.access_rules", "state_key": "", "content": {"rule": rule}}]})
+    };
+    let restricted = create(&agent, with_rule("restricted"));
+    let unrestricted = create(&agent, with_rule("unrestricted"));
+    let (status, rule, mark) = through(
+        &gov.url,
+        &agent,
+        Method::POST,
+        &invite_path(&restricted),
+        json!({"user_id": external.user_id}),
+    );
+    assert_eq!(
+        (status, rule.as_deref()),
+        (403, Some("gov.external_only_unrestricted"))
+    );
+    refused_marks.push(mark);
+    let (status, rule, _) = through(
+        &gov.url,
+        &agent,
+        Method::POST,
+        &invite_path(&unrestricted),
+        json!({"user_id": external.user_id}),
+    );
+    assert_eq!(
+        (status, rule),
+        (200, None),
+        "an external user into an unrestricted room"
+    );
+
+    // Education: pupils only from the school; pupils publish no rooms.
+    let school = Gateway::start(GatewayOptions {
+        extra: "[profile.groups]\nminors = [\"@pupil-*:localhost\"]\nschool = [\"@pupil-*:localhost\", \"@teacher-*:localhost\"]\n".to_owned(),
+        ..GatewayOptions::for_synapse(&synapse, "education")
+    });
+    let pupil = register(hs, &format!("pupil-p-{}", marker("")));
+    let teacher = register(hs, &format!("teacher-t-{}", marker("")));
+    let stranger = register(hs, &format!("stranger-{}", marker("")));
+    let (status, rule, mark) = through(
+        &school.url,
+        &stranger,
+        Method::POST,
+        "/_matrix/client/v3/createRoom",
+        json!({"is_direct": true, "preset": "trusted_private_chat", "invite": [pupil.user_id]}),
+    );
+    assert_eq!(
+        (status, rule.as_deref()),
+        (403, Some("edu.minors_only_from_school"))
+    );
+    refused_marks.push(mark);
+    let (status, rule, _) = through(
+        &school.url,
+        &teacher,
+        Method::POST,
+        "/_matrix/client/v3/createRoom",
+        json!({"is_direct": true, "preset": "trusted_private_chat", "invite": [pupil.user_id]}),
+    );
+    assert_eq!(
+        (status, rule),
+        (200, None),
+        "a teacher opens a direct chat with a pupil"
+    );
+    let (status, rule, mark) = through(
+        &school.url,
+        &pupil,
+        Method::POST,
+        "/_matrix/client/v3/createRoom",
+        json!({"visibility": "public", "preset": "public_chat"}),
+    );
+    assert_eq!(
+        (status, rule.as_deref()),
+        (403, Some("edu.no_room_directory_entry"))
+    );
+    refused_marks.push(mark);
+
+    // TI-M Pro: no redaction of events older than 24 hours. The archive
+    // bridge back-dates an event, directly on Synapse.
+    let pro = Gateway::start(GatewayOptions::for_synapse(&synapse, "healthcare-tim-pro"));
+    let owner = register(hs, &format!("owner-{}", marker("")));
+    let room = create(&owner, encrypted);
+    let bridge_token = synapse.bridges["archive"]["as_token"]
+        .as_str()
+        .expect("as_token")
+        .to_owned();
+    let bot = "@archive_bot:localhost";
+    let bot_q = "user_id=%40archive_bot%3Alocalhost";
+    let call = |method: Method, url: String, token: &str, body: Value| {
+        let response = http()
+            .request(method, url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .expect("call");
+        let status = response.status();
+        let body: Value = response.json().unwrap_or(Value::Null);
+        assert!(status.is_success(), "{status} {body}");
+        body
+    };
+    call(
+        Method::POST,
+        format!("{hs}{}", invite_path(&room)),
+        &owner.token,
+        json!({"user_id": bot}),
+    );
+    call(
+        Method::POST,
+        format!(
+            "{hs}/_matrix/client/v3/rooms/{}/join?{bot_q}",
+            encode(&room)
+        ),
+        &bridge_token,
+        json!({}),
+    );
+    let day_and_more_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis()
+        - 25 * 3600 * 1000;
+    let old = call(
+        Method::PUT,
+        format!(
+            "{hs}/_matrix/client/v3/rooms/{}/send/m.room.encrypted/{}?{bot_q}&ts={day_and_more_ago}",
+            encode(&room),
+            marker("old")
+        ),
+        &bridge_token,
+        json!({"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEn", "session_id": "s1"}),
+    );
+    let recent = call(
+        Method::PUT,
+        format!(
+            "{hs}/_matrix/client/v3/rooms/{}/send/m.room.encrypted/{}?{bot_q}",
+            encode(&room),
+            marker("new")
+        ),
+        &bridge_token,
+        json!({"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEn", "session_id": "s1"}),
+    );
+    let redact = |event: &Value| {
+        let event = event["event_id"].as_str().expect("event_id");
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/redact/{}/{}",
+            encode(&room),
+            encode(event),
+            marker("txn")
+        );
+        through(
+            &pro.url,
+            &owner,
+            Method::PUT,
+            &path,
+            json!({"reason": "mistake"}),
+        )
+    };
+    let (status, rule, mark) = redact(&old);
+    assert_eq!((status, rule.as_deref()), (403, Some("tim.redaction_24h")));
+    refused_marks.push(mark);
+    let (status, rule, _) = redact(&recent);
+    assert_eq!(
+        (status, rule),
+        (200, None),
+        "a recent event may be redacted"
+    );
+
+    let log = synapse.access_log();
+    for mark in refused_marks {
+        assert!(!log.contains(&mark), "a refused request reached Synapse");
+    }
+}
