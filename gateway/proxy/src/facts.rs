@@ -27,7 +27,7 @@ use http::request::Parts;
 use http::{HeaderValue, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use quick_cache::sync::Cache;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sectorgate_action::{Credentials, credentials};
@@ -95,6 +95,20 @@ impl FactCache {
         self.settings.insert(
             (user_id.clone(), event_type.to_owned()),
             (Instant::now(), Some(content)),
+        );
+    }
+
+    /// Learns a room's state event (empty state key) that passed through,
+    /// or that it has none of this type.
+    pub(crate) fn learn_room_state(
+        &self,
+        room_id: &OwnedRoomId,
+        event_type: &str,
+        content: Option<Value>,
+    ) {
+        self.state.insert(
+            (room_id.clone(), event_type.to_owned()),
+            (Instant::now(), content),
         );
     }
 
@@ -369,6 +383,13 @@ impl Asker<'_> {
     }
 }
 
+/// What is escaped in a path segment: all but RFC 3986's unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn encode(segment: &str) -> String {
-    utf8_percent_encode(segment, NON_ALPHANUMERIC).to_string()
+    utf8_percent_encode(segment, SEGMENT).to_string()
 }

@@ -13,6 +13,7 @@ mod facts;
 mod forward;
 mod forwarded;
 mod headers;
+mod learn;
 pub mod pipeline;
 mod request_id;
 pub mod respond;

@@ -11,7 +11,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderValue;
 use http::request::Parts;
-use sectorgate_action::{Action, BodyMode, Catalog, Classified, classify_lookup};
+use sectorgate_action::{BodyMode, Catalog, Classified, classify_lookup};
 use sectorgate_audit::AuditRecord;
 use sectorgate_policy::{
     Context, Decision, Peer, Verdict, decide, decide_body_timeout, decide_body_unreadable,
@@ -23,6 +23,7 @@ use crate::Gateway;
 use crate::actor::actor;
 use crate::body::{BodyError, declared_length, read_limited};
 use crate::facts::{Asker, Gathered};
+use crate::learn::Learned;
 use crate::respond::{self, Fault, REQUEST_ID};
 use crate::{forward, forwarded, rewrite};
 
@@ -128,11 +129,13 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
                 invitees: gathered.invitees.as_ref(),
                 appservice,
             };
-            (
-                decide(classified, &gateway.profile, &context),
-                classified.action.kind(),
-                Learned::from(classified, &gateway.profile),
-            )
+            let decision = decide(classified, &gateway.profile, &context);
+            let learned = Learned::from(
+                classified,
+                &gateway.profile,
+                decision.amended_body.as_deref(),
+            );
+            (decision, classified.action.kind(), learned)
         }
         Err(error) => (decide_input_error(error), "invalid", Learned::Nothing),
     };
@@ -177,9 +180,7 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     match forward::forward(&gateway.client, &gateway.config, parts, body).await {
         Ok(response) => {
             tracing::Span::current().record("upstream_status", response.status().as_u16());
-            if response.status().is_success() {
-                learned.apply(&gateway.facts);
-            }
+            let response = learned.apply(response, &gateway.facts).await;
             if action == "get_supported_versions" {
                 return match rewrite::versions(response, &gateway.profile.discovery).await {
                     Some(response) => response,
@@ -235,55 +236,6 @@ async fn gather(
         .flat_map(|permissions| permissions.types.iter().map(|(t, _)| t.clone()))
         .collect();
     gateway.facts.gather(&asker, &needs, &setting_types).await
-}
-
-/// What an allowed request changes that the gateway keeps facts about,
-/// applied once the homeserver took the change.
-enum Learned {
-    Nothing,
-    /// A room's state changed: forget what is known of it.
-    RoomState(ruma::OwnedRoomId, String),
-    /// A user set an honoured invite-permission setting.
-    Setting(ruma::OwnedUserId, String, serde_json::Value),
-}
-
-impl Learned {
-    fn from(classified: &Classified, profile: &sectorgate_policy::Profile) -> Self {
-        match &classified.action {
-            Action::SendStateEvent {
-                room_id,
-                event_type,
-                ..
-            } => Self::RoomState(room_id.clone(), event_type.clone()),
-            Action::SetAccountData {
-                user_id,
-                room_id: None,
-                event_type,
-                content,
-            } if profile
-                .invites
-                .permissions
-                .as_ref()
-                .is_some_and(|permissions| permissions.format(event_type).is_some()) =>
-            {
-                match serde_json::from_str(content.get()) {
-                    Ok(content) => Self::Setting(user_id.clone(), event_type.clone(), content),
-                    Err(_) => Self::Nothing,
-                }
-            }
-            _ => Self::Nothing,
-        }
-    }
-
-    fn apply(self, facts: &crate::facts::FactCache) {
-        match self {
-            Self::Nothing => {}
-            Self::RoomState(room_id, event_type) => facts.forget_room_state(&room_id, &event_type),
-            Self::Setting(user_id, event_type, content) => {
-                facts.learn_setting(&user_id, &event_type, content);
-            }
-        }
-    }
 }
 
 /// The largest upload: the gateway's limit, or the profile's if smaller.

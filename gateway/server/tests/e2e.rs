@@ -270,6 +270,14 @@ fn matrix_nio_encrypts_under_healthcare_and_its_plaintext_is_refused() {
         !synapse.access_log().contains(txn),
         "the plaintext reached Synapse"
     );
+    // The room was created through the gateway, so the gateway knew it is
+    // encrypted without asking Synapse.
+    assert!(
+        !synapse
+            .access_log()
+            .contains("/state/m.room.encryption/ HTTP"),
+        "the gateway asked for state it had seen pass"
+    );
     // Making the room public afterwards is refused as gematik's suite expects.
     assert_eq!(
         summary["public_join_rule"]["status"],

@@ -38,6 +38,7 @@ pub use endpoints::decide_endpoint;
 pub use input::{
     decide_body_timeout, decide_body_unreadable, decide_input_error, decide_too_large,
 };
+pub use rooms::initial_state_map as created_room_state;
 
 use crate::{Context, Decision, Profile, RuleId, Verdict};
 

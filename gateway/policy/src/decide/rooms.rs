@@ -129,7 +129,7 @@ fn set_pointer(root: &mut Value, pointer: &str, value: Value) -> bool {
 }
 
 /// The state a `createRoom` body sets up, by type (empty state keys only).
-pub(super) fn initial_state_map(body: &Value) -> std::collections::BTreeMap<String, Value> {
+pub fn initial_state_map(body: &Value) -> std::collections::BTreeMap<String, Value> {
     initial_state(body)
         .into_iter()
         .filter(|(_, state_key, _)| state_key.is_empty())
