@@ -492,6 +492,22 @@ fn group_and_age_rules_hold_end_to_end() {
         (403, Some("edu.no_room_directory_entry"))
     );
     refused_marks.push(mark);
+    // Uploads above 20 MiB are refused on their declared length.
+    let upload_mark = marker("film");
+    let upload = http()
+        .post(format!(
+            "{}/_matrix/media/v3/upload?filename={upload_mark}.mp4",
+            school.url
+        ))
+        .bearer_auth(&teacher.token)
+        .header("content-type", "video/mp4")
+        .body(vec![0_u8; 21 * 1024 * 1024])
+        .send()
+        .expect("upload");
+    assert_eq!(upload.status().as_u16(), 413);
+    let body: Value = upload.json().expect("JSON");
+    assert_eq!(body["org.sectorgate.rule"], "edu.upload_size");
+    refused_marks.push(upload_mark);
 
     // TI-M Pro: no redaction of events older than 24 hours. The archive
     // bridge back-dates an event, directly on Synapse.
