@@ -10,8 +10,10 @@ mod discovery;
 mod file;
 mod load;
 mod permissions;
+mod resolve;
 mod rules;
 mod schemas;
+mod source;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,11 +24,11 @@ use serde_json::Value;
 
 pub use discovery::{Discovery, parse_version};
 pub use file::{Effect, EncryptionScope, Stage};
-pub use load::{ProfileSource, bundled_file};
 pub use permissions::{InvitePermissions, PermissionFacts, PermissionFormat};
 pub(crate) use rules::any_matches;
 pub use rules::{AllowList, FieldRule, Glob, InviteRule, RuleMeta, StateCondition, UserSelector};
 pub use schemas::{EMOJI_FORMAT, Schema, Schemas, is_one_emoji};
+pub use source::{ProfileSource, bundled_file};
 
 use crate::{ProfileError, RuleId};
 
@@ -205,7 +207,7 @@ pub struct Profile {
 impl Profile {
     /// The ids of the profiles built into the binary.
     pub fn bundled_ids() -> Vec<&'static str> {
-        load::bundled_ids()
+        source::bundled_ids()
     }
 
     /// Loads a profile built into the binary.
