@@ -236,3 +236,63 @@ fn an_unknown_bundled_profile_is_an_error() {
         Err(ProfileError::UnknownBundled(..))
     ));
 }
+
+/// Bodies near the cases' own, cut short and with single bytes changed,
+/// through classify and decide under every bundled profile: a decision
+/// each time, never a panic.
+#[test]
+fn mangled_case_bodies_are_decided_without_panicking() {
+    use http::{HeaderMap, Method, Uri};
+    use sectorgate_action::{Catalog, classify};
+
+    let mut decided = 0;
+    for id in Profile::bundled_ids() {
+        let profile = Profile::bundled(id).expect("profile");
+        let source = ProfileSource::bundled(id).expect("source");
+        for (_, cases) in cases::load(&source).expect("cases") {
+            for case in cases {
+                let body = case.body("!r:localhost", "$e:localhost", "t1");
+                let path = case.path("!r:localhost", "$e:localhost", "t1");
+                let (Ok(method), Ok(uri)) =
+                    (case.request.method.parse::<Method>(), path.parse::<Uri>())
+                else {
+                    continue;
+                };
+                let mut variants: Vec<Vec<u8>> = (0..body.len())
+                    .step_by(3)
+                    .map(|n| body[..n].to_vec())
+                    .collect();
+                for at in (0..body.len()).step_by(2) {
+                    for byte in [b'"', b'{', b'[', b'\\', b'1', b'e', b'.', b'-', 0xff] {
+                        let mut changed = body.clone();
+                        changed[at] = byte;
+                        variants.push(changed);
+                    }
+                }
+                for variant in variants {
+                    let headers = HeaderMap::new();
+                    let request = sectorgate_action::Request {
+                        method: &method,
+                        uri: &uri,
+                        headers: &headers,
+                        body: &variant,
+                    };
+                    if let Ok(classified) = classify(Catalog::global(), &request, 64) {
+                        let context = crate::Context::bare(
+                            crate::Peer {
+                                addr: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                            },
+                            NOW_MS,
+                        );
+                        let _ = crate::decide(&classified, &profile, &context);
+                        decided += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        decided > 1000,
+        "only {decided} mangled requests were decided"
+    );
+}
