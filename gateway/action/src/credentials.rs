@@ -20,6 +20,32 @@ pub enum Credentials<'a> {
     None,
 }
 
+/// The `X-Matrix` authorization of a request, read strictly: `Ok(None)`
+/// when the request presents none; an error, saying why, when it presents
+/// one that is not exactly one well-formed `X-Matrix` header (several
+/// `Authorization` headers, unbalanced quotes, a duplicated or missing
+/// parameter, an origin that is not a server name). Nothing is verified.
+pub fn x_matrix(headers: &HeaderMap) -> Result<Option<XMatrix>, String> {
+    let values: Vec<&http::HeaderValue> = headers.get_all(AUTHORIZATION).iter().collect();
+    let claims_x_matrix = |value: &&http::HeaderValue| {
+        value
+            .as_bytes()
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"X-Matrix"))
+    };
+    match values.as_slice() {
+        [] => Ok(None),
+        [value] if claims_x_matrix(value) => XMatrix::try_from(*value)
+            .map(Some)
+            .map_err(|error| format!("the X-Matrix authorization is malformed: {error}")),
+        [_] => Ok(None),
+        several if several.iter().any(claims_x_matrix) => {
+            Err("a request carries one Authorization header, not several".to_owned())
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Reads the credentials of a request from its headers and query.
 pub fn credentials<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Credentials<'a> {
     if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {

@@ -578,3 +578,40 @@ fn deprecated_endpoints_homeservers_still_serve_are_named() {
         "{bad:?}"
     );
 }
+
+#[test]
+fn x_matrix_authorization_is_read_strictly() {
+    use http::HeaderValue;
+    let good =
+        r#"X-Matrix origin="remote.example",destination="localhost",key="ed25519:k1",sig="ABCD""#;
+    let headers = |values: &[&str]| {
+        let mut map = HeaderMap::new();
+        for value in values {
+            map.append(
+                http::header::AUTHORIZATION,
+                HeaderValue::from_str(value).expect("value"),
+            );
+        }
+        map
+    };
+    let parsed = crate::x_matrix(&headers(&[good])).expect("well formed");
+    assert_eq!(
+        parsed.map(|x| x.origin.to_string()).as_deref(),
+        Some("remote.example")
+    );
+    assert!(matches!(crate::x_matrix(&headers(&[])), Ok(None)));
+    assert!(matches!(crate::x_matrix(&headers(&["Bearer t"])), Ok(None)));
+    for bad in [
+        &[good, good][..],
+        &["Bearer t", good][..],
+        &[r#"X-Matrix origin="remote.example,key="ed25519:k1",sig="ABCD""#][..],
+        &[r#"X-Matrix origin="a.example",origin="b.example",key="ed25519:k1",sig="ABCD""#][..],
+        &[r#"X-Matrix origin="remote.example",key="ed25519:k1""#][..],
+        &[r#"X-Matrix origin="not a server",key="ed25519:k1",sig="ABCD""#][..],
+    ] {
+        assert!(
+            crate::x_matrix(&headers(bad)).is_err(),
+            "{bad:?} was accepted"
+        );
+    }
+}

@@ -15,8 +15,8 @@ pub mod profile;
 
 pub use context::{Context, EventFacts, GATEWAY_APPSERVICE, Needs, Peer, RoomFacts, needs};
 pub use decide::{
-    created_room_state, decide, decide_body_timeout, decide_body_unreadable, decide_endpoint,
-    decide_input_error, decide_too_large, rules,
+    created_room_state, decide, decide_bad_authorization, decide_body_timeout,
+    decide_body_unreadable, decide_endpoint, decide_input_error, decide_too_large, rules,
 };
 pub use decision::{Decision, Denial, RuleId, Verdict};
 pub use error::{Problem, ProfileError};

@@ -11,11 +11,11 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderValue;
 use http::request::Parts;
-use sectorgate_action::{BodyMode, Catalog, Classified, classify_lookup};
+use sectorgate_action::{BodyMode, Catalog, Classified, classify_lookup, x_matrix};
 use sectorgate_audit::AuditRecord;
 use sectorgate_policy::{
-    Context, Decision, Peer, Verdict, decide, decide_body_timeout, decide_body_unreadable,
-    decide_endpoint, decide_input_error, decide_too_large, needs,
+    Context, Decision, Peer, Verdict, decide, decide_bad_authorization, decide_body_timeout,
+    decide_body_unreadable, decide_endpoint, decide_input_error, decide_too_large, needs,
 };
 use tracing::{Instrument, field};
 
@@ -68,6 +68,21 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     let lookup = Catalog::global().lookup(&parts.method, parts.uri.path());
     let endpoint = lookup.endpoint();
     let endpoint_name = endpoint.map(|endpoint| endpoint.to_string());
+
+    // accept: a server's authorization is read strictly, before anything
+    // is believed of it.
+    if let Err(reason) = x_matrix(&parts.headers) {
+        let decision = decide_bad_authorization(reason);
+        return refuse(
+            gateway,
+            &parts,
+            &decision,
+            endpoint_name,
+            "unparsed",
+            request_id,
+        )
+        .await;
+    }
 
     // decide, first on the endpoint alone: a refused endpoint is refused
     // whatever its parameters and body, before either is read.

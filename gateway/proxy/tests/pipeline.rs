@@ -267,3 +267,42 @@ async fn a_body_that_never_finishes_arriving_gets_408_and_is_not_forwarded() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(seen.lock().expect("log").is_empty());
 }
+
+#[tokio::test]
+async fn a_malformed_x_matrix_authorization_is_refused_with_401() {
+    let (upstream, seen) = upstream().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = gateway(&upstream, &dir).await;
+    let path = "/_matrix/federation/v1/query/profile?user_id=%40a%3Alocalhost";
+    let good =
+        r#"X-Matrix origin="remote.example",destination="localhost",key="ed25519:k1",sig="ABCD""#;
+    let malformed: [&[&str]; 4] = [
+        &[good, good],
+        &[r#"X-Matrix origin="remote.example,key="ed25519:k1",sig="ABCD""#],
+        &[r#"X-Matrix origin="a.example",origin="b.example",key="ed25519:k1",sig="ABCD""#],
+        &[r#"X-Matrix origin="remote.example",destination="localhost""#],
+    ];
+    for headers in malformed {
+        let mut request = http::Request::get(format!("{base}{path}"));
+        for value in headers {
+            request = request.header("authorization", *value);
+        }
+        let (status, _, body) = send(request.body(Body::empty()).expect("request")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{headers:?}");
+        let error: serde_json::Value = serde_json::from_slice(&body).expect("error JSON");
+        assert_eq!(error["errcode"], "M_UNAUTHORIZED");
+        assert_eq!(error["org.sectorgate.rule"], "federation.bad_authorization");
+    }
+    assert!(
+        seen.lock().expect("log").is_empty(),
+        "a malformed request was forwarded"
+    );
+    // One well-formed header passes on (its signature is the homeserver's to check).
+    let request = http::Request::get(format!("{base}{path}"))
+        .header("authorization", good)
+        .body(Body::empty())
+        .expect("request");
+    let (status, _, _) = send(request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen.lock().expect("log").len(), 1);
+}

@@ -19,6 +19,12 @@ pub fn decide_input_error(error: &ClassifyError) -> Decision {
     Decision::deny(rule, status, errcode, error.to_string())
 }
 
+/// The decision for an `X-Matrix` authorization that is not exactly one
+/// well-formed header: 401, before any origin is believed.
+pub fn decide_bad_authorization(reason: String) -> Decision {
+    Decision::deny(rules::BAD_AUTHORIZATION, 401, "M_UNAUTHORIZED", reason)
+}
+
 /// The decision for a body over `limit` bytes.
 pub fn decide_too_large(limit: u64) -> Decision {
     Decision::deny(

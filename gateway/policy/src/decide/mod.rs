@@ -36,7 +36,8 @@ use serde_json::Value;
 
 pub use endpoints::decide_endpoint;
 pub use input::{
-    decide_body_timeout, decide_body_unreadable, decide_input_error, decide_too_large,
+    decide_bad_authorization, decide_body_timeout, decide_body_unreadable, decide_input_error,
+    decide_too_large,
 };
 pub use rooms::initial_state_map as created_room_state;
 
@@ -70,6 +71,8 @@ pub mod rules {
     pub const BODY_TIMEOUT: RuleId = RuleId::builtin("request.body_timeout");
     /// A body whose stream broke.
     pub const BODY_UNREADABLE: RuleId = RuleId::builtin("request.body_unreadable");
+    /// An `X-Matrix` authorization that is not exactly one well-formed header.
+    pub const BAD_AUTHORIZATION: RuleId = RuleId::builtin("federation.bad_authorization");
     /// An event content that is not canonical JSON.
     pub const EVENT_NOT_CANONICAL: RuleId = RuleId::builtin("event.not_canonical");
     /// An event content that does not match its schema.
