@@ -1,4 +1,5 @@
-//! [`Credentials`]: what a request presents to say who sends it.
+//! What a request presents to say who sends it: a client's access token,
+//! or a server's `X-Matrix` authorization.
 //!
 //! Nothing is verified here: an access token is only seen, an `X-Matrix`
 //! origin only read. Verification belongs to the homeserver (tokens) and to
@@ -6,19 +7,7 @@
 
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
-use ruma::OwnedServerName;
 use ruma::api::federation::authentication::XMatrix;
-
-/// The credentials a request presents.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Credentials<'a> {
-    /// A client access token (`Authorization: Bearer …` or `?access_token=`).
-    AccessToken(&'a str),
-    /// A server's `X-Matrix` authorization, by its claimed origin.
-    Server(OwnedServerName),
-    /// None.
-    None,
-}
 
 /// The `X-Matrix` authorization of a request, read strictly: `Ok(None)`
 /// when the request presents none; an error, saying why, when it presents
@@ -46,22 +35,16 @@ pub fn x_matrix(headers: &HeaderMap) -> Result<Option<XMatrix>, String> {
     }
 }
 
-/// Reads the credentials of a request from its headers and query.
-pub fn credentials<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Credentials<'a> {
-    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(token) = value.strip_prefix("Bearer ") {
-            return Credentials::AccessToken(token.trim());
-        }
-        if value.starts_with("X-Matrix ") {
-            return match XMatrix::extract_from_http_headers(headers) {
-                Ok(x_matrix) => Credentials::Server(x_matrix.origin),
-                Err(_) => Credentials::None,
-            };
-        }
+/// The client access token a request presents (`Authorization: Bearer …`
+/// or `?access_token=`), if any.
+pub fn access_token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some(token) = value.strip_prefix("Bearer ")
+    {
+        return Some(token.trim());
     }
     query
         .into_iter()
         .flat_map(|query| query.split('&'))
         .find_map(|pair| pair.strip_prefix("access_token="))
-        .map_or(Credentials::None, Credentials::AccessToken)
 }

@@ -18,7 +18,7 @@ mod parse;
 pub use action::{Action, Classified, MediaRef, Transaction};
 pub use catalog::{Catalog, Lookup, RouteMatch};
 pub use classify::{BodyMode, Request, classify, classify_lookup};
-pub use credentials::{Credentials, credentials, x_matrix};
+pub use credentials::{access_token, x_matrix};
 pub use endpoint::{Api, Endpoint};
 pub use error::ClassifyError;
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use http::request::Parts;
-use sectorgate_action::{Credentials, credentials};
+use sectorgate_action::access_token;
 use sectorgate_policy::GATEWAY_APPSERVICE;
 use sha2::{Digest, Sha256};
 
@@ -39,11 +39,8 @@ impl Appservices {
         if self.by_token.is_empty() {
             return None;
         }
-        match credentials(&parts.headers, parts.uri.query()) {
-            Credentials::AccessToken(token) => {
-                self.by_token.get(&digest(token)).map(String::as_str)
-            }
-            _ => None,
-        }
+        access_token(&parts.headers, parts.uri.query())
+            .and_then(|token| self.by_token.get(&digest(token)))
+            .map(String::as_str)
     }
 }

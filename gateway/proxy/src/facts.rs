@@ -30,7 +30,7 @@ use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use quick_cache::sync::Cache;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
-use sectorgate_action::{Credentials, credentials};
+use sectorgate_action::access_token;
 use sectorgate_policy::profile::PermissionFacts;
 use sectorgate_policy::{EventFacts, Needs, RoomFacts};
 use serde_json::Value;
@@ -110,11 +110,6 @@ impl FactCache {
             (room_id.clone(), event_type.to_owned()),
             (Instant::now(), content),
         );
-    }
-
-    /// Forgets what is known of a room's state (a state change passed).
-    pub(crate) fn forget_room_state(&self, room_id: &OwnedRoomId, event_type: &str) {
-        self.state.remove(&(room_id.clone(), event_type.to_owned()));
     }
 
     /// Gathers what `needs` names; a homeserver that cannot be reached is a fault.
@@ -295,10 +290,7 @@ pub(crate) struct Asker<'a> {
 
 impl Asker<'_> {
     fn token(&self) -> Option<&str> {
-        match credentials(&self.parts.headers, self.parts.uri.query()) {
-            Credentials::AccessToken(token) => Some(token),
-            _ => None,
-        }
+        access_token(&self.parts.headers, self.parts.uri.query())
     }
 
     /// The `user_id` an application service acts as, raw from the query.

@@ -3,8 +3,6 @@
 //! set, a user's invite-permission setting. Learning saves asking the
 //! homeserver later; what is not learned is asked for when it is needed.
 
-use std::collections::BTreeMap;
-
 use axum::body::Body;
 use axum::response::Response;
 use http_body_util::{BodyExt, Limited};
@@ -12,23 +10,23 @@ use ruma::{OwnedRoomId, OwnedUserId};
 use sectorgate_action::{Action, Classified};
 use sectorgate_policy::{Profile, created_room_state};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::facts::FactCache;
 
 /// Largest `createRoom` answer read for its room id.
 const MAX_CREATED_BYTES: usize = 64 * 1024;
 
-/// What an allowed request teaches, if the homeserver takes it.
+/// What an allowed request teaches, if the homeserver takes it. Contents
+/// are kept as sent and read only once the homeserver has taken them.
 pub(crate) enum Learned {
     Nothing,
-    /// A room is created with this state (by type, empty state keys).
-    CreatedRoom(BTreeMap<String, Value>),
-    /// A state event (empty state key) was set.
-    RoomState(OwnedRoomId, String, Value),
-    /// A state event with a state key was set: what is known is dropped.
-    KeyedRoomState(OwnedRoomId, String),
+    /// A room is created from this body (as forwarded).
+    CreatedRoom(Vec<u8>),
+    /// A state event with an empty state key was set.
+    RoomState(OwnedRoomId, String, Box<RawValue>),
     /// A user set an honoured invite-permission setting.
-    Setting(OwnedUserId, String, Value),
+    Setting(OwnedUserId, String, Box<RawValue>),
 }
 
 impl Learned {
@@ -40,26 +38,18 @@ impl Learned {
         amended_body: Option<&[u8]>,
     ) -> Self {
         match &classified.action {
-            Action::CreateRoom { body, .. } => {
-                let parsed = match amended_body {
-                    Some(amended) => serde_json::from_slice(amended).ok(),
-                    None => serde_json::from_str(body.get()).ok(),
-                };
-                parsed.map_or(Self::Nothing, |body: Value| {
-                    Self::CreatedRoom(created_room_state(&body))
-                })
-            }
+            Action::CreateRoom { body, .. } => Self::CreatedRoom(
+                amended_body.map_or_else(|| body.get().as_bytes().to_vec(), <[u8]>::to_vec),
+            ),
+            // The gateway keeps only state with an empty state key.
             Action::SendStateEvent {
                 room_id,
                 event_type,
                 state_key,
                 content,
-            } => match serde_json::from_str(content.get()) {
-                Ok(content) if state_key.is_empty() => {
-                    Self::RoomState(room_id.clone(), event_type.clone(), content)
-                }
-                _ => Self::KeyedRoomState(room_id.clone(), event_type.clone()),
-            },
+            } if state_key.is_empty() => {
+                Self::RoomState(room_id.clone(), event_type.clone(), content.clone())
+            }
             Action::SetAccountData {
                 user_id,
                 room_id: None,
@@ -71,10 +61,7 @@ impl Learned {
                 .as_ref()
                 .is_some_and(|permissions| permissions.format(event_type).is_some()) =>
             {
-                match serde_json::from_str(content.get()) {
-                    Ok(content) => Self::Setting(user_id.clone(), event_type.clone(), content),
-                    Err(_) => Self::Nothing,
-                }
+                Self::Setting(user_id.clone(), event_type.clone(), content.clone())
             }
             _ => Self::Nothing,
         }
@@ -88,18 +75,18 @@ impl Learned {
         match self {
             Self::Nothing => response,
             Self::RoomState(room_id, event_type, content) => {
-                facts.learn_room_state(&room_id, &event_type, Some(content));
-                response
-            }
-            Self::KeyedRoomState(room_id, event_type) => {
-                facts.forget_room_state(&room_id, &event_type);
+                if let Ok(content) = serde_json::from_str(content.get()) {
+                    facts.learn_room_state(&room_id, &event_type, Some(content));
+                }
                 response
             }
             Self::Setting(user_id, event_type, content) => {
-                facts.learn_setting(&user_id, &event_type, content);
+                if let Ok(content) = serde_json::from_str(content.get()) {
+                    facts.learn_setting(&user_id, &event_type, content);
+                }
                 response
             }
-            Self::CreatedRoom(state) => {
+            Self::CreatedRoom(request_body) => {
                 // The room id is in the answer: read it (it is small), then
                 // pass the same bytes on.
                 let (parts, body) = response.into_parts();
@@ -116,7 +103,10 @@ impl Learned {
                             .map(str::to_owned)
                     })
                     .and_then(|room_id| OwnedRoomId::try_from(room_id).ok());
-                if let Some(room_id) = room_id {
+                let state = serde_json::from_slice::<Value>(&request_body)
+                    .map(|body| created_room_state(&body))
+                    .ok();
+                if let (Some(room_id), Some(state)) = (room_id, state) {
                     // A room made without encryption has none yet: that is
                     // known too, for as long as other state is believed.
                     let encryption = state.get("m.room.encryption").cloned();

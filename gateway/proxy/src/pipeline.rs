@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use http::request::Parts;
 use sectorgate_action::{BodyMode, Catalog, Classified, classify_lookup, x_matrix};
-use sectorgate_audit::AuditRecord;
+use sectorgate_audit::{Actor, AuditRecord};
 use sectorgate_policy::{
     Context, Decision, Peer, Verdict, decide, decide_bad_authorization, decide_body_timeout,
     decide_body_unreadable, decide_endpoint, decide_input_error, decide_too_large, needs,
@@ -69,20 +69,30 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     let endpoint = lookup.endpoint();
     let endpoint_name = endpoint.map(|endpoint| endpoint.to_string());
 
-    // accept: a server's authorization is read strictly, before anything
-    // is believed of it.
-    if let Err(reason) = x_matrix(&parts.headers) {
-        let decision = decide_bad_authorization(reason);
-        return refuse(
-            gateway,
-            &parts,
-            &decision,
-            endpoint_name,
-            "unparsed",
-            request_id,
-        )
-        .await;
-    }
+    // accept: who presents what. A server's authorization is read strictly,
+    // before anything is believed of it.
+    let x_matrix = match x_matrix(&parts.headers) {
+        Ok(x_matrix) => x_matrix,
+        Err(reason) => {
+            let decision = decide_bad_authorization(reason);
+            return refuse(
+                gateway,
+                Actor::Anonymous,
+                &decision,
+                endpoint_name,
+                "unparsed",
+                request_id,
+            )
+            .await;
+        }
+    };
+    let appservice = gateway.appservices.of(&parts);
+    let actor = actor(
+        &parts,
+        &gateway.pseudonymiser,
+        appservice,
+        x_matrix.as_ref(),
+    );
 
     // decide, first on the endpoint alone: a refused endpoint is refused
     // whatever its parameters and body, before either is read.
@@ -91,7 +101,7 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         if matches!(early.verdict, Verdict::Deny(_)) {
             return refuse(
                 gateway,
-                &parts,
+                actor,
                 &early,
                 endpoint_name,
                 "unparsed",
@@ -107,7 +117,7 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         Err(decision) => {
             return refuse(
                 gateway,
-                &parts,
+                actor,
                 &decision,
                 endpoint_name,
                 "invalid",
@@ -128,7 +138,6 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
 
     // decide, with the facts the profile needs
     let peer = Peer { addr: client_ip };
-    let appservice = gateway.appservices.of(&parts);
     let (decision, action, learned) = match &classified {
         Ok(classified) => {
             let gathered = match gather(gateway, &parts, classified, appservice).await {
@@ -158,15 +167,8 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     drop(classified);
 
     // record
-    if let Err(response) = record(
-        gateway,
-        &parts,
-        &decision,
-        endpoint_name,
-        action,
-        request_id,
-    )
-    .await
+    if let Err(response) =
+        record(gateway, actor, &decision, endpoint_name, action, request_id).await
     {
         return response;
     }
@@ -211,14 +213,14 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
 /// Records a refusal made before the request was classified, and answers it.
 async fn refuse(
     gateway: &Gateway,
-    parts: &Parts,
+    actor: Actor,
     decision: &Decision,
     endpoint: Option<String>,
     action: &str,
     request_id: &str,
 ) -> Response {
     note_decision(decision, endpoint.as_deref(), action);
-    if let Err(response) = record(gateway, parts, decision, endpoint, action, request_id).await {
+    if let Err(response) = record(gateway, actor, decision, endpoint, action, request_id).await {
         return response;
     }
     answer_denial(decision, request_id)
@@ -317,7 +319,7 @@ fn note_decision(decision: &Decision, endpoint: Option<&str>, action: &str) {
 /// Appends the audit record; on failure, the 503 to answer instead.
 async fn record(
     gateway: &Gateway,
-    parts: &Parts,
+    actor: Actor,
     decision: &Decision,
     endpoint: Option<String>,
     action: &str,
@@ -331,7 +333,7 @@ async fn record(
         action: action.to_owned(),
         verdict: decision.verdict_str().to_owned(),
         rule: decision.rule.as_str().to_owned(),
-        actor: actor(parts, &gateway.pseudonymiser, gateway.appservices.of(parts)),
+        actor,
     };
     gateway.audit.append(record).await.map_err(|error| {
         tracing::error!(%error, "audit record not durable; refusing the request");

@@ -19,7 +19,7 @@ use super::file::{Effect, ProfileFile, UserSelectorFile};
 use super::resolve::Resolver;
 use super::rules::Glob;
 use super::source::ProfileSource;
-use super::{AgeLimit, Limit, MediaRules, Profile, RedactionRules};
+use super::{AgeLimit, MediaRules, Profile, RedactionRules};
 use crate::ProfileError;
 use crate::error::Problem;
 
@@ -168,15 +168,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
     };
     let media = MediaRules {
         max_upload_bytes: nearest(chain, |f| f.media.max_upload_bytes.as_ref()).map(
-            |(limit, _)| Limit {
-                meta: resolver.meta(
-                    &limit.id,
-                    limit.reason.as_deref(),
-                    limit.shadow,
-                    "this upload is larger than the profile allows",
-                ),
-                limit: limit.limit,
-            },
+            |(limit, _)| resolver.limit(limit, "this upload is larger than the profile allows"),
         ),
     };
     let (rules, by_endpoint) = resolver.endpoint_rules(chain);

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sectorgate_action::{Api, Catalog, Endpoint};
 use serde_json::Value;
 
-use super::file::{AllowListFile, Effect, FieldRuleFile, ProfileFile, Stage, UserSelectorFile};
+use super::file::{
+    AllowListFile, Effect, FieldRuleFile, LimitFile, ProfileFile, Stage, UserSelectorFile,
+};
 use super::load::{Link, nearest};
 use super::permissions::InvitePermissions;
 use super::rules::{
@@ -123,6 +125,13 @@ impl Resolver<'_> {
                 ));
                 None
             }
+        }
+    }
+
+    pub(super) fn limit(&self, limit: &LimitFile, fallback: &str) -> Limit {
+        Limit {
+            meta: self.meta(&limit.id, limit.reason.as_deref(), limit.shadow, fallback),
+            limit: limit.limit,
         }
     }
 
@@ -381,17 +390,8 @@ impl Resolver<'_> {
         RoomRules {
             versions: nearest(chain, |f| f.rooms.versions.as_ref())
                 .map(|(list, _)| self.allow_list(list, "this room version is not allowed")),
-            max_invites: nearest(chain, |f| f.rooms.create.max_invites.as_ref()).map(
-                |(limit, _)| Limit {
-                    meta: self.meta(
-                        &limit.id,
-                        limit.reason.as_deref(),
-                        limit.shadow,
-                        "too many invites at room creation",
-                    ),
-                    limit: limit.limit,
-                },
-            ),
+            max_invites: nearest(chain, |f| f.rooms.create.max_invites.as_ref())
+                .map(|(limit, _)| self.limit(limit, "too many invites at room creation")),
             create_rules: self.field_rules(chain, "rooms.create.rules", |f| &f.rooms.create.rules),
             create_defaults: defaults.into_iter().collect(),
             required_state: nearest(chain, |f| f.rooms.create.required_state.as_ref()).map(
