@@ -3,8 +3,9 @@
 //!
 //! - Room state (`GET …/rooms/{roomId}/state/{type}/`): a room that is
 //!   encrypted stays encrypted, so that answer is kept until evicted; other
-//!   state is kept for [`STATE_TTL`] and dropped as soon as a state change
-//!   to the room passes through the gateway.
+//!   state is kept for [`STATE_TTL`]. State that passes through the gateway
+//!   (a `createRoom`, a state event set) is learned without asking
+//!   (see `learn.rs`).
 //! - Events (`GET …/rooms/{roomId}/event/{eventId}`): their timestamp
 //!   never changes; kept until evicted.
 //! - Users (`GET …/account/whoami`): which user an access token (and an
