@@ -283,6 +283,29 @@ def homeserver_config(args: argparse.Namespace, run_dir: Path, data_dir: Path, p
         "remote_media_download_per_second": "1G",
         "remote_media_download_burst_count": "10G",
     }
+    if args.federation_tls_port:
+        if not (args.tls_cert and args.tls_key):
+            fail("--federation-tls-port needs --tls-cert and --tls-key")
+        config["listeners"].append(
+            {
+                "port": args.federation_tls_port,
+                "bind_addresses": ["127.0.0.1"],
+                "type": "http",
+                "tls": True,
+                "resources": [{"names": ["federation"], "compress": False}],
+            }
+        )
+        config["tls_certificate_path"] = args.tls_cert
+        config["tls_private_key_path"] = args.tls_key
+    if args.federation_ca:
+        # Verify other servers' certificates against the test CA, and let
+        # federation reach loopback, which Synapse blocks by default.
+        config["federation_verify_certificates"] = True
+        config["federation_custom_ca_list"] = [args.federation_ca]
+        config["ip_range_whitelist"] = ["127.0.0.0/8"]
+    if args.https_proxy:
+        # Outbound requests (federation included) go through this CONNECT proxy.
+        config["https_proxy"] = args.https_proxy
     for key in RATE_LIMITS:
         set_nested(config, key, dict(UNLIMITED))
     if args.url_preview:
@@ -618,6 +641,15 @@ def main() -> None:
         metavar="ID:SENDER:USER_REGEX",
         help="register an application service (a bridge) with this id, sender localpart and user namespace (repeatable)",
     )
+    start.add_argument("--federation-tls-port", type=int, help="also serve federation over TLS on this port")
+    start.add_argument("--tls-cert", help="with --federation-tls-port: the certificate chain (PEM)")
+    start.add_argument("--tls-key", help="with --federation-tls-port: the private key (PEM)")
+    start.add_argument(
+        "--federation-ca",
+        metavar="PEM",
+        help="verify other servers against this CA, and allow federation over loopback",
+    )
+    start.add_argument("--https-proxy", metavar="URL", help="send outbound HTTPS (federation) through this proxy")
     start.add_argument(
         "--watch-parent",
         type=int,

@@ -195,6 +195,22 @@ pub enum Action {
         /// The leave event as sent.
         pdu: Box<RawValue>,
     },
+    /// `GET /_matrix/federation/v1/make_knock/{roomId}/{userId}`
+    MakeKnock {
+        /// The room to knock on.
+        room_id: OwnedRoomId,
+        /// The remote user who knocks.
+        user_id: OwnedUserId,
+    },
+    /// `PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId}`
+    SendKnock {
+        /// The room knocked on.
+        room_id: OwnedRoomId,
+        /// The knock event's id.
+        event_id: OwnedEventId,
+        /// The knock event as sent.
+        pdu: Box<RawValue>,
+    },
     /// `PUT /_matrix/federation/v{1,2}/invite/{roomId}/{eventId}`
     FederationInvite {
         /// The endpoint version, 1 or 2.
@@ -240,6 +256,11 @@ pub enum Action {
         user_id: OwnedUserId,
         /// The profile field asked for, if only one.
         field: Option<String>,
+    },
+    /// `GET /_matrix/client/v3/profile/{userId}` and its single-field forms
+    GetProfile {
+        /// The user whose profile is asked for.
+        user_id: OwnedUserId,
     },
     /// `GET /_matrix/federation/v1/query/directory`
     QueryDirectory {
@@ -318,6 +339,8 @@ impl Action {
             Self::SendJoin { .. } => "create_join_event",
             Self::MakeLeave { .. } => "prepare_leave_event",
             Self::SendLeave { .. } => "create_leave_event",
+            Self::MakeKnock { .. } => "prepare_knock_event",
+            Self::SendKnock { .. } => "create_knock_event",
             Self::FederationInvite { .. } => "create_invite",
             Self::Backfill { .. } => "get_backfill",
             Self::GetMissingEvents { .. } => "get_missing_events",
@@ -325,6 +348,7 @@ impl Action {
             Self::GetEvent { .. } => "get_event",
             Self::QueryProfile { .. } => "get_profile_information",
             Self::QueryDirectory { .. } => "get_room_information",
+            Self::GetProfile { .. } => "get_profile",
             Self::UserKeys { .. } => "user_keys",
             Self::UserDevices { .. } => "get_devices",
             Self::ServerKeys { .. } => "server_keys",

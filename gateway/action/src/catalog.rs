@@ -40,16 +40,24 @@ pub struct Route {
     pub method: Method,
     /// Whether the body is inspected or streamed.
     pub body: BodyMode,
+    /// Whether the endpoint is called with an `X-Matrix` server signature.
+    pub server_signed: bool,
     paths: Vec<&'static str>,
     parse: Parser,
 }
 
 impl Route {
-    fn new<R: Metadata>(api: Api, name: &'static str, body: BodyMode, parse: Parser) -> Self {
+    fn new<R: Metadata>(api: Api, name: &'static str, body: BodyMode, parse: Parser) -> Self
+    where
+        R::Authentication: 'static,
+    {
         Self {
             endpoint: Endpoint { api, name },
             method: R::METHOD,
             body,
+            server_signed: std::any::TypeId::of::<R::Authentication>()
+                == std::any::TypeId::of::<ruma::api::federation::authentication::ServerSignatures>(
+                ),
             paths: R::PATH_BUILDER.all_paths().collect(),
             parse,
         }
@@ -106,6 +114,11 @@ impl Lookup<'_> {
         }
     }
 
+    /// Whether the endpoint looked up is called with an `X-Matrix` signature.
+    pub fn server_signed(&self) -> bool {
+        matches!(self, Self::Found(matched) if matched.route.server_signed)
+    }
+
     /// How the request's body is to be read before classification.
     pub fn body_mode(&self) -> BodyMode {
         match self {
@@ -149,6 +162,7 @@ fn legacy_routes() -> Vec<Route> {
         endpoint: Endpoint::client("initial_sync"),
         method: Method::GET,
         body: BodyMode::Buffered,
+        server_signed: false,
         paths: vec![
             "/_matrix/client/r0/initialSync",
             "/_matrix/client/v3/initialSync",
@@ -444,10 +458,10 @@ catalog! {
     (client get_presence [presence::get_presence::v3])
     (client set_presence [presence::set_presence::v3])
     (client delete_profile_field [profile::delete_profile_field::v3])
-    (client get_avatar_url [profile::get_avatar_url::v3])
-    (client get_display_name [profile::get_display_name::v3])
-    (client get_profile [profile::get_profile::v3])
-    (client get_profile_field [profile::get_profile_field::v3])
+    (client get_avatar_url [profile::get_avatar_url::v3] parse::client::get_avatar_url)
+    (client get_display_name [profile::get_display_name::v3] parse::client::get_display_name)
+    (client get_profile [profile::get_profile::v3] parse::client::get_profile)
+    (client get_profile_field [profile::get_profile_field::v3] parse::client::get_profile_field)
     (client set_avatar_url [profile::set_avatar_url::v3])
     (client set_display_name [profile::set_display_name::v3])
     (client set_profile_field [profile::set_profile_field::v3])
@@ -531,10 +545,10 @@ catalog! {
     (federation create_invite [membership::create_invite::v1] parse::federation::invite_v1)
     (federation create_invite [membership::create_invite::v2] parse::federation::invite_v2)
     (federation create_join_event [membership::create_join_event::v2] parse::federation::send_join)
-    (federation create_knock_event [membership::create_knock_event::v1])
+    (federation create_knock_event [membership::create_knock_event::v1] parse::federation::send_knock)
     (federation create_leave_event [membership::create_leave_event::v2] parse::federation::send_leave)
     (federation prepare_join_event [membership::prepare_join_event::v1] parse::federation::make_join)
-    (federation prepare_knock_event [membership::prepare_knock_event::v1])
+    (federation prepare_knock_event [membership::prepare_knock_event::v1] parse::federation::make_knock)
     (federation prepare_leave_event [membership::prepare_leave_event::v1] parse::federation::make_leave)
     (federation get_openid_userinfo [openid::get_openid_userinfo::v1])
     (federation sign_event [policy::sign_event::v1])

@@ -70,6 +70,7 @@ fn bench(c: &mut Criterion) {
         event: None,
         invitees: None,
         appservice: None,
+        federation: None,
     };
 
     for id in Profile::bundled_ids() {

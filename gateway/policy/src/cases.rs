@@ -212,6 +212,7 @@ impl Case {
             event: event.as_ref(),
             invitees: None,
             appservice: self.context.appservice.as_deref(),
+            federation: None,
         };
         // As the gateway does: a refused endpoint is refused before its
         // request is parsed.

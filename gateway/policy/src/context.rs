@@ -11,6 +11,7 @@ use sectorgate_action::{Action, Classified};
 use serde_json::Value;
 
 use crate::Profile;
+use crate::federation::FederationFacts;
 use crate::profile::{EncryptionScope, PermissionFacts};
 
 /// Who sent the request, as far as the network tells.
@@ -69,6 +70,9 @@ pub struct Context<'a> {
     /// The application service (bridge) acting, by the id its
     /// registration gives, when the request bears its token.
     pub appservice: Option<&'a str>,
+    /// The federation allowlist and the verified origin, when the gateway
+    /// manages federation.
+    pub federation: Option<FederationFacts<'a>>,
 }
 
 /// The application service id the gateway's own token stands for; no
@@ -86,6 +90,7 @@ impl<'a> Context<'a> {
             event: None,
             invitees: None,
             appservice: None,
+            federation: None,
         }
     }
 }

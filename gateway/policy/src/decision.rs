@@ -53,6 +53,9 @@ pub struct Denial {
     pub errcode: &'static str,
     /// Human-readable text for the `error` field.
     pub message: Cow<'static, str>,
+    /// The body to answer with instead of the Matrix error, where the API
+    /// defines its own (a transaction's per-PDU results).
+    pub body: Option<Box<serde_json::Value>>,
 }
 
 /// Allow, deny, or deny in shadow mode.
@@ -101,6 +104,7 @@ impl Decision {
                 status,
                 errcode,
                 message: message.into(),
+                body: None,
             }),
             rule,
             amended_body: None,

@@ -11,12 +11,14 @@ mod context;
 mod decide;
 mod decision;
 mod error;
+pub mod federation;
 pub mod profile;
 
 pub use context::{Context, EventFacts, GATEWAY_APPSERVICE, Needs, Peer, RoomFacts, needs};
 pub use decide::{
-    created_room_state, decide, decide_bad_authorization, decide_body_timeout,
-    decide_body_unreadable, decide_endpoint, decide_input_error, decide_too_large, rules,
+    Unauthenticated, created_room_state, decide, decide_api_not_served, decide_bad_authorization,
+    decide_body_timeout, decide_body_unreadable, decide_endpoint, decide_input_error,
+    decide_origin, decide_too_large, decide_unauthenticated, federation_rules, rules,
 };
 pub use decision::{Decision, Denial, RuleId, Verdict};
 pub use error::{Problem, ProfileError};

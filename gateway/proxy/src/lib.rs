@@ -18,6 +18,7 @@ pub mod pipeline;
 mod request_id;
 pub mod respond;
 mod rewrite;
+mod servers;
 
 use std::sync::Arc;
 
@@ -25,9 +26,11 @@ use axum::Router;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use sectorgate_audit::{AuditLog, Pseudonymiser};
+use sectorgate_federation::Federation;
 use sectorgate_policy::Profile;
 
 pub use config::{Limits, ProxyConfig};
+pub use servers::Serves;
 
 /// Everything the pipeline needs, shared by all requests.
 #[derive(Debug)]
@@ -40,6 +43,7 @@ pub struct Gateway {
     request_ids: request_id::RequestIds,
     facts: facts::FactCache,
     appservices: appservices::Appservices,
+    federation: Option<Arc<Federation>>,
 }
 
 impl Gateway {
@@ -49,6 +53,7 @@ impl Gateway {
         profile: Profile,
         audit: AuditLog,
         pseudonymiser: Pseudonymiser,
+        federation: Option<Arc<Federation>>,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.connect_timeout));
@@ -66,6 +71,7 @@ impl Gateway {
             client,
             request_ids: request_id::RequestIds::new(),
             facts: facts::FactCache::new(),
+            federation,
         }
     }
 

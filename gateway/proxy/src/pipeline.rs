@@ -14,8 +14,9 @@ use http::request::Parts;
 use sectorgate_action::{BodyMode, Catalog, Classified, classify_lookup, x_matrix};
 use sectorgate_audit::{Actor, AuditRecord};
 use sectorgate_policy::{
-    Context, Decision, Peer, Verdict, decide, decide_bad_authorization, decide_body_timeout,
-    decide_body_unreadable, decide_endpoint, decide_input_error, decide_too_large, needs,
+    Context, Decision, Peer, Verdict, decide, decide_api_not_served, decide_bad_authorization,
+    decide_body_timeout, decide_body_unreadable, decide_endpoint, decide_input_error,
+    decide_too_large, needs,
 };
 use tracing::{Instrument, field};
 
@@ -25,6 +26,7 @@ use crate::body::{BodyError, declared_length, read_limited};
 use crate::facts::{Asker, Gathered};
 use crate::learn::Learned;
 use crate::respond::{self, Fault, REQUEST_ID};
+use crate::servers::{self, Serves};
 use crate::{forward, forwarded, rewrite};
 
 /// Runs one request through the pipeline.
@@ -86,13 +88,41 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
             .await;
         }
     };
+    let serves = parts
+        .extensions
+        .get::<Serves>()
+        .copied()
+        .unwrap_or(Serves::BOTH);
+    if let Some(endpoint) = &endpoint
+        && !serves.allows(endpoint.api)
+    {
+        let decision = decide_api_not_served(endpoint.api);
+        return refuse(
+            gateway,
+            Actor::Anonymous,
+            &decision,
+            endpoint_name,
+            "unparsed",
+            request_id,
+        )
+        .await;
+    }
+    let claim = match servers::admit(gateway, &lookup, x_matrix) {
+        Ok(claim) => claim,
+        Err(decision) => {
+            return refuse(
+                gateway,
+                Actor::Anonymous,
+                &decision,
+                endpoint_name,
+                "unparsed",
+                request_id,
+            )
+            .await;
+        }
+    };
     let appservice = gateway.appservices.of(&parts);
-    let actor = actor(
-        &parts,
-        &gateway.pseudonymiser,
-        appservice,
-        x_matrix.as_ref(),
-    );
+    let actor = actor(&parts, &gateway.pseudonymiser, appservice);
 
     // decide, first on the endpoint alone: a refused endpoint is refused
     // whatever its parameters and body, before either is read.
@@ -127,6 +157,30 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         }
     };
 
+    // accept: a server is believed once its signature verifies.
+    let now = now_ms().unsigned_abs();
+    let origin = match &claim.x_matrix {
+        Some(x_matrix) => match servers::verify(gateway, x_matrix, &parts, &buffered, now).await {
+            Ok(origin) => Some(origin),
+            Err(decision) => {
+                return refuse(
+                    gateway,
+                    Actor::Anonymous,
+                    &decision,
+                    endpoint_name,
+                    "unparsed",
+                    request_id,
+                )
+                .await;
+            }
+        },
+        None => None,
+    };
+    let actor = match &origin {
+        Some(origin) => Actor::Server(origin.to_string()),
+        None => actor,
+    };
+
     // classify
     let view = sectorgate_action::Request {
         method: &parts.method,
@@ -146,12 +200,18 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
             };
             let context = Context {
                 peer,
-                now_ms: now_ms().unsigned_abs(),
+                now_ms: now,
                 user: gathered.user.as_ref(),
                 room: gathered.room.as_ref(),
                 event: gathered.event.as_ref(),
                 invitees: gathered.invitees.as_ref(),
                 appservice,
+                federation: match (&gateway.federation, &claim.allowlist) {
+                    (Some(federation), Some(list)) => {
+                        Some(federation.facts(list, origin.as_deref()))
+                    }
+                    _ => None,
+                },
             };
             let decision = decide(classified, &gateway.profile, &context);
             let learned = Learned::from(

@@ -42,7 +42,10 @@ impl Fault {
 /// The response for a denial.
 pub fn denial(denial: &Denial, rule: &str, request_id: &str) -> Response {
     let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN);
-    matrix_error(status, denial.errcode, &denial.message, rule, request_id)
+    match &denial.body {
+        Some(body) => json_response(status, body.to_string(), request_id),
+        None => matrix_error(status, denial.errcode, &denial.message, rule, request_id),
+    }
 }
 
 /// The response for a fault.
@@ -90,7 +93,11 @@ fn matrix_error(
         "error": message,
         "org.sectorgate.rule": rule,
     });
-    let mut response = Response::new(Body::from(body.to_string()));
+    json_response(status, body.to_string(), request_id)
+}
+
+fn json_response(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(

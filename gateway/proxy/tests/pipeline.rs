@@ -89,6 +89,7 @@ async fn gateway_with(homeserver: &str, dir: &tempfile::TempDir, profile: &str) 
         Profile::bundled(profile).expect("profile"),
         AuditLog::spawn(store),
         Pseudonymiser::new([7; 32]),
+        None,
     );
     let app = sectorgate_proxy::router(Arc::new(gateway))
         .into_make_service_with_connect_info::<SocketAddr>();
@@ -297,12 +298,15 @@ async fn a_malformed_x_matrix_authorization_is_refused_with_401() {
         seen.lock().expect("log").is_empty(),
         "a malformed request was forwarded"
     );
-    // One well-formed header passes on (its signature is the homeserver's to check).
+    // A well-formed one is not forwarded either: without `[federation]`,
+    // federation is closed.
     let request = http::Request::get(format!("{base}{path}"))
         .header("authorization", good)
         .body(Body::empty())
         .expect("request");
-    let (status, _, _) = send(request).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(seen.lock().expect("log").len(), 1);
+    let (status, _, body) = send(request).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let error: serde_json::Value = serde_json::from_slice(&body).expect("error JSON");
+    assert_eq!(error["org.sectorgate.rule"], "federation.disabled");
+    assert!(seen.lock().expect("log").is_empty());
 }

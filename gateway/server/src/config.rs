@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use sectorgate_policy::{Profile, ProfileError};
+use sectorgate_proxy::Serves;
+
+use crate::federation::FederationConfig;
+use crate::tls::TlsFiles;
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -26,6 +30,70 @@ pub(crate) struct Config {
     /// Application services (bridges) the gateway recognises, so that the
     /// profile can decide on their traffic.
     pub(crate) appservices: Vec<AppserviceEntry>,
+    /// Listeners for the Matrix APIs; when given, they replace
+    /// `[listen] client`.
+    pub(crate) listeners: Vec<ListenerConfig>,
+    /// Federation; without it, signed server-server requests are refused.
+    pub(crate) federation: Option<FederationConfig>,
+}
+
+/// `[[listeners]]`: one listener for the Matrix APIs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListenerConfig {
+    /// The address to listen on.
+    pub(crate) bind: SocketAddr,
+    /// The APIs served: `client`, `federation` or both (the default).
+    #[serde(default = "both_apis")]
+    pub(crate) serves: Vec<ApiName>,
+    /// TLS certificate and key; without them, plain HTTP.
+    #[serde(default)]
+    pub(crate) tls: Option<TlsFiles>,
+}
+
+/// An API a listener can serve.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ApiName {
+    /// The client-server API.
+    Client,
+    /// The server-server API.
+    Federation,
+}
+
+fn both_apis() -> Vec<ApiName> {
+    vec![ApiName::Client, ApiName::Federation]
+}
+
+impl Config {
+    /// The listeners for the Matrix APIs: `[[listeners]]`, or the built-in
+    /// plain one on `[listen] client`.
+    pub(crate) fn matrix_listeners(&self) -> Vec<ListenerConfig> {
+        if self.listeners.is_empty() {
+            vec![ListenerConfig::plain(self.listen.client)]
+        } else {
+            self.listeners.clone()
+        }
+    }
+}
+
+impl ListenerConfig {
+    /// The built-in listener: `[listen] client`, both APIs, plain HTTP.
+    pub(crate) fn plain(bind: SocketAddr) -> Self {
+        Self {
+            bind,
+            serves: both_apis(),
+            tls: None,
+        }
+    }
+
+    /// The APIs served.
+    pub(crate) fn serves(&self) -> Serves {
+        Serves {
+            client: self.serves.contains(&ApiName::Client),
+            federation: self.serves.contains(&ApiName::Federation),
+        }
+    }
 }
 
 /// `[[appservices]]`: one application service, by its registration file.
@@ -372,6 +440,17 @@ impl Config {
         }
         for appservice in &self.appservices {
             appservice.load()?;
+        }
+        for listener in &self.listeners {
+            if listener.serves.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "the listener on {} serves no API",
+                    listener.bind
+                )));
+            }
+        }
+        if let Some(federation) = &self.federation {
+            federation.static_allowlist()?;
         }
         let profile = self.profile.load()?;
         if profile.invites.permissions.is_some() && self.homeserver.appservice_token()?.is_none() {

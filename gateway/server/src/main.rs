@@ -7,16 +7,21 @@
 mod admin;
 mod cli;
 mod config;
+mod federation;
 mod listener;
 mod profile_cmd;
 mod serve;
 mod telemetry;
+mod tls;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process (ring), before anything
+    // builds a TLS client.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Serve(args) => serve::run(args),

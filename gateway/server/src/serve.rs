@@ -5,13 +5,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use sectorgate_audit::{AuditLog, Pseudonymiser, SqliteStore};
-use sectorgate_proxy::{Gateway, Limits, ProxyConfig};
+use sectorgate_proxy::{Gateway, Limits, ProxyConfig, Serves};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::listener::{self, ConnectionLimits};
-use crate::{admin, telemetry};
+use crate::{admin, telemetry, tls};
 
 /// Runs the gateway until SIGINT or SIGTERM.
 pub(crate) fn run(args: ServeArgs) -> ExitCode {
@@ -96,20 +96,45 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
         "starting sectorgate {}",
         env!("CARGO_PKG_VERSION")
     );
+    let federation = match &config.federation {
+        Some(federation) => {
+            let built = federation.build().map_err(|e| e.to_string())?;
+            tracing::info!(server_name = %built.local(), allow = ?federation.allow, "federation managed");
+            Some(Arc::new(built))
+        }
+        None => {
+            tracing::warn!("no [federation] section: signed server-server requests are refused");
+            None
+        }
+    };
     let gateway = Arc::new(Gateway::new(
         proxy_config,
         profile,
         AuditLog::spawn(store),
         pseudonymiser,
+        federation,
     ));
 
-    let client = bind(config.listen.client, "client").await?;
+    let mut matrix_listeners = Vec::new();
+    for listener in config.matrix_listeners() {
+        let tls = match &listener.tls {
+            Some(files) => Some(tls::acceptor(files)?),
+            None => None,
+        };
+        let bound = bind(listener.bind, "matrix").await?;
+        matrix_listeners.push((bound, tls, listener.serves()));
+    }
     let admin_listener = bind(config.listen.admin, "admin").await?;
-    let client_addr = client.local_addr().map_err(|e| e.to_string())?;
+    let addrs = matrix_listeners
+        .iter()
+        .map(|(bound, _, _)| bound.local_addr())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%client_addr, %admin_addr, "listening");
+    tracing::info!(listeners = ?addrs, %admin_addr, "listening");
     if let Some(path) = &args.addr_file {
-        let json = serde_json::json!({"client": client_addr, "admin": admin_addr});
+        let json =
+            serde_json::json!({"client": addrs.first(), "listeners": addrs, "admin": admin_addr});
         std::fs::write(path, json.to_string())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
@@ -121,9 +146,27 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
     };
     let matrix = sectorgate_proxy::router(Arc::clone(&gateway));
     let admin = admin::router(gateway);
+    let matrix_served =
+        futures_util::future::join_all(matrix_listeners.into_iter().map(|(bound, tls, serves)| {
+            listener::serve(
+                bound,
+                matrix.clone(),
+                limits,
+                tls,
+                serves,
+                shutdown_signal(),
+            )
+        }));
     tokio::join!(
-        listener::serve(client, matrix, limits, shutdown_signal()),
-        listener::serve(admin_listener, admin, limits, shutdown_signal()),
+        matrix_served,
+        listener::serve(
+            admin_listener,
+            admin,
+            limits,
+            None,
+            Serves::BOTH,
+            shutdown_signal()
+        ),
     );
     tracing::info!("stopped");
     Ok(())

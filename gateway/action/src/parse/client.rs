@@ -136,6 +136,30 @@ pub(crate) fn knock_room(request: Http<'_>, args: &[&str]) -> Parsed {
     })
 }
 
+/// `GET /_matrix/client/v3/profile/{userId}`
+pub(crate) fn get_profile(request: Http<'_>, args: &[&str]) -> Parsed {
+    let r: api::profile::get_profile::v3::Request = ruma(request, args)?;
+    Ok(Action::GetProfile { user_id: r.user_id })
+}
+
+/// `GET /_matrix/client/v3/profile/{userId}/{field}`
+pub(crate) fn get_profile_field(request: Http<'_>, args: &[&str]) -> Parsed {
+    let r: api::profile::get_profile_field::v3::Request = ruma(request, args)?;
+    Ok(Action::GetProfile { user_id: r.user_id })
+}
+
+/// `GET /_matrix/client/v3/profile/{userId}/avatar_url`
+pub(crate) fn get_avatar_url(request: Http<'_>, args: &[&str]) -> Parsed {
+    let r: api::profile::get_avatar_url::v3::Request = ruma(request, args)?;
+    Ok(Action::GetProfile { user_id: r.user_id })
+}
+
+/// `GET /_matrix/client/v3/profile/{userId}/displayname`
+pub(crate) fn get_display_name(request: Http<'_>, args: &[&str]) -> Parsed {
+    let r: api::profile::get_display_name::v3::Request = ruma(request, args)?;
+    Ok(Action::GetProfile { user_id: r.user_id })
+}
+
 /// `POST /_matrix/client/v3/rooms/{roomId}/leave`
 pub(crate) fn leave_room(request: Http<'_>, args: &[&str]) -> Parsed {
     let r: api::membership::leave_room::v3::Request = ruma(request, args)?;

@@ -58,6 +58,25 @@ pub(crate) fn send_leave(request: Http<'_>, args: &[&str]) -> Parsed {
     })
 }
 
+/// `GET /_matrix/federation/v1/make_knock/{roomId}/{userId}`
+pub(crate) fn make_knock(request: Http<'_>, args: &[&str]) -> Parsed {
+    let r: api::membership::prepare_knock_event::v1::Request = ruma(request, args)?;
+    Ok(Action::MakeKnock {
+        room_id: r.room_id,
+        user_id: r.user_id,
+    })
+}
+
+/// `PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId}`
+pub(crate) fn send_knock(request: Http<'_>, args: &[&str]) -> Parsed {
+    let r: api::membership::create_knock_event::v1::Request = ruma(request, args)?;
+    Ok(Action::SendKnock {
+        room_id: r.room_id,
+        event_id: r.event_id,
+        pdu: r.pdu,
+    })
+}
+
 /// `PUT /_matrix/federation/v1/invite/{roomId}/{eventId}` (the body is the event)
 pub(crate) fn invite_v1(request: Http<'_>, args: &[&str]) -> Parsed {
     let event = raw_body(request.body())?;

@@ -1,6 +1,6 @@
 //! The decisions for requests that cannot be classified: bad input.
 
-use sectorgate_action::ClassifyError;
+use sectorgate_action::{Api, ClassifyError};
 
 use super::rules;
 use crate::{Decision, RuleId};
@@ -48,4 +48,14 @@ pub fn decide_body_timeout() -> Decision {
 /// The decision for a body whose stream broke while it was read.
 pub fn decide_body_unreadable(reason: String) -> Decision {
     Decision::deny(rules::BODY_UNREADABLE, 400, "M_UNKNOWN", reason)
+}
+
+/// The decision for a request to an API the listener does not serve.
+pub fn decide_api_not_served(api: Api) -> Decision {
+    Decision::deny(
+        rules::API_NOT_SERVED,
+        404,
+        "M_UNRECOGNIZED",
+        format!("this listener does not serve the {} API", api.as_str()),
+    )
 }

@@ -3,6 +3,8 @@
 //! A request is checked by concern, always in this order; the first
 //! enforced denial wins and names its rule:
 //!
+//! 0. [`federation`]: may this server be heard, and does it speak only for
+//!    its own users? May this client reach that server?
 //! 1. [`endpoints`]: may this endpoint be called at all?
 //!    [`appservices`]: may this application service (bridge) act, and as
 //!    this user?
@@ -25,6 +27,7 @@ mod appservices;
 mod content;
 mod endpoints;
 mod events;
+mod federation;
 mod input;
 mod invites;
 mod media;
@@ -35,9 +38,12 @@ use sectorgate_action::Classified;
 use serde_json::Value;
 
 pub use endpoints::decide_endpoint;
+pub use federation::{
+    Unauthenticated, decide_origin, decide_unauthenticated, rules as federation_rules,
+};
 pub use input::{
-    decide_bad_authorization, decide_body_timeout, decide_body_unreadable, decide_input_error,
-    decide_too_large,
+    decide_api_not_served, decide_bad_authorization, decide_body_timeout, decide_body_unreadable,
+    decide_input_error, decide_too_large,
 };
 pub use rooms::initial_state_map as created_room_state;
 
@@ -71,6 +77,8 @@ pub mod rules {
     pub const BODY_TIMEOUT: RuleId = RuleId::builtin("request.body_timeout");
     /// A body whose stream broke.
     pub const BODY_UNREADABLE: RuleId = RuleId::builtin("request.body_unreadable");
+    /// A request for an API the listener does not serve.
+    pub const API_NOT_SERVED: RuleId = RuleId::builtin("listener.api_not_served");
     /// An `X-Matrix` authorization that is not exactly one well-formed header.
     pub const BAD_AUTHORIZATION: RuleId = RuleId::builtin("federation.bad_authorization");
     /// An event content that is not canonical JSON.
@@ -167,6 +175,7 @@ pub fn decide(classified: &Classified, profile: &Profile, context: &Context<'_>)
 }
 
 fn run(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision> {
+    federation::check(input, judge)?;
     endpoints::check(input, judge)?;
     appservices::check(input, judge)?;
     let mut content: Option<Value> = content::check(input, judge)?;

@@ -15,11 +15,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::discovery::{Discovery, parse_version};
-use super::file::{Effect, ProfileFile, UserSelectorFile};
+use super::file::{Effect, ProfileFile, TransactionMode, UserSelectorFile};
 use super::resolve::Resolver;
 use super::rules::Glob;
 use super::source::ProfileSource;
-use super::{AgeLimit, MediaRules, Profile, RedactionRules};
+use super::{AgeLimit, FederationRules, MediaRules, Profile, RedactionRules};
 use crate::ProfileError;
 use crate::error::Problem;
 
@@ -208,6 +208,12 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         media,
         discovery,
         appservices,
+        federation: FederationRules {
+            transactions: nearest(chain, |f| f.federation.transactions)
+                .map_or_else(TransactionMode::default, |(mode, _)| mode),
+            signed_lists: nearest(chain, |f| f.federation.signed_lists)
+                .is_none_or(|(allowed, _)| allowed),
+        },
         user_groups,
         by_endpoint,
     }

@@ -23,7 +23,7 @@ use sectorgate_action::Endpoint;
 use serde_json::Value;
 
 pub use discovery::{Discovery, parse_version};
-pub use file::{Effect, EncryptionScope, Stage};
+pub use file::{Effect, EncryptionScope, Stage, TransactionMode};
 pub use permissions::{InvitePermissions, PermissionFacts, PermissionFormat};
 pub(crate) use rules::any_matches;
 pub use rules::{AllowList, FieldRule, Glob, InviteRule, RuleMeta, StateCondition, UserSelector};
@@ -157,6 +157,15 @@ pub struct InviteRules {
     pub permissions: Option<InvitePermissions>,
 }
 
+/// Rules on federation.
+#[derive(Clone, Debug, Default)]
+pub struct FederationRules {
+    /// How a transaction with refused items is answered.
+    pub transactions: TransactionMode,
+    /// Whether a signed federation list may feed the allowlist.
+    pub signed_lists: bool,
+}
+
 /// Rules on redactions.
 #[derive(Clone, Debug, Default)]
 pub struct RedactionRules {
@@ -199,6 +208,8 @@ pub struct Profile {
     pub discovery: Discovery,
     /// Rules on application services.
     pub appservices: AppserviceRules,
+    /// Rules on federation.
+    pub federation: FederationRules,
     /// Named groups of users.
     pub user_groups: HashMap<String, UserSelector>,
     by_endpoint: HashMap<Endpoint, usize>,

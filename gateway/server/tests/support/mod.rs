@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod peer;
+pub mod pki;
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -52,6 +55,14 @@ pub fn venv() -> &'static Path {
 /// The venv's Python.
 pub fn python() -> PathBuf {
     venv().join("bin/python")
+}
+
+/// A port free on 127.0.0.1 now (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// Polls `check` every 100 ms until it returns `Some` or `limit` passes.
@@ -87,6 +98,14 @@ pub struct SynapseOptions {
     pub url_preview: bool,
     /// Application services to register, as `ID:SENDER:USER_REGEX`.
     pub bridges: Vec<&'static str>,
+    /// The server name (default `localhost`).
+    pub server_name: Option<String>,
+    /// Serve federation over TLS on this port, with this certificate and key.
+    pub federation_tls: Option<(u16, PathBuf, PathBuf)>,
+    /// Verify other servers against this CA, and federate over loopback.
+    pub federation_ca: Option<PathBuf>,
+    /// Send outbound HTTPS (federation) through this proxy URL.
+    pub https_proxy: Option<String>,
 }
 
 impl Synapse {
@@ -105,6 +124,22 @@ impl Synapse {
         }
         if options.url_preview {
             command.args(["--url-preview", "--url-preview-allow", "127.0.0.1/32"]);
+        }
+        if let Some(name) = &options.server_name {
+            command.args(["--server-name", name]);
+        }
+        if let Some((port, cert, key)) = &options.federation_tls {
+            command
+                .args(["--federation-tls-port", &port.to_string(), "--tls-cert"])
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key);
+        }
+        if let Some(ca) = &options.federation_ca {
+            command.arg("--federation-ca").arg(ca);
+        }
+        if let Some(proxy) = &options.https_proxy {
+            command.args(["--https-proxy", proxy]);
         }
         let output = command.output().expect("run synapse.py start");
         assert!(output.status.success(), "synapse.py start failed");
@@ -286,7 +321,9 @@ impl Gateway {
         };
         let health = format!("{}/health", gateway.admin_url);
         wait_for(Duration::from_secs(20), || {
-            reqwest::blocking::get(&health)
+            http()
+                .get(&health)
+                .send()
                 .ok()
                 .filter(|r| r.status().is_success())
         })
@@ -358,8 +395,14 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Makes ring the process's TLS crypto provider, as the gateway does.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A blocking HTTP client with a generous overall timeout.
 pub fn http() -> reqwest::blocking::Client {
+    install_crypto_provider();
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

@@ -1,0 +1,185 @@
+//! Other servers' signing keys: pinned in the config, or fetched from the
+//! server itself (`GET /_matrix/key/v2/server`, never through a notary),
+//! checked to be self-signed, and cached until their `valid_until_ts`, for
+//! at most seven days.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ruma::canonical_json::CanonicalJsonObject;
+use ruma::serde::Base64;
+use ruma::signatures::{PublicKeyMap, PublicKeySet};
+use ruma::{CanonicalJsonValue, OwnedServerName, ServerName};
+
+use crate::resolve::Resolver;
+
+/// The longest time fetched keys are believed, whatever they say.
+pub const MAX_KEY_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// After a fetch, the shortest wait before the same server is asked again
+/// for a key it did not have.
+const REFETCH_AFTER: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Debug)]
+struct Cached {
+    keys: PublicKeySet,
+    valid_until_ms: u64,
+    fetched_at_ms: u64,
+}
+
+/// Signing keys by server.
+#[derive(Debug)]
+pub struct KeyStore {
+    pinned: BTreeMap<OwnedServerName, PublicKeySet>,
+    cache: Mutex<HashMap<OwnedServerName, Cached>>,
+    client: reqwest::Client,
+    resolver: Resolver,
+}
+
+impl KeyStore {
+    /// A store with `pinned` keys, fetching others with `client`.
+    pub fn new(
+        pinned: BTreeMap<OwnedServerName, PublicKeySet>,
+        client: reqwest::Client,
+        resolver: Resolver,
+    ) -> Self {
+        Self {
+            pinned,
+            cache: Mutex::new(HashMap::new()),
+            client,
+            resolver,
+        }
+    }
+
+    /// The key map to verify a signature by `server`'s `key_id` with. The
+    /// caller has checked that `server` is allowed: only such servers are
+    /// ever contacted.
+    pub async fn key_map(
+        &self,
+        server: &ServerName,
+        key_id: &str,
+        now_ms: u64,
+    ) -> Result<PublicKeyMap, String> {
+        if let Some(pinned) = self.pinned.get(server) {
+            return pinned
+                .get(key_id)
+                .map(|key| single(server, key_id, key))
+                .ok_or_else(|| format!("{key_id} is not among {server}'s pinned keys"));
+        }
+        let cached = self.cached(server);
+        if let Some(entry) = &cached
+            && entry.valid_until_ms > now_ms
+            && let Some(key) = entry.keys.get(key_id)
+        {
+            return Ok(single(server, key_id, key));
+        }
+        if let Some(entry) = &cached
+            && now_ms.saturating_sub(entry.fetched_at_ms) < millis(REFETCH_AFTER)
+            && entry.valid_until_ms > now_ms
+        {
+            return Err(format!("{server} does not publish the key {key_id}"));
+        }
+        let fetched = self.fetch(server, now_ms).await?;
+        let found = fetched
+            .keys
+            .get(key_id)
+            .map(|key| single(server, key_id, key));
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(server.to_owned(), fetched);
+        }
+        found.ok_or_else(|| format!("{server} does not publish the key {key_id}"))
+    }
+
+    fn cached(&self, server: &ServerName) -> Option<Cached> {
+        self.cache.lock().ok()?.get(server).cloned()
+    }
+
+    async fn fetch(&self, server: &ServerName, now_ms: u64) -> Result<Cached, String> {
+        let address = self.resolver.address(&self.client, server).await;
+        let url = format!("https://{address}/_matrix/key/v2/server");
+        let response = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("cannot fetch {url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{url} answered {}", response.status()));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("cannot read {url}: {e}"))?;
+        let keys = self_signed_keys(server, &body)?;
+        let tracing_keys: Vec<&String> = keys.0.keys().collect();
+        tracing::info!(%server, keys = ?tracing_keys, "fetched server keys");
+        Ok(Cached {
+            keys: keys.0,
+            valid_until_ms: keys.1.min(now_ms + millis(MAX_KEY_LIFETIME)),
+            fetched_at_ms: now_ms,
+        })
+    }
+}
+
+/// The current verify keys in a `/_matrix/key/v2/server` answer, and how long
+/// they are valid, once the answer is shown to be `server`'s own and signed
+/// by those keys.
+pub fn self_signed_keys(server: &ServerName, body: &[u8]) -> Result<(PublicKeySet, u64), String> {
+    let mut object: CanonicalJsonObject =
+        serde_json::from_slice(body).map_err(|e| format!("the key answer is not JSON: {e}"))?;
+    let named = match object.get("server_name") {
+        Some(CanonicalJsonValue::String(name)) => name.clone(),
+        _ => return Err("the key answer names no server".to_owned()),
+    };
+    if named != server.as_str() {
+        return Err(format!("the key answer is for {named}, not {server}"));
+    }
+    let valid_until_ms = match object.get("valid_until_ts") {
+        Some(CanonicalJsonValue::Integer(ts)) => u64::try_from(i64::from(*ts)).unwrap_or(0),
+        _ => return Err("the key answer has no valid_until_ts".to_owned()),
+    };
+    let mut keys = PublicKeySet::new();
+    if let Some(CanonicalJsonValue::Object(verify_keys)) = object.get("verify_keys") {
+        for (id, entry) in verify_keys {
+            let Some(CanonicalJsonValue::String(key)) = entry_key(entry) else {
+                return Err(format!("the key {id} has no key"));
+            };
+            let key = Base64::parse(key).map_err(|e| format!("the key {id}: {e}"))?;
+            keys.insert(id.clone(), key);
+        }
+    }
+    if keys.is_empty() {
+        return Err("the key answer has no verify_keys".to_owned());
+    }
+    // Only the server's own signature counts; a notary's is not asked for.
+    match object.get_mut("signatures") {
+        Some(CanonicalJsonValue::Object(signatures))
+            if signatures.contains_key(server.as_str()) =>
+        {
+            signatures.retain(|entity, _| entity == server.as_str());
+        }
+        _ => return Err(format!("the key answer is not signed by {server}")),
+    }
+    let map = PublicKeyMap::from([(server.to_string(), keys.clone())]);
+    ruma::signatures::verify_json(&map, &object)
+        .map_err(|e| format!("the key answer is not signed by its keys: {e}"))?;
+    Ok((keys, valid_until_ms))
+}
+
+fn entry_key(entry: &CanonicalJsonValue) -> Option<&CanonicalJsonValue> {
+    match entry {
+        CanonicalJsonValue::Object(object) => object.get("key"),
+        _ => None,
+    }
+}
+
+fn single(server: &ServerName, key_id: &str, key: &Base64) -> PublicKeyMap {
+    PublicKeyMap::from([(
+        server.to_string(),
+        PublicKeySet::from([(key_id.to_owned(), key.clone())]),
+    )])
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

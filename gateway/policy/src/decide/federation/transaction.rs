@@ -1,0 +1,87 @@
+//! `PUT /_matrix/federation/v1/send/{txnId}`: every PDU and EDU is checked.
+//!
+//! The origin signs the whole body, so the gateway cannot forward part of
+//! it: a transaction with any refused item is not forwarded at all. In the
+//! default (lenient) mode the sender gets `200` with an error for each
+//! refused PDU, as the specification's per-PDU results allow; the accepted
+//! PDUs of that transaction reach the homeserver later, through its gap
+//! filling (`get_missing_events`) when a following event references them.
+//! In strict mode the whole transaction is answered `403`.
+
+use ruma::ServerName;
+use sectorgate_action::Transaction;
+use serde_json::{Map, Value, json};
+
+use super::items::{self, Problem};
+use super::rules;
+use crate::federation::FederationFacts;
+use crate::profile::{FederationRules, TransactionMode};
+use crate::{Decision, Denial, Verdict};
+
+pub(super) fn check(
+    txn: &Transaction,
+    origin: &ServerName,
+    facts: &FederationFacts<'_>,
+    profile: &FederationRules,
+) -> Result<(), Decision> {
+    if txn.origin != origin {
+        return Err(Decision::deny(
+            rules::ORIGIN_MISMATCH,
+            401,
+            "M_UNAUTHORIZED",
+            format!(
+                "the transaction says it comes from {}, but {origin} signed it",
+                txn.origin
+            ),
+        ));
+    }
+    let mut refused: Vec<(String, Problem)> = Vec::new();
+    for pdu in &txn.pdus {
+        let value: Value = serde_json::from_str(pdu.get()).unwrap_or(Value::Null);
+        if let Some(problem) = items::pdu_problem(&value, facts) {
+            let id = items::event_id(pdu).unwrap_or_else(|| "(no event id)".to_owned());
+            refused.push((id, problem));
+        }
+    }
+    let edu_problems: Vec<Problem> = txn
+        .edus
+        .iter()
+        .filter_map(|edu| {
+            let value: Value = serde_json::from_str(edu.get()).unwrap_or(Value::Null);
+            items::edu_problem(&value, origin, facts)
+        })
+        .collect();
+    let Some(first) = refused
+        .first()
+        .map(|(_, problem)| problem)
+        .or(edu_problems.first())
+    else {
+        return Ok(());
+    };
+    let count = refused.len() + edu_problems.len();
+    let message = if count == 1 {
+        format!("transaction refused: {first}")
+    } else {
+        format!("transaction refused: {first} (and {} more)", count - 1)
+    };
+    let mut decision = Decision::deny(rules::TRANSACTION_ITEMS, 403, "M_FORBIDDEN", message);
+    if profile.transactions == TransactionMode::Lenient
+        && let Verdict::Deny(denial) = &mut decision.verdict
+    {
+        *denial = per_pdu_answer(denial, &refused);
+    }
+    Err(decision)
+}
+
+/// The lenient answer: `200 {"pdus": {id: {"error": …}}}`.
+fn per_pdu_answer(denial: &Denial, refused: &[(String, Problem)]) -> Denial {
+    let pdus: Map<String, Value> = refused
+        .iter()
+        .map(|(id, problem)| (id.clone(), json!({ "error": problem })))
+        .collect();
+    Denial {
+        status: 200,
+        body: Some(Box::new(json!({ "pdus": pdus }))),
+        ..denial.clone()
+    }
+}
