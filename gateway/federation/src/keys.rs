@@ -183,3 +183,70 @@ fn single(server: &ServerName, key_id: &str, key: &Base64) -> PublicKeyMap {
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, reason = "tests")]
+
+    use ruma::signatures::Ed25519KeyPair;
+    use serde_json::json;
+
+    use super::*;
+
+    fn key_answer(
+        server: &str,
+        signer: Option<&Ed25519KeyPair>,
+        published: &Ed25519KeyPair,
+    ) -> Vec<u8> {
+        let public =
+            Base64::<ruma::serde::base64::Standard, _>::new(published.public_key().to_vec());
+        let mut object: CanonicalJsonObject = serde_json::from_value(json!({
+            "server_name": server,
+            "valid_until_ts": 4_000_000_000_000_u64,
+            "verify_keys": {"ed25519:k1": {"key": public.encode()}},
+            "old_verify_keys": {},
+        }))
+        .expect("object");
+        if let Some(signer) = signer {
+            ruma::signatures::sign_json(server, signer, &mut object).expect("sign");
+        }
+        serde_json::to_vec(&object).expect("bytes")
+    }
+
+    fn key(version: &str) -> Ed25519KeyPair {
+        Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), version.to_owned()).expect("key")
+    }
+
+    #[test]
+    fn a_self_signed_answer_gives_its_keys() {
+        let key = key("k1");
+        let server: &ServerName = "hs2.example.org".try_into().expect("name");
+        let (keys, valid_until) =
+            self_signed_keys(server, &key_answer("hs2.example.org", Some(&key), &key))
+                .expect("keys");
+        assert!(keys.contains_key("ed25519:k1"));
+        assert_eq!(valid_until, 4_000_000_000_000);
+    }
+
+    #[test]
+    fn unsigned_foreign_or_forged_answers_are_refused() {
+        let key = key("k1");
+        let other = key_pair_other();
+        let server: &ServerName = "hs2.example.org".try_into().expect("name");
+        for (answer, why) in [
+            (key_answer("hs2.example.org", None, &key), "not signed"),
+            (key_answer("hs3.example.org", Some(&key), &key), "for hs3"),
+            (
+                key_answer("hs2.example.org", Some(&other), &key),
+                "signed by another key",
+            ),
+            (b"[]".to_vec(), "not an object"),
+        ] {
+            assert!(self_signed_keys(server, &answer).is_err(), "{why}");
+        }
+    }
+
+    fn key_pair_other() -> Ed25519KeyPair {
+        key("k1")
+    }
+}

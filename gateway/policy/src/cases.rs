@@ -19,11 +19,14 @@ use sectorgate_action::{Catalog, classify_lookup};
 use serde::Deserialize;
 use serde_json::Value;
 
+use ruma::OwnedServerName;
+
 use crate::error::Problem;
+use crate::federation::{Allowlist, FederationFacts, ServerPattern};
 use crate::profile::{PermissionFacts, ProfileSource};
 use crate::{
     Context, Decision, EventFacts, Peer, Profile, RoomFacts, Verdict, decide, decide_endpoint,
-    decide_input_error, needs,
+    decide_input_error, decide_origin, needs,
 };
 
 /// The room id that `{room}` stands for when a case runs without a homeserver.
@@ -94,6 +97,49 @@ pub struct CaseContext {
     /// globs), as the gateway's configuration would add them.
     #[serde(default)]
     pub groups: BTreeMap<String, Vec<String>>,
+    /// Federation: the allowlist, and the server whose signature verified.
+    #[serde(default)]
+    pub federation: Option<CaseFederation>,
+}
+
+/// The federation facts of a case.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFederation {
+    /// The homeserver's server name (`localhost` when not given).
+    #[serde(default)]
+    pub local: Option<String>,
+    /// The allowlist entries.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Whether the list is past its maximum age.
+    #[serde(default)]
+    pub stale: bool,
+    /// The requesting server, as verified; none for client requests.
+    #[serde(default)]
+    pub origin: Option<String>,
+}
+
+impl CaseFederation {
+    fn parts(&self) -> Result<(OwnedServerName, Allowlist, Option<OwnedServerName>), String> {
+        let server = |name: &str| {
+            OwnedServerName::try_from(name).map_err(|_| format!("bad server name {name:?}"))
+        };
+        let local = server(self.local.as_deref().unwrap_or("localhost"))?;
+        let patterns = self
+            .allow
+            .iter()
+            .map(|entry| {
+                ServerPattern::parse(entry).ok_or(format!("bad allowlist entry {entry:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut allowlist = Allowlist::new(patterns, "case");
+        if self.stale {
+            allowlist.mark_stale();
+        }
+        let origin = self.origin.as_deref().map(server).transpose()?;
+        Ok((local, allowlist, origin))
+    }
 }
 
 /// The room of a case.
@@ -202,6 +248,12 @@ impl Case {
             }
             &grouped
         };
+        let federation = self
+            .context
+            .federation
+            .as_ref()
+            .map(CaseFederation::parts)
+            .transpose()?;
         let context = Context {
             peer: Peer {
                 addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -212,11 +264,24 @@ impl Case {
             event: event.as_ref(),
             invitees: None,
             appservice: self.context.appservice.as_deref(),
-            federation: None,
+            federation: federation
+                .as_ref()
+                .map(|(local, allowlist, origin)| FederationFacts {
+                    local,
+                    allowlist,
+                    origin: origin.as_deref(),
+                }),
         };
-        // As the gateway does: a refused endpoint is refused before its
-        // request is parsed.
+        // As the gateway does: a server outside the federation is refused
+        // before anything else, and a refused endpoint before its request
+        // is parsed.
         let lookup = Catalog::global().lookup(&method, uri.path());
+        if let Some(facts) = &context.federation
+            && let Some(origin) = facts.origin
+            && let Some(refusal) = decide_origin(origin, facts)
+        {
+            return Ok(refusal);
+        }
         if let Some(endpoint) = lookup.endpoint() {
             let early = decide_endpoint(&endpoint, profile);
             if matches!(early.verdict, Verdict::Deny(_)) {

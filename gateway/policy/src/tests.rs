@@ -296,3 +296,43 @@ fn mangled_case_bodies_are_decided_without_panicking() {
         "only {decided} mangled requests were decided"
     );
 }
+
+#[test]
+fn allowlist_entries_match_exact_names_and_subdomains() {
+    use crate::federation::{Admission, Allowlist, ServerPattern};
+    let entries = ["hs2.example.org", "*.sector.example", "localhost:8448"];
+    let patterns = entries
+        .iter()
+        .map(|entry| ServerPattern::parse(entry).expect("entry"))
+        .collect();
+    let list = Allowlist::new(patterns, "test");
+    let admits = |name: &str| list.admits(name.try_into().expect("server name"));
+    for member in [
+        "hs2.example.org",
+        "HS2.example.org",
+        "a.sector.example",
+        "a.b.sector.example:8448",
+        "localhost:8448",
+    ] {
+        assert_eq!(admits(member), Admission::Member, "{member}");
+    }
+    for outsider in [
+        "example.org",
+        "hs2.example.org:8448",
+        "sector.example",
+        "evilsector.example",
+        "localhost",
+        "localhost:8449",
+    ] {
+        assert_eq!(admits(outsider), Admission::NotMember, "{outsider}");
+    }
+    for bad in ["*", "*.", "*.a*.example", "a b", "*.example.org:443"] {
+        assert!(ServerPattern::parse(bad).is_none(), "{bad}");
+    }
+    let mut stale = list.clone();
+    stale.mark_stale();
+    assert_eq!(
+        stale.admits("hs2.example.org".try_into().expect("name")),
+        Admission::Stale
+    );
+}
