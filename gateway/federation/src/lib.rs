@@ -7,10 +7,13 @@
 //! with the [`FederationFacts`] it hands out.
 
 mod keys;
+pub mod list;
+mod refresh;
 mod resolve;
 pub mod tls;
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use ruma::api::federation::authentication::{XMatrix, XMatrixVerificationError};
@@ -19,23 +22,88 @@ use sectorgate_policy::Unauthenticated;
 use sectorgate_policy::federation::{Allowlist, FederationFacts};
 
 pub use keys::{KeyStore, MAX_KEY_LIFETIME, self_signed_keys};
+pub use list::{ListStatus, SignedList};
+pub use refresh::spawn_refresher;
 pub use resolve::Resolver;
 
 /// The gateway's view of federation.
 #[derive(Debug)]
 pub struct Federation {
     local: OwnedServerName,
+    static_list: Allowlist,
+    signed: Option<SignedList>,
     allowlist: ArcSwap<Allowlist>,
     keys: KeyStore,
+    client: reqwest::Client,
+    wanted: tokio::sync::Notify,
 }
 
 impl Federation {
-    /// Federation for the homeserver `local`, with an initial allowlist.
-    pub fn new(local: OwnedServerName, allowlist: Allowlist, keys: KeyStore) -> Self {
-        Self {
+    /// Federation for the homeserver `local`: the static allowlist, and a
+    /// signed list when one is configured (until it is had, federation is
+    /// closed). `client` fetches the list.
+    pub fn new(
+        local: OwnedServerName,
+        static_list: Allowlist,
+        signed: Option<SignedList>,
+        keys: KeyStore,
+        client: reqwest::Client,
+    ) -> Self {
+        let federation = Self {
             local,
-            allowlist: ArcSwap::from_pointee(allowlist),
+            allowlist: ArcSwap::from_pointee(static_list.clone()),
+            static_list,
+            signed,
             keys,
+            client,
+            wanted: tokio::sync::Notify::new(),
+        };
+        if let Some(signed) = &federation.signed {
+            signed.load_cache(SystemTime::now());
+        }
+        federation.recompose(SystemTime::now());
+        federation
+    }
+
+    /// The signed list, when one is configured.
+    pub fn signed_list(&self) -> Option<&SignedList> {
+        self.signed.as_ref()
+    }
+
+    /// Builds the allowlist in force from the static list and the signed
+    /// list (stale when the signed list is missing or too old).
+    pub fn recompose(&self, now: SystemTime) {
+        let mut allowlist = self.static_list.clone();
+        if let Some(signed) = &self.signed {
+            let source = format!("signed list ({})", signed.config().source);
+            match signed.in_force() {
+                Some(list) => {
+                    let domains = &list.payload.domains;
+                    allowlist.extend(
+                        domains.iter().filter_map(|d| {
+                            sectorgate_policy::federation::ServerPattern::parse(&d.domain)
+                        }),
+                        domains
+                            .iter()
+                            .filter(|d| d.is_insurance)
+                            .map(|d| d.domain.clone()),
+                        format!("{source} version {}", list.payload.version),
+                    );
+                }
+                None => allowlist.extend([], [], source),
+            }
+            if signed.is_stale(now) {
+                allowlist.mark_stale();
+            }
+        }
+        self.allowlist.store(Arc::new(allowlist));
+    }
+
+    /// Asks for the signed list to be fetched soon (an unknown server
+    /// showed up); the refresher limits how often this is done.
+    pub fn want_refresh(&self) {
+        if self.signed.is_some() {
+            self.wanted.notify_one();
         }
     }
 
@@ -47,11 +115,6 @@ impl Federation {
     /// The allowlist in force now.
     pub fn allowlist(&self) -> Arc<Allowlist> {
         self.allowlist.load_full()
-    }
-
-    /// Puts a new allowlist in force.
-    pub fn set_allowlist(&self, allowlist: Allowlist) {
-        self.allowlist.store(Arc::new(allowlist));
     }
 
     /// The facts `decide` needs, over an allowlist snapshot.

@@ -74,6 +74,8 @@ pub(crate) fn admit(
         return Err(decide_unauthenticated(&Unauthenticated::Unsigned));
     };
     if let Some(refusal) = decide_origin(&x_matrix.origin, &federation.facts(list, None)) {
+        // A server the list does not know yet may be on a newer list.
+        federation.want_refresh();
         return Err(refusal);
     }
     Ok(Claim {

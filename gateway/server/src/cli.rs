@@ -25,6 +25,25 @@ pub(crate) enum Command {
     /// Work with sector profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Look at federation as the running gateway sees it.
+    #[command(subcommand)]
+    Federation(FederationCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FederationCommand {
+    /// Show the allowlist in force and the signed list's version, age and
+    /// source, as the running gateway (its admin listener) reports them.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The admin listener's address (`host:port`), instead of the config's.
+        #[arg(long)]
+        admin: Option<String>,
+        /// Print the admin endpoint's JSON as it is.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -449,10 +449,10 @@ impl Config {
                 )));
             }
         }
-        if let Some(federation) = &self.federation {
-            federation.static_allowlist()?;
-        }
         let profile = self.profile.load()?;
+        if let Some(federation) = &self.federation {
+            federation.check(&profile)?;
+        }
         if profile.invites.permissions.is_some() && self.homeserver.appservice_token()?.is_none() {
             return Err(ConfigError::Invalid(format!(
                 "profile {} honours users' invite permissions, which the gateway reads through an \

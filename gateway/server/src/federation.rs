@@ -9,7 +9,9 @@ use std::time::Duration;
 use ruma::OwnedServerName;
 use ruma::serde::Base64;
 use ruma::signatures::PublicKeySet;
-use sectorgate_federation::{Federation, KeyStore, Resolver, tls};
+use sectorgate_federation::list::{ListConfig, ListSource, jws};
+use sectorgate_federation::{Federation, KeyStore, Resolver, SignedList, tls};
+use sectorgate_policy::Profile;
 use sectorgate_policy::federation::{Allowlist, ServerPattern};
 use serde::Deserialize;
 
@@ -36,9 +38,95 @@ pub(crate) struct FederationConfig {
     /// (unpadded base64).
     #[serde(default)]
     pub(crate) pinned_keys: BTreeMap<OwnedServerName, BTreeMap<String, String>>,
-    /// Time allowed for fetching a server's keys.
+    /// Time allowed for fetching a server's keys or the list.
     #[serde(default = "default_fetch_timeout", with = "humantime_serde")]
     pub(crate) fetch_timeout: Duration,
+    /// A signed federation list (gematik's format), added to `allow`.
+    #[serde(default)]
+    pub(crate) list: Option<ListSection>,
+}
+
+/// `[federation.list]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListSection {
+    /// Where to fetch the list (HTTPS).
+    #[serde(default)]
+    pub(crate) url: Option<String>,
+    /// Or a file to read it from.
+    #[serde(default)]
+    pub(crate) file: Option<PathBuf>,
+    /// A file holding a bearer token for the URL.
+    #[serde(default)]
+    pub(crate) token_file: Option<PathBuf>,
+    /// CA certificates (PEM) the list's signer must chain to.
+    pub(crate) trust_anchors: Vec<PathBuf>,
+    /// How often to fetch it.
+    #[serde(default = "default_refresh", with = "humantime_serde")]
+    pub(crate) refresh: Duration,
+    /// How old it may grow before all federation is refused.
+    #[serde(default = "default_max_age", with = "humantime_serde")]
+    pub(crate) max_age: Duration,
+    /// Where to keep the last valid list across restarts.
+    #[serde(default)]
+    pub(crate) cache_file: Option<PathBuf>,
+}
+
+fn default_refresh() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_max_age() -> Duration {
+    Duration::from_secs(72 * 3600)
+}
+
+impl ListSection {
+    fn config(&self) -> Result<ListConfig, ConfigError> {
+        let source = match (&self.url, &self.file) {
+            (Some(url), None) if url.starts_with("https://") => ListSource::Url {
+                url: url.clone(),
+                token_file: self.token_file.clone(),
+            },
+            (Some(_), None) => {
+                return Err(invalid("federation.list.url must be an https:// URL"));
+            }
+            (None, Some(file)) => ListSource::File(file.clone()),
+            _ => {
+                return Err(invalid(
+                    "federation.list needs exactly one of `url` or `file`",
+                ));
+            }
+        };
+        if self.trust_anchors.is_empty() {
+            return Err(invalid(
+                "federation.list.trust_anchors names no certificate",
+            ));
+        }
+        let mut anchors = Vec::new();
+        for path in &self.trust_anchors {
+            let pem = std::fs::read(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            anchors.extend(jws::read_anchors(&pem).map_err(|e| {
+                invalid(&format!(
+                    "federation.list.trust_anchors {}: {e}",
+                    path.display()
+                ))
+            })?);
+        }
+        Ok(ListConfig {
+            source,
+            anchors,
+            refresh: self.refresh,
+            max_age: self.max_age,
+            cache_file: self.cache_file.clone(),
+        })
+    }
+}
+
+fn invalid(message: &str) -> ConfigError {
+    ConfigError::Invalid(message.to_owned())
 }
 
 fn default_fetch_timeout() -> Duration {
@@ -83,19 +171,44 @@ impl FederationConfig {
             .collect()
     }
 
-    /// The federation state the pipeline consults.
+    /// Checks what can be checked without starting: the allowlist, the
+    /// pinned keys, the list's settings and trust anchors.
+    pub(crate) fn check(&self, profile: &Profile) -> Result<(), ConfigError> {
+        self.static_allowlist()?;
+        self.pinned()?;
+        if let Some(list) = &self.list {
+            if !profile.federation.signed_lists {
+                return Err(ConfigError::Invalid(format!(
+                    "profile {} takes its allowlist from the config only: remove [federation.list]",
+                    profile.id
+                )));
+            }
+            list.config()?;
+        }
+        Ok(())
+    }
+
+    /// The federation state the pipeline consults. Must be called inside
+    /// a Tokio runtime.
     pub(crate) fn build(&self) -> Result<Federation, ConfigError> {
         let client = tls::http_client(&self.trusted_ca_files, self.fetch_timeout)
             .map_err(|e| ConfigError::Invalid(format!("federation: {e}")))?;
         let keys = KeyStore::new(
             self.pinned()?,
-            client,
+            client.clone(),
             Resolver::new(self.addresses.clone()),
         );
+        let signed = self
+            .list
+            .as_ref()
+            .map(|list| list.config().map(SignedList::new))
+            .transpose()?;
         Ok(Federation::new(
             self.server_name.clone(),
             self.static_allowlist()?,
+            signed,
             keys,
+            client,
         ))
     }
 }

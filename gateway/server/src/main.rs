@@ -8,6 +8,7 @@ mod admin;
 mod cli;
 mod config;
 mod federation;
+mod federation_cmd;
 mod listener;
 mod profile_cmd;
 mod serve;
@@ -36,5 +37,6 @@ fn main() -> ExitCode {
             }
         },
         cli::Command::Profile(command) => profile_cmd::run(command),
+        cli::Command::Federation(command) => federation_cmd::run(command),
     }
 }

@@ -100,7 +100,9 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
         Some(federation) => {
             let built = federation.build().map_err(|e| e.to_string())?;
             tracing::info!(server_name = %built.local(), allow = ?federation.allow, "federation managed");
-            Some(Arc::new(built))
+            let built = Arc::new(built);
+            sectorgate_federation::spawn_refresher(Arc::clone(&built));
+            Some(built)
         }
         None => {
             tracing::warn!("no [federation] section: signed server-server requests are refused");
@@ -112,7 +114,7 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
         profile,
         AuditLog::spawn(store),
         pseudonymiser,
-        federation,
+        federation.clone(),
     ));
 
     let mut matrix_listeners = Vec::new();
@@ -145,7 +147,7 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
         header_read_timeout: config.limits.header_read_timeout,
     };
     let matrix = sectorgate_proxy::router(Arc::clone(&gateway));
-    let admin = admin::router(gateway);
+    let admin = admin::router(gateway, federation);
     let matrix_served =
         futures_util::future::join_all(matrix_listeners.into_iter().map(|(bound, tls, serves)| {
             listener::serve(

@@ -1,0 +1,180 @@
+//! A signed federation list as gematik delivers it: a JWS in compact form
+//! whose protected header carries the signer's certificate chain (`x5c`)
+//! and whose signature is ECDSA over brainpoolP256r1 (`BP256R1`) or P-256
+//! (`ES256`), raw `r‖s`. The signer's certificate must chain, through any
+//! further `x5c` certificates, to a configured trust anchor, and every
+//! certificate on the way must be valid now.
+
+use std::time::SystemTime;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use bp256::BrainpoolP256r1;
+use ecdsa::signature::Verifier;
+use ecdsa::{Signature, VerifyingKey};
+use p256::NistP256;
+use serde::Deserialize;
+use x509_cert::Certificate;
+use x509_cert::der::{Decode, Encode};
+
+/// Verifies an ECDSA signature on `$curve` (SHA-256), `raw` (r‖s) or `der`.
+macro_rules! ecdsa_verifies {
+    ($curve:ty, $key:expr, $message:expr, raw $signature:expr) => {
+        match (
+            VerifyingKey::<$curve>::from_sec1_bytes($key),
+            Signature::<$curve>::from_slice($signature),
+        ) {
+            (Ok(key), Ok(signature)) => key.verify($message, &signature).is_ok(),
+            _ => false,
+        }
+    };
+    ($curve:ty, $key:expr, $message:expr, der $signature:expr) => {
+        match (
+            VerifyingKey::<$curve>::from_sec1_bytes($key),
+            ecdsa::der::Signature::<$curve>::from_bytes($signature),
+        ) {
+            (Ok(key), Ok(signature)) => key.verify($message, &signature).is_ok(),
+            _ => false,
+        }
+    };
+}
+
+/// How deep a chain may go from the signer to an anchor.
+const MAX_CHAIN: usize = 4;
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    x5c: Vec<String>,
+}
+
+/// A verified JWS: its payload and who signed it.
+#[derive(Debug)]
+pub struct Verified {
+    /// The payload bytes.
+    pub payload: Vec<u8>,
+    /// The signer certificate's subject.
+    pub signer: String,
+}
+
+/// Verifies `jws` against `anchors` at `now`.
+pub fn verify(jws: &str, anchors: &[Certificate], now: SystemTime) -> Result<Verified, String> {
+    let mut parts = jws.trim().split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("not a JWS in compact form (three parts)".to_owned());
+    };
+    let decode = |part: &str, what: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|e| format!("the {what} is not base64url: {e}"))
+    };
+    let header: Header = serde_json::from_slice(&decode(header_b64, "header")?)
+        .map_err(|e| format!("the header is not a JWS header: {e}"))?;
+    let chain = header
+        .x5c
+        .iter()
+        .map(|cert| {
+            let der = STANDARD
+                .decode(cert)
+                .map_err(|e| format!("an x5c certificate is not base64: {e}"))?;
+            Certificate::from_der(&der).map_err(|e| format!("an x5c certificate is not DER: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let signer = chain
+        .first()
+        .ok_or("the header carries no x5c certificate")?;
+    let signing_input = format!("{header_b64}.{payload_b64}");
+    let signature = decode(signature_b64, "signature")?;
+    let key = public_key(signer);
+    let verified = match header.alg.as_str() {
+        "BP256R1" => {
+            ecdsa_verifies!(
+                BrainpoolP256r1,
+                key,
+                signing_input.as_bytes(),
+                raw & signature
+            )
+        }
+        "ES256" => ecdsa_verifies!(NistP256, key, signing_input.as_bytes(), raw & signature),
+        other => {
+            return Err(format!(
+                "the algorithm {other:?} is not accepted (BP256R1, ES256)"
+            ));
+        }
+    };
+    if !verified {
+        return Err("the signature does not verify with the x5c certificate".to_owned());
+    }
+    chains_to_anchor(signer, &chain[1..], anchors, now)?;
+    Ok(Verified {
+        payload: decode(payload_b64, "payload")?,
+        signer: signer.tbs_certificate().subject().to_string(),
+    })
+}
+
+fn public_key(cert: &Certificate) -> &[u8] {
+    cert.tbs_certificate()
+        .subject_public_key_info()
+        .subject_public_key
+        .raw_bytes()
+}
+
+/// Whether `cert` was signed by the holder of `issuer`'s key.
+fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
+    if cert.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
+        return false;
+    }
+    let Ok(tbs) = cert.tbs_certificate().to_der() else {
+        return false;
+    };
+    let signature = cert.signature().raw_bytes();
+    let key = public_key(issuer);
+    ecdsa_verifies!(BrainpoolP256r1, key, &tbs, der signature)
+        || ecdsa_verifies!(NistP256, key, &tbs, der signature)
+}
+
+fn valid_at(cert: &Certificate, now: SystemTime) -> Result<(), String> {
+    let validity = cert.tbs_certificate().validity();
+    if now < validity.not_before.to_system_time() || now > validity.not_after.to_system_time() {
+        return Err(format!(
+            "the certificate {} is not valid now",
+            cert.tbs_certificate().subject()
+        ));
+    }
+    Ok(())
+}
+
+fn chains_to_anchor(
+    signer: &Certificate,
+    intermediates: &[Certificate],
+    anchors: &[Certificate],
+    now: SystemTime,
+) -> Result<(), String> {
+    let mut current = signer;
+    for _ in 0..MAX_CHAIN {
+        valid_at(current, now)?;
+        if let Some(anchor) = anchors.iter().find(|anchor| issued_by(current, anchor)) {
+            return valid_at(anchor, now);
+        }
+        match intermediates.iter().find(|cert| issued_by(current, cert)) {
+            Some(next) => current = next,
+            None => break,
+        }
+    }
+    Err(format!(
+        "the signer {} does not chain to a trust anchor",
+        signer.tbs_certificate().subject()
+    ))
+}
+
+/// Reads trust anchors from a PEM file.
+pub fn read_anchors(pem: &[u8]) -> Result<Vec<Certificate>, String> {
+    let anchors = Certificate::load_pem_chain(pem).map_err(|e| e.to_string())?;
+    if anchors.is_empty() {
+        return Err("no certificate".to_owned());
+    }
+    Ok(anchors)
+}
