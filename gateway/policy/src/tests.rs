@@ -62,6 +62,7 @@ fn bundled_profiles_match_the_folders() {
         "healthcare-tim-pro",
         "healthcare-tim-epa",
         "government",
+        "defence",
         "education",
     ] {
         assert!(ids.contains(&id), "{id} is not bundled: {ids:?}");
