@@ -9,6 +9,7 @@ mod actor;
 mod appservices;
 mod body;
 mod config;
+pub mod egress;
 mod facts;
 mod forward;
 mod forwarded;

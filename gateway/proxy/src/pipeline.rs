@@ -377,7 +377,7 @@ fn note_decision(decision: &Decision, endpoint: Option<&str>, action: &str) {
 }
 
 /// Appends the audit record; on failure, the 503 to answer instead.
-async fn record(
+pub(crate) async fn record(
     gateway: &Gateway,
     actor: Actor,
     decision: &Decision,

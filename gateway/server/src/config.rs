@@ -35,6 +35,35 @@ pub(crate) struct Config {
     pub(crate) listeners: Vec<ListenerConfig>,
     /// Federation; without it, signed server-server requests are refused.
     pub(crate) federation: Option<FederationConfig>,
+    /// The egress for the homeserver's own outbound federation.
+    pub(crate) egress: Option<EgressConfig>,
+}
+
+/// `[egress]`: the HTTPS proxy the homeserver sends its federation
+/// requests through.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EgressConfig {
+    /// The address to listen on (the homeserver's `https_proxy`).
+    pub(crate) bind: SocketAddr,
+    /// The CA certificate (PEM) the egress issues tunnel certificates
+    /// with; the homeserver must trust it.
+    pub(crate) ca_certificate: PathBuf,
+    /// That CA's private key (PEM).
+    pub(crate) ca_key: PathBuf,
+}
+
+impl EgressConfig {
+    /// The CA certificate and key, read.
+    pub(crate) fn ca(&self) -> Result<(String, String), ConfigError> {
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })
+        };
+        Ok((read(&self.ca_certificate)?, read(&self.ca_key)?))
+    }
 }
 
 /// `[[listeners]]`: one listener for the Matrix APIs.
@@ -452,6 +481,14 @@ impl Config {
         let profile = self.profile.load()?;
         if let Some(federation) = &self.federation {
             federation.check(&profile)?;
+        }
+        if let Some(egress) = &self.egress {
+            if self.federation.is_none() {
+                return Err(ConfigError::Invalid(
+                    "[egress] needs [federation]: the egress decides by its allowlist".to_owned(),
+                ));
+            }
+            egress.ca()?;
         }
         if profile.invites.permissions.is_some() && self.homeserver.appservice_token()?.is_none() {
             return Err(ConfigError::Invalid(format!(

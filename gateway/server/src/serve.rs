@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use sectorgate_audit::{AuditLog, Pseudonymiser, SqliteStore};
+use sectorgate_proxy::egress::{self, Egress};
 use sectorgate_proxy::{Gateway, Limits, ProxyConfig, Serves};
 use tokio::net::TcpListener;
 
@@ -126,6 +127,15 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
         let bound = bind(listener.bind, "matrix").await?;
         matrix_listeners.push((bound, tls, listener.serves()));
     }
+    let egress = match (&config.egress, &config.federation) {
+        (Some(egress), Some(federation)) => {
+            let (certificate, key) = egress.ca().map_err(|e| e.to_string())?;
+            let upstream = sectorgate_federation::tls::client_config(&federation.trusted_ca_files)?;
+            let built = Egress::new(Arc::clone(&gateway), &certificate, &key, upstream)?;
+            Some((bind(egress.bind, "egress").await?, Arc::new(built)))
+        }
+        _ => None,
+    };
     let admin_listener = bind(config.listen.admin, "admin").await?;
     let addrs = matrix_listeners
         .iter()
@@ -133,10 +143,15 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(listeners = ?addrs, %admin_addr, "listening");
+    let egress_addr = match &egress {
+        Some((bound, _)) => Some(bound.local_addr().map_err(|e| e.to_string())?),
+        None => None,
+    };
+    tracing::info!(listeners = ?addrs, %admin_addr, egress = ?egress_addr, "listening");
     if let Some(path) = &args.addr_file {
-        let json =
-            serde_json::json!({"client": addrs.first(), "listeners": addrs, "admin": admin_addr});
+        let json = serde_json::json!({
+            "client": addrs.first(), "listeners": addrs, "admin": admin_addr, "egress": egress_addr,
+        });
         std::fs::write(path, json.to_string())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
@@ -159,8 +174,14 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
                 shutdown_signal(),
             )
         }));
+    let egress_served = async {
+        if let Some((bound, egress)) = egress {
+            egress::serve(bound, egress, shutdown_signal()).await;
+        }
+    };
     tokio::join!(
         matrix_served,
+        egress_served,
         listener::serve(
             admin_listener,
             admin,

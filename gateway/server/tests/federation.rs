@@ -45,6 +45,7 @@ struct World {
 fn start_world() -> World {
     let pki = TestPki::new();
     let (gateway_port, p2, p3, peer_port) = (free_port(), free_port(), free_port(), free_port());
+    let egress_port = free_port();
     let hs1_name = format!("localhost:{gateway_port}");
     let hs2_name = format!("localhost:{p2}");
     let hs3_name = format!("localhost:{p3}");
@@ -56,8 +57,13 @@ fn start_world() -> World {
         federation_ca: Some(pki.ca.clone()),
         ..SynapseOptions::default()
     };
+    // hs1 sends its own federation requests through the gateway's egress.
+    let hs1_options = SynapseOptions {
+        https_proxy: Some(format!("http://127.0.0.1:{egress_port}")),
+        ..options(&hs1_name, None)
+    };
     let (hs1, hs2, hs3) = std::thread::scope(|scope| {
-        let hs1 = scope.spawn(|| Synapse::start(options(&hs1_name, None)));
+        let hs1 = scope.spawn(|| Synapse::start(hs1_options));
         let hs2 = scope.spawn(|| Synapse::start(options(&hs2_name, Some(p2))));
         let hs3 = scope.spawn(|| Synapse::start(options(&hs3_name, Some(p3))));
         (
@@ -74,10 +80,12 @@ fn start_world() -> World {
          tls = {{ certificate = \"{cert}\", key = \"{key}\" }}\n\n\
          [federation]\nserver_name = \"{hs1_name}\"\nallow = [\"{hs2_name}\", \"{peer_name}\"]\n\
          trusted_ca_files = [\"{ca}\"]\n\n\
-         [federation.pinned_keys.\"{peer_name}\"]\n\"{key_id}\" = \"{public}\"\n",
+         [federation.pinned_keys.\"{peer_name}\"]\n\"{key_id}\" = \"{public}\"\n\n\
+         [egress]\nbind = \"127.0.0.1:{egress_port}\"\nca_certificate = \"{ca}\"\nca_key = \"{ca_key}\"\n",
         cert = pki.cert.display(),
         key = pki.key.display(),
         ca = pki.ca.display(),
+        ca_key = pki.ca_key.display(),
         peer_name = peer.name,
         key_id = peer.key_id(),
         public = peer.public_key(),
@@ -317,6 +325,41 @@ fn three_synapses_federate_only_inside_the_allowlist() {
     assert!(
         !world.hs1.access_log().contains(&encode(&eve_id)),
         "a request naming eve reached hs1"
+    );
+
+    // hs1's own federation goes through the egress: to hs2 it passes and is
+    // audited; to hs3 it is refused before it leaves.
+    let outbound = |rule: &str, endpoint: &str| {
+        world.gateway.audit_records().into_iter().any(|record| {
+            record.action == "outbound"
+                && record.rule == rule
+                && record.endpoint.as_deref() == Some(endpoint)
+        })
+    };
+    assert!(
+        outbound(
+            "federation.outbound_allowed",
+            "federation.send_transaction_message"
+        ),
+        "hs1's transactions to hs2 are not audited as outbound"
+    );
+    let alias = format!("#lobby:{}", world.hs3_name);
+    let (status, body) = get(
+        client,
+        &alice.token,
+        &format!("/_matrix/client/v3/directory/room/{}", encode(&alias)),
+    );
+    assert_ne!(status, 200, "hs1 resolved an alias on hs3: {body}");
+    assert!(
+        outbound(
+            "federation.destination_not_allowed",
+            "federation.get_room_information"
+        ),
+        "hs1's request to hs3 was not refused by the egress"
+    );
+    assert!(
+        !world.hs3.access_log().contains("query/directory"),
+        "hs1's request reached hs3"
     );
 
     hostile_peer(&world, &room, &alice, &bob);

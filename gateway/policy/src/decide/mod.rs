@@ -39,7 +39,8 @@ use serde_json::Value;
 
 pub use endpoints::decide_endpoint;
 pub use federation::{
-    Unauthenticated, decide_origin, decide_unauthenticated, rules as federation_rules,
+    Unauthenticated, decide_destination, decide_origin, decide_unauthenticated,
+    rules as federation_rules,
 };
 pub use input::{
     decide_api_not_served, decide_bad_authorization, decide_body_timeout, decide_body_unreadable,

@@ -13,6 +13,9 @@ use rcgen::{
 pub struct TestPki {
     pub dir: tempfile::TempDir,
     pub ca: PathBuf,
+    /// The CA's private key (for the gateway's egress, which issues
+    /// certificates with it).
+    pub ca_key: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
 }
@@ -27,8 +30,9 @@ impl TestPki {
             .distinguished_name
             .push(DnType::CommonName, "sectorgate test CA");
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("ca key"))
-            .expect("ca");
+        let ca_key = KeyPair::generate().expect("ca key");
+        let ca_key_pem = ca_key.serialize_pem();
+        let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("ca");
         let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).expect("leaf params");
         leaf.subject_alt_names
             .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
@@ -43,6 +47,7 @@ impl TestPki {
         };
         Self {
             ca: write("ca.pem", ca.pem()),
+            ca_key: write("ca.key", ca_key_pem),
             cert: write("cert.pem", leaf_cert.pem()),
             key: write("key.pem", leaf_key.serialize_pem()),
             dir,

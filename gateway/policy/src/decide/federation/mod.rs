@@ -56,6 +56,11 @@ pub mod rules {
     pub const ROOM_MISMATCH: RuleId = RuleId::builtin("federation.room_mismatch");
     /// A membership event that names or is signed by a server outside the federation.
     pub const EVENT_NOT_ALLOWED: RuleId = RuleId::builtin("federation.event_not_allowed");
+    /// The homeserver's own request to a server on the allowlist.
+    pub const OUTBOUND_ALLOWED: RuleId = RuleId::builtin("federation.outbound_allowed");
+    /// The homeserver's own request to a server outside the federation.
+    pub const DESTINATION_NOT_ALLOWED: RuleId =
+        RuleId::builtin("federation.destination_not_allowed");
     /// A client request that would reach a server outside the federation.
     pub const REMOTE_NOT_ALLOWED: RuleId = RuleId::builtin("federation.remote_not_allowed");
 }
@@ -116,6 +121,20 @@ pub fn decide_origin(origin: &ServerName, facts: &FederationFacts<'_>) -> Option
             format!("{origin} is not part of the federation"),
         )),
         Admission::Stale => Some(stale()),
+    }
+}
+
+/// Whether the homeserver may send a request to `destination`.
+pub fn decide_destination(destination: &ServerName, facts: &FederationFacts<'_>) -> Decision {
+    match facts.admits(destination) {
+        Admission::Member => Decision::allow(rules::OUTBOUND_ALLOWED),
+        Admission::NotMember => Decision::deny(
+            rules::DESTINATION_NOT_ALLOWED,
+            403,
+            "M_FORBIDDEN",
+            format!("{destination} is not part of the federation"),
+        ),
+        Admission::Stale => stale(),
     }
 }
 
