@@ -1,0 +1,142 @@
+//! The cost federation adds to a transaction: verifying its `X-Matrix`
+//! signature (canonical JSON of the whole body, Ed25519) and checking each
+//! of its 50 PDUs and an EDU (classify, which parses it with ruma, and
+//! decide).
+
+#![allow(clippy::expect_used, reason = "benchmark setup")]
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented items"
+)]
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use ruma::api::federation::authentication::{XMatrix, XMatrixSigningInput};
+use ruma::serde::Base64;
+use ruma::signatures::{Ed25519KeyPair, PublicKeySet};
+use ruma::{OwnedServerName, ServerName};
+use sectorgate_action::{Catalog, Request, classify};
+use sectorgate_federation::{Federation, KeyStore, Resolver};
+use sectorgate_policy::federation::{Allowlist, ServerPattern};
+use sectorgate_policy::{Context, Peer, Profile, decide};
+use serde_json::json;
+
+/// A PDU as Synapse sends one: a ~300-byte message with hashes and a signature.
+fn pdu(i: usize) -> serde_json::Value {
+    json!({
+        "auth_events": ["$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "$BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"],
+        "content": {"msgtype": "m.text", "body": format!("message {i} {}", "x".repeat(200))},
+        "depth": 100 + i,
+        "hashes": {"sha256": "2O0U0yoOlPvzU0yM8KaGaVJgpo0y8jNf3uGS7P6Nhrs"},
+        "origin_server_ts": 1_767_225_600_000_u64 + i as u64,
+        "prev_events": ["$CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"],
+        "room_id": "!room:hs1.example.org",
+        "sender": "@bob:hs2.example.org",
+        "type": "m.room.message",
+        "signatures": {"hs2.example.org": {"ed25519:a": "K8280/U9SSy9IVtjBuVeLr+HpOB4BQFWbg+UZaADMtTdGYI7Geitb76LTrr5QV/7Xg4ahLwYGYZzuHGZKM5ZAQ"}},
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let key = Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), "a".to_owned()).expect("key");
+    let local: OwnedServerName = "hs1.example.org".try_into().expect("name");
+    let origin: &ServerName = "hs2.example.org".try_into().expect("name");
+    let pdus: Vec<_> = (0..50).map(pdu).collect();
+    let edu = json!({"edu_type": "m.typing", "content": {"room_id": "!room:hs1.example.org", "user_id": "@bob:hs2.example.org", "typing": true}});
+    let body = json!({"origin": origin, "origin_server_ts": 1_767_225_600_000_u64, "pdus": pdus, "edus": [edu]})
+        .to_string()
+        .into_bytes();
+    let path = "/_matrix/federation/v1/send/txn1";
+    let request = http::Request::builder()
+        .method(Method::PUT)
+        .uri(path)
+        .body(body.clone())
+        .expect("request");
+    let x_matrix = XMatrix::sign_http_request(
+        &request,
+        XMatrixSigningInput::new(origin.to_owned(), local.clone(), &key),
+    )
+    .expect("sign");
+    let pinned = BTreeMap::from([(
+        origin.to_owned(),
+        PublicKeySet::from([(
+            "ed25519:a".to_owned(),
+            Base64::new(key.public_key().to_vec()),
+        )]),
+    )]);
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(sectorgate_federation::tls::client_config(&[]).expect("tls"))
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("client");
+    let allowlist = Allowlist::new(
+        vec![ServerPattern::parse("hs2.example.org").expect("entry")],
+        "bench",
+    );
+    let federation = runtime.block_on(async {
+        Federation::new(
+            local.clone(),
+            allowlist,
+            None,
+            KeyStore::new(pinned, client.clone(), Resolver::new(BTreeMap::new())),
+            client,
+        )
+    });
+    let borrowed = http::Request::builder()
+        .method(Method::PUT)
+        .uri(path)
+        .body(&body[..])
+        .expect("request");
+    let profile = Profile::bundled("base").expect("profile");
+    let uri: Uri = path.parse().expect("uri");
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    let snapshot = federation.allowlist();
+    let context = Context {
+        federation: Some(federation.facts(&snapshot, Some(origin))),
+        ..Context::bare(
+            Peer {
+                addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            },
+            1_767_225_600_000,
+        )
+    };
+    let check = || {
+        let classified = classify(
+            Catalog::global(),
+            &Request {
+                method: &Method::PUT,
+                uri: &uri,
+                headers: &headers,
+                body: &body,
+            },
+            64,
+        )
+        .expect("classified");
+        decide(&classified, &profile, &context)
+    };
+    assert!(check().is_allowed(), "the transaction passes");
+
+    let mut group = c.benchmark_group("transaction_50_pdus");
+    group.bench_function("verify_x_matrix", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(federation.authenticate(black_box(&x_matrix), &borrowed, 0))
+                .expect("verifies")
+        });
+    });
+    group.bench_function("classify_and_decide", |b| b.iter(|| black_box(check())));
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
