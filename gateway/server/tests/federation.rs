@@ -18,9 +18,10 @@ mod support;
 
 use std::time::Duration;
 
+use ruma::RoomVersionId;
 use ruma::ServerName;
 use serde_json::{Value, json};
-use support::peer::{Peer, Signing};
+use support::peer::{Peer, PeerServer, Signing};
 use support::pki::TestPki;
 use support::{
     Gateway, GatewayOptions, Synapse, SynapseOptions, encode, free_port, http, marker, register,
@@ -363,6 +364,161 @@ fn three_synapses_federate_only_inside_the_allowlist() {
     );
 
     hostile_peer(&world, &room, &alice, &bob);
+    gap_fill(&world, &room, &alice);
+}
+
+/// A mixed transaction is refused whole, and its accepted PDU still reaches
+/// hs1: the peer joins the room for real, sends a good event and a smuggled
+/// one together (refused), then a second good event on top of the first;
+/// hs1 misses the first, asks the peer for it (get_missing_events, through
+/// the egress) and gets it.
+fn gap_fill(world: &World, room: &str, alice: &support::User) {
+    let peer = &world.peer;
+    let server = PeerServer::start(peer, &world.pki);
+    let hs1: &ServerName = world.hs1_name.as_str().try_into().expect("hs1 name");
+    let base = &world.federation_url;
+    let user = format!("@host:{}", peer.name);
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64
+    };
+
+    // Join through make_join / send_join, signed by the peer.
+    let (status, template) = peer.send_as_self(
+        "GET",
+        base,
+        &format!(
+            "/_matrix/federation/v1/make_join/{}/{}?ver=12&ver=11&ver=10",
+            encode(room),
+            encode(&user)
+        ),
+        None,
+        hs1,
+    );
+    assert_eq!(status, 200, "make_join: {template}");
+    let version: RoomVersionId = template["room_version"]
+        .as_str()
+        .expect("room_version")
+        .try_into()
+        .expect("room version");
+    let mut join = template["event"].clone();
+    join["origin_server_ts"] = json!(now());
+    let (join_id, join) = peer.sign_event(join, &version);
+    let (status, joined) = peer.send_as_self(
+        "PUT",
+        base,
+        &format!(
+            "/_matrix/federation/v2/send_join/{}/{}",
+            encode(room),
+            encode(&join_id)
+        ),
+        Some(&join),
+        hs1,
+    );
+    assert_eq!(status, 200, "send_join: {joined}");
+
+    // The events a message is authorised by: the power levels, the
+    // sender's join, and (before room version 12) the create event.
+    let state = joined["state"].as_array().expect("state");
+    let id_of = |event_type: &str| {
+        state
+            .iter()
+            .find(|event| event["type"] == event_type && event["state_key"] == "")
+            .map(|event| Peer::event_id(event, &version))
+    };
+    let mut auth = vec![
+        id_of("m.room.power_levels").expect("power levels"),
+        join_id.clone(),
+    ];
+    if version != RoomVersionId::V12 {
+        auth.push(id_of("m.room.create").expect("create"));
+    }
+    let depth = join["depth"].as_u64().expect("depth");
+    let message = |text: &str, prev: &str, depth: u64| {
+        peer.sign_event(
+            json!({
+                "type": "m.room.message",
+                "room_id": room,
+                "sender": user,
+                "content": {"msgtype": "m.text", "body": text},
+                "origin_server_ts": now(),
+                "depth": depth,
+                "prev_events": [prev],
+                "auth_events": auth,
+            }),
+            &version,
+        )
+    };
+    let first_text = marker("held back");
+    let (first_id, first) = message(&first_text, &join_id, depth + 1);
+    let smuggled = json!({
+        "type": "m.room.message", "room_id": room, "sender": format!("@mallory:{}", world.hs3_name),
+        "content": {"msgtype": "m.text", "body": "smuggled"}, "origin_server_ts": now(),
+        "depth": depth + 1, "prev_events": [join_id], "auth_events": [],
+        "hashes": {"sha256": "aaaa"}, "signatures": {world.hs3_name.clone(): {"ed25519:a": "bbbb"}},
+    });
+
+    // The mixed transaction: refused, the good PDU with it.
+    let (status, body) = peer.send_as_self(
+        "PUT",
+        base,
+        &format!("/_matrix/federation/v1/send/{}", marker("txn-mixed")),
+        Some(&json!({"origin": peer.name, "origin_server_ts": now(), "pdus": [first, smuggled]})),
+        hs1,
+    );
+    assert_eq!(status, 200, "{body}");
+    let refused = body["pdus"].as_object().expect("per-PDU results");
+    assert_eq!(
+        refused.len(),
+        1,
+        "only the smuggled PDU has an error: {body}"
+    );
+    assert!(!refused.contains_key(&first_id), "{body}");
+    assert!(!sees_now(
+        &world.gateway.url,
+        &alice.token,
+        room,
+        &first_text
+    ));
+
+    // The next event builds on the first; hs1 fills the gap from the peer,
+    // whose answer also carries the smuggled event: the egress takes it out.
+    server.hold(first);
+    server.hold(smuggled);
+    let second_text = marker("on top");
+    let (_, second) = message(&second_text, &first_id, depth + 2);
+    let (status, body) = peer.send_as_self(
+        "PUT",
+        base,
+        &format!("/_matrix/federation/v1/send/{}", marker("txn-clean")),
+        Some(&json!({"origin": peer.name, "origin_server_ts": now(), "pdus": [second]})),
+        hs1,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["pdus"]
+            .as_object()
+            .is_some_and(|results| results.values().all(|r| r.get("error").is_none())),
+        "hs1 refused the clean event: {body}"
+    );
+    assert!(
+        sees(&world.gateway.url, &alice.token, room, &second_text),
+        "the clean event never arrived"
+    );
+    assert!(
+        sees(&world.gateway.url, &alice.token, room, &first_text),
+        "the accepted PDU of the mixed transaction was never recovered"
+    );
+    let recovered = world.gateway.audit_records().into_iter().any(|record| {
+        record.action == "outbound"
+            && record.endpoint.as_deref() == Some("federation.get_missing_events")
+    });
+    assert!(
+        recovered,
+        "hs1 did not ask for the missing event through the egress"
+    );
 }
 
 /// The hostile peer (allowed, with a pinned key) tries to smuggle, forge
