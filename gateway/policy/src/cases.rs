@@ -112,6 +112,9 @@ pub struct CaseFederation {
     /// The allowlist entries.
     #[serde(default)]
     pub allow: Vec<String>,
+    /// Servers the list flags as insurers' (`isInsurance`).
+    #[serde(default)]
+    pub insurers: Vec<String>,
     /// Whether the list is past its maximum age.
     #[serde(default)]
     pub stale: bool,
@@ -134,6 +137,7 @@ impl CaseFederation {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut allowlist = Allowlist::new(patterns, "case");
+        allowlist.extend([], self.insurers.iter().cloned(), "case insurers");
         if self.stale {
             allowlist.mark_stale();
         }

@@ -628,6 +628,23 @@ fn hostile_peer(world: &World, room: &str, alice: &support::User, bob: &support:
         (403, &json!("federation.origin_not_allowed")),
         "{body}"
     );
+    // A transaction in hs3's name: not heard either.
+    let hs3_txn = marker("txn-hs3");
+    let (status, body) = peer.send(
+        "PUT",
+        base,
+        &format!("/_matrix/federation/v1/send/{hs3_txn}"),
+        Some(&json!({"origin": world.hs3_name, "origin_server_ts": now, "pdus": []})),
+        Some(Signing {
+            origin: hs3,
+            destination: hs1,
+        }),
+    );
+    assert_eq!(
+        (status, &body["org.sectorgate.rule"]),
+        (403, &json!("federation.origin_not_allowed")),
+        "{body}"
+    );
 
     // An invite whose event is for another room than the path names.
     let invite_event = json!({
@@ -683,7 +700,15 @@ fn hostile_peer(world: &World, room: &str, alice: &support::User, bob: &support:
         &smuggled_text
     ));
     let log = world.hs1.access_log();
-    for refused in [&txn, &edu_txn, &unsigned, &forged, &misdirected, &impostor] {
+    for refused in [
+        &txn,
+        &edu_txn,
+        &unsigned,
+        &forged,
+        &misdirected,
+        &impostor,
+        &hs3_txn,
+    ] {
         let needle = refused.rsplit(['/', '=']).next().expect("marker");
         assert!(!log.contains(needle), "{refused} reached hs1");
     }
@@ -710,6 +735,10 @@ fn hostile_peer(world: &World, room: &str, alice: &support::User, bob: &support:
             "federation.get_profile_information",
         ),
         ("federation.room_mismatch", "federation.create_invite"),
+        (
+            "federation.origin_not_allowed",
+            "federation.send_transaction_message",
+        ),
     ] {
         assert_audited(&world.gateway, rule, endpoint);
     }

@@ -87,7 +87,7 @@ fn check_permissions(input: &Input<'_>, invitee: &str, judge: &mut Judge) -> Res
     let PermissionFacts::Local(settings) = facts else {
         return Ok(());
     };
-    match permissions.allows(settings, inviter.as_str(), &profile.user_groups) {
+    match permissions.allows(settings, inviter.as_str(), input.groups()) {
         Ok(true) => Ok(()),
         Ok(false) => judge.deny(Decision::deny_by(
             &permissions.meta,
@@ -115,7 +115,7 @@ fn check_invite(
     let profile = input.profile;
     let inviter = input.context.user.map(|user| user.as_str());
     for rule in &profile.invites.rules {
-        if !rule.concerns(inviter, invitee, &profile.user_groups) {
+        if !rule.concerns(inviter, invitee, input.groups()) {
             continue;
         }
         let allowed = match (&rule.room_state, state) {

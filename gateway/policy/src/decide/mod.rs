@@ -110,6 +110,16 @@ pub(crate) struct Input<'a> {
     pub(crate) context: &'a Context<'a>,
 }
 
+impl Input<'_> {
+    /// What selecting users needs: the profile's groups and the allowlist.
+    pub(crate) fn groups(&self) -> crate::profile::Groups<'_> {
+        crate::profile::Groups {
+            named: &self.profile.user_groups,
+            allowlist: self.context.federation.map(|facts| facts.allowlist),
+        }
+    }
+}
+
 /// Collects the outcome while the checks run: the rule that allowed, the
 /// first shadow denial, and an amended body.
 pub(crate) struct Judge {

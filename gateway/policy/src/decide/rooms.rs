@@ -33,7 +33,7 @@ pub(super) fn check(
             for rule in &profile.rooms.create_rules {
                 let concerned = match (&rule.who, user) {
                     (None, _) => true,
-                    (Some(who), Some(user)) => who.matches(user, &profile.user_groups),
+                    (Some(who), Some(user)) => who.matches(user, input.groups()),
                     (Some(_), None) => true,
                 };
                 if !concerned {

@@ -156,6 +156,10 @@ pub(crate) struct UserSelectorFile {
     /// Users in none of these groups.
     #[serde(default)]
     pub(crate) outside_groups: Vec<String>,
+    /// Users of servers the signed federation list flags as insurers'
+    /// (gematik's `isInsurance`).
+    #[serde(default)]
+    pub(crate) insurer_servers: bool,
 }
 
 /// `invites:`

@@ -26,7 +26,9 @@ pub use discovery::{Discovery, parse_version};
 pub use file::{Effect, EncryptionScope, Stage, TransactionMode};
 pub use permissions::{InvitePermissions, PermissionFacts, PermissionFormat};
 pub(crate) use rules::any_matches;
-pub use rules::{AllowList, FieldRule, Glob, InviteRule, RuleMeta, StateCondition, UserSelector};
+pub use rules::{
+    AllowList, FieldRule, Glob, Groups, InviteRule, RuleMeta, StateCondition, UserSelector,
+};
 pub use schemas::{EMOJI_FORMAT, Schema, Schemas, is_one_emoji};
 pub use source::{ProfileSource, bundled_file};
 
@@ -261,9 +263,15 @@ impl Profile {
 
     /// Whether `user_id` is in the named group.
     pub fn in_group(&self, group: &str, user_id: &str) -> bool {
-        self.user_groups
-            .get(group)
-            .is_some_and(|selector| selector.matches(user_id, &self.user_groups))
+        self.user_groups.get(group).is_some_and(|selector| {
+            selector.matches(
+                user_id,
+                Groups {
+                    named: &self.user_groups,
+                    allowlist: None,
+                },
+            )
+        })
     }
 
     /// A `profile@version` label for records.

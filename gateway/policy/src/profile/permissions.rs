@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 pub use super::file::PermissionFormat;
-use super::rules::{Glob, RuleMeta, UserSelector};
+use super::rules::{Glob, Groups, RuleMeta};
 
 /// A profile's invite-permission rule.
 #[derive(Clone, Debug)]
@@ -47,7 +47,7 @@ impl InvitePermissions {
         &self,
         settings: &BTreeMap<String, Option<Value>>,
         inviter: &str,
-        groups: &HashMap<String, UserSelector>,
+        groups: Groups<'_>,
     ) -> Result<bool, String> {
         for (event_type, format) in &self.types {
             if let Some(Some(content)) = settings.get(event_type) {
@@ -66,9 +66,16 @@ impl InvitePermissions {
     pub fn validate(&self, format: PermissionFormat, content: &Value) -> Result<(), String> {
         let probe = "@probe:probe.invalid";
         match format {
-            PermissionFormat::Gematik => {
-                gematik(content, probe, &self.group_names, &HashMap::new()).map(|_| ())
-            }
+            PermissionFormat::Gematik => gematik(
+                content,
+                probe,
+                &self.group_names,
+                Groups {
+                    named: &HashMap::new(),
+                    allowlist: None,
+                },
+            )
+            .map(|_| ()),
             PermissionFormat::Msc4155 => msc4155(content, probe).map(|_| ()),
         }
     }
@@ -84,7 +91,7 @@ fn gematik(
     content: &Value,
     inviter: &str,
     group_names: &BTreeMap<String, String>,
-    groups: &HashMap<String, UserSelector>,
+    groups: Groups<'_>,
 ) -> Result<bool, String> {
     let allow_by_default = match content.get("defaultSetting").and_then(Value::as_str) {
         Some("allow all") => true,
@@ -119,6 +126,7 @@ fn gematik(
     let in_group = group_exceptions.iter().any(|name| {
         group_names.get(*name).is_some_and(|group| {
             groups
+                .named
                 .get(group)
                 .is_some_and(|selector| selector.matches(inviter, groups))
         })
@@ -185,19 +193,37 @@ mod tests {
         }
     }
 
+    fn no_groups() -> Groups<'static> {
+        static EMPTY: std::sync::LazyLock<HashMap<String, crate::profile::UserSelector>> =
+            std::sync::LazyLock::new(HashMap::new);
+        Groups {
+            named: &EMPTY,
+            allowlist: None,
+        }
+    }
+
     fn settings(event_type: &str, content: Value) -> BTreeMap<String, Option<Value>> {
         BTreeMap::from([(event_type.to_owned(), Some(content))])
     }
 
     #[test]
     fn gematik_block_all_with_exceptions() {
-        let groups = HashMap::from([(
+        // Insured: users of versicherte.example (configured), and of
+        // servers the federation list flags as insurers'.
+        let named = HashMap::from([(
             "insured".to_owned(),
-            UserSelector {
+            crate::profile::UserSelector {
                 domains: vec![Glob::new("versicherte.example")],
-                ..UserSelector::default()
+                insurer_servers: true,
+                ..Default::default()
             },
         )]);
+        let mut allowlist = crate::federation::Allowlist::default();
+        allowlist.extend([], ["kasse.example".to_owned()], "list");
+        let groups = Groups {
+            named: &named,
+            allowlist: Some(&allowlist),
+        };
         let config = settings(
             "de.gematik.tim.account.permissionconfig.pro.v1",
             json!({"defaultSetting": "block all",
@@ -206,20 +232,18 @@ mod tests {
                    "groupExceptions": [{"groupName": "isInsuredPerson"}]}),
         );
         let rule = rule();
+        assert_eq!(rule.allows(&config, "@dr:praxis.example", groups), Ok(true));
         assert_eq!(
-            rule.allows(&config, "@dr:praxis.example", &groups),
+            rule.allows(&config, "@any:klinik.example", groups),
             Ok(true)
         );
         assert_eq!(
-            rule.allows(&config, "@any:klinik.example", &groups),
+            rule.allows(&config, "@pat:versicherte.example", groups),
             Ok(true)
         );
+        assert_eq!(rule.allows(&config, "@pat:kasse.example", groups), Ok(true));
         assert_eq!(
-            rule.allows(&config, "@pat:versicherte.example", &groups),
-            Ok(true)
-        );
-        assert_eq!(
-            rule.allows(&config, "@other:praxis.example", &groups),
+            rule.allows(&config, "@other:praxis.example", groups),
             Ok(false)
         );
     }
@@ -231,11 +255,11 @@ mod tests {
             json!({"defaultSetting": "allow all", "userExceptions": {"@spam:x.example": {}}}),
         );
         assert_eq!(
-            rule().allows(&config, "@spam:x.example", &HashMap::new()),
+            rule().allows(&config, "@spam:x.example", no_groups()),
             Ok(false)
         );
         assert_eq!(
-            rule().allows(&config, "@ok:x.example", &HashMap::new()),
+            rule().allows(&config, "@ok:x.example", no_groups()),
             Ok(true)
         );
         let broken = settings(
@@ -244,7 +268,7 @@ mod tests {
         );
         assert!(
             rule()
-                .allows(&broken, "@ok:x.example", &HashMap::new())
+                .allows(&broken, "@ok:x.example", no_groups())
                 .is_err()
         );
     }
@@ -257,19 +281,19 @@ mod tests {
                    "ignored_users": ["@*:noisy.example"]}),
         );
         assert_eq!(
-            rule().allows(&config, "@friend:bad.example", &HashMap::new()),
+            rule().allows(&config, "@friend:bad.example", no_groups()),
             Ok(true)
         );
         assert_eq!(
-            rule().allows(&config, "@foe:bad.example", &HashMap::new()),
+            rule().allows(&config, "@foe:bad.example", no_groups()),
             Ok(false)
         );
         assert_eq!(
-            rule().allows(&config, "@x:noisy.example", &HashMap::new()),
+            rule().allows(&config, "@x:noisy.example", no_groups()),
             Ok(false)
         );
         assert_eq!(
-            rule().allows(&config, "@x:fine.example", &HashMap::new()),
+            rule().allows(&config, "@x:fine.example", no_groups()),
             Ok(true)
         );
     }
@@ -284,12 +308,9 @@ mod tests {
             "m.invite_permission_config".to_owned(),
             Some(json!({"blocked_servers": ["*"]})),
         );
+        assert_eq!(rule().allows(&both, "@x:y.example", no_groups()), Ok(true));
         assert_eq!(
-            rule().allows(&both, "@x:y.example", &HashMap::new()),
-            Ok(true)
-        );
-        assert_eq!(
-            rule().allows(&BTreeMap::new(), "@x:y.example", &HashMap::new()),
+            rule().allows(&BTreeMap::new(), "@x:y.example", no_groups()),
             Ok(true)
         );
     }

@@ -159,6 +159,7 @@ impl Resolver<'_> {
             outside_domains: globs(&file.outside_domains),
             groups: file.groups.clone(),
             outside_groups: file.outside_groups.clone(),
+            insurer_servers: file.insurer_servers,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The resolved building blocks of a profile's rules: rule metadata, name
 //! globs, allow lists and field rules.
 
+use crate::federation::Allowlist;
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -164,14 +165,31 @@ pub struct UserSelector {
     pub groups: Vec<String>,
     /// Users in none of these groups.
     pub outside_groups: Vec<String>,
+    /// Users of servers the federation list flags as insurers'.
+    pub insurer_servers: bool,
+}
+
+/// What selecting users needs besides the selector: the profile's user
+/// groups, and the allowlist (which knows the insurers' servers), if any.
+#[derive(Clone, Copy, Debug)]
+pub struct Groups<'a> {
+    /// The profile's named user groups.
+    pub named: &'a HashMap<String, UserSelector>,
+    /// The federation allowlist in force.
+    pub allowlist: Option<&'a Allowlist>,
 }
 
 impl UserSelector {
-    /// Whether `user_id` is selected; `groups` are the profile's user groups
-    /// (which name no groups themselves).
-    pub fn matches(&self, user_id: &str, groups: &HashMap<String, UserSelector>) -> bool {
+    /// Whether `user_id` is selected (named groups name no groups themselves).
+    pub fn matches(&self, user_id: &str, groups: Groups<'_>) -> bool {
         let server = user_id.split_once(':').map_or("", |(_, server)| server);
-        any_matches(&self.users, user_id)
+        let insurer = || {
+            groups.allowlist.is_some_and(|allowlist| {
+                <&ruma::ServerName>::try_from(server).is_ok_and(|name| allowlist.is_insurer(name))
+            })
+        };
+        (self.insurer_servers && insurer())
+            || any_matches(&self.users, user_id)
             || any_matches(&self.domains, server)
             || (!self.outside_domains.is_empty() && !any_matches(&self.outside_domains, server))
             || self
@@ -187,8 +205,8 @@ impl UserSelector {
 }
 
 /// Whether `user_id` is in the named group (groups name no groups).
-fn in_group(name: &str, user_id: &str, groups: &HashMap<String, UserSelector>) -> bool {
-    groups.get(name).is_some_and(|group| {
+fn in_group(name: &str, user_id: &str, groups: Groups<'_>) -> bool {
+    groups.named.get(name).is_some_and(|group| {
         group.groups.is_empty() && group.outside_groups.is_empty() && group.matches(user_id, groups)
     })
 }
@@ -231,12 +249,7 @@ pub struct InviteRule {
 impl InviteRule {
     /// Whether the rule concerns an invite of `invitee` by `inviter`
     /// (an unknown inviter is concerned by every inviter selector).
-    pub fn concerns(
-        &self,
-        inviter: Option<&str>,
-        invitee: &str,
-        groups: &HashMap<String, UserSelector>,
-    ) -> bool {
+    pub fn concerns(&self, inviter: Option<&str>, invitee: &str, groups: Groups<'_>) -> bool {
         self.invitee
             .as_ref()
             .is_none_or(|selector| selector.matches(invitee, groups))
