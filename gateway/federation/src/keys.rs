@@ -17,7 +17,7 @@ use crate::resolve::Resolver;
 /// The longest time fetched keys are believed, whatever they say.
 pub const MAX_KEY_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// After a fetch, the shortest wait before the same server is asked again
-/// for a key it did not have.
+/// for a key it did not have, or after a failed fetch.
 const REFETCH_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
@@ -32,6 +32,8 @@ struct Cached {
 pub struct KeyStore {
     pinned: BTreeMap<OwnedServerName, PublicKeySet>,
     cache: Mutex<HashMap<OwnedServerName, Cached>>,
+    /// When a fetch from a server last failed, and why.
+    failed: Mutex<HashMap<OwnedServerName, (u64, String)>>,
     client: reqwest::Client,
     resolver: Resolver,
 }
@@ -46,6 +48,7 @@ impl KeyStore {
         Self {
             pinned,
             cache: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
             client,
             resolver,
         }
@@ -79,7 +82,20 @@ impl KeyStore {
         {
             return Err(format!("{server} does not publish the key {key_id}"));
         }
-        let fetched = self.fetch(server, now_ms).await?;
+        if let Some((at, why)) = self.failed.lock().ok().and_then(|f| f.get(server).cloned())
+            && now_ms.saturating_sub(at) < millis(REFETCH_AFTER)
+        {
+            return Err(why);
+        }
+        let fetched = match self.fetch(server, now_ms).await {
+            Ok(fetched) => fetched,
+            Err(why) => {
+                if let Ok(mut failed) = self.failed.lock() {
+                    failed.insert(server.to_owned(), (now_ms, why.clone()));
+                }
+                return Err(why);
+            }
+        };
         let found = fetched
             .keys
             .get(key_id)
