@@ -106,6 +106,11 @@ impl KeyStore {
         found.ok_or_else(|| format!("{server} does not publish the key {key_id}"))
     }
 
+    /// Where `server` is reached (`host:port`).
+    pub async fn address(&self, server: &ServerName) -> String {
+        self.resolver.address(&self.client, server).await
+    }
+
     fn cached(&self, server: &ServerName) -> Option<Cached> {
         self.cache.lock().ok()?.get(server).cloned()
     }

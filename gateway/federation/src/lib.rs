@@ -65,6 +65,12 @@ impl Federation {
         federation
     }
 
+    /// Where `server` is reached (`host:port`): configured, explicit, or
+    /// by its `.well-known/matrix/server` delegation.
+    pub async fn address(&self, server: &ServerName) -> String {
+        self.keys.address(server).await
+    }
+
     /// The signed list, when one is configured.
     pub fn signed_list(&self) -> Option<&SignedList> {
         self.signed.as_ref()
@@ -152,9 +158,12 @@ impl Federation {
         x_matrix
             .verify_http_request(request, &self.local, &key_map)
             .map_err(|error| match error {
-                XMatrixVerificationError::DestinationMismatch => {
-                    Unauthenticated::WrongDestination(format!("{:?}", x_matrix.destination))
-                }
+                XMatrixVerificationError::DestinationMismatch => Unauthenticated::WrongDestination(
+                    x_matrix
+                        .destination
+                        .as_ref()
+                        .map_or_else(|| "(none)".to_owned(), ToString::to_string),
+                ),
                 other => Unauthenticated::BadSignature(other.to_string()),
             })?;
         Ok(x_matrix.origin.clone())

@@ -4,15 +4,21 @@
 //! SRV records are not looked up; name such servers in
 //! `[federation.addresses]`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use ruma::ServerName;
 use serde::Deserialize;
+
+/// How long a resolved address is kept.
+const KEEP: Duration = Duration::from_secs(3600);
 
 /// Resolves server names to `host:port`.
 #[derive(Debug)]
 pub struct Resolver {
     addresses: BTreeMap<String, String>,
+    resolved: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 #[derive(Deserialize)]
@@ -24,7 +30,10 @@ struct WellKnown {
 impl Resolver {
     /// A resolver with these fixed addresses (server name → `host:port`).
     pub fn new(addresses: BTreeMap<String, String>) -> Self {
-        Self { addresses }
+        Self {
+            addresses,
+            resolved: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The `host:port` to reach `server` at.
@@ -34,6 +43,15 @@ impl Resolver {
         }
         if server.port().is_some() || server.is_ip_literal() {
             return with_port(server.as_str());
+        }
+        if let Some((address, at)) = self
+            .resolved
+            .lock()
+            .ok()
+            .and_then(|resolved| resolved.get(server.as_str()).cloned())
+            && at.elapsed() < KEEP
+        {
+            return address;
         }
         let url = format!("https://{}/.well-known/matrix/server", server.host());
         let delegated = async {
@@ -45,9 +63,16 @@ impl Resolver {
             <&ServerName>::try_from(body.server.as_str()).ok()?;
             Some(with_port(&body.server))
         };
-        delegated
+        let address = delegated
             .await
-            .unwrap_or_else(|| with_port(server.as_str()))
+            .unwrap_or_else(|| with_port(server.as_str()));
+        if let Ok(mut resolved) = self.resolved.lock() {
+            resolved.insert(
+                server.as_str().to_owned(),
+                (address.clone(), Instant::now()),
+            );
+        }
+        address
     }
 }
 

@@ -77,7 +77,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SECTORGATE_PROFILE")]
     pub(crate) profile: Option<String>,
     /// Once listening, write the bound addresses as JSON
-    /// (`{"client": "…", "admin": "…"}`) to this file. Useful with port 0.
+    /// (`{"client": "…", "listeners": […], "admin": "…", "egress": …}`) to
+    /// this file. Useful with port 0.
     #[arg(long)]
     pub(crate) addr_file: Option<PathBuf>,
 }

@@ -2,8 +2,9 @@
 //! whose protected header carries the signer's certificate chain (`x5c`)
 //! and whose signature is ECDSA over brainpoolP256r1 (`BP256R1`) or P-256
 //! (`ES256`), raw `r‖s`. The signer's certificate must chain, through any
-//! further `x5c` certificates, to a configured trust anchor, and every
-//! certificate on the way must be valid now.
+//! further `x5c` certificates (which must be CA certificates), to a
+//! configured trust anchor, and every certificate on the way must be valid
+//! now. Revocation (OCSP) is not checked.
 
 use std::time::SystemTime;
 
@@ -15,6 +16,7 @@ use ecdsa::{Signature, VerifyingKey};
 use p256::NistP256;
 use serde::Deserialize;
 use x509_cert::Certificate;
+use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::der::{Decode, Encode};
 
 /// Verifies an ECDSA signature on `$curve` (SHA-256), `raw` (r‖s) or `der`.
@@ -136,6 +138,14 @@ fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
         || ecdsa_verifies!(NistP256, key, &tbs, der signature)
 }
 
+/// Whether a certificate may issue others (basicConstraints cA).
+fn is_ca(cert: &Certificate) -> bool {
+    matches!(
+        cert.tbs_certificate().get_extension::<BasicConstraints>(),
+        Ok(Some((_, constraints))) if constraints.ca
+    )
+}
+
 fn valid_at(cert: &Certificate, now: SystemTime) -> Result<(), String> {
     let validity = cert.tbs_certificate().validity();
     if now < validity.not_before.to_system_time() || now > validity.not_after.to_system_time() {
@@ -159,7 +169,10 @@ fn chains_to_anchor(
         if let Some(anchor) = anchors.iter().find(|anchor| issued_by(current, anchor)) {
             return valid_at(anchor, now);
         }
-        match intermediates.iter().find(|cert| issued_by(current, cert)) {
+        match intermediates
+            .iter()
+            .find(|cert| is_ca(cert) && issued_by(current, cert))
+        {
             Some(next) => current = next,
             None => break,
         }

@@ -8,9 +8,10 @@
 //! egress CA, reads the requests inside the tunnel, and decides on each:
 //! its destination (the `X-Matrix` destination, else the `Host`) must be
 //! part of the federation. Allowed requests are recorded and forwarded over
-//! TLS (verified against the web PKI and the configured CAs) to the host
-//! the homeserver asked for; refused ones are recorded and answered 403,
-//! and nothing reaches the other server. Events of servers outside the
+//! TLS (verified against the web PKI and the configured CAs) to the address
+//! the gateway itself resolves for the destination, whatever host the
+//! tunnel named; refused ones are recorded and answered 403, and nothing
+//! reaches the other server. Events of servers outside the
 //! federation are taken out of answers that carry events ([`filter`]).
 
 mod certs;
@@ -184,7 +185,7 @@ async fn tunnel(egress: Arc<Egress>, stream: TokioIo<hyper::upgrade::Upgraded>, 
             return;
         }
     };
-    let upstream: Arc<Mutex<Option<SendRequest<Body>>>> = Arc::new(Mutex::new(None));
+    let upstream: Arc<Mutex<Upstream>> = Arc::new(Mutex::new(None));
     let service = hyper::service::service_fn(move |request| {
         let (egress, target, upstream) =
             (Arc::clone(&egress), target.clone(), Arc::clone(&upstream));
@@ -197,6 +198,9 @@ async fn tunnel(egress: Arc<Egress>, stream: TokioIo<hyper::upgrade::Upgraded>, 
         tracing::debug!(%error, "egress tunnel ended with an error");
     }
 }
+
+/// A tunnel's connection to the other server, and the address it goes to.
+type Upstream = Option<(Target, SendRequest<Body>)>;
 
 /// The server a request inside a tunnel is for.
 fn destination(parts: &http::request::Parts, target: &Target) -> Option<OwnedServerName> {
@@ -218,7 +222,7 @@ async fn outbound(
     egress: &Egress,
     request: Request<Incoming>,
     target: &Target,
-    upstream: &Mutex<Option<SendRequest<Body>>>,
+    upstream: &Mutex<Upstream>,
 ) -> Response<Body> {
     let gateway = &egress.gateway;
     let request_id = gateway.request_ids.next();
@@ -229,8 +233,9 @@ async fn outbound(
         .map(|endpoint| endpoint.to_string());
     let allowlist = egress.federation.allowlist();
     let facts = egress.federation.facts(&allowlist, None);
-    let decision = match destination(&parts, target) {
-        Some(destination) => decide_destination(&destination, &facts),
+    let destination = destination(&parts, target);
+    let decision = match &destination {
+        Some(destination) => decide_destination(destination, &facts),
         None => sectorgate_policy::decide_bad_authorization(
             "the request names no server it is for".to_owned(),
         ),
@@ -259,8 +264,15 @@ async fn outbound(
     if let sectorgate_policy::Verdict::Deny(denial) = &decision.verdict {
         return respond::denial(denial, decision.rule.as_str(), &request_id);
     }
+    let Some(destination) = destination else {
+        return respond::fault(&Fault::UpstreamUnreachable, &request_id);
+    };
+    let address = egress.federation.address(&destination).await;
+    let Some(resolved) = target_of(&address) else {
+        return respond::fault(&Fault::UpstreamUnreachable, &request_id);
+    };
     let request = Request::from_parts(parts, Body::new(body));
-    let response = match send(egress, request, target, upstream).await {
+    let response = match send(egress, request, &resolved, upstream).await {
         Ok(response) => response,
         Err(fault) => return respond::fault(&fault, &request_id),
     };
@@ -272,27 +284,46 @@ async fn outbound(
     }
 }
 
-/// Sends over the tunnel's upstream connection, opening it first if needed.
+/// A `host:port` address as a target.
+fn target_of(address: &str) -> Option<Target> {
+    let (host, port) = address.rsplit_once(':')?;
+    Some(Target {
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port: port.parse().ok()?,
+    })
+}
+
+/// Sends over the tunnel's upstream connection to `target`, opening it
+/// first if needed.
 async fn send(
     egress: &Egress,
     request: Request<Body>,
     target: &Target,
-    upstream: &Mutex<Option<SendRequest<Body>>>,
+    upstream: &Mutex<Upstream>,
 ) -> Result<Response<Incoming>, Fault> {
     let config = &egress.gateway.config;
-    let mut sender = upstream.lock().await;
-    if sender.as_ref().is_none_or(SendRequest::is_closed) {
+    let mut current = upstream.lock().await;
+    let reusable = current.as_ref().is_some_and(|(to, sender)| {
+        to.host == target.host && to.port == target.port && !sender.is_closed()
+    });
+    if !reusable {
         let opened = tokio::time::timeout(config.connect_timeout, open(egress, target)).await;
-        *sender = Some(match opened {
-            Ok(Ok(opened)) => opened,
-            Ok(Err(error)) => {
-                tracing::warn!(%error, host = %target.host, "cannot reach the destination");
-                return Err(Fault::UpstreamUnreachable);
-            }
-            Err(_) => return Err(Fault::UpstreamTimeout),
-        });
+        *current = Some((
+            target.clone(),
+            match opened {
+                Ok(Ok(opened)) => opened,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, host = %target.host, "cannot reach the destination");
+                    return Err(Fault::UpstreamUnreachable);
+                }
+                Err(_) => return Err(Fault::UpstreamTimeout),
+            },
+        ));
     }
-    let Some(sender) = sender.as_mut() else {
+    let Some((_, sender)) = current.as_mut() else {
         return Err(Fault::UpstreamUnreachable);
     };
     let exchange = async {

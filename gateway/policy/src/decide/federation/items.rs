@@ -12,18 +12,39 @@ use crate::federation::{Admission, FederationFacts};
 /// Why an item is refused, in words for the sending server's log.
 pub(crate) type Problem = String;
 
-/// The id of a PDU: its own `event_id` (room versions 1 and 2), else the
-/// reference hash (versions 4 and later; version 3 ids differ only in their
-/// base64 alphabet).
-pub(super) fn event_id(pdu: &RawValue) -> Option<String> {
-    let object: CanonicalJsonObject = serde_json::from_str(pdu.get()).ok()?;
+/// The ids a PDU may have. A PDU does not say its room version, and the
+/// reference hash depends on the version's redaction rules: so every id it
+/// has under the versions that use reference hashes (4 and later; version 3
+/// ids differ only in their base64 alphabet) is given, each once. Versions 1
+/// and 2 PDUs carry their own `event_id`.
+pub(super) fn event_ids(pdu: &RawValue) -> Vec<String> {
+    let Ok(object) = serde_json::from_str::<CanonicalJsonObject>(pdu.get()) else {
+        return Vec::new();
+    };
     if let Some(ruma::CanonicalJsonValue::String(id)) = object.get("event_id") {
-        return Some(id.clone());
+        return vec![id.clone()];
     }
-    let rules = RoomVersionId::V11.rules()?;
-    ruma::signatures::reference_hash(&object, &rules)
-        .ok()
-        .map(|hash| format!("${hash}"))
+    let versions = [
+        RoomVersionId::V12,
+        RoomVersionId::V11,
+        RoomVersionId::V10,
+        RoomVersionId::V9,
+        RoomVersionId::V8,
+        RoomVersionId::V7,
+        RoomVersionId::V6,
+        RoomVersionId::V5,
+        RoomVersionId::V4,
+    ];
+    let mut ids: Vec<String> = Vec::new();
+    for rules in versions.iter().filter_map(RoomVersionId::rules) {
+        if let Ok(hash) = ruma::signatures::reference_hash(&object, &rules) {
+            let id = format!("${hash}");
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
 }
 
 /// Checks one PDU: its sender, the target of a membership event and every

@@ -35,12 +35,12 @@ pub(super) fn check(
             ),
         ));
     }
-    let mut refused: Vec<(String, Problem)> = Vec::new();
+    // Each refused PDU, by the ids it may have.
+    let mut refused: Vec<(Vec<String>, Problem)> = Vec::new();
     for pdu in &txn.pdus {
         let value: Value = serde_json::from_str(pdu.get()).unwrap_or(Value::Null);
         if let Some(problem) = items::pdu_problem(&value, facts) {
-            let id = items::event_id(pdu).unwrap_or_else(|| "(no event id)".to_owned());
-            refused.push((id, problem));
+            refused.push((items::event_ids(pdu), problem));
         }
     }
     let edu_problems: Vec<Problem> = txn
@@ -73,11 +73,15 @@ pub(super) fn check(
     Err(decision)
 }
 
-/// The lenient answer: `200 {"pdus": {id: {"error": …}}}`.
-fn per_pdu_answer(denial: &Denial, refused: &[(String, Problem)]) -> Denial {
+/// The lenient answer: `200 {"pdus": {id: {"error": …}}}`, each refused
+/// PDU under every id it may have.
+fn per_pdu_answer(denial: &Denial, refused: &[(Vec<String>, Problem)]) -> Denial {
     let pdus: Map<String, Value> = refused
         .iter()
-        .map(|(id, problem)| (id.clone(), json!({ "error": problem })))
+        .flat_map(|(ids, problem)| {
+            ids.iter()
+                .map(move |id| (id.clone(), json!({ "error": problem })))
+        })
         .collect();
     Denial {
         status: 200,
