@@ -16,8 +16,8 @@ use ecdsa::{Signature, VerifyingKey};
 use p256::NistP256;
 use serde::Deserialize;
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::der::{Decode, Encode};
+use x509_cert::ext::pkix::BasicConstraints;
 
 /// Verifies an ECDSA signature on `$curve` (SHA-256), `raw` (r‖s) or `der`.
 macro_rules! ecdsa_verifies {
