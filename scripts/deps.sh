@@ -39,6 +39,16 @@ run() { "$@" 3>&- 9>&-; }
 
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found"
 command -v flock >/dev/null || die "flock not found (util-linux)"
+# The signed-federation-list tests make Brainpool keys and certificates with
+# the openssl command (Debian: package openssl).
+if [ "$WITH_NPM" = 1 ] && ! command -v openssl >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        log "installing openssl (Debian package)"
+        run apt-get install -y -q openssl >&2 || die "cannot install openssl"
+    else
+        die "openssl not found (Debian: apt-get install openssl)"
+    fi
+fi
 
 mkdir -p "$CACHE"
 exec 9>"$CACHE/deps.lock"
