@@ -1,5 +1,6 @@
 #![allow(clippy::expect_used, reason = "tests")]
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
@@ -91,4 +92,82 @@ async fn a_bad_list_keeps_the_old_one_and_an_old_one_goes_stale() {
     let later = now + Duration::from_secs(73 * 3600);
     assert!(list.is_stale(later));
     assert!(list.status(later).stale);
+}
+
+/// A directory stand-in: answers the list, or 204 when asked for a version
+/// not older than the one it has; records the queries it was sent.
+async fn directory(list: String, version: u64) -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://{}/FederationList/federationList.jws",
+        listener.local_addr().expect("addr")
+    );
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let mut head = vec![0; 4096];
+            let n = stream.read(&mut head).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&head[..n]).into_owned();
+            let target = head.split(' ').nth(1).unwrap_or("").to_owned();
+            log.lock().expect("log").push(target.clone());
+            let asked = target
+                .split_once("version=")
+                .and_then(|(_, v)| v.parse::<u64>().ok());
+            let response = if asked.is_some_and(|asked| asked >= version) {
+                "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".to_owned()
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{list}",
+                    list.len()
+                )
+            };
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn a_list_from_a_url_is_asked_for_newer_versions_and_a_204_confirms_it() {
+    let signer = ListSigner::new(Curve::Brainpool);
+    let (url, seen) = directory(
+        signer.sign(&ListSigner::payload(9, &["hs2.example.org"])),
+        9,
+    )
+    .await;
+    let list = SignedList::new(ListConfig {
+        source: ListSource::Url {
+            url,
+            token_file: None,
+        },
+        anchors: anchors(&signer),
+        refresh: Duration::from_secs(3600),
+        max_age: Duration::from_secs(3600),
+        cache_file: Some(signer.dir.join("cache.jws")),
+    });
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(crate::tls::client_config(&[]).expect("tls"))
+        .build()
+        .expect("client");
+    let start = SystemTime::now();
+    assert_eq!(list.refresh(&client, start).await, Ok(9));
+    // Two hours on, a 204 ("nothing newer") confirms version 9: not stale.
+    let later = start + Duration::from_secs(7200);
+    assert!(list.is_stale(later));
+    assert_eq!(list.refresh(&client, later).await, Ok(9));
+    assert!(!list.is_stale(later));
+    let queries = seen.lock().expect("log").clone();
+    assert!(!queries[0].contains("version="), "{queries:?}");
+    assert!(queries[1].ends_with("version=9"), "{queries:?}");
+    // The cached copy is put in force by a new gateway.
+    let restarted = SignedList::new(list.config().clone());
+    restarted.load_cache(later);
+    assert_eq!(restarted.in_force().map(|l| l.payload.version), Some(9));
 }
