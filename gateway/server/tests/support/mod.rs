@@ -304,12 +304,25 @@ impl Gateway {
             .stderr(log)
             .spawn()
             .expect("start sectorgate");
-        let addrs: Value = wait_for(Duration::from_secs(20), || {
+        let mut child = child;
+        let mut exited = None;
+        let addrs: Option<Value> = wait_for(Duration::from_secs(60), || {
+            if let Ok(Some(status)) = child.try_wait() {
+                exited = Some(status);
+                return Some(Value::Null);
+            }
             std::fs::read(&addr_file)
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
-        })
-        .expect("sectorgate wrote its addresses");
+        });
+        let log = || std::fs::read_to_string(dir.path().join("gateway.log")).unwrap_or_default();
+        let addrs = match (addrs, exited) {
+            (Some(addrs), None) => addrs,
+            (_, Some(status)) => {
+                panic!("sectorgate exited ({status}) before listening:\n{}", log())
+            }
+            (None, None) => panic!("sectorgate wrote no addresses in 60 s:\n{}", log()),
+        };
         let url = format!("http://{}", addrs["client"].as_str().expect("client addr"));
         let admin_url = format!("http://{}", addrs["admin"].as_str().expect("admin addr"));
         let gateway = Self {
