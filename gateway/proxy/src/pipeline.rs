@@ -11,12 +11,11 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderValue;
 use http::request::Parts;
-use sectorgate_action::{BodyMode, Catalog, Classified, classify_lookup, x_matrix};
+use sectorgate_action::{BodyMode, Catalog, Classified, classify_lookup};
 use sectorgate_audit::{Actor, AuditRecord};
 use sectorgate_policy::{
-    Context, Decision, Peer, Verdict, decide, decide_api_not_served, decide_bad_authorization,
-    decide_body_timeout, decide_body_unreadable, decide_endpoint, decide_input_error,
-    decide_too_large, needs,
+    Context, Decision, Peer, Verdict, decide, decide_body_timeout, decide_body_unreadable,
+    decide_endpoint, decide_input_error, decide_too_large, needs,
 };
 use tracing::{Instrument, field};
 
@@ -26,7 +25,7 @@ use crate::body::{BodyError, declared_length, read_limited};
 use crate::facts::{Asker, Gathered};
 use crate::learn::Learned;
 use crate::respond::{self, Fault, REQUEST_ID};
-use crate::servers::{self, Serves};
+use crate::servers;
 use crate::{forward, forwarded, rewrite};
 
 /// Runs one request through the pipeline.
@@ -71,54 +70,13 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     let endpoint = lookup.endpoint();
     let endpoint_name = endpoint.map(|endpoint| endpoint.to_string());
 
-    // accept: who presents what. A server's authorization is read strictly,
-    // before anything is believed of it.
-    let x_matrix = match x_matrix(&parts.headers) {
-        Ok(x_matrix) => x_matrix,
-        Err(reason) => {
-            let decision = decide_bad_authorization(reason);
-            return refuse(
-                gateway,
-                Actor::Anonymous,
-                &decision,
-                endpoint_name,
-                "unparsed",
-                request_id,
-            )
-            .await;
-        }
-    };
-    let serves = parts
-        .extensions
-        .get::<Serves>()
-        .copied()
-        .unwrap_or(Serves::BOTH);
-    if let Some(endpoint) = &endpoint
-        && !serves.allows(endpoint.api)
-    {
-        let decision = decide_api_not_served(endpoint.api);
-        return refuse(
-            gateway,
-            Actor::Anonymous,
-            &decision,
-            endpoint_name,
-            "unparsed",
-            request_id,
-        )
-        .await;
-    }
-    let claim = match servers::admit(gateway, &lookup, x_matrix) {
+    // accept: which API this listener serves, and who presents what. A
+    // server's authorization is read strictly, before anything is believed
+    // of it.
+    let claim = match servers::accept(gateway, &lookup, &parts) {
         Ok(claim) => claim,
         Err(decision) => {
-            return refuse(
-                gateway,
-                Actor::Anonymous,
-                &decision,
-                endpoint_name,
-                "unparsed",
-                request_id,
-            )
-            .await;
+            return refuse_unverified(gateway, &decision, endpoint_name, request_id).await;
         }
     };
     let appservice = gateway.appservices.of(&parts);
@@ -163,15 +121,7 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         Some(x_matrix) => match servers::verify(gateway, x_matrix, &parts, &buffered, now).await {
             Ok(origin) => Some(origin),
             Err(decision) => {
-                return refuse(
-                    gateway,
-                    Actor::Anonymous,
-                    &decision,
-                    endpoint_name,
-                    "unparsed",
-                    request_id,
-                )
-                .await;
+                return refuse_unverified(gateway, &decision, endpoint_name, request_id).await;
             }
         },
         None => None,
@@ -284,6 +234,25 @@ async fn refuse(
         return response;
     }
     answer_denial(decision, request_id)
+}
+
+/// Records and answers a refusal made before anyone was believed: the
+/// actor is anonymous, the request unparsed.
+async fn refuse_unverified(
+    gateway: &Gateway,
+    decision: &Decision,
+    endpoint: Option<String>,
+    request_id: &str,
+) -> Response {
+    refuse(
+        gateway,
+        Actor::Anonymous,
+        decision,
+        endpoint,
+        "unparsed",
+        request_id,
+    )
+    .await
 }
 
 /// Learns, from the homeserver, what the profile needs to decide on this

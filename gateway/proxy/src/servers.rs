@@ -13,9 +13,12 @@ use bytes::Bytes;
 use http::request::Parts;
 use ruma::OwnedServerName;
 use ruma::api::federation::authentication::XMatrix;
-use sectorgate_action::{Api, Lookup};
+use sectorgate_action::{Api, Lookup, x_matrix};
 use sectorgate_policy::federation::Allowlist;
-use sectorgate_policy::{Decision, Unauthenticated, decide_origin, decide_unauthenticated};
+use sectorgate_policy::{
+    Decision, Unauthenticated, decide_api_not_served, decide_bad_authorization, decide_origin,
+    decide_unauthenticated,
+};
 
 use crate::Gateway;
 
@@ -52,14 +55,26 @@ pub(crate) struct Claim {
     pub(crate) allowlist: Option<Arc<Allowlist>>,
 }
 
-/// Refuses a signed endpoint that cannot be heard; otherwise keeps what
-/// is to be verified. An `X-Matrix` header on an endpoint that takes none
-/// is ignored: it proves nothing there.
-pub(crate) fn admit(
+/// Refuses a request for an API the listener does not serve, a malformed
+/// `X-Matrix` authorization, and a signed endpoint that cannot be heard;
+/// otherwise keeps what is to be verified. An `X-Matrix` header on an
+/// endpoint that takes none is ignored: it proves nothing there.
+pub(crate) fn accept(
     gateway: &Gateway,
     lookup: &Lookup<'_>,
-    x_matrix: Option<XMatrix>,
+    parts: &Parts,
 ) -> Result<Claim, Decision> {
+    let serves = parts
+        .extensions
+        .get::<Serves>()
+        .copied()
+        .unwrap_or(Serves::BOTH);
+    if let Some(endpoint) = lookup.endpoint()
+        && !serves.allows(endpoint.api)
+    {
+        return Err(decide_api_not_served(endpoint.api));
+    }
+    let x_matrix = x_matrix(&parts.headers).map_err(decide_bad_authorization)?;
     let allowlist = gateway.federation.as_ref().map(|f| f.allowlist());
     if !lookup.server_signed() {
         return Ok(Claim {
