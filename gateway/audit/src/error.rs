@@ -1,19 +1,22 @@
-//! [`AuditError`]: why a record could not be made durable.
+//! [`AuditError`]: why the log could not be written or read.
 
-/// Why the audit log could not take a record. Any of these means the request
-/// is answered 503 and not forwarded.
+/// Why the audit log could not take or give a record. When writing, any of
+/// these means the request is answered 503 and not forwarded.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    /// The database refused or failed the write.
+    /// The database refused or failed the operation.
     #[error("audit database error: {0}")]
     Database(#[from] sqlx::Error),
     /// The database schema could not be brought up to date.
     #[error("audit database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database URL names no supported backend.
+    #[error("audit database {0:?}: use a sqlite:// or postgres:// URL")]
+    Url(String),
     /// The writer task is gone (shutting down or crashed).
     #[error("the audit writer is not running")]
     Closed,
-    /// The pseudonym key could not be read or created.
+    /// A pseudonym key could not be read or created.
     #[error("pseudonym key {path}: {source}")]
     Key {
         /// The key file.
@@ -21,4 +24,16 @@ pub enum AuditError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The checkpoint key could not be read or used.
+    #[error("checkpoint key: {0}")]
+    Checkpoint(String),
+    /// What is stored cannot be what this code wrote.
+    #[error("the audit log is damaged: {0}")]
+    Corrupt(String),
+    /// A proof cannot be made.
+    #[error("{0}")]
+    Proof(String),
+    /// Writing an export failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }

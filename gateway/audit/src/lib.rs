@@ -1,25 +1,40 @@
-//! Audit records, pseudonymisation and the durable audit store.
+//! The tamper-evident audit log.
 //!
 //! This is the *record* step of the pipeline (accept → classify → decide →
-//! **record** → forward). The pipeline talks to an [`AuditLog`], which
-//! group-commits records into any [`AuditStore`]; a request is forwarded only
-//! once its record is durable. The store is a seam: the SQLite store here can
-//! be replaced (by the tamper-evident log, by PostgreSQL) without touching the
-//! pipeline.
+//! **record** → forward). Each decision, and each answer's outcome, becomes a
+//! canonical [`Entry`] (pseudonymised, no message content). Entries are the
+//! leaves of a Merkle tree (RFC 6962/9162) whose head is signed as a C2SP
+//! checkpoint every so often. The pipeline talks to an [`AuditLog`], which
+//! group-commits entries into a [`Store`] (SQLite or PostgreSQL); a request
+//! is forwarded only once its decision is durable. [`verify`], the proofs,
+//! [`export`] and [`prune`] are what the `sectorgate audit` commands run.
 
+mod checkpoint;
 mod error;
+pub mod export;
 mod log;
+pub mod merkle;
+mod proof;
+mod prune;
 mod pseudonym;
 mod record;
-mod sqlite;
+mod sink;
 mod store;
+mod verify;
 
+pub use checkpoint::{CheckedCheckpoint, CheckpointSigner, check as check_checkpoint, public_path};
 pub use error::AuditError;
-pub use log::AuditLog;
+pub use export::{Format, export};
+pub use log::{AuditLog, LogConfig, WriteStatus};
+pub use proof::{
+    InclusionProof, check_consistency, check_inclusion, prove_consistency, prove_inclusion,
+};
+pub use prune::{Pruned, prune};
 pub use pseudonym::Pseudonymiser;
-pub use record::{Actor, AuditRecord};
-pub use sqlite::SqliteStore;
-pub use store::AuditStore;
+pub use record::{Decision, Direction, Entry, Outcome, Peer, ProfileRef, RECORD_VERSION};
+pub use sink::{CheckpointSink, SinkConfig, split_notes};
+pub use store::{CheckpointRow, LeafRow, Store};
+pub use verify::{Problem, Report, verify};
 
 #[cfg(test)]
 mod tests;

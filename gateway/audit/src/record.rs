@@ -1,58 +1,190 @@
-//! [`AuditRecord`]: what is recorded about one decision. Never message content.
+//! The audit record, version 1: one [`Decision`] per decision and one
+//! [`Outcome`] per answer, and their canonical encoding.
+//!
+//! The encoding is the leaf of the Merkle log, so it is fixed byte for byte
+//! (see the golden tests): compact JSON, fields in the order declared here,
+//! `"v":1` first. A record never holds message content, room names, display
+//! names or user IDs; people appear only as [`Peer`] pseudonyms.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// Who made a request, pseudonymised.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "id", rename_all = "lowercase")]
-pub enum Actor {
-    /// A client, by the pseudonym of its access token.
-    User(String),
-    /// A homeserver, by its server name (organisations, not people).
-    Server(String),
-    /// An application service (bridge), by its registration's id.
-    Appservice(String),
-    /// No credentials were presented.
+/// The version of the record format this code writes.
+pub const RECORD_VERSION: u32 = 1;
+
+/// One leaf of the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Entry {
+    /// What the gateway decided about a request.
+    Decision(Decision),
+    /// How the answer to a decided request ended.
+    Outcome(Outcome),
+}
+
+/// What the gateway decided about one request (the shape of OPA's
+/// decision-log event).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// The decision id (unique, random).
+    pub id: String,
+    /// When it was decided, in milliseconds since the Unix epoch.
+    pub ts: i64,
+    /// The profile that decided.
+    pub profile: ProfileRef,
+    /// Whether the request came in to the homeserver or went out from it.
+    pub direction: Direction,
+    /// The endpoint, e.g. `client.send_message_event`; `None` if unrecognised.
+    pub endpoint: Option<String>,
+    /// The action kind, e.g. `send_message_event`.
+    pub action: String,
+    /// The stable id of the rule that decided.
+    pub rule: String,
+    /// `allow`, `deny` or `shadow` (denied by a rule in shadow mode, forwarded).
+    pub verdict: String,
+    /// Who made the request.
+    pub peer: Peer,
+    /// The request id (sent to the client as `X-Request-Id`).
+    pub request_id: String,
+    /// The W3C trace id the request carried, if any.
+    pub trace_id: Option<String>,
+}
+
+/// How the answer to a decided request ended, written after the answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outcome {
+    /// The [`Decision::id`] this outcome belongs to.
+    pub decision: String,
+    /// When the answer ended, in milliseconds since the Unix epoch.
+    pub ts: i64,
+    /// The status the client was given (0 when the connection ended first).
+    pub status: u16,
+    /// The homeserver's status, when the request reached it.
+    pub upstream_status: Option<u16>,
+    /// Request body bytes passed on.
+    pub bytes_in: u64,
+    /// Response body bytes sent to the client.
+    pub bytes_out: u64,
+    /// From the decision to the end of the answer, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// The profile by id and revision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileRef {
+    /// The profile's id, e.g. `healthcare-tim-pro`.
+    pub id: String,
+    /// Its revision, e.g. `healthcare-tim-pro@1.2`.
+    pub revision: String,
+}
+
+/// Which way a request went through the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// From a client or a remote server to the homeserver.
+    Inbound,
+    /// From the homeserver to a remote server (the egress proxy).
+    Outbound,
+}
+
+/// Who made a request. Each field is either public (`name`, `id`) or a
+/// pseudonym (`pseudonym`, written `<key id>:<hex>`); nothing else.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Peer {
+    /// A user, by the pseudonym of their Matrix user ID.
+    User {
+        /// `<key id>:<HMAC>` of the user ID.
+        pseudonym: String,
+    },
+    /// An access token the homeserver did not recognise, by its pseudonym.
+    Token {
+        /// `<key id>:<HMAC>` of the token.
+        pseudonym: String,
+    },
+    /// A homeserver: by name (public), or by pseudonym when the profile
+    /// says server names are personal.
+    Server {
+        /// The server name, when public.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// `<key id>:<HMAC>` of the server name, when pseudonymised.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pseudonym: Option<String>,
+    },
+    /// An application service (bridge), by its registration id (public).
+    Appservice {
+        /// The registration's id.
+        id: String,
+    },
+    /// No credentials were presented, or none were believed.
     Anonymous,
 }
 
-impl Actor {
-    /// `user`, `server` or `anonymous`.
+impl Peer {
+    /// `user`, `token`, `server`, `appservice` or `anonymous`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::User(_) => "user",
-            Self::Server(_) => "server",
-            Self::Appservice(_) => "appservice",
+            Self::User { .. } => "user",
+            Self::Token { .. } => "token",
+            Self::Server { .. } => "server",
+            Self::Appservice { .. } => "appservice",
             Self::Anonymous => "anonymous",
         }
     }
 
-    /// The pseudonym or server name, if any.
+    /// The public name or the pseudonym, if any.
     pub fn id(&self) -> Option<&str> {
         match self {
-            Self::User(id) | Self::Server(id) | Self::Appservice(id) => Some(id),
+            Self::User { pseudonym } | Self::Token { pseudonym } => Some(pseudonym),
+            Self::Server { name, pseudonym } => name.as_deref().or(pseudonym.as_deref()),
+            Self::Appservice { id } => Some(id),
             Self::Anonymous => None,
         }
     }
 }
 
-/// One decision, as recorded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct AuditRecord {
-    /// The request id (also sent to the client as `X-Request-Id`).
-    pub request_id: String,
-    /// When the decision was made, in milliseconds since the Unix epoch.
-    pub recorded_at_ms: i64,
-    /// The id of the profile that decided.
-    pub profile: String,
-    /// The endpoint, e.g. `client.send_message_event`; `None` if unrecognised.
-    pub endpoint: Option<String>,
-    /// The action kind, e.g. `send_message_event`.
-    pub action: String,
-    /// `allow` or `deny`.
-    pub verdict: String,
-    /// The stable rule id that decided.
-    pub rule: String,
-    /// Who made the request.
-    pub actor: Actor,
+/// The versioned envelope: `{"v":1,"type":…,…}`.
+#[derive(Serialize, Deserialize)]
+struct Envelope<E> {
+    v: u32,
+    #[serde(flatten)]
+    entry: E,
+}
+
+impl Entry {
+    /// The canonical bytes of this record: the Merkle leaf.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serialising plain structs, strings and integers cannot fail.
+        serde_json::to_vec(&Envelope {
+            v: RECORD_VERSION,
+            entry: self,
+        })
+        .unwrap_or_default()
+    }
+
+    /// Reads canonical bytes back. Fails on another version, an unknown
+    /// field, or bytes that are not exactly the canonical encoding.
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let envelope: Envelope<Self> =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a record: {e}"))?;
+        if envelope.v != RECORD_VERSION {
+            return Err(format!("record version {} is not known", envelope.v));
+        }
+        if envelope.entry.encode() != bytes {
+            return Err("record is not in canonical form".to_owned());
+        }
+        Ok(envelope.entry)
+    }
+
+    /// When the record was made, in milliseconds since the Unix epoch.
+    pub fn ts(&self) -> i64 {
+        match self {
+            Self::Decision(decision) => decision.ts,
+            Self::Outcome(outcome) => outcome.ts,
+        }
+    }
 }

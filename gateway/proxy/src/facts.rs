@@ -113,17 +113,20 @@ impl FactCache {
         );
     }
 
-    /// Gathers what `needs` names; a homeserver that cannot be reached is a fault.
+    /// Gathers what `needs` names, for the requester `user` (already
+    /// known: see [`Self::whoami`]); a homeserver that cannot be reached is
+    /// a fault.
     pub(crate) async fn gather(
         &self,
         asker: &Asker<'_>,
         needs: &Needs,
+        user: Option<OwnedUserId>,
         setting_types: &[String],
     ) -> Result<Gathered, Fault> {
-        let mut gathered = Gathered::default();
-        if needs.user {
-            gathered.user = self.user(asker).await?;
-        }
+        let mut gathered = Gathered {
+            user,
+            ..Gathered::default()
+        };
         if let Some(inviter) = &gathered.user
             && !needs.invitees.is_empty()
         {
@@ -140,7 +143,9 @@ impl FactCache {
         Ok(gathered)
     }
 
-    async fn user(&self, asker: &Asker<'_>) -> Result<Option<OwnedUserId>, Fault> {
+    /// The user the requester's access token acts for; `None` without a
+    /// token, or for a token the homeserver does not know.
+    pub(crate) async fn whoami(&self, asker: &Asker<'_>) -> Result<Option<OwnedUserId>, Fault> {
         let Some(key) = asker.token_digest() else {
             return Ok(None);
         };

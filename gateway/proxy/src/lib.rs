@@ -5,7 +5,6 @@
 //! [`pipeline`]). Errors become Matrix error responses in one place
 //! ([`respond`]).
 
-mod actor;
 mod appservices;
 mod body;
 mod config;
@@ -15,7 +14,9 @@ mod forward;
 mod forwarded;
 mod headers;
 mod learn;
+mod peer;
 pub mod pipeline;
+mod record;
 mod request_id;
 pub mod respond;
 mod rewrite;
@@ -26,7 +27,7 @@ use std::sync::Arc;
 use axum::Router;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
-use sectorgate_audit::{AuditLog, Pseudonymiser};
+use sectorgate_audit::{AuditLog, Pseudonymiser, WriteStatus};
 use sectorgate_federation::Federation;
 use sectorgate_policy::Profile;
 
@@ -39,9 +40,10 @@ pub struct Gateway {
     config: ProxyConfig,
     profile: Arc<Profile>,
     audit: AuditLog,
-    pseudonymiser: Pseudonymiser,
+    pseudonyms: Arc<Pseudonymiser>,
     client: Client<HttpConnector, axum::body::Body>,
     request_ids: request_id::RequestIds,
+    decision_ids: request_id::RequestIds,
     facts: facts::FactCache,
     appservices: appservices::Appservices,
     federation: Option<Arc<Federation>>,
@@ -53,7 +55,7 @@ impl Gateway {
         config: ProxyConfig,
         profile: Profile,
         audit: AuditLog,
-        pseudonymiser: Pseudonymiser,
+        pseudonyms: Arc<Pseudonymiser>,
         federation: Option<Arc<Federation>>,
     ) -> Self {
         let mut connector = HttpConnector::new();
@@ -68,9 +70,10 @@ impl Gateway {
             config,
             profile: Arc::new(profile),
             audit,
-            pseudonymiser,
+            pseudonyms,
             client,
             request_ids: request_id::RequestIds::new(),
+            decision_ids: request_id::RequestIds::new(),
             facts: facts::FactCache::new(),
             federation,
         }
@@ -86,9 +89,22 @@ impl Gateway {
         forward::probe(&self.client, &self.config).await
     }
 
-    /// Whether the audit store can take a write now.
-    pub async fn audit_writable(&self) -> bool {
-        self.audit.check_writable().await.is_ok()
+    /// Writes to the audit store now (a real, durable write): `Err` says
+    /// why it cannot take one.
+    pub async fn audit_probe(&self) -> Result<(), String> {
+        self.audit.probe().await.map_err(|error| error.to_string())
+    }
+
+    /// The outcome of the audit store's last write.
+    pub fn audit_status(&self) -> WriteStatus {
+        self.audit.status()
+    }
+
+    /// Records an answer the connection layer gave before the pipeline
+    /// (an oversized or malformed request head, a head never completed):
+    /// a refusal by `rule`, and its outcome `status` (0: closed without one).
+    pub fn record_edge_refusal(&self, rule: &'static str, status: u16) {
+        record::edge_refusal(self, rule, status);
     }
 }
 

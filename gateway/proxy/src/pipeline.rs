@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -12,20 +12,22 @@ use bytes::Bytes;
 use http::HeaderValue;
 use http::request::Parts;
 use sectorgate_action::{BodyMode, Catalog, Classified, classify_lookup};
-use sectorgate_audit::{Actor, AuditRecord};
+use ruma::OwnedUserId;
+use sectorgate_action::access_token;
+use sectorgate_audit::{Direction, Peer};
 use sectorgate_policy::{
-    Context, Decision, Peer, Verdict, decide, decide_body_timeout, decide_body_unreadable,
+    Context, Decision, Peer as PolicyPeer, Verdict, decide, decide_body_timeout, decide_body_unreadable,
     decide_endpoint, decide_input_error, decide_too_large, needs,
 };
 use tracing::{Instrument, field};
 
 use crate::Gateway;
-use crate::actor::actor;
 use crate::body::{BodyError, declared_length, read_limited};
 use crate::facts::{Asker, Gathered};
 use crate::learn::Learned;
+use crate::record::{self, About, now_ms, trace_id};
 use crate::respond::{self, Fault, REQUEST_ID};
-use crate::servers;
+use crate::{peer, servers};
 use crate::{forward, forwarded, rewrite};
 
 /// Runs one request through the pipeline.
@@ -66,9 +68,17 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         peer.ip(),
         &gateway.config.trusted_proxies,
     );
+    let trace_id = trace_id(&parts.headers).map(str::to_owned);
     let lookup = Catalog::global().lookup(&parts.method, parts.uri.path());
     let endpoint = lookup.endpoint();
     let endpoint_name = endpoint.map(|endpoint| endpoint.to_string());
+    let about = |endpoint: Option<String>, action| About {
+        request_id,
+        trace_id: trace_id.as_deref(),
+        direction: Direction::Inbound,
+        endpoint,
+        action,
+    };
 
     // accept: which API this listener serves, and who presents what. A
     // server's authorization is read strictly, before anything is believed
@@ -76,26 +86,41 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     let claim = match servers::accept(gateway, &lookup, &parts) {
         Ok(claim) => claim,
         Err(decision) => {
-            return refuse_unverified(gateway, &decision, endpoint_name, request_id).await;
+            return refuse(
+                gateway,
+                Peer::Anonymous,
+                &decision,
+                about(endpoint_name, "unparsed"),
+            )
+            .await;
         }
     };
     let appservice = gateway.appservices.of(&parts);
-    let actor = actor(&parts, &gateway.pseudonymiser, appservice);
+    let asker = Asker {
+        client: &gateway.client,
+        config: &gateway.config,
+        parts: &parts,
+    };
+    // Who: the user behind an access token, as the homeserver says.
+    let user = match claim.x_matrix {
+        Some(_) => None,
+        None => match gateway.facts.whoami(&asker).await {
+            Ok(user) => user,
+            Err(fault) => return respond::fault(&fault, request_id),
+        },
+    };
+    let token = access_token(&parts.headers, parts.uri.query());
+    let client = match peer::client(gateway, appservice, user.as_ref(), token, now_ms()) {
+        Ok(client) => client,
+        Err(error) => return audit_unavailable(&error, request_id),
+    };
 
     // decide, first on the endpoint alone: a refused endpoint is refused
     // whatever its parameters and body, before either is read.
     if let Some(endpoint) = &endpoint {
         let early = decide_endpoint(endpoint, &gateway.profile);
         if matches!(early.verdict, Verdict::Deny(_)) {
-            return refuse(
-                gateway,
-                actor,
-                &early,
-                endpoint_name,
-                "unparsed",
-                request_id,
-            )
-            .await;
+            return refuse(gateway, client, &early, about(endpoint_name, "unparsed")).await;
         }
     }
 
@@ -103,15 +128,7 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     let (buffered, stream) = match accept_body(gateway, lookup.body_mode(), &parts, body).await {
         Ok(bodies) => bodies,
         Err(decision) => {
-            return refuse(
-                gateway,
-                actor,
-                &decision,
-                endpoint_name,
-                "invalid",
-                request_id,
-            )
-            .await;
+            return refuse(gateway, client, &decision, about(endpoint_name, "invalid")).await;
         }
     };
 
@@ -121,14 +138,23 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         Some(x_matrix) => match servers::verify(gateway, x_matrix, &parts, &buffered, now).await {
             Ok(origin) => Some(origin),
             Err(decision) => {
-                return refuse_unverified(gateway, &decision, endpoint_name, request_id).await;
+                return refuse(
+                    gateway,
+                    Peer::Anonymous,
+                    &decision,
+                    about(endpoint_name, "unparsed"),
+                )
+                .await;
             }
         },
         None => None,
     };
-    let actor = match &origin {
-        Some(origin) => Actor::Server(origin.to_string()),
-        None => actor,
+    let requester = match &origin {
+        Some(origin) => match peer::server(gateway, origin.as_str(), now_ms()) {
+            Ok(server) => server,
+            Err(error) => return audit_unavailable(&error, request_id),
+        },
+        None => client,
     };
 
     // classify
@@ -141,10 +167,10 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     let classified = classify_lookup(lookup, &view, gateway.config.limits.max_json_depth);
 
     // decide, with the facts the profile needs
-    let peer = Peer { addr: client_ip };
+    let peer = PolicyPeer { addr: client_ip };
     let (decision, action, learned) = match &classified {
         Ok(classified) => {
-            let gathered = match gather(gateway, &parts, classified, appservice).await {
+            let gathered = match gather(gateway, &parts, classified, user).await {
                 Ok(gathered) => gathered,
                 Err(fault) => return respond::fault(&fault, request_id),
             };
@@ -177,82 +203,70 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     drop(classified);
 
     // record
-    if let Err(response) =
-        record(gateway, actor, &decision, endpoint_name, action, request_id).await
-    {
-        return response;
-    }
+    let recorded =
+        match record::decision(gateway, requester, &decision, about(endpoint_name, action)).await {
+            Ok(recorded) => recorded,
+            Err(response) => return response,
+        };
 
     // forward, or answer the denial
     if !decision.is_allowed() {
-        return answer_denial(&decision, request_id);
+        return recorded.answer(answer_denial(&decision, request_id), None);
     }
     let body = match (stream, decision.amended_body) {
-        (Some(stream), _) => Body::new(http_body_util::Limited::new(
+        (Some(stream), _) => recorded.count_in(Body::new(http_body_util::Limited::new(
             stream,
             usize::try_from(upload_limit(gateway)).unwrap_or(usize::MAX),
-        )),
+        ))),
         (None, Some(amended)) => {
             parts.headers.insert(
                 http::header::CONTENT_LENGTH,
                 HeaderValue::from(amended.len()),
             );
+            recorded.add_in(amended.len());
             Body::from(amended)
         }
-        (None, None) => Body::from(buffered),
+        (None, None) => {
+            recorded.add_in(buffered.len());
+            Body::from(buffered)
+        }
     };
     if let Ok(value) = HeaderValue::from_str(request_id) {
         parts.headers.insert(REQUEST_ID, value);
     }
     match forward::forward(&gateway.client, &gateway.config, parts, body).await {
         Ok(response) => {
-            tracing::Span::current().record("upstream_status", response.status().as_u16());
+            let upstream = response.status().as_u16();
+            tracing::Span::current().record("upstream_status", upstream);
             let response = learned.apply(response, &gateway.facts).await;
             if action == "get_supported_versions" {
-                return match rewrite::versions(response, &gateway.profile.discovery).await {
+                let rewritten = match rewrite::versions(response, &gateway.profile.discovery).await
+                {
                     Some(response) => response,
                     None => respond::fault(&Fault::UpstreamUnreachable, request_id),
                 };
+                return recorded.answer(rewritten, Some(upstream));
             }
-            response
+            recorded.answer(response, Some(upstream))
         }
-        Err(fault) => respond::fault(&fault, request_id),
+        Err(fault) => recorded.answer(respond::fault(&fault, request_id), None),
     }
 }
 
 /// Records a refusal made before the request was classified, and answers it.
-async fn refuse(
-    gateway: &Gateway,
-    actor: Actor,
-    decision: &Decision,
-    endpoint: Option<String>,
-    action: &str,
-    request_id: &str,
-) -> Response {
-    note_decision(decision, endpoint.as_deref(), action);
-    if let Err(response) = record(gateway, actor, decision, endpoint, action, request_id).await {
-        return response;
+async fn refuse(gateway: &Gateway, peer: Peer, decision: &Decision, about: About<'_>) -> Response {
+    note_decision(decision, about.endpoint.as_deref(), about.action);
+    let request_id = about.request_id;
+    match record::decision(gateway, peer, decision, about).await {
+        Ok(recorded) => recorded.answer(answer_denial(decision, request_id), None),
+        Err(response) => response,
     }
-    answer_denial(decision, request_id)
 }
 
-/// Records and answers a refusal made before anyone was believed: the
-/// actor is anonymous, the request unparsed.
-async fn refuse_unverified(
-    gateway: &Gateway,
-    decision: &Decision,
-    endpoint: Option<String>,
-    request_id: &str,
-) -> Response {
-    refuse(
-        gateway,
-        Actor::Anonymous,
-        decision,
-        endpoint,
-        "unparsed",
-        request_id,
-    )
-    .await
+/// A pseudonym could not be made (its key cannot be read or created).
+fn audit_unavailable(error: &sectorgate_audit::AuditError, request_id: &str) -> Response {
+    tracing::error!(%error, "no pseudonym for the audit record; refusing the request");
+    respond::fault(&Fault::AuditUnavailable, request_id)
 }
 
 /// Learns, from the homeserver, what the profile needs to decide on this
@@ -261,13 +275,15 @@ async fn gather(
     gateway: &Gateway,
     parts: &Parts,
     classified: &Classified,
-    appservice: Option<&str>,
+    user: Option<OwnedUserId>,
 ) -> Result<Gathered, Fault> {
-    let mut needs = needs(classified, &gateway.profile);
-    // Whom an application service acts as is part of its decision.
-    needs.user |= appservice.is_some();
+    let needs = needs(classified, &gateway.profile);
+    // Whom a request acts for (an application service too) is known.
     if needs.is_empty() {
-        return Ok(Gathered::default());
+        return Ok(Gathered {
+            user,
+            ..Gathered::default()
+        });
     }
     let asker = Asker {
         client: &gateway.client,
@@ -281,7 +297,7 @@ async fn gather(
         .iter()
         .flat_map(|permissions| permissions.types.iter().map(|(t, _)| t.clone()))
         .collect();
-    gateway.facts.gather(&asker, &needs, &setting_types).await
+    gateway.facts.gather(&asker, &needs, user, &setting_types).await
 }
 
 /// The largest upload: the gateway's limit, or the profile's if smaller.
@@ -343,37 +359,4 @@ fn note_decision(decision: &Decision, endpoint: Option<&str>, action: &str) {
     span.record("action", action);
     span.record("rule", decision.rule.as_str());
     span.record("verdict", decision.verdict_str());
-}
-
-/// Appends the audit record; on failure, the 503 to answer instead.
-pub(crate) async fn record(
-    gateway: &Gateway,
-    actor: Actor,
-    decision: &Decision,
-    endpoint: Option<String>,
-    action: &str,
-    request_id: &str,
-) -> Result<(), Response> {
-    let record = AuditRecord {
-        request_id: request_id.to_owned(),
-        recorded_at_ms: now_ms(),
-        profile: gateway.profile.id.clone(),
-        endpoint,
-        action: action.to_owned(),
-        verdict: decision.verdict_str().to_owned(),
-        rule: decision.rule.as_str().to_owned(),
-        actor,
-    };
-    gateway.audit.append(record).await.map_err(|error| {
-        tracing::error!(%error, "audit record not durable; refusing the request");
-        respond::fault(&Fault::AuditUnavailable, request_id)
-    })
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        })
 }

@@ -14,7 +14,9 @@ use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::response::IntoResponse;
 use http::StatusCode;
-use sectorgate_audit::{AuditLog, Pseudonymiser, SqliteStore};
+use sectorgate_audit::{
+    AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Pseudonymiser, Store,
+};
 use sectorgate_policy::Profile;
 use sectorgate_proxy::{Gateway, Limits, ProxyConfig};
 use tokio::net::TcpListener;
@@ -67,9 +69,23 @@ async fn gateway(homeserver: &str, dir: &tempfile::TempDir) -> String {
 
 async fn gateway_with(homeserver: &str, dir: &tempfile::TempDir, profile: &str) -> String {
     let url = format!("sqlite://{}", dir.path().join("audit.db").display());
-    let store = SqliteStore::open(&url, Duration::from_secs(1))
+    let store = Store::open(&url, Duration::from_secs(1))
         .await
         .expect("store");
+    let origin = "test.sectorgate/pipeline";
+    let log = AuditLog::spawn(
+        store,
+        CheckpointSigner::load_or_create(&dir.path().join("checkpoint.key"), origin)
+            .expect("checkpoint key"),
+        LogConfig {
+            origin: origin.to_owned(),
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(10),
+        },
+        CheckpointSink::none(),
+    );
+    let pseudonyms = Pseudonymiser::open(&dir.path().join("keys"), Duration::from_secs(86_400))
+        .expect("pseudonym keys");
     let config = ProxyConfig {
         homeserver: homeserver.parse().expect("uri"),
         connect_timeout: Duration::from_secs(2),
@@ -87,8 +103,8 @@ async fn gateway_with(homeserver: &str, dir: &tempfile::TempDir, profile: &str) 
     let gateway = Gateway::new(
         config,
         Profile::bundled(profile).expect("profile"),
-        AuditLog::spawn(store),
-        Pseudonymiser::new([7; 32]),
+        log,
+        Arc::new(pseudonyms),
         None,
     );
     let app = sectorgate_proxy::router(Arc::new(gateway))
@@ -137,9 +153,13 @@ async fn the_request_arrives_unchanged_but_for_forwarding_headers() {
         "a hop-by-hop response header leaked"
     );
 
+    // The gateway asked who the token is (for the audit record's user
+    // pseudonym), then forwarded the request itself.
     let seen = seen.lock().expect("log").clone();
-    assert_eq!(seen.len(), 1);
-    let request = &seen[0];
+    assert_eq!(seen.len(), 2);
+    assert!(seen[0].uri.ends_with("/_matrix/client/v3/account/whoami"));
+    assert_eq!(seen[0].headers["authorization"], "Bearer token");
+    let request = &seen[1];
     assert!(request.uri.ends_with(path), "path changed: {}", request.uri);
     assert_eq!(request.body, body.as_bytes());
     assert_eq!(request.headers["x-forwarded-for"], "127.0.0.1");

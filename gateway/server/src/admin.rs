@@ -49,18 +49,24 @@ async fn health() -> Response {
 }
 
 async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
-    let (homeserver, audit) =
-        tokio::join!(gateway.homeserver_reachable(), gateway.audit_writable());
-    let status = if homeserver && audit {
+    // The audit probe is a real, durable write through the log's writer:
+    // ready means the next request's record can be written too.
+    let (homeserver, audit) = tokio::join!(gateway.homeserver_reachable(), gateway.audit_probe());
+    let ready = homeserver && audit.is_ok();
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
-        "ready": homeserver && audit,
+    let mut body = json!({
+        "ready": ready,
         "homeserver_reachable": homeserver,
-        "audit_writable": audit,
+        "audit_writable": audit.is_ok(),
+        "audit_last_write": gateway.audit_status(),
         "profile": gateway.profile().id,
     });
+    if let Err(reason) = audit {
+        body["audit_error"] = reason.into();
+    }
     (status, Json(body)).into_response()
 }

@@ -28,6 +28,80 @@ pub(crate) enum Command {
     /// Look at federation as the running gateway sees it.
     #[command(subcommand)]
     Federation(FederationCommand),
+    /// Verify, prove, export and prune the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// Which log: from the config, or named on the command line.
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArg,
+    /// The audit database URL, instead of the config's.
+    #[arg(long)]
+    pub(crate) database: Option<String>,
+    /// The log's origin, instead of the config's.
+    #[arg(long)]
+    pub(crate) origin: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Check the whole log: no gaps, every record and subtree hash
+    /// recomputes, every checkpoint's root and signature holds, sizes only
+    /// grow. Prints a JSON report; exits 1 on any problem.
+    Verify {
+        #[command(flatten)]
+        log: LogArgs,
+        /// The verifier key (`<name>+<id>+<key>`, or a file holding it);
+        /// by default `<checkpoint_key>.pub`.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// A file of checkpoints kept elsewhere (the checkpoint file, or
+        /// notes copied from syslog); each must be consistent with the log.
+        #[arg(long)]
+        trusted_checkpoint: Vec<PathBuf>,
+    },
+    /// Print an inclusion proof of record SEQ against the latest checkpoint,
+    /// as JSON, to check offline with `audit check-proof`.
+    Prove {
+        #[command(flatten)]
+        log: LogArgs,
+        /// The record's sequence number.
+        seq: u64,
+    },
+    /// Check an inclusion proof offline (no database needed).
+    CheckProof {
+        /// The proof, as `audit prove` printed it.
+        proof: PathBuf,
+        /// The log's verifier key, or a file holding it.
+        #[arg(long)]
+        public_key: String,
+    },
+    /// Write records as JSON lines or FHIR R4 AuditEvents (NDJSON).
+    Export {
+        #[command(flatten)]
+        log: LogArgs,
+        /// `jsonl` or `fhir`.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Only records made at or after this time (RFC 3339, or a date).
+        #[arg(long)]
+        since: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Remove the content of records made before DATE (their hashes stay,
+    /// so the log still verifies) and delete expired pseudonym keys.
+    Prune {
+        #[command(flatten)]
+        log: LogArgs,
+        /// RFC 3339 time, or a date.
+        #[arg(long)]
+        before: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -302,8 +302,24 @@ impl ProfileChoice {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Audit {
+    /// `sqlite://file.db` (embedded) or `postgres://…`.
     pub(crate) database: String,
-    pub(crate) pseudonym_key_file: PathBuf,
+    /// The log's origin line; unique per gateway instance.
+    pub(crate) origin: Option<String>,
+    /// The Ed25519 checkpoint signing key (created if missing).
+    pub(crate) checkpoint_key: PathBuf,
+    pub(crate) checkpoint_every: u64,
+    #[serde(with = "humantime_serde")]
+    pub(crate) checkpoint_interval: Duration,
+    /// Append each checkpoint to this file too.
+    pub(crate) checkpoint_file: Option<PathBuf>,
+    /// Send each checkpoint to this syslog collector (UDP) too.
+    pub(crate) checkpoint_syslog: Option<SocketAddr>,
+    /// The folder of pseudonym keys, one per period.
+    pub(crate) pseudonym_keys: PathBuf,
+    /// How long one pseudonym key is used (the retention period).
+    #[serde(with = "humantime_serde")]
+    pub(crate) pseudonym_period: Duration,
     #[serde(with = "humantime_serde")]
     pub(crate) lock_timeout: Duration,
 }
@@ -312,8 +328,27 @@ impl Default for Audit {
     fn default() -> Self {
         Self {
             database: "sqlite://sectorgate.db".to_owned(),
-            pseudonym_key_file: PathBuf::from("sectorgate-pseudonym.key"),
+            origin: None,
+            checkpoint_key: PathBuf::from("sectorgate-checkpoint.key"),
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(10),
+            checkpoint_file: None,
+            checkpoint_syslog: None,
+            pseudonym_keys: PathBuf::from("sectorgate-pseudonym-keys"),
+            pseudonym_period: Duration::from_secs(30 * 86_400),
             lock_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Audit {
+    /// The origin line: as configured, else `<server name>/sectorgate` (or
+    /// `localhost/sectorgate` without federation).
+    pub(crate) fn origin(&self, federation: Option<&FederationConfig>) -> String {
+        match (&self.origin, federation) {
+            (Some(origin), _) => origin.clone(),
+            (None, Some(federation)) => format!("{}/sectorgate", federation.server_name),
+            (None, None) => "localhost/sectorgate".to_owned(),
         }
     }
 }
@@ -461,10 +496,30 @@ impl Config {
                 "limits.max_header_bytes must be at least 8192".to_owned(),
             ));
         }
-        if !self.audit.database.starts_with("sqlite:") {
+        let database = &self.audit.database;
+        let postgres = database.starts_with("postgres:") || database.starts_with("postgresql:");
+        if !database.starts_with("sqlite:") && !postgres {
             return Err(ConfigError::Invalid(
-                "audit.database must be a sqlite: URL (PostgreSQL arrives with the audit log)"
+                "audit.database must be a sqlite:// or postgres:// URL".to_owned(),
+            ));
+        }
+        if postgres && self.audit.origin.is_none() {
+            return Err(ConfigError::Invalid(
+                "audit.origin must be set with PostgreSQL: each gateway instance writes its own \
+                 log, named by its origin (e.g. \"gw1.example.org/sectorgate\")"
                     .to_owned(),
+            ));
+        }
+        if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval.is_zero() {
+            return Err(ConfigError::Invalid(
+                "audit.checkpoint_every and audit.checkpoint_interval must be above 0".to_owned(),
+            ));
+        }
+        if self.audit.origin(self.federation.as_ref()).contains(char::is_whitespace)
+            || self.audit.origin(self.federation.as_ref()).contains('+')
+        {
+            return Err(ConfigError::Invalid(
+                "audit.origin may not hold spaces or '+'".to_owned(),
             ));
         }
         for appservice in &self.appservices {

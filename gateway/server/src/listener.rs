@@ -3,6 +3,8 @@
 //! shutdown. Each connection's peer address reaches handlers as axum's
 //! `ConnectInfo`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -12,7 +14,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use sectorgate_proxy::Serves;
+use sectorgate_proxy::{Gateway, Serves};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
@@ -34,13 +36,15 @@ const DRAIN: Duration = Duration::from_secs(30);
 /// Serves `router` on `listener` until `shutdown` resolves, then lets
 /// requests in flight finish (up to 30 s). With `tls`, each connection is
 /// a TLS one (the handshake bounded by the header read timeout). Every
-/// request carries the APIs the listener `serves`.
+/// request carries the APIs the listener `serves`. Requests refused here,
+/// before the pipeline, are recorded in `audit`'s log.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     tls: Option<TlsAcceptor>,
     serves: Serves,
+    audit: Option<Arc<Gateway>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -71,8 +75,11 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let requests = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&requests);
         let service =
             hyper::service::service_fn(move |mut request: axum::http::Request<Incoming>| {
+                counted.fetch_add(1, Ordering::Relaxed);
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request.extensions_mut().insert(serves);
                 let router = router.clone();
@@ -81,6 +88,7 @@ pub(crate) async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let audit = audit.clone();
         tokio::spawn(async move {
             let result = match tls {
                 None => {
@@ -109,6 +117,11 @@ pub(crate) async fn serve(
             };
             if let Err(error) = result {
                 tracing::debug!(%error, %peer, "connection ended with an error");
+                let served = requests.load(Ordering::Relaxed);
+                if let (Some(gateway), Some((rule, status))) = (&audit, refusal(&*error, served)) {
+                    tracing::info!(%peer, rule, status, "request refused before the pipeline");
+                    gateway.record_edge_refusal(rule, status);
+                }
             }
         });
     }
@@ -118,5 +131,23 @@ pub(crate) async fn serve(
         .is_err()
     {
         tracing::warn!("requests still in flight after {DRAIN:?}; closing them");
+    }
+}
+
+/// The rule and status of a request the connection layer refused, from the
+/// error that ended its connection: an oversized head (431), a malformed
+/// one (400), or a first head never completed in time (closed, no status).
+/// A keep-alive connection that idles out after serving requests is no
+/// refusal.
+fn refusal(error: &(dyn std::error::Error + 'static), served: u64) -> Option<(&'static str, u16)> {
+    let error = error.downcast_ref::<hyper::Error>()?;
+    if error.is_parse_too_large() {
+        Some(("request.head_too_large", 431))
+    } else if error.is_parse() {
+        Some(("request.head_malformed", 400))
+    } else if error.is_timeout() && served == 0 {
+        Some(("request.head_timeout", 0))
+    } else {
+        None
     }
 }

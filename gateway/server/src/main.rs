@@ -5,6 +5,8 @@
 //! the client/federation listener and the admin listener.
 
 mod admin;
+mod audit;
+mod audit_cmd;
 mod cli;
 mod config;
 mod federation;
@@ -38,5 +40,6 @@ fn main() -> ExitCode {
         },
         cli::Command::Profile(command) => profile_cmd::run(command),
         cli::Command::Federation(command) => federation_cmd::run(command),
+        cli::Command::Audit(command) => audit_cmd::run(command),
     }
 }

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use sectorgate_audit::{AuditLog, Pseudonymiser, SqliteStore};
 use sectorgate_proxy::egress::{self, Egress};
 use sectorgate_proxy::{Gateway, Limits, ProxyConfig, Serves};
 use tokio::net::TcpListener;
@@ -12,7 +11,7 @@ use tokio::net::TcpListener;
 use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::listener::{self, ConnectionLimits};
-use crate::{admin, telemetry, tls};
+use crate::{admin, audit, telemetry, tls};
 
 /// Runs the gateway until SIGINT or SIGTERM.
 pub(crate) fn run(args: ServeArgs) -> ExitCode {
@@ -51,16 +50,8 @@ pub(crate) fn run(args: ServeArgs) -> ExitCode {
 
 async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
     let profile = config.profile.load().map_err(|e| e.to_string())?;
-    let pseudonymiser = Pseudonymiser::load_or_create(&config.audit.pseudonym_key_file)
-        .map_err(|e| e.to_string())?;
-    let store = SqliteStore::open(&config.audit.database, config.audit.lock_timeout)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot open the audit database {}: {e}",
-                config.audit.database
-            )
-        })?;
+    let pseudonyms = audit::pseudonyms(&config)?;
+    let store = audit::store(&config).await?;
     let homeserver = config
         .homeserver
         .url
@@ -93,7 +84,7 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
     tracing::info!(
         profile = %profile.revision(),
         homeserver = %config.homeserver.url,
-        audit = %config.audit.database,
+        audit = %audit::redact(&config.audit.database),
         "starting sectorgate {}",
         env!("CARGO_PKG_VERSION")
     );
@@ -113,8 +104,8 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
     let gateway = Arc::new(Gateway::new(
         proxy_config,
         profile,
-        AuditLog::spawn(store),
-        pseudonymiser,
+        audit::spawn(&config, store)?,
+        pseudonyms,
         federation.clone(),
     ));
 
@@ -162,6 +153,7 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
         header_read_timeout: config.limits.header_read_timeout,
     };
     let matrix = sectorgate_proxy::router(Arc::clone(&gateway));
+    let edge = Arc::clone(&gateway);
     let admin = admin::router(gateway, federation);
     let matrix_served =
         futures_util::future::join_all(matrix_listeners.into_iter().map(|(bound, tls, serves)| {
@@ -171,6 +163,7 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
                 limits,
                 tls,
                 serves,
+                Some(Arc::clone(&edge)),
                 shutdown_signal(),
             )
         }));
@@ -188,6 +181,7 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
             limits,
             None,
             Serves::BOTH,
+            None,
             shutdown_signal()
         ),
     );

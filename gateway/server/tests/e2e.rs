@@ -180,7 +180,7 @@ fn a_whole_conversation_with_media_passes_through_the_gateway() {
         Some("client.send_message_event")
     );
     assert_eq!(record.verdict, "allow");
-    assert_eq!(record.actor.kind(), "user");
+    assert_eq!(record.peer.kind(), "user");
     let dump = format!("{records:?}");
     assert!(
         !dump.contains(&text),
@@ -787,8 +787,10 @@ fn bridges_act_as_the_profile_allows_and_are_named_in_the_audit() {
     assert!(created.status().is_success(), "{}", created.status());
     let record = school.audit_record(&created_id);
     assert_eq!(
-        record.actor,
-        sectorgate_audit::Actor::Appservice("learning-platform".to_owned())
+        record.peer,
+        sectorgate_audit::Peer::Appservice {
+            id: "learning-platform".to_owned()
+        }
     );
 
     // Acting as anyone else is refused before Synapse sees it.

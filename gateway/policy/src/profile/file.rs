@@ -58,6 +58,18 @@ pub(crate) struct ProfileFile {
     pub(crate) appservices: AppservicesFile,
     #[serde(default)]
     pub(crate) federation: FederationFile,
+    #[serde(default)]
+    pub(crate) audit: AuditFile,
+}
+
+/// `audit:` what the audit log may name.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditFile {
+    /// Record remote server names as pseudonyms, not in clear (for sectors
+    /// where a server name identifies a person, e.g. a single practice).
+    #[serde(default)]
+    pub(crate) pseudonymise_servers: Option<bool>,
 }
 
 /// `federation:` how strictly server-server traffic is taken.

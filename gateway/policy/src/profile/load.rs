@@ -19,7 +19,7 @@ use super::file::{Effect, ProfileFile, TransactionMode, UserSelectorFile};
 use super::resolve::Resolver;
 use super::rules::Glob;
 use super::source::ProfileSource;
-use super::{AgeLimit, FederationRules, MediaRules, Profile, RedactionRules};
+use super::{AgeLimit, AuditRules, FederationRules, MediaRules, Profile, RedactionRules};
 use crate::ProfileError;
 use crate::error::Problem;
 
@@ -213,6 +213,10 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
                 .map_or_else(TransactionMode::default, |(mode, _)| mode),
             signed_lists: nearest(chain, |f| f.federation.signed_lists)
                 .is_none_or(|(allowed, _)| allowed),
+        },
+        audit: AuditRules {
+            pseudonymise_servers: nearest(chain, |f| f.audit.pseudonymise_servers)
+                .is_some_and(|(yes, _)| yes),
         },
         user_groups,
         by_endpoint,

@@ -168,6 +168,13 @@ pub struct FederationRules {
     pub signed_lists: bool,
 }
 
+/// What the audit log may name.
+#[derive(Clone, Debug, Default)]
+pub struct AuditRules {
+    /// Remote server names are recorded as pseudonyms.
+    pub pseudonymise_servers: bool,
+}
+
 /// Rules on redactions.
 #[derive(Clone, Debug, Default)]
 pub struct RedactionRules {
@@ -212,6 +219,8 @@ pub struct Profile {
     pub appservices: AppserviceRules,
     /// Rules on federation.
     pub federation: FederationRules,
+    /// What the audit log may name.
+    pub audit: AuditRules,
     /// Named groups of users.
     pub user_groups: HashMap<String, UserSelector>,
     by_endpoint: HashMap<Endpoint, usize>,

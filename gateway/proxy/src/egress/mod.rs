@@ -33,7 +33,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::ServerName as TlsName;
 use sectorgate_action::{Catalog, x_matrix};
-use sectorgate_audit::Actor;
+use sectorgate_audit::Direction;
 use sectorgate_federation::Federation;
 use sectorgate_policy::decide_destination;
 use tokio::net::{TcpListener, TcpStream};
@@ -41,7 +41,8 @@ use tokio::sync::Mutex;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::Gateway;
-use crate::pipeline::record;
+use crate::peer;
+use crate::record::{self, About, now_ms, trace_id};
 use crate::respond::{self, Fault};
 
 /// The largest answer whose events are filtered.
@@ -248,40 +249,48 @@ async fn outbound(
         verdict = decision.verdict_str(),
         "outbound federation request"
     );
-    let actor = Actor::Server(egress.federation.local().to_string());
-    if let Err(response) = record(
-        gateway,
-        actor,
-        &decision,
-        endpoint.clone(),
-        "outbound",
-        &request_id,
-    )
-    .await
-    {
-        return response;
-    }
+    let local = match peer::server(gateway, egress.federation.local().as_str(), now_ms()) {
+        Ok(local) => local,
+        Err(error) => {
+            tracing::error!(%error, "no pseudonym for the audit record; refusing the request");
+            return respond::fault(&Fault::AuditUnavailable, &request_id);
+        }
+    };
+    let about = About {
+        request_id: &request_id,
+        trace_id: trace_id(&parts.headers),
+        direction: Direction::Outbound,
+        endpoint: endpoint.clone(),
+        action: "outbound",
+    };
+    let recorded = match record::decision(gateway, local, &decision, about).await {
+        Ok(recorded) => recorded,
+        Err(response) => return response,
+    };
     if let sectorgate_policy::Verdict::Deny(denial) = &decision.verdict {
-        return respond::denial(denial, decision.rule.as_str(), &request_id);
+        let refusal = respond::denial(denial, decision.rule.as_str(), &request_id);
+        return recorded.answer(refusal, None);
     }
     let Some(destination) = destination else {
-        return respond::fault(&Fault::UpstreamUnreachable, &request_id);
+        return recorded.answer(respond::fault(&Fault::UpstreamUnreachable, &request_id), None);
     };
     let address = egress.federation.address(&destination).await;
     let Some(resolved) = target_of(&address) else {
-        return respond::fault(&Fault::UpstreamUnreachable, &request_id);
+        return recorded.answer(respond::fault(&Fault::UpstreamUnreachable, &request_id), None);
     };
-    let request = Request::from_parts(parts, Body::new(body));
+    let request = Request::from_parts(parts, recorded.count_in(Body::new(body)));
     let response = match send(egress, request, &resolved, upstream).await {
         Ok(response) => response,
-        Err(fault) => return respond::fault(&fault, &request_id),
+        Err(fault) => return recorded.answer(respond::fault(&fault, &request_id), None),
     };
-    match endpoint.as_deref().and_then(filter::events_field) {
+    let status = response.status().as_u16();
+    let answer = match endpoint.as_deref().and_then(filter::events_field) {
         Some(field) if response.status() == StatusCode::OK => {
             filtered(response, field, &facts, &request_id).await
         }
         _ => response.map(Body::new),
-    }
+    };
+    recorded.answer(answer, Some(status))
 }
 
 /// A `host:port` address as a target.

@@ -270,7 +270,7 @@ impl Gateway {
             "[listen]\nclient = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\n\
              [homeserver]\nurl = \"{hs}\"\nconnect_timeout = \"2s\"\nresponse_timeout = \"{timeout}\"\n{token}\n\
              [profile]\n{profile}\n\n\
-             [audit]\ndatabase = \"sqlite://{db}\"\npseudonym_key_file = \"{key}\"\nlock_timeout = \"300ms\"\n\n\
+             [audit]\ndatabase = \"sqlite://{db}\"\npseudonym_keys = \"{key}\"\ncheckpoint_key = \"{checkpoint}\"\nlock_timeout = \"300ms\"\n\n\
              [telemetry]\nlog_format = \"json\"\nlog_filter = \"info\"\n{otlp}\n{extra}\n",
             hs = options.homeserver,
             token = options
@@ -284,7 +284,8 @@ impl Gateway {
             },
             timeout = options.response_timeout,
             db = audit_db.display(),
-            key = dir.path().join("pseudonym.key").display(),
+            key = dir.path().join("pseudonym-keys").display(),
+            checkpoint = dir.path().join("checkpoint.key").display(),
             otlp = options
                 .otlp_endpoint
                 .map(|endpoint| format!("otlp_endpoint = \"{endpoint}\"\n"))
@@ -373,19 +374,45 @@ impl Gateway {
         std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
     }
 
-    /// Every audit record written so far.
-    pub fn audit_records(&self) -> Vec<sectorgate_audit::AuditRecord> {
+    /// Every entry of every log in the audit database so far, in order.
+    pub fn audit_entries(&self) -> Vec<sectorgate_audit::Entry> {
         let url = format!("sqlite://{}", self.audit_db.display());
         runtime().block_on(async {
-            let store = sectorgate_audit::SqliteStore::open(&url, Duration::from_secs(5))
+            let store = sectorgate_audit::Store::open(&url, Duration::from_secs(5))
                 .await
                 .expect("open audit db");
-            store.records().await.expect("read audit records")
+            let mut entries = Vec::new();
+            for origin in store.origins().await.expect("origins") {
+                for row in store.leaves(&origin, 0, u32::MAX).await.expect("leaves") {
+                    let bytes = row.record.expect("unpruned record");
+                    entries.push(sectorgate_audit::Entry::decode(&bytes).expect("a record"));
+                }
+            }
+            entries
         })
     }
 
+    /// Every decision recorded so far.
+    pub fn audit_records(&self) -> Vec<sectorgate_audit::Decision> {
+        self.audit_entries()
+            .into_iter()
+            .filter_map(|entry| match entry {
+                sectorgate_audit::Entry::Decision(decision) => Some(decision),
+                sectorgate_audit::Entry::Outcome(_) => None,
+            })
+            .collect()
+    }
+
+    /// The verifier key of the gateway's checkpoints.
+    pub fn checkpoint_public_key(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("checkpoint.key.pub"))
+            .expect("checkpoint key")
+            .trim()
+            .to_owned()
+    }
+
     /// The audit record of one request.
-    pub fn audit_record(&self, request_id: &str) -> sectorgate_audit::AuditRecord {
+    pub fn audit_record(&self, request_id: &str) -> sectorgate_audit::Decision {
         self.audit_records()
             .into_iter()
             .find(|record| record.request_id == request_id)

@@ -1,0 +1,128 @@
+//! Golden tests: the record encoding and the pseudonyms are fixed byte for
+//! byte, since the log's hashes are over them.
+
+use std::time::Duration;
+
+use crate::{Decision, Direction, Entry, Outcome, Peer, ProfileRef, Pseudonymiser};
+
+pub(super) fn decision(id: &str, ts: i64) -> Entry {
+    Entry::Decision(Decision {
+        id: id.to_owned(),
+        ts,
+        profile: ProfileRef {
+            id: "healthcare-tim-pro".to_owned(),
+            revision: "healthcare-tim-pro@1".to_owned(),
+        },
+        direction: Direction::Inbound,
+        endpoint: Some("client.send_message_event".to_owned()),
+        action: "send_message_event".to_owned(),
+        rule: "endpoint.allowed".to_owned(),
+        verdict: "allow".to_owned(),
+        peer: Peer::User {
+            pseudonym: "2026-11-01:00112233445566778899aabbccddeeff".to_owned(),
+        },
+        request_id: "req-1".to_owned(),
+        trace_id: None,
+    })
+}
+
+#[test]
+fn a_decision_encodes_to_its_golden_bytes() {
+    let golden = concat!(
+        r#"{"v":1,"type":"decision","id":"d1","ts":1764288000000,"#,
+        r#""profile":{"id":"healthcare-tim-pro","revision":"healthcare-tim-pro@1"},"#,
+        r#""direction":"inbound","endpoint":"client.send_message_event","#,
+        r#""action":"send_message_event","rule":"endpoint.allowed","verdict":"allow","#,
+        r#""peer":{"kind":"user","pseudonym":"2026-11-01:00112233445566778899aabbccddeeff"},"#,
+        r#""request_id":"req-1","trace_id":null}"#
+    );
+    let entry = decision("d1", 1_764_288_000_000);
+    assert_eq!(String::from_utf8(entry.encode()).expect("utf-8"), golden);
+    assert_eq!(Entry::decode(golden.as_bytes()), Ok(entry));
+}
+
+#[test]
+fn an_outcome_and_each_peer_kind_encode_to_their_golden_bytes() {
+    let outcome = Entry::Outcome(Outcome {
+        decision: "d1".to_owned(),
+        ts: 5,
+        status: 413,
+        upstream_status: None,
+        bytes_in: 1024,
+        bytes_out: 80,
+        duration_ms: 12,
+    });
+    assert_eq!(
+        String::from_utf8(outcome.encode()).expect("utf-8"),
+        r#"{"v":1,"type":"outcome","decision":"d1","ts":5,"status":413,"upstream_status":null,"bytes_in":1024,"bytes_out":80,"duration_ms":12}"#
+    );
+    let peers = [
+        (
+            Peer::Server {
+                name: Some("hs.example".to_owned()),
+                pseudonym: None,
+            },
+            r#"{"kind":"server","name":"hs.example"}"#,
+        ),
+        (
+            Peer::Server {
+                name: None,
+                pseudonym: Some("k:ab".to_owned()),
+            },
+            r#"{"kind":"server","pseudonym":"k:ab"}"#,
+        ),
+        (
+            Peer::Token {
+                pseudonym: "k:cd".to_owned(),
+            },
+            r#"{"kind":"token","pseudonym":"k:cd"}"#,
+        ),
+        (
+            Peer::Appservice {
+                id: "bridge".to_owned(),
+            },
+            r#"{"kind":"appservice","id":"bridge"}"#,
+        ),
+        (Peer::Anonymous, r#"{"kind":"anonymous"}"#),
+    ];
+    for (peer, golden) in peers {
+        assert_eq!(serde_json::to_string(&peer).expect("json"), golden);
+    }
+}
+
+#[test]
+fn anything_but_the_canonical_bytes_is_refused() {
+    let canonical = String::from_utf8(decision("d1", 1).encode()).expect("utf-8");
+    let respaced = canonical.replace(",\"ts\"", ", \"ts\"");
+    let reordered = canonical.replace(r#"{"v":1,"type":"decision""#, r#"{"type":"decision","v":1"#);
+    let future = canonical.replace(r#""v":1"#, r#""v":2"#);
+    let extra = canonical.replace(r#""trace_id":null"#, r#""trace_id":null,"room":"x""#);
+    for bad in [respaced, reordered, future, extra] {
+        assert!(Entry::decode(bad.as_bytes()).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn pseudonyms_are_golden_keyed_per_period_and_domain_separated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("2026-11-03.key"), "01".repeat(32)).expect("key");
+    let keys = Pseudonymiser::open(dir.path(), Duration::from_secs(30 * 86_400)).expect("open");
+    // 2026-11-28 lies in the 30-day period that began on 2026-11-03.
+    let at = 1_795_824_000_000;
+    let user = keys.pseudonym("user", "@alice:hs.example", at).expect("pseudonym");
+    assert_eq!(user, "2026-11-03:2d071d3ea38ce8afad91005506fe6047");
+    assert_eq!(keys.pseudonym("user", "@alice:hs.example", at + 1).expect("again"), user);
+    assert_ne!(keys.pseudonym("server", "@alice:hs.example", at).expect("domain"), user);
+    // The next period has a new, random key: the same user is not linkable.
+    let later = keys
+        .pseudonym("user", "@alice:hs.example", at + 31 * 86_400_000)
+        .expect("next period");
+    assert!(later.starts_with("2026-12-03:"), "{later}");
+    assert_ne!(later[11..], user[11..]);
+    assert!(!user.contains("alice"));
+    // Deleting an expired key: its period's pseudonyms can no longer be made again.
+    let expired = keys.expired(at + 31 * 86_400_000).expect("expired");
+    assert_eq!(expired, ["2026-11-03"]);
+    keys.delete("2026-11-03").expect("delete");
+    assert_ne!(keys.pseudonym("user", "@alice:hs.example", at).expect("new key"), user);
+}

@@ -1,0 +1,67 @@
+//! A log on a fresh SQLite file or on the PostgreSQL server, each under an
+//! origin of its own.
+
+use std::time::Duration;
+
+use crate::{AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Store};
+
+/// The PostgreSQL server the tests use (the machine's; CI's).
+pub(super) fn postgres_url() -> String {
+    std::env::var("SECTORGATE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+pub(super) struct Fixture {
+    pub(super) store: Store,
+    pub(super) log: AuditLog,
+    pub(super) vkey: String,
+    pub(super) origin: String,
+    pub(super) dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// Runs a statement with `{origin}` replaced by this log's origin.
+    pub(super) async fn tamper(&self, sql: &str) -> u64 {
+        self.store
+            .execute_for_tests(&sql.replace("{origin}", &self.origin))
+            .await
+            .expect("tamper")
+    }
+}
+
+/// Both backends, each with checkpoints every `every` records.
+pub(super) async fn both(every: u64) -> Vec<Fixture> {
+    vec![open("sqlite", every).await, open("postgres", every).await]
+}
+
+pub(super) async fn open(backend: &str, every: u64) -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = match backend {
+        "sqlite" => format!("sqlite://{}", dir.path().join("audit.db").display()),
+        _ => postgres_url(),
+    };
+    let store = Store::open(&url, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("{backend} at {url}: {e}"));
+    let origin = format!("test.sectorgate/{backend}/{:016x}", rand::random::<u64>());
+    let key = dir.path().join("checkpoint.key");
+    let signer = CheckpointSigner::load_or_create(&key, &origin).expect("key");
+    let vkey = signer.verifier_key().to_owned();
+    let log = AuditLog::spawn(
+        store.clone(),
+        signer,
+        LogConfig {
+            origin: origin.clone(),
+            checkpoint_every: every,
+            checkpoint_interval: Duration::from_secs(3600),
+        },
+        CheckpointSink::none(),
+    );
+    Fixture {
+        store,
+        log,
+        vkey,
+        origin,
+        dir,
+    }
+}

@@ -1,0 +1,192 @@
+//! The *record* step: each decision becomes an audit [`Entry`], durable
+//! before anything is forwarded; each answer's end becomes an outcome
+//! entry, linked to its decision and written without holding the answer up.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::response::Response;
+use http::HeaderMap;
+use http_body_util::BodyExt;
+use sectorgate_audit::{AuditLog, Decision as Record, Direction, Entry, Outcome, Peer, ProfileRef};
+use sectorgate_policy::Decision;
+
+use crate::Gateway;
+use crate::respond::{self, Fault};
+
+/// What the record step needs to know of a request besides its decision.
+pub(crate) struct About<'a> {
+    pub(crate) request_id: &'a str,
+    pub(crate) trace_id: Option<&'a str>,
+    pub(crate) direction: Direction,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) action: &'a str,
+}
+
+/// A decision that is durable; its outcome is still to be written.
+#[must_use = "a recorded decision's answer must carry its outcome"]
+pub(crate) struct Recorded {
+    log: AuditLog,
+    decision_id: String,
+    started: Instant,
+    bytes_in: Arc<AtomicU64>,
+}
+
+/// Appends the decision record; on failure, the 503 to answer instead.
+pub(crate) async fn decision(
+    gateway: &Gateway,
+    peer: Peer,
+    decision: &Decision,
+    about: About<'_>,
+) -> Result<Recorded, Response> {
+    let decision_id = gateway.decision_ids.next();
+    let entry = Entry::Decision(Record {
+        id: decision_id.clone(),
+        ts: now_ms(),
+        profile: ProfileRef {
+            id: gateway.profile.id.clone(),
+            revision: gateway.profile.revision(),
+        },
+        direction: about.direction,
+        endpoint: about.endpoint,
+        action: about.action.to_owned(),
+        rule: decision.rule.as_str().to_owned(),
+        verdict: decision.verdict_str().to_owned(),
+        peer,
+        request_id: about.request_id.to_owned(),
+        trace_id: about.trace_id.map(str::to_owned),
+    });
+    match gateway.audit.append(&entry).await {
+        Ok(()) => Ok(Recorded {
+            log: gateway.audit.clone(),
+            decision_id,
+            started: Instant::now(),
+            bytes_in: Arc::default(),
+        }),
+        Err(error) => {
+            tracing::error!(%error, "audit record not durable; refusing the request");
+            Err(respond::fault(&Fault::AuditUnavailable, about.request_id))
+        }
+    }
+}
+
+impl Recorded {
+    /// Counts the request body's bytes as they are passed on.
+    pub(crate) fn count_in(&self, body: Body) -> Body {
+        let counter = Arc::clone(&self.bytes_in);
+        Body::new(body.map_frame(move |frame| {
+            if let Some(data) = frame.data_ref() {
+                counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+            frame
+        }))
+    }
+
+    /// Notes bytes of a request body read whole before forwarding.
+    pub(crate) fn add_in(&self, bytes: usize) {
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The answer, carrying its outcome record: written once the body has
+    /// been sent, or dropped because the client went away.
+    pub(crate) fn answer(self, response: Response, upstream_status: Option<u16>) -> Response {
+        let status = response.status().as_u16();
+        let (parts, body) = response.into_parts();
+        let mut guard = OutcomeGuard {
+            recorded: self,
+            status,
+            upstream_status,
+            bytes_out: 0,
+        };
+        let body = body.map_frame(move |frame| {
+            guard.count(&frame);
+            frame
+        });
+        Response::from_parts(parts, Body::new(body))
+    }
+}
+
+struct OutcomeGuard {
+    recorded: Recorded,
+    status: u16,
+    upstream_status: Option<u16>,
+    bytes_out: u64,
+}
+
+impl OutcomeGuard {
+    fn count(&mut self, frame: &hyper::body::Frame<bytes::Bytes>) {
+        if let Some(data) = frame.data_ref() {
+            self.bytes_out += data.len() as u64;
+        }
+    }
+}
+
+impl Drop for OutcomeGuard {
+    fn drop(&mut self) {
+        let recorded = &self.recorded;
+        recorded.log.append_later(&Entry::Outcome(Outcome {
+            decision: recorded.decision_id.clone(),
+            ts: now_ms(),
+            status: self.status,
+            upstream_status: self.upstream_status,
+            bytes_in: recorded.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out,
+            duration_ms: u64::try_from(recorded.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }));
+    }
+}
+
+/// The W3C trace id of a `traceparent` header
+/// (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`), if valid.
+pub(crate) fn trace_id(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("traceparent")?.to_str().ok()?;
+    let mut fields = value.split('-');
+    let (_version, trace) = (fields.next()?, fields.next()?);
+    (trace.len() == 32
+        && trace.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && trace.bytes().any(|b| b != b'0'))
+    .then_some(trace)
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// Records a refusal made by the connection layer, after the fact (it
+/// forwarded nothing): its decision and its outcome.
+pub(crate) fn edge_refusal(gateway: &Gateway, rule: &'static str, status: u16) {
+    let decision_id = gateway.decision_ids.next();
+    let now = now_ms();
+    gateway.audit.append_later(&Entry::Decision(Record {
+        id: decision_id.clone(),
+        ts: now,
+        profile: ProfileRef {
+            id: gateway.profile.id.clone(),
+            revision: gateway.profile.revision(),
+        },
+        direction: Direction::Inbound,
+        endpoint: None,
+        action: "unparsed".to_owned(),
+        rule: rule.to_owned(),
+        verdict: "deny".to_owned(),
+        peer: Peer::Anonymous,
+        request_id: gateway.request_ids.next(),
+        trace_id: None,
+    }));
+    gateway.audit.append_later(&Entry::Outcome(Outcome {
+        decision: decision_id,
+        ts: now,
+        status,
+        upstream_status: None,
+        bytes_in: 0,
+        bytes_out: 0,
+        duration_ms: 0,
+    }));
+}

@@ -1,0 +1,74 @@
+//! Opening the audit log from `[audit]`: the store, the checkpoint key, the
+//! checkpoint copies and the pseudonym keys.
+
+use std::sync::Arc;
+
+use sectorgate_audit::{
+    AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Pseudonymiser, SinkConfig, Store,
+};
+
+use crate::config::Config;
+
+/// The store, as `[audit] database` names it.
+pub(crate) async fn store(config: &Config) -> Result<Store, String> {
+    Store::open(&config.audit.database, config.audit.lock_timeout)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot open the audit database {}: {e}",
+                redact(&config.audit.database)
+            )
+        })
+}
+
+/// The pseudonym keys.
+pub(crate) fn pseudonyms(config: &Config) -> Result<Arc<Pseudonymiser>, String> {
+    Pseudonymiser::open(&config.audit.pseudonym_keys, config.audit.pseudonym_period)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+/// The log's origin.
+pub(crate) fn origin(config: &Config) -> String {
+    config.audit.origin(config.federation.as_ref())
+}
+
+/// Starts the log's writer. Must be called inside a Tokio runtime.
+pub(crate) fn spawn(config: &Config, store: Store) -> Result<AuditLog, String> {
+    let origin = origin(config);
+    let signer = CheckpointSigner::load_or_create(&config.audit.checkpoint_key, &origin)
+        .map_err(|e| e.to_string())?;
+    tracing::info!(
+        origin = %origin,
+        verifier_key = %signer.verifier_key(),
+        "audit log: checkpoints are signed with this key"
+    );
+    let sink = CheckpointSink::spawn(SinkConfig {
+        file: config.audit.checkpoint_file.clone(),
+        syslog: config.audit.checkpoint_syslog,
+    });
+    Ok(AuditLog::spawn(
+        store,
+        signer,
+        LogConfig {
+            origin,
+            checkpoint_every: config.audit.checkpoint_every,
+            checkpoint_interval: config.audit.checkpoint_interval,
+        },
+        sink,
+    ))
+}
+
+/// A database URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
