@@ -36,7 +36,8 @@ impl CheckpointSigner {
     /// `<path>.pub`) if the file does not exist. A key made for another
     /// origin is refused.
     pub fn load_or_create(path: &Path, origin: &str) -> Result<Self, AuditError> {
-        let error = |detail: String| AuditError::Checkpoint(format!("{}: {detail}", path.display()));
+        let error =
+            |detail: String| AuditError::Checkpoint(format!("{}: {detail}", path.display()));
         if !signed_note::is_key_name_valid(origin) {
             return Err(error(format!(
                 "the origin {origin:?} cannot name a key (no spaces or '+')"

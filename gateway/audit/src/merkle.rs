@@ -78,7 +78,7 @@ pub fn to_blob(hashes: &[Hash]) -> Vec<u8> {
 
 /// Splits a blob into hashes; `None` unless its length is a multiple of 32.
 pub fn from_blob(blob: &[u8]) -> Option<Vec<Hash>> {
-    if blob.len() % HASH_SIZE != 0 {
+    if !blob.len().is_multiple_of(HASH_SIZE) {
         return None;
     }
     blob.chunks_exact(HASH_SIZE)

@@ -7,12 +7,14 @@ use std::cell::RefCell;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
-use tlog_tiles::{Hash, HashReader, check_record, check_tree, prove_record, prove_tree, record_hash};
+use tlog_tiles::{
+    Hash, HashReader, check_record, check_tree, prove_record, prove_tree, record_hash,
+};
 
+use crate::AuditError;
 use crate::checkpoint::check;
 use crate::merkle::{MemoryHashes, from_blob, locate};
 use crate::store::Store;
-use crate::AuditError;
 
 /// That record `seq` is in the tree of `tree_size` records the
 /// `checkpoint` signs.
@@ -50,7 +52,10 @@ pub async fn prove_inclusion(
             ))
         })?;
     let tree_size = checkpoint.size;
-    let proof = with_hashes(store, origin, |reader| prove_record(tree_size, seq, &reader)).await?;
+    let proof = with_hashes(store, origin, |reader| {
+        prove_record(tree_size, seq, &reader)
+    })
+    .await?;
     let row = store
         .leaves(origin, seq, 1)
         .await?
@@ -101,7 +106,10 @@ pub async fn prove_consistency(
     old_size: u64,
     new_size: u64,
 ) -> Result<Vec<Hash>, AuditError> {
-    with_hashes(store, origin, |reader| prove_tree(new_size, old_size, &reader)).await
+    with_hashes(store, origin, |reader| {
+        prove_tree(new_size, old_size, &reader)
+    })
+    .await
 }
 
 /// Checks a consistency proof between two roots.

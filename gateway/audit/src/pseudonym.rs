@@ -93,8 +93,8 @@ impl Pseudonymiser {
     }
 
     fn key_id(&self, period: i64) -> String {
-        let start = UNIX_EPOCH
-            + Duration::from_millis(u64::try_from(period * self.period_ms).unwrap_or(0));
+        let start =
+            UNIX_EPOCH + Duration::from_millis(u64::try_from(period * self.period_ms).unwrap_or(0));
         humantime::format_rfc3339(start)
             .to_string()
             .chars()

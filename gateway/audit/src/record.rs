@@ -14,6 +14,10 @@ pub const RECORD_VERSION: u32 = 1;
 /// One leaf of the log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "an entry lives only until it is encoded; boxing would cost an allocation a request"
+)]
 pub enum Entry {
     /// What the gateway decided about a request.
     Decision(Decision),

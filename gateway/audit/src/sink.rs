@@ -59,7 +59,10 @@ impl CheckpointSink {
                     }
                 }
                 if let (Some(socket), Some(target)) = (&socket, config.syslog)
-                    && socket.send_to(&syslog_message(&note), target).await.is_err()
+                    && socket
+                        .send_to(&syslog_message(&note), target)
+                        .await
+                        .is_err()
                 {
                     tracing::error!(
                         alarm = "audit.checkpoint_export_failed",
@@ -92,11 +95,7 @@ fn append(path: &std::path::Path, note: &str) -> std::io::Result<()> {
 /// `<facility auth (4) * 8 + notice (5)>1 - - sectorgate - checkpoint - MSG`.
 fn syslog_message(note: &str) -> Vec<u8> {
     let lines: Vec<&str> = note.lines().filter(|line| !line.is_empty()).collect();
-    format!(
-        "<37>1 - - sectorgate - checkpoint - {}",
-        lines.join(" | ")
-    )
-    .into_bytes()
+    format!("<37>1 - - sectorgate - checkpoint - {}", lines.join(" | ")).into_bytes()
 }
 
 /// Splits a file of notes (as the file sink writes them) into notes.

@@ -103,7 +103,11 @@ pub async fn verify(
         }
         previous = previous.max(row.size);
         match check(&row.note, vkey) {
-            Ok(note) if note.origin == origin && note.size == row.size && note.root.0[..] == row.root[..] => {
+            Ok(note)
+                if note.origin == origin
+                    && note.size == row.size
+                    && note.root.0[..] == row.root[..] =>
+            {
                 expected.entry(row.size).or_default().push(Expected {
                     root: note.root,
                     trusted: false,
@@ -123,7 +127,9 @@ pub async fn verify(
         report.trusted_checkpoints += 1;
         match check(note, vkey) {
             Ok(CheckedCheckpoint {
-                origin: of, size, root,
+                origin: of,
+                size,
+                root,
             }) if of == origin => {
                 expected.entry(size).or_default().push(Expected {
                     root,

@@ -11,13 +11,13 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderValue;
 use http::request::Parts;
-use sectorgate_action::{BodyMode, Catalog, Classified, classify_lookup};
 use ruma::OwnedUserId;
 use sectorgate_action::access_token;
+use sectorgate_action::{BodyMode, Catalog, Classified, classify_lookup};
 use sectorgate_audit::{Direction, Peer};
 use sectorgate_policy::{
-    Context, Decision, Peer as PolicyPeer, Verdict, decide, decide_body_timeout, decide_body_unreadable,
-    decide_endpoint, decide_input_error, decide_too_large, needs,
+    Context, Decision, Peer as PolicyPeer, Verdict, decide, decide_body_timeout,
+    decide_body_unreadable, decide_endpoint, decide_input_error, decide_too_large, needs,
 };
 use tracing::{Instrument, field};
 
@@ -27,8 +27,8 @@ use crate::facts::{Asker, Gathered};
 use crate::learn::Learned;
 use crate::record::{self, About, now_ms, trace_id};
 use crate::respond::{self, Fault, REQUEST_ID};
-use crate::{peer, servers};
 use crate::{forward, forwarded, rewrite};
+use crate::{peer, servers};
 
 /// Runs one request through the pipeline.
 pub async fn handle(
@@ -297,7 +297,10 @@ async fn gather(
         .iter()
         .flat_map(|permissions| permissions.types.iter().map(|(t, _)| t.clone()))
         .collect();
-    gateway.facts.gather(&asker, &needs, user, &setting_types).await
+    gateway
+        .facts
+        .gather(&asker, &needs, user, &setting_types)
+        .await
 }
 
 /// The largest upload: the gateway's limit, or the profile's if smaller.

@@ -145,7 +145,9 @@ pub(crate) fn trace_id(headers: &HeaderMap) -> Option<&str> {
     let mut fields = value.split('-');
     let (_version, trace) = (fields.next()?, fields.next()?);
     (trace.len() == 32
-        && trace.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && trace
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         && trace.bytes().any(|b| b != b'0'))
     .then_some(trace)
 }

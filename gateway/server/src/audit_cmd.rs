@@ -99,8 +99,8 @@ async fn execute(command: AuditCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::CheckProof { proof, public_key } => {
-            let text = std::fs::read_to_string(&proof)
-                .map_err(|e| format!("{}: {e}", proof.display()))?;
+            let text =
+                std::fs::read_to_string(&proof).map_err(|e| format!("{}: {e}", proof.display()))?;
             let proof: InclusionProof =
                 serde_json::from_str(&text).map_err(|e| format!("not a proof: {e}"))?;
             match sectorgate_audit::check_inclusion(&proof, &key_text(&public_key)?) {
@@ -136,9 +136,10 @@ async fn execute(command: AuditCommand) -> Result<ExitCode, String> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            let written = sectorgate_audit::export(&log.store, &log.origin, since, format, &mut sink)
-                .await
-                .map_err(|e| e.to_string())?;
+            let written =
+                sectorgate_audit::export(&log.store, &log.origin, since, format, &mut sink)
+                    .await
+                    .map_err(|e| e.to_string())?;
             sink.flush().map_err(|e| e.to_string())?;
             eprintln!("{written} records exported");
             Ok(ExitCode::SUCCESS)

@@ -515,7 +515,10 @@ impl Config {
                 "audit.checkpoint_every and audit.checkpoint_interval must be above 0".to_owned(),
             ));
         }
-        if self.audit.origin(self.federation.as_ref()).contains(char::is_whitespace)
+        if self
+            .audit
+            .origin(self.federation.as_ref())
+            .contains(char::is_whitespace)
             || self.audit.origin(self.federation.as_ref()).contains('+')
         {
             return Err(ConfigError::Invalid(

@@ -223,13 +223,12 @@ impl Store {
         let mut found = Vec::with_capacity(seqs.len());
         on_pool!(self, |pool| {
             for &seq in seqs {
-                let row = sqlx::query(
-                    "SELECT hashes FROM audit_leaves WHERE origin = $1 AND seq = $2",
-                )
-                .bind(origin)
-                .bind(i64_of(seq))
-                .fetch_optional(pool)
-                .await?;
+                let row =
+                    sqlx::query("SELECT hashes FROM audit_leaves WHERE origin = $1 AND seq = $2")
+                        .bind(origin)
+                        .bind(i64_of(seq))
+                        .fetch_optional(pool)
+                        .await?;
                 if let Some(row) = row {
                     found.push((seq, row.try_get("hashes")?));
                 }
@@ -340,9 +339,7 @@ impl Store {
             )
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|row| Ok(row.try_get("origin")?))
-                .collect()
+            rows.iter().map(|row| Ok(row.try_get("origin")?)).collect()
         })
     }
 
@@ -386,10 +383,12 @@ impl Store {
     /// Runs a statement on the database (tests: tampering, faults).
     #[doc(hidden)]
     pub async fn execute_for_tests(&self, sql: &str) -> Result<u64, AuditError> {
-        on_pool!(self, |pool| Ok(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(pool)
-            .await?
-            .rows_affected()))
+        on_pool!(self, |pool| Ok(sqlx::query(sqlx::AssertSqlSafe(
+            sql.to_owned()
+        ))
+        .execute(pool)
+        .await?
+        .rows_affected()))
     }
 }
 

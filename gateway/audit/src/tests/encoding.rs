@@ -109,10 +109,20 @@ fn pseudonyms_are_golden_keyed_per_period_and_domain_separated() {
     let keys = Pseudonymiser::open(dir.path(), Duration::from_secs(30 * 86_400)).expect("open");
     // 2026-11-28 lies in the 30-day period that began on 2026-11-03.
     let at = 1_795_824_000_000;
-    let user = keys.pseudonym("user", "@alice:hs.example", at).expect("pseudonym");
+    let user = keys
+        .pseudonym("user", "@alice:hs.example", at)
+        .expect("pseudonym");
     assert_eq!(user, "2026-11-03:2d071d3ea38ce8afad91005506fe6047");
-    assert_eq!(keys.pseudonym("user", "@alice:hs.example", at + 1).expect("again"), user);
-    assert_ne!(keys.pseudonym("server", "@alice:hs.example", at).expect("domain"), user);
+    assert_eq!(
+        keys.pseudonym("user", "@alice:hs.example", at + 1)
+            .expect("again"),
+        user
+    );
+    assert_ne!(
+        keys.pseudonym("server", "@alice:hs.example", at)
+            .expect("domain"),
+        user
+    );
     // The next period has a new, random key: the same user is not linkable.
     let later = keys
         .pseudonym("user", "@alice:hs.example", at + 31 * 86_400_000)
@@ -124,5 +134,9 @@ fn pseudonyms_are_golden_keyed_per_period_and_domain_separated() {
     let expired = keys.expired(at + 31 * 86_400_000).expect("expired");
     assert_eq!(expired, ["2026-11-03"]);
     keys.delete("2026-11-03").expect("delete");
-    assert_ne!(keys.pseudonym("user", "@alice:hs.example", at).expect("new key"), user);
+    assert_ne!(
+        keys.pseudonym("user", "@alice:hs.example", at)
+            .expect("new key"),
+        user
+    );
 }

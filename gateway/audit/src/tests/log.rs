@@ -6,9 +6,8 @@ use std::time::Duration;
 use crate::tests::encoding::decision;
 use crate::tests::fixture::{both, open};
 use crate::{
-    AuditLog, CheckpointSigner, CheckpointSink, Entry, Format, LogConfig, Outcome,
-    Pseudonymiser, SinkConfig, check_inclusion, export, prove_inclusion, prune, split_notes,
-    verify,
+    AuditLog, CheckpointSigner, CheckpointSink, Entry, Format, LogConfig, Outcome, Pseudonymiser,
+    SinkConfig, check_inclusion, export, prove_inclusion, prune, split_notes, verify,
 };
 
 #[tokio::test]
@@ -36,7 +35,11 @@ async fn concurrent_writers_share_commits_and_the_log_verifies() {
 async fn a_reopened_log_continues_the_same_tree() {
     for fixture in both(7).await {
         for i in 0..23 {
-            fixture.log.append(&decision("first", i)).await.expect("append");
+            fixture
+                .log
+                .append(&decision("first", i))
+                .await
+                .expect("append");
         }
         // A second writer over the same log (as after a restart) reads the
         // tree's edge back from the store.
@@ -103,7 +106,11 @@ async fn a_checkpoint_is_made_after_the_interval_without_more_records() {
 async fn every_covered_record_has_an_inclusion_proof_checked_offline() {
     for fixture in both(10).await {
         for i in 0..25 {
-            fixture.log.append(&decision(&format!("d{i}"), i)).await.expect("append");
+            fixture
+                .log
+                .append(&decision(&format!("d{i}"), i))
+                .await
+                .expect("append");
         }
         for seq in 0..20 {
             let proof = prove_inclusion(&fixture.store, &fixture.origin, seq)
@@ -124,9 +131,15 @@ async fn every_covered_record_has_an_inclusion_proof_checked_offline() {
             assert!(check_inclusion(&moved, &fixture.vkey).is_err());
         }
         // Not yet covered by a checkpoint.
-        assert!(prove_inclusion(&fixture.store, &fixture.origin, 22).await.is_err());
+        assert!(
+            prove_inclusion(&fixture.store, &fixture.origin, 22)
+                .await
+                .is_err()
+        );
         // Another log's key.
-        let proof = prove_inclusion(&fixture.store, &fixture.origin, 3).await.expect("prove");
+        let proof = prove_inclusion(&fixture.store, &fixture.origin, 3)
+            .await
+            .expect("prove");
         let other = CheckpointSigner::load_or_create(
             &fixture.dir.path().join("other.key"),
             &fixture.origin,
@@ -146,8 +159,11 @@ async fn pruning_keeps_the_log_verifiable_and_later_records_provable() {
                 .await
                 .expect("append");
         }
-        let keys = Pseudonymiser::open(&fixture.dir.path().join("keys"), Duration::from_secs(86_400))
-            .expect("keys");
+        let keys = Pseudonymiser::open(
+            &fixture.dir.path().join("keys"),
+            Duration::from_secs(86_400),
+        )
+        .expect("keys");
         keys.pseudonym("user", "@a:hs", 0).expect("a key for day 0");
         // Records made before 15 s: 0 to 14.
         let pruned = prune(&fixture.store, &fixture.origin, 15_000, 99, Some(&keys))
@@ -155,7 +171,11 @@ async fn pruning_keeps_the_log_verifiable_and_later_records_provable() {
             .expect("prune");
         assert_eq!(pruned.below, 15);
         assert_eq!(pruned.records, 15);
-        assert_eq!(pruned.keys, Vec::<String>::new(), "day 0 has not ended at 15 s");
+        assert_eq!(
+            pruned.keys,
+            Vec::<String>::new(),
+            "day 0 has not ended at 15 s"
+        );
         let report = verify(&fixture.store, &fixture.origin, &fixture.vkey, &[])
             .await
             .expect("verify");
@@ -178,17 +198,23 @@ async fn pruning_keeps_the_log_verifiable_and_later_records_provable() {
             .await
             .expect("export");
         assert_eq!(written, 5);
-        assert!(verify(&fixture.store, &fixture.origin, &fixture.vkey, &[])
-            .await
-            .expect("verify")
-            .ok);
+        assert!(
+            verify(&fixture.store, &fixture.origin, &fixture.vkey, &[])
+                .await
+                .expect("verify")
+                .ok
+        );
     }
 }
 
 #[tokio::test]
 async fn records_export_as_fhir_audit_events() {
     let fixture = open("sqlite", 10).await;
-    fixture.log.append(&decision("d0", 1_000)).await.expect("append");
+    fixture
+        .log
+        .append(&decision("d0", 1_000))
+        .await
+        .expect("append");
     let mut denied = decision("d1", 2_000_000);
     if let Entry::Decision(d) = &mut denied {
         d.verdict = "deny".to_owned();
@@ -207,9 +233,15 @@ async fn records_export_as_fhir_audit_events() {
     fixture.log.append(&outcome).await.expect("append");
 
     let mut out = Vec::new();
-    let written = export(&fixture.store, &fixture.origin, 1_500_000, Format::Fhir, &mut out)
-        .await
-        .expect("export");
+    let written = export(
+        &fixture.store,
+        &fixture.origin,
+        1_500_000,
+        Format::Fhir,
+        &mut out,
+    )
+    .await
+    .expect("export");
     assert_eq!(written, 2, "--since leaves out the first");
     let events: Vec<serde_json::Value> = String::from_utf8(out)
         .expect("utf-8")
@@ -229,7 +261,10 @@ async fn records_export_as_fhir_audit_events() {
         deny["agent"][0]["who"]["identifier"]["value"],
         "2026-11-01:00112233445566778899aabbccddeeff"
     );
-    assert_eq!(deny["source"]["observer"]["identifier"]["value"], fixture.origin);
+    assert_eq!(
+        deny["source"]["observer"]["identifier"]["value"],
+        fixture.origin
+    );
     assert_eq!(deny["entity"][0]["what"]["identifier"]["value"], "req-1");
     let failed = &events[1];
     assert_eq!(failed["type"]["code"], "outcome");

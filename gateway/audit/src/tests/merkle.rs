@@ -167,7 +167,10 @@ fn inclusion_proofs_are_rfc_paths_and_every_mutation_fails() {
             if t / 2 > i {
                 assert!(fails(&proof, t / 2, root, i, leaf), "size halved");
             }
-            assert!(fails(&proof, t, root, i, record_hash(b"wrong")), "wrong leaf");
+            assert!(
+                fails(&proof, t, root, i, record_hash(b"wrong")),
+                "wrong leaf"
+            );
             assert!(fails(&proof, t, EMPTY_HASH, i, leaf), "empty root");
             assert!(fails(&proof, t, Hash([7; 32]), i, leaf), "random root");
             for (at, node) in proof.iter().enumerate() {
@@ -184,7 +187,10 @@ fn inclusion_proofs_are_rfc_paths_and_every_mutation_fails() {
             prefixed.extend(proof.iter().copied());
             assert!(fails(&prefixed, t, root, i, leaf), "leading garbage");
             if !proof.is_empty() {
-                assert!(fails(&proof[..proof.len() - 1].to_vec(), t, root, i, leaf), "truncated");
+                assert!(
+                    fails(&proof[..proof.len() - 1].to_vec(), t, root, i, leaf),
+                    "truncated"
+                );
             }
         }
     }
@@ -208,18 +214,36 @@ fn consistency_proofs_are_rfc_proofs_and_every_mutation_fails() {
                 check_tree(p, t, th, o, oh).is_err()
             };
             if m < n {
-                assert!(fails(&proof, t, new_root, old + 1, old_root), "old size + 1");
+                assert!(
+                    fails(&proof, t, new_root, old + 1, old_root),
+                    "old size + 1"
+                );
                 assert!(fails(&proof, t, new_root, old, new_root), "old root wrong");
             }
             if m > 1 {
-                assert!(fails(&proof, t, new_root, old - 1, old_root), "old size - 1");
+                assert!(
+                    fails(&proof, t, new_root, old - 1, old_root),
+                    "old size - 1"
+                );
             }
             if m < n {
-                assert!(fails(&proof, t * 2, new_root, old, old_root), "new size doubled");
+                assert!(
+                    fails(&proof, t * 2, new_root, old, old_root),
+                    "new size doubled"
+                );
             }
-            assert!(fails(&proof, t, EMPTY_HASH, old, old_root), "empty new root");
-            assert!(fails(&proof, t, Hash([9; 32]), old, old_root), "random new root");
-            assert!(fails(&proof, t, new_root, old, Hash([9; 32])), "random old root");
+            assert!(
+                fails(&proof, t, EMPTY_HASH, old, old_root),
+                "empty new root"
+            );
+            assert!(
+                fails(&proof, t, Hash([9; 32]), old, old_root),
+                "random new root"
+            );
+            assert!(
+                fails(&proof, t, new_root, old, Hash([9; 32])),
+                "random old root"
+            );
             for (at, node) in proof.iter().enumerate() {
                 let mut bad = proof.clone();
                 bad[at] = flip(*node, 77);
@@ -227,10 +251,19 @@ fn consistency_proofs_are_rfc_proofs_and_every_mutation_fails() {
             }
             let mut longer = proof.clone();
             longer.push(Hash([0; 32]));
-            assert!(fails(&longer, t, new_root, old, old_root), "trailing garbage");
+            assert!(
+                fails(&longer, t, new_root, old, old_root),
+                "trailing garbage"
+            );
             if !proof.is_empty() {
                 assert!(
-                    fails(&proof[..proof.len() - 1].to_vec(), t, new_root, old, old_root),
+                    fails(
+                        &proof[..proof.len() - 1].to_vec(),
+                        t,
+                        new_root,
+                        old,
+                        old_root
+                    ),
                     "truncated"
                 );
             }

@@ -32,7 +32,11 @@ fn blob(backend: &str, bytes: &[u8]) -> String {
 }
 
 async fn record(fixture: &Fixture, seq: u64) -> Vec<u8> {
-    fixture.store.leaves(&fixture.origin, seq, 1).await.expect("read")[0]
+    fixture
+        .store
+        .leaves(&fixture.origin, seq, 1)
+        .await
+        .expect("read")[0]
         .record
         .clone()
         .expect("content")
@@ -60,8 +64,14 @@ async fn one_edited_byte_is_caught() {
             ))
             .await;
         let found = problems(&fixture, &[]).await;
-        assert!(found.contains(&"leaf_hash_mismatch"), "{backend}: {found:?}");
-        assert!(found.contains(&"checkpoint_root_mismatch"), "{backend}: {found:?}");
+        assert!(
+            found.contains(&"leaf_hash_mismatch"),
+            "{backend}: {found:?}"
+        );
+        assert!(
+            found.contains(&"checkpoint_root_mismatch"),
+            "{backend}: {found:?}"
+        );
     }
 }
 
@@ -74,7 +84,12 @@ async fn an_edit_with_its_leaf_hash_rewritten_is_caught_by_the_tree() {
             .replace("\"allow\"", "\"deny\"");
         let leaf = tlog_tiles::record_hash(edited.as_bytes());
         // Record 10 completes one subtree: its blob holds two hashes.
-        let stored = &fixture.store.leaves(&fixture.origin, 10, 1).await.expect("read")[0].hashes;
+        let stored = &fixture
+            .store
+            .leaves(&fixture.origin, 10, 1)
+            .await
+            .expect("read")[0]
+            .hashes;
         let mut hashes = leaf.0.to_vec();
         hashes.extend_from_slice(&stored[32..]);
         fixture
@@ -87,8 +102,14 @@ async fn an_edit_with_its_leaf_hash_rewritten_is_caught_by_the_tree() {
             .await;
         let found = problems(&fixture, &[]).await;
         assert!(!found.contains(&"leaf_hash_mismatch"), "{found:?}");
-        assert!(found.contains(&"subtree_hash_mismatch"), "{backend}: {found:?}");
-        assert!(found.contains(&"checkpoint_root_mismatch"), "{backend}: {found:?}");
+        assert!(
+            found.contains(&"subtree_hash_mismatch"),
+            "{backend}: {found:?}"
+        );
+        assert!(
+            found.contains(&"checkpoint_root_mismatch"),
+            "{backend}: {found:?}"
+        );
     }
 }
 
@@ -119,7 +140,10 @@ async fn two_swapped_records_are_caught() {
         }
         let found = problems(&fixture, &[]).await;
         assert_eq!(
-            found.iter().filter(|kind| **kind == "leaf_hash_mismatch").count(),
+            found
+                .iter()
+                .filter(|kind| **kind == "leaf_hash_mismatch")
+                .count(),
             2,
             "{backend}: {found:?}"
         );
@@ -162,8 +186,12 @@ async fn a_rewritten_log_under_an_exported_checkpoint_is_caught() {
             .expect("read")
             .expect("a checkpoint");
         // Remove everything and write 40 other records under the same key.
-        fixture.tamper("DELETE FROM audit_leaves WHERE origin = '{origin}'").await;
-        fixture.tamper("DELETE FROM audit_checkpoints WHERE origin = '{origin}'").await;
+        fixture
+            .tamper("DELETE FROM audit_leaves WHERE origin = '{origin}'")
+            .await;
+        fixture
+            .tamper("DELETE FROM audit_checkpoints WHERE origin = '{origin}'")
+            .await;
         let key = fixture.dir.path().join("checkpoint.key");
         let again = crate::AuditLog::spawn(
             fixture.store.clone(),
@@ -176,7 +204,10 @@ async fn a_rewritten_log_under_an_exported_checkpoint_is_caught() {
             crate::CheckpointSink::none(),
         );
         for i in 0..40 {
-            again.append(&decision(&format!("forged{i}"), i)).await.expect("append");
+            again
+                .append(&decision(&format!("forged{i}"), i))
+                .await
+                .expect("append");
         }
         assert_eq!(problems(&fixture, &[]).await, Vec::<&str>::new());
         let found = problems(&fixture, &[exported.note]).await;
@@ -208,7 +239,11 @@ async fn a_replaced_checkpoint_signature_is_caught() {
                 row.size
             ))
             .await;
-        assert_eq!(problems(&fixture, &[]).await, ["checkpoint_invalid"], "{backend}");
+        assert_eq!(
+            problems(&fixture, &[]).await,
+            ["checkpoint_invalid"],
+            "{backend}"
+        );
 
         // The right key id, a damaged signature.
         let (text, signature) = row.note.rsplit_once(' ').expect("signature line");
@@ -222,7 +257,11 @@ async fn a_replaced_checkpoint_signature_is_caught() {
                 row.size
             ))
             .await;
-        assert_eq!(problems(&fixture, &[]).await, ["checkpoint_invalid"], "{backend}");
+        assert_eq!(
+            problems(&fixture, &[]).await,
+            ["checkpoint_invalid"],
+            "{backend}"
+        );
     }
 }
 
@@ -233,7 +272,12 @@ async fn a_replayed_smaller_checkpoint_is_caught() {
         let key = fixture.dir.path().join("checkpoint.key");
         let signer = CheckpointSigner::load_or_create(&key, &fixture.origin).expect("key");
         let mut frontier = crate::merkle::Frontier::default();
-        for row in fixture.store.leaves(&fixture.origin, 0, 4).await.expect("read") {
+        for row in fixture
+            .store
+            .leaves(&fixture.origin, 0, 4)
+            .await
+            .expect("read")
+        {
             frontier.push(tlog_tiles::record_hash(&row.record.expect("content")));
         }
         let note = signer.sign(4, frontier.root()).expect("sign");
@@ -244,6 +288,10 @@ async fn a_replayed_smaller_checkpoint_is_caught() {
                 blob(backend, &frontier.root().0)
             ))
             .await;
-        assert_eq!(problems(&fixture, &[]).await, ["checkpoint_shrank"], "{backend}");
+        assert_eq!(
+            problems(&fixture, &[]).await,
+            ["checkpoint_shrank"],
+            "{backend}"
+        );
     }
 }

@@ -272,11 +272,17 @@ async fn outbound(
         return recorded.answer(refusal, None);
     }
     let Some(destination) = destination else {
-        return recorded.answer(respond::fault(&Fault::UpstreamUnreachable, &request_id), None);
+        return recorded.answer(
+            respond::fault(&Fault::UpstreamUnreachable, &request_id),
+            None,
+        );
     };
     let address = egress.federation.address(&destination).await;
     let Some(resolved) = target_of(&address) else {
-        return recorded.answer(respond::fault(&Fault::UpstreamUnreachable, &request_id), None);
+        return recorded.answer(
+            respond::fault(&Fault::UpstreamUnreachable, &request_id),
+            None,
+        );
     };
     let request = Request::from_parts(parts, recorded.count_in(Body::new(body)));
     let response = match send(egress, request, &resolved, upstream).await {
