@@ -11,7 +11,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use support::{Gateway, GatewayOptions, http};
+use sectorgate_audit::Entry;
+use support::{Gateway, GatewayOptions, http, wait_for};
 
 fn gateway() -> Gateway {
     let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -48,6 +49,35 @@ fn too_many_or_too_large_headers_are_refused() {
         normal, 502,
         "an ordinary request still passes the accept step"
     );
+    // Each refusal is in the audit log, with its outcome.
+    let refused = wait_for(Duration::from_secs(10), || {
+        let entries = gateway.audit_entries();
+        let decisions = refusals(&entries, "request.head_too_large");
+        (decisions.len() == 2).then_some((decisions, entries))
+    });
+    let (decisions, entries) = refused.expect("both 431s are audited");
+    for decision in decisions {
+        assert_eq!(outcome_status(&entries, &decision), Some(431));
+    }
+}
+
+/// The ids of the refusals by `rule`.
+fn refusals(entries: &[Entry], rule: &str) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|entry| match entry {
+            Entry::Decision(d) if d.rule == rule && d.verdict == "deny" => Some(d.id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The status the outcome of decision `id` records.
+fn outcome_status(entries: &[Entry], id: &str) -> Option<u16> {
+    entries.iter().find_map(|entry| match entry {
+        Entry::Outcome(o) if o.decision == id => Some(o.status),
+        _ => None,
+    })
 }
 
 #[test]
@@ -66,4 +96,12 @@ fn a_client_that_never_finishes_its_head_is_disconnected() {
     // instead of waiting for the rest of the head forever.
     let closed = stream.read_to_end(&mut rest);
     assert!(closed.is_ok(), "the connection stayed open: {closed:?}");
+    // The closed connection is in the audit log, with no status given.
+    let audited = wait_for(Duration::from_secs(10), || {
+        let entries = gateway.audit_entries();
+        let decisions = refusals(&entries, "request.head_timeout");
+        let id = decisions.first()?;
+        outcome_status(&entries, id)
+    });
+    assert_eq!(audited, Some(0), "the header timeout is not audited");
 }
