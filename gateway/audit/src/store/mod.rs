@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -69,9 +69,21 @@ impl std::fmt::Debug for Store {
 
 /// SQLite's pool and how to open it again.
 pub struct SqliteState {
-    pool: ArcSwap<SqlitePool>,
+    /// `None` after a failure: the next operation opens a fresh pool.
+    pool: ArcSwapOption<SqlitePool>,
     options: SqliteConnectOptions,
     lock_timeout: Duration,
+}
+
+impl SqliteState {
+    async fn pool(&self) -> Result<Arc<SqlitePool>, AuditError> {
+        if let Some(pool) = self.pool.load_full() {
+            return Ok(pool);
+        }
+        let pool = Arc::new(sqlite_pool(&self.options, self.lock_timeout).await?);
+        self.pool.store(Some(Arc::clone(&pool)));
+        Ok(pool)
+    }
 }
 
 /// Runs the same code on whichever pool the store has.
@@ -79,7 +91,8 @@ macro_rules! on_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match $store {
             Store::Sqlite(state) => {
-                let $pool = &*state.pool.load_full();
+                let pool = state.pool().await?;
+                let $pool = &*pool;
                 $body
             }
             Store::Postgres(pool) => {
@@ -112,7 +125,7 @@ impl Store {
             let pool = sqlite_pool(&options, lock_timeout).await?;
             migrations::sqlite().run(&pool).await?;
             Ok(Self::Sqlite(Arc::new(SqliteState {
-                pool: ArcSwap::from_pointee(pool),
+                pool: ArcSwapOption::from_pointee(pool),
                 options,
                 lock_timeout,
             })))
@@ -132,18 +145,16 @@ impl Store {
         }
     }
 
-    /// After a failed write: drop the connections so that the next write
-    /// opens fresh ones (SQLite keeps a connection opened read-only
-    /// read-only until it is closed). PostgreSQL's pool reconnects by itself.
+    /// After a failed write: close the connections so that the next
+    /// operation opens fresh ones (SQLite keeps a connection it opened
+    /// read-only read-only until it is closed, even once the file is
+    /// writable again). PostgreSQL's pool reconnects by itself.
     pub async fn recover(&self) {
         if let Self::Sqlite(state) = self {
-            match sqlite_pool(&state.options, state.lock_timeout).await {
-                Ok(pool) => {
-                    let old = state.pool.swap(Arc::new(pool));
-                    old.close().await;
-                }
-                Err(error) => tracing::warn!(%error, "audit store cannot reopen SQLite yet"),
+            if let Some(old) = state.pool.swap(None) {
+                old.close().await;
             }
+            repair_companions(state.options.get_filename());
         }
     }
 
@@ -390,6 +401,40 @@ impl Store {
         .await?
         .rows_affected()))
     }
+}
+
+/// SQLite creates the `-wal` and `-shm` files with the database file's
+/// mode: made while the database was read-only, they stay read-only after
+/// it is writable again, and every connection stays read-only with them.
+/// Gives them the database file's mode back (where this process may).
+fn repair_companions(database: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(mode) = std::fs::metadata(database).map(|m| m.permissions().mode()) else {
+            return;
+        };
+        for suffix in ["-wal", "-shm"] {
+            let mut name = database.as_os_str().to_owned();
+            name.push(suffix);
+            let companion = std::path::PathBuf::from(name);
+            if let Ok(metadata) = std::fs::metadata(&companion)
+                && metadata.permissions().mode() & 0o777 != mode & 0o777
+            {
+                let restored = std::fs::set_permissions(
+                    &companion,
+                    std::fs::Permissions::from_mode(mode & 0o777),
+                );
+                tracing::info!(
+                    file = %companion.display(),
+                    ok = restored.is_ok(),
+                    "audit store: giving the SQLite companion file the database's mode"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = database;
 }
 
 async fn sqlite_pool(

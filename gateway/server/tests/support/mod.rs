@@ -25,6 +25,8 @@ use serde_json::Value;
 
 pub mod peer;
 pub mod pki;
+pub mod postgres;
+pub mod upstream;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -207,7 +209,73 @@ pub struct Gateway {
     pub url: String,
     pub admin_url: String,
     pub audit_db: PathBuf,
+    /// The `[audit] database` URL.
+    pub audit_url: String,
+    /// The log's origin, if the test named one.
+    pub audit_origin: Option<String>,
+    config_path: PathBuf,
+    unprivileged: bool,
     child: Child,
+}
+
+/// Starts `sectorgate serve` and waits until it listens and is healthy.
+fn launch(dir: &Path, config_path: &Path, unprivileged: bool) -> (Child, String, String) {
+    let addr_file = dir.join("addr.json");
+    let _ = std::fs::remove_file(&addr_file);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("gateway.log"))
+        .expect("log file");
+    let mut command = if unprivileged {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(dir.join("sectorgate"));
+        command
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_sectorgate"))
+    };
+    let mut child = command
+        .args(["serve", "--config"])
+        .arg(config_path)
+        .arg("--addr-file")
+        .arg(&addr_file)
+        .current_dir(dir)
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start sectorgate");
+    let mut exited = None;
+    let addrs: Option<Value> = wait_for(Duration::from_secs(60), || {
+        if let Ok(Some(status)) = child.try_wait() {
+            exited = Some(status);
+            return Some(Value::Null);
+        }
+        std::fs::read(&addr_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    });
+    let log = || std::fs::read_to_string(dir.join("gateway.log")).unwrap_or_default();
+    let addrs = match (addrs, exited) {
+        (Some(addrs), None) => addrs,
+        (_, Some(status)) => {
+            panic!("sectorgate exited ({status}) before listening:\n{}", log())
+        }
+        (None, None) => panic!("sectorgate wrote no addresses in 60 s:\n{}", log()),
+    };
+    let url = format!("http://{}", addrs["client"].as_str().expect("client addr"));
+    let admin_url = format!("http://{}", addrs["admin"].as_str().expect("admin addr"));
+    let health = format!("{admin_url}/health");
+    wait_for(Duration::from_secs(20), || {
+        http()
+            .get(&health)
+            .send()
+            .ok()
+            .filter(|r| r.status().is_success())
+    })
+    .expect("sectorgate is healthy");
+    (child, url, admin_url)
 }
 
 /// Options for a test gateway.
@@ -220,6 +288,14 @@ pub struct GatewayOptions {
     /// The application service token file (the profiles that honour users'
     /// invite permissions need one).
     pub appservice_token_file: Option<PathBuf>,
+    /// The audit database URL; by default SQLite in the gateway's folder.
+    pub audit_database: Option<String>,
+    /// The log's origin (needed with PostgreSQL).
+    pub audit_origin: Option<String>,
+    /// More lines for `[audit]`.
+    pub audit_extra: String,
+    /// Run as the unprivileged user `nobody` (root ignores file modes).
+    pub unprivileged: bool,
     pub extra: String,
 }
 
@@ -232,6 +308,10 @@ impl GatewayOptions {
             response_timeout: "10s",
             otlp_endpoint: None,
             appservice_token_file: None,
+            audit_database: None,
+            audit_origin: None,
+            audit_extra: String::new(),
+            unprivileged: false,
             extra: String::new(),
         }
     }
@@ -252,6 +332,12 @@ impl GatewayOptions {
         let file = FILE.get_or_init(|| {
             let file = tempfile::NamedTempFile::new().expect("token file");
             std::fs::write(file.path(), "stand-in-token").expect("write token");
+            // Readable by a gateway running unprivileged too (a test token).
+            std::fs::set_permissions(
+                file.path(),
+                std::os::unix::fs::PermissionsExt::from_mode(0o644),
+            )
+            .expect("chmod token");
             file
         });
         Self {
@@ -266,11 +352,15 @@ impl Gateway {
     pub fn start(options: GatewayOptions) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let audit_db = dir.path().join("audit.db");
+        let audit_url = options
+            .audit_database
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", audit_db.display()));
         let config = format!(
             "[listen]\nclient = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\n\
              [homeserver]\nurl = \"{hs}\"\nconnect_timeout = \"2s\"\nresponse_timeout = \"{timeout}\"\n{token}\n\
              [profile]\n{profile}\n\n\
-             [audit]\ndatabase = \"sqlite://{db}\"\npseudonym_keys = \"{key}\"\ncheckpoint_key = \"{checkpoint}\"\nlock_timeout = \"300ms\"\n\n\
+             [audit]\ndatabase = \"{db}\"\n{audit_extra}\npseudonym_keys = \"{key}\"\ncheckpoint_key = \"{checkpoint}\"\nlock_timeout = \"300ms\"\n\n\
              [telemetry]\nlog_format = \"json\"\nlog_filter = \"info\"\n{otlp}\n{extra}\n",
             hs = options.homeserver,
             token = options
@@ -283,7 +373,11 @@ impl Gateway {
                 format!("bundled = \"{}\"", options.profile)
             },
             timeout = options.response_timeout,
-            db = audit_db.display(),
+            db = audit_url,
+            audit_extra = match &options.audit_origin {
+                Some(origin) => format!("origin = \"{origin}\"\n{}", options.audit_extra),
+                None => options.audit_extra.clone(),
+            },
             key = dir.path().join("pseudonym-keys").display(),
             checkpoint = dir.path().join("checkpoint.key").display(),
             otlp = options
@@ -294,55 +388,66 @@ impl Gateway {
         );
         let config_path = dir.path().join("sectorgate.toml");
         std::fs::write(&config_path, config).expect("write config");
-        let addr_file = dir.path().join("addr.json");
-        let log = std::fs::File::create(dir.path().join("gateway.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_sectorgate"))
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .arg("--addr-file")
-            .arg(&addr_file)
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start sectorgate");
-        let mut child = child;
-        let mut exited = None;
-        let addrs: Option<Value> = wait_for(Duration::from_secs(60), || {
-            if let Ok(Some(status)) = child.try_wait() {
-                exited = Some(status);
-                return Some(Value::Null);
+        if options.unprivileged {
+            use std::os::unix::fs::PermissionsExt;
+            // nobody runs its own copy of the binary, in a folder it owns.
+            std::fs::copy(
+                env!("CARGO_BIN_EXE_sectorgate"),
+                dir.path().join("sectorgate"),
+            )
+            .expect("copy the binary");
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+                .expect("open the folder");
+            for entry in std::fs::read_dir(dir.path()).expect("list") {
+                let path = entry.expect("entry").path();
+                std::os::unix::fs::chown(&path, Some(65534), Some(65534)).expect("chown");
             }
-            std::fs::read(&addr_file)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-        });
-        let log = || std::fs::read_to_string(dir.path().join("gateway.log")).unwrap_or_default();
-        let addrs = match (addrs, exited) {
-            (Some(addrs), None) => addrs,
-            (_, Some(status)) => {
-                panic!("sectorgate exited ({status}) before listening:\n{}", log())
-            }
-            (None, None) => panic!("sectorgate wrote no addresses in 60 s:\n{}", log()),
-        };
-        let url = format!("http://{}", addrs["client"].as_str().expect("client addr"));
-        let admin_url = format!("http://{}", addrs["admin"].as_str().expect("admin addr"));
-        let gateway = Self {
+            std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).expect("chown");
+        }
+        let (child, url, admin_url) = launch(dir.path(), &config_path, options.unprivileged);
+        Self {
             dir,
             url,
             admin_url,
             audit_db,
+            audit_url,
+            audit_origin: options.audit_origin,
+            config_path,
+            unprivileged: options.unprivileged,
             child,
-        };
-        let health = format!("{}/health", gateway.admin_url);
-        wait_for(Duration::from_secs(20), || {
-            http()
-                .get(&health)
-                .send()
-                .ok()
-                .filter(|r| r.status().is_success())
-        })
-        .expect("sectorgate is healthy");
-        gateway
+        }
+    }
+
+    /// Kills the gateway with SIGKILL (no chance to clean up) and waits.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the gateway again, with the same config, folder and database.
+    pub fn restart(&mut self) {
+        self.kill();
+        let (child, url, admin_url) = launch(self.dir.path(), &self.config_path, self.unprivileged);
+        self.child = child;
+        self.url = url;
+        self.admin_url = admin_url;
+    }
+
+    /// Runs `sectorgate audit <args>` on this gateway's config; its exit
+    /// code and standard output.
+    pub fn audit_command(&self, args: &[&str]) -> (i32, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_sectorgate"))
+            .arg("audit")
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run sectorgate audit");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
     }
 
     /// Stops the gateway with SIGTERM and waits for it to exit.
@@ -376,13 +481,16 @@ impl Gateway {
 
     /// Every entry of every log in the audit database so far, in order.
     pub fn audit_entries(&self) -> Vec<sectorgate_audit::Entry> {
-        let url = format!("sqlite://{}", self.audit_db.display());
         runtime().block_on(async {
-            let store = sectorgate_audit::Store::open(&url, Duration::from_secs(5))
+            let store = sectorgate_audit::Store::open(&self.audit_url, Duration::from_secs(5))
                 .await
                 .expect("open audit db");
+            let origins = match &self.audit_origin {
+                Some(origin) => vec![origin.clone()],
+                None => store.origins().await.expect("origins"),
+            };
             let mut entries = Vec::new();
-            for origin in store.origins().await.expect("origins") {
+            for origin in origins {
                 for row in store.leaves(&origin, 0, u32::MAX).await.expect("leaves") {
                     let bytes = row.record.expect("unpruned record");
                     entries.push(sectorgate_audit::Entry::decode(&bytes).expect("a record"));

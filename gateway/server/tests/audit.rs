@@ -1,0 +1,402 @@
+//! The audit log under faults, against the real binary: killed at random
+//! moments under load (SQLite and PostgreSQL), a database that stops, turns
+//! read-only or fills up. Every acknowledged request keeps its record, the
+//! log verifies, nothing is forwarded while the log cannot be written, and
+//! the gateway recovers by itself.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test steps: a failed step fails the test"
+)]
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sectorgate_audit::Entry;
+use support::postgres::{PrivatePostgres, shared_url};
+use support::upstream::{self, Upstream};
+use support::{Gateway, GatewayOptions, http, wait_for};
+
+fn options(upstream: &Upstream) -> GatewayOptions {
+    GatewayOptions {
+        audit_extra: "checkpoint_every = 50\ncheckpoint_interval = \"1s\"\n".to_owned(),
+        ..GatewayOptions::for_stand_in(&upstream.url, "base")
+    }
+}
+
+/// A small pseudo-random sequence (no need for more).
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Self {
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            | 1;
+        Self(seed)
+    }
+
+    fn millis(&mut self, from: u64, to: u64) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        Duration::from_millis(from + self.0 % (to - from))
+    }
+}
+
+/// Drives `gateway` with 16 clients and kills it 20 times at random
+/// moments; every request answered 2xx must have its decision recorded.
+fn survives_kills(mut gateway: Gateway) {
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut jitter = Jitter::new();
+    for round in 0..20 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let url = format!("{}/_matrix/client/versions", gateway.url);
+        let clients: Vec<_> = (0..16)
+            .map(|_| {
+                let (stop, url, acknowledged) =
+                    (Arc::clone(&stop), url.clone(), Arc::clone(&acknowledged));
+                std::thread::spawn(move || {
+                    let client = http();
+                    while !stop.load(Ordering::Relaxed) {
+                        let Ok(response) = client.get(&url).send() else {
+                            continue;
+                        };
+                        if response.status().is_success() {
+                            let id = response.headers()["x-request-id"]
+                                .to_str()
+                                .expect("id")
+                                .to_owned();
+                            acknowledged.lock().expect("ids").push(id);
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(jitter.millis(150, 900));
+        gateway.kill();
+        stop.store(true, Ordering::Relaxed);
+        for client in clients {
+            client.join().expect("client");
+        }
+        gateway.restart();
+        assert!(
+            !acknowledged.lock().expect("ids").is_empty() || round < 2,
+            "no request succeeded"
+        );
+    }
+    let recorded: HashSet<String> = gateway
+        .audit_records()
+        .into_iter()
+        .map(|decision| decision.request_id)
+        .collect();
+    let acknowledged = acknowledged.lock().expect("ids");
+    assert!(
+        acknowledged.len() > 200,
+        "only {} requests",
+        acknowledged.len()
+    );
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| !recorded.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged requests have no record",
+        lost.len()
+    );
+    let (code, report) = gateway.audit_command(&["verify"]);
+    assert_eq!(code, 0, "verify failed after the kills:\n{report}");
+    assert!(report.contains("\"ok\": true"), "{report}");
+}
+
+#[test]
+fn every_acknowledged_request_survives_kills_on_sqlite() {
+    let upstream = upstream::start();
+    survives_kills(Gateway::start(options(&upstream)));
+}
+
+#[test]
+fn every_acknowledged_request_survives_kills_on_postgres() {
+    let upstream = upstream::start();
+    let origin = format!("kills.test/{:x}", rand_suffix());
+    survives_kills(Gateway::start(GatewayOptions {
+        audit_database: Some(shared_url()),
+        audit_origin: Some(origin),
+        ..options(&upstream)
+    }));
+}
+
+fn rand_suffix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Status and `Retry-After` of one request through the gateway.
+fn get(gateway: &Gateway) -> (u16, Option<String>) {
+    let response = http()
+        .get(format!("{}/_matrix/client/versions", gateway.url))
+        .send()
+        .expect("send");
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|value| value.to_str().expect("ascii").to_owned());
+    (response.status().as_u16(), retry)
+}
+
+/// `/ready`'s status and body.
+fn ready(gateway: &Gateway) -> (u16, serde_json::Value) {
+    let response = http()
+        .get(format!("{}/ready", gateway.admin_url))
+        .send()
+        .expect("ready");
+    (
+        response.status().as_u16(),
+        response.json().expect("ready is JSON"),
+    )
+}
+
+/// While the log cannot be written: 503 with Retry-After, nothing
+/// forwarded, `/ready` says why (its reason contains `why`).
+fn refuses_while_broken(gateway: &Gateway, upstream: &Upstream, why: &str) {
+    let forwarded = upstream.hits();
+    let (status, retry) = get(gateway);
+    assert_eq!(status, 503, "a request passed while the log was broken");
+    assert!(retry.is_some(), "503 without Retry-After");
+    assert_eq!(
+        upstream.hits(),
+        forwarded,
+        "a request was forwarded unrecorded"
+    );
+    let (status, body) = ready(gateway);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["audit_writable"], false, "{body}");
+    let reason = body["audit_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(reason.contains(why), "/ready does not say why: {body}");
+    assert_eq!(body["audit_last_write"]["ok"], false, "{body}");
+}
+
+/// Once the fault clears: requests pass again, without a restart.
+fn recovers(gateway: &Gateway) {
+    let passed = wait_for(Duration::from_secs(20), || {
+        (get(gateway).0 == 200).then_some(())
+    });
+    assert!(
+        passed.is_some(),
+        "the gateway did not recover:\n{}",
+        gateway.log()
+    );
+    let (status, body) = ready(gateway);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["audit_last_write"]["ok"], true, "{body}");
+}
+
+#[test]
+fn a_stopped_postgres_fails_closed_and_is_resumed_without_restart() {
+    let postgres = PrivatePostgres::start();
+    let upstream = upstream::start();
+    let gateway = Gateway::start(GatewayOptions {
+        audit_database: Some(postgres.url()),
+        audit_origin: Some("stopped.test/sectorgate".to_owned()),
+        ..options(&upstream)
+    });
+    assert_eq!(get(&gateway).0, 200);
+    postgres.stop();
+    refuses_while_broken(&gateway, &upstream, "");
+    postgres.resume();
+    recovers(&gateway);
+    let (code, report) = gateway.audit_command(&["verify"]);
+    assert_eq!(code, 0, "{report}");
+}
+
+#[test]
+fn a_sqlite_file_made_read_only_fails_closed_and_recovers() {
+    use std::os::unix::fs::PermissionsExt;
+    let upstream = upstream::start();
+    let gateway = Gateway::start(GatewayOptions {
+        unprivileged: true,
+        ..options(&upstream)
+    });
+    assert_eq!(get(&gateway).0, 200);
+    let db = gateway.audit_db.clone();
+    // Another process holds the database while its file turns read-only:
+    // the gateway's write times out and it reopens its connections, which
+    // SQLite now opens read-only.
+    let runtime = support::runtime();
+    let holder = runtime.block_on(async {
+        use sqlx::Connection;
+        let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .expect("connect");
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut connection)
+            .await
+            .expect("lock");
+        connection
+    });
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    assert_eq!(get(&gateway).0, 503, "written while locked");
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut holder = holder;
+        sqlx::query("ROLLBACK")
+            .execute(&mut holder)
+            .await
+            .expect("unlock");
+        holder.close().await.expect("close");
+    });
+    refuses_while_broken(&gateway, &upstream, "readonly");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    recovers(&gateway);
+    let (code, report) = gateway.audit_command(&["verify"]);
+    assert_eq!(code, 0, "{report}");
+}
+
+/// A small filesystem of the test's own, unmounted when dropped.
+struct Tmpfs(tempfile::TempDir);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_closed_and_recovers() {
+    let mount = Tmpfs(tempfile::tempdir().expect("tempdir"));
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(mount.0.path())
+        .status()
+        .expect("mount");
+    assert!(
+        status.success(),
+        "cannot mount a tmpfs (the test needs root)"
+    );
+    let upstream = upstream::start();
+    let db = mount.0.path().join("audit.db");
+    let gateway = Gateway::start(GatewayOptions {
+        audit_database: Some(format!("sqlite://{}", db.display())),
+        ..options(&upstream)
+    });
+    assert_eq!(get(&gateway).0, 200);
+    // Fill the disk.
+    let filler = mount.0.path().join("filler");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", filler.display()))
+        .stderr(std::process::Stdio::null())
+        .status();
+    // A few requests may still fit in pages SQLite already has.
+    let full = wait_for(Duration::from_secs(20), || {
+        (get(&gateway).0 == 503).then_some(())
+    });
+    assert!(full.is_some(), "requests still pass on a full disk");
+    refuses_while_broken(&gateway, &upstream, "full");
+    std::fs::remove_file(&filler).expect("free the disk");
+    recovers(&gateway);
+    let (code, report) = gateway.audit_command(&["verify"]);
+    assert_eq!(code, 0, "{report}");
+}
+
+#[test]
+fn an_auditor_verifies_proves_and_exports_with_the_command_line() {
+    let upstream = upstream::start();
+    let gateway = Gateway::start(GatewayOptions {
+        audit_extra: "checkpoint_every = 5\ncheckpoint_interval = \"1h\"\n".to_owned(),
+        ..GatewayOptions::for_stand_in(&upstream.url, "base")
+    });
+    for _ in 0..12 {
+        assert_eq!(get(&gateway).0, 200);
+    }
+    // Outcomes are written after the answers: wait until 12 decisions and
+    // 12 outcomes (24 records, checkpointed at 20) are in.
+    let entries = wait_for(Duration::from_secs(10), || {
+        let entries = gateway.audit_entries();
+        (entries.len() >= 24).then_some(entries)
+    })
+    .expect("24 records");
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| matches!(e, Entry::Outcome(o) if o.status == 200))
+            .count(),
+        12
+    );
+    let (code, report) = gateway.audit_command(&["verify"]);
+    assert_eq!(code, 0, "{report}");
+
+    let (code, proof) = gateway.audit_command(&["prove", "7"]);
+    assert_eq!(code, 0, "{proof}");
+    let proof_file = gateway.dir.path().join("proof.json");
+    std::fs::write(&proof_file, &proof).expect("write proof");
+    let key = gateway.checkpoint_public_key();
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_sectorgate"))
+        .args(["audit", "check-proof"])
+        .arg(&proof_file)
+        .args(["--public-key", &key])
+        .output()
+        .expect("check-proof");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let mut forged: serde_json::Value = serde_json::from_str(&proof).expect("a proof");
+    let record = forged["record"]
+        .as_str()
+        .expect("record")
+        .replace(":200", ":201");
+    forged["record"] = record.into();
+    let forged = forged.to_string();
+    std::fs::write(&proof_file, forged).expect("write forged proof");
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_sectorgate"))
+        .args(["audit", "check-proof"])
+        .arg(&proof_file)
+        .args(["--public-key", &key])
+        .output()
+        .expect("check-proof");
+    assert_eq!(check.status.code(), Some(1), "a forged proof was accepted");
+
+    let (code, fhir) = gateway.audit_command(&["export", "--format", "fhir"]);
+    assert_eq!(code, 0);
+    let events: Vec<serde_json::Value> = fhir
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an AuditEvent per line"))
+        .collect();
+    assert!(events.len() >= 24);
+    assert!(
+        events
+            .iter()
+            .all(|event| event["resourceType"] == "AuditEvent")
+    );
+
+    // An edited record makes verify fail, with exit code 1.
+    let runtime = support::runtime();
+    runtime.block_on(async {
+        let store = sectorgate_audit::Store::open(&gateway.audit_url, Duration::from_secs(5))
+            .await
+            .expect("open");
+        store
+            .execute_for_tests(
+                "UPDATE audit_leaves SET record = CAST(REPLACE(CAST(record AS TEXT), 'allow', 'deny!') AS BLOB) WHERE seq < 10",
+            )
+            .await
+            .expect("tamper");
+    });
+    let (code, report) = gateway.audit_command(&["verify"]);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains("leaf_hash_mismatch"), "{report}");
+}
