@@ -15,7 +15,7 @@ use axum::extract::Request;
 use axum::response::IntoResponse;
 use http::StatusCode;
 use sectorgate_audit::{
-    AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Pseudonymiser, Store,
+    AuditLog, CheckpointSigner, CheckpointSink, Entry, LogConfig, Pseudonymiser, Store,
 };
 use sectorgate_policy::Profile;
 use sectorgate_proxy::{Gateway, Limits, ProxyConfig};
@@ -254,10 +254,52 @@ async fn a_chunked_upload_that_outgrows_the_limit_is_cut_off_with_413() {
     let request = http::Request::post(format!("{base}/_matrix/media/v3/upload"))
         .body(Body::from_stream(futures_util::stream::iter(chunks)))
         .expect("request");
-    let (status, _, body) = send(request).await;
+    let (status, headers, body) = send(request).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     let error: serde_json::Value = serde_json::from_slice(&body).expect("error JSON");
     assert_eq!(error["errcode"], "M_TOO_LARGE");
+
+    // The decision (made on the head) allowed it; its outcome says what
+    // the client got, and how much of the body had passed.
+    let request_id = headers["x-request-id"].to_str().expect("id").to_owned();
+    let mut found = None;
+    for _ in 0..100 {
+        let entries = entries(&dir).await;
+        let decision = entries.iter().find_map(|entry| match entry {
+            Entry::Decision(d) if d.request_id == request_id => Some(d.clone()),
+            _ => None,
+        });
+        let outcome = decision.as_ref().and_then(|decision| {
+            entries.iter().find_map(|entry| match entry {
+                Entry::Outcome(o) if o.decision == decision.id => Some(o.clone()),
+                _ => None,
+            })
+        });
+        if let (Some(decision), Some(outcome)) = (decision, outcome) {
+            found = Some((decision, outcome));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (decision, outcome) = found.expect("a decision and its outcome");
+    assert_eq!(decision.verdict, "allow");
+    assert_eq!(outcome.status, 413);
+    assert!(outcome.bytes_in <= 1 << 20, "{outcome:?}");
+}
+
+/// Every entry of the test gateway's log.
+async fn entries(dir: &tempfile::TempDir) -> Vec<Entry> {
+    let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let store = Store::open(&url, Duration::from_secs(1))
+        .await
+        .expect("store");
+    store
+        .leaves("test.sectorgate/pipeline", 0, u32::MAX)
+        .await
+        .expect("leaves")
+        .into_iter()
+        .map(|row| Entry::decode(&row.record.expect("content")).expect("entry"))
+        .collect()
 }
 
 #[tokio::test]

@@ -850,3 +850,123 @@ fn bridges_act_as_the_profile_allows_and_are_named_in_the_audit() {
     let log = synapse.access_log();
     assert!(!log.contains(&refused_mark) && !log.contains(&denied_mark));
 }
+
+/// Every byte the audit log keeps of one gateway: SQLite's files on disk,
+/// or the rows of its log in PostgreSQL.
+fn audit_bytes(gateway: &Gateway) -> Vec<u8> {
+    if gateway.audit_url.starts_with("sqlite:") {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            let path = format!("{}{suffix}", gateway.audit_db.display());
+            bytes.extend(std::fs::read(path).unwrap_or_default());
+        }
+        return bytes;
+    }
+    let origin = gateway.audit_origin.clone().expect("origin");
+    support::runtime().block_on(async {
+        use sqlx::Connection;
+        let mut db = sqlx::PgConnection::connect(&gateway.audit_url)
+            .await
+            .expect("connect");
+        let mut bytes = Vec::new();
+        for query in [
+            "SELECT origin || seq || recorded_at || encode(record, 'escape') || encode(hashes, 'hex') FROM audit_leaves WHERE origin = $1",
+            "SELECT origin || size || encode(root, 'hex') || note || created_at FROM audit_checkpoints WHERE origin = $1",
+            "SELECT origin || written_at FROM audit_health WHERE origin = $1",
+        ] {
+            let rows: Vec<(String,)> = sqlx::query_as(query)
+                .bind(&origin)
+                .fetch_all(&mut db)
+                .await
+                .expect("read the log");
+            for (row,) in rows {
+                bytes.extend(row.into_bytes());
+            }
+        }
+        bytes
+    })
+}
+
+#[test]
+fn no_content_and_no_user_id_reaches_the_audit_database() {
+    let synapse = Synapse::start(SynapseOptions::default());
+    let on_sqlite = gateway_for(&synapse, "base");
+    let on_postgres = Gateway::start(GatewayOptions {
+        audit_database: Some(support::postgres::shared_url()),
+        audit_origin: Some(format!("privacy.test/{}", marker("log"))),
+        ..GatewayOptions::for_synapse(&synapse, "base")
+    });
+    for gateway in [&on_sqlite, &on_postgres] {
+        let base = gateway.url.as_str();
+        let localpart = marker("canaryuser");
+        let user = register(base, &localpart);
+        let display = marker("CanaryDisplayName");
+        let body = marker("CanaryMessageBody");
+        let room_name = marker("CanaryRoomName");
+        let named = http()
+            .put(format!(
+                "{base}/_matrix/client/v3/profile/{}/displayname",
+                encode(&user.user_id)
+            ))
+            .bearer_auth(&user.token)
+            .json(&json!({"displayname": display}))
+            .send()
+            .expect("displayname");
+        assert!(named.status().is_success(), "{}", named.status());
+        let room = create_room(base, &user.token, json!({"name": room_name}));
+        let sent = http()
+            .put(format!(
+                "{base}/_matrix/client/v3/rooms/{}/send/m.room.message/{}",
+                encode(&room),
+                marker("txn")
+            ))
+            .bearer_auth(&user.token)
+            .json(&json!({"msgtype": "m.text", "body": body}))
+            .send()
+            .expect("send");
+        let sent_id = request_id(&sent);
+        assert!(sent.status().is_success(), "{}", sent.status());
+        // The decision names the user by pseudonym only.
+        let decision = gateway.audit_record(&sent_id);
+        let sectorgate_audit::Peer::User { pseudonym } = &decision.peer else {
+            panic!(
+                "the sender is not a pseudonymised user: {:?}",
+                decision.peer
+            );
+        };
+        assert!(!pseudonym.contains(&localpart));
+        // Wait for the outcome records, written after the answers.
+        support::wait_for(Duration::from_secs(10), || {
+            let entries = gateway.audit_entries();
+            let outcomes = entries
+                .iter()
+                .filter(|e| matches!(e, sectorgate_audit::Entry::Outcome(_)))
+                .count();
+            (outcomes * 2 >= entries.len()).then_some(())
+        })
+        .expect("outcomes written");
+
+        let stored = audit_bytes(gateway);
+        assert!(
+            stored.len() > 1000,
+            "nothing read from {}",
+            gateway.audit_url
+        );
+        let text = String::from_utf8_lossy(&stored);
+        for canary in [
+            display.as_str(),
+            body.as_str(),
+            room_name.as_str(),
+            localpart.as_str(),
+            user.user_id.as_str(),
+            user.token.as_str(),
+            support::PASSWORD,
+        ] {
+            assert!(
+                !text.contains(canary),
+                "{canary:?} reached the audit database {}",
+                gateway.audit_url
+            );
+        }
+    }
+}
