@@ -531,7 +531,8 @@ bundled = "$profile"
 
 [audit]
 database = "sqlite://$audit_dir/audit.db"
-pseudonym_key_file = "$dir/pseudonym.key"
+checkpoint_key = "$dir/checkpoint.key"
+pseudonym_keys = "$dir/pseudonym-keys"
 
 [telemetry]
 log_format = "json"
