@@ -35,6 +35,9 @@ Options:
   --docs FILE           markdown file to update (default docs/benchmarks.md)
   --no-docs             print the results only, leave the docs alone
   --keep-tmp            keep the work directory (configs, logs, raw results)
+  --perf                after the rounds, profile "sectorgate" under each load
+                        with perf (cpu-clock samples with call stacks) and
+                        report the audit path's share of its CPU per request
   -h, --help            show this help
 
 Environment:
@@ -73,6 +76,7 @@ AUDIT_ON_DISK=0
 DOCS_FILE="docs/benchmarks.md"
 WRITE_DOCS=1
 KEEP_TMP=0
+PERF=0
 BODY_BYTES=700
 
 while [[ $# -gt 0 ]]; do
@@ -94,6 +98,7 @@ while [[ $# -gt 0 ]]; do
         --docs=*) DOCS_FILE="${1#*=}"; shift ;;
         --no-docs) WRITE_DOCS=0; shift ;;
         --keep-tmp) KEEP_TMP=1; shift ;;
+        --perf) PERF=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option: $1" ;;
     esac
@@ -812,6 +817,61 @@ for (( round = 1; round <= ROUNDS; round++ )); do
         done
     done
 done
+
+# profile_audit LOAD: one more run of "sectorgate" under perf; the share of
+# its CPU samples whose call stack passes through the audit path (the record
+# step, the pseudonyms, the writer, sqlx and SQLite), times its median CPU
+# per request from the measured rounds.
+profile_audit() {
+    local load="$1" target=sectorgate pid url data="$WORK_DIR/perf.$1.data" perf_pid
+    command -v perf >/dev/null || die "--perf needs perf (Debian: linux-perf)"
+    pid="$(target_pids "$target" | head -n 1)"
+    url="${TARGET_URL[$target]}"
+    [[ "$load" == get ]] && url+="/_matrix/client/versions" || url+="/"
+    perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$pid" -o "$data" \
+        -- sleep "$DURATION" >/dev/null 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+    taskset -c "$GEN_CPU" wrk -t1 -c"$CONNECTIONS" -d"$(( DURATION > 2 ? DURATION - 1 : 1 ))s" \
+        -s "$WORK_DIR/$load.lua" "$url" -- "$RUN_TAG.perf.$target" >/dev/null 2>&1 || true
+    wait "$perf_pid" || true
+    perf script -i "$data" -F ip,sym >"$data.txt" 2>/dev/null || die "perf script failed"
+    python3 - "$data.txt" "$RESULTS" "$load" "$target" "$CLK_TCK" <<'PY' >&2
+import statistics, sys
+stacks, results, load, target, tck = sys.argv[1:5] + [float(sys.argv[5])]
+AUDIT = ("sectorgate_audit::", "sectorgate_proxy::record::", "sectorgate_proxy::peer::",
+         "FactCache::whoami", "sqlx_", "sqlite3", "tlog_tiles::", "signed_note::")
+samples = audit = 0
+stack = []
+def close():
+    global samples, audit
+    if stack:
+        samples += 1
+        audit += any(marker in frame for frame in stack for marker in AUDIT)
+    stack.clear()
+for line in open(stacks, errors="replace"):
+    if line.strip():
+        stack.append(line.strip())
+    else:
+        close()
+close()
+rows = [l.rstrip("\n").split("\t") for l in open(results)][1:]
+cpu = [int(r[7]) * 1e6 / tck / int(r[3]) for r in rows if r[1] == load and r[2] == target]
+if not samples or not cpu:
+    sys.exit(f"bench-proxy: perf: no samples for {load} {target}")
+share = audit / samples
+median = statistics.median(cpu)
+print(f"bench-proxy: perf {load:3} {target}: audit path {100 * share:.1f}% of {samples} samples"
+      f" = {share * median:.2f} us/req of {median:.2f} us/req")
+PY
+}
+
+if (( PERF )); then
+    [[ " ${TARGETS[*]} " == *" sectorgate "* ]] || die "--perf profiles the target sectorgate: include it"
+    for load in "${LOAD_LIST[@]}"; do
+        profile_audit "$load"
+    done
+fi
 
 LOADAVG_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 

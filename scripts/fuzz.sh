@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds="${1:-60}"
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
-for target in classify json_depth decide federation; do
+for target in classify json_depth decide federation audit; do
     mkdir -p "corpus/$target"
     echo "==> fuzzing $target for ${seconds}s" >&2
     cargo fuzz run --sanitizer none "$target" "corpus/$target" -- -max_total_time="$seconds"

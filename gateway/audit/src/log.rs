@@ -25,6 +25,8 @@ use crate::{AuditError, Entry};
 /// Records per commit at most.
 const MAX_BATCH: usize = 2048;
 const QUEUE: usize = 16384;
+/// How many times the writer yields to let a batch grow before it commits.
+const LINGER_YIELDS: usize = 8;
 
 type Ack = oneshot::Sender<Result<(), Arc<AuditError>>>;
 
@@ -213,13 +215,19 @@ impl Writer {
                 }
             }
             // Let requests that are ready to run queue their records too, so
-            // one commit covers them: a yield, not a timer, so an idle
-            // gateway adds no latency.
-            tokio::task::yield_now().await;
-            while batch.len() < MAX_BATCH {
-                match receiver.try_recv() {
-                    Ok(command) => batch.push(command),
-                    Err(_) => break,
+            // one commit covers them: yields, not a timer, so an idle gateway
+            // adds no latency. Yield again as long as records keep coming.
+            for _ in 0..LINGER_YIELDS {
+                tokio::task::yield_now().await;
+                let before = batch.len();
+                while batch.len() < MAX_BATCH {
+                    match receiver.try_recv() {
+                        Ok(command) => batch.push(command),
+                        Err(_) => break,
+                    }
+                }
+                if batch.len() == before || batch.len() >= MAX_BATCH {
+                    break;
                 }
             }
             let mut leaves = Vec::with_capacity(batch.len());

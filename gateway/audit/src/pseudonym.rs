@@ -26,7 +26,8 @@ const DAY_MS: i64 = 86_400_000;
 pub struct Pseudonymiser {
     dir: PathBuf,
     period_ms: i64,
-    keys: Mutex<BTreeMap<i64, [u8; 32]>>,
+    /// Keyed HMAC states by period: cloning one skips the keying.
+    keys: Mutex<BTreeMap<i64, Hmac<Sha256>>>,
 }
 
 impl std::fmt::Debug for Pseudonymiser {
@@ -55,11 +56,14 @@ impl Pseudonymiser {
     /// `access_token`) under the key of the period holding `at_ms`.
     pub fn pseudonym(&self, domain: &str, value: &str, at_ms: i64) -> Result<String, AuditError> {
         let period = at_ms.div_euclid(self.period_ms);
-        let key = self.key(period)?;
+        let mut mac = self.key(period)?;
+        mac.update(domain.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
         Ok(format!(
             "{}:{}",
             self.key_id(period),
-            hmac_hex(&key, domain, value)
+            hex::encode(&mac.finalize().into_bytes()[..16])
         ))
     }
 
@@ -102,27 +106,19 @@ impl Pseudonymiser {
             .collect()
     }
 
-    fn key(&self, period: i64) -> Result<[u8; 32], AuditError> {
+    /// The keyed HMAC state of a period, its key loaded or created.
+    fn key(&self, period: i64) -> Result<Hmac<Sha256>, AuditError> {
         let mut keys = self.keys.lock().map_err(|_| AuditError::Closed)?;
-        if let Some(key) = keys.get(&period) {
-            return Ok(*key);
+        if let Some(mac) = keys.get(&period) {
+            return Ok(mac.clone());
         }
         let path = self.dir.join(format!("{}.key", self.key_id(period)));
         let key = load_or_create(&path)?;
-        keys.insert(period, key);
-        Ok(key)
+        // HMAC takes keys of any length: this cannot fail.
+        let mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|_| AuditError::Closed)?;
+        keys.insert(period, mac.clone());
+        Ok(mac)
     }
-}
-
-fn hmac_hex(key: &[u8; 32], domain: &str, value: &str) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
-        // HMAC takes keys of any length; this branch cannot be reached.
-        return String::new();
-    };
-    mac.update(domain.as_bytes());
-    mac.update(&[0]);
-    mac.update(value.as_bytes());
-    hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
 /// Milliseconds since the epoch of a `YYYY-MM-DD` key id.

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use axum::Router;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
-use sectorgate_audit::{AuditLog, Pseudonymiser, WriteStatus};
+use sectorgate_audit::{AuditLog, ProfileRef, Pseudonymiser, WriteStatus};
 use sectorgate_federation::Federation;
 use sectorgate_policy::Profile;
 
@@ -39,6 +39,8 @@ pub use servers::Serves;
 pub struct Gateway {
     config: ProxyConfig,
     profile: Arc<Profile>,
+    /// The profile as audit records name it.
+    profile_ref: ProfileRef,
     audit: AuditLog,
     pseudonyms: Arc<Pseudonymiser>,
     client: Client<HttpConnector, axum::body::Body>,
@@ -68,6 +70,10 @@ impl Gateway {
         Self {
             appservices,
             config,
+            profile_ref: ProfileRef {
+                id: profile.id.clone(),
+                revision: profile.revision(),
+            },
             profile: Arc::new(profile),
             audit,
             pseudonyms,

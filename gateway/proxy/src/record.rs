@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::response::Response;
 use http::HeaderMap;
 use http_body_util::BodyExt;
-use sectorgate_audit::{AuditLog, Decision as Record, Direction, Entry, Outcome, Peer, ProfileRef};
+use sectorgate_audit::{AuditLog, Decision as Record, Direction, Entry, Outcome, Peer};
 use sectorgate_policy::Decision;
 
 use crate::Gateway;
@@ -45,10 +45,7 @@ pub(crate) async fn decision(
     let entry = Entry::Decision(Record {
         id: decision_id.clone(),
         ts: now_ms(),
-        profile: ProfileRef {
-            id: gateway.profile.id.clone(),
-            revision: gateway.profile.revision(),
-        },
+        profile: gateway.profile_ref.clone(),
         direction: about.direction,
         endpoint: about.endpoint,
         action: about.action.to_owned(),
@@ -169,10 +166,7 @@ pub(crate) fn edge_refusal(gateway: &Gateway, rule: &'static str, status: u16) {
     gateway.audit.append_later(&Entry::Decision(Record {
         id: decision_id.clone(),
         ts: now,
-        profile: ProfileRef {
-            id: gateway.profile.id.clone(),
-            revision: gateway.profile.revision(),
-        },
+        profile: gateway.profile_ref.clone(),
         direction: Direction::Inbound,
         endpoint: None,
         action: "unparsed".to_owned(),

@@ -166,19 +166,20 @@ impl Store {
         checkpoint: Option<&CheckpointRow>,
     ) -> Result<(), AuditError> {
         on_pool!(self, |pool| {
+            // One statement is a transaction of its own: most batches need
+            // a single round trip to the database.
+            if checkpoint.is_none() && leaves.len() <= INSERT_CHUNK {
+                if !leaves.is_empty() {
+                    insert_leaves(origin, leaves).build().execute(pool).await?;
+                }
+                return Ok(());
+            }
             let mut tx = pool.begin().await?;
             for chunk in leaves.chunks(INSERT_CHUNK) {
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO audit_leaves (origin, seq, recorded_at, record, hashes) ",
-                );
-                insert.push_values(chunk, |mut row, leaf| {
-                    row.push_bind(origin)
-                        .push_bind(i64_of(leaf.seq))
-                        .push_bind(leaf.recorded_at)
-                        .push_bind(leaf.record.as_deref())
-                        .push_bind(leaf.hashes.as_slice());
-                });
-                insert.build().execute(&mut *tx).await?;
+                insert_leaves(origin, chunk)
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
             }
             if let Some(checkpoint) = checkpoint {
                 sqlx::query(
@@ -401,6 +402,26 @@ impl Store {
         .await?
         .rows_affected()))
     }
+}
+
+/// One multi-row INSERT of `leaves` (at most [`INSERT_CHUNK`]).
+fn insert_leaves<'a, DB: sqlx::Database>(origin: &'a str, leaves: &'a [LeafRow]) -> QueryBuilder<DB>
+where
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<&'a [u8]>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a [u8]: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut insert =
+        QueryBuilder::new("INSERT INTO audit_leaves (origin, seq, recorded_at, record, hashes) ");
+    insert.push_values(leaves, |mut row, leaf| {
+        row.push_bind(origin)
+            .push_bind(i64_of(leaf.seq))
+            .push_bind(leaf.recorded_at)
+            .push_bind(leaf.record.as_deref())
+            .push_bind(leaf.hashes.as_slice());
+    });
+    insert
 }
 
 /// SQLite creates the `-wal` and `-shm` files with the database file's

@@ -1,0 +1,127 @@
+//! Durable records per second through `AuditLog` (group commit), on SQLite
+//! (a file on disk, `SECTORGATE_BENCH_DIR`, default /var/tmp) and on
+//! PostgreSQL (`SECTORGATE_TEST_POSTGRES`), at 1, 16 and 256 concurrent
+//! writers. Each writer appends and waits for durability, as a request does.
+//!
+//!     cargo bench -p sectorgate-audit --bench durable
+
+#![allow(
+    clippy::expect_used,
+    missing_docs,
+    reason = "a benchmark: a failed setup step ends it"
+)]
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sectorgate_audit::{
+    AuditLog, CheckpointSigner, CheckpointSink, Decision, Direction, Entry, LogConfig, Peer,
+    ProfileRef, Store,
+};
+
+fn entry(i: u64) -> Entry {
+    Entry::Decision(Decision {
+        id: format!("{i:032x}"),
+        ts: 1_764_288_000_000,
+        profile: ProfileRef {
+            id: "healthcare-tim-pro".to_owned(),
+            revision: "healthcare-tim-pro@1.0.0".to_owned(),
+        },
+        direction: Direction::Inbound,
+        endpoint: Some("client.send_message_event".to_owned()),
+        action: "send_message_event".to_owned(),
+        rule: "endpoint.allowed".to_owned(),
+        verdict: "allow".to_owned(),
+        peer: Peer::User {
+            pseudonym: "2026-11-03:2d071d3ea38ce8afad91005506fe6047".to_owned(),
+        },
+        request_id: format!("{i:032x}"),
+        trace_id: None,
+    })
+}
+
+fn open(runtime: &tokio::runtime::Runtime, url: &str, dir: &std::path::Path) -> Option<AuditLog> {
+    runtime.block_on(async {
+        let store = match Store::open(url, Duration::from_secs(5)).await {
+            Ok(store) => store,
+            Err(error) => {
+                eprintln!("skipping {url}: {error}");
+                return None;
+            }
+        };
+        let origin = format!("bench.sectorgate/{:x}", rand_origin());
+        let signer = CheckpointSigner::load_or_create(&dir.join("checkpoint.key"), &origin)
+            .expect("checkpoint key");
+        Some(AuditLog::spawn(
+            store,
+            signer,
+            LogConfig {
+                origin,
+                checkpoint_every: 1000,
+                checkpoint_interval: Duration::from_secs(10),
+            },
+            CheckpointSink::none(),
+        ))
+    })
+}
+
+fn rand_origin() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+fn durable_records(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let base = std::env::var("SECTORGATE_BENCH_DIR").unwrap_or_else(|_| "/var/tmp".to_owned());
+    let dir = tempfile::tempdir_in(base).expect("bench dir");
+    let postgres = std::env::var("SECTORGATE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+    for (name, url) in [("sqlite", sqlite), ("postgres", postgres)] {
+        let Some(log) = open(&runtime, &url, dir.path()) else {
+            continue;
+        };
+        let mut group = c.benchmark_group(format!("durable_records/{name}"));
+        group.sample_size(10);
+        group.warm_up_time(Duration::from_secs(2));
+        group.measurement_time(Duration::from_secs(8));
+        for (writers, each) in [(1u64, 16u64), (16, 16), (256, 4)] {
+            group.throughput(Throughput::Elements(writers * each));
+            group.bench_function(format!("{writers}_writers"), |b| {
+                b.to_async(&runtime).iter_custom(|iterations| {
+                    let log = log.clone();
+                    async move {
+                        let start = Instant::now();
+                        for _ in 0..iterations {
+                            let tasks: Vec<_> = (0..writers)
+                                .map(|w| {
+                                    let log = log.clone();
+                                    tokio::spawn(async move {
+                                        for i in 0..each {
+                                            log.append(&entry(w * each + i))
+                                                .await
+                                                .expect("durable");
+                                        }
+                                    })
+                                })
+                                .collect();
+                            for task in tasks {
+                                task.await.expect("writer");
+                            }
+                        }
+                        start.elapsed()
+                    }
+                });
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, durable_records);
+criterion_main!(benches);
