@@ -46,6 +46,9 @@ pub async fn export(
             };
             let entry = Entry::decode(&bytes)
                 .map_err(|e| AuditError::Corrupt(format!("record {}: {e}", row.seq)))?;
+            if entry.ts() < since_ms {
+                continue;
+            }
             let line = match format {
                 Format::Jsonl => json!({"origin": origin, "seq": row.seq, "record": entry}),
                 Format::Fhir => audit_event(origin, row.seq, &entry),

@@ -13,14 +13,15 @@ use crate::{AuditError, Pseudonymiser};
 pub struct Pruned {
     /// Records below this sequence number have no content any more.
     pub below: u64,
-    /// Records emptied now.
-    pub records: u64,
+    /// Bundles (the records of one commit) emptied now.
+    pub bundles: u64,
     /// Pseudonym keys deleted (their ids).
     pub keys: Vec<String>,
 }
 
-/// Prunes the log `origin` of records made before `before_ms`. Only records
-/// a checkpoint covers are pruned: the rest wait for the next checkpoint.
+/// Prunes the log `origin` of records made before `before_ms`, by whole
+/// bundles (a record made just before it may stay). Only records a
+/// checkpoint covers are pruned: the rest wait for the next checkpoint.
 pub async fn prune(
     store: &Store,
     origin: &str,
@@ -33,7 +34,7 @@ pub async fn prune(
         .await?
         .map_or(0, |checkpoint| checkpoint.size);
     let below = store.first_since(origin, before_ms).await?.min(covered);
-    let records = store.prune(origin, below, now_ms).await?;
+    let bundles = store.prune(origin, below, now_ms).await?;
     let mut keys = Vec::new();
     if let Some(pseudonyms) = pseudonyms {
         for id in pseudonyms.expired(before_ms)? {
@@ -43,7 +44,7 @@ pub async fn prune(
     }
     Ok(Pruned {
         below,
-        records,
+        bundles,
         keys,
     })
 }

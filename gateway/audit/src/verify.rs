@@ -46,7 +46,7 @@ pub struct Report {
 /// One thing wrong with the log.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Problem {
-    /// A stable name: `gap`, `record_missing`, `record_invalid`,
+    /// A stable name: `gap`, `bundle_invalid`, `record_missing`, `record_invalid`,
     /// `leaf_hash_mismatch`, `subtree_hash_mismatch`, `hashes_invalid`,
     /// `checkpoint_invalid`, `checkpoint_root_mismatch`,
     /// `checkpoint_shrank`, `checkpoint_beyond_log`, `trusted_checkpoint_invalid`,
@@ -149,7 +149,14 @@ pub async fn verify(
     let mut tree_broken = false;
     let mut next = 0u64;
     loop {
-        let page = store.leaves(origin, next, PAGE).await?;
+        let page = match store.leaves(origin, next, PAGE).await {
+            Ok(page) => page,
+            Err(AuditError::Corrupt(detail)) => {
+                report.problem("bundle_invalid", Some(next), detail);
+                break;
+            }
+            Err(error) => return Err(error),
+        };
         let Some(last) = page.last() else {
             break;
         };

@@ -391,7 +391,9 @@ fn an_auditor_verifies_proves_and_exports_with_the_command_line() {
             .expect("open");
         store
             .execute_for_tests(
-                "UPDATE audit_leaves SET record = CAST(REPLACE(CAST(record AS TEXT), 'allow', 'deny!') AS BLOB) WHERE seq < 10",
+                // One byte of the first record (past its 4-byte length).
+                "UPDATE audit_bundles SET records = \
+                 substr(records, 1, 20) || X'41' || substr(records, 22) WHERE first_seq = 0",
             )
             .await
             .expect("tamper");

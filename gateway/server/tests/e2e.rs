@@ -870,7 +870,7 @@ fn audit_bytes(gateway: &Gateway) -> Vec<u8> {
             .expect("connect");
         let mut bytes = Vec::new();
         for query in [
-            "SELECT origin || seq || recorded_at || encode(record, 'escape') || encode(hashes, 'hex') FROM audit_leaves WHERE origin = $1",
+            "SELECT origin || first_seq || recorded_at || encode(records, 'escape') || encode(hashes, 'hex') FROM audit_bundles WHERE origin = $1",
             "SELECT origin || size || encode(root, 'hex') || note || created_at FROM audit_checkpoints WHERE origin = $1",
             "SELECT origin || written_at FROM audit_health WHERE origin = $1",
         ] {

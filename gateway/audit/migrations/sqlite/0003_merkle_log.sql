@@ -1,18 +1,21 @@
--- The tamper-evident log. One row per record: its canonical bytes (NULL
--- once pruned) and the Merkle hashes stored with it (the leaf hash, then
--- each subtree it completes). Each gateway instance writes its own log,
--- named by its origin line. The spine's audit_records table is left as it
--- was; it is not part of the log.
-CREATE TABLE audit_leaves (
+-- The tamper-evident log. Records are stored by commit: one row (a bundle)
+-- holds the records of one commit, each with its length (0 once pruned),
+-- and the Merkle hashes stored with each (its leaf hash, then each subtree
+-- it completes). The Merkle tree is over the records. Each gateway instance
+-- writes its own log, named by its origin line, so instances sharing one
+-- database never contend for one sequence. The spine's audit_records
+-- table is left as it was; it is not part of the log.
+CREATE TABLE audit_bundles (
     origin      TEXT    NOT NULL,
-    seq         INTEGER NOT NULL,
-    recorded_at INTEGER NOT NULL, -- milliseconds since the Unix epoch
-    record      BLOB,
+    first_seq   INTEGER NOT NULL, -- the sequence number of its first record
+    count       INTEGER NOT NULL, -- records in it
+    recorded_at INTEGER NOT NULL, -- when its first record was made, ms since the epoch
+    records     BLOB,             -- NULL once the whole bundle is pruned
     hashes      BLOB    NOT NULL,
-    PRIMARY KEY (origin, seq)
-) WITHOUT ROWID;
+    PRIMARY KEY (origin, first_seq)
+);
 
-CREATE INDEX audit_leaves_recorded_at ON audit_leaves (origin, recorded_at);
+CREATE INDEX audit_bundles_recorded_at ON audit_bundles (origin, recorded_at);
 
 -- Signed checkpoints (C2SP signed notes) of each log.
 CREATE TABLE audit_checkpoints (

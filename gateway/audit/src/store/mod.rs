@@ -2,9 +2,10 @@
 //! PostgreSQL (several gateway instances, one database), through sqlx.
 //!
 //! Both run the same SQL; the schema comes from each backend's sqlx
-//! migrations. A commit is durable when it returns: SQLite in WAL mode with
+//! migrations. Records are stored by commit, one row (a [`bundle`]) each. A commit is durable when it returns: SQLite in WAL mode with
 //! `synchronous = FULL`, PostgreSQL with `synchronous_commit = on`.
 
+pub mod bundle;
 mod migrations;
 
 use std::str::FromStr;
@@ -12,23 +13,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row};
 
 use crate::AuditError;
 
-/// Rows per INSERT statement (5 parameters a row, far below both limits).
-const INSERT_CHUNK: usize = 512;
+/// Bundles read at a time.
+const BUNDLE_PAGE: i64 = 64;
 
 /// One record as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeafRow {
     /// Its sequence number (leaf index), from 0, contiguous.
     pub seq: u64,
-    /// When it was made, in milliseconds since the Unix epoch.
+    /// When it was made, in milliseconds since the Unix epoch (when read
+    /// back: when the first record of its bundle was made).
     pub recorded_at: i64,
     /// Its canonical bytes; `None` once pruned.
     pub record: Option<Vec<u8>>,
@@ -158,26 +160,47 @@ impl Store {
         }
     }
 
-    /// Writes `leaves` and the checkpoint in one durable transaction.
+    /// Writes `leaves` (contiguous, as one bundle) and the checkpoint in
+    /// one durable transaction.
     pub async fn append(
         &self,
         origin: &str,
         leaves: &[LeafRow],
         checkpoint: Option<&CheckpointRow>,
     ) -> Result<(), AuditError> {
+        let bundle = leaves.first().map(|first| {
+            let records = bundle::encode_records(leaves.iter().map(|leaf| leaf.record.as_deref()));
+            let hashes: Vec<u8> = leaves.iter().flat_map(|leaf| leaf.hashes.clone()).collect();
+            (first, records, hashes)
+        });
+        let insert = "INSERT INTO audit_bundles (origin, first_seq, count, recorded_at, records, hashes) \
+                      VALUES ($1, $2, $3, $4, $5, $6)";
         on_pool!(self, |pool| {
-            // One statement is a transaction of its own: most batches need
+            // One statement is a transaction of its own: most commits need
             // a single round trip to the database.
-            if checkpoint.is_none() && leaves.len() <= INSERT_CHUNK {
-                if !leaves.is_empty() {
-                    insert_leaves(origin, leaves).build().execute(pool).await?;
+            if checkpoint.is_none() {
+                if let Some((first, records, hashes)) = &bundle {
+                    sqlx::query(insert)
+                        .bind(origin)
+                        .bind(i64_of(first.seq))
+                        .bind(i64_of(leaves.len() as u64))
+                        .bind(first.recorded_at)
+                        .bind(records.as_slice())
+                        .bind(hashes.as_slice())
+                        .execute(pool)
+                        .await?;
                 }
                 return Ok(());
             }
             let mut tx = pool.begin().await?;
-            for chunk in leaves.chunks(INSERT_CHUNK) {
-                insert_leaves(origin, chunk)
-                    .build()
+            if let Some((first, records, hashes)) = &bundle {
+                sqlx::query(insert)
+                    .bind(origin)
+                    .bind(i64_of(first.seq))
+                    .bind(i64_of(leaves.len() as u64))
+                    .bind(first.recorded_at)
+                    .bind(records.as_slice())
+                    .bind(hashes.as_slice())
                     .execute(&mut *tx)
                     .await?;
             }
@@ -217,12 +240,71 @@ impl Store {
     /// Records in the log (one more than the last sequence number).
     pub async fn size(&self, origin: &str) -> Result<u64, AuditError> {
         on_pool!(self, |pool| {
-            let row = sqlx::query("SELECT MAX(seq) AS last FROM audit_leaves WHERE origin = $1")
-                .bind(origin)
-                .fetch_one(pool)
-                .await?;
-            let last: Option<i64> = row.try_get("last")?;
-            Ok(last.map_or(0, |last| u64_of(last) + 1))
+            let row = sqlx::query(
+                "SELECT first_seq, count FROM audit_bundles WHERE origin = $1 \
+                 ORDER BY first_seq DESC LIMIT 1",
+            )
+            .bind(origin)
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(row) => {
+                    let first: i64 = row.try_get("first_seq")?;
+                    let count: i64 = row.try_get("count")?;
+                    Ok(u64_of(first) + u64_of(count))
+                }
+                None => Ok(0),
+            }
+        })
+    }
+
+    /// The bundles holding records from `from` on (the first may start
+    /// before it), at most `limit` of them, as rows.
+    async fn bundles(
+        &self,
+        origin: &str,
+        from: u64,
+        limit: i64,
+    ) -> Result<Vec<LeafRow>, AuditError> {
+        on_pool!(self, |pool| {
+            let start: Option<i64> = sqlx::query(
+                "SELECT first_seq FROM audit_bundles WHERE origin = $1 AND first_seq <= $2 \
+                 ORDER BY first_seq DESC LIMIT 1",
+            )
+            .bind(origin)
+            .bind(i64_of(from))
+            .fetch_optional(pool)
+            .await?
+            .map(|row| row.try_get("first_seq"))
+            .transpose()?;
+            let rows = sqlx::query(
+                "SELECT first_seq, count, recorded_at, records, hashes FROM audit_bundles \
+                 WHERE origin = $1 AND first_seq >= $2 ORDER BY first_seq LIMIT $3",
+            )
+            .bind(origin)
+            .bind(start.unwrap_or(i64_of(from)))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let mut leaves = Vec::new();
+            for row in &rows {
+                let first = u64_of(row.try_get("first_seq")?);
+                let count = u64_of(row.try_get("count")?);
+                let records: Option<Vec<u8>> = row.try_get("records")?;
+                let hashes: Vec<u8> = row.try_get("hashes")?;
+                let decoded = bundle::decode(
+                    first,
+                    count,
+                    row.try_get("recorded_at")?,
+                    records.as_deref(),
+                    &hashes,
+                )
+                .ok_or_else(|| {
+                    AuditError::Corrupt(format!("the bundle of records from {first} is malformed"))
+                })?;
+                leaves.extend(decoded);
+            }
+            Ok(leaves)
         })
     }
 
@@ -233,67 +315,55 @@ impl Store {
         seqs: &[u64],
     ) -> Result<Vec<(u64, Vec<u8>)>, AuditError> {
         let mut found = Vec::with_capacity(seqs.len());
-        on_pool!(self, |pool| {
-            for &seq in seqs {
-                let row =
-                    sqlx::query("SELECT hashes FROM audit_leaves WHERE origin = $1 AND seq = $2")
-                        .bind(origin)
-                        .bind(i64_of(seq))
-                        .fetch_optional(pool)
-                        .await?;
-                if let Some(row) = row {
-                    found.push((seq, row.try_get("hashes")?));
-                }
+        for &seq in seqs {
+            if let Some(row) = self
+                .bundles(origin, seq, 1)
+                .await?
+                .into_iter()
+                .find(|row| row.seq == seq)
+            {
+                found.push((seq, row.hashes));
             }
-            Ok(found)
-        })
+        }
+        Ok(found)
     }
 
-    /// Up to `limit` records from `from` on, in order.
+    /// Up to `limit` records from `from` on, in order. A gap shows as a
+    /// jump in sequence numbers; a malformed bundle is an error.
     pub async fn leaves(
         &self,
         origin: &str,
         from: u64,
         limit: u32,
     ) -> Result<Vec<LeafRow>, AuditError> {
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(
-                "SELECT seq, recorded_at, record, hashes FROM audit_leaves \
-                 WHERE origin = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
-            )
-            .bind(origin)
-            .bind(i64_of(from))
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(LeafRow {
-                        seq: u64_of(row.try_get("seq")?),
-                        recorded_at: row.try_get("recorded_at")?,
-                        record: row.try_get("record")?,
-                        hashes: row.try_get("hashes")?,
-                    })
-                })
-                .collect()
-        })
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut leaves = Vec::new();
+        let mut next = from;
+        while leaves.len() < limit {
+            let page = self.bundles(origin, next, BUNDLE_PAGE).await?;
+            let Some(last) = page.last().filter(|last| last.seq >= next) else {
+                break;
+            };
+            next = last.seq + 1;
+            leaves.extend(page.into_iter().filter(|row| row.seq >= from));
+        }
+        leaves.truncate(limit);
+        Ok(leaves)
     }
 
-    /// The first record made at or after `since_ms`.
+    /// A record at or before the first one made at or after `since_ms`: the
+    /// start of the bundle before the first bundle begun at or after it.
     pub async fn first_since(&self, origin: &str, since_ms: i64) -> Result<u64, AuditError> {
         on_pool!(self, |pool| {
             let row = sqlx::query(
-                "SELECT MIN(seq) AS first FROM audit_leaves WHERE origin = $1 AND recorded_at >= $2",
+                "SELECT MAX(first_seq) AS start FROM audit_bundles WHERE origin = $1 AND recorded_at < $2",
             )
             .bind(origin)
             .bind(since_ms)
             .fetch_one(pool)
             .await?;
-            let first: Option<i64> = row.try_get("first")?;
-            match first {
-                Some(first) => Ok(u64_of(first)),
-                None => self.size(origin).await,
-            }
+            let start: Option<i64> = row.try_get("start")?;
+            Ok(start.map_or(0, u64_of))
         })
     }
 
@@ -346,7 +416,7 @@ impl Store {
     pub async fn origins(&self) -> Result<Vec<String>, AuditError> {
         on_pool!(self, |pool| {
             let rows = sqlx::query(
-                "SELECT origin FROM audit_leaves GROUP BY origin \
+                "SELECT origin FROM audit_bundles GROUP BY origin \
                  UNION SELECT origin FROM audit_checkpoints GROUP BY origin ORDER BY origin",
             )
             .fetch_all(pool)
@@ -355,14 +425,14 @@ impl Store {
         })
     }
 
-    /// Removes the content of records below `below` (their hashes stay).
-    /// Returns how many records it emptied.
+    /// Removes the content of the bundles wholly below `below` (their
+    /// hashes stay). Returns how many bundles it emptied.
     pub async fn prune(&self, origin: &str, below: u64, now_ms: i64) -> Result<u64, AuditError> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
-                "UPDATE audit_leaves SET record = NULL \
-                 WHERE origin = $1 AND seq < $2 AND record IS NOT NULL",
+                "UPDATE audit_bundles SET records = NULL \
+                 WHERE origin = $1 AND first_seq + count <= $2 AND records IS NOT NULL",
             )
             .bind(origin)
             .bind(i64_of(below))
@@ -402,26 +472,6 @@ impl Store {
         .await?
         .rows_affected()))
     }
-}
-
-/// One multi-row INSERT of `leaves` (at most [`INSERT_CHUNK`]).
-fn insert_leaves<'a, DB: sqlx::Database>(origin: &'a str, leaves: &'a [LeafRow]) -> QueryBuilder<DB>
-where
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Option<&'a [u8]>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    &'a [u8]: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    let mut insert =
-        QueryBuilder::new("INSERT INTO audit_leaves (origin, seq, recorded_at, record, hashes) ");
-    insert.push_values(leaves, |mut row, leaf| {
-        row.push_bind(origin)
-            .push_bind(i64_of(leaf.seq))
-            .push_bind(leaf.recorded_at)
-            .push_bind(leaf.record.as_deref())
-            .push_bind(leaf.hashes.as_slice());
-    });
-    insert
 }
 
 /// SQLite creates the `-wal` and `-shm` files with the database file's

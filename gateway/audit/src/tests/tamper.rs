@@ -1,6 +1,7 @@
 //! Tampering: every edit an attacker with write access to the database can
 //! make is caught by `verify`, on both backends.
 
+use crate::store::bundle::encode_records;
 use crate::tests::encoding::decision;
 use crate::tests::fixture::{Fixture, open};
 use crate::{CheckpointSigner, check_checkpoint, verify};
@@ -22,6 +23,11 @@ async fn log_of_40(backend: &str) -> Fixture {
     assert_eq!(report.records, 40);
     assert_eq!(report.checkpoints, 5);
     fixture
+}
+
+/// The `records` literal of a bundle of one record.
+fn one(backend: &str, record: &[u8]) -> String {
+    blob(backend, &encode_records([Some(record)]))
 }
 
 fn blob(backend: &str, bytes: &[u8]) -> String {
@@ -59,8 +65,8 @@ async fn one_edited_byte_is_caught() {
         bytes[at] ^= 0x01;
         fixture
             .tamper(&format!(
-                "UPDATE audit_leaves SET record = {} WHERE origin = '{{origin}}' AND seq = 13",
-                blob(backend, &bytes)
+                "UPDATE audit_bundles SET records = {} WHERE origin = '{{origin}}' AND first_seq = 13",
+                one(backend, &bytes)
             ))
             .await;
         let found = problems(&fixture, &[]).await;
@@ -94,9 +100,9 @@ async fn an_edit_with_its_leaf_hash_rewritten_is_caught_by_the_tree() {
         hashes.extend_from_slice(&stored[32..]);
         fixture
             .tamper(&format!(
-                "UPDATE audit_leaves SET record = {}, hashes = {} \
-                 WHERE origin = '{{origin}}' AND seq = 10",
-                blob(backend, edited.as_bytes()),
+                "UPDATE audit_bundles SET records = {}, hashes = {} \
+                 WHERE origin = '{{origin}}' AND first_seq = 10",
+                one(backend, edited.as_bytes()),
                 blob(backend, &hashes)
             ))
             .await;
@@ -118,7 +124,7 @@ async fn a_deleted_record_is_caught() {
     for backend in ["sqlite", "postgres"] {
         let fixture = log_of_40(backend).await;
         fixture
-            .tamper("DELETE FROM audit_leaves WHERE origin = '{origin}' AND seq = 5")
+            .tamper("DELETE FROM audit_bundles WHERE origin = '{origin}' AND first_seq = 5")
             .await;
         let found = problems(&fixture, &[]).await;
         assert_eq!(found.first(), Some(&"gap"), "{backend}: {found:?}");
@@ -133,8 +139,8 @@ async fn two_swapped_records_are_caught() {
         for (seq, bytes) in [(20, &b), (21, &a)] {
             fixture
                 .tamper(&format!(
-                    "UPDATE audit_leaves SET record = {} WHERE origin = '{{origin}}' AND seq = {seq}",
-                    blob(backend, bytes)
+                    "UPDATE audit_bundles SET records = {} WHERE origin = '{{origin}}' AND first_seq = {seq}",
+                    one(backend, bytes)
                 ))
                 .await;
         }
@@ -162,7 +168,7 @@ async fn a_tail_truncated_behind_an_exported_checkpoint_is_caught() {
             .expect("a checkpoint");
         assert_eq!(exported.size, 40);
         fixture
-            .tamper("DELETE FROM audit_leaves WHERE origin = '{origin}' AND seq >= 30")
+            .tamper("DELETE FROM audit_bundles WHERE origin = '{origin}' AND first_seq >= 30")
             .await;
         fixture
             .tamper("DELETE FROM audit_checkpoints WHERE origin = '{origin}' AND size > 24")
@@ -187,7 +193,7 @@ async fn a_rewritten_log_under_an_exported_checkpoint_is_caught() {
             .expect("a checkpoint");
         // Remove everything and write 40 other records under the same key.
         fixture
-            .tamper("DELETE FROM audit_leaves WHERE origin = '{origin}'")
+            .tamper("DELETE FROM audit_bundles WHERE origin = '{origin}'")
             .await;
         fixture
             .tamper("DELETE FROM audit_checkpoints WHERE origin = '{origin}'")
@@ -292,6 +298,29 @@ async fn a_replayed_smaller_checkpoint_is_caught() {
             problems(&fixture, &[]).await,
             ["checkpoint_shrank"],
             "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_bundle_is_caught() {
+    for backend in ["sqlite", "postgres"] {
+        let fixture = log_of_40(backend).await;
+        let bytes = record(&fixture, 17).await;
+        // The record's length says more than the bundle holds.
+        let mut framed = encode_records([Some(bytes.as_slice())]);
+        framed.truncate(framed.len() - 3);
+        fixture
+            .tamper(&format!(
+                "UPDATE audit_bundles SET records = {} WHERE origin = '{{origin}}' AND first_seq = 17",
+                blob(backend, &framed)
+            ))
+            .await;
+        let found = problems(&fixture, &[]).await;
+        assert_eq!(
+            found.first(),
+            Some(&"bundle_invalid"),
+            "{backend}: {found:?}"
         );
     }
 }
