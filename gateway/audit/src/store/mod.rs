@@ -170,8 +170,11 @@ impl Store {
     ) -> Result<(), AuditError> {
         let bundle = leaves.first().map(|first| {
             let records = bundle::encode_records(leaves.iter().map(|leaf| leaf.record.as_deref()));
-            let hashes: Vec<u8> = leaves.iter().flat_map(|leaf| leaf.hashes.clone()).collect();
-            (first, records, hashes)
+            let hashes: Vec<u8> = leaves
+                .iter()
+                .flat_map(|leaf| leaf.hashes.iter().copied())
+                .collect();
+            (first.seq, first.recorded_at, records, hashes)
         });
         let insert = "INSERT INTO audit_bundles (origin, first_seq, count, recorded_at, records, hashes) \
                       VALUES ($1, $2, $3, $4, $5, $6)";
@@ -179,28 +182,28 @@ impl Store {
             // One statement is a transaction of its own: most commits need
             // a single round trip to the database.
             if checkpoint.is_none() {
-                if let Some((first, records, hashes)) = &bundle {
+                if let Some((seq, recorded_at, records, hashes)) = bundle {
                     sqlx::query(insert)
                         .bind(origin)
-                        .bind(i64_of(first.seq))
+                        .bind(i64_of(seq))
                         .bind(i64_of(leaves.len() as u64))
-                        .bind(first.recorded_at)
-                        .bind(records.as_slice())
-                        .bind(hashes.as_slice())
+                        .bind(recorded_at)
+                        .bind(records)
+                        .bind(hashes)
                         .execute(pool)
                         .await?;
                 }
                 return Ok(());
             }
             let mut tx = pool.begin().await?;
-            if let Some((first, records, hashes)) = &bundle {
+            if let Some((seq, recorded_at, records, hashes)) = bundle {
                 sqlx::query(insert)
                     .bind(origin)
-                    .bind(i64_of(first.seq))
+                    .bind(i64_of(seq))
                     .bind(i64_of(leaves.len() as u64))
-                    .bind(first.recorded_at)
-                    .bind(records.as_slice())
-                    .bind(hashes.as_slice())
+                    .bind(recorded_at)
+                    .bind(records)
+                    .bind(hashes)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -514,6 +517,9 @@ async fn sqlite_pool(
 ) -> Result<SqlitePool, sqlx::Error> {
     SqlitePoolOptions::new()
         .max_connections(2)
+        // A local file's connection does not go stale; a ping per commit
+        // would cost a round trip to SQLite's thread.
+        .test_before_acquire(false)
         .acquire_timeout(lock_timeout.max(Duration::from_secs(1)))
         .connect_with(options.clone())
         .await
