@@ -40,7 +40,7 @@ fn entry(i: u64) -> Entry {
     })
 }
 
-fn open(runtime: &tokio::runtime::Runtime, url: &str, dir: &std::path::Path) -> Option<AuditLog> {
+fn open(runtime: &tokio::runtime::Runtime, url: &str, key: &std::path::Path) -> Option<AuditLog> {
     runtime.block_on(async {
         let store = match Store::open(url, Duration::from_secs(5)).await {
             Ok(store) => store,
@@ -50,8 +50,7 @@ fn open(runtime: &tokio::runtime::Runtime, url: &str, dir: &std::path::Path) -> 
             }
         };
         let origin = format!("bench.sectorgate/{:x}", rand_origin());
-        let signer = CheckpointSigner::load_or_create(&dir.join("checkpoint.key"), &origin)
-            .expect("checkpoint key");
+        let signer = CheckpointSigner::load_or_create(key, &origin).expect("checkpoint key");
         Some(AuditLog::spawn(
             store,
             signer,
@@ -83,7 +82,7 @@ fn durable_records(c: &mut Criterion) {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     for (name, url) in [("sqlite", sqlite), ("postgres", postgres)] {
-        let Some(log) = open(&runtime, &url, dir.path()) else {
+        let Some(log) = open(&runtime, &url, &dir.path().join(format!("{name}.key"))) else {
             continue;
         };
         let mut group = c.benchmark_group(format!("durable_records/{name}"));
