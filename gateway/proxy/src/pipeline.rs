@@ -106,7 +106,15 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         Some(_) => None,
         None => match gateway.facts.whoami(&asker).await {
             Ok(user) => user,
-            Err(fault) => return respond::fault(&fault, request_id),
+            Err(fault) => {
+                let token = access_token(&parts.headers, parts.uri.query());
+                let peer = match peer::client(gateway, appservice, None, token, now_ms()) {
+                    Ok(peer) => peer,
+                    Err(error) => return audit_unavailable(&error, request_id),
+                };
+                return record::fault(gateway, peer, &fault, about(endpoint_name, "unparsed"))
+                    .await;
+            }
         },
     };
     let token = access_token(&parts.headers, parts.uri.query());
@@ -172,7 +180,10 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         Ok(classified) => {
             let gathered = match gather(gateway, &parts, classified, user).await {
                 Ok(gathered) => gathered,
-                Err(fault) => return respond::fault(&fault, request_id),
+                Err(fault) => {
+                    let about = about(endpoint_name, classified.action.kind());
+                    return record::fault(gateway, requester, &fault, about).await;
+                }
             };
             let context = Context {
                 peer,

@@ -41,6 +41,39 @@ pub(crate) async fn decision(
     decision: &Decision,
     about: About<'_>,
 ) -> Result<Recorded, Response> {
+    append(
+        gateway,
+        peer,
+        decision.rule.as_str(),
+        decision.verdict_str(),
+        about,
+    )
+    .await
+}
+
+/// Records a fault met before the decision (the homeserver could not say
+/// who the requester is, or what the profile needs to know) as a refusal by
+/// the fault's rule, and answers it.
+pub(crate) async fn fault(
+    gateway: &Gateway,
+    peer: Peer,
+    fault: &Fault,
+    about: About<'_>,
+) -> Response {
+    let request_id = about.request_id;
+    match append(gateway, peer, fault.id(), "deny", about).await {
+        Ok(recorded) => recorded.answer(respond::fault(fault, request_id), None),
+        Err(response) => response,
+    }
+}
+
+async fn append(
+    gateway: &Gateway,
+    peer: Peer,
+    rule: &str,
+    verdict: &str,
+    about: About<'_>,
+) -> Result<Recorded, Response> {
     let decision_id = gateway.decision_ids.next();
     let entry = Entry::Decision(Record {
         id: decision_id.clone(),
@@ -49,8 +82,8 @@ pub(crate) async fn decision(
         direction: about.direction,
         endpoint: about.endpoint,
         action: about.action.to_owned(),
-        rule: decision.rule.as_str().to_owned(),
-        verdict: decision.verdict_str().to_owned(),
+        rule: rule.to_owned(),
+        verdict: verdict.to_owned(),
         peer,
         request_id: about.request_id.to_owned(),
         trace_id: about.trace_id.map(str::to_owned),

@@ -500,6 +500,33 @@ fn a_stopped_homeserver_gives_502_and_a_silent_one_504() {
         .send()
         .expect("ready");
     assert_eq!(ready.status().as_u16(), 503);
+    // Who holds a token cannot be asked either: that 502 is recorded too,
+    // as a refusal by the fault, with its outcome.
+    let asked = http()
+        .get(format!("{}/_matrix/client/v3/joined_rooms", gateway.url))
+        .bearer_auth("a-token")
+        .send()
+        .expect("joined_rooms");
+    assert_eq!(asked.status().as_u16(), 502);
+    let record = gateway.audit_record(&request_id(&asked));
+    assert_eq!(
+        (
+            record.rule.as_str(),
+            record.verdict.as_str(),
+            record.peer.kind()
+        ),
+        ("upstream.unreachable", "deny", "token")
+    );
+    let outcome = support::wait_for(Duration::from_secs(10), || {
+        gateway
+            .audit_entries()
+            .into_iter()
+            .find_map(|entry| match entry {
+                sectorgate_audit::Entry::Outcome(o) if o.decision == record.id => Some(o.status),
+                _ => None,
+            })
+    });
+    assert_eq!(outcome, Some(502));
 
     // A homeserver that accepts connections and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

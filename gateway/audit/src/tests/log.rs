@@ -311,3 +311,42 @@ async fn checkpoints_are_copied_to_the_sink_file() {
     assert!(report.ok, "{report:?}");
     assert_eq!(report.trusted_checkpoints, 3);
 }
+
+#[tokio::test]
+async fn checkpoints_are_sent_to_syslog() {
+    let collector = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let fixture = open("sqlite", 1000).await;
+    let sink = CheckpointSink::spawn(SinkConfig {
+        file: None,
+        syslog: Some(collector.local_addr().expect("addr")),
+    });
+    let origin = format!("{}-syslog", fixture.origin);
+    let log = AuditLog::spawn(
+        fixture.store.clone(),
+        CheckpointSigner::load_or_create(&fixture.dir.path().join("syslog.key"), &origin)
+            .expect("key"),
+        LogConfig {
+            origin: origin.clone(),
+            checkpoint_every: 1,
+            checkpoint_interval: Duration::from_secs(3600),
+        },
+        sink,
+    );
+    log.append(&decision("d", 1)).await.expect("append");
+    let mut buffer = vec![0u8; 4096];
+    let received = tokio::time::timeout(Duration::from_secs(10), collector.recv(&mut buffer))
+        .await
+        .expect("a syslog message")
+        .expect("received");
+    let message = String::from_utf8_lossy(&buffer[..received]).into_owned();
+    assert!(message.starts_with("<37>1 "), "{message}");
+    assert!(message.contains(" checkpoint "), "{message}");
+    // The note's lines, joined: origin, size 1, root, signature.
+    assert!(message.contains(&format!("{origin} | 1 | ")), "{message}");
+    assert!(
+        message.contains(&format!("| \u{2014} {origin} ")),
+        "{message}"
+    );
+}
