@@ -102,19 +102,11 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         parts: &parts,
     };
     // Who: the user behind an access token, as the homeserver says.
-    let user = match claim.x_matrix {
-        Some(_) => None,
+    let (user, unknown) = match claim.x_matrix {
+        Some(_) => (None, None),
         None => match gateway.facts.whoami(&asker).await {
-            Ok(user) => user,
-            Err(fault) => {
-                let token = access_token(&parts.headers, parts.uri.query());
-                let peer = match peer::client(gateway, appservice, None, token, now_ms()) {
-                    Ok(peer) => peer,
-                    Err(error) => return audit_unavailable(&error, request_id),
-                };
-                return record::fault(gateway, peer, &fault, about(endpoint_name, "unparsed"))
-                    .await;
-            }
+            Ok(user) => (user, None),
+            Err(fault) => (None, Some(fault)),
         },
     };
     let token = access_token(&parts.headers, parts.uri.query());
@@ -122,6 +114,9 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         Ok(client) => client,
         Err(error) => return audit_unavailable(&error, request_id),
     };
+    if let Some(fault) = unknown {
+        return record::fault(gateway, client, &fault, about(endpoint_name, "unparsed")).await;
+    }
 
     // decide, first on the endpoint alone: a refused endpoint is refused
     // whatever its parameters and body, before either is read.

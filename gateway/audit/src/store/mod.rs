@@ -21,6 +21,9 @@ use sqlx::sqlite::{
 
 use crate::AuditError;
 
+const INSERT_BUNDLE: &str = "INSERT INTO audit_bundles \
+     (origin, first_seq, count, recorded_at, records, hashes) VALUES ($1, $2, $3, $4, $5, $6)";
+
 /// Bundles read at a time.
 const BUNDLE_PAGE: i64 = 64;
 
@@ -176,36 +179,27 @@ impl Store {
                 .collect();
             (first.seq, first.recorded_at, records, hashes)
         });
-        let insert = "INSERT INTO audit_bundles (origin, first_seq, count, recorded_at, records, hashes) \
-                      VALUES ($1, $2, $3, $4, $5, $6)";
         on_pool!(self, |pool| {
-            // One statement is a transaction of its own: most commits need
-            // a single round trip to the database.
-            if checkpoint.is_none() {
-                if let Some((seq, recorded_at, records, hashes)) = bundle {
-                    sqlx::query(insert)
-                        .bind(origin)
-                        .bind(i64_of(seq))
-                        .bind(i64_of(leaves.len() as u64))
-                        .bind(recorded_at)
-                        .bind(records)
-                        .bind(hashes)
-                        .execute(pool)
-                        .await?;
-                }
-                return Ok(());
-            }
-            let mut tx = pool.begin().await?;
-            if let Some((seq, recorded_at, records, hashes)) = bundle {
-                sqlx::query(insert)
+            let insert = bundle.map(|(seq, recorded_at, records, hashes)| {
+                sqlx::query(INSERT_BUNDLE)
                     .bind(origin)
                     .bind(i64_of(seq))
                     .bind(i64_of(leaves.len() as u64))
                     .bind(recorded_at)
                     .bind(records)
                     .bind(hashes)
-                    .execute(&mut *tx)
-                    .await?;
+            });
+            // One statement is a transaction of its own: most commits need
+            // a single round trip to the database.
+            if checkpoint.is_none() {
+                if let Some(insert) = insert {
+                    insert.execute(pool).await?;
+                }
+                return Ok(());
+            }
+            let mut tx = pool.begin().await?;
+            if let Some(insert) = insert {
+                insert.execute(&mut *tx).await?;
             }
             if let Some(checkpoint) = checkpoint {
                 sqlx::query(
