@@ -586,6 +586,25 @@ fn an_unwritable_audit_log_gives_503_and_forwards_nothing() {
     assert!(response.headers().contains_key("retry-after"));
     let body: Value = response.json().expect("error JSON");
     assert_eq!(body["org.sectorgate.rule"], "audit.unavailable");
+    // The federation API too: even a refusal is answered only once it is
+    // recorded, so a server is told to retry.
+    let transaction = http()
+        .put(format!(
+            "{}/_matrix/federation/v1/send/{}",
+            gateway.url,
+            marker("txn")
+        ))
+        .header(
+            "authorization",
+            r#"X-Matrix origin="peer.example",destination="localhost",key="ed25519:k",sig="AAAA""#,
+        )
+        .json(&json!({"origin": "peer.example", "origin_server_ts": 1, "pdus": []}))
+        .send()
+        .expect("transaction while locked");
+    assert_eq!(transaction.status().as_u16(), 503);
+    assert!(transaction.headers().contains_key("retry-after"));
+    let body: Value = transaction.json().expect("error JSON");
+    assert_eq!(body["org.sectorgate.rule"], "audit.unavailable");
     let ready = http()
         .get(format!("{}/ready", gateway.admin_url))
         .send()
