@@ -25,10 +25,8 @@ mod verify;
 pub use checkpoint::{CheckedCheckpoint, CheckpointSigner, check as check_checkpoint, public_path};
 pub use error::AuditError;
 pub use export::{Format, export};
-pub use log::{AuditLog, LogConfig, WriteStatus};
-pub use proof::{
-    InclusionProof, check_consistency, check_inclusion, prove_consistency, prove_inclusion,
-};
+pub use log::{AuditLog, LogConfig, WriteStatus, now_ms};
+pub use proof::{InclusionProof, check_inclusion, prove_inclusion};
 pub use prune::{Pruned, prune};
 pub use pseudonym::Pseudonymiser;
 pub use record::{Decision, Direction, Entry, Outcome, Peer, ProfileRef, RECORD_VERSION};

@@ -397,7 +397,8 @@ impl Writer {
 /// The writer wakes at least this often to see whether a checkpoint is due.
 const MIN_TICK: Duration = Duration::from_millis(100);
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch, as records and checkpoints count time.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {

@@ -1,15 +1,14 @@
 //! Proofs an auditor can check offline: that a record is in the tree a
-//! signed checkpoint commits to (inclusion, RFC 9162 §2.1.3), and that a
-//! later tree extends an earlier one (consistency, §2.1.4).
+//! signed checkpoint commits to (inclusion, RFC 9162 §2.1.3). (Consistency
+//! with a checkpoint kept elsewhere is checked by `verify`, which recomputes
+//! the root at its size.)
 
 use std::cell::RefCell;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
-use tlog_tiles::{
-    Hash, HashReader, check_record, check_tree, prove_record, prove_tree, record_hash,
-};
+use tlog_tiles::{Hash, HashReader, check_record, prove_record, record_hash};
 
 use crate::AuditError;
 use crate::checkpoint::check;
@@ -97,31 +96,6 @@ pub fn check_inclusion(proof: &InclusionProof, vkey: &str) -> Result<(), String>
         .collect::<Result<Vec<_>, _>>()?;
     check_record(&path, proof.tree_size, checkpoint.root, proof.seq, leaf)
         .map_err(|e| format!("the proof does not hold: {e}"))
-}
-
-/// Proves that the tree of `new_size` records extends that of `old_size`.
-pub async fn prove_consistency(
-    store: &Store,
-    origin: &str,
-    old_size: u64,
-    new_size: u64,
-) -> Result<Vec<Hash>, AuditError> {
-    with_hashes(store, origin, |reader| {
-        prove_tree(new_size, old_size, &reader)
-    })
-    .await
-}
-
-/// Checks a consistency proof between two roots.
-pub fn check_consistency(
-    proof: &[Hash],
-    old_size: u64,
-    old_root: Hash,
-    new_size: u64,
-    new_root: Hash,
-) -> Result<(), String> {
-    check_tree(&proof.to_vec(), new_size, new_root, old_size, old_root)
-        .map_err(|e| format!("the trees are not consistent: {e}"))
 }
 
 fn decode_hash(text: &str) -> Result<Hash, String> {

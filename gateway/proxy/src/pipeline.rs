@@ -25,10 +25,11 @@ use crate::Gateway;
 use crate::body::{BodyError, declared_length, read_limited};
 use crate::facts::{Asker, Gathered};
 use crate::learn::Learned;
-use crate::record::{self, About, now_ms, trace_id};
+use crate::record::{self, About, trace_id};
 use crate::respond::{self, Fault, REQUEST_ID};
 use crate::{forward, forwarded, rewrite};
 use crate::{peer, servers};
+use sectorgate_audit::now_ms;
 
 /// Runs one request through the pipeline.
 pub async fn handle(

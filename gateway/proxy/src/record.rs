@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::response::Response;
 use http::HeaderMap;
 use http_body_util::BodyExt;
-use sectorgate_audit::{AuditLog, Decision as Record, Direction, Entry, Outcome, Peer};
+use sectorgate_audit::{AuditLog, Decision as Record, Direction, Entry, Outcome, Peer, now_ms};
 use sectorgate_policy::Decision;
 
 use crate::Gateway;
@@ -74,9 +74,33 @@ async fn append(
     verdict: &str,
     about: About<'_>,
 ) -> Result<Recorded, Response> {
-    let decision_id = gateway.decision_ids.next();
+    let request_id = about.request_id;
+    let (decision_id, entry) = decision_entry(gateway, peer, rule, verdict, about);
+    match gateway.audit.append(&entry).await {
+        Ok(()) => Ok(Recorded {
+            log: gateway.audit.clone(),
+            decision_id,
+            started: Instant::now(),
+            bytes_in: Arc::default(),
+        }),
+        Err(error) => {
+            tracing::error!(%error, "audit record not durable; refusing the request");
+            Err(respond::fault(&Fault::AuditUnavailable, request_id))
+        }
+    }
+}
+
+/// A decision record with a fresh decision id.
+fn decision_entry(
+    gateway: &Gateway,
+    peer: Peer,
+    rule: &str,
+    verdict: &str,
+    about: About<'_>,
+) -> (String, Entry) {
+    let id = gateway.decision_ids.next();
     let entry = Entry::Decision(Record {
-        id: decision_id.clone(),
+        id: id.clone(),
         ts: now_ms(),
         profile: gateway.profile_ref.clone(),
         direction: about.direction,
@@ -88,18 +112,7 @@ async fn append(
         request_id: about.request_id.to_owned(),
         trace_id: about.trace_id.map(str::to_owned),
     });
-    match gateway.audit.append(&entry).await {
-        Ok(()) => Ok(Recorded {
-            log: gateway.audit.clone(),
-            decision_id,
-            started: Instant::now(),
-            bytes_in: Arc::default(),
-        }),
-        Err(error) => {
-            tracing::error!(%error, "audit record not durable; refusing the request");
-            Err(respond::fault(&Fault::AuditUnavailable, about.request_id))
-        }
-    }
+    (id, entry)
 }
 
 impl Recorded {
@@ -182,36 +195,22 @@ pub(crate) fn trace_id(headers: &HeaderMap) -> Option<&str> {
     .then_some(trace)
 }
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        })
-}
-
 /// Records a refusal made by the connection layer, after the fact (it
 /// forwarded nothing): its decision and its outcome.
 pub(crate) fn edge_refusal(gateway: &Gateway, rule: &'static str, status: u16) {
-    let decision_id = gateway.decision_ids.next();
-    let now = now_ms();
-    gateway.audit.append_later(&Entry::Decision(Record {
-        id: decision_id.clone(),
-        ts: now,
-        profile: gateway.profile_ref.clone(),
+    let request_id = gateway.request_ids.next();
+    let about = About {
+        request_id: &request_id,
+        trace_id: None,
         direction: Direction::Inbound,
         endpoint: None,
-        action: "unparsed".to_owned(),
-        rule: rule.to_owned(),
-        verdict: "deny".to_owned(),
-        peer: Peer::Anonymous,
-        request_id: gateway.request_ids.next(),
-        trace_id: None,
-    }));
+        action: "unparsed",
+    };
+    let (decision_id, entry) = decision_entry(gateway, Peer::Anonymous, rule, "deny", about);
+    gateway.audit.append_later(&entry);
     gateway.audit.append_later(&Entry::Outcome(Outcome {
         decision: decision_id,
-        ts: now,
+        ts: now_ms(),
         status,
         upstream_status: None,
         bytes_in: 0,

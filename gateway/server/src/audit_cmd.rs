@@ -6,9 +6,9 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
-use sectorgate_audit::{Format, InclusionProof, Store};
+use sectorgate_audit::{Format, InclusionProof, Store, now_ms};
 
 use crate::audit;
 use crate::cli::{AuditCommand, LogArgs};
@@ -192,13 +192,4 @@ fn parse_time(text: &str) -> Result<i64, String> {
     at.duration_since(UNIX_EPOCH)
         .map_err(|e| e.to_string())
         .and_then(|d| i64::try_from(d.as_millis()).map_err(|e| e.to_string()))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_millis()
-        .try_into()
-        .unwrap_or(i64::MAX)
 }

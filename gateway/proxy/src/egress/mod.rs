@@ -42,8 +42,9 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::Gateway;
 use crate::peer;
-use crate::record::{self, About, now_ms, trace_id};
+use crate::record::{self, About, trace_id};
 use crate::respond::{self, Fault};
+use sectorgate_audit::now_ms;
 
 /// The largest answer whose events are filtered.
 const MAX_FILTERED_ANSWER: usize = 64 * 1024 * 1024;
