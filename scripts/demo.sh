@@ -31,9 +31,11 @@ stop() {
 }
 trap stop EXIT
 
-secret=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["registration_shared_secret"])' "$demo/synapse.json")
-python3 scripts/synapse.py register --base-url http://127.0.0.1:8008 --secret "$secret" \
-    --user demo --password demo-password >/dev/null 2>&1 || true
+if ! python3 scripts/synapse.py register --base-url http://127.0.0.1:8008 --dir "$demo/synapse" \
+    --user demo --password demo-password --exist-ok >/dev/null; then
+    echo "demo: could not register the demo user (see the error above)" >&2
+    exit 1
+fi
 
 cat >&2 <<MSG
 

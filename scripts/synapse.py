@@ -590,6 +590,13 @@ def http_json(method: str, url: str, body: dict | None = None, timeout: float = 
 
 
 def cmd_register(args: argparse.Namespace) -> None:
+    if args.secret is None:
+        if args.dir is None:
+            fail("register needs --secret or --dir")
+        args.secret = secret_for(Path(args.dir), "registration_shared")
+    if args.exist_ok and user_exists(args.base_url, args.user, args.password):
+        print(json.dumps({"user_id": None, "existing": True}), flush=True)
+        return
     url = args.base_url.rstrip("/") + "/_synapse/admin/v1/register"
     nonce = http_json("GET", url)["nonce"]
     # HMAC-SHA1 keyed with the shared secret over nonce, user, password and
@@ -613,6 +620,20 @@ def cmd_register(args: argparse.Namespace) -> None:
         ),
         flush=True,
     )
+
+
+def user_exists(base_url: str, user: str, password: str) -> bool:
+    """Whether `user` can already log in with `password`."""
+    url = base_url.rstrip("/") + "/_matrix/client/v3/login"
+    body = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password}
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30):
+            return True
+    except urllib.error.HTTPError:
+        return False
 
 
 # --- command line ------------------------------------------------------------
@@ -665,7 +686,11 @@ def main() -> None:
 
     reg = sub.add_parser("register", help="register a user with the shared secret")
     reg.add_argument("--base-url", required=True, help="Synapse (or gateway) base URL")
-    reg.add_argument("--secret", required=True, help="registration_shared_secret")
+    secret = reg.add_mutually_exclusive_group()
+    # A secret may begin with "-": pass it as --secret=VALUE, or use --dir.
+    secret.add_argument("--secret", help="registration_shared_secret (as --secret=VALUE)")
+    secret.add_argument("--dir", help="read the secret of the Synapse started in this --dir")
+    reg.add_argument("--exist-ok", action="store_true", help="succeed if the user can already log in")
     reg.add_argument("--user", required=True, help="localpart")
     reg.add_argument("--password", required=True)
     reg.add_argument("--admin", action="store_true", help="make the user a server admin")

@@ -12,6 +12,7 @@ mod classify;
 mod credentials;
 mod endpoint;
 mod error;
+mod head;
 pub mod json;
 mod parse;
 
@@ -21,6 +22,7 @@ pub use classify::{BodyMode, Request, classify, classify_lookup};
 pub use credentials::{access_token, x_matrix};
 pub use endpoint::{Api, Endpoint};
 pub use error::ClassifyError;
+pub use head::{HeadError, check_head, check_path};
 
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use http::{HeaderMap, Method, Uri};
-use sectorgate_action::{Catalog, classify_lookup};
+use sectorgate_action::{Catalog, check_head, classify_lookup};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -25,8 +25,8 @@ use crate::error::Problem;
 use crate::federation::{Allowlist, FederationFacts, ServerPattern};
 use crate::profile::{PermissionFacts, ProfileSource};
 use crate::{
-    Context, Decision, EventFacts, Peer, Profile, RoomFacts, Verdict, decide, decide_endpoint,
-    decide_input_error, decide_origin, needs,
+    Context, Decision, EventFacts, Peer, Profile, RoomFacts, Verdict, decide, decide_bad_head,
+    decide_endpoint, decide_input_error, decide_origin, needs,
 };
 
 /// The room id that `{room}` stands for when a case runs without a homeserver.
@@ -276,9 +276,19 @@ impl Case {
                     origin: origin.as_deref(),
                 }),
         };
-        // As the gateway does: a server outside the federation is refused
-        // before anything else, and a refused endpoint before its request
-        // is parsed.
+        // As the gateway does: a head another hop could read differently is
+        // refused first, then a server outside the federation, then a
+        // refused endpoint before its request is parsed.
+        let mut head = headers.clone();
+        if !head.contains_key(http::header::HOST) {
+            head.insert(
+                http::header::HOST,
+                http::HeaderValue::from_static("localhost"),
+            );
+        }
+        if let Err(error) = check_head(&method, &uri, http::Version::HTTP_11, &head) {
+            return Ok(decide_bad_head(&error));
+        }
         let lookup = Catalog::global().lookup(&method, uri.path());
         if let Some(facts) = &context.federation
             && let Some(origin) = facts.origin

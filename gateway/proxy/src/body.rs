@@ -18,6 +18,23 @@ pub(crate) enum BodyError {
     TimedOut,
 }
 
+/// The client's request body broke while it was being forwarded (a
+/// malformed chunk, a connection cut mid-body): the client's fault, told
+/// apart from the homeserver's.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body broke: {0}")]
+pub(crate) struct ClientBodyError(#[source] axum::Error);
+
+/// The client's body, streamed as it arrives, its errors marked as the
+/// client's.
+pub(crate) fn streamed(body: Body, limit: u64) -> Body {
+    let marked = body.map_err(ClientBodyError);
+    Body::new(Limited::new(
+        marked,
+        usize::try_from(limit).unwrap_or(usize::MAX),
+    ))
+}
+
 /// Reads a whole body of at most `limit` bytes. A declared `Content-Length`
 /// over the limit is refused before anything is read.
 pub(crate) async fn read_limited(

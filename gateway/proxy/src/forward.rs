@@ -1,7 +1,8 @@
 //! The *forward* step: the original request to the homeserver, the answer back.
 //!
 //! The path and query are forwarded exactly as received (signatures cover
-//! them); bodies stream both ways.
+//! them; the accept step has refused any the homeserver could read
+//! differently); bodies stream both ways.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use http::uri::{PathAndQuery, Uri};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 
 use crate::ProxyConfig;
+use crate::body::ClientBodyError;
 use crate::headers::strip_hop_by_hop;
 use crate::respond::Fault;
 
@@ -27,12 +29,17 @@ pub(crate) async fn forward(
 ) -> Result<Response, Fault> {
     let allowance = config.response_timeout + long_poll(parts.uri.query());
     parts.uri = upstream_uri(&config.homeserver, parts.uri.path_and_query())?;
-    strip_hop_by_hop(&mut parts.headers);
+    // The homeserver is spoken to over HTTP/1.1, whatever the client spoke.
+    parts.version = http::Version::HTTP_11;
     let request = http::Request::from_parts(parts, body);
     let response = match tokio::time::timeout(allowance, client.request(request)).await {
         Ok(Ok(response)) => response,
-        Ok(Err(error)) if caused_by_length_limit(&error) => {
+        Ok(Err(error)) if caused_by::<http_body_util::LengthLimitError>(&error) => {
             return Err(Fault::UploadTooLarge);
+        }
+        Ok(Err(error)) if caused_by::<ClientBodyError>(&error) => {
+            tracing::info!(%error, "the client's body broke while it was forwarded");
+            return Err(Fault::ClientBodyBroken);
         }
         Ok(Err(error)) => {
             tracing::warn!(%error, "homeserver request failed");
@@ -45,12 +52,13 @@ pub(crate) async fn forward(
     Ok(Response::from_parts(parts, Body::new(body)))
 }
 
-/// Whether a failed request failed because its streamed body outgrew the
-/// upload limit (a chunked upload, whose length was not declared up front).
-fn caused_by_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+/// Whether a failed request failed because of an `E` somewhere in its
+/// chain: its streamed body outgrew the upload limit (a chunked upload,
+/// whose length was not declared up front), or broke on the client's side.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(current) = cause {
-        if current.is::<http_body_util::LengthLimitError>() {
+        if current.is::<E>() {
             return true;
         }
         cause = current.source();

@@ -13,17 +13,18 @@ use http::HeaderValue;
 use http::request::Parts;
 use ruma::OwnedUserId;
 use sectorgate_action::access_token;
-use sectorgate_action::{BodyMode, Catalog, Classified, classify_lookup};
+use sectorgate_action::{BodyMode, Catalog, Classified, HeadError, check_head, classify_lookup};
 use sectorgate_audit::{Direction, Peer};
 use sectorgate_policy::{
-    Context, Decision, Peer as PolicyPeer, Verdict, decide, decide_body_timeout,
+    Context, Decision, Peer as PolicyPeer, Verdict, decide, decide_bad_head, decide_body_timeout,
     decide_body_unreadable, decide_endpoint, decide_input_error, decide_too_large, needs,
 };
 use tracing::{Instrument, field};
 
 use crate::Gateway;
-use crate::body::{BodyError, declared_length, read_limited};
+use crate::body::{self, BodyError, declared_length, read_limited};
 use crate::facts::{Asker, Gathered};
+use crate::headers::strip_hop_by_hop;
 use crate::learn::Learned;
 use crate::record::{self, About, trace_id};
 use crate::respond::{self, Fault, REQUEST_ID};
@@ -62,8 +63,13 @@ pub async fn handle(
 }
 
 async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: &str) -> Response {
-    // accept: set the forwarding headers.
+    // accept: a head every hop behind reads the same way, without the
+    // client's hop-by-hop headers; then the forwarding headers.
     let (mut parts, body) = request.into_parts();
+    if let Err(error) = check_head(&parts.method, &parts.uri, parts.version, &parts.headers) {
+        return refuse_head(gateway, &error, request_id).await;
+    }
+    strip_hop_by_hop(&mut parts.headers);
     let client_ip = forwarded::apply(
         &mut parts.headers,
         peer.ip(),
@@ -221,10 +227,7 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         return recorded.answer(answer_denial(&decision, request_id), None);
     }
     let body = match (stream, decision.amended_body) {
-        (Some(stream), _) => recorded.count_in(Body::new(http_body_util::Limited::new(
-            stream,
-            usize::try_from(upload_limit(gateway)).unwrap_or(usize::MAX),
-        ))),
+        (Some(stream), _) => recorded.count_in(body::streamed(stream, upload_limit(gateway))),
         (None, Some(amended)) => {
             parts.headers.insert(
                 http::header::CONTENT_LENGTH,
@@ -268,6 +271,25 @@ async fn refuse(gateway: &Gateway, peer: Peer, decision: &Decision, about: About
         Ok(recorded) => recorded.answer(answer_denial(decision, request_id), None),
         Err(response) => response,
     }
+}
+
+/// Records and answers a head refused before routing, closing the
+/// connection where the client's framing cannot be trusted.
+async fn refuse_head(gateway: &Gateway, error: &HeadError, request_id: &str) -> Response {
+    let about = About {
+        request_id,
+        trace_id: None,
+        direction: Direction::Inbound,
+        endpoint: None,
+        action: "unparsed",
+    };
+    let mut response = refuse(gateway, Peer::Anonymous, &decide_bad_head(error), about).await;
+    if error.closes_connection() {
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// A pseudonym could not be made (its key cannot be read or created).

@@ -25,6 +25,8 @@ pub enum Fault {
     UpstreamTimeout,
     /// A streamed upload grew past the upload limit while being forwarded.
     UploadTooLarge,
+    /// The client's streamed body broke while being forwarded.
+    ClientBodyBroken,
 }
 
 impl Fault {
@@ -35,6 +37,7 @@ impl Fault {
             Self::UpstreamUnreachable => "upstream.unreachable",
             Self::UpstreamTimeout => "upstream.timeout",
             Self::UploadTooLarge => "request.too_large",
+            Self::ClientBodyBroken => "request.body_unreadable",
         }
     }
 }
@@ -70,6 +73,11 @@ pub fn fault(fault: &Fault, request_id: &str) -> Response {
             StatusCode::PAYLOAD_TOO_LARGE,
             "M_TOO_LARGE",
             "The upload is larger than the gateway allows; it was not completed.",
+        ),
+        Fault::ClientBodyBroken => (
+            StatusCode::BAD_REQUEST,
+            "M_UNKNOWN",
+            "The request body was malformed or cut off; it was not completed.",
         ),
     };
     let mut response = matrix_error(status, errcode, message, fault.id(), request_id);

@@ -135,7 +135,7 @@ async fn the_request_arrives_unchanged_but_for_forwarding_headers() {
     let (upstream, seen) = upstream().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let base = gateway(&upstream, &dir).await;
-    let path = "/_matrix/client/v3/rooms/%21room%3Aexample.org/send/m.room.message/t%2F1?ts=1";
+    let path = "/_matrix/client/v3/rooms/%21room%3Aexample.org/send/m.room.message/t%201?ts=1";
     let body = r#"{"msgtype":"m.text", "body":"spacing kept"}"#;
     let request = http::Request::put(format!("{base}{path}"))
         .header("authorization", "Bearer token")

@@ -1,5 +1,6 @@
 //! Endpoint rules: may this endpoint be called at all?
 
+use http::Method;
 use sectorgate_action::{Action, Endpoint};
 
 use super::{Input, Judge, profile_denial, rules};
@@ -48,16 +49,28 @@ pub(super) fn check(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision
     judge.deny(decision)
 }
 
+/// The methods a browser page under a homeserver path needs (SSO and
+/// consent forms): nothing else is sent there.
+const HOMESERVER_PATH_METHODS: [Method; 3] = [Method::GET, Method::HEAD, Method::POST];
+
 /// A path outside the Matrix API: refused unless it is a homeserver path
-/// the profile lets pass. Never shadowed: nothing the gateway cannot name
-/// is forwarded.
+/// the profile lets pass, called with a method a browser page uses. Never
+/// shadowed: nothing the gateway cannot name is forwarded.
 fn unrecognized(action: &Action, profile: &Profile) -> Result<(), Decision> {
-    if let Action::Unrecognized { path, .. } = action
+    if let Action::Unrecognized { path, method } = action
         && profile
             .homeserver_paths
             .iter()
             .any(|prefix| path.starts_with(prefix.as_str()))
     {
+        if !HOMESERVER_PATH_METHODS.contains(method) {
+            return Err(Decision::deny(
+                rules::METHOD_NOT_ALLOWED,
+                405,
+                "M_UNRECOGNIZED",
+                format!("method {method} is not allowed under homeserver paths"),
+            ));
+        }
         return Err(Decision::allow(rules::HOMESERVER_PATH));
     }
     Err(Decision::deny(

@@ -1,9 +1,21 @@
 //! The decisions for requests that cannot be classified: bad input.
 
-use sectorgate_action::{Api, ClassifyError};
+use sectorgate_action::{Api, ClassifyError, HeadError};
 
 use super::rules;
 use crate::{Decision, RuleId};
+
+/// The decision for a request head refused before routing.
+pub fn decide_bad_head(error: &HeadError) -> Decision {
+    let (rule, status, errcode): (RuleId, u16, &'static str) = match error {
+        HeadError::Method(_) => (rules::METHOD_NOT_ALLOWED, 405, "M_UNRECOGNIZED"),
+        HeadError::Path(_) => (rules::PATH_MALFORMED, 400, "M_UNRECOGNIZED"),
+        HeadError::Host(_) => (rules::HOST_INVALID, 400, "M_UNKNOWN"),
+        HeadError::Connection(_) => (rules::CONNECTION_INVALID, 400, "M_UNKNOWN"),
+        HeadError::TransferEncoding => (rules::FRAMING_INVALID, 400, "M_UNKNOWN"),
+    };
+    Decision::deny(rule, status, errcode, error.to_string())
+}
 
 /// The decision for a request that could not be classified.
 pub fn decide_input_error(error: &ClassifyError) -> Decision {

@@ -43,8 +43,8 @@ pub use federation::{
     rules as federation_rules,
 };
 pub use input::{
-    decide_api_not_served, decide_bad_authorization, decide_body_timeout, decide_body_unreadable,
-    decide_input_error, decide_too_large,
+    decide_api_not_served, decide_bad_authorization, decide_bad_head, decide_body_timeout,
+    decide_body_unreadable, decide_input_error, decide_too_large,
 };
 pub use rooms::initial_state_map as created_room_state;
 
@@ -64,6 +64,16 @@ pub mod rules {
     pub const HOMESERVER_PATH: RuleId = RuleId::builtin("endpoint.homeserver_path");
     /// A known path called with the wrong method.
     pub const METHOD_NOT_ALLOWED: RuleId = RuleId::builtin("request.method_not_allowed");
+    /// A request path another hop could resolve differently (dot segments,
+    /// encoded slashes, NUL, bad escapes, …).
+    pub const PATH_MALFORMED: RuleId = RuleId::builtin("request.path_malformed");
+    /// A missing, repeated or malformed `Host`.
+    pub const HOST_INVALID: RuleId = RuleId::builtin("request.host_invalid");
+    /// A `Connection` header naming an end-to-end header.
+    pub const CONNECTION_INVALID: RuleId = RuleId::builtin("request.connection_invalid");
+    /// Request framing that is not unambiguous (`Transfer-Encoding` other than
+    /// `chunked`, both `Content-Length` and `Transfer-Encoding`, bare LF, …).
+    pub const FRAMING_INVALID: RuleId = RuleId::builtin("request.framing_invalid");
     /// A body that is not JSON.
     pub const NOT_JSON: RuleId = RuleId::builtin("request.not_json");
     /// JSON of the wrong shape.
