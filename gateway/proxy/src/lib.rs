@@ -109,8 +109,9 @@ impl Gateway {
     /// Records an answer the connection layer gave before the pipeline
     /// (an oversized or malformed request head, a head never completed):
     /// a refusal by `rule`, and its outcome `status` (0: closed without one).
-    pub fn record_edge_refusal(&self, rule: &'static str, status: u16) {
-        record::edge_refusal(self, rule, status);
+    /// Returns the request id it was recorded under.
+    pub fn record_edge_refusal(&self, rule: &'static str, status: u16) -> String {
+        record::edge_refusal(self, rule, status)
     }
 }
 

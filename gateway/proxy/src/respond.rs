@@ -89,6 +89,51 @@ pub fn fault(fault: &Fault, request_id: &str) -> Response {
     response
 }
 
+/// A whole HTTP/1.1 response, as bytes, for a refusal answered outside
+/// hyper (a request head refused on its framing, before hyper read it):
+/// the Matrix error body, and `Connection: close`.
+pub fn raw_refusal(
+    status: StatusCode,
+    errcode: &str,
+    message: &str,
+    rule: &str,
+    request_id: &str,
+) -> Vec<u8> {
+    let response = matrix_error(status, errcode, message, rule, request_id);
+    let (parts, _) = response.into_parts();
+    let body = error_body(errcode, message, rule);
+    let mut raw = format!(
+        "HTTP/1.1 {} {}\r\n",
+        status.as_str(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .into_bytes();
+    for (name, value) in &parts.headers {
+        raw.extend_from_slice(name.as_str().as_bytes());
+        raw.extend_from_slice(b": ");
+        raw.extend_from_slice(value.as_bytes());
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(
+        format!(
+            "content-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    raw.extend_from_slice(body.as_bytes());
+    raw
+}
+
+fn error_body(errcode: &str, message: &str, rule: &str) -> String {
+    json!({
+        "errcode": errcode,
+        "error": message,
+        "org.sectorgate.rule": rule,
+    })
+    .to_string()
+}
+
 fn matrix_error(
     status: StatusCode,
     errcode: &str,
@@ -96,12 +141,7 @@ fn matrix_error(
     rule: &str,
     request_id: &str,
 ) -> Response {
-    let body = json!({
-        "errcode": errcode,
-        "error": message,
-        "org.sectorgate.rule": rule,
-    });
-    json_response(status, body.to_string(), request_id)
+    json_response(status, error_body(errcode, message, rule), request_id)
 }
 
 fn json_response(status: StatusCode, body: String, request_id: &str) -> Response {

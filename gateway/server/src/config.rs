@@ -374,7 +374,9 @@ impl Default for Limits {
             max_json_body_bytes: 1024 * 1024,
             max_json_depth: 64,
             max_upload_bytes: 100 * 1024 * 1024,
-            max_header_bytes: 64 * 1024,
+            // Below the 16 KiB head Synapse (Twisted) accepts, with room for the
+            // headers the gateway adds.
+            max_header_bytes: 15 * 1024,
             max_headers: 100,
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(60),

@@ -10,14 +10,18 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::StatusCode;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use sectorgate_proxy::{Gateway, Serves};
+use sectorgate_policy::{RuleId, rules};
+use sectorgate_proxy::{Gateway, Serves, respond};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+
+use crate::strict::Strict;
 
 /// Limits applied to every connection before a request reaches the pipeline.
 #[derive(Clone, Copy, Debug)]
@@ -51,6 +55,9 @@ pub(crate) async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
+        // A client that shuts its side after sending a request still gets
+        // its answer.
+        .half_close(true)
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes)
         .max_headers(limits.max_headers);
@@ -89,9 +96,13 @@ pub(crate) async fn serve(
         let watcher = graceful.watcher();
         let tls = tls.clone();
         let audit = audit.clone();
+        let refused_audit = audit.clone();
+        let refuse = move |reason| framing_refusal(refused_audit.as_deref(), reason);
+        let max_head = limits.max_header_bytes;
         tokio::spawn(async move {
             let result = match tls {
                 None => {
+                    let stream = Strict::new(stream, max_head, refuse);
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(connection.into_owned()).await
@@ -110,6 +121,7 @@ pub(crate) async fn serve(
                             return;
                         }
                     };
+                    let stream = Strict::new(stream, max_head, refuse);
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(connection.into_owned()).await
@@ -132,6 +144,18 @@ pub(crate) async fn serve(
     {
         tracing::warn!("requests still in flight after {DRAIN:?}; closing them");
     }
+}
+
+/// Records a request head refused on its framing, and returns its answer.
+fn framing_refusal(audit: Option<&Gateway>, reason: &'static str) -> Vec<u8> {
+    static RULE: RuleId = rules::FRAMING_INVALID;
+    let rule = RULE.as_str();
+    let status = StatusCode::BAD_REQUEST;
+    let request_id = audit.map_or_else(String::new, |gateway| {
+        gateway.record_edge_refusal(rule, status.as_u16())
+    });
+    let message = format!("ambiguous request framing: {reason}");
+    respond::raw_refusal(status, "M_UNKNOWN", &message, rule, &request_id)
 }
 
 /// The rule and status of a request the connection layer refused, from the

@@ -11,9 +11,11 @@ mod cli;
 mod config;
 mod federation;
 mod federation_cmd;
+mod framing;
 mod listener;
 mod profile_cmd;
 mod serve;
+mod strict;
 mod telemetry;
 mod tls;
 

@@ -66,7 +66,9 @@ pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
         .map_err(|e| e.to_string())?
         .with_no_client_auth()
         .with_cert_resolver(resolver.clone());
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // HTTP/2 where the client offers it; the homeserver is still spoken to
+    // over HTTP/1.1.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let files = files.clone();
     tokio::spawn(async move {
         let mut seen = files.modified();

@@ -26,6 +26,7 @@ use serde_json::Value;
 pub mod peer;
 pub mod pki;
 pub mod postgres;
+pub mod raw;
 pub mod upstream;
 
 /// The repository root.
