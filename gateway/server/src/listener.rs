@@ -98,11 +98,11 @@ pub(crate) async fn serve(
         let audit = audit.clone();
         let refused_audit = audit.clone();
         let refuse = move |reason| framing_refusal(refused_audit.as_deref(), reason);
-        let max_head = limits.max_header_bytes;
+        let (max_head, head_timeout) = (limits.max_header_bytes, limits.header_read_timeout);
         tokio::spawn(async move {
             let result = match tls {
                 None => {
-                    let stream = Strict::new(stream, max_head, refuse);
+                    let stream = Strict::new(stream, max_head, head_timeout, refuse);
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(connection.into_owned()).await
@@ -121,7 +121,7 @@ pub(crate) async fn serve(
                             return;
                         }
                     };
-                    let stream = Strict::new(stream, max_head, refuse);
+                    let stream = Strict::new(stream, max_head, head_timeout, refuse);
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(connection.into_owned()).await
@@ -164,6 +164,11 @@ fn framing_refusal(audit: Option<&Gateway>, reason: &'static str) -> Vec<u8> {
 /// A keep-alive connection that idles out after serving requests is no
 /// refusal.
 fn refusal(error: &(dyn std::error::Error + 'static), served: u64) -> Option<(&'static str, u16)> {
+    let timed_out = |error: &std::io::Error| error.kind() == std::io::ErrorKind::TimedOut;
+    if served == 0 && io_error(error).is_some_and(timed_out) {
+        // The first head, not whole in time (see `Strict`).
+        return Some(("request.head_timeout", 0));
+    }
     let error = error.downcast_ref::<hyper::Error>()?;
     if error.is_parse_too_large() {
         Some(("request.head_too_large", 431))
@@ -174,4 +179,16 @@ fn refusal(error: &(dyn std::error::Error + 'static), served: u64) -> Option<(&'
     } else {
         None
     }
+}
+
+/// The I/O error at the root of `error`, if that is what it is.
+fn io_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cause = current.source();
+    }
+    None
 }

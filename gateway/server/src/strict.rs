@@ -6,13 +6,19 @@
 //! hyper sees the connection end there, finishes the answers it owes, and
 //! closes; on that close the refusal's answer is written and the connection
 //! shut.
+//!
+//! The first head on a connection must be whole within the head timeout:
+//! hyper's own timer starts only once it knows which HTTP version it
+//! speaks, which needs the first bytes.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 
 use crate::framing::{Scan, Tracker};
 
@@ -32,11 +38,14 @@ pub(crate) struct Strict<T, F> {
     answer: Option<(Vec<u8>, usize)>,
     eof: bool,
     refuse: F,
+    /// Until the first head has passed: when it must have.
+    first_head: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T, F: FnMut(&'static str) -> Vec<u8>> Strict<T, F> {
-    /// Checks the requests on `io`, whose heads may be `max_head` bytes.
-    pub(crate) fn new(io: T, max_head: usize, refuse: F) -> Self {
+    /// Checks the requests on `io`, whose heads may be `max_head` bytes and
+    /// whose first head must be whole within `head_timeout`.
+    pub(crate) fn new(io: T, max_head: usize, head_timeout: Duration, refuse: F) -> Self {
         Self {
             io,
             tracker: Tracker::new(max_head),
@@ -45,7 +54,21 @@ impl<T, F: FnMut(&'static str) -> Vec<u8>> Strict<T, F> {
             answer: None,
             eof: false,
             refuse,
+            first_head: Some(Box::pin(tokio::time::sleep(head_timeout))),
         }
+    }
+
+    /// Waiting on the client: an error once the first head is overdue.
+    fn pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let overdue = self
+            .first_head
+            .as_mut()
+            .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
+        if overdue {
+            let error = io::Error::new(io::ErrorKind::TimedOut, "no whole request head in time");
+            return Poll::Ready(Err(error));
+        }
+        Poll::Pending
     }
 
     /// Applies a scan of the bytes not yet passed on: the first `passed`
@@ -71,6 +94,7 @@ impl<T: AsyncRead + Unpin, F: FnMut(&'static str) -> Vec<u8> + Unpin> AsyncRead 
         let this = self.get_mut();
         loop {
             if this.passable > 0 {
+                this.first_head = None;
                 let n = this.passable.min(buf.remaining());
                 buf.put_slice(&this.held[..n]);
                 this.held.advance(n);
@@ -94,7 +118,9 @@ impl<T: AsyncRead + Unpin, F: FnMut(&'static str) -> Vec<u8> + Unpin> AsyncRead 
                 // Nothing held back: read straight into hyper's buffer and
                 // keep back only what may not pass yet.
                 let before = buf.filled().len();
-                ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+                if Pin::new(&mut this.io).poll_read(cx, buf)?.is_pending() {
+                    return this.pending(cx);
+                }
                 let read = &buf.filled()[before..];
                 if read.is_empty() {
                     this.eof = true;
@@ -111,13 +137,19 @@ impl<T: AsyncRead + Unpin, F: FnMut(&'static str) -> Vec<u8> + Unpin> AsyncRead 
                     buf.set_filled(before + passed);
                 }
                 if passed > 0 {
+                    this.first_head = None;
                     return Poll::Ready(Ok(()));
                 }
                 continue;
             }
             let mut scratch = [0_u8; READ_SIZE];
             let mut read = ReadBuf::new(&mut scratch);
-            ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
+            if Pin::new(&mut this.io)
+                .poll_read(cx, &mut read)?
+                .is_pending()
+            {
+                return this.pending(cx);
+            }
             if read.filled().is_empty() {
                 this.eof = true;
                 continue;
@@ -189,7 +221,8 @@ mod tests {
     async fn through(chunks: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
         let (client, server) = tokio::io::duplex(64);
         let (mut client_read, mut client_write) = tokio::io::split(client);
-        let mut strict = Strict::new(server, 1024, |reason: &'static str| {
+        let timeout = Duration::from_secs(5);
+        let mut strict = Strict::new(server, 1024, timeout, |reason: &'static str| {
             format!("refused: {reason}").into_bytes()
         });
         let chunks: Vec<Vec<u8>> = chunks.iter().map(|chunk| chunk.to_vec()).collect();
@@ -236,6 +269,35 @@ mod tests {
         let all = [GOOD, BAD, GOOD].concat();
         let (passed, _) = through(&[&all]).await;
         assert_eq!(passed, GOOD);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_head_not_whole_in_time_ends_the_connection() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let timeout = Duration::from_secs(5);
+        let mut strict = Strict::new(server, 1024, timeout, |_: &'static str| Vec::new());
+        client
+            .write_all(b"GET /a HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        let mut passed = Vec::new();
+        let error = strict
+            .read_to_end(&mut passed)
+            .await
+            .expect_err("timed out");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(passed.is_empty());
+        // Once a head has passed, waiting is hyper's business.
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut strict = Strict::new(server, 1024, timeout, |_: &'static str| Vec::new());
+        client.write_all(GOOD).await.expect("write");
+        let mut first = vec![0; GOOD.len()];
+        strict.read_exact(&mut first).await.expect("the head");
+        let idle = tokio::time::timeout(Duration::from_secs(60), strict.read(&mut first)).await;
+        assert!(
+            idle.is_err(),
+            "the connection was ended after its first head"
+        );
     }
 
     #[tokio::test]

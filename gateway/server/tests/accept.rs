@@ -104,4 +104,15 @@ fn a_client_that_never_finishes_its_head_is_disconnected() {
         outcome_status(&entries, id)
     });
     assert_eq!(audited, Some(0), "the header timeout is not audited");
+    // A client that connects and sends nothing at all is disconnected too.
+    let mut silent = TcpStream::connect(addr).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("read timeout");
+    let mut rest = Vec::new();
+    let closed = silent.read_to_end(&mut rest);
+    assert!(
+        closed.is_ok(),
+        "the silent connection stayed open: {closed:?}"
+    );
 }
