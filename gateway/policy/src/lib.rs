@@ -18,8 +18,8 @@ pub use context::{Context, EventFacts, GATEWAY_APPSERVICE, Needs, Peer, RoomFact
 pub use decide::{
     Unauthenticated, created_room_state, decide, decide_api_not_served, decide_bad_authorization,
     decide_bad_head, decide_body_timeout, decide_body_unreadable, decide_destination,
-    decide_endpoint, decide_input_error, decide_origin, decide_too_large, decide_unauthenticated,
-    federation_rules, rules,
+    decide_endpoint, decide_input_error, decide_origin, decide_rate_limited, decide_too_large,
+    decide_unauthenticated, federation_rules, rules,
 };
 pub use decision::{Decision, Denial, RuleId, Verdict};
 pub use error::{Problem, ProfileError};

@@ -5,6 +5,8 @@ use std::time::Duration;
 use http::Uri;
 use ipnet::IpNet;
 
+use crate::rate::RateLimits;
+
 /// Size and shape limits applied when a request is accepted.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -37,4 +39,6 @@ pub struct ProxyConfig {
     pub appservice_token: Option<String>,
     /// Application services (bridges) the gateway recognises: (id, as_token).
     pub appservices: Vec<(String, String)>,
+    /// Request rates per client address and per federation origin.
+    pub rate_limits: RateLimits,
 }

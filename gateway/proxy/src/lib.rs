@@ -16,6 +16,7 @@ mod headers;
 mod learn;
 mod peer;
 pub mod pipeline;
+mod rate;
 mod record;
 mod request_id;
 pub mod respond;
@@ -32,6 +33,7 @@ use sectorgate_federation::Federation;
 use sectorgate_policy::Profile;
 
 pub use config::{Limits, ProxyConfig};
+pub use rate::{Rate, RateLimits};
 pub use servers::Serves;
 
 /// Everything the pipeline needs, shared by all requests.
@@ -49,6 +51,7 @@ pub struct Gateway {
     facts: facts::FactCache,
     appservices: appservices::Appservices,
     federation: Option<Arc<Federation>>,
+    limiters: Arc<rate::Limiters>,
 }
 
 impl Gateway {
@@ -67,7 +70,20 @@ impl Gateway {
             .pool_idle_timeout(std::time::Duration::from_secs(60))
             .build(connector);
         let appservices = appservices::Appservices::new(&config);
+        let limiters = Arc::new(rate::Limiters::new(config.rate_limits));
+        let idle = Arc::downgrade(&limiters);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                let Some(limiters) = idle.upgrade() else {
+                    break;
+                };
+                limiters.forget_idle();
+            }
+        });
         Self {
+            limiters,
             appservices,
             config,
             profile_ref: ProfileRef {

@@ -17,7 +17,8 @@ use sectorgate_action::{BodyMode, Catalog, Classified, HeadError, check_head, cl
 use sectorgate_audit::{Direction, Peer};
 use sectorgate_policy::{
     Context, Decision, Peer as PolicyPeer, Verdict, decide, decide_bad_head, decide_body_timeout,
-    decide_body_unreadable, decide_endpoint, decide_input_error, decide_too_large, needs,
+    decide_body_unreadable, decide_endpoint, decide_input_error, decide_rate_limited,
+    decide_too_large, needs, rules,
 };
 use tracing::{Instrument, field};
 
@@ -90,6 +91,11 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     // accept: which API this listener serves, and who presents what. A
     // server's authorization is read strictly, before anything is believed
     // of it.
+    if let Err(wait) = gateway.limiters.client(client_ip) {
+        let decision = decide_rate_limited(rules::LIMIT_CLIENT, wait);
+        let about = about(endpoint_name, "unparsed");
+        return refuse(gateway, Peer::Anonymous, &decision, about).await;
+    }
     let claim = match servers::accept(gateway, &lookup, &parts) {
         Ok(claim) => claim,
         Err(decision) => {
@@ -166,6 +172,18 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         },
         None => client,
     };
+    if let Some(origin) = &origin
+        && let Err(wait) = gateway.limiters.origin(origin.as_str())
+    {
+        let decision = decide_rate_limited(rules::LIMIT_ORIGIN, wait);
+        return refuse(
+            gateway,
+            requester,
+            &decision,
+            about(endpoint_name, "unparsed"),
+        )
+        .await;
+    }
 
     // classify
     let view = sectorgate_action::Request {

@@ -45,10 +45,21 @@ impl Fault {
 /// The response for a denial.
 pub fn denial(denial: &Denial, rule: &str, request_id: &str) -> Response {
     let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN);
-    match &denial.body {
+    let mut response = match &denial.body {
         Some(body) => json_response(status, body.to_string(), request_id),
         None => matrix_error(status, denial.errcode, &denial.message, rule, request_id),
+    };
+    // A rate limit's wait, for clients that read the HTTP header.
+    let retry_after_ms = denial
+        .body
+        .as_ref()
+        .and_then(|body| body["retry_after_ms"].as_u64());
+    if let Some(ms) = retry_after_ms {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
     }
+    response
 }
 
 /// The response for a fault.

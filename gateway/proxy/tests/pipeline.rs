@@ -99,6 +99,7 @@ async fn gateway_with(homeserver: &str, dir: &tempfile::TempDir, profile: &str) 
         trusted_proxies: Vec::new(),
         appservice_token: None,
         appservices: Vec::new(),
+        rate_limits: sectorgate_proxy::RateLimits::default(),
     };
     let gateway = Gateway::new(
         config,

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ pub(crate) struct Config {
     pub(crate) profile: ProfileChoice,
     pub(crate) audit: Audit,
     pub(crate) limits: Limits,
+    pub(crate) rate_limits: RateLimits,
     pub(crate) telemetry: Telemetry,
     /// Application services (bridges) the gateway recognises, so that the
     /// profile can decide on their traffic.
@@ -362,6 +364,9 @@ pub(crate) struct Limits {
     pub(crate) max_upload_bytes: u64,
     pub(crate) max_header_bytes: usize,
     pub(crate) max_headers: usize,
+    /// Open connections one address may hold (0: no limit; trusted proxies
+    /// are exempt).
+    pub(crate) max_connections_per_address: usize,
     #[serde(with = "humantime_serde")]
     pub(crate) header_read_timeout: Duration,
     #[serde(with = "humantime_serde")]
@@ -378,8 +383,41 @@ impl Default for Limits {
             // headers the gateway adds.
             max_header_bytes: 15 * 1024,
             max_headers: 100,
+            max_connections_per_address: 256,
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[rate_limits]`: none unless configured.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RateLimits {
+    /// Per client address.
+    pub(crate) client: Option<RateConfig>,
+    /// Per verified federation origin.
+    pub(crate) federation: Option<RateConfig>,
+}
+
+/// One rate: `{ per_second = N, burst = M }` (burst defaults to N).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RateConfig {
+    per_second: NonZeroU32,
+    burst: Option<NonZeroU32>,
+}
+
+impl RateLimits {
+    /// The limits as the pipeline takes them.
+    pub(crate) fn to_proxy(&self) -> sectorgate_proxy::RateLimits {
+        let rate = |config: &RateConfig| sectorgate_proxy::Rate {
+            per_second: config.per_second,
+            burst: config.burst.unwrap_or(config.per_second),
+        };
+        sectorgate_proxy::RateLimits {
+            client: self.client.as_ref().map(rate),
+            federation: self.federation.as_ref().map(rate),
         }
     }
 }

@@ -21,10 +21,11 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::connections::PerAddress;
 use crate::strict::Strict;
 
 /// Limits applied to every connection before a request reaches the pipeline.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ConnectionLimits {
     /// Largest request head (request line and headers), in bytes.
     pub(crate) max_header_bytes: usize,
@@ -32,6 +33,8 @@ pub(crate) struct ConnectionLimits {
     pub(crate) max_headers: usize,
     /// Time a client has to send a complete request head.
     pub(crate) header_read_timeout: Duration,
+    /// Open connections per client address, if bounded.
+    pub(crate) per_address: Option<Arc<PerAddress>>,
 }
 
 /// How long in-flight requests get to finish after shutdown is asked for.
@@ -80,6 +83,20 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let admitted = match &limits.per_address {
+            Some(counts) => match counts.admit(peer.ip()) {
+                Some(admitted) => Some(admitted),
+                None => {
+                    tracing::warn!(%peer, "too many connections from one address; closed");
+                    if let Some(gateway) = &audit {
+                        static RULE: RuleId = rules::LIMIT_CONNECTIONS;
+                        gateway.record_edge_refusal(RULE.as_str(), 0);
+                    }
+                    continue;
+                }
+            },
+            None => None,
+        };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let requests = Arc::new(AtomicU64::new(0));
@@ -100,6 +117,7 @@ pub(crate) async fn serve(
         let refuse = move |reason| framing_refusal(refused_audit.as_deref(), reason);
         let (max_head, head_timeout) = (limits.max_header_bytes, limits.header_read_timeout);
         tokio::spawn(async move {
+            let _admitted = admitted;
             let result = match tls {
                 None => {
                     let stream = Strict::new(stream, max_head, head_timeout, refuse);

@@ -9,6 +9,7 @@ mod audit;
 mod audit_cmd;
 mod cli;
 mod config;
+mod connections;
 mod federation;
 mod federation_cmd;
 mod framing;

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
+use crate::connections::PerAddress;
 use crate::listener::{self, ConnectionLimits};
 use crate::{admin, audit, telemetry, tls};
 
@@ -77,6 +78,7 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
             .iter()
             .map(|entry| entry.load().map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()?,
+        rate_limits: config.rate_limits.to_proxy(),
     };
     if profile.shadow {
         tracing::warn!(profile = %profile.id, "the profile is in SHADOW mode: its denials are recorded, and the requests forwarded anyway");
@@ -151,6 +153,16 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
         max_header_bytes: config.limits.max_header_bytes,
         max_headers: config.limits.max_headers,
         header_read_timeout: config.limits.header_read_timeout,
+        per_address: None,
+    };
+    let matrix_limits = ConnectionLimits {
+        per_address: (config.limits.max_connections_per_address > 0).then(|| {
+            PerAddress::new(
+                config.limits.max_connections_per_address,
+                config.listen.trusted_proxies.clone(),
+            )
+        }),
+        ..limits.clone()
     };
     let matrix = sectorgate_proxy::router(Arc::clone(&gateway));
     let edge = Arc::clone(&gateway);
@@ -160,7 +172,7 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
             listener::serve(
                 bound,
                 matrix.clone(),
-                limits,
+                matrix_limits.clone(),
                 tls,
                 serves,
                 Some(Arc::clone(&edge)),

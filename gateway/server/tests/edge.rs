@@ -383,3 +383,120 @@ fn http2_from_the_client_is_forwarded_as_http1() {
     let error: Value = refused.json().expect("error JSON");
     assert_eq!(error["org.sectorgate.rule"], "endpoint.unrecognized");
 }
+
+#[test]
+fn rates_and_connections_are_bounded_per_address_and_per_origin() {
+    let pki = support::pki::TestPki::new();
+    let upstream = upstream::start_recording();
+    let federation_port = support::free_port();
+    let local = format!("localhost:{federation_port}");
+    let peer = support::peer::Peer::new("peer.test", "rate", &pki.ca);
+    let mut options = GatewayOptions::for_stand_in(&upstream.url, "base");
+    options.extra = format!(
+        "[limits]\nmax_connections_per_address = 2\nheader_read_timeout = \"20s\"\n\n\
+         [rate_limits]\nclient = {{ per_second = 1, burst = 3 }}\n\
+         federation = {{ per_second = 1, burst = 2 }}\n\n\
+         [[listeners]]\nbind = \"127.0.0.1:0\"\nserves = [\"client\"]\n\n\
+         [[listeners]]\nbind = \"127.0.0.1:{federation_port}\"\nserves = [\"federation\"]\n\n\
+         [federation]\nserver_name = \"{local}\"\nallow = [\"{peer_name}\"]\n\n\
+         [federation.pinned_keys.\"{peer_name}\"]\n\"{key_id}\" = \"{public}\"\n",
+        peer_name = peer.name,
+        key_id = peer.key_id(),
+        public = peer.public_key(),
+    );
+    let gateway = Gateway::start(options);
+    let host = gateway.url.trim_start_matches("http://");
+    let versions = |from: &str| {
+        let request = format!("GET /_matrix/client/versions HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        let answers = raw::exchange_from(from, host, request.as_bytes());
+        answers.into_iter().next().expect("an answer")
+    };
+
+    // A client address: its burst, then 429 with the wait.
+    let before = upstream.received().len();
+    for _ in 0..3 {
+        assert_eq!(versions("127.0.0.3").status, 200);
+    }
+    let limited = versions("127.0.0.3");
+    assert_eq!(limited.status, 429);
+    let error = limited.json().expect("error JSON");
+    assert_eq!(error["errcode"], "M_LIMIT_EXCEEDED", "{error}");
+    assert_eq!(error["org.sectorgate.rule"], "limit.client_address");
+    let wait = error["retry_after_ms"].as_u64().expect("retry_after_ms");
+    assert!((1..=1000).contains(&wait), "{error}");
+    assert_eq!(limited.header("retry-after"), Some("1"));
+    assert_eq!(
+        upstream.received().len(),
+        before + 3,
+        "the refused one was forwarded"
+    );
+    let record = gateway.audit_record(limited.header("x-request-id").expect("id"));
+    assert_eq!(
+        (record.verdict.as_str(), record.rule.as_str()),
+        ("deny", "limit.client_address")
+    );
+    // Another address has its own allowance; this one has its back in time.
+    assert_eq!(versions("127.0.0.4").status, 200);
+    std::thread::sleep(Duration::from_millis(wait + 50));
+    assert_eq!(versions("127.0.0.3").status, 200);
+
+    // An origin server, once its signature verified: its burst, then 429.
+    let base = format!("http://127.0.0.1:{federation_port}");
+    let destination: &ruma::ServerName = local.as_str().try_into().expect("name");
+    let query = |label: &str| {
+        let path = format!(
+            "/_matrix/federation/v1/query/profile?user_id=%40a%3A{local}&field={}",
+            marker(label)
+        );
+        peer.send_as_self("GET", &base, &path, None, destination)
+    };
+    assert_eq!(query("first").0, 200);
+    assert_eq!(query("second").0, 200);
+    let (status, body) = query("third");
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["org.sectorgate.rule"], "limit.federation_origin");
+    assert!(body["retry_after_ms"].as_u64().is_some(), "{body}");
+
+    // Connections: two open ones from one address, and a third is closed
+    // at once, unanswered; another address is still served.
+    let hold = |from: &'static str| {
+        support::runtime().block_on(async move {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket
+                .bind(format!("{from}:0").parse().expect("addr"))
+                .expect("bind");
+            socket
+                .connect(host.parse().expect("gateway addr"))
+                .await
+                .expect("connect")
+                .into_std()
+                .expect("std stream")
+        })
+    };
+    let first = hold("127.0.0.5");
+    let _second = hold("127.0.0.5");
+    std::thread::sleep(Duration::from_millis(200));
+    let request = format!("GET /_matrix/client/versions HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let refused = raw::exchange_from("127.0.0.5", host, request.as_bytes());
+    assert!(
+        refused.is_empty(),
+        "a third connection was served: {refused:?}"
+    );
+    assert_eq!(versions("127.0.0.6").status, 200);
+    drop(first);
+    std::thread::sleep(Duration::from_millis(200));
+    let served = raw::exchange_from("127.0.0.5", host, request.as_bytes());
+    assert_eq!(
+        served.first().map(|a| a.status),
+        Some(200),
+        "a freed place is not given back"
+    );
+    let closed = wait_for(Duration::from_secs(10), || {
+        gateway
+            .audit_records()
+            .iter()
+            .any(|r| r.rule == "limit.connections")
+            .then_some(())
+    });
+    assert!(closed.is_some(), "the closed connection is not audited");
+}

@@ -3,7 +3,9 @@
 use sectorgate_action::{Api, ClassifyError, HeadError};
 
 use super::rules;
-use crate::{Decision, RuleId};
+use std::time::Duration;
+
+use crate::{Decision, RuleId, Verdict};
 
 /// The decision for a request head refused before routing.
 pub fn decide_bad_head(error: &HeadError) -> Decision {
@@ -15,6 +17,23 @@ pub fn decide_bad_head(error: &HeadError) -> Decision {
         HeadError::TransferEncoding => (rules::FRAMING_INVALID, 400, "M_UNKNOWN"),
     };
     Decision::deny(rule, status, errcode, error.to_string())
+}
+
+/// The decision for a request over its rate limit (`rule`): 429, to be
+/// tried again after `wait`.
+pub fn decide_rate_limited(rule: RuleId, wait: Duration) -> Decision {
+    let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    let message = "Too many requests; try again later.";
+    let mut decision = Decision::deny(rule.clone(), 429, "M_LIMIT_EXCEEDED", message);
+    if let Verdict::Deny(denial) = &mut decision.verdict {
+        denial.body = Some(Box::new(serde_json::json!({
+            "errcode": "M_LIMIT_EXCEEDED",
+            "error": message,
+            "retry_after_ms": retry_after_ms,
+            "org.sectorgate.rule": rule.as_str(),
+        })));
+    }
+    decision
 }
 
 /// The decision for a request that could not be classified.

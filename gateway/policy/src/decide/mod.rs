@@ -44,7 +44,7 @@ pub use federation::{
 };
 pub use input::{
     decide_api_not_served, decide_bad_authorization, decide_bad_head, decide_body_timeout,
-    decide_body_unreadable, decide_input_error, decide_too_large,
+    decide_body_unreadable, decide_input_error, decide_rate_limited, decide_too_large,
 };
 pub use rooms::initial_state_map as created_room_state;
 
@@ -74,6 +74,12 @@ pub mod rules {
     /// Request framing that is not unambiguous (`Transfer-Encoding` other than
     /// `chunked`, both `Content-Length` and `Transfer-Encoding`, bare LF, …).
     pub const FRAMING_INVALID: RuleId = RuleId::builtin("request.framing_invalid");
+    /// A client address over its request rate.
+    pub const LIMIT_CLIENT: RuleId = RuleId::builtin("limit.client_address");
+    /// A federation origin over its request rate.
+    pub const LIMIT_ORIGIN: RuleId = RuleId::builtin("limit.federation_origin");
+    /// A connection closed at once: its address has its limit's worth open.
+    pub const LIMIT_CONNECTIONS: RuleId = RuleId::builtin("limit.connections");
     /// A body that is not JSON.
     pub const NOT_JSON: RuleId = RuleId::builtin("request.not_json");
     /// JSON of the wrong shape.

@@ -38,12 +38,17 @@ impl Answer {
 /// (`host:port`), shuts the sending side (a half-close, as some tools do),
 /// and reads every answer until the server closes (at most 20 s).
 pub fn exchange(addr: &str, bytes: &[u8]) -> Vec<Answer> {
+    exchange_from(CLIENT_ADDR, addr, bytes)
+}
+
+/// As [`exchange`], from the local address `from` (any of 127.0.0.0/8).
+pub fn exchange_from(from: &str, addr: &str, bytes: &[u8]) -> Vec<Answer> {
     let addr = addr.parse().expect("socket address");
     let raw = super::runtime().block_on(async {
         let socket = TcpSocket::new_v4().expect("socket");
         socket
-            .bind(format!("{CLIENT_ADDR}:0").parse().expect("client addr"))
-            .expect("bind 127.0.0.2");
+            .bind(format!("{from}:0").parse().expect("client addr"))
+            .expect("bind a loopback address");
         let mut stream = socket.connect(addr).await.expect("connect");
         // The server may close before reading everything (a refused head).
         let _ = stream.write_all(bytes).await;
