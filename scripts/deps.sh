@@ -4,7 +4,8 @@
 #   * a Python virtualenv holding Synapse and matrix-nio (scripts/requirements-test.txt),
 #     kept under the cache directory and named after a hash of the requirements
 #     and of the Python version, so changing either builds a fresh one;
-#   * the npm packages of gateway/server/tests/clients (matrix-js-sdk).
+#   * the npm packages of gateway/server/tests/clients (matrix-js-sdk);
+#   * the openssl command and libfaketime (Debian packages, installed as root).
 #
 # Cache directory: ${SECTORGATE_CACHE:-$HOME/.cache/sectorgate}.
 # Re-running is cheap: each part writes a marker only after it succeeded and is
@@ -47,6 +48,18 @@ if [ "$WITH_NPM" = 1 ] && ! command -v openssl >/dev/null; then
         run apt-get install -y -q openssl >&2 || die "cannot install openssl"
     else
         die "openssl not found (Debian: apt-get install openssl)"
+    fi
+fi
+
+# The clock-jump test runs the gateway under libfaketime (Debian: package
+# libfaketime).
+FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+if [ "$WITH_NPM" = 1 ] && [ ! -e "$FAKETIME_LIB" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        log "installing libfaketime (Debian package)"
+        run apt-get install -y -q libfaketime >&2 || die "cannot install libfaketime"
+    else
+        die "libfaketime not found (Debian: apt-get install libfaketime)"
     fi
 fi
 

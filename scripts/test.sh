@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the tests need and runs all of them: formatting, lints, unit
-# tests, decision cases, and the end-to-end tests against a real Synapse with
-# real clients (matrix-nio, matrix-js-sdk).
+# Installs what the tests need and runs all of them: formatting, lints, the
+# dependency policy (cargo deny), unit tests, decision cases, the end-to-end
+# tests against a real Synapse with real clients (matrix-nio, matrix-js-sdk),
+# the hostile-input suite, and a fuzzing smoke run (SECTORGATE_FUZZ_SECONDS
+# per target, default 60).
 #
 #   scripts/test.sh
 #
@@ -19,5 +21,19 @@ cargo fmt --all -- --check
 echo "==> cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "==> cargo deny (licenses, duplicate versions, sources, advisories)" >&2
+command -v cargo-deny >/dev/null || cargo install --locked cargo-deny@0.20.2
+cargo deny --locked check bans licenses sources
+# The RustSec database lives on github.com; where it cannot be fetched, say
+# so rather than pass silently.
+if cargo deny fetch db >/dev/null 2>&1; then
+    cargo deny --locked check --disable-fetch advisories
+else
+    echo "warning: advisories NOT checked: the RustSec database cannot be fetched from here" >&2
+fi
+
 echo "==> cargo test" >&2
 cargo test --workspace --locked
+
+echo "==> fuzzing, ${SECTORGATE_FUZZ_SECONDS:-60}s per target" >&2
+bash scripts/fuzz.sh "${SECTORGATE_FUZZ_SECONDS:-60}"

@@ -12,6 +12,7 @@ pub mod egress;
 mod facts;
 mod forward;
 mod forwarded;
+pub mod framing;
 mod headers;
 mod learn;
 mod peer;

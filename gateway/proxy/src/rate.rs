@@ -8,7 +8,11 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter};
+
+/// A limiter with one bucket per key, in a locked map.
+type Keyed<K> = RateLimiter<K, HashMapStateStore<K>, DefaultClock>;
 
 /// A sustained rate with a burst allowance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,20 +36,17 @@ pub struct RateLimits {
 /// The limiters, one bucket per key.
 #[derive(Debug)]
 pub(crate) struct Limiters {
-    clients: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    origins: Option<DefaultKeyedRateLimiter<String>>,
+    clients: Option<Keyed<IpAddr>>,
+    origins: Option<Keyed<String>>,
 }
 
-fn limiter<K: Hash + Eq + Clone>(rate: Option<Rate>) -> Option<DefaultKeyedRateLimiter<K>> {
+fn limiter<K: Hash + Eq + Clone>(rate: Option<Rate>) -> Option<Keyed<K>> {
     rate.map(|rate| {
-        governor::RateLimiter::keyed(Quota::per_second(rate.per_second).allow_burst(rate.burst))
+        RateLimiter::hashmap(Quota::per_second(rate.per_second).allow_burst(rate.burst))
     })
 }
 
-fn check<K: Hash + Eq + Clone>(
-    limiter: Option<&DefaultKeyedRateLimiter<K>>,
-    key: &K,
-) -> Result<(), Duration> {
+fn check<K: Hash + Eq + Clone>(limiter: Option<&Keyed<K>>, key: &K) -> Result<(), Duration> {
     match limiter.map(|limiter| limiter.check_key(key)) {
         Some(Err(not_until)) => Err(not_until.wait_time_from(DefaultClock::default().now())),
         _ => Ok(()),

@@ -12,7 +12,6 @@ mod config;
 mod connections;
 mod federation;
 mod federation_cmd;
-mod framing;
 mod listener;
 mod profile_cmd;
 mod serve;

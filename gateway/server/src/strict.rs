@@ -20,7 +20,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-use crate::framing::{Scan, Tracker};
+use sectorgate_proxy::framing::{Scan, Tracker};
 
 /// How many bytes one read asks for while a head is held back.
 const READ_SIZE: usize = 8 * 1024;

@@ -216,11 +216,17 @@ pub struct Gateway {
     pub audit_origin: Option<String>,
     config_path: PathBuf,
     unprivileged: bool,
+    env: Vec<(&'static str, String)>,
     child: Child,
 }
 
 /// Starts `sectorgate serve` and waits until it listens and is healthy.
-fn launch(dir: &Path, config_path: &Path, unprivileged: bool) -> (Child, String, String) {
+fn launch(
+    dir: &Path,
+    config_path: &Path,
+    unprivileged: bool,
+    env: &[(&'static str, String)],
+) -> (Child, String, String) {
     let addr_file = dir.join("addr.json");
     let _ = std::fs::remove_file(&addr_file);
     let log = std::fs::OpenOptions::new()
@@ -238,6 +244,7 @@ fn launch(dir: &Path, config_path: &Path, unprivileged: bool) -> (Child, String,
         Command::new(env!("CARGO_BIN_EXE_sectorgate"))
     };
     let mut child = command
+        .envs(env.iter().map(|(name, value)| (*name, value)))
         .args(["serve", "--config"])
         .arg(config_path)
         .arg("--addr-file")
@@ -297,6 +304,8 @@ pub struct GatewayOptions {
     pub audit_extra: String,
     /// Run as the unprivileged user `nobody` (root ignores file modes).
     pub unprivileged: bool,
+    /// Environment variables for the gateway's process.
+    pub env: Vec<(&'static str, String)>,
     pub extra: String,
 }
 
@@ -313,6 +322,7 @@ impl GatewayOptions {
             audit_origin: None,
             audit_extra: String::new(),
             unprivileged: false,
+            env: Vec::new(),
             extra: String::new(),
         }
     }
@@ -405,7 +415,8 @@ impl Gateway {
             }
             std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).expect("chown");
         }
-        let (child, url, admin_url) = launch(dir.path(), &config_path, options.unprivileged);
+        let (child, url, admin_url) =
+            launch(dir.path(), &config_path, options.unprivileged, &options.env);
         Self {
             dir,
             url,
@@ -415,6 +426,7 @@ impl Gateway {
             audit_origin: options.audit_origin,
             config_path,
             unprivileged: options.unprivileged,
+            env: options.env,
             child,
         }
     }
@@ -428,7 +440,12 @@ impl Gateway {
     /// Starts the gateway again, with the same config, folder and database.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, url, admin_url) = launch(self.dir.path(), &self.config_path, self.unprivileged);
+        let (child, url, admin_url) = launch(
+            self.dir.path(),
+            &self.config_path,
+            self.unprivileged,
+            &self.env,
+        );
         self.child = child;
         self.url = url;
         self.admin_url = admin_url;
