@@ -8,6 +8,7 @@
 
 use http::header::{CONNECTION, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Uri, Version};
+use percent_encoding::percent_decode;
 
 /// Why a request head is refused before routing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,28 +95,28 @@ pub fn check_path(path: &str) -> Result<(), HeadError> {
 }
 
 fn check_segment(raw: &[u8]) -> Result<(), HeadError> {
-    let mut decoded = Vec::with_capacity(raw.len());
-    let mut bytes = raw.iter();
-    while let Some(&byte) = bytes.next() {
-        let byte = match byte {
+    // Whether some byte, once decoded, is not ASCII: only then can the
+    // segment fail to be UTF-8.
+    let mut wide = false;
+    let mut at = 0;
+    while at < raw.len() {
+        let byte = match raw[at] {
             b'%' => {
-                let high = bytes.next().and_then(|b| hex(*b));
-                let low = bytes.next().and_then(|b| hex(*b));
-                match (high, low) {
-                    (Some(high), Some(low)) => {
-                        let byte = high << 4 | low;
-                        match byte {
-                            b'/' => return Err(HeadError::Path("encoded slash")),
-                            b'\\' => return Err(HeadError::Path("encoded backslash")),
-                            _ => byte,
-                        }
-                    }
-                    _ => return Err(HeadError::Path("bad percent-escape")),
+                let high = raw.get(at + 1).and_then(|b| hex(*b));
+                let low = raw.get(at + 2).and_then(|b| hex(*b));
+                let (Some(high), Some(low)) = (high, low) else {
+                    return Err(HeadError::Path("bad percent-escape"));
+                };
+                at += 2;
+                match high << 4 | low {
+                    b'/' => return Err(HeadError::Path("encoded slash")),
+                    b'\\' => return Err(HeadError::Path("encoded backslash")),
+                    byte => byte,
                 }
             }
             b'\\' => return Err(HeadError::Path("backslash")),
             b';' => return Err(HeadError::Path("path parameter (;)")),
-            _ => byte,
+            byte => byte,
         };
         if byte == 0 {
             return Err(HeadError::Path("NUL"));
@@ -123,12 +124,14 @@ fn check_segment(raw: &[u8]) -> Result<(), HeadError> {
         if byte < 0x20 || byte == 0x7f {
             return Err(HeadError::Path("control character"));
         }
-        decoded.push(byte);
+        wide |= byte >= 0x80;
+        at += 1;
     }
-    if decoded == b"." || decoded == b".." {
+    let decoded = || percent_decode(raw);
+    if decoded().eq(*b".") || decoded().eq(*b"..") {
         return Err(HeadError::Path("dot segment"));
     }
-    if std::str::from_utf8(&decoded).is_err() {
+    if wide && decoded().decode_utf8().is_err() {
         return Err(HeadError::Path("escapes that are not UTF-8"));
     }
     Ok(())

@@ -88,14 +88,16 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         action,
     };
 
-    // accept: which API this listener serves, and who presents what. A
-    // server's authorization is read strictly, before anything is believed
-    // of it.
+    // accept: within the client address's rate.
     if let Err(wait) = gateway.limiters.client(client_ip) {
         let decision = decide_rate_limited(rules::LIMIT_CLIENT, wait);
         let about = about(endpoint_name, "unparsed");
         return refuse(gateway, Peer::Anonymous, &decision, about).await;
     }
+
+    // accept: which API this listener serves, and who presents what. A
+    // server's authorization is read strictly, before anything is believed
+    // of it.
     let claim = match servers::accept(gateway, &lookup, &parts) {
         Ok(claim) => claim,
         Err(decision) => {
@@ -172,6 +174,7 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         },
         None => client,
     };
+    // accept: within the verified origin's rate.
     if let Some(origin) = &origin
         && let Err(wait) = gateway.limiters.origin(origin.as_str())
     {

@@ -15,19 +15,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::{
     Gateway, GatewayOptions, Synapse, SynapseOptions, encode, http, marker, register, repo,
+    request_id,
 };
 
 fn gateway_for(synapse: &Synapse, profile: &'static str) -> Gateway {
     Gateway::start(GatewayOptions::for_synapse(synapse, profile))
-}
-
-fn request_id(response: &reqwest::blocking::Response) -> String {
-    response
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("x-request-id")
-        .to_owned()
 }
 
 fn create_room(base: &str, token: &str, body: Value) -> String {

@@ -349,12 +349,7 @@ fn http2_from_the_client_is_forwarded_as_http1() {
         .expect("h2c request");
     assert_eq!(response.version(), http::Version::HTTP_2);
     assert_eq!(response.status().as_u16(), 200);
-    let request_id = response
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("request id")
-        .to_owned();
+    let request_id = support::request_id(&response);
     let body: Value = response.json().expect("versions JSON");
     assert!(body["versions"].is_array(), "{body}");
     assert!(

@@ -256,13 +256,7 @@ fn a_clock_jumping_back_and_forth_changes_timestamps_and_nothing_else() {
             .send()
             .expect("whoami");
         assert_eq!(response.status().as_u16(), 200, "at {offset}");
-        let request_id = response
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .expect("request id")
-            .to_owned();
-        let record = gateway.audit_record(&request_id);
+        let record = gateway.audit_record(&support::request_id(&response));
         let expected = now_ms() + shift;
         assert!(
             (record.ts - expected).abs() < 60_000,

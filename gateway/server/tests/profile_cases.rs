@@ -285,12 +285,7 @@ fn a_rule_in_shadow_mode_forwards_the_request_and_records_shadow() {
         .send()
         .expect("createRoom");
     let status = response.status();
-    let request_id = response
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("request id")
-        .to_owned();
+    let request_id = support::request_id(&response);
     let body: Value = response.json().expect("JSON");
     assert!(
         status.is_success(),

@@ -1,5 +1,5 @@
-//! TLS listeners: a renewed certificate is served without a restart, and a
-//! listener answers only the API it serves.
+//! TLS listeners: a renewed certificate is served without a restart, a
+//! listener answers only the API it serves, and HTTP/2 is offered by ALPN.
 
 #![allow(
     clippy::expect_used,
@@ -59,6 +59,17 @@ fn a_renewed_certificate_is_served_and_each_listener_serves_its_api() {
     assert_eq!(status(&plain, &federation_on_client).ok(), Some(404));
     // The key endpoint is the federation API's: forwarded (502: no homeserver).
     assert_eq!(status(&first_client, &tls_url).ok(), Some(502));
+    // Over TLS, HTTP/2 where the client offers it (ALPN), HTTP/1.1 where not.
+    let version =
+        |client: reqwest::blocking::Client| client.get(&tls_url).send().map(|r| r.version()).ok();
+    assert_eq!(version(client(&first.ca)), Some(http::Version::HTTP_2));
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&first.ca).expect("CA")).expect("CA");
+    let http1 = reqwest::blocking::Client::builder()
+        .add_root_certificate(ca)
+        .http1_only()
+        .build()
+        .expect("HTTP/1.1 client");
+    assert_eq!(version(http1), Some(http::Version::HTTP_11));
 
     // A client that trusts only the renewed certificate's CA fails first...
     let renewed_client = client(&renewed.ca);

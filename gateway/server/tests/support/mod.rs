@@ -109,12 +109,18 @@ pub struct SynapseOptions {
     pub federation_ca: Option<PathBuf>,
     /// Send outbound HTTPS (federation) through this proxy URL.
     pub https_proxy: Option<String>,
+    /// The registration shared secret, instead of a random one.
+    pub shared_secret: Option<String>,
 }
 
 impl Synapse {
     /// Starts a fresh Synapse and waits until it answers.
     pub fn start(options: SynapseOptions) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        if let Some(secret) = &options.shared_secret {
+            std::fs::write(dir.path().join("registration_shared.secret"), secret)
+                .expect("write the shared secret");
+        }
         let mut command = Command::new(python());
         command
             .arg(repo().join("scripts/synapse.py"))
@@ -618,6 +624,16 @@ pub fn encode(segment: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The request id the gateway gave a response.
+pub fn request_id(response: &reqwest::blocking::Response) -> String {
+    response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-request-id")
+        .to_owned()
 }
 
 /// A unique marker for requests whose arrival at Synapse is checked.
