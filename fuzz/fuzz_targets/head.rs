@@ -1,5 +1,6 @@
 //! Fuzzes the request edge: the framing tracker over bytes that arrive in
-//! arbitrary pieces, and the head checks over arbitrary targets. Neither
+//! arbitrary pieces, the head checks over arbitrary targets, and the
+//! `Authorization` header read as X-Matrix or an access token. None
 //! panics; the tracker never passes more than it was given, never takes
 //! back what it passed, and reaches the same verdict however the bytes
 //! are split.
@@ -7,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sectorgate_action::check_head;
+use sectorgate_action::{access_token, check_head, x_matrix};
 use sectorgate_proxy::framing::{Scan, Tracker};
 
 /// Feeds `bytes` in pieces whose sizes cycle through `splits`; returns how
@@ -44,6 +45,12 @@ fuzz_target!(|data: &[u8]| {
         if refused.is_some() {
             assert_eq!(passed, whole.0);
         }
+    }
+    if let Ok(value) = http::HeaderValue::from_bytes(bytes) {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::AUTHORIZATION, value);
+        let _ = x_matrix(&headers);
+        let _ = access_token(&headers, None);
     }
     if let Ok(text) = std::str::from_utf8(bytes)
         && let Ok(uri) = text.parse::<http::Uri>()
