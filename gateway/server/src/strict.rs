@@ -92,6 +92,11 @@ impl<T: AsyncRead + Unpin, F: FnMut(&'static str) -> Vec<u8> + Unpin> AsyncRead 
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if buf.remaining() == 0 {
+            // Nothing can be read into a full buffer; a read of nothing must
+            // not be taken for the end of the stream below.
+            return Poll::Ready(Ok(()));
+        }
         loop {
             if this.passable > 0 {
                 this.first_head = None;
@@ -298,6 +303,25 @@ mod tests {
             idle.is_err(),
             "the connection was ended after its first head"
         );
+    }
+
+    #[tokio::test]
+    async fn a_read_into_a_full_buffer_is_not_the_end() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let timeout = Duration::from_secs(5);
+        let mut strict = Strict::new(server, 1024, timeout, |_: &'static str| Vec::new());
+        client.write_all(GOOD).await.expect("write");
+        let mut none: [u8; 0] = [];
+        let mut full = ReadBuf::new(&mut none);
+        std::future::poll_fn(|cx| Pin::new(&mut strict).poll_read(cx, &mut full))
+            .await
+            .expect("a read into a full buffer");
+        let mut head = vec![0; GOOD.len()];
+        strict
+            .read_exact(&mut head)
+            .await
+            .expect("the head, still there");
+        assert_eq!(head, GOOD);
     }
 
     #[tokio::test]
