@@ -127,7 +127,7 @@ impl Gateway {
     /// (an oversized or malformed request head, a head never completed):
     /// a refusal by `rule`, and its outcome `status` (0: closed without one).
     /// Returns the request id it was recorded under.
-    pub fn record_edge_refusal(&self, rule: &'static str, status: u16) -> String {
+    pub fn record_edge_refusal(&self, rule: &str, status: u16) -> String {
         record::edge_refusal(self, rule, status)
     }
 }

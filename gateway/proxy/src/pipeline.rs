@@ -13,7 +13,7 @@ use http::HeaderValue;
 use http::request::Parts;
 use ruma::OwnedUserId;
 use sectorgate_action::access_token;
-use sectorgate_action::{BodyMode, Catalog, Classified, HeadError, check_head, classify_lookup};
+use sectorgate_action::{BodyMode, Catalog, Classified, check_head, classify_lookup};
 use sectorgate_audit::{Direction, Peer};
 use sectorgate_policy::{
     Context, Decision, Peer as PolicyPeer, Verdict, decide, decide_bad_head, decide_body_timeout,
@@ -64,22 +64,8 @@ pub async fn handle(
 }
 
 async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: &str) -> Response {
-    // accept: a head every hop behind reads the same way, without the
-    // client's hop-by-hop headers; then the forwarding headers.
     let (mut parts, body) = request.into_parts();
-    if let Err(error) = check_head(&parts.method, &parts.uri, parts.version, &parts.headers) {
-        return refuse_head(gateway, &error, request_id).await;
-    }
-    strip_hop_by_hop(&mut parts.headers);
-    let client_ip = forwarded::apply(
-        &mut parts.headers,
-        peer.ip(),
-        &gateway.config.trusted_proxies,
-    );
     let trace_id = trace_id(&parts.headers).map(str::to_owned);
-    let lookup = Catalog::global().lookup(&parts.method, parts.uri.path());
-    let endpoint = lookup.endpoint();
-    let endpoint_name = endpoint.map(|endpoint| endpoint.to_string());
     let about = |endpoint: Option<String>, action| About {
         request_id,
         trace_id: trace_id.as_deref(),
@@ -87,6 +73,34 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
         endpoint,
         action,
     };
+
+    // accept: a head every hop behind reads the same way, without the
+    // client's hop-by-hop headers; then the forwarding headers.
+    if let Err(error) = check_head(&parts.method, &parts.uri, parts.version, &parts.headers) {
+        let mut response = refuse(
+            gateway,
+            Peer::Anonymous,
+            &decide_bad_head(&error),
+            about(None, "unparsed"),
+        )
+        .await;
+        if error.closes_connection() {
+            // The client's framing cannot be trusted for another request.
+            response
+                .headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        return response;
+    }
+    strip_hop_by_hop(&mut parts.headers);
+    let client_ip = forwarded::apply(
+        &mut parts.headers,
+        peer.ip(),
+        &gateway.config.trusted_proxies,
+    );
+    let lookup = Catalog::global().lookup(&parts.method, parts.uri.path());
+    let endpoint = lookup.endpoint();
+    let endpoint_name = endpoint.map(|endpoint| endpoint.to_string());
 
     // accept: within the client address's rate.
     if let Err(wait) = gateway.limiters.client(client_ip) {
@@ -292,25 +306,6 @@ async fn refuse(gateway: &Gateway, peer: Peer, decision: &Decision, about: About
         Ok(recorded) => recorded.answer(answer_denial(decision, request_id), None),
         Err(response) => response,
     }
-}
-
-/// Records and answers a head refused before routing, closing the
-/// connection where the client's framing cannot be trusted.
-async fn refuse_head(gateway: &Gateway, error: &HeadError, request_id: &str) -> Response {
-    let about = About {
-        request_id,
-        trace_id: None,
-        direction: Direction::Inbound,
-        endpoint: None,
-        action: "unparsed",
-    };
-    let mut response = refuse(gateway, Peer::Anonymous, &decide_bad_head(error), about).await;
-    if error.closes_connection() {
-        response
-            .headers_mut()
-            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
 }
 
 /// A pseudonym could not be made (its key cannot be read or created).

@@ -197,7 +197,7 @@ pub(crate) fn trace_id(headers: &HeaderMap) -> Option<&str> {
 
 /// Records a refusal made by the connection layer, after the fact (it
 /// forwarded nothing): its decision and its outcome.
-pub(crate) fn edge_refusal(gateway: &Gateway, rule: &'static str, status: u16) -> String {
+pub(crate) fn edge_refusal(gateway: &Gateway, rule: &str, status: u16) -> String {
     let request_id = gateway.request_ids.next();
     let about = About {
         request_id: &request_id,

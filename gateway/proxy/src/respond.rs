@@ -110,9 +110,8 @@ pub fn raw_refusal(
     rule: &str,
     request_id: &str,
 ) -> Vec<u8> {
-    let response = matrix_error(status, errcode, message, rule, request_id);
-    let (parts, _) = response.into_parts();
     let body = error_body(errcode, message, rule);
+    let (parts, _) = json_response(status, body.clone(), request_id).into_parts();
     let mut raw = format!(
         "HTTP/1.1 {} {}\r\n",
         status.as_str(),

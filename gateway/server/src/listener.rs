@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use sectorgate_policy::{RuleId, rules};
+use sectorgate_policy::rules;
 use sectorgate_proxy::{Gateway, Serves, respond};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -89,8 +89,7 @@ pub(crate) async fn serve(
                 None => {
                     tracing::warn!(%peer, "too many connections from one address; closed");
                     if let Some(gateway) = &audit {
-                        static RULE: RuleId = rules::LIMIT_CONNECTIONS;
-                        gateway.record_edge_refusal(RULE.as_str(), 0);
+                        gateway.record_edge_refusal(rules::LIMIT_CONNECTIONS.as_str(), 0);
                     }
                     continue;
                 }
@@ -166,14 +165,13 @@ pub(crate) async fn serve(
 
 /// Records a request head refused on its framing, and returns its answer.
 fn framing_refusal(audit: Option<&Gateway>, reason: &'static str) -> Vec<u8> {
-    static RULE: RuleId = rules::FRAMING_INVALID;
-    let rule = RULE.as_str();
+    let rule = rules::FRAMING_INVALID;
     let status = StatusCode::BAD_REQUEST;
     let request_id = audit.map_or_else(String::new, |gateway| {
-        gateway.record_edge_refusal(rule, status.as_u16())
+        gateway.record_edge_refusal(rule.as_str(), status.as_u16())
     });
     let message = format!("ambiguous request framing: {reason}");
-    respond::raw_refusal(status, "M_UNKNOWN", &message, rule, &request_id)
+    respond::raw_refusal(status, "M_UNKNOWN", &message, rule.as_str(), &request_id)
 }
 
 /// The rule and status of a request the connection layer refused, from the
