@@ -5,7 +5,8 @@
 #     kept under the cache directory and named after a hash of the requirements
 #     and of the Python version, so changing either builds a fresh one;
 #   * the npm packages of gateway/server/tests/clients (matrix-js-sdk);
-#   * the openssl command and libfaketime (Debian packages, installed as root).
+#   * the openssl command, libfaketime and chromium (Debian packages, installed
+#     as root).
 #
 # Cache directory: ${SECTORGATE_CACHE:-$HOME/.cache/sectorgate}.
 # Re-running is cheap: each part writes a marker only after it succeeded and is
@@ -40,27 +41,26 @@ run() { "$@" 3>&- 9>&-; }
 
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found"
 command -v flock >/dev/null || die "flock not found (util-linux)"
-# The signed-federation-list tests make Brainpool keys and certificates with
-# the openssl command (Debian: package openssl).
-if [ "$WITH_NPM" = 1 ] && ! command -v openssl >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        log "installing openssl (Debian package)"
-        run apt-get install -y -q openssl >&2 || die "cannot install openssl"
-    else
-        die "openssl not found (Debian: apt-get install openssl)"
+# Installs a Debian package (as root) unless `$2`, a command or a path,
+# shows it is there already.
+need_package() {
+    local package="$1" present="$2" why="$3"
+    if command -v "$present" >/dev/null 2>&1 || [ -e "$present" ]; then
+        return
     fi
-fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        log "installing $package (Debian package): $why"
+        run apt-get install -y -q "$package" >&2 || die "cannot install $package"
+    else
+        die "$package not found (Debian: apt-get install $package): $why"
+    fi
+}
 
-# The clock-jump test runs the gateway under libfaketime (Debian: package
-# libfaketime).
-FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
-if [ "$WITH_NPM" = 1 ] && [ ! -e "$FAKETIME_LIB" ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        log "installing libfaketime (Debian package)"
-        run apt-get install -y -q libfaketime >&2 || die "cannot install libfaketime"
-    else
-        die "libfaketime not found (Debian: apt-get install libfaketime)"
-    fi
+if [ "$WITH_NPM" = 1 ]; then
+    need_package openssl openssl "the signed-federation-list tests make Brainpool keys with it"
+    need_package libfaketime /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 \
+        "the clock-jump test runs the gateway under it"
+    need_package chromium chromium "the conformance test renders the HTML report in it"
 fi
 
 mkdir -p "$CACHE"

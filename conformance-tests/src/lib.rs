@@ -1,3 +1,20 @@
-//! The sectorgate conformance suite: catalog, runner and reports (to come).
+//! The sectorgate conformance suite: vendors certify their Matrix servers
+//! and clients against a sector profile.
 //!
-//! See `conformance-tests/README.md` for what this crate will hold.
+//! - [`catalog`]: every test of a profile, with a stable id and the
+//!   requirements it covers;
+//! - [`server`]: server mode, driving a deployed homeserver (with or
+//!   without sectorgate in front) as a black box;
+//! - [`report`]: the report folder and its signed manifest;
+//! - [`status`]: what a test can conclude.
+
+pub mod catalog;
+pub mod report;
+pub mod server;
+pub mod status;
+
+/// The suite's version.
+pub const SUITE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The commit the suite was built from.
+pub const SUITE_COMMIT: &str = env!("SECTORGATE_COMMIT");

@@ -60,6 +60,10 @@ pub(crate) struct ProfileFile {
     pub(crate) federation: FederationFile,
     #[serde(default)]
     pub(crate) audit: AuditFile,
+    /// The public requirements each rule implements: rule id → references
+    /// such as `gematik:A_26344` (merged by rule id, the child's winning).
+    #[serde(default)]
+    pub(crate) requirements: BTreeMap<String, Vec<String>>,
 }
 
 /// `audit:` what the audit log may name.

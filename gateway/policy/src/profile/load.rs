@@ -219,6 +219,31 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
                 .is_some_and(|(yes, _)| yes),
         },
         user_groups,
+        requirements: requirements(chain, resolver.problems),
         by_endpoint,
     }
+}
+
+/// The requirement references, merged by rule id (the child's winning);
+/// each must read `scheme:id`.
+fn requirements(chain: &[Link], problems: &mut Vec<Problem>) -> BTreeMap<String, Vec<String>> {
+    let mut merged = BTreeMap::new();
+    for link in chain.iter().rev() {
+        for (rule, references) in &link.file.requirements {
+            for reference in references {
+                let well_formed = reference
+                    .split_once(':')
+                    .is_some_and(|(scheme, id)| !scheme.is_empty() && !id.trim().is_empty());
+                if !well_formed {
+                    problems.push(Problem::new(
+                        link.source.label("profile.yaml"),
+                        format!("requirements.{rule}"),
+                        format!("{reference:?} is not a reference like gematik:A_26344"),
+                    ));
+                }
+            }
+            merged.insert(rule.clone(), references.clone());
+        }
+    }
+    merged
 }

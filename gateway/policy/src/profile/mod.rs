@@ -15,7 +15,7 @@ mod rules;
 mod schemas;
 mod source;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -223,6 +223,9 @@ pub struct Profile {
     pub audit: AuditRules,
     /// Named groups of users.
     pub user_groups: HashMap<String, UserSelector>,
+    /// The public requirements each rule implements: rule id → references
+    /// (`scheme:id`, e.g. `gematik:A_26344`).
+    pub requirements: BTreeMap<String, Vec<String>>,
     by_endpoint: HashMap<Endpoint, usize>,
 }
 
@@ -246,12 +249,7 @@ impl Profile {
     /// Loads a bundled profile by id, or a profile folder by path: a name
     /// with a `/`, or one that is an existing folder, is a path.
     pub fn named(name: &str) -> Result<Self, ProfileError> {
-        let path = Path::new(name);
-        if name.contains('/') || path.is_dir() {
-            Self::from_dir(path)
-        } else {
-            Self::bundled(name)
-        }
+        load::load(ProfileSource::named(name)?)
     }
 
     /// The endpoint rule that names `endpoint`, if any.

@@ -108,9 +108,56 @@ impl ProfileSource {
             .collect()
     }
 
+    /// A bundled profile by id, or a profile folder by path (as
+    /// [`Profile::named`](crate::Profile::named) reads the name).
+    pub fn named(name: &str) -> Result<Self, ProfileError> {
+        let path = Path::new(name);
+        if name.contains('/') || path.is_dir() {
+            Ok(Self::dir(path))
+        } else {
+            Self::bundled(name)
+        }
+    }
+
+    /// Every file of the profile (`profile.yaml`, `schemas/`, `cases/`), as
+    /// (path inside the folder, bytes), sorted by path: what a digest of the
+    /// profile covers.
+    pub fn files(&self) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = match self {
+            Self::Bundled(id) => {
+                let prefix = format!("{id}/");
+                bundled::BUNDLED_FILES
+                    .iter()
+                    .filter_map(|(name, text)| {
+                        let relative = name.strip_prefix(&prefix)?;
+                        Some((relative.to_owned(), text.as_bytes().to_vec()))
+                    })
+                    .collect()
+            }
+            Self::Dir(dir) => {
+                let mut found = Vec::new();
+                if let Ok(bytes) = std::fs::read(dir.join("profile.yaml")) {
+                    found.push(("profile.yaml".to_owned(), bytes));
+                }
+                for folder in ["schemas", "cases"] {
+                    let entries = std::fs::read_dir(dir.join(folder)).into_iter().flatten();
+                    for entry in entries.flatten() {
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        if let Ok(bytes) = std::fs::read(entry.path()) {
+                            found.push((format!("{folder}/{name}"), bytes));
+                        }
+                    }
+                }
+                found
+            }
+        };
+        files.sort();
+        files
+    }
+
     /// Where the profile `id` that this one extends is found: a sibling
     /// folder, else a bundled profile.
-    pub(super) fn parent(&self, id: &str) -> Result<Self, ProfileError> {
+    pub fn parent(&self, id: &str) -> Result<Self, ProfileError> {
         if let Self::Dir(dir) = self {
             let sibling = dir.parent().map(|parent| parent.join(id));
             if let Some(sibling) = sibling.filter(|path| path.join("profile.yaml").is_file()) {

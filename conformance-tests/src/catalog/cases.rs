@@ -1,0 +1,93 @@
+//! Decision cases as catalog tests. A profile's own cases all apply; a case
+//! of a profile it extends applies only while it still holds under this
+//! profile (a child may have changed the rule it shows).
+
+use std::collections::BTreeSet;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sectorgate_policy::Profile;
+use sectorgate_policy::cases::{self, Case};
+use sectorgate_policy::profile::ProfileSource;
+
+use super::{Catalog, CatalogError, Mode, Need, Source, Target, TestSpec, slug};
+
+/// The tests drawn from the cases of `chain` (child first).
+pub(super) fn tests(
+    profile: &Profile,
+    chain: &[(String, ProfileSource)],
+) -> Result<Vec<TestSpec>, CatalogError> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        });
+    let mut tests = Vec::new();
+    let mut ids = BTreeSet::new();
+    for (depth, (id, source)) in chain.iter().enumerate() {
+        let files = cases::load(source).map_err(|problems| {
+            CatalogError::Cases(
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        for (label, file_cases) in files {
+            let file = label.rsplit('/').next().unwrap_or(&label);
+            let stem = file.strip_suffix(".yaml").unwrap_or(file);
+            for case in file_cases {
+                let inherited = depth > 0;
+                if inherited && !still_holds(&case, profile, now_ms) {
+                    continue;
+                }
+                let mut test_id = format!("case.{id}.{}.{}", slug(stem), slug(&case.name));
+                let base = test_id.clone();
+                let mut n = 2;
+                while !ids.insert(test_id.clone()) {
+                    test_id = format!("{base}_{n}");
+                    n += 1;
+                }
+                tests.push(spec(profile, test_id, id, file, case));
+            }
+        }
+    }
+    Ok(tests)
+}
+
+fn still_holds(case: &Case, profile: &Profile, now_ms: u64) -> bool {
+    case.decide(profile, now_ms)
+        .and_then(|decision| case.check(&decision))
+        .is_ok()
+}
+
+fn spec(profile: &Profile, id: String, owner: &str, file: &str, case: Case) -> TestSpec {
+    let mut needs = Vec::new();
+    if case.expect.verdict == "allow"
+        && let Some(version) = case
+            .request
+            .body
+            .as_ref()
+            .and_then(|body| body.get("room_version"))
+            .and_then(|version| version.as_str())
+    {
+        needs.push(Need::RoomVersion(version.to_owned()));
+    }
+    TestSpec {
+        id,
+        title: case.name.clone(),
+        requirements: Catalog::references(profile, &case.expect.rule),
+        targets: vec![Target::Server, Target::Gateway],
+        modes: vec![Mode::Active],
+        needs,
+        not_applicable: case
+            .e2e_skip
+            .as_ref()
+            .map(|why| format!("cannot run black-box: {why}")),
+        source: Source::Case {
+            profile: owner.to_owned(),
+            file: format!("cases/{file}"),
+            case: Box::new(case),
+        },
+    }
+}

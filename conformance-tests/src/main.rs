@@ -1,0 +1,308 @@
+//! `sectorgate-conformance`: list a profile's tests, run them against a
+//! server, and check a report folder.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sectorgate_conformance::catalog::{Catalog, Target};
+use sectorgate_conformance::report::manifest;
+use sectorgate_conformance::server::{self, RunOptions, UserHook};
+
+/// Certify Matrix servers and clients against a sectorgate profile.
+#[derive(Debug, Parser)]
+#[command(name = "sectorgate-conformance", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RunTarget {
+    /// A homeserver as a black box: judged on status and errcode.
+    Server,
+    /// A homeserver behind sectorgate: the answers must also name the rule.
+    Gateway,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the tests of a profile: id, requirements, and why one does not
+    /// apply.
+    List {
+        /// A bundled profile id, or a profile folder.
+        #[arg(long)]
+        profile: String,
+        /// Print the catalog as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the profile's tests against a deployed server and write a report
+    /// folder. Exits 0 when nothing failed, 1 when something did.
+    Run(Box<RunArgs>),
+    /// Check a report folder against its manifest. Exits 1 on any problem.
+    VerifyReport {
+        /// The report folder.
+        dir: PathBuf,
+        /// The public key that must have signed it (base64, or a file
+        /// holding it).
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Make a signing key file and print its public key.
+    Keygen {
+        /// The key file to write (it must not exist).
+        file: PathBuf,
+    },
+}
+
+/// `run`'s arguments.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// A bundled profile id, or a profile folder.
+    #[arg(long)]
+    profile: String,
+    /// What is under test.
+    #[arg(long, value_enum)]
+    target: RunTarget,
+    /// The client-server API's base URL.
+    #[arg(long)]
+    url: String,
+    /// The homeserver's own URL, for fixtures the profile would refuse
+    /// to make through the target.
+    #[arg(long)]
+    fixture_url: Option<String>,
+    /// The federation API's base URL (federation tests are skipped
+    /// without it).
+    #[arg(long)]
+    federation_url: Option<String>,
+    /// The target's server name (by default the test users' server).
+    #[arg(long)]
+    server_name: Option<String>,
+    /// The server name the suite's federation peer signs as.
+    #[arg(long, default_value = "conformance-peer.invalid")]
+    peer_name: String,
+    /// Where test users come from: `open`, `shared-secret:FILE`, or
+    /// `list:FILE` (YAML list of {user, password}).
+    #[arg(long, default_value = "open")]
+    users: String,
+    /// An extra CA certificate to trust (PEM).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Run only tests whose id matches (glob; repeatable).
+    #[arg(long)]
+    only: Vec<String>,
+    /// Leave out tests whose id matches (glob; repeatable).
+    #[arg(long)]
+    skip: Vec<String>,
+    /// A YAML map of test id → reason: those failures do not fail the
+    /// run, and the report says it is not for certification.
+    #[arg(long)]
+    expected_failures: Option<PathBuf>,
+    /// The product's name, instead of what it reports.
+    #[arg(long)]
+    product: Option<String>,
+    /// The product's version, instead of what it reports.
+    #[arg(long)]
+    product_version: Option<String>,
+    /// Each request's timeout.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// A key file (`keygen`) to sign the report's manifest with.
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
+    /// The report folder.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::List { profile, json } => list(&profile, json),
+        Command::Run(args) => run_command(*args),
+        Command::VerifyReport { dir, public_key } => verify(&dir, public_key.as_deref()),
+        Command::Keygen { file } => keygen(&file),
+    }
+}
+
+fn run_command(args: RunArgs) -> ExitCode {
+    let RunArgs {
+        profile,
+        target,
+        url,
+        fixture_url,
+        federation_url,
+        server_name,
+        peer_name,
+        users,
+        ca,
+        only,
+        skip,
+        expected_failures,
+        product,
+        product_version,
+        timeout,
+        signing_key,
+        out,
+    } = args;
+    let options = (|| -> Result<RunOptions, String> {
+        Ok(RunOptions {
+            target: match target {
+                RunTarget::Server => Target::Server,
+                RunTarget::Gateway => Target::Gateway,
+            },
+            url,
+            fixture_url,
+            federation_url,
+            server_name,
+            peer_name,
+            users: UserHook::parse(&users)?,
+            ca,
+            only,
+            skip,
+            expected_failures: match expected_failures {
+                Some(path) => read_expected_failures(&path)?,
+                None => BTreeMap::new(),
+            },
+            product,
+            product_version,
+            timeout,
+        })
+    })();
+    match options {
+        Ok(options) => run(&profile, &options, signing_key.as_deref(), &out),
+        Err(why) => fail(&why),
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn print(text: &str) -> ExitCode {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    ExitCode::SUCCESS
+}
+
+fn fail(why: &str) -> ExitCode {
+    eprintln!("sectorgate-conformance: {why}");
+    ExitCode::from(2)
+}
+
+fn list(profile: &str, json: bool) -> ExitCode {
+    let catalog = match Catalog::load(profile) {
+        Ok(catalog) => catalog,
+        Err(error) => return fail(&error.to_string()),
+    };
+    if json {
+        return match serde_json::to_string_pretty(&catalog.tests) {
+            Ok(text) => print(&format!("{text}\n")),
+            Err(error) => fail(&error.to_string()),
+        };
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {} ({} tests, profile SHA-256 {})",
+        catalog.profile.id,
+        catalog.profile.version,
+        catalog.tests.len(),
+        catalog.profile_hash
+    );
+    for test in &catalog.tests {
+        let targets: Vec<&str> = test.targets.iter().map(|t| t.as_str()).collect();
+        let _ = writeln!(out, "{}  [{}]", test.id, targets.join(","));
+        let _ = writeln!(out, "    {}", test.title);
+        let _ = writeln!(out, "    covers: {}", test.requirements.join(", "));
+        if !test.needs.is_empty() {
+            let needs: Vec<String> = test.needs.iter().map(ToString::to_string).collect();
+            let _ = writeln!(out, "    needs: {}", needs.join(", "));
+        }
+        if let Some(why) = &test.not_applicable {
+            let _ = writeln!(out, "    not applicable: {why}");
+        }
+    }
+    print(&out)
+}
+
+fn read_expected_failures(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn run(profile: &str, options: &RunOptions, key: Option<&Path>, out: &Path) -> ExitCode {
+    let catalog = match Catalog::load(profile) {
+        Ok(catalog) => catalog,
+        Err(error) => return fail(&error.to_string()),
+    };
+    let key = match key.map(manifest::read_signing_key).transpose() {
+        Ok(key) => key,
+        Err(why) => return fail(&why),
+    };
+    let report = server::run(&catalog, options);
+    if let Err(error) = report.write(out, key.as_ref()) {
+        return fail(&format!(
+            "cannot write the report to {}: {error}",
+            out.display()
+        ));
+    }
+    for result in &report.results {
+        println!("{:<15} {}", result.status.as_str(), result.id);
+    }
+    let counts: Vec<String> = report
+        .summary
+        .iter()
+        .filter(|(_, count)| **count > 0)
+        .map(|(status, count)| format!("{count} {status}"))
+        .collect();
+    println!("{}; report in {}", counts.join(", "), out.display());
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn verify(dir: &Path, public_key: Option<&str>) -> ExitCode {
+    let trusted = match public_key {
+        None => None,
+        Some(text) => {
+            let text = std::fs::read_to_string(text).unwrap_or_else(|_| text.to_owned());
+            match manifest::parse_public_key(&text) {
+                Ok(key) => Some(key),
+                Err(why) => return fail(&why),
+            }
+        }
+    };
+    match manifest::verify(dir, trusted.as_ref()) {
+        Ok(verified) => {
+            match verified.signed_by {
+                Some(key) => println!("ok: {} files, signed by {key}", verified.files),
+                None => println!("ok: {} files, not signed", verified.files),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in problems {
+                println!("FAIL: {problem}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn keygen(file: &Path) -> ExitCode {
+    let (key, text) = manifest::generate_key();
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file)
+        .and_then(|mut handle| std::io::Write::write_all(&mut handle, text.as_bytes()));
+    if let Err(error) = written {
+        return fail(&format!("cannot write {}: {error}", file.display()));
+    }
+    println!("{}", manifest::public_key(&key.verifying_key()));
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,170 @@
+//! Reports: one folder per run, holding `results.json` (the record),
+//! `junit.xml` (for CI systems), `index.html` (for people) and
+//! `manifest.json` (the SHA-256 of each, optionally signed), so the folder
+//! can be handed over as one bundle and checked with `verify-report`.
+
+mod exchange;
+mod html;
+mod junit;
+pub mod manifest;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use exchange::{Exchange, REDACTED, redact};
+
+use crate::status::Status;
+
+/// The version of the `results.json` format.
+pub const FORMAT: u32 = 1;
+
+/// What a run was, against what.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Header {
+    /// The `results.json` format version.
+    pub format: u32,
+    /// The suite's version.
+    pub suite_version: String,
+    /// The commit the suite was built from (`unknown` outside a checkout).
+    pub suite_commit: String,
+    /// The profile's id.
+    pub profile: String,
+    /// The profile's own version.
+    pub profile_version: String,
+    /// SHA-256 over the files of the profile and those it extends.
+    pub profile_hash: String,
+    /// The product under test.
+    pub product: String,
+    /// Its version, as it reported it or as given.
+    pub product_version: String,
+    /// `server`, `gateway` or `client`.
+    pub target: String,
+    /// `active` or `passive`.
+    pub mode: String,
+    /// Where the product was reached.
+    pub url: String,
+    /// When the run started (RFC 3339).
+    pub started: String,
+    /// When it ended (RFC 3339).
+    pub finished: String,
+    /// Whether the run may serve as certification evidence: false when an
+    /// expected-failure list or a filter was used.
+    pub certification: bool,
+    /// Why it may not, when it may not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_for_certification: Vec<String>,
+}
+
+/// One test's outcome.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TestResult {
+    /// The test's stable id.
+    pub id: String,
+    /// What it shows.
+    pub title: String,
+    /// The requirements it covers.
+    pub requirements: Vec<String>,
+    /// Its outcome.
+    pub status: Status,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// What the suite concluded and why.
+    pub messages: Vec<String>,
+    /// The exchanges it rests on, in order.
+    pub evidence: Vec<Exchange>,
+    /// The reason given in the expected-failure list, when the test is on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_failure: Option<String>,
+}
+
+impl TestResult {
+    /// Whether this outcome keeps the run from passing (an expected failure
+    /// does not).
+    pub fn blocks(&self) -> bool {
+        self.status.blocks_certification() && self.expected_failure.is_none()
+    }
+}
+
+/// A run's whole record: `results.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    /// The run.
+    pub header: Header,
+    /// How many tests ended in each status.
+    pub summary: BTreeMap<Status, usize>,
+    /// Every test, in catalog order.
+    pub results: Vec<TestResult>,
+}
+
+impl Report {
+    /// A report of these results.
+    pub fn new(header: Header, results: Vec<TestResult>) -> Self {
+        let mut summary: BTreeMap<Status, usize> =
+            Status::ALL.iter().map(|status| (*status, 0)).collect();
+        for result in &results {
+            *summary.entry(result.status).or_default() += 1;
+        }
+        Self {
+            header,
+            summary,
+            results,
+        }
+    }
+
+    /// Whether the run passed: no FAIL or ERROR outside the expected-failure
+    /// list.
+    pub fn passed(&self) -> bool {
+        !self.results.iter().any(TestResult::blocks)
+    }
+
+    /// The result of the test `id`.
+    pub fn result(&self, id: &str) -> Option<&TestResult> {
+        self.results.iter().find(|result| result.id == id)
+    }
+
+    /// Each requirement, with the statuses of the tests that cover it.
+    pub fn by_requirement(&self) -> BTreeMap<&str, Vec<&TestResult>> {
+        let mut map: BTreeMap<&str, Vec<&TestResult>> = BTreeMap::new();
+        for result in &self.results {
+            for requirement in &result.requirements {
+                map.entry(requirement.as_str()).or_default().push(result);
+            }
+        }
+        map
+    }
+
+    /// Writes the report folder: `results.json`, `junit.xml`, `index.html`,
+    /// then `manifest.json` over them, signed when a key is given.
+    pub fn write(
+        &self,
+        dir: &Path,
+        key: Option<&ed25519_dalek::SigningKey>,
+    ) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("results.json"), json)?;
+        std::fs::write(dir.join("junit.xml"), junit::render(self))?;
+        std::fs::write(dir.join("index.html"), html::render(self))?;
+        manifest::write(dir, &self.header.suite_version, key)
+    }
+}
+
+/// The worst status among `statuses`, for a requirement's summary: FAIL and
+/// ERROR over WARNING over PASS over the rest.
+pub fn overall(statuses: impl IntoIterator<Item = Status>) -> Status {
+    let rank = |status: Status| match status {
+        Status::Error => 6,
+        Status::Fail => 5,
+        Status::Warning => 4,
+        Status::NotExercised => 3,
+        Status::Pass => 2,
+        Status::Skip => 1,
+        Status::NotApplicable => 0,
+    };
+    statuses
+        .into_iter()
+        .max_by_key(|status| rank(*status))
+        .unwrap_or(Status::NotApplicable)
+}

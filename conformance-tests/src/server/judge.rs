@@ -1,0 +1,159 @@
+//! Judging an answer against what the profile expects. A server is judged
+//! on what a client sees: refused or not, and with which status and error
+//! code. Behind sectorgate (target `gateway`) the answer must also name the
+//! expected rule.
+
+use crate::catalog::Target;
+use crate::status::Status;
+
+use super::client::Answer;
+
+/// The JSON member in which sectorgate names the deciding rule.
+pub const RULE_FIELD: &str = "org.sectorgate.rule";
+
+/// What the profile expects of one request.
+#[derive(Clone, Debug)]
+pub struct Expectation<'a> {
+    /// Refused, or passed.
+    pub refused: bool,
+    /// The deciding rule.
+    pub rule: &'a str,
+    /// The refusal's status, when the profile fixes it.
+    pub status: Option<u16>,
+    /// The refusal's errcode, when the profile fixes it.
+    pub errcode: Option<&'a str>,
+}
+
+/// The status of one answer, and what it rests on.
+pub fn judge(expect: &Expectation<'_>, answer: &Answer, target: Target) -> (Status, String) {
+    let rule = answer.body.get(RULE_FIELD).and_then(|rule| rule.as_str());
+    if !expect.refused {
+        return if answer.is_success() && rule.is_none() {
+            (
+                Status::Pass,
+                format!("passed as required: {}", answer.status),
+            )
+        } else {
+            (
+                Status::Fail,
+                format!(
+                    "refused, though the profile lets it pass: {}{}",
+                    answer.describe(),
+                    rule.map(|rule| format!(" (rule {rule})"))
+                        .unwrap_or_default()
+                ),
+            )
+        };
+    }
+    if answer.is_success() {
+        return (
+            Status::Fail,
+            format!(
+                "accepted with {}: rule {} requires a refusal",
+                answer.status, expect.rule
+            ),
+        );
+    }
+    if answer.status >= 500 {
+        return (
+            Status::Fail,
+            format!("a server error instead of a refusal: {}", answer.describe()),
+        );
+    }
+    if target == Target::Gateway && rule != Some(expect.rule) {
+        return (
+            Status::Fail,
+            format!(
+                "refused by rule {}, expected {}: {}",
+                rule.unwrap_or("(none named)"),
+                expect.rule,
+                answer.describe()
+            ),
+        );
+    }
+    let status_ok = expect.status.is_none_or(|want| want == answer.status);
+    let errcode_ok = expect
+        .errcode
+        .is_none_or(|want| Some(want) == answer.errcode());
+    if status_ok && errcode_ok {
+        (
+            Status::Pass,
+            format!("refused as required: {}", answer.describe()),
+        )
+    } else {
+        (
+            Status::Warning,
+            format!(
+                "refused, but with {} where the profile answers {} {}",
+                answer.describe(),
+                expect
+                    .status
+                    .map_or("any status".to_owned(), |s| s.to_string()),
+                expect.errcode.unwrap_or("any errcode")
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn answer(status: u16, body: serde_json::Value) -> Answer {
+        Answer { status, body }
+    }
+
+    const DENY: Expectation<'static> = Expectation {
+        refused: true,
+        rule: "tim.url_preview_disabled",
+        status: Some(404),
+        errcode: Some("M_UNRECOGNIZED"),
+    };
+
+    #[test]
+    fn a_refusal_is_judged_by_status_errcode_and_behind_sectorgate_rule() {
+        let exact = answer(
+            404,
+            json!({"errcode": "M_UNRECOGNIZED", RULE_FIELD: "tim.url_preview_disabled"}),
+        );
+        assert_eq!(judge(&DENY, &exact, Target::Gateway).0, Status::Pass);
+        let plain = answer(404, json!({"errcode": "M_UNRECOGNIZED"}));
+        assert_eq!(judge(&DENY, &plain, Target::Server).0, Status::Pass);
+        assert_eq!(judge(&DENY, &plain, Target::Gateway).0, Status::Fail);
+        let other = answer(403, json!({"errcode": "M_FORBIDDEN"}));
+        assert_eq!(judge(&DENY, &other, Target::Server).0, Status::Warning);
+        assert_eq!(
+            judge(&DENY, &answer(200, json!({})), Target::Server).0,
+            Status::Fail
+        );
+        assert_eq!(
+            judge(&DENY, &answer(502, json!({})), Target::Server).0,
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn a_pass_must_succeed_and_name_no_rule() {
+        let allow = Expectation {
+            refused: false,
+            rule: "endpoint.allowed",
+            status: None,
+            errcode: None,
+        };
+        assert_eq!(
+            judge(&allow, &answer(200, json!({})), Target::Gateway).0,
+            Status::Pass
+        );
+        assert_eq!(
+            judge(
+                &allow,
+                &answer(403, json!({"errcode": "M_FORBIDDEN"})),
+                Target::Server
+            )
+            .0,
+            Status::Fail
+        );
+    }
+}

@@ -1,0 +1,389 @@
+//! Server mode: the suite drives a deployed homeserver, with or without
+//! sectorgate in front, through every test of the catalog that applies, as
+//! a black box over HTTP.
+
+mod client;
+mod federation;
+mod fixtures;
+mod judge;
+mod scenarios;
+mod users;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use sectorgate_policy::cases::Case;
+use sectorgate_policy::profile::Glob;
+use serde_json::Value;
+
+pub use client::{Answer, Client, Failure, http_client};
+pub use judge::{Expectation, RULE_FIELD, judge};
+pub use users::{Account, Credentials, UserHook};
+
+use crate::catalog::{Catalog, Mode, Need, Source, Target, TestSpec};
+use crate::report::{Exchange, Header, Report, TestResult};
+use crate::status::Status;
+use fixtures::Fixtures;
+
+/// How a server run is made.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// `server` or `gateway`.
+    pub target: Target,
+    /// The client-server API's base URL.
+    pub url: String,
+    /// The homeserver's own URL, to make fixtures the profile would refuse
+    /// to make through the target.
+    pub fixture_url: Option<String>,
+    /// The federation API's base URL; without it, federation tests are
+    /// skipped.
+    pub federation_url: Option<String>,
+    /// The target's server name (by default, the test users' server).
+    pub server_name: Option<String>,
+    /// The suite's peer's server name.
+    pub peer_name: String,
+    /// Where test users come from.
+    pub users: UserHook,
+    /// An extra CA to trust (PEM).
+    pub ca: Option<PathBuf>,
+    /// Only tests whose id matches one of these globs.
+    pub only: Vec<String>,
+    /// No test whose id matches one of these globs.
+    pub skip: Vec<String>,
+    /// Tests expected to fail, with the reason.
+    pub expected_failures: BTreeMap<String, String>,
+    /// The product's name, instead of what it reports.
+    pub product: Option<String>,
+    /// The product's version, instead of what it reports.
+    pub product_version: Option<String>,
+    /// Each request's timeout.
+    pub timeout: Duration,
+}
+
+/// What the suite learned of the product before the tests.
+struct Product {
+    name: String,
+    version: String,
+    room_versions: BTreeSet<String>,
+}
+
+/// Everything a test needs to run.
+struct Bench<'a> {
+    options: &'a RunOptions,
+    catalog: &'a Catalog,
+    client: Client,
+    federation: Option<Client>,
+    accounts: Vec<Account>,
+    /// Rooms for cases, made as the first account.
+    fixtures: RefCell<Fixtures>,
+    /// Whether fixtures are made through the target.
+    fixtures_through_target: bool,
+}
+
+/// Runs the catalog's tests against a server; never fails: what goes wrong
+/// in the harness is an ERROR in the report.
+pub fn run(catalog: &Catalog, options: &RunOptions) -> Report {
+    let started = SystemTime::now();
+    let mut setup = Vec::new();
+    let prepared = prepare(options, &mut setup);
+    let (product, mut results) = match prepared {
+        Ok(((client, federation, fixture_client, accounts), product)) => {
+            let token = accounts
+                .first()
+                .map(|a| a.token.clone())
+                .unwrap_or_default();
+            let bench = Bench {
+                options,
+                catalog,
+                client,
+                federation,
+                fixtures: RefCell::new(Fixtures::new(fixture_client, &token)),
+                fixtures_through_target: options.fixture_url.is_none(),
+                accounts,
+            };
+            let results = catalog
+                .tests
+                .iter()
+                .filter(|test| selected(test, options))
+                .map(|test| run_test(&bench, &product, test))
+                .collect::<Vec<_>>();
+            (product, results)
+        }
+        Err(why) => {
+            let product = Product {
+                name: options
+                    .product
+                    .clone()
+                    .unwrap_or_else(|| "unknown".to_owned()),
+                version: options.product_version.clone().unwrap_or_default(),
+                room_versions: BTreeSet::new(),
+            };
+            let results = catalog
+                .tests
+                .iter()
+                .filter(|test| selected(test, options))
+                .map(|test| {
+                    result(
+                        test,
+                        Status::Error,
+                        vec![format!("setup failed: {why}")],
+                        Vec::new(),
+                    )
+                })
+                .collect();
+            (product, results)
+        }
+    };
+    for result in &mut results {
+        result.expected_failure = options.expected_failures.get(&result.id).cloned();
+    }
+    let mut not_for_certification = Vec::new();
+    if !options.expected_failures.is_empty() {
+        not_for_certification.push(format!(
+            "an expected-failure list of {} tests was used",
+            options.expected_failures.len()
+        ));
+    }
+    if !options.only.is_empty() || !options.skip.is_empty() {
+        not_for_certification.push(format!(
+            "tests were filtered (only: {:?}, skip: {:?})",
+            options.only, options.skip
+        ));
+    }
+    let header = Header {
+        format: crate::report::FORMAT,
+        suite_version: crate::SUITE_VERSION.to_owned(),
+        suite_commit: crate::SUITE_COMMIT.to_owned(),
+        profile: catalog.profile.id.clone(),
+        profile_version: catalog.profile.version.clone(),
+        profile_hash: catalog.profile_hash.clone(),
+        product: product.name,
+        product_version: product.version,
+        target: options.target.as_str().to_owned(),
+        mode: "active".to_owned(),
+        url: options.url.clone(),
+        started: humantime::format_rfc3339_seconds(started).to_string(),
+        finished: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        certification: not_for_certification.is_empty(),
+        not_for_certification,
+    };
+    Report::new(header, results)
+}
+
+/// The target's client, the federation client, the fixtures' client and
+/// the test users.
+type Parts = (Client, Option<Client>, Client, Vec<Account>);
+
+fn prepare(options: &RunOptions, trail: &mut Vec<Exchange>) -> Result<(Parts, Product), String> {
+    let http = http_client(options.timeout, options.ca.as_deref())?;
+    let client = Client::new(http.clone(), &options.url);
+    let federation = options
+        .federation_url
+        .as_deref()
+        .map(|url| Client::new(http.clone(), url));
+    let fixtures = options
+        .fixture_url
+        .as_deref()
+        .map_or_else(|| client.clone(), |url| Client::new(http.clone(), url));
+    let accounts = options.users.accounts(&client, trail, 2)?;
+    let capabilities = accounts
+        .first()
+        .map(|account| {
+            client.raw(
+                trail,
+                "GET",
+                "/_matrix/client/v3/capabilities",
+                Some(&account.token),
+                &[],
+                Vec::new(),
+            )
+        })
+        .transpose()?;
+    let room_versions = capabilities
+        .as_ref()
+        .and_then(|answer| {
+            answer
+                .body
+                .pointer("/capabilities/m.room_versions/available")
+        })
+        .and_then(Value::as_object)
+        .map(|available| available.keys().cloned().collect())
+        .unwrap_or_default();
+    let reported = federation.as_ref().and_then(|federation| {
+        let answer = federation
+            .raw(
+                trail,
+                "GET",
+                "/_matrix/federation/v1/version",
+                None,
+                &[],
+                Vec::new(),
+            )
+            .ok()?;
+        let name = answer.body.pointer("/server/name")?.as_str()?.to_owned();
+        let version = answer
+            .body
+            .pointer("/server/version")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        Some((name, version))
+    });
+    let product = Product {
+        name: options
+            .product
+            .clone()
+            .or_else(|| reported.as_ref().map(|(name, _)| name.clone()))
+            .unwrap_or_else(|| "unknown".to_owned()),
+        version: options
+            .product_version
+            .clone()
+            .or_else(|| reported.map(|(_, version)| version))
+            .unwrap_or_default(),
+        room_versions,
+    };
+    Ok(((client, federation, fixtures, accounts), product))
+}
+
+fn selected(test: &TestSpec, options: &RunOptions) -> bool {
+    let matches = |globs: &[String]| globs.iter().any(|glob| Glob::new(glob).matches(&test.id));
+    (options.only.is_empty() || matches(&options.only)) && !matches(&options.skip)
+}
+
+fn result(
+    test: &TestSpec,
+    status: Status,
+    messages: Vec<String>,
+    evidence: Vec<Exchange>,
+) -> TestResult {
+    TestResult {
+        id: test.id.clone(),
+        title: test.title.clone(),
+        requirements: test.requirements.clone(),
+        status,
+        duration_ms: 0,
+        messages,
+        evidence,
+        expected_failure: None,
+    }
+}
+
+fn run_test(bench: &Bench<'_>, product: &Product, test: &TestSpec) -> TestResult {
+    let target = bench.options.target;
+    if !test.targets.contains(&target) || !test.modes.contains(&Mode::Active) {
+        return result(
+            test,
+            Status::NotApplicable,
+            vec![format!(
+                "this test does not look at a {} in active mode",
+                target.as_str()
+            )],
+            Vec::new(),
+        );
+    }
+    if let Some(why) = &test.not_applicable {
+        return result(test, Status::NotApplicable, vec![why.clone()], Vec::new());
+    }
+    for need in &test.needs {
+        let missing = match need {
+            Need::RoomVersion(version) => !product.room_versions.contains(version),
+            Need::Federation => bench.federation.is_none(),
+        };
+        if missing {
+            let why = match need {
+                Need::Federation => "no federation URL was given (--federation-url)".to_owned(),
+                Need::RoomVersion(version) => {
+                    format!("the product does not offer room version {version} (/capabilities)")
+                }
+            };
+            return result(
+                test,
+                Status::Skip,
+                vec![format!("needs {need}: {why}")],
+                Vec::new(),
+            );
+        }
+    }
+    let started = Instant::now();
+    let mut trail = Vec::new();
+    let (status, messages) = match &test.source {
+        Source::Case { case, .. } => run_case(bench, case, &mut trail),
+        Source::Scenario(scenario) => scenarios::run(bench, test, scenario, &mut trail),
+    };
+    let mut done = result(test, status, messages, trail);
+    done.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    done
+}
+
+/// The status of a fixture that could not be made.
+fn setup_failed(failure: &Failure, through_target: bool) -> (Status, Vec<String>) {
+    match failure {
+        Failure::Refused(answer) if through_target => (
+            Status::NotApplicable,
+            vec![format!(
+                "the target refused to make the room this test needs ({}); give --fixture-url \
+                 to make it directly on the homeserver",
+                answer.describe()
+            )],
+        ),
+        other => (
+            Status::Error,
+            vec![format!("cannot make the test's room: {other}")],
+        ),
+    }
+}
+
+fn run_case(bench: &Bench<'_>, case: &Case, trail: &mut Vec<Exchange>) -> (Status, Vec<String>) {
+    let Some(account) = bench.accounts.first() else {
+        return (Status::Error, vec!["no test user".to_owned()]);
+    };
+    let made = bench
+        .fixtures
+        .borrow_mut()
+        .room(trail, case.context.room.as_ref());
+    let fixture = match made {
+        Ok(fixture) => fixture,
+        Err(failure) => return setup_failed(&failure, bench.fixtures_through_target),
+    };
+    let txn = txn_id().to_string();
+    let path = case.path(&fixture.room, &fixture.event, &txn);
+    let headers: Vec<(String, String)> = case
+        .request
+        .headers
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let body = case.body(&fixture.room, &fixture.event, &txn);
+    let answer = match bench.client.raw(
+        trail,
+        &case.request.method,
+        &path,
+        Some(&account.token),
+        &headers,
+        body,
+    ) {
+        Ok(answer) => answer,
+        Err(why) => return (Status::Error, vec![why]),
+    };
+    let expect = Expectation {
+        refused: case.expect.verdict == "deny",
+        rule: &case.expect.rule,
+        status: case.expect.status,
+        errcode: case.expect.errcode.as_deref(),
+    };
+    let (status, message) = judge(&expect, &answer, bench.options.target);
+    (status, vec![message])
+}
+
+/// A fresh transaction id.
+fn txn_id() -> ruma::OwnedTransactionId {
+    use rand::distr::{Alphanumeric, SampleString};
+    format!(
+        "conformance{}",
+        Alphanumeric.sample_string(&mut rand::rng(), 16)
+    )
+    .into()
+}

@@ -1,0 +1,63 @@
+//! What a test's run concluded.
+
+use serde::{Deserialize, Serialize};
+
+/// A test's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// The product did what the requirement asks.
+    Pass,
+    /// The product did not do what the requirement asks.
+    Fail,
+    /// The product met the requirement's intent in a way the profile does
+    /// not name (refused, but with another status or error code).
+    Warning,
+    /// The product lacks a capability the test needs (a room version, the
+    /// federation API).
+    Skip,
+    /// The test does not apply to this product, target or mode.
+    NotApplicable,
+    /// Passive mode: the client never did what the test looks at.
+    NotExercised,
+    /// The suite itself failed (a fixture it could not make, a network
+    /// fault): says nothing about the product.
+    Error,
+}
+
+impl Status {
+    /// Every status, in report order.
+    pub const ALL: [Self; 7] = [
+        Self::Pass,
+        Self::Fail,
+        Self::Warning,
+        Self::Skip,
+        Self::NotApplicable,
+        Self::NotExercised,
+        Self::Error,
+    ];
+
+    /// The name used in every report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "PASS",
+            Self::Fail => "FAIL",
+            Self::Warning => "WARNING",
+            Self::Skip => "SKIP",
+            Self::NotApplicable => "NOT_APPLICABLE",
+            Self::NotExercised => "NOT_EXERCISED",
+            Self::Error => "ERROR",
+        }
+    }
+
+    /// Whether this outcome keeps a run from certifying.
+    pub fn blocks_certification(self) -> bool {
+        matches!(self, Self::Fail | Self::Error)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
