@@ -61,6 +61,7 @@ if [ "$WITH_NPM" = 1 ]; then
     need_package libfaketime /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 \
         "the clock-jump test runs the gateway under it"
     need_package chromium chromium "the conformance test renders the HTML report in it"
+    need_package libmagic1 /usr/lib/x86_64-linux-gnu/libmagic.so.1 "matrix-commander reads file types with it"
 fi
 
 mkdir -p "$CACHE"

@@ -5,10 +5,13 @@
 //!   requirements it covers;
 //! - [`server`]: server mode, driving a deployed homeserver (with or
 //!   without sectorgate in front) as a black box;
+//! - [`client`]: client certification, judging what a vendor's client
+//!   sent through a recording gateway while the suite guided its user;
 //! - [`report`]: the report folder and its signed manifest;
 //! - [`status`]: what a test can conclude.
 
 pub mod catalog;
+pub mod client;
 pub mod report;
 pub mod server;
 pub mod status;

@@ -9,8 +9,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ed25519_dalek::SigningKey;
 use sectorgate_conformance::catalog::{Catalog, Target};
-use sectorgate_conformance::report::manifest;
+use sectorgate_conformance::client::{self, CertifyOptions, People};
+use sectorgate_conformance::report::{Report, manifest};
 use sectorgate_conformance::server::{self, RunOptions, UserHook};
 
 /// Certify Matrix servers and clients against a sectorgate profile.
@@ -44,6 +46,11 @@ enum Command {
     /// Run the profile's tests against a deployed server and write a report
     /// folder. Exits 0 when nothing failed, 1 when something did.
     Run(Box<RunArgs>),
+    /// Certify a client (passive): guide its user step by step while a
+    /// gateway records their exchanges (`[record]`), then judge what the
+    /// client sent. With `--offline`, judge a saved capture as it is. Exits
+    /// 0 when nothing failed, 1 when something did.
+    CertifyClient(Box<CertifyArgs>),
     /// Check a report folder against its manifest. Exits 1 on any problem.
     VerifyReport {
         /// The report folder.
@@ -120,10 +127,71 @@ struct RunArgs {
     out: PathBuf,
 }
 
+/// `certify-client`'s arguments.
+#[derive(Debug, Args)]
+struct CertifyArgs {
+    /// A bundled profile id, or a profile folder.
+    #[arg(long)]
+    profile: String,
+    /// The capture file the gateway's `[record]` option writes.
+    #[arg(long)]
+    capture: PathBuf,
+    /// The captured test user (the gateway's `[record] user`).
+    #[arg(long)]
+    user: String,
+    /// The user to chat with; by default one is made through `--url`.
+    #[arg(long, requires = "blocker")]
+    peer: Option<String>,
+    /// A user who blocks all invites (already set so); by default one is
+    /// made through `--url`.
+    #[arg(long, requires = "peer")]
+    blocker: Option<String>,
+    /// The gateway's client API URL (to make the helper users, and for the
+    /// report's URLs).
+    #[arg(long)]
+    url: Option<String>,
+    /// Where the helper users come from: `open`, `shared-secret:FILE` or
+    /// `list:FILE`.
+    #[arg(long, default_value = "open")]
+    users: String,
+    /// An extra CA certificate to trust (PEM).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Judge the capture as it is, without guiding anyone.
+    #[arg(long)]
+    offline: bool,
+    /// How long to wait for each step.
+    #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
+    step_timeout: Duration,
+    /// The client's name.
+    #[arg(long, default_value = "unknown client")]
+    product: String,
+    /// The client's version.
+    #[arg(long, default_value = "")]
+    product_version: String,
+    /// Run only tests whose id matches (glob; repeatable).
+    #[arg(long)]
+    only: Vec<String>,
+    /// Leave out tests whose id matches (glob; repeatable).
+    #[arg(long)]
+    skip: Vec<String>,
+    /// A YAML map of test id → reason (the report is then not for
+    /// certification).
+    #[arg(long)]
+    expected_failures: Option<PathBuf>,
+    /// A key file (`keygen`) to sign the report's manifest with.
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
+    /// The report folder.
+    #[arg(long)]
+    out: PathBuf,
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::List { profile, json } => list(&profile, json),
         Command::Run(args) => run_command(*args),
+        Command::CertifyClient(args) => certify_command(*args),
         Command::VerifyReport { dir, public_key } => verify(&dir, public_key.as_deref()),
         Command::Keygen { file } => keygen(&file),
     }
@@ -185,6 +253,71 @@ fn print(text: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn certify_command(args: CertifyArgs) -> ExitCode {
+    let catalog = match Catalog::load(&args.profile) {
+        Ok(catalog) => catalog,
+        Err(error) => return fail(&error.to_string()),
+    };
+    let people = match (&args.peer, &args.blocker, &args.url) {
+        (Some(peer), Some(blocker), _) => People {
+            user: args.user.clone(),
+            peer: peer.clone(),
+            blocker: blocker.clone(),
+        },
+        (_, _, Some(url)) => {
+            let made = UserHook::parse(&args.users).and_then(|users| {
+                client::setup::provision(
+                    &catalog.profile,
+                    url,
+                    &users,
+                    args.ca.as_deref(),
+                    Duration::from_secs(30),
+                )
+            });
+            match made {
+                Ok((peer, blocker)) => People {
+                    user: args.user.clone(),
+                    peer: peer.user_id,
+                    blocker: blocker.user_id,
+                },
+                Err(why) => return fail(&why),
+            }
+        }
+        _ => return fail("give --peer and --blocker, or --url to make them"),
+    };
+    let expected_failures = match args
+        .expected_failures
+        .as_deref()
+        .map(read_expected_failures)
+    {
+        Some(Ok(map)) => map,
+        Some(Err(why)) => return fail(&why),
+        None => BTreeMap::new(),
+    };
+    let key = match args
+        .signing_key
+        .as_deref()
+        .map(manifest::read_signing_key)
+        .transpose()
+    {
+        Ok(key) => key,
+        Err(why) => return fail(&why),
+    };
+    let options = CertifyOptions {
+        capture: args.capture,
+        people,
+        guide: (!args.offline).then_some(args.step_timeout),
+        gateway_url: args.url,
+        product: args.product,
+        product_version: args.product_version,
+        only: args.only,
+        skip: args.skip,
+        expected_failures,
+    };
+    let report = client::certify(&catalog, &options, &mut std::io::stdout());
+    finish(&report, key.as_ref(), &args.out)
+}
+
 fn fail(why: &str) -> ExitCode {
     eprintln!("sectorgate-conformance: {why}");
     ExitCode::from(2)
@@ -242,14 +375,21 @@ fn run(profile: &str, options: &RunOptions, key: Option<&Path>, out: &Path) -> E
         Err(why) => return fail(&why),
     };
     let report = server::run(&catalog, options);
-    if let Err(error) = report.write(out, key.as_ref()) {
+    finish(&report, key.as_ref(), out)
+}
+
+/// Writes the report folder, prints each result and the summary, and exits
+/// 0 when the run passed.
+fn finish(report: &Report, key: Option<&SigningKey>, out: &Path) -> ExitCode {
+    if let Err(error) = report.write(out, key) {
         return fail(&format!(
             "cannot write the report to {}: {error}",
             out.display()
         ));
     }
+    let mut text = String::new();
     for result in &report.results {
-        println!("{:<15} {}", result.status.as_str(), result.id);
+        let _ = writeln!(text, "{:<15} {}", result.status.as_str(), result.id);
     }
     let counts: Vec<String> = report
         .summary
@@ -257,7 +397,8 @@ fn run(profile: &str, options: &RunOptions, key: Option<&Path>, out: &Path) -> E
         .filter(|(_, count)| **count > 0)
         .map(|(status, count)| format!("{count} {status}"))
         .collect();
-    println!("{}; report in {}", counts.join(", "), out.display());
+    let _ = writeln!(text, "{}; report in {}", counts.join(", "), out.display());
+    print(&text);
     if report.passed() {
         ExitCode::SUCCESS
     } else {

@@ -7,6 +7,7 @@
 //! own invite settings, a federation peer).
 
 mod cases;
+pub mod client;
 mod scenarios;
 
 use std::fmt;
@@ -90,6 +91,8 @@ pub enum Source {
     },
     /// A scenario built into the suite.
     Scenario(Scenario),
+    /// A check of client certification.
+    Client(client::Check),
 }
 
 /// One test.
@@ -155,6 +158,7 @@ impl Catalog {
         let chain = chain(ProfileSource::named(name)?, &profile)?;
         let mut tests = cases::tests(&profile, &chain)?;
         tests.extend(scenarios::tests(&profile));
+        tests.extend(client::tests(&profile));
         Ok(Self {
             profile_hash: digest(&chain),
             profile,

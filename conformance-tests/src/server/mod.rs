@@ -247,9 +247,15 @@ fn prepare(options: &RunOptions, trail: &mut Vec<Exchange>) -> Result<(Parts, Pr
     Ok(((client, federation, fixtures, accounts), product))
 }
 
+/// Whether a test is run: it looks at this target and passes the filters.
 fn selected(test: &TestSpec, options: &RunOptions) -> bool {
-    let matches = |globs: &[String]| globs.iter().any(|glob| Glob::new(glob).matches(&test.id));
-    (options.only.is_empty() || matches(&options.only)) && !matches(&options.skip)
+    test.targets.contains(&options.target) && filters_admit(&test.id, &options.only, &options.skip)
+}
+
+/// Whether an id passes `--only` and `--skip` (globs).
+pub fn filters_admit(id: &str, only: &[String], skip: &[String]) -> bool {
+    let matches = |globs: &[String]| globs.iter().any(|glob| Glob::new(glob).matches(id));
+    (only.is_empty() || matches(only)) && !matches(skip)
 }
 
 fn result(
@@ -311,6 +317,10 @@ fn run_test(bench: &Bench<'_>, product: &Product, test: &TestSpec) -> TestResult
     let (status, messages) = match &test.source {
         Source::Case { case, .. } => run_case(bench, case, &mut trail),
         Source::Scenario(scenario) => scenarios::run(bench, test, scenario, &mut trail),
+        Source::Client(_) => (
+            Status::NotApplicable,
+            vec!["a client test: run certify-client".to_owned()],
+        ),
     };
     let mut done = result(test, status, messages, trail);
     done.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

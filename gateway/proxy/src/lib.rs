@@ -7,6 +7,7 @@
 
 mod appservices;
 mod body;
+pub mod capture;
 mod config;
 pub mod egress;
 mod facts;
@@ -53,6 +54,7 @@ pub struct Gateway {
     appservices: appservices::Appservices,
     federation: Option<Arc<Federation>>,
     limiters: Arc<rate::Limiters>,
+    capture: Option<capture::Capture>,
 }
 
 impl Gateway {
@@ -99,7 +101,14 @@ impl Gateway {
             decision_ids: request_id::RequestIds::new(),
             facts: facts::FactCache::new(),
             federation,
+            capture: None,
         }
+    }
+
+    /// Writes one test user's exchanges to a capture (the `record` option).
+    pub fn with_capture(mut self, capture: capture::Capture) -> Self {
+        self.capture = Some(capture);
+        self
     }
 
     /// The profile in force.

@@ -24,6 +24,7 @@ use tracing::{Instrument, field};
 
 use crate::Gateway;
 use crate::body::{self, BodyError, declared_length, read_limited};
+use crate::capture::Seen;
 use crate::facts::{Asker, Gathered};
 use crate::headers::strip_hop_by_hop;
 use crate::learn::Learned;
@@ -52,9 +53,26 @@ pub async fn handle(
         latency_ms = field::Empty,
     );
     let started = Instant::now();
-    let mut response = run(&gateway, peer, request, &request_id)
-        .instrument(span.clone())
-        .await;
+    // The `record` option's capture: what the pipeline learns of the request.
+    let mut seen = gateway.capture.as_ref().map(|_| {
+        (
+            Seen::default(),
+            request.method().clone(),
+            request.uri().clone(),
+        )
+    });
+    let mut response = run(
+        &gateway,
+        peer,
+        request,
+        &request_id,
+        seen.as_mut().map(|(seen, _, _)| seen),
+    )
+    .instrument(span.clone())
+    .await;
+    if let (Some(capture), Some((seen, method, uri))) = (&gateway.capture, &seen) {
+        capture.offer(seen, method, uri, &request_id, &response);
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
@@ -63,7 +81,13 @@ pub async fn handle(
     response
 }
 
-async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: &str) -> Response {
+async fn run(
+    gateway: &Gateway,
+    peer: SocketAddr,
+    request: Request,
+    request_id: &str,
+    mut seen: Option<&mut Seen>,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     let trace_id = trace_id(&parts.headers).map(str::to_owned);
     let about = |endpoint: Option<String>, action| About {
@@ -101,6 +125,9 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     let lookup = Catalog::global().lookup(&parts.method, parts.uri.path());
     let endpoint = lookup.endpoint();
     let endpoint_name = endpoint.map(|endpoint| endpoint.to_string());
+    if let Some(seen) = seen.as_deref_mut() {
+        seen.endpoint.clone_from(&endpoint_name);
+    }
 
     // accept: within the client address's rate.
     if let Err(wait) = gateway.limiters.client(client_ip) {
@@ -138,6 +165,9 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
             Err(fault) => (None, Some(fault)),
         },
     };
+    if let Some(seen) = seen.as_deref_mut() {
+        seen.user.clone_from(&user);
+    }
     let token = access_token(&parts.headers, parts.uri.query());
     let client = match peer::client(gateway, appservice, user.as_ref(), token, now_ms()) {
         Ok(client) => client,
@@ -163,6 +193,10 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
             return refuse(gateway, client, &decision, about(endpoint_name, "invalid")).await;
         }
     };
+    if let Some(seen) = seen.as_deref_mut() {
+        seen.body = Some(buffered.clone());
+        seen.streamed = stream.is_some();
+    }
 
     // accept: a server is believed once its signature verifies.
     let now = now_ms().unsigned_abs();
@@ -249,6 +283,9 @@ async fn run(gateway: &Gateway, peer: SocketAddr, request: Request, request_id: 
     };
     note_decision(&decision, endpoint_name.as_deref(), action);
     drop(classified);
+    if let Some(seen) = seen {
+        seen.action = Some(action);
+    }
 
     // record
     let recorded =

@@ -42,6 +42,16 @@ impl Fault {
     }
 }
 
+/// Marks a response as the gateway's refusal, with its rule and errcode
+/// (for the capture of the `record` option).
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    /// The rule that refused.
+    pub rule: String,
+    /// The errcode answered.
+    pub errcode: &'static str,
+}
+
 /// The response for a denial.
 pub fn denial(denial: &Denial, rule: &str, request_id: &str) -> Response {
     let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN);
@@ -59,6 +69,10 @@ pub fn denial(denial: &Denial, rule: &str, request_id: &str) -> Response {
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
     }
+    response.extensions_mut().insert(Refusal {
+        rule: rule.to_owned(),
+        errcode: denial.errcode,
+    });
     response
 }
 

@@ -39,6 +39,21 @@ pub(crate) struct Config {
     pub(crate) federation: Option<FederationConfig>,
     /// The egress for the homeserver's own outbound federation.
     pub(crate) egress: Option<EgressConfig>,
+    /// Capture one test user's exchanges for client certification.
+    pub(crate) record: Option<RecordConfig>,
+}
+
+/// `[record]`: one test user's client-server exchanges, written to a JSONL
+/// capture (credentials redacted) for `sectorgate-conformance
+/// certify-client`. For certification runs only: the capture holds what the
+/// user sends.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RecordConfig {
+    /// The test user, e.g. `@vendor-test:hs.example`.
+    pub(crate) user: ruma::OwnedUserId,
+    /// The capture file (appended to; created readable by its owner only).
+    pub(crate) file: PathBuf,
 }
 
 /// `[egress]`: the HTTPS proxy the homeserver sends its federation

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use sectorgate_proxy::capture::Capture;
 use sectorgate_proxy::egress::{self, Egress};
 use sectorgate_proxy::{Gateway, Limits, ProxyConfig, Serves};
 use tokio::net::TcpListener;
@@ -103,13 +104,20 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
             None
         }
     };
-    let gateway = Arc::new(Gateway::new(
+    let mut gateway = Gateway::new(
         proxy_config,
         profile,
         audit::spawn(&config, store)?,
         pseudonyms,
         federation.clone(),
-    ));
+    );
+    if let Some(record) = &config.record {
+        let capture = Capture::open(record.user.clone(), &record.file)
+            .map_err(|e| format!("record.file {}: {e}", record.file.display()))?;
+        tracing::warn!(user = %record.user, file = %record.file.display(), "RECORDING this user's exchanges for client certification ([record])");
+        gateway = gateway.with_capture(capture);
+    }
+    let gateway = Arc::new(gateway);
 
     let mut matrix_listeners = Vec::new();
     for listener in config.matrix_listeners() {

@@ -1,0 +1,208 @@
+//! Client certification (passive): the vendor's client is used through a
+//! gateway whose `record` option captures the test user's exchanges; the
+//! suite guides the vendor step by step, waits for each step in the
+//! capture, then judges everything the client sent. A saved capture can be
+//! judged again offline.
+
+pub mod capture;
+pub mod checks;
+pub mod plan;
+pub mod setup;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+pub use capture::{Line, Tail};
+pub use plan::People;
+
+use crate::catalog::client::Step;
+use crate::catalog::{Catalog, Source, Target};
+use crate::report::{Header, Report, TestResult};
+use crate::server::filters_admit;
+use crate::status::Status;
+use checks::Evidence;
+
+/// How a client certification is made.
+#[derive(Clone, Debug)]
+pub struct CertifyOptions {
+    /// The capture file the gateway writes.
+    pub capture: PathBuf,
+    /// The users the steps name.
+    pub people: People,
+    /// Guide the vendor: print each step and wait this long for it. `None`
+    /// judges the capture as it is (offline).
+    pub guide: Option<Duration>,
+    /// The gateway's URL, for the evidence's URLs.
+    pub gateway_url: Option<String>,
+    /// The product's name.
+    pub product: String,
+    /// Its version.
+    pub product_version: String,
+    /// Only tests whose id matches one of these globs.
+    pub only: Vec<String>,
+    /// No test whose id matches one of these globs.
+    pub skip: Vec<String>,
+    /// Tests expected to fail, with the reason.
+    pub expected_failures: BTreeMap<String, String>,
+}
+
+/// Runs a certification; what goes wrong reading the capture is an ERROR
+/// in the report.
+pub fn certify(catalog: &Catalog, options: &CertifyOptions, out: &mut dyn Write) -> Report {
+    let started = SystemTime::now();
+    let profile = &catalog.profile;
+    let steps: Vec<Step> = Step::ALL
+        .into_iter()
+        .filter(|step| step.applies(profile))
+        .collect();
+    let setting_types: Vec<String> = profile
+        .invites
+        .permissions
+        .iter()
+        .flat_map(|permissions| permissions.types.iter().map(|(t, _)| t.clone()))
+        .collect();
+    let read = read_capture(options, &steps, &setting_types, out);
+    let mut results = Vec::new();
+    for test in &catalog.tests {
+        let Source::Client(check) = &test.source else {
+            continue;
+        };
+        if !test.targets.contains(&Target::Client)
+            || !filters_admit(&test.id, &options.only, &options.skip)
+        {
+            continue;
+        }
+        let (status, messages, evidence) = match &read {
+            Err(why) => (Status::Error, vec![why.clone()], Vec::new()),
+            Ok(tail) => {
+                let located: BTreeMap<Step, Option<usize>> = steps
+                    .iter()
+                    .copied()
+                    .zip(plan::locate(
+                        &steps,
+                        &tail.lines,
+                        &options.people,
+                        &setting_types,
+                    ))
+                    .collect();
+                let evidence = Evidence {
+                    profile,
+                    lines: &tail.lines,
+                    steps: &located,
+                    people: &options.people,
+                    setting_types: &setting_types,
+                };
+                let (status, messages, lines) = evidence.judge(check);
+                let base = options.gateway_url.as_deref().unwrap_or_default();
+                let exchanges = lines
+                    .iter()
+                    .filter_map(|index| tail.lines.get(*index))
+                    .map(|line| line.exchange(base))
+                    .collect();
+                (status, messages, exchanges)
+            }
+        };
+        results.push(TestResult {
+            id: test.id.clone(),
+            title: test.title.clone(),
+            requirements: test.requirements.clone(),
+            status,
+            duration_ms: 0,
+            messages,
+            evidence,
+            expected_failure: options.expected_failures.get(&test.id).cloned(),
+        });
+    }
+    let mut not_for_certification = Vec::new();
+    if !options.expected_failures.is_empty() {
+        not_for_certification.push(format!(
+            "an expected-failure list of {} tests was used",
+            options.expected_failures.len()
+        ));
+    }
+    if !options.only.is_empty() || !options.skip.is_empty() {
+        not_for_certification.push("tests were filtered".to_owned());
+    }
+    if let Ok(tail) = &read
+        && !tail.problems.is_empty()
+    {
+        not_for_certification.push(format!(
+            "{} capture lines could not be read: {}",
+            tail.problems.len(),
+            tail.problems.join("; ")
+        ));
+    }
+    let header = Header {
+        format: crate::report::FORMAT,
+        suite_version: crate::SUITE_VERSION.to_owned(),
+        suite_commit: crate::SUITE_COMMIT.to_owned(),
+        profile: profile.id.clone(),
+        profile_version: profile.version.clone(),
+        profile_hash: catalog.profile_hash.clone(),
+        product: options.product.clone(),
+        product_version: options.product_version.clone(),
+        target: Target::Client.as_str().to_owned(),
+        mode: "passive".to_owned(),
+        url: options.capture.display().to_string(),
+        started: humantime::format_rfc3339_seconds(started).to_string(),
+        finished: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        certification: not_for_certification.is_empty(),
+        not_for_certification,
+    };
+    Report::new(header, results)
+}
+
+/// Reads the capture: live, guiding the vendor through the steps and
+/// waiting for each; or offline, as it is.
+fn read_capture(
+    options: &CertifyOptions,
+    steps: &[Step],
+    setting_types: &[String],
+    out: &mut dyn Write,
+) -> Result<Tail, String> {
+    let Some(wait) = options.guide else {
+        let mut tail = Tail::open(&options.capture, true)?;
+        tail.poll()?;
+        return Ok(tail);
+    };
+    let mut tail = Tail::open(&options.capture, false)?;
+    for (number, step) in steps.iter().enumerate() {
+        let asked = format!(
+            "Step {}/{}: {}\n",
+            number + 1,
+            steps.len(),
+            plan::instruction(*step, &options.people)
+        );
+        let _ = out.write_all(asked.as_bytes());
+        let _ = out.flush();
+        let deadline = Instant::now() + wait;
+        let seen = loop {
+            tail.poll()?;
+            let located = plan::locate(
+                &steps[..=number],
+                &tail.lines,
+                &options.people,
+                setting_types,
+            );
+            if let Some(Some(index)) = located.last() {
+                break Some(*index);
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let _ = match seen.and_then(|index| tail.lines.get(index)) {
+            Some(line) => writeln!(
+                out,
+                "  seen: {} {} → {}",
+                line.method, line.path, line.status
+            ),
+            None => writeln!(out, "  not seen within {} s: NOT_EXERCISED", wait.as_secs()),
+        };
+    }
+    tail.poll()?;
+    Ok(tail)
+}
