@@ -73,6 +73,10 @@ fn spec(profile: &Profile, id: String, owner: &str, file: &str, case: Case) -> T
     {
         needs.push(Need::RoomVersion(version.to_owned()));
     }
+    // Authenticated media came with v1.11.
+    if case.request.path.starts_with("/_matrix/client/v1/media/") {
+        needs.push(Need::SpecVersion("v1.11"));
+    }
     TestSpec {
         id,
         title: case.name.clone(),

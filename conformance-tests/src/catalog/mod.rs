@@ -58,6 +58,9 @@ pub enum Mode {
 pub enum Need {
     /// A room version the server offers (`/capabilities`).
     RoomVersion(String),
+    /// A specification version the server supports (`/versions`), or a
+    /// later one.
+    SpecVersion(&'static str),
     /// The federation API, reachable by the suite's peer.
     Federation,
 }
@@ -66,6 +69,7 @@ impl fmt::Display for Need {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::RoomVersion(version) => write!(f, "room_version:{version}"),
+            Self::SpecVersion(version) => write!(f, "spec:{version}"),
             Self::Federation => f.write_str("federation"),
         }
     }

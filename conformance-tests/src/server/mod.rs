@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use sectorgate_policy::cases::Case;
-use sectorgate_policy::profile::Glob;
+use sectorgate_policy::profile::{Glob, parse_version};
 use serde_json::Value;
 
 pub use client::{Answer, Client, Failure, http_client};
@@ -67,6 +67,8 @@ struct Product {
     name: String,
     version: String,
     room_versions: BTreeSet<String>,
+    /// The specification versions `/versions` lists, parsed.
+    spec_versions: BTreeSet<(u64, u64)>,
 }
 
 /// Everything a test needs to run.
@@ -119,6 +121,7 @@ pub fn run(catalog: &Catalog, options: &RunOptions) -> Report {
                     .unwrap_or_else(|| "unknown".to_owned()),
                 version: options.product_version.clone().unwrap_or_default(),
                 room_versions: BTreeSet::new(),
+                spec_versions: BTreeSet::new(),
             };
             let results = catalog
                 .tests
@@ -187,6 +190,23 @@ fn prepare(options: &RunOptions, trail: &mut Vec<Exchange>) -> Result<(Parts, Pr
         .fixture_url
         .as_deref()
         .map_or_else(|| client.clone(), |url| Client::new(http.clone(), url));
+    let versions = client.raw(
+        trail,
+        "GET",
+        "/_matrix/client/versions",
+        None,
+        &[],
+        Vec::new(),
+    )?;
+    let spec_versions = versions
+        .body
+        .get("versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(parse_version)
+        .collect();
     let accounts = options.users.accounts(&client, trail, 2)?;
     let capabilities = accounts
         .first()
@@ -243,6 +263,7 @@ fn prepare(options: &RunOptions, trail: &mut Vec<Exchange>) -> Result<(Parts, Pr
             .or_else(|| reported.map(|(_, version)| version))
             .unwrap_or_default(),
         room_versions,
+        spec_versions,
     };
     Ok(((client, federation, fixtures, accounts), product))
 }
@@ -296,12 +317,17 @@ fn run_test(bench: &Bench<'_>, product: &Product, test: &TestSpec) -> TestResult
         let missing = match need {
             Need::RoomVersion(version) => !product.room_versions.contains(version),
             Need::Federation => bench.federation.is_none(),
+            Need::SpecVersion(version) => parse_version(version)
+                .is_none_or(|wanted| !product.spec_versions.iter().any(|have| *have >= wanted)),
         };
         if missing {
             let why = match need {
                 Need::Federation => "no federation URL was given (--federation-url)".to_owned(),
                 Need::RoomVersion(version) => {
                     format!("the product does not offer room version {version} (/capabilities)")
+                }
+                Need::SpecVersion(version) => {
+                    format!("the product does not support Matrix {version} or later (/versions)")
                 }
             };
             return result(

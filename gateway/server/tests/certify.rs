@@ -50,6 +50,8 @@ impl Write for Signal {
 }
 
 struct World {
+    /// Holds the capture and the clients' stores.
+    dir: tempfile::TempDir,
     synapse: Synapse,
     gateway: Gateway,
     capture: PathBuf,
@@ -63,8 +65,8 @@ fn start() -> World {
     let vendor = register(&synapse.base_url, &marker("vendor"));
     let peer = register(&synapse.base_url, &marker("peer"));
     let blocker = register(&synapse.base_url, &marker("blocker"));
-    let capture_dir = tempfile::tempdir().expect("tempdir").keep();
-    let capture = capture_dir.join("capture.jsonl");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let capture = dir.path().join("capture.jsonl");
     let mut options = GatewayOptions::for_synapse(&synapse, PROFILE);
     options.extra = format!(
         "[record]\nuser = \"{}\"\nfile = \"{}\"\n",
@@ -90,6 +92,7 @@ fn start() -> World {
         blocker: blocker.user_id.clone(),
     };
     World {
+        dir,
         synapse,
         gateway,
         capture,
@@ -149,7 +152,7 @@ impl World {
     }
 
     fn nio(&self, flags: &[&str]) -> Command {
-        let store = tempfile::tempdir().expect("store").keep();
+        let store = self.dir.path().join(marker("nio-store"));
         let mut command = Command::new(support::python());
         command
             .arg(support::repo().join("gateway/server/tests/clients/nio_certify.py"))

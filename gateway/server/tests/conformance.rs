@@ -175,6 +175,60 @@ fn server_mode_passes_behind_sectorgate_and_fails_on_a_bare_synapse() {
     );
 
     check_bundle(&report);
+    users_come_from_the_declared_hook(&catalog, &synapse);
+}
+
+/// Test users made by shared-secret registration, or logged in from a list
+/// made beforehand, serve the same; filtering makes a run that is not for
+/// certification, and a test whose capability is absent is skipped.
+fn users_come_from_the_declared_hook(catalog: &Catalog, synapse: &Synapse) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, &synapse.secret).expect("secret");
+    let first = support::register(&synapse.base_url, &support::marker("listed"));
+    let second = support::register(&synapse.base_url, &support::marker("listed"));
+    let list = dir.path().join("users.yaml");
+    std::fs::write(
+        &list,
+        format!(
+            "- {{user: \"{}\", password: \"{}\"}}\n- {{user: \"{}\", password: \"{}\"}}\n",
+            first.user_id,
+            support::PASSWORD,
+            second.user_id,
+            support::PASSWORD
+        ),
+    )
+    .expect("list");
+    for hook in [
+        format!("shared-secret:{}", secret.display()),
+        format!("list:{}", list.display()),
+    ] {
+        let mut run = options(Target::Server, &synapse.base_url);
+        run.users = UserHook::parse(&hook).expect("hook");
+        run.only = vec!["scenario.*".to_owned()];
+        let report = server::run(catalog, &run);
+        let status = |id: &str| report.result(id).map(|result| result.status);
+        assert_eq!(report.results.len(), 3, "{hook}: {}", show(&report));
+        assert_eq!(
+            status("scenario.invites.settings_block_all"),
+            Some(Status::Fail),
+            "{hook}"
+        );
+        assert_eq!(
+            status("scenario.invites.settings_exception_may_invite"),
+            Some(Status::Pass),
+            "{hook}"
+        );
+        assert_eq!(
+            status("scenario.federation.non_member_refused"),
+            Some(Status::Skip),
+            "{hook}"
+        );
+        assert!(
+            !report.header.certification,
+            "a filtered run is not for certification"
+        );
+    }
 }
 
 /// Requirements the suite exercises black-box under healthcare-tim-pro.
