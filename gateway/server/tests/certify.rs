@@ -153,6 +153,7 @@ impl World {
 
     fn nio(&self, flags: &[&str]) -> Command {
         let store = self.dir.path().join(marker("nio-store"));
+        std::fs::create_dir(&store).expect("nio store");
         let mut command = Command::new(support::python());
         command
             .arg(support::repo().join("gateway/server/tests/clients/nio_certify.py"))
