@@ -13,7 +13,7 @@ use ed25519_dalek::SigningKey;
 use sectorgate_conformance::catalog::{Catalog, Target};
 use sectorgate_conformance::client::{self, CertifyOptions, People};
 use sectorgate_conformance::report::{Report, manifest};
-use sectorgate_conformance::server::{self, RunOptions, UserHook};
+use sectorgate_conformance::server::{self, PeerPublish, RunOptions, UserHook};
 
 /// Certify Matrix servers and clients against a sectorgate profile.
 #[derive(Debug, Parser)]
@@ -93,6 +93,17 @@ struct RunArgs {
     /// The server name the suite's federation peer signs as.
     #[arg(long, default_value = "conformance-peer.invalid")]
     peer_name: String,
+    /// Publish the peer's key over HTTPS on this address, so the target can
+    /// verify the peer (it must reach this address under --peer-name and
+    /// trust --peer-tls-cert).
+    #[arg(long, requires_all = ["peer_tls_cert", "peer_tls_key"])]
+    peer_listen: Option<std::net::SocketAddr>,
+    /// The certificate chain (PEM) the peer's key server presents.
+    #[arg(long)]
+    peer_tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long)]
+    peer_tls_key: Option<PathBuf>,
     /// Where test users come from: `open`, `shared-secret:FILE`, or
     /// `list:FILE` (YAML list of {user, password}).
     #[arg(long, default_value = "open")]
@@ -206,6 +217,9 @@ fn run_command(args: RunArgs) -> ExitCode {
         federation_url,
         server_name,
         peer_name,
+        peer_listen,
+        peer_tls_cert,
+        peer_tls_key,
         users,
         ca,
         only,
@@ -228,6 +242,10 @@ fn run_command(args: RunArgs) -> ExitCode {
             federation_url,
             server_name,
             peer_name,
+            peer_publish: match (peer_listen, peer_tls_cert, peer_tls_key) {
+                (Some(listen), Some(cert), Some(key)) => Some(PeerPublish { listen, cert, key }),
+                _ => None,
+            },
             users: UserHook::parse(&users)?,
             ca,
             only,

@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub server_name: Option<String>,
     /// The suite's peer's server name.
     pub peer_name: String,
+    /// Publish the peer's key over HTTPS, so the target can verify it.
+    pub peer_publish: Option<PeerPublish>,
     /// Where test users come from.
     pub users: UserHook,
     /// An extra CA to trust (PEM).
@@ -62,6 +64,18 @@ pub struct RunOptions {
     pub timeout: Duration,
 }
 
+/// Where and how the peer publishes its key: the target must reach
+/// `listen` under the peer's name and trust the certificate.
+#[derive(Clone, Debug)]
+pub struct PeerPublish {
+    /// The address to listen on.
+    pub listen: std::net::SocketAddr,
+    /// The certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+}
+
 /// What the suite learned of the product before the tests.
 struct Product {
     name: String,
@@ -77,6 +91,8 @@ struct Bench<'a> {
     catalog: &'a Catalog,
     client: Client,
     federation: Option<Client>,
+    /// The suite's federation peer, when federation is tested.
+    peer: Option<federation::Peer>,
     accounts: Vec<Account>,
     /// Rooms for cases, made as the first account.
     fixtures: RefCell<Fixtures>,
@@ -91,7 +107,7 @@ pub fn run(catalog: &Catalog, options: &RunOptions) -> Report {
     let mut setup = Vec::new();
     let prepared = prepare(options, &mut setup);
     let (product, mut results) = match prepared {
-        Ok(((client, federation, fixture_client, accounts), product)) => {
+        Ok(((client, federation, fixture_client, accounts, peer), product)) => {
             let token = accounts
                 .first()
                 .map(|a| a.token.clone())
@@ -101,6 +117,7 @@ pub fn run(catalog: &Catalog, options: &RunOptions) -> Report {
                 catalog,
                 client,
                 federation,
+                peer,
                 fixtures: RefCell::new(Fixtures::new(fixture_client, &token)),
                 fixtures_through_target: options.fixture_url.is_none(),
                 accounts,
@@ -175,9 +192,15 @@ pub fn run(catalog: &Catalog, options: &RunOptions) -> Report {
     Report::new(header, results)
 }
 
-/// The target's client, the federation client, the fixtures' client and
-/// the test users.
-type Parts = (Client, Option<Client>, Client, Vec<Account>);
+/// The target's client, the federation client, the fixtures' client, the
+/// test users and the federation peer.
+type Parts = (
+    Client,
+    Option<Client>,
+    Client,
+    Vec<Account>,
+    Option<federation::Peer>,
+);
 
 fn prepare(options: &RunOptions, trail: &mut Vec<Exchange>) -> Result<(Parts, Product), String> {
     let http = http_client(options.timeout, options.ca.as_deref())?;
@@ -265,7 +288,17 @@ fn prepare(options: &RunOptions, trail: &mut Vec<Exchange>) -> Result<(Parts, Pr
         room_versions,
         spec_versions,
     };
-    Ok(((client, federation, fixtures, accounts), product))
+    let peer = match &federation {
+        None => None,
+        Some(_) => {
+            let peer = federation::Peer::new(&options.peer_name)?;
+            if let Some(publish) = &options.peer_publish {
+                peer.publish(publish.listen, &publish.cert, &publish.key)?;
+            }
+            Some(peer)
+        }
+    };
+    Ok(((client, federation, fixtures, accounts, peer), product))
 }
 
 /// Whether a test is run: it looks at this target and passes the filters.
