@@ -8,11 +8,13 @@
 //! - [`client`]: client certification, judging what a vendor's client
 //!   sent through a recording gateway while the suite guided its user;
 //! - [`report`]: the report folder and its signed manifest;
+//! - [`selection`]: which tests a run takes, and whether it can certify;
 //! - [`status`]: what a test can conclude.
 
 pub mod catalog;
 pub mod client;
 pub mod report;
+pub mod selection;
 pub mod server;
 pub mod status;
 

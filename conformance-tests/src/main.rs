@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ed25519_dalek::SigningKey;
 use sectorgate_conformance::catalog::{Catalog, Target};
 use sectorgate_conformance::client::{self, CertifyOptions, People};
 use sectorgate_conformance::report::{Report, manifest};
+use sectorgate_conformance::selection::Selection;
 use sectorgate_conformance::server::{self, PeerPublish, RunOptions, UserHook};
 
 /// Certify Matrix servers and clients against a sectorgate profile.
@@ -111,16 +111,8 @@ struct RunArgs {
     /// An extra CA certificate to trust (PEM).
     #[arg(long)]
     ca: Option<PathBuf>,
-    /// Run only tests whose id matches (glob; repeatable).
-    #[arg(long)]
-    only: Vec<String>,
-    /// Leave out tests whose id matches (glob; repeatable).
-    #[arg(long)]
-    skip: Vec<String>,
-    /// A YAML map of test id → reason: those failures do not fail the
-    /// run, and the report says it is not for certification.
-    #[arg(long)]
-    expected_failures: Option<PathBuf>,
+    #[command(flatten)]
+    selection: SelectionArgs,
     /// The product's name, instead of what it reports.
     #[arg(long)]
     product: Option<String>,
@@ -130,12 +122,92 @@ struct RunArgs {
     /// Each request's timeout.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// Which tests a run takes.
+#[derive(Debug, Args)]
+struct SelectionArgs {
+    /// Run only tests whose id matches (glob; repeatable).
+    #[arg(long)]
+    only: Vec<String>,
+    /// Leave out tests whose id matches (glob; repeatable).
+    #[arg(long)]
+    skip: Vec<String>,
+    /// A YAML map of test id → reason: those failures do not fail the run,
+    /// and the report says it is not for certification.
+    #[arg(long)]
+    expected_failures: Option<PathBuf>,
+}
+
+impl SelectionArgs {
+    fn selection(self) -> Result<Selection, String> {
+        let expected_failures = match &self.expected_failures {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => BTreeMap::new(),
+        };
+        Ok(Selection {
+            only: self.only,
+            skip: self.skip,
+            expected_failures,
+        })
+    }
+}
+
+/// Where the report goes.
+#[derive(Debug, Args)]
+struct OutputArgs {
     /// A key file (`keygen`) to sign the report's manifest with.
     #[arg(long)]
     signing_key: Option<PathBuf>,
     /// The report folder.
     #[arg(long)]
     out: PathBuf,
+}
+
+impl OutputArgs {
+    /// Writes the report folder, prints each result and the summary, and
+    /// exits 0 when the run passed.
+    fn finish(&self, report: &Report) -> ExitCode {
+        let key = match self
+            .signing_key
+            .as_deref()
+            .map(manifest::read_signing_key)
+            .transpose()
+        {
+            Ok(key) => key,
+            Err(why) => return fail(&why),
+        };
+        let out = &self.out;
+        if let Err(error) = report.write(out, key.as_ref()) {
+            return fail(&format!(
+                "cannot write the report to {}: {error}",
+                out.display()
+            ));
+        }
+        let mut text = String::new();
+        for result in &report.results {
+            let _ = writeln!(text, "{:<15} {}", result.status.as_str(), result.id);
+        }
+        let counts: Vec<String> = report
+            .summary
+            .iter()
+            .filter(|(_, count)| **count > 0)
+            .map(|(status, count)| format!("{count} {status}"))
+            .collect();
+        let _ = writeln!(text, "{}; report in {}", counts.join(", "), out.display());
+        print(&text);
+        if report.passed() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `certify-client`'s arguments.
@@ -180,22 +252,10 @@ struct CertifyArgs {
     /// The client's version.
     #[arg(long, default_value = "")]
     product_version: String,
-    /// Run only tests whose id matches (glob; repeatable).
-    #[arg(long)]
-    only: Vec<String>,
-    /// Leave out tests whose id matches (glob; repeatable).
-    #[arg(long)]
-    skip: Vec<String>,
-    /// A YAML map of test id → reason (the report is then not for
-    /// certification).
-    #[arg(long)]
-    expected_failures: Option<PathBuf>,
-    /// A key file (`keygen`) to sign the report's manifest with.
-    #[arg(long)]
-    signing_key: Option<PathBuf>,
-    /// The report folder.
-    #[arg(long)]
-    out: PathBuf,
+    #[command(flatten)]
+    selection: SelectionArgs,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn main() -> ExitCode {
@@ -222,15 +282,16 @@ fn run_command(args: RunArgs) -> ExitCode {
         peer_tls_key,
         users,
         ca,
-        only,
-        skip,
-        expected_failures,
+        selection,
         product,
         product_version,
         timeout,
-        signing_key,
-        out,
+        output,
     } = args;
+    let catalog = match Catalog::load(&profile) {
+        Ok(catalog) => catalog,
+        Err(error) => return fail(&error.to_string()),
+    };
     let options = (|| -> Result<RunOptions, String> {
         Ok(RunOptions {
             target: match target {
@@ -248,19 +309,14 @@ fn run_command(args: RunArgs) -> ExitCode {
             },
             users: UserHook::parse(&users)?,
             ca,
-            only,
-            skip,
-            expected_failures: match expected_failures {
-                Some(path) => read_expected_failures(&path)?,
-                None => BTreeMap::new(),
-            },
+            selection: selection.selection()?,
             product,
             product_version,
             timeout,
         })
     })();
     match options {
-        Ok(options) => run(&profile, &options, signing_key.as_deref(), &out),
+        Ok(options) => output.finish(&server::run(&catalog, &options)),
         Err(why) => fail(&why),
     }
 }
@@ -303,22 +359,8 @@ fn certify_command(args: CertifyArgs) -> ExitCode {
         }
         _ => return fail("give --peer and --blocker, or --url to make them"),
     };
-    let expected_failures = match args
-        .expected_failures
-        .as_deref()
-        .map(read_expected_failures)
-    {
-        Some(Ok(map)) => map,
-        Some(Err(why)) => return fail(&why),
-        None => BTreeMap::new(),
-    };
-    let key = match args
-        .signing_key
-        .as_deref()
-        .map(manifest::read_signing_key)
-        .transpose()
-    {
-        Ok(key) => key,
+    let selection = match args.selection.selection() {
+        Ok(selection) => selection,
         Err(why) => return fail(&why),
     };
     let options = CertifyOptions {
@@ -328,12 +370,10 @@ fn certify_command(args: CertifyArgs) -> ExitCode {
         gateway_url: args.url,
         product: args.product,
         product_version: args.product_version,
-        only: args.only,
-        skip: args.skip,
-        expected_failures,
+        selection,
     };
-    let report = client::certify(&catalog, &options, &mut std::io::stdout());
-    finish(&report, key.as_ref(), &args.out)
+    args.output
+        .finish(&client::certify(&catalog, &options, &mut std::io::stdout()))
 }
 
 fn fail(why: &str) -> ExitCode {
@@ -375,53 +415,6 @@ fn list(profile: &str, json: bool) -> ExitCode {
         }
     }
     print(&out)
-}
-
-fn read_expected_failures(path: &Path) -> Result<BTreeMap<String, String>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn run(profile: &str, options: &RunOptions, key: Option<&Path>, out: &Path) -> ExitCode {
-    let catalog = match Catalog::load(profile) {
-        Ok(catalog) => catalog,
-        Err(error) => return fail(&error.to_string()),
-    };
-    let key = match key.map(manifest::read_signing_key).transpose() {
-        Ok(key) => key,
-        Err(why) => return fail(&why),
-    };
-    let report = server::run(&catalog, options);
-    finish(&report, key.as_ref(), out)
-}
-
-/// Writes the report folder, prints each result and the summary, and exits
-/// 0 when the run passed.
-fn finish(report: &Report, key: Option<&SigningKey>, out: &Path) -> ExitCode {
-    if let Err(error) = report.write(out, key) {
-        return fail(&format!(
-            "cannot write the report to {}: {error}",
-            out.display()
-        ));
-    }
-    let mut text = String::new();
-    for result in &report.results {
-        let _ = writeln!(text, "{:<15} {}", result.status.as_str(), result.id);
-    }
-    let counts: Vec<String> = report
-        .summary
-        .iter()
-        .filter(|(_, count)| **count > 0)
-        .map(|(status, count)| format!("{count} {status}"))
-        .collect();
-    let _ = writeln!(text, "{}; report in {}", counts.join(", "), out.display());
-    print(&text);
-    if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
 }
 
 fn verify(dir: &Path, public_key: Option<&str>) -> ExitCode {

@@ -30,6 +30,28 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// Judges a saved capture offline with the fixed users, into `out`.
+fn certify_offline(capture: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "certify-client",
+        "--profile",
+        "healthcare-tim-pro",
+        "--capture",
+        capture.to_str().expect("path"),
+        "--user",
+        "@vendor:hs.example",
+        "--peer",
+        "@peer:hs.example",
+        "--blocker",
+        "@blocker:hs.example",
+        "--offline",
+        "--out",
+        out.to_str().expect("path"),
+    ];
+    args.extend_from_slice(extra);
+    suite(&args)
+}
+
 fn captures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures")
 }
@@ -83,22 +105,7 @@ fn saved_captures_are_judged_offline_as_the_cases_say() {
     for (file, want) in &expected {
         let out = tempfile::tempdir().expect("tempdir");
         let capture = captures().join(file);
-        let output = suite(&[
-            "certify-client",
-            "--profile",
-            "healthcare-tim-pro",
-            "--capture",
-            capture.to_str().expect("path"),
-            "--user",
-            "@vendor:hs.example",
-            "--peer",
-            "@peer:hs.example",
-            "--blocker",
-            "@blocker:hs.example",
-            "--offline",
-            "--out",
-            out.path().to_str().expect("path"),
-        ]);
+        let output = certify_offline(&capture, out.path(), &[]);
         let results: Value = serde_json::from_slice(
             &std::fs::read(out.path().join("results.json")).expect("results.json"),
         )
@@ -155,24 +162,17 @@ fn a_signed_report_verifies_and_fails_once_changed_or_checked_against_another_ke
 
     let report = dir.path().join("report");
     let capture = captures().join("legacy_media.jsonl");
-    suite(&[
-        "certify-client",
-        "--profile",
-        "healthcare-tim-pro",
-        "--capture",
-        capture.to_str().expect("path"),
-        "--user",
-        "@vendor:hs.example",
-        "--peer",
-        "@peer:hs.example",
-        "--blocker",
-        "@blocker:hs.example",
-        "--offline",
-        "--signing-key",
-        key.to_str().expect("path"),
-        "--out",
-        report.to_str().expect("path"),
-    ]);
+    let signed = certify_offline(
+        &capture,
+        &report,
+        &["--signing-key", key.to_str().expect("path")],
+    );
+    assert_eq!(
+        signed.status.code(),
+        Some(1),
+        "the capture fails a check: {}",
+        text(&signed)
+    );
     let report_arg = report.to_str().expect("path");
     let ok = suite(&["verify-report", report_arg, "--public-key", &public]);
     assert!(ok.status.success(), "{}", text(&ok));

@@ -53,6 +53,16 @@ pub enum Mode {
     Passive,
 }
 
+impl Mode {
+    /// The name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Passive => "passive",
+        }
+    }
+}
+
 /// A capability of the product under test that a test needs.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Need {

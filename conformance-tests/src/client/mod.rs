@@ -18,9 +18,9 @@ pub use capture::{Line, Tail};
 pub use plan::People;
 
 use crate::catalog::client::Step;
-use crate::catalog::{Catalog, Source, Target};
-use crate::report::{Header, Report, TestResult};
-use crate::server::filters_admit;
+use crate::catalog::{Catalog, Mode, Source, Target};
+use crate::report::{Header, Report, Run, TestResult};
+use crate::selection::Selection;
 use crate::status::Status;
 use checks::Evidence;
 
@@ -40,12 +40,8 @@ pub struct CertifyOptions {
     pub product: String,
     /// Its version.
     pub product_version: String,
-    /// Only tests whose id matches one of these globs.
-    pub only: Vec<String>,
-    /// No test whose id matches one of these globs.
-    pub skip: Vec<String>,
-    /// Tests expected to fail, with the reason.
-    pub expected_failures: BTreeMap<String, String>,
+    /// Which tests run.
+    pub selection: Selection,
 }
 
 /// Runs a certification; what goes wrong reading the capture is an ERROR
@@ -69,9 +65,7 @@ pub fn certify(catalog: &Catalog, options: &CertifyOptions, out: &mut dyn Write)
         let Source::Client(check) = &test.source else {
             continue;
         };
-        if !test.targets.contains(&Target::Client)
-            || !filters_admit(&test.id, &options.only, &options.skip)
-        {
+        if !test.targets.contains(&Target::Client) || !options.selection.admits(&test.id) {
             continue;
         }
         let (status, messages, evidence) = match &read {
@@ -112,45 +106,28 @@ pub fn certify(catalog: &Catalog, options: &CertifyOptions, out: &mut dyn Write)
             duration_ms: 0,
             messages,
             evidence,
-            expected_failure: options.expected_failures.get(&test.id).cloned(),
+            expected_failure: options.selection.expected_failure(&test.id),
         });
     }
-    let mut not_for_certification = Vec::new();
-    if !options.expected_failures.is_empty() {
-        not_for_certification.push(format!(
-            "an expected-failure list of {} tests was used",
-            options.expected_failures.len()
-        ));
-    }
-    if !options.only.is_empty() || !options.skip.is_empty() {
-        not_for_certification.push("tests were filtered".to_owned());
-    }
+    let mut reasons = options.selection.not_for_certification();
     if let Ok(tail) = &read
         && !tail.problems.is_empty()
     {
-        not_for_certification.push(format!(
+        reasons.push(format!(
             "{} capture lines could not be read: {}",
             tail.problems.len(),
             tail.problems.join("; ")
         ));
     }
-    let header = Header {
-        format: crate::report::FORMAT,
-        suite_version: crate::SUITE_VERSION.to_owned(),
-        suite_commit: crate::SUITE_COMMIT.to_owned(),
-        profile: profile.id.clone(),
-        profile_version: profile.version.clone(),
-        profile_hash: catalog.profile_hash.clone(),
+    let run = Run {
+        target: Target::Client,
+        mode: Mode::Passive,
+        url: options.capture.display().to_string(),
         product: options.product.clone(),
         product_version: options.product_version.clone(),
-        target: Target::Client.as_str().to_owned(),
-        mode: "passive".to_owned(),
-        url: options.capture.display().to_string(),
-        started: humantime::format_rfc3339_seconds(started).to_string(),
-        finished: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        certification: not_for_certification.is_empty(),
-        not_for_certification,
+        started,
     };
+    let header = Header::new(catalog, run, reasons);
     Report::new(header, results)
 }
 

@@ -9,11 +9,7 @@ use serde_json::Value;
 /// The longest body kept in a report, in bytes.
 const MAX_BODY: usize = 16 * 1024;
 
-/// What replaces a secret.
-pub const REDACTED: &str = "<redacted>";
-
-/// Body fields whose values are secrets.
-const SECRET_FIELDS: [&str; 5] = ["password", "access_token", "refresh_token", "mac", "nonce"];
+pub use sectorgate_action::REDACTED;
 
 /// A request and its answer.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -74,28 +70,12 @@ pub fn redact(bytes: &[u8]) -> Option<String> {
     }
     let text = match serde_json::from_slice::<Value>(bytes) {
         Ok(mut json) => {
-            redact_value(&mut json);
+            sectorgate_action::redact_secrets(&mut json);
             json.to_string()
         }
         Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     };
     Some(cut(text))
-}
-
-fn redact_value(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (key, item) in map.iter_mut() {
-                if SECRET_FIELDS.contains(&key.as_str()) && item.is_string() {
-                    *item = Value::String(REDACTED.to_owned());
-                } else {
-                    redact_value(item);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(redact_value),
-        _ => {}
-    }
 }
 
 fn cut(mut text: String) -> String {

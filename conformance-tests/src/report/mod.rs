@@ -10,11 +10,13 @@ pub mod manifest;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
 pub use exchange::{Exchange, REDACTED, redact};
 
+use crate::catalog::{Catalog, Mode, Target};
 use crate::status::Status;
 
 /// The version of the `results.json` format.
@@ -55,6 +57,47 @@ pub struct Header {
     /// Why it may not, when it may not.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_for_certification: Vec<String>,
+}
+
+/// What a run was, for its header.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// What was under test.
+    pub target: Target,
+    /// How it ran.
+    pub mode: Mode,
+    /// Where the product was reached (or the capture read).
+    pub url: String,
+    /// The product.
+    pub product: String,
+    /// Its version.
+    pub product_version: String,
+    /// When the run started.
+    pub started: SystemTime,
+}
+
+impl Header {
+    /// The header of a run of `catalog`'s tests, ending now; `reasons` say
+    /// why it is not for certification (none: it is).
+    pub fn new(catalog: &Catalog, run: Run, reasons: Vec<String>) -> Self {
+        Self {
+            format: FORMAT,
+            suite_version: crate::SUITE_VERSION.to_owned(),
+            suite_commit: crate::SUITE_COMMIT.to_owned(),
+            profile: catalog.profile.id.clone(),
+            profile_version: catalog.profile.version.clone(),
+            profile_hash: catalog.profile_hash.clone(),
+            product: run.product,
+            product_version: run.product_version,
+            target: run.target.as_str().to_owned(),
+            mode: run.mode.as_str().to_owned(),
+            url: run.url,
+            started: humantime::format_rfc3339_seconds(run.started).to_string(),
+            finished: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            certification: reasons.is_empty(),
+            not_for_certification: reasons,
+        }
+    }
 }
 
 /// One test's outcome.
@@ -111,6 +154,21 @@ impl Report {
             summary,
             results,
         }
+    }
+
+    /// One line per test: `STATUS id: messages`.
+    pub fn outline(&self) -> String {
+        self.results
+            .iter()
+            .map(|result| {
+                format!(
+                    "{} {}: {}\n",
+                    result.status,
+                    result.id,
+                    result.messages.join("; ")
+                )
+            })
+            .collect()
     }
 
     /// Whether the run passed: no FAIL or ERROR outside the expected-failure

@@ -10,12 +10,12 @@ mod scenarios;
 mod users;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use sectorgate_policy::cases::Case;
-use sectorgate_policy::profile::{Glob, parse_version};
+use sectorgate_policy::profile::parse_version;
 use serde_json::Value;
 
 pub use client::{Answer, Client, Failure, http_client};
@@ -23,7 +23,8 @@ pub use judge::{Expectation, RULE_FIELD, judge};
 pub use users::{Account, Credentials, UserHook};
 
 use crate::catalog::{Catalog, Mode, Need, Source, Target, TestSpec};
-use crate::report::{Exchange, Header, Report, TestResult};
+use crate::report::{Exchange, Header, Report, Run, TestResult};
+use crate::selection::Selection;
 use crate::status::Status;
 use fixtures::Fixtures;
 
@@ -50,12 +51,8 @@ pub struct RunOptions {
     pub users: UserHook,
     /// An extra CA to trust (PEM).
     pub ca: Option<PathBuf>,
-    /// Only tests whose id matches one of these globs.
-    pub only: Vec<String>,
-    /// No test whose id matches one of these globs.
-    pub skip: Vec<String>,
-    /// Tests expected to fail, with the reason.
-    pub expected_failures: BTreeMap<String, String>,
+    /// Which tests run.
+    pub selection: Selection,
     /// The product's name, instead of what it reports.
     pub product: Option<String>,
     /// The product's version, instead of what it reports.
@@ -157,38 +154,17 @@ pub fn run(catalog: &Catalog, options: &RunOptions) -> Report {
         }
     };
     for result in &mut results {
-        result.expected_failure = options.expected_failures.get(&result.id).cloned();
+        result.expected_failure = options.selection.expected_failure(&result.id);
     }
-    let mut not_for_certification = Vec::new();
-    if !options.expected_failures.is_empty() {
-        not_for_certification.push(format!(
-            "an expected-failure list of {} tests was used",
-            options.expected_failures.len()
-        ));
-    }
-    if !options.only.is_empty() || !options.skip.is_empty() {
-        not_for_certification.push(format!(
-            "tests were filtered (only: {:?}, skip: {:?})",
-            options.only, options.skip
-        ));
-    }
-    let header = Header {
-        format: crate::report::FORMAT,
-        suite_version: crate::SUITE_VERSION.to_owned(),
-        suite_commit: crate::SUITE_COMMIT.to_owned(),
-        profile: catalog.profile.id.clone(),
-        profile_version: catalog.profile.version.clone(),
-        profile_hash: catalog.profile_hash.clone(),
+    let run = Run {
+        target: options.target,
+        mode: Mode::Active,
+        url: options.url.clone(),
         product: product.name,
         product_version: product.version,
-        target: options.target.as_str().to_owned(),
-        mode: "active".to_owned(),
-        url: options.url.clone(),
-        started: humantime::format_rfc3339_seconds(started).to_string(),
-        finished: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        certification: not_for_certification.is_empty(),
-        not_for_certification,
+        started,
     };
+    let header = Header::new(catalog, run, options.selection.not_for_certification());
     Report::new(header, results)
 }
 
@@ -301,15 +277,9 @@ fn prepare(options: &RunOptions, trail: &mut Vec<Exchange>) -> Result<(Parts, Pr
     Ok(((client, federation, fixtures, accounts, peer), product))
 }
 
-/// Whether a test is run: it looks at this target and passes the filters.
+/// Whether a test is run: it looks at this target and is selected.
 fn selected(test: &TestSpec, options: &RunOptions) -> bool {
-    test.targets.contains(&options.target) && filters_admit(&test.id, &options.only, &options.skip)
-}
-
-/// Whether an id passes `--only` and `--skip` (globs).
-pub fn filters_admit(id: &str, only: &[String], skip: &[String]) -> bool {
-    let matches = |globs: &[String]| globs.iter().any(|glob| Glob::new(glob).matches(id));
-    (only.is_empty() || matches(only)) && !matches(skip)
+    test.targets.contains(&options.target) && options.selection.admits(&test.id)
 }
 
 fn result(

@@ -48,3 +48,47 @@ pub fn access_token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Optio
         .flat_map(|query| query.split('&'))
         .find_map(|pair| pair.strip_prefix("access_token="))
 }
+
+/// What replaces a secret in anything written down (captures, evidence).
+pub const REDACTED: &str = "<redacted>";
+
+/// JSON members whose string values are secrets: passwords and tokens.
+const SECRET_MEMBERS: [&str; 7] = [
+    "password",
+    "new_password",
+    "access_token",
+    "refresh_token",
+    "token",
+    "mac",
+    "nonce",
+];
+
+/// Replaces, at any depth, the string values of members that hold
+/// passwords and tokens with [`REDACTED`].
+pub fn redact_secrets(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                if SECRET_MEMBERS.contains(&key.as_str()) && item.is_string() {
+                    *item = serde_json::Value::String(REDACTED.to_owned());
+                } else {
+                    redact_secrets(item);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_secrets),
+        _ => {}
+    }
+}
+
+/// A query string with the access token's value replaced by [`REDACTED`].
+pub fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("access_token", _)) => format!("access_token={REDACTED}"),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}

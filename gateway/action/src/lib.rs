@@ -19,7 +19,7 @@ mod parse;
 pub use action::{Action, Classified, MediaRef, Transaction};
 pub use catalog::{Catalog, Lookup, RouteMatch};
 pub use classify::{BodyMode, Request, classify, classify_lookup};
-pub use credentials::{access_token, x_matrix};
+pub use credentials::{REDACTED, access_token, redact_query, redact_secrets, x_matrix};
 pub use endpoint::{Api, Endpoint};
 pub use error::ClassifyError;
 pub use head::{HeadError, check_head, check_path};

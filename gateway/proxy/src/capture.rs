@@ -6,8 +6,8 @@
 //! `{"v":1,"ts":ms,"request_id","method","path","query","endpoint","action",
 //! "body"|"body_bytes"|"streamed","status","rule","errcode"}`. `rule` and
 //! `errcode` are set when the gateway refused. Access tokens (in the query)
-//! and secrets in JSON bodies (`password`, `access_token`, `refresh_token`,
-//! `token`) are replaced by `<redacted>`; the `Authorization` header is
+//! and passwords and tokens in JSON bodies are replaced by `<redacted>`
+//! (`sectorgate_action::redact_secrets`); the `Authorization` header is
 //! never written.
 
 use std::io::Write;
@@ -18,27 +18,13 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::{Method, Uri};
 use ruma::{OwnedUserId, UserId};
+use sectorgate_action::{redact_query, redact_secrets};
 use serde_json::{Map, Value, json};
 
 use crate::respond::Refusal;
 
 /// The capture format's version.
 pub const CAPTURE_VERSION: u32 = 1;
-
-/// What replaces a secret.
-const REDACTED: &str = "<redacted>";
-
-/// JSON members whose string values are secrets.
-const SECRETS: [&str; 5] = [
-    "password",
-    "access_token",
-    "refresh_token",
-    "token",
-    "new_password",
-];
-
-/// Query parameters whose values are secrets.
-const SECRET_PARAMS: [&str; 1] = ["access_token"];
 
 /// The capture of one user's exchanges.
 #[derive(Debug)]
@@ -119,7 +105,7 @@ impl Capture {
         line.insert("action".into(), json!(seen.action));
         match (body, &seen.body) {
             (Some(mut json), _) => {
-                redact(&mut json);
+                redact_secrets(&mut json);
                 line.insert("body".into(), json);
             }
             (None, Some(bytes)) if !bytes.is_empty() => {
@@ -151,33 +137,6 @@ impl Capture {
     }
 }
 
-fn redact(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (key, item) in map.iter_mut() {
-                if SECRETS.contains(&key.as_str()) && item.is_string() {
-                    *item = json!(REDACTED);
-                } else {
-                    redact(item);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(redact),
-        _ => {}
-    }
-}
-
-fn redact_query(query: &str) -> String {
-    query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if SECRET_PARAMS.contains(&name) => format!("{name}={REDACTED}"),
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,7 +146,7 @@ mod tests {
         let mut body = json!({"type": "m.login.password", "password": "hunter2",
             "identifier": {"type": "m.id.user", "user": "alice"},
             "auth": {"password": "again", "session": "s"}, "refresh_token": "r"});
-        redact(&mut body);
+        redact_secrets(&mut body);
         let text = body.to_string();
         assert!(
             !text.contains("hunter2") && !text.contains("again"),

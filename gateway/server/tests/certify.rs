@@ -30,10 +30,15 @@ use std::time::Duration;
 use sectorgate_conformance::catalog::Catalog;
 use sectorgate_conformance::client::{self, CertifyOptions, People};
 use sectorgate_conformance::report::Report;
+use sectorgate_conformance::selection::Selection;
 use sectorgate_conformance::status::Status;
 use support::{Gateway, GatewayOptions, PASSWORD, Synapse, SynapseOptions, User, marker, register};
 
 const PROFILE: &str = "healthcare-tim-pro";
+/// How long the suite waits for a step a client performs.
+const STEP_WAIT: Duration = Duration::from_secs(45);
+/// How long it waits for each step of a client that skips some.
+const SKIPPED_STEP_WAIT: Duration = Duration::from_secs(8);
 const SETTING_TYPE: &str = "de.gematik.tim.account.permissionconfig.pro.v1";
 
 /// Output that tells the test when the suite printed its first step.
@@ -127,16 +132,15 @@ impl World {
             gateway_url: Some(self.gateway.url.clone()),
             product: product.to_owned(),
             product_version: String::new(),
-            only: Vec::new(),
-            skip: Vec::new(),
-            expected_failures: BTreeMap::new(),
+            selection: Selection::default(),
         }
     }
 
-    /// Certifies live: the suite guides, the client script follows.
-    fn certify_live(&self, product: &str, client: Command) -> Report {
+    /// Certifies live: the suite guides, waiting `wait` for each step, and
+    /// the client script follows.
+    fn certify_live(&self, product: &str, client: Command, wait: Duration) -> Report {
         let (sender, received) = mpsc::channel();
-        let options = self.options(product, Some(Duration::from_secs(45)), &self.capture);
+        let options = self.options(product, Some(wait), &self.capture);
         std::thread::scope(|scope| {
             let catalog = &self.catalog;
             let suite =
@@ -179,22 +183,6 @@ fn statuses(report: &Report) -> BTreeMap<String, Status> {
         .collect()
 }
 
-fn show(report: &Report) -> String {
-    report
-        .results
-        .iter()
-        .map(|result| {
-            format!(
-                "{} {}: {}",
-                result.status,
-                result.id,
-                result.messages.join("; ")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn with_status(report: &Report, status: Status) -> Vec<&str> {
     report
         .results
@@ -230,16 +218,16 @@ fn real_clients_are_certified_on_what_they_did() {
     let world = start();
 
     // matrix-nio with e2e, compliant.
-    let nio = world.certify_live("matrix-nio", world.nio(&[]));
-    println!("matrix-nio:\n{}", show(&nio));
-    assert!(nio.passed(), "{}", show(&nio));
+    let nio = world.certify_live("matrix-nio", world.nio(&[]), STEP_WAIT);
+    println!("matrix-nio:\n{}", nio.outline());
+    assert!(nio.passed(), "{}", nio.outline());
     let nio_statuses = statuses(&nio);
     for id in ALL_STEPS.iter().chain(BEHAVIOUR) {
         assert_eq!(
             nio_statuses.get(*id),
             Some(&Status::Pass),
             "matrix-nio: {id}\n{}",
-            show(&nio)
+            nio.outline()
         );
     }
     assert!(with_status(&nio, Status::Fail).is_empty());
@@ -255,7 +243,7 @@ fn real_clients_are_certified_on_what_they_did() {
         statuses(&offline),
         nio_statuses,
         "offline\n{}",
-        show(&offline)
+        offline.outline()
     );
     let secrets = std::fs::read_to_string(&saved).expect("capture");
     assert!(!secrets.contains(PASSWORD), "the password is redacted");
@@ -265,8 +253,12 @@ fn real_clients_are_certified_on_what_they_did() {
     );
 
     // The same client in the clear: FAIL on exactly the encryption rule.
-    let plaintext = world.certify_live("matrix-nio --plaintext", world.nio(&["--plaintext"]));
-    println!("matrix-nio --plaintext:\n{}", show(&plaintext));
+    let plaintext = world.certify_live(
+        "matrix-nio --plaintext",
+        world.nio(&["--plaintext"]),
+        STEP_WAIT,
+    );
+    println!("matrix-nio --plaintext:\n{}", plaintext.outline());
     assert_eq!(
         with_status(&plaintext, Status::Fail),
         ["client.rule.tim.encryption_required"]
@@ -281,8 +273,8 @@ fn real_clients_are_certified_on_what_they_did() {
     );
 
     // The same client asking for URL previews: FAIL on exactly that rule.
-    let preview = world.certify_live("matrix-nio --preview", world.nio(&["--preview"]));
-    println!("matrix-nio --preview:\n{}", show(&preview));
+    let preview = world.certify_live("matrix-nio --preview", world.nio(&["--preview"]), STEP_WAIT);
+    println!("matrix-nio --preview:\n{}", preview.outline());
     assert_eq!(
         with_status(&preview, Status::Fail),
         ["client.rule.tim.url_preview_disabled"]
@@ -304,8 +296,8 @@ fn real_clients_are_certified_on_what_they_did() {
             &world.people.blocker,
             SETTING_TYPE,
         ]);
-    let js_report = world.certify_live_short("matrix-js-sdk", js);
-    println!("matrix-js-sdk:\n{}", show(&js_report));
+    let js_report = world.certify_live("matrix-js-sdk", js, SKIPPED_STEP_WAIT);
+    println!("matrix-js-sdk:\n{}", js_report.outline());
     let js_statuses = statuses(&js_report);
     for id in [
         "client.step.login",
@@ -337,12 +329,12 @@ fn real_clients_are_certified_on_what_they_did() {
     assert!(
         with_status(&js_report, Status::Fail).is_empty(),
         "{}",
-        show(&js_report)
+        js_report.outline()
     );
 
     // matrix-commander sending one message into a room made beforehand.
     let commander = world.commander_sends_one_message();
-    println!("matrix-commander:\n{}", show(&commander));
+    println!("matrix-commander:\n{}", commander.outline());
     let commander_statuses = statuses(&commander);
     assert_eq!(
         commander_statuses.get("client.step.login"),
@@ -375,29 +367,12 @@ fn real_clients_are_certified_on_what_they_did() {
     assert!(
         with_status(&commander, Status::Fail).is_empty(),
         "{}",
-        show(&commander)
+        commander.outline()
     );
     drop(world.synapse);
 }
 
 impl World {
-    /// Certifies live with a short wait: for clients that skip steps.
-    fn certify_live_short(&self, product: &str, client: Command) -> Report {
-        let (sender, received) = mpsc::channel();
-        let options = self.options(product, Some(Duration::from_secs(8)), &self.capture);
-        std::thread::scope(|scope| {
-            let catalog = &self.catalog;
-            let suite =
-                scope.spawn(move || client::certify(catalog, &options, &mut Signal(sender)));
-            received
-                .recv_timeout(Duration::from_secs(30))
-                .expect("the suite prints its first step");
-            let (ok, summary) = support::run_client(client);
-            assert!(ok, "{product}: {summary}\n{}", self.gateway.log());
-            suite.join().expect("the suite")
-        })
-    }
-
     /// matrix-commander logs in and sends one message; judged offline on
     /// the lines it added to the capture.
     fn commander_sends_one_message(&self) -> Report {

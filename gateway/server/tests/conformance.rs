@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use sectorgate_conformance::catalog::{Catalog, Target};
 use sectorgate_conformance::report::{Report, manifest, overall};
+use sectorgate_conformance::selection::Selection;
 use sectorgate_conformance::server::{self, PeerPublish, RunOptions, UserHook};
 use sectorgate_conformance::status::Status;
 use support::pki::TestPki;
@@ -36,9 +37,7 @@ fn options(target: Target, url: &str) -> RunOptions {
         peer_publish: None,
         users: UserHook::Open,
         ca: None,
-        only: Vec::new(),
-        skip: Vec::new(),
-        expected_failures: BTreeMap::new(),
+        selection: Selection::default(),
         product: None,
         product_version: None,
         timeout: Duration::from_secs(30),
@@ -57,22 +56,6 @@ fn by_requirement(report: &Report) -> BTreeMap<String, Status> {
             )
         })
         .collect()
-}
-
-fn show(report: &Report) -> String {
-    report
-        .results
-        .iter()
-        .map(|result| {
-            format!(
-                "{} {}: {}",
-                result.status,
-                result.id,
-                result.messages.join("; ")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[test]
@@ -102,7 +85,7 @@ fn server_mode_passes_behind_sectorgate_and_fails_on_a_bare_synapse() {
     behind.federation_url = Some(format!("https://localhost:{federation_port}"));
     behind.ca = Some(pki.ca.clone());
     let report = server::run(&catalog, &behind);
-    println!("behind sectorgate:\n{}", show(&report));
+    println!("behind sectorgate:\n{}", report.outline());
 
     let mut bare = options(Target::Server, &synapse.base_url);
     bare.federation_url = Some(synapse.base_url.clone());
@@ -114,7 +97,7 @@ fn server_mode_passes_behind_sectorgate_and_fails_on_a_bare_synapse() {
         key: pki.key.clone(),
     });
     let bare_report = server::run(&catalog, &bare);
-    println!("bare Synapse:\n{}", show(&bare_report));
+    println!("bare Synapse:\n{}", bare_report.outline());
 
     // Behind sectorgate: nothing fails, every gematik requirement the
     // suite can exercise black-box passes, and the peer is refused.
@@ -219,10 +202,10 @@ fn users_come_from_the_declared_hook(catalog: &Catalog, synapse: &Synapse) {
     ] {
         let mut run = options(Target::Server, &synapse.base_url);
         run.users = UserHook::parse(&hook).expect("hook");
-        run.only = vec!["scenario.*".to_owned()];
+        run.selection.only = vec!["scenario.*".to_owned()];
         let report = server::run(catalog, &run);
         let status = |id: &str| report.result(id).map(|result| result.status);
-        assert_eq!(report.results.len(), 3, "{hook}: {}", show(&report));
+        assert_eq!(report.results.len(), 3, "{hook}: {}", report.outline());
         assert_eq!(
             status("scenario.invites.settings_block_all"),
             Some(Status::Fail),
