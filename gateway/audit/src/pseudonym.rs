@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -26,8 +26,9 @@ const DAY_MS: i64 = 86_400_000;
 pub struct Pseudonymiser {
     dir: PathBuf,
     period_ms: i64,
-    /// Keyed HMAC states by period: cloning one skips the keying.
-    keys: Mutex<BTreeMap<i64, Hmac<Sha256>>>,
+    /// Keyed HMAC states by period, with the key's id: cloning one skips
+    /// the keying.
+    keys: Mutex<BTreeMap<i64, (Hmac<Sha256>, Arc<str>)>>,
 }
 
 impl std::fmt::Debug for Pseudonymiser {
@@ -56,13 +57,12 @@ impl Pseudonymiser {
     /// `access_token`) under the key of the period holding `at_ms`.
     pub fn pseudonym(&self, domain: &str, value: &str, at_ms: i64) -> Result<String, AuditError> {
         let period = at_ms.div_euclid(self.period_ms);
-        let mut mac = self.key(period)?;
+        let (mut mac, key_id) = self.key(period)?;
         mac.update(domain.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
         Ok(format!(
-            "{}:{}",
-            self.key_id(period),
+            "{key_id}:{}",
             hex::encode(&mac.finalize().into_bytes()[..16])
         ))
     }
@@ -106,18 +106,20 @@ impl Pseudonymiser {
             .collect()
     }
 
-    /// The keyed HMAC state of a period, its key loaded or created.
-    fn key(&self, period: i64) -> Result<Hmac<Sha256>, AuditError> {
+    /// The keyed HMAC state of a period and its key's id, the key loaded or
+    /// created.
+    fn key(&self, period: i64) -> Result<(Hmac<Sha256>, Arc<str>), AuditError> {
         let mut keys = self.keys.lock().map_err(|_| AuditError::Closed)?;
-        if let Some(mac) = keys.get(&period) {
-            return Ok(mac.clone());
+        if let Some((mac, id)) = keys.get(&period) {
+            return Ok((mac.clone(), Arc::clone(id)));
         }
-        let path = self.dir.join(format!("{}.key", self.key_id(period)));
+        let id: Arc<str> = self.key_id(period).into();
+        let path = self.dir.join(format!("{id}.key"));
         let key = load_or_create(&path)?;
         // HMAC takes keys of any length: this cannot fail.
         let mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|_| AuditError::Closed)?;
-        keys.insert(period, mac.clone());
-        Ok(mac)
+        keys.insert(period, (mac.clone(), Arc::clone(&id)));
+        Ok((mac, id))
     }
 }
 

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
+use sqlx::{ConnectOptions, Connection, Row};
 
 use crate::AuditError;
 
@@ -72,15 +73,30 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// SQLite's pool and how to open it again.
+/// SQLite's pool, the writer's own connection, and how to open them again.
 pub struct SqliteState {
     /// `None` after a failure: the next operation opens a fresh pool.
     pool: ArcSwapOption<SqlitePool>,
+    /// The connection appends go through, kept open between commits: no
+    /// pool hand-out and return per commit, and a page cache that stays
+    /// warm. `None` until first used, and again after a failure.
+    writer: tokio::sync::Mutex<Option<SqliteConnection>>,
     options: SqliteConnectOptions,
     lock_timeout: Duration,
 }
 
 impl SqliteState {
+    /// The writer's connection, opened if it is not.
+    async fn writer(
+        &self,
+    ) -> Result<tokio::sync::MappedMutexGuard<'_, SqliteConnection>, AuditError> {
+        let mut guard = self.writer.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.options.connect().await?);
+        }
+        tokio::sync::MutexGuard::try_map(guard, Option::as_mut).map_err(|_| AuditError::Closed)
+    }
+
     async fn pool(&self) -> Result<Arc<SqlitePool>, AuditError> {
         if let Some(pool) = self.pool.load_full() {
             return Ok(pool);
@@ -89,6 +105,24 @@ impl SqliteState {
         self.pool.store(Some(Arc::clone(&pool)));
         Ok(pool)
     }
+}
+
+/// Runs the same code on the writer's connection (SQLite) or the pool
+/// (PostgreSQL).
+macro_rules! on_writer {
+    ($store:expr, |$conn:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite(state) => {
+                let mut connection = state.writer().await?;
+                let $conn = &mut *connection;
+                $body
+            }
+            Store::Postgres(pool) => {
+                let $conn = pool;
+                $body
+            }
+        }
+    };
 }
 
 /// Runs the same code on whichever pool the store has.
@@ -131,6 +165,7 @@ impl Store {
             migrations::sqlite().run(&pool).await?;
             Ok(Self::Sqlite(Arc::new(SqliteState {
                 pool: ArcSwapOption::from_pointee(pool),
+                writer: tokio::sync::Mutex::new(None),
                 options,
                 lock_timeout,
             })))
@@ -156,6 +191,9 @@ impl Store {
     /// writable again). PostgreSQL's pool reconnects by itself.
     pub async fn recover(&self) {
         if let Self::Sqlite(state) = self {
+            if let Some(old) = state.writer.lock().await.take() {
+                let _ = old.close().await;
+            }
             if let Some(old) = state.pool.swap(None) {
                 old.close().await;
             }
@@ -179,7 +217,7 @@ impl Store {
                 .collect();
             (first.seq, first.recorded_at, records, hashes)
         });
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let insert = bundle.map(|(seq, recorded_at, records, hashes)| {
                 sqlx::query(INSERT_BUNDLE)
                     .bind(origin)
@@ -510,7 +548,8 @@ async fn sqlite_pool(
     lock_timeout: Duration,
 ) -> Result<SqlitePool, sqlx::Error> {
     SqlitePoolOptions::new()
-        .max_connections(2)
+        // Reads and probes only: appends have their own connection.
+        .max_connections(1)
         // A local file's connection does not go stale; a ping per commit
         // would cost a round trip to SQLite's thread.
         .test_before_acquire(false)
