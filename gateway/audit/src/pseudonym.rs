@@ -22,13 +22,16 @@ use crate::AuditError;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// A period's keyed HMAC state and its key's id.
+type PeriodKey = (Hmac<Sha256>, Arc<str>);
+
 /// Keyed pseudonymisation of identifiers, with a key per period.
 pub struct Pseudonymiser {
     dir: PathBuf,
     period_ms: i64,
     /// Keyed HMAC states by period, with the key's id: cloning one skips
     /// the keying.
-    keys: Mutex<BTreeMap<i64, (Hmac<Sha256>, Arc<str>)>>,
+    keys: Mutex<BTreeMap<i64, PeriodKey>>,
 }
 
 impl std::fmt::Debug for Pseudonymiser {
@@ -108,7 +111,7 @@ impl Pseudonymiser {
 
     /// The keyed HMAC state of a period and its key's id, the key loaded or
     /// created.
-    fn key(&self, period: i64) -> Result<(Hmac<Sha256>, Arc<str>), AuditError> {
+    fn key(&self, period: i64) -> Result<PeriodKey, AuditError> {
         let mut keys = self.keys.lock().map_err(|_| AuditError::Closed)?;
         if let Some((mac, id)) = keys.get(&period) {
             return Ok((mac.clone(), Arc::clone(id)));
