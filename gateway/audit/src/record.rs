@@ -162,12 +162,17 @@ struct Envelope<E> {
 impl Entry {
     /// The canonical bytes of this record: the Merkle leaf.
     pub fn encode(&self) -> Vec<u8> {
+        // A record is a few hundred bytes: one allocation, no regrowth.
+        let mut bytes = Vec::with_capacity(512);
         // Serialising plain structs, strings and integers cannot fail.
-        serde_json::to_vec(&Envelope {
-            v: RECORD_VERSION,
-            entry: self,
-        })
-        .unwrap_or_default()
+        let _ = serde_json::to_writer(
+            &mut bytes,
+            &Envelope {
+                v: RECORD_VERSION,
+                entry: self,
+            },
+        );
+        bytes
     }
 
     /// Reads canonical bytes back. Fails on another version, an unknown

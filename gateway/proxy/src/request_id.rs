@@ -24,7 +24,10 @@ impl RequestIds {
     /// The next id.
     pub(crate) fn next(&self) -> String {
         let count = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{:016x}{count:016x}", self.prefix)
+        let mut raw = [0u8; 16];
+        raw[..8].copy_from_slice(&self.prefix.to_be_bytes());
+        raw[8..].copy_from_slice(&count.to_be_bytes());
+        hex::encode(raw)
     }
 }
 
