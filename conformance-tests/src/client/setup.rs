@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::catalog::Scenario;
 use crate::report::Exchange;
-use crate::server::{Account, Client, UserHook, http_client};
+use crate::server::{Account, Client, UserHook, http_client, raw};
 
 /// Makes the peer and the blocker through `url`, and sets the blocker's
 /// invite permissions to block all (in the profile's first honoured type).
@@ -48,10 +48,9 @@ pub fn provision(
             .as_str()
             .try_into()
             .map_err(|_| format!("{} is not a user id", blocker.user_id))?;
-        let raw = serde_json::value::to_raw_value(&content)
-            .map(ruma::serde::Raw::from_json)
-            .map_err(|e| e.to_string())?;
-        let request = set_global_account_data::v3::Request::new_raw(user, event_type.into(), raw);
+        let content = raw(&content).map_err(|failure| failure.to_string())?;
+        let request =
+            set_global_account_data::v3::Request::new_raw(user, event_type.into(), content);
         client
             .send(&mut trail, request, Some(&blocker.token))
             .map_err(|failure| format!("cannot set the blocker's invite permissions: {failure}"))?;

@@ -123,7 +123,7 @@ impl Fixtures {
 }
 
 /// JSON as a ruma raw value.
-pub(super) fn raw<T>(value: &Value) -> Result<Raw<T>, Failure> {
+pub(crate) fn raw<T>(value: &Value) -> Result<Raw<T>, Failure> {
     serde_json::value::to_raw_value(value)
         .map(Raw::from_json)
         .map_err(|e| Failure::Broken(format!("cannot encode {value}: {e}")))

@@ -27,6 +27,7 @@ use crate::report::{Exchange, Header, Report, Run, TestResult};
 use crate::selection::Selection;
 use crate::status::Status;
 use fixtures::Fixtures;
+pub(crate) use fixtures::raw;
 
 /// How a server run is made.
 #[derive(Clone, Debug)]

@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{Method, Uri};
-use ruma::{OwnedUserId, UserId};
+use ruma::OwnedUserId;
 use sectorgate_action::{redact_query, redact_secrets};
 use serde_json::{Map, Value, json};
 
@@ -67,11 +67,6 @@ impl Capture {
         Ok(Self { user, lines })
     }
 
-    /// The user whose exchanges are captured.
-    pub fn user(&self) -> &UserId {
-        &self.user
-    }
-
     /// Writes the exchange if it is the captured user's: made with their
     /// token, or a login naming them.
     pub(crate) fn offer(
@@ -82,14 +77,18 @@ impl Capture {
         request_id: &str,
         response: &Response,
     ) {
+        // Only the captured user's bodies are parsed, and a login's (it names
+        // the user before any token does).
+        let mine = seen.user.as_deref() == Some(&*self.user);
+        let login = seen.endpoint.as_deref() == Some("client.login");
+        if !mine && !login {
+            return;
+        }
         let body = seen
             .body
             .as_deref()
             .and_then(|bytes| serde_json::from_slice::<Value>(bytes).ok());
-        let theirs = seen.user.as_deref() == Some(&*self.user)
-            || (seen.endpoint.as_deref() == Some("client.login")
-                && body.as_ref().is_some_and(|body| self.named_in_login(body)));
-        if !theirs {
+        if !mine && !body.as_ref().is_some_and(|body| self.named_in_login(body)) {
             return;
         }
         let mut line = Map::new();
