@@ -17,14 +17,16 @@ use tlog_tiles::{Hash, record_hash, sub_tree_index};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::CheckpointSigner;
-use crate::merkle::{Frontier, from_blob, locate, to_blob};
+use crate::merkle::{Frontier, from_blob, locate};
 use crate::sink::CheckpointSink;
-use crate::store::{CheckpointRow, LeafRow, Store};
+use crate::store::{Bundle, CheckpointRow, Store};
 use crate::{AuditError, Entry};
 
 /// Records per commit at most.
 const MAX_BATCH: usize = 2048;
 const QUEUE: usize = 16384;
+/// A typical record's size, to size a commit's buffers once.
+const RECORD_BYTES: usize = 320;
 /// How many times the writer yields to let a batch grow before it commits.
 const LINGER_YIELDS: usize = 8;
 
@@ -246,7 +248,7 @@ impl Writer {
             let mut result = Ok(());
             if appended {
                 let count = leaves.len();
-                result = self.commit(leaves, false).await.map_err(Arc::new);
+                result = self.commit(&leaves, false).await.map_err(Arc::new);
                 if let Err(error) = &result {
                     tracing::error!(%error, records = count, "audit write failed");
                 }
@@ -293,7 +295,7 @@ impl Writer {
     }
 
     /// Appends `leaves` (possibly none) and, if due or `force`d, a checkpoint.
-    async fn commit(&mut self, leaves: Vec<Leaf>, force: bool) -> Result<(), AuditError> {
+    async fn commit(&mut self, leaves: &[Leaf], force: bool) -> Result<(), AuditError> {
         let head = match self.head.take() {
             Some(head) => head,
             None => match self.load_head().await {
@@ -302,19 +304,11 @@ impl Writer {
             },
         };
         let mut frontier = head.frontier.clone();
-        let rows: Vec<LeafRow> = leaves
-            .into_iter()
-            .map(|leaf| {
-                let seq = frontier.size();
-                let stored = frontier.push(leaf.hash);
-                LeafRow {
-                    seq,
-                    recorded_at: leaf.recorded_at,
-                    record: Some(leaf.bytes),
-                    hashes: to_blob(&stored),
-                }
-            })
-            .collect();
+        let mut bundle = Bundle::starting_at(frontier.size(), leaves.len(), RECORD_BYTES);
+        for leaf in leaves {
+            bundle.add_record(leaf.recorded_at, &leaf.bytes);
+            frontier.push(leaf.hash, |hash| bundle.add_hash(hash));
+        }
         let grown = frontier.size() > head.checkpointed;
         let due = frontier.size() - head.checkpointed >= self.config.checkpoint_every
             || head.checkpointed_at.elapsed() >= self.config.checkpoint_interval;
@@ -330,7 +324,7 @@ impl Writer {
         };
         match self
             .store
-            .append(&self.config.origin, &rows, checkpoint.as_ref())
+            .append(&self.config.origin, &bundle, checkpoint.as_ref())
             .await
         {
             Ok(()) => {
@@ -358,7 +352,7 @@ impl Writer {
             head.frontier.size() > head.checkpointed
                 && head.checkpointed_at.elapsed() >= self.config.checkpoint_interval
         });
-        if due && let Err(error) = self.commit(Vec::new(), true).await {
+        if due && let Err(error) = self.commit(&[], true).await {
             tracing::error!(%error, "audit checkpoint failed");
         }
     }

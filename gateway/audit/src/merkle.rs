@@ -30,10 +30,10 @@ impl Frontier {
         self.size
     }
 
-    /// Appends a record's leaf hash; returns the hashes stored with it: the
-    /// leaf hash, then each subtree it completes, lowest first.
-    pub fn push(&mut self, leaf: Hash) -> Vec<Hash> {
-        let mut stored = vec![leaf];
+    /// Appends a record's leaf hash; hands `keep` the hashes stored with
+    /// it: the leaf hash, then each subtree it completes, lowest first.
+    pub fn push(&mut self, leaf: Hash, mut keep: impl FnMut(Hash)) {
+        keep(leaf);
         let mut hash = leaf;
         let mut n = self.size;
         while n & 1 == 1 {
@@ -41,12 +41,11 @@ impl Frontier {
                 break;
             };
             hash = node_hash(left, hash);
-            stored.push(hash);
+            keep(hash);
             n >>= 1;
         }
         self.nodes.push(hash);
         self.size += 1;
-        stored
     }
 
     /// The root hash (RFC 6962's MTH of the whole tree).
@@ -69,11 +68,6 @@ pub fn stored_count(seq: u64) -> usize {
 pub fn locate(index: u64) -> (u64, usize) {
     let (level, n) = split_stored_hash_index(index);
     (((n + 1) << level) - 1, usize::from(level))
-}
-
-/// Concatenates hashes into a blob.
-pub fn to_blob(hashes: &[Hash]) -> Vec<u8> {
-    hashes.iter().flat_map(|hash| hash.0).collect()
 }
 
 /// Splits a blob into hashes; `None` unless its length is a multiple of 32.

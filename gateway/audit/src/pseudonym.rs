@@ -64,10 +64,14 @@ impl Pseudonymiser {
         mac.update(domain.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
-        Ok(format!(
-            "{key_id}:{}",
-            hex::encode(&mac.finalize().into_bytes()[..16])
-        ))
+        let mut digits = [0; 32];
+        // 16 bytes are exactly 32 hex digits.
+        let _ = hex::encode_to_slice(&mac.finalize().into_bytes()[..16], &mut digits);
+        let mut pseudonym = String::with_capacity(key_id.len() + 1 + digits.len());
+        pseudonym.push_str(&key_id);
+        pseudonym.push(':');
+        pseudonym.push_str(std::str::from_utf8(&digits).unwrap_or_default());
+        Ok(pseudonym)
     }
 
     /// The key ids (first day of their period) of the keys whose period

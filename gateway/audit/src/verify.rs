@@ -205,7 +205,8 @@ pub async fn verify(
             if tree_broken {
                 continue;
             }
-            let computed = frontier.push(leaf);
+            let mut computed = Vec::with_capacity(stored.len());
+            frontier.push(leaf, |hash| computed.push(hash));
             if computed[1..] != stored[1..] {
                 report.problem(
                     "subtree_hash_mismatch",

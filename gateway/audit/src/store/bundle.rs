@@ -7,19 +7,64 @@
 //! record's stored hashes in order (see `merkle`), 32 bytes each; their
 //! number follows from the record's sequence number.
 
+use tlog_tiles::Hash;
+
 use crate::merkle::stored_count;
 use crate::store::LeafRow;
 
-/// The `records` blob of `records` (`None`: pruned).
-pub fn encode_records<'a>(records: impl IntoIterator<Item = Option<&'a [u8]>>) -> Vec<u8> {
-    let mut blob = Vec::new();
-    for record in records {
-        let bytes = record.unwrap_or_default();
-        let length = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-        blob.extend_from_slice(&length.to_be_bytes());
-        blob.extend_from_slice(&bytes[..usize::try_from(length).unwrap_or(0)]);
+/// A commit's records, framed as they are stored, built record by record.
+#[derive(Debug)]
+pub struct Bundle {
+    /// The sequence number of its first record.
+    pub first_seq: u64,
+    /// Records in it.
+    pub count: u64,
+    /// When its first record was made, in milliseconds since the Unix epoch.
+    pub recorded_at: i64,
+    /// The `records` blob.
+    pub records: Vec<u8>,
+    /// The `hashes` blob.
+    pub hashes: Vec<u8>,
+}
+
+impl Bundle {
+    /// An empty bundle whose first record will be `first_seq`, with room
+    /// for `records` records of about `record_bytes` bytes each.
+    pub fn starting_at(first_seq: u64, records: usize, record_bytes: usize) -> Self {
+        Self {
+            first_seq,
+            count: 0,
+            recorded_at: 0,
+            records: Vec::with_capacity(records * (4 + record_bytes)),
+            hashes: Vec::with_capacity(records * 2 * 32),
+        }
     }
-    blob
+
+    /// Adds the next record (its stored hashes go in with [`Bundle::add_hash`]).
+    pub fn add_record(&mut self, recorded_at: i64, record: &[u8]) {
+        if self.count == 0 {
+            self.recorded_at = recorded_at;
+        }
+        self.count += 1;
+        frame(&mut self.records, record);
+    }
+
+    /// Adds one of the last record's stored hashes.
+    pub fn add_hash(&mut self, hash: Hash) {
+        self.hashes.extend_from_slice(&hash.0);
+    }
+
+    /// Whether it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// Appends one record to a `records` blob: its length, then its bytes.
+fn frame(blob: &mut Vec<u8>, record: &[u8]) {
+    let length = u32::try_from(record.len()).unwrap_or(u32::MAX);
+    blob.extend_from_slice(&length.to_be_bytes());
+    blob.extend_from_slice(&record[..usize::try_from(length).unwrap_or(0)]);
 }
 
 /// Splits a bundle into its rows; `None` if its blobs do not hold exactly

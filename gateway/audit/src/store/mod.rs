@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Row};
 
 use crate::AuditError;
+pub use bundle::Bundle;
 
 const INSERT_BUNDLE: &str = "INSERT INTO audit_bundles \
      (origin, first_seq, count, recorded_at, records, hashes) VALUES ($1, $2, $3, $4, $5, $6)";
@@ -201,31 +202,23 @@ impl Store {
         }
     }
 
-    /// Writes `leaves` (contiguous, as one bundle) and the checkpoint in
-    /// one durable transaction.
+    /// Writes `bundle` (if it holds records) and the checkpoint in one
+    /// durable transaction.
     pub async fn append(
         &self,
         origin: &str,
-        leaves: &[LeafRow],
+        bundle: &Bundle,
         checkpoint: Option<&CheckpointRow>,
     ) -> Result<(), AuditError> {
-        let bundle = leaves.first().map(|first| {
-            let records = bundle::encode_records(leaves.iter().map(|leaf| leaf.record.as_deref()));
-            let hashes: Vec<u8> = leaves
-                .iter()
-                .flat_map(|leaf| leaf.hashes.iter().copied())
-                .collect();
-            (first.seq, first.recorded_at, records, hashes)
-        });
         on_writer!(self, |pool| {
-            let insert = bundle.map(|(seq, recorded_at, records, hashes)| {
+            let insert = (!bundle.is_empty()).then(|| {
                 sqlx::query(INSERT_BUNDLE)
                     .bind(origin)
-                    .bind(i64_of(seq))
-                    .bind(i64_of(leaves.len() as u64))
-                    .bind(recorded_at)
-                    .bind(records)
-                    .bind(hashes)
+                    .bind(i64_of(bundle.first_seq))
+                    .bind(i64_of(bundle.count))
+                    .bind(bundle.recorded_at)
+                    .bind(bundle.records.as_slice())
+                    .bind(bundle.hashes.as_slice())
             });
             // One statement is a transaction of its own: most commits need
             // a single round trip to the database.

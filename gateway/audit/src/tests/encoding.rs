@@ -140,3 +140,79 @@ fn pseudonyms_are_golden_keyed_per_period_and_domain_separated() {
         user
     );
 }
+
+/// A string of characters JSON treats differently: quotes, backslashes,
+/// control characters, line separators, non-ASCII and astral ones.
+fn awkward(rng: &mut impl rand::Rng) -> String {
+    const PICKS: &[char] = &[
+        'a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\r', '\t', '\u{0}', '\u{1f}', '\u{7f}', 'é',
+        '\u{2028}', '\u{2029}', '\u{feff}', '😀',
+    ];
+    let length = rng.random_range(0..12);
+    (0..length)
+        .map(|_| PICKS[rng.random_range(0..PICKS.len())])
+        .collect()
+}
+
+#[test]
+fn the_encoder_writes_exactly_what_serde_writes() {
+    let mut rng = rand::rng();
+    for round in 0..2_000_u32 {
+        let mut text = || awkward(&mut rng);
+        let peer = match round % 6 {
+            0 => Peer::User { pseudonym: text() },
+            1 => Peer::Token { pseudonym: text() },
+            2 => Peer::Server {
+                name: Some(text()),
+                pseudonym: None,
+            },
+            3 => Peer::Server {
+                name: (round % 4 == 3).then(&mut text),
+                pseudonym: Some(text()),
+            },
+            4 => Peer::Appservice { id: text() },
+            _ => Peer::Anonymous,
+        };
+        let decision = Entry::Decision(Decision {
+            id: text(),
+            ts: i64::from(round) * 7_919 - 5_000,
+            profile: ProfileRef {
+                id: text(),
+                revision: text(),
+            },
+            direction: if round % 2 == 0 {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
+            endpoint: (round % 3 != 0).then(&mut text),
+            action: text(),
+            rule: text(),
+            verdict: text(),
+            peer,
+            request_id: text(),
+            trace_id: (round % 5 == 0).then(&mut text),
+        });
+        let outcome = Entry::Outcome(Outcome {
+            decision: text(),
+            ts: if round == 0 {
+                i64::MIN
+            } else {
+                i64::MAX - i64::from(round)
+            },
+            status: u16::try_from(round).unwrap_or(u16::MAX),
+            upstream_status: (round % 2 == 1).then_some(u16::MAX),
+            bytes_in: u64::MAX - u64::from(round),
+            bytes_out: u64::from(round),
+            duration_ms: u64::from(round) << 40,
+        });
+        for entry in [decision, outcome] {
+            let bytes = entry.encode();
+            assert_eq!(
+                String::from_utf8_lossy(&bytes),
+                String::from_utf8_lossy(&entry.encode_with_serde())
+            );
+            assert_eq!(Entry::decode(&bytes), Ok(entry));
+        }
+    }
+}

@@ -84,7 +84,9 @@ fn stored(data: &[Vec<u8>]) -> (Frontier, MemoryHashes) {
     let mut frontier = Frontier::default();
     let mut hashes = MemoryHashes::default();
     for record in data {
-        hashes.blobs.push(frontier.push(record_hash(record)));
+        let mut blob = Vec::new();
+        frontier.push(record_hash(record), |hash| blob.push(hash));
+        hashes.blobs.push(blob);
     }
     (frontier, hashes)
 }

@@ -1,7 +1,7 @@
 //! Tampering: every edit an attacker with write access to the database can
 //! make is caught by `verify`, on both backends.
 
-use crate::store::bundle::encode_records;
+use crate::store::Bundle;
 use crate::tests::encoding::decision;
 use crate::tests::fixture::{Fixture, open};
 use crate::{CheckpointSigner, check_checkpoint, verify};
@@ -25,9 +25,16 @@ async fn log_of_40(backend: &str) -> Fixture {
     fixture
 }
 
+/// The `records` blob of a bundle of one record.
+fn framed(record: &[u8]) -> Vec<u8> {
+    let mut bundle = Bundle::starting_at(0, 1, record.len());
+    bundle.add_record(0, record);
+    bundle.records
+}
+
 /// The `records` literal of a bundle of one record.
 fn one(backend: &str, record: &[u8]) -> String {
-    blob(backend, &encode_records([Some(record)]))
+    blob(backend, &framed(record))
 }
 
 fn blob(backend: &str, bytes: &[u8]) -> String {
@@ -284,7 +291,7 @@ async fn a_replayed_smaller_checkpoint_is_caught() {
             .await
             .expect("read")
         {
-            frontier.push(tlog_tiles::record_hash(&row.record.expect("content")));
+            frontier.push(tlog_tiles::record_hash(&row.record.expect("content")), drop);
         }
         let note = signer.sign(4, frontier.root()).expect("sign");
         fixture
@@ -308,7 +315,7 @@ async fn a_malformed_bundle_is_caught() {
         let fixture = log_of_40(backend).await;
         let bytes = record(&fixture, 17).await;
         // The record's length says more than the bundle holds.
-        let mut framed = encode_records([Some(bytes.as_slice())]);
+        let mut framed = framed(&bytes);
         framed.truncate(framed.len() - 3);
         fixture
             .tamper(&format!(
