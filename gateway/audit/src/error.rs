@@ -13,6 +13,11 @@ pub enum AuditError {
     /// The database URL names no supported backend.
     #[error("audit database {0:?}: use a sqlite:// or postgres:// URL")]
     Url(String),
+    /// Another gateway instance writes the log of this origin.
+    #[error(
+        "the audit log {0:?} is being written by another gateway instance: give each instance its own audit.origin"
+    )]
+    Claimed(String),
     /// The writer task is gone (shutting down or crashed).
     #[error("the audit writer is not running")]
     Closed,

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::checkpoint::CheckpointSigner;
 use crate::merkle::{Frontier, from_blob, locate};
 use crate::sink::CheckpointSink;
-use crate::store::{Bundle, CheckpointRow, Store};
+use crate::store::{Bundle, CheckpointRow, Claim, Store};
 use crate::{AuditError, Entry};
 
 /// Records per commit at most.
@@ -60,6 +60,8 @@ pub struct WriteStatus {
 enum Command {
     Append(Leaf, Option<Ack>),
     Probe(Ack),
+    /// Write what is queued, stop, and let the claim go.
+    Close(Ack),
 }
 
 /// A record, encoded and hashed by the requester.
@@ -97,9 +99,12 @@ impl std::fmt::Debug for AuditLog {
 }
 
 impl AuditLog {
-    /// Starts the writer task. Must be called inside a Tokio runtime.
+    /// Starts the writer task, which holds `claim` (on `config.origin`,
+    /// from [`Store::claim`]) while it runs. Must be called inside a Tokio
+    /// runtime.
     pub fn spawn(
         store: Store,
+        claim: Claim,
         signer: CheckpointSigner,
         config: LogConfig,
         sink: CheckpointSink,
@@ -109,6 +114,7 @@ impl AuditLog {
         let origin: Arc<str> = config.origin.clone().into();
         let writer = Writer {
             store,
+            claim,
             signer,
             config,
             sink,
@@ -168,6 +174,16 @@ impl AuditLog {
         done.await.map_err(|_| Arc::new(AuditError::Closed))?
     }
 
+    /// Writes every record queued so far (outcomes included), then stops
+    /// the writer and lets its claim on the origin go. Later appends fail.
+    pub async fn close(&self) -> Result<(), Arc<AuditError>> {
+        let (ack, done) = oneshot::channel();
+        if self.queue.send(Command::Close(ack)).await.is_err() {
+            return Ok(());
+        }
+        done.await.unwrap_or(Ok(()))
+    }
+
     /// The outcome of the last write.
     pub fn status(&self) -> WriteStatus {
         self.status
@@ -186,6 +202,8 @@ struct Head {
 
 struct Writer {
     store: Store,
+    /// This instance's claim on the origin, taken again if it lapsed.
+    claim: Claim,
     signer: CheckpointSigner,
     config: LogConfig,
     sink: CheckpointSink,
@@ -235,6 +253,7 @@ impl Writer {
             let mut leaves = Vec::with_capacity(batch.len());
             let mut acks = Vec::with_capacity(batch.len());
             let mut probes = Vec::new();
+            let mut closing = None;
             for command in batch.drain(..) {
                 match command {
                     Command::Append(leaf, ack) => {
@@ -242,6 +261,7 @@ impl Writer {
                         acks.extend(ack);
                     }
                     Command::Probe(ack) => probes.push(ack),
+                    Command::Close(ack) => closing = Some(ack),
                 }
             }
             let appended = !leaves.is_empty();
@@ -260,11 +280,20 @@ impl Writer {
                 // A requester that gave up (client went away) needs no answer.
                 let _ = ack.send(result.clone());
             }
+            if let Some(ack) = closing {
+                receiver.close();
+                drop(self);
+                let _ = ack.send(result);
+                return;
+            }
         }
     }
 
-    async fn load_head(&self) -> Result<Head, AuditError> {
+    async fn load_head(&mut self) -> Result<Head, AuditError> {
         let origin = &self.config.origin;
+        if !self.claim.holds().await {
+            self.claim = self.store.claim(origin).await?;
+        }
         let size = self.store.size(origin).await?;
         let places: Vec<(u64, usize)> = sub_tree_index(0, size, vec![])
             .into_iter()

@@ -73,8 +73,10 @@ async fn gateway_with(homeserver: &str, dir: &tempfile::TempDir, profile: &str) 
         .await
         .expect("store");
     let origin = "test.sectorgate/pipeline";
+    let claim = store.claim(origin).await.expect("claim");
     let log = AuditLog::spawn(
         store,
+        claim,
         CheckpointSigner::load_or_create(&dir.path().join("checkpoint.key"), origin)
             .expect("checkpoint key"),
         LogConfig {

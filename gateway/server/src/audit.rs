@@ -1,10 +1,12 @@
-//! Opening the audit log from `[audit]`: the store, the checkpoint key, the
-//! checkpoint copies and the pseudonym keys.
+//! Opening the audit log from `[audit]`: the store, the claim on the
+//! origin, the checkpoint key, the checkpoint copies and the pseudonym keys.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sectorgate_audit::{
-    AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Pseudonymiser, SinkConfig, Store,
+    AuditError, AuditLog, CheckpointSigner, CheckpointSink, Claim, LogConfig, Pseudonymiser,
+    SinkConfig, Store,
 };
 
 use crate::config::Config;
@@ -33,9 +35,11 @@ pub(crate) fn origin(config: &Config) -> String {
     config.audit.origin(config.federation.as_ref())
 }
 
-/// Starts the log's writer. Must be called inside a Tokio runtime.
-pub(crate) fn spawn(config: &Config, store: Store) -> Result<AuditLog, String> {
+/// Claims the log's origin and starts its writer. Must be called inside a
+/// Tokio runtime.
+pub(crate) async fn spawn(config: &Config, store: Store) -> Result<AuditLog, String> {
     let origin = origin(config);
+    let claim = claim(&store, &origin).await?;
     let signer = CheckpointSigner::load_or_create(&config.audit.checkpoint_key, &origin)
         .map_err(|e| e.to_string())?;
     tracing::info!(
@@ -49,6 +53,7 @@ pub(crate) fn spawn(config: &Config, store: Store) -> Result<AuditLog, String> {
     });
     Ok(AuditLog::spawn(
         store,
+        claim,
         signer,
         LogConfig {
             origin,
@@ -57,6 +62,25 @@ pub(crate) fn spawn(config: &Config, store: Store) -> Result<AuditLog, String> {
         },
         sink,
     ))
+}
+
+/// How long a starting gateway waits for the claim on its origin: an
+/// instance that has just ended lets it go within moments.
+const CLAIM_WAIT: Duration = Duration::from_secs(5);
+
+/// Claims the log's origin for this instance (see [`Claim`]), waiting a
+/// little for an instance that is ending.
+async fn claim(store: &Store, origin: &str) -> Result<Claim, String> {
+    let deadline = Instant::now() + CLAIM_WAIT;
+    loop {
+        match store.claim(origin).await {
+            Err(AuditError::Claimed(_)) if Instant::now() < deadline => {
+                tracing::warn!(%origin, "the audit log is claimed by another instance; waiting");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            claimed => return claimed.map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// A database URL without its password, for messages.

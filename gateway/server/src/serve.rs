@@ -104,10 +104,11 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
             None
         }
     };
+    let audit_log = audit::spawn(&config, store).await?;
     let mut gateway = Gateway::new(
         proxy_config,
         profile,
-        audit::spawn(&config, store)?,
+        audit_log.clone(),
         pseudonyms,
         federation.clone(),
     );
@@ -205,6 +206,10 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
             shutdown_signal()
         ),
     );
+    // The outcome records still queued are written before the end.
+    if let Err(error) = audit_log.close().await {
+        tracing::error!(%error, "the last audit records could not be written");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -402,3 +402,47 @@ fn an_auditor_verifies_proves_and_exports_with_the_command_line() {
     assert_eq!(code, 1, "{report}");
     assert!(report.contains("leaf_hash_mismatch"), "{report}");
 }
+
+#[test]
+fn a_second_instance_of_one_origin_is_refused_until_the_first_stops() {
+    let upstream = upstream::start();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let shared = tempfile::tempdir().expect("tempdir");
+    let backends = [
+        (
+            format!("sqlite://{}", shared.path().join("audit.db").display()),
+            None,
+        ),
+        (
+            shared_url(),
+            Some(format!("twin.test/sectorgate/{nanos:x}")),
+        ),
+    ];
+    for (n, (database, origin)) in backends.into_iter().enumerate() {
+        let twin = || GatewayOptions {
+            audit_database: Some(database.clone()),
+            audit_origin: origin.clone(),
+            checkpoint_key: Some(shared.path().join(format!("checkpoint-{n}.key"))),
+            ..options(&upstream)
+        };
+        let mut first = Gateway::start(twin());
+        assert_eq!(get(&first).0, 200);
+        let refused = match Gateway::try_start(twin()) {
+            Ok(_) => panic!("{database}: a second writer of one origin started"),
+            Err(log) => log,
+        };
+        assert!(
+            refused.contains("is being written by another gateway instance"),
+            "{refused}"
+        );
+        // A graceful stop lets the claim go: the next instance (with the
+        // same checkpoint key) takes over the same log.
+        assert!(first.terminate().success());
+        let second = Gateway::start(twin());
+        assert_eq!(get(&second).0, 200);
+        let (code, report) = second.audit_command(&["verify"]);
+        assert_eq!(code, 0, "{report}");
+    }
+}

@@ -6,6 +6,7 @@
 //! `synchronous = FULL`, PostgreSQL with `synchronous_commit = on`.
 
 pub mod bundle;
+mod claim;
 mod migrations;
 
 use std::str::FromStr;
@@ -22,6 +23,7 @@ use sqlx::{ConnectOptions, Connection, Row};
 
 use crate::AuditError;
 pub use bundle::Bundle;
+pub use claim::Claim;
 
 const INSERT_BUNDLE: &str = "INSERT INTO audit_bundles \
      (origin, first_seq, count, recorded_at, records, hashes) VALUES ($1, $2, $3, $4, $5, $6)";
@@ -248,6 +250,15 @@ impl Store {
             tx.commit().await?;
             Ok(())
         })
+    }
+
+    /// Claims `origin` for this process's writer (see [`Claim`]); fails
+    /// with [`AuditError::Claimed`] while another instance holds it.
+    pub async fn claim(&self, origin: &str) -> Result<Claim, AuditError> {
+        match self {
+            Self::Sqlite(state) => Claim::sqlite(state.options.get_filename(), origin),
+            Self::Postgres(pool) => Claim::postgres(&pool.connect_options(), origin).await,
+        }
     }
 
     /// A real, durable write (for readiness): the log's health row.

@@ -3,12 +3,24 @@
 
 use std::time::Duration;
 
-use crate::{AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Store};
+use crate::{AuditError, AuditLog, CheckpointSigner, CheckpointSink, Claim, LogConfig, Store};
 
 /// The PostgreSQL server the tests use (the machine's; CI's).
 pub(super) fn postgres_url() -> String {
     std::env::var("SECTORGATE_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A claim on `origin`, once its last holder (a writer being dropped) has
+/// let it go.
+pub(super) async fn claim(store: &Store, origin: &str) -> Claim {
+    for _ in 0..100 {
+        match store.claim(origin).await {
+            Err(AuditError::Claimed(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
+            claimed => return claimed.expect("claim"),
+        }
+    }
+    panic!("{origin} stayed claimed");
 }
 
 pub(super) struct Fixture {
@@ -49,6 +61,7 @@ pub(super) async fn open(backend: &str, every: u64) -> Fixture {
     let vkey = signer.verifier_key().to_owned();
     let log = AuditLog::spawn(
         store.clone(),
+        claim(&store, &origin).await,
         signer,
         LogConfig {
             origin: origin.clone(),

@@ -1,13 +1,14 @@
 //! The log on both backends: group commit, reopening, checkpoints by time,
-//! proofs, pruning, export and the checkpoint sink.
+//! proofs, pruning, export, the checkpoint sink and the claim on an origin.
 
 use std::time::Duration;
 
 use crate::tests::encoding::decision;
-use crate::tests::fixture::{both, open};
+use crate::tests::fixture::{both, claim, open};
 use crate::{
-    AuditLog, CheckpointSigner, CheckpointSink, Entry, Format, LogConfig, Outcome, Pseudonymiser,
-    SinkConfig, check_inclusion, export, prove_inclusion, prune, split_notes, verify,
+    AuditError, AuditLog, CheckpointSigner, CheckpointSink, Entry, Format, LogConfig, Outcome,
+    Pseudonymiser, SinkConfig, Store, check_inclusion, export, prove_inclusion, prune, split_notes,
+    verify,
 };
 
 #[tokio::test]
@@ -44,8 +45,10 @@ async fn a_reopened_log_continues_the_same_tree() {
         // A second writer over the same log (as after a restart) reads the
         // tree's edge back from the store.
         let key = fixture.dir.path().join("checkpoint.key");
+        fixture.log.close().await.expect("close");
         let again = AuditLog::spawn(
             fixture.store.clone(),
+            claim(&fixture.store, &fixture.origin).await,
             CheckpointSigner::load_or_create(&key, &fixture.origin).expect("key"),
             LogConfig {
                 origin: fixture.origin.clone(),
@@ -74,6 +77,7 @@ async fn a_checkpoint_is_made_after_the_interval_without_more_records() {
         let origin = format!("{}-timed", fixture.origin);
         let log = AuditLog::spawn(
             fixture.store.clone(),
+            claim(&fixture.store, &origin).await,
             CheckpointSigner::load_or_create(&key, &origin).expect("key"),
             LogConfig {
                 origin: origin.clone(),
@@ -283,8 +287,10 @@ async fn checkpoints_are_copied_to_the_sink_file() {
         file: Some(file.clone()),
         syslog: None,
     });
+    fixture.log.close().await.expect("close");
     let log = AuditLog::spawn(
         fixture.store.clone(),
+        claim(&fixture.store, &fixture.origin).await,
         CheckpointSigner::load_or_create(&key, &fixture.origin).expect("key"),
         LogConfig {
             origin: fixture.origin.clone(),
@@ -325,6 +331,7 @@ async fn checkpoints_are_sent_to_syslog() {
     let origin = format!("{}-syslog", fixture.origin);
     let log = AuditLog::spawn(
         fixture.store.clone(),
+        claim(&fixture.store, &origin).await,
         CheckpointSigner::load_or_create(&fixture.dir.path().join("syslog.key"), &origin)
             .expect("key"),
         LogConfig {
@@ -349,4 +356,48 @@ async fn checkpoints_are_sent_to_syslog() {
         message.contains(&format!("| \u{2014} {origin} ")),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn an_origin_is_written_by_one_instance_at_a_time() {
+    for backend in ["sqlite", "postgres"] {
+        let fixture = open(backend, 1000).await;
+        fixture.log.append(&decision("d", 1)).await.expect("append");
+        // Another instance on the same database: its own connections, its
+        // own store.
+        let url = match backend {
+            "sqlite" => format!("sqlite://{}", fixture.dir.path().join("audit.db").display()),
+            _ => crate::tests::fixture::postgres_url(),
+        };
+        let other = Store::open(&url, Duration::from_secs(5))
+            .await
+            .expect("open");
+        match other.claim(&fixture.origin).await {
+            Err(AuditError::Claimed(origin)) => assert_eq!(origin, fixture.origin),
+            other => panic!("{backend}: a second claim on a held origin: {other:?}"),
+        }
+        let elsewhere = format!("{}-other", fixture.origin);
+        let held = other.claim(&elsewhere).await.expect("another origin");
+        assert_eq!(held.origin(), elsewhere);
+        // Once the first writer stops, the origin can be taken over.
+        fixture.log.close().await.expect("close");
+        assert!(fixture.log.append(&decision("d", 2)).await.is_err());
+        let log = AuditLog::spawn(
+            other.clone(),
+            claim(&other, &fixture.origin).await,
+            CheckpointSigner::load_or_create(
+                &fixture.dir.path().join("checkpoint.key"),
+                &fixture.origin,
+            )
+            .expect("key"),
+            LogConfig {
+                origin: fixture.origin.clone(),
+                checkpoint_every: 1000,
+                checkpoint_interval: Duration::from_secs(3600),
+            },
+            CheckpointSink::none(),
+        );
+        log.append(&decision("d", 3)).await.expect("append");
+        assert_eq!(other.size(&fixture.origin).await.expect("size"), 2);
+    }
 }

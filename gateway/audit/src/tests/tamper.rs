@@ -206,8 +206,10 @@ async fn a_rewritten_log_under_an_exported_checkpoint_is_caught() {
             .tamper("DELETE FROM audit_checkpoints WHERE origin = '{origin}'")
             .await;
         let key = fixture.dir.path().join("checkpoint.key");
+        fixture.log.close().await.expect("close");
         let again = crate::AuditLog::spawn(
             fixture.store.clone(),
+            super::fixture::claim(&fixture.store, &fixture.origin).await,
             CheckpointSigner::load_or_create(&key, &fixture.origin).expect("key"),
             crate::LogConfig {
                 origin: fixture.origin.clone(),

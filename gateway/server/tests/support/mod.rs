@@ -226,13 +226,14 @@ pub struct Gateway {
     child: Child,
 }
 
-/// Starts `sectorgate serve` and waits until it listens and is healthy.
+/// Starts `sectorgate serve` and waits until it listens and is healthy;
+/// if it exits first, its log.
 fn launch(
     dir: &Path,
     config_path: &Path,
     unprivileged: bool,
     env: &[(&'static str, String)],
-) -> (Child, String, String) {
+) -> Result<(Child, String, String), String> {
     let addr_file = dir.join("addr.json");
     let _ = std::fs::remove_file(&addr_file);
     let log = std::fs::OpenOptions::new()
@@ -274,7 +275,10 @@ fn launch(
     let addrs = match (addrs, exited) {
         (Some(addrs), None) => addrs,
         (_, Some(status)) => {
-            panic!("sectorgate exited ({status}) before listening:\n{}", log())
+            return Err(format!(
+                "sectorgate exited ({status}) before listening:\n{}",
+                log()
+            ));
         }
         (None, None) => panic!("sectorgate wrote no addresses in 60 s:\n{}", log()),
     };
@@ -289,7 +293,7 @@ fn launch(
             .filter(|r| r.status().is_success())
     })
     .expect("sectorgate is healthy");
-    (child, url, admin_url)
+    Ok((child, url, admin_url))
 }
 
 /// Options for a test gateway.
@@ -306,6 +310,8 @@ pub struct GatewayOptions {
     pub audit_database: Option<String>,
     /// The log's origin (needed with PostgreSQL).
     pub audit_origin: Option<String>,
+    /// The checkpoint key file; by default one in the gateway's folder.
+    pub checkpoint_key: Option<PathBuf>,
     /// More lines for `[audit]`.
     pub audit_extra: String,
     /// Run as the unprivileged user `nobody` (root ignores file modes).
@@ -326,6 +332,7 @@ impl GatewayOptions {
             appservice_token_file: None,
             audit_database: None,
             audit_origin: None,
+            checkpoint_key: None,
             audit_extra: String::new(),
             unprivileged: false,
             env: Vec::new(),
@@ -367,6 +374,11 @@ impl GatewayOptions {
 impl Gateway {
     /// Starts the real binary with a config written for this test.
     pub fn start(options: GatewayOptions) -> Self {
+        Self::try_start(options).unwrap_or_else(|log| panic!("{log}"))
+    }
+
+    /// Starts a gateway; if it exits before it listens, its log.
+    pub fn try_start(options: GatewayOptions) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let audit_db = dir.path().join("audit.db");
         let audit_url = options
@@ -396,7 +408,11 @@ impl Gateway {
                 None => options.audit_extra.clone(),
             },
             key = dir.path().join("pseudonym-keys").display(),
-            checkpoint = dir.path().join("checkpoint.key").display(),
+            checkpoint = options
+                .checkpoint_key
+                .clone()
+                .unwrap_or_else(|| dir.path().join("checkpoint.key"))
+                .display(),
             otlp = options
                 .otlp_endpoint
                 .map(|endpoint| format!("otlp_endpoint = \"{endpoint}\"\n"))
@@ -422,8 +438,8 @@ impl Gateway {
             std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).expect("chown");
         }
         let (child, url, admin_url) =
-            launch(dir.path(), &config_path, options.unprivileged, &options.env);
-        Self {
+            launch(dir.path(), &config_path, options.unprivileged, &options.env)?;
+        Ok(Self {
             dir,
             url,
             admin_url,
@@ -434,7 +450,7 @@ impl Gateway {
             unprivileged: options.unprivileged,
             env: options.env,
             child,
-        }
+        })
     }
 
     /// Kills the gateway with SIGKILL (no chance to clean up) and waits.
@@ -451,7 +467,8 @@ impl Gateway {
             &self.config_path,
             self.unprivileged,
             &self.env,
-        );
+        )
+        .unwrap_or_else(|log| panic!("{log}"));
         self.child = child;
         self.url = url;
         self.admin_url = admin_url;

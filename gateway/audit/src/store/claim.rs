@@ -1,0 +1,113 @@
+//! [`Claim`]: which gateway instance writes a log.
+//!
+//! An instance claims its origin before its first write and holds the claim
+//! while it runs, so that two instances configured with one origin cannot
+//! interleave their sequence numbers: the second one is refused at start,
+//! with the reason. PostgreSQL: a session advisory lock, on a connection of
+//! the claim's own. SQLite: an exclusive lock on a file beside the database
+//! (`<database>-<origin digest>.claim`). Either is released when the claim
+//! is dropped or the process ends.
+
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, Connection};
+
+use crate::AuditError;
+
+/// A held claim on an origin; released when dropped.
+#[derive(Debug)]
+pub struct Claim {
+    origin: String,
+    holder: Holder,
+}
+
+#[derive(Debug)]
+enum Holder {
+    Postgres(PgConnection),
+    Sqlite(
+        #[expect(
+            dead_code,
+            reason = "held, never read: the lock lasts while the file is open"
+        )]
+        File,
+    ),
+    /// An in-memory SQLite database: no other process can reach it.
+    Memory,
+}
+
+impl Claim {
+    /// Claims `origin` on PostgreSQL.
+    pub(super) async fn postgres(
+        options: &PgConnectOptions,
+        origin: &str,
+    ) -> Result<Self, AuditError> {
+        let mut connection = options.connect().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(lock_key(origin))
+            .fetch_one(&mut connection)
+            .await?;
+        if !locked {
+            return Err(AuditError::Claimed(origin.to_owned()));
+        }
+        Ok(Self {
+            origin: origin.to_owned(),
+            holder: Holder::Postgres(connection),
+        })
+    }
+
+    /// Claims `origin` on the SQLite database at `database`.
+    pub(super) fn sqlite(database: &Path, origin: &str) -> Result<Self, AuditError> {
+        if database.as_os_str().is_empty() || database == Path::new(":memory:") {
+            return Ok(Self {
+                origin: origin.to_owned(),
+                holder: Holder::Memory,
+            });
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(claim_path(database, origin))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self {
+                origin: origin.to_owned(),
+                holder: Holder::Sqlite(file),
+            }),
+            Err(TryLockError::WouldBlock) => Err(AuditError::Claimed(origin.to_owned())),
+            Err(TryLockError::Error(error)) => Err(error.into()),
+        }
+    }
+
+    /// The origin claimed.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Whether the claim still holds: a PostgreSQL claim ends with its
+    /// session (the server restarted, the connection broke).
+    pub async fn holds(&mut self) -> bool {
+        match &mut self.holder {
+            Holder::Postgres(connection) => connection.ping().await.is_ok(),
+            Holder::Sqlite(_) | Holder::Memory => true,
+        }
+    }
+}
+
+/// The advisory lock key of an origin: the first 8 bytes of a digest.
+fn lock_key(origin: &str) -> i64 {
+    let digest = Sha256::digest(format!("sectorgate audit log\0{origin}"));
+    let mut key = [0; 8];
+    key.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(key)
+}
+
+/// The lock file of an origin beside the database.
+fn claim_path(database: &Path, origin: &str) -> PathBuf {
+    let digest = Sha256::digest(origin.as_bytes());
+    let mut name = database.as_os_str().to_owned();
+    name.push(format!("-{}.claim", hex::encode(&digest[..8])));
+    PathBuf::from(name)
+}
