@@ -8,6 +8,10 @@
 //! alone, a request pays for one. After a failed write the writer reopens
 //! the store and rereads the tree's edge from it before the next write, so
 //! the gateway recovers by itself once the database is writable again.
+//!
+//! Outcome records, which nobody waits for, never start a commit of their
+//! own: they wait in a list that the next commit takes along, or, when no
+//! decision comes, the writer's next tick (at most [`LATER_WAIT`] after).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,6 +29,11 @@ use crate::{AuditError, Entry};
 /// Records per commit at most.
 const MAX_BATCH: usize = 2048;
 const QUEUE: usize = 16384;
+/// Outcome records waiting at most; more are dropped (and logged) while
+/// the writer is stuck.
+const MAX_LATER: usize = 4 * QUEUE;
+/// How long outcome records wait for a commit to take them along.
+const LATER_WAIT: Duration = Duration::from_millis(50);
 /// A typical record's size, to size a commit's buffers once.
 const RECORD_BYTES: usize = 320;
 /// How many times the writer yields to let a batch grow before it commits.
@@ -82,10 +91,33 @@ impl Leaf {
     }
 }
 
+/// Outcome records waiting for the next commit.
+#[derive(Default)]
+struct Later {
+    leaves: Vec<Leaf>,
+    /// When the first of them came.
+    since: Option<Instant>,
+}
+
+/// The list of records written later, shared by the handles and the writer.
+type LaterList = Arc<Mutex<Later>>;
+
+/// Takes the records waiting in `later`.
+fn take(later: &LaterList) -> Vec<Leaf> {
+    later
+        .lock()
+        .map(|mut later| {
+            later.since = None;
+            std::mem::take(&mut later.leaves)
+        })
+        .unwrap_or_default()
+}
+
 /// A cloneable handle that appends records durably.
 #[derive(Clone)]
 pub struct AuditLog {
     queue: mpsc::Sender<Command>,
+    later: LaterList,
     status: Arc<Mutex<WriteStatus>>,
     origin: Arc<str>,
 }
@@ -112,7 +144,9 @@ impl AuditLog {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let status = Arc::new(Mutex::new(WriteStatus::default()));
         let origin: Arc<str> = config.origin.clone().into();
+        let later = LaterList::default();
         let writer = Writer {
+            later: Arc::clone(&later),
             store,
             claim,
             signer,
@@ -124,6 +158,7 @@ impl AuditLog {
         tokio::spawn(writer.run(receiver));
         Self {
             queue,
+            later,
             status,
             origin,
         }
@@ -145,23 +180,26 @@ impl AuditLog {
     }
 
     /// Appends a record without waiting for it (outcome records, written
-    /// after the answer). A failure is logged by the writer.
+    /// after the answer): it goes with the next commit. A failure is logged
+    /// by the writer.
     pub fn append_later(&self, entry: &Entry) {
-        let leaf = Leaf::of(entry);
-        match self.queue.try_send(Command::Append(leaf, None)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(command)) => {
-                let queue = self.queue.clone();
-                tokio::spawn(async move {
-                    if queue.send(command).await.is_err() {
-                        tracing::error!("audit writer gone; an outcome record is lost");
-                    }
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                tracing::error!("audit writer gone; an outcome record is lost");
-            }
+        if self.queue.is_closed() {
+            tracing::error!("audit writer gone; an outcome record is lost");
+            return;
         }
+        let leaf = Leaf::of(entry);
+        let Ok(mut later) = self.later.lock() else {
+            return;
+        };
+        if later.leaves.len() >= MAX_LATER {
+            drop(later);
+            tracing::error!("audit writer stuck; an outcome record is dropped");
+            return;
+        }
+        if later.since.is_none() {
+            later.since = Some(Instant::now());
+        }
+        later.leaves.push(leaf);
     }
 
     /// Writes to the store now, through the writer (for readiness).
@@ -202,6 +240,8 @@ struct Head {
 
 struct Writer {
     store: Store,
+    /// Outcome records waiting for a commit.
+    later: LaterList,
     /// This instance's claim on the origin, taken again if it lapsed.
     claim: Claim,
     signer: CheckpointSigner,
@@ -218,18 +258,20 @@ impl Writer {
         let mut ticker = tokio::time::interval(
             self.config
                 .checkpoint_interval
-                .min(Duration::from_secs(1))
-                .max(MIN_TICK),
+                .clamp(Duration::from_millis(1), LATER_WAIT),
         );
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 received = receiver.recv_many(&mut batch, MAX_BATCH) => {
                     if received == 0 {
+                        // Every handle is gone: what waits is written last.
+                        self.write_later().await;
                         break;
                     }
                 }
                 _ = ticker.tick() => {
+                    self.write_later_if_waiting().await;
                     self.checkpoint_if_due().await;
                     continue;
                 }
@@ -250,7 +292,8 @@ impl Writer {
                     break;
                 }
             }
-            let mut leaves = Vec::with_capacity(batch.len());
+            let mut leaves = take(&self.later);
+            leaves.reserve(batch.len());
             let mut acks = Vec::with_capacity(batch.len());
             let mut probes = Vec::new();
             let mut closing = None;
@@ -282,6 +325,7 @@ impl Writer {
             }
             if let Some(ack) = closing {
                 receiver.close();
+                self.write_later().await;
                 drop(self);
                 let _ = ack.send(result);
                 return;
@@ -376,6 +420,30 @@ impl Writer {
         }
     }
 
+    /// Commits the outcome records that waited [`LATER_WAIT`] for a
+    /// decision to take them along.
+    async fn write_later_if_waiting(&mut self) {
+        let waited = self.later.lock().is_ok_and(|later| {
+            later
+                .since
+                .is_some_and(|since| since.elapsed() >= LATER_WAIT)
+        });
+        if waited {
+            self.write_later().await;
+        }
+    }
+
+    /// Commits the outcome records waiting, if any.
+    async fn write_later(&mut self) {
+        let leaves = take(&self.later);
+        if leaves.is_empty() {
+            return;
+        }
+        if let Err(error) = self.commit(&leaves, false).await {
+            tracing::error!(%error, records = leaves.len(), "audit write failed");
+        }
+    }
+
     async fn checkpoint_if_due(&mut self) {
         let due = self.head.as_ref().is_some_and(|head| {
             head.frontier.size() > head.checkpointed
@@ -416,9 +484,6 @@ impl Writer {
         }
     }
 }
-
-/// The writer wakes at least this often to see whether a checkpoint is due.
-const MIN_TICK: Duration = Duration::from_millis(100);
 
 /// Milliseconds since the Unix epoch, as records and checkpoints count time.
 pub fn now_ms() -> i64 {

@@ -401,3 +401,47 @@ async fn an_origin_is_written_by_one_instance_at_a_time() {
         assert_eq!(other.size(&fixture.origin).await.expect("size"), 2);
     }
 }
+
+/// An outcome of decision `n`.
+fn outcome(n: u64) -> Entry {
+    Entry::Outcome(Outcome {
+        decision: format!("d{n}"),
+        ts: 1_000,
+        status: 200,
+        upstream_status: Some(200),
+        bytes_in: 0,
+        bytes_out: 2,
+        duration_ms: 1,
+    })
+}
+
+#[tokio::test]
+async fn outcome_records_ride_with_the_next_commit_or_follow_alone() {
+    for backend in ["sqlite", "postgres"] {
+        let fixture = open(backend, 1000).await;
+        let size = || fixture.store.size(&fixture.origin);
+        // Waiting, an outcome goes with the next decision's commit.
+        fixture.log.append_later(&outcome(1));
+        fixture.log.append(&decision("d2", 2)).await.expect("append");
+        assert_eq!(size().await.expect("size"), 2);
+        // With no decision to carry it, it is written by itself soon after.
+        fixture.log.append_later(&outcome(2));
+        let mut written = 0;
+        for _ in 0..100 {
+            written = size().await.expect("size");
+            if written == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(written, 3);
+        // Closing writes what waits.
+        fixture.log.append_later(&outcome(3));
+        fixture.log.close().await.expect("close");
+        assert_eq!(size().await.expect("size"), 4);
+        let report = verify(&fixture.store, &fixture.origin, &fixture.vkey, &[])
+            .await
+            .expect("verify");
+        assert!(report.ok, "{report:?}");
+    }
+}
