@@ -422,7 +422,11 @@ async fn outcome_records_ride_with_the_next_commit_or_follow_alone() {
         let size = || fixture.store.size(&fixture.origin);
         // Waiting, an outcome goes with the next decision's commit.
         fixture.log.append_later(&outcome(1));
-        fixture.log.append(&decision("d2", 2)).await.expect("append");
+        fixture
+            .log
+            .append(&decision("d2", 2))
+            .await
+            .expect("append");
         assert_eq!(size().await.expect("size"), 2);
         // With no decision to carry it, it is written by itself soon after.
         fixture.log.append_later(&outcome(2));
