@@ -14,31 +14,9 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sectorgate_audit::{
-    AuditLog, CheckpointSigner, CheckpointSink, Decision, Direction, Entry, LogConfig, Peer,
-    ProfileRef, Store,
-};
+use sectorgate_audit::{AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Store};
 
-fn entry(i: u64) -> Entry {
-    Entry::Decision(Decision {
-        id: format!("{i:032x}"),
-        ts: 1_764_288_000_000,
-        profile: ProfileRef {
-            id: "healthcare-tim-pro".to_owned(),
-            revision: "healthcare-tim-pro@1.0.0".to_owned(),
-        },
-        direction: Direction::Inbound,
-        endpoint: Some("client.send_message_event".to_owned()),
-        action: "send_message_event".to_owned(),
-        rule: "endpoint.allowed".to_owned(),
-        verdict: "allow".to_owned(),
-        peer: Peer::User {
-            pseudonym: "2026-11-03:2d071d3ea38ce8afad91005506fe6047".to_owned(),
-        },
-        request_id: format!("{i:032x}"),
-        trace_id: None,
-    })
-}
+mod fixture;
 
 fn open(runtime: &tokio::runtime::Runtime, url: &str, key: &std::path::Path) -> Option<AuditLog> {
     runtime.block_on(async {
@@ -104,7 +82,7 @@ fn durable_records(c: &mut Criterion) {
                                     let log = log.clone();
                                     tokio::spawn(async move {
                                         for i in 0..each {
-                                            log.append(&entry(w * each + i))
+                                            log.append(&fixture::decision(w * each + i))
                                                 .await
                                                 .expect("durable");
                                         }
