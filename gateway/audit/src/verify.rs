@@ -163,11 +163,12 @@ pub async fn verify(
         let after = last.seq + 1;
         for row in page {
             if row.seq != next {
-                report.problem(
-                    "gap",
-                    Some(next),
-                    format!("records {next} to {} are missing", row.seq - 1),
-                );
+                let detail = if row.seq > next {
+                    format!("records {next} to {} are missing", row.seq - 1)
+                } else {
+                    format!("record {} comes again after record {}", row.seq, next - 1)
+                };
+                report.problem("gap", Some(next), detail);
                 tree_broken = true;
             }
             next = row.seq + 1;

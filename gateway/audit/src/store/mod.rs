@@ -383,8 +383,11 @@ impl Store {
             let Some(last) = page.last().filter(|last| last.seq >= next) else {
                 break;
             };
+            // A page starts with the bundle holding `next`, which holds
+            // records already taken when a bundle was added meanwhile.
+            let wanted = next;
             next = last.seq + 1;
-            leaves.extend(page.into_iter().filter(|row| row.seq >= from));
+            leaves.extend(page.into_iter().filter(|row| row.seq >= wanted));
         }
         leaves.truncate(limit);
         Ok(leaves)

@@ -449,3 +449,28 @@ async fn outcome_records_ride_with_the_next_commit_or_follow_alone() {
         assert!(report.ok, "{report:?}");
     }
 }
+
+#[tokio::test]
+async fn a_log_verifies_while_it_is_being_written() {
+    for backend in ["sqlite", "postgres"] {
+        let fixture = open(backend, 1000).await;
+        let log = fixture.log.clone();
+        // One record per commit, so that bundles are added while `verify`
+        // reads its pages.
+        let writer = tokio::spawn(async move {
+            for i in 0..300 {
+                log.append(&decision("d", i)).await.expect("append");
+            }
+        });
+        let mut reports = 0;
+        while !writer.is_finished() {
+            let report = verify(&fixture.store, &fixture.origin, &fixture.vkey, &[])
+                .await
+                .expect("verify");
+            assert!(report.ok, "{backend}: {report:?}");
+            reports += 1;
+        }
+        writer.await.expect("writer");
+        assert!(reports > 0);
+    }
+}
