@@ -29,7 +29,7 @@ fn open(runtime: &tokio::runtime::Runtime, url: &str, key: &std::path::Path) -> 
         };
         let origin = format!("bench.sectorgate/{:x}", rand_origin());
         let signer = CheckpointSigner::load_or_create(key, &origin).expect("checkpoint key");
-        let claim = store.claim(&origin).await.expect("claim");
+        let claim = store.claim(&origin, Duration::ZERO).await.expect("claim");
         Some(AuditLog::spawn(
             store,
             claim,

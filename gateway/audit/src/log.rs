@@ -336,7 +336,7 @@ impl Writer {
     async fn load_head(&mut self) -> Result<Head, AuditError> {
         let origin = &self.config.origin;
         if !self.claim.holds().await {
-            self.claim = self.store.claim(origin).await?;
+            self.claim = self.store.claim(origin, Duration::ZERO).await?;
         }
         let size = self.store.size(origin).await?;
         let places: Vec<(u64, usize)> = sub_tree_index(0, size, vec![])

@@ -73,7 +73,7 @@ async fn gateway_with(homeserver: &str, dir: &tempfile::TempDir, profile: &str) 
         .await
         .expect("store");
     let origin = "test.sectorgate/pipeline";
-    let claim = store.claim(origin).await.expect("claim");
+    let claim = store.claim(origin, Duration::ZERO).await.expect("claim");
     let log = AuditLog::spawn(
         store,
         claim,

@@ -2,11 +2,10 @@
 //! origin, the checkpoint key, the checkpoint copies and the pseudonym keys.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sectorgate_audit::{
-    AuditError, AuditLog, CheckpointSigner, CheckpointSink, Claim, LogConfig, Pseudonymiser,
-    SinkConfig, Store,
+    AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Pseudonymiser, SinkConfig, Store,
 };
 
 use crate::config::Config;
@@ -39,7 +38,10 @@ pub(crate) fn origin(config: &Config) -> String {
 /// Tokio runtime.
 pub(crate) async fn spawn(config: &Config, store: Store) -> Result<AuditLog, String> {
     let origin = origin(config);
-    let claim = claim(&store, &origin).await?;
+    let claim = store
+        .claim(&origin, CLAIM_WAIT)
+        .await
+        .map_err(|e| e.to_string())?;
     let signer = CheckpointSigner::load_or_create(&config.audit.checkpoint_key, &origin)
         .map_err(|e| e.to_string())?;
     tracing::info!(
@@ -67,21 +69,6 @@ pub(crate) async fn spawn(config: &Config, store: Store) -> Result<AuditLog, Str
 /// How long a starting gateway waits for the claim on its origin: an
 /// instance that has just ended lets it go within moments.
 const CLAIM_WAIT: Duration = Duration::from_secs(5);
-
-/// Claims the log's origin for this instance (see [`Claim`]), waiting a
-/// little for an instance that is ending.
-async fn claim(store: &Store, origin: &str) -> Result<Claim, String> {
-    let deadline = Instant::now() + CLAIM_WAIT;
-    loop {
-        match store.claim(origin).await {
-            Err(AuditError::Claimed(_)) if Instant::now() < deadline => {
-                tracing::warn!(%origin, "the audit log is claimed by another instance; waiting");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            claimed => return claimed.map_err(|e| e.to_string()),
-        }
-    }
-}
 
 /// A database URL without its password, for messages.
 pub(crate) fn redact(url: &str) -> String {

@@ -96,18 +96,23 @@ impl Claim {
     }
 }
 
-/// The advisory lock key of an origin: the first 8 bytes of a digest.
+/// The first 8 bytes of an origin's digest: the advisory lock key (as a
+/// number) and the lock file's name (in hex).
+fn digest(origin: &str) -> [u8; 8] {
+    let digest = Sha256::digest(origin.as_bytes());
+    let mut first = [0; 8];
+    first.copy_from_slice(&digest[..8]);
+    first
+}
+
+/// The advisory lock key of an origin.
 fn lock_key(origin: &str) -> i64 {
-    let digest = Sha256::digest(format!("sectorgate audit log\0{origin}"));
-    let mut key = [0; 8];
-    key.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(key)
+    i64::from_be_bytes(digest(origin))
 }
 
 /// The lock file of an origin beside the database.
 fn claim_path(database: &Path, origin: &str) -> PathBuf {
-    let digest = Sha256::digest(origin.as_bytes());
     let mut name = database.as_os_str().to_owned();
-    name.push(format!("-{}.claim", hex::encode(&digest[..8])));
+    name.push(format!("-{}.claim", hex::encode(digest(origin))));
     PathBuf::from(name)
 }

@@ -11,7 +11,7 @@ mod migrations;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -27,6 +27,9 @@ pub use claim::Claim;
 
 const INSERT_BUNDLE: &str = "INSERT INTO audit_bundles \
      (origin, first_seq, count, recorded_at, records, hashes) VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// How often a claim held elsewhere is tried again.
+const CLAIM_RETRY: Duration = Duration::from_millis(100);
 
 /// Bundles read at a time.
 const BUNDLE_PAGE: i64 = 64;
@@ -252,12 +255,23 @@ impl Store {
         })
     }
 
-    /// Claims `origin` for this process's writer (see [`Claim`]); fails
-    /// with [`AuditError::Claimed`] while another instance holds it.
-    pub async fn claim(&self, origin: &str) -> Result<Claim, AuditError> {
-        match self {
-            Self::Sqlite(state) => Claim::sqlite(state.options.get_filename(), origin),
-            Self::Postgres(pool) => Claim::postgres(&pool.connect_options(), origin).await,
+    /// Claims `origin` for this process's writer (see [`Claim`]), waiting
+    /// up to `wait` for another instance to let it go (one that has just
+    /// ended does within moments); then fails with [`AuditError::Claimed`].
+    pub async fn claim(&self, origin: &str, wait: Duration) -> Result<Claim, AuditError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let claimed = match self {
+                Self::Sqlite(state) => Claim::sqlite(state.options.get_filename(), origin),
+                Self::Postgres(pool) => Claim::postgres(&pool.connect_options(), origin).await,
+            };
+            match claimed {
+                Err(AuditError::Claimed(_)) if Instant::now() < deadline => {
+                    tracing::warn!(%origin, "the audit log is claimed by another instance; waiting");
+                    tokio::time::sleep(CLAIM_RETRY).await;
+                }
+                claimed => return claimed,
+            }
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::{AuditError, AuditLog, CheckpointSigner, CheckpointSink, Claim, LogConfig, Store};
+use crate::{AuditLog, CheckpointSigner, CheckpointSink, Claim, LogConfig, Store};
 
 /// The PostgreSQL server the tests use (the machine's; CI's).
 pub(super) fn postgres_url() -> String {
@@ -14,13 +14,10 @@ pub(super) fn postgres_url() -> String {
 /// A claim on `origin`, once its last holder (a writer being dropped) has
 /// let it go.
 pub(super) async fn claim(store: &Store, origin: &str) -> Claim {
-    for _ in 0..100 {
-        match store.claim(origin).await {
-            Err(AuditError::Claimed(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
-            claimed => return claimed.expect("claim"),
-        }
-    }
-    panic!("{origin} stayed claimed");
+    store
+        .claim(origin, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("{origin}: {e}"))
 }
 
 pub(super) struct Fixture {

@@ -372,12 +372,15 @@ async fn an_origin_is_written_by_one_instance_at_a_time() {
         let other = Store::open(&url, Duration::from_secs(5))
             .await
             .expect("open");
-        match other.claim(&fixture.origin).await {
+        match other.claim(&fixture.origin, Duration::ZERO).await {
             Err(AuditError::Claimed(origin)) => assert_eq!(origin, fixture.origin),
             other => panic!("{backend}: a second claim on a held origin: {other:?}"),
         }
         let elsewhere = format!("{}-other", fixture.origin);
-        let held = other.claim(&elsewhere).await.expect("another origin");
+        let held = other
+            .claim(&elsewhere, Duration::ZERO)
+            .await
+            .expect("another origin");
         assert_eq!(held.origin(), elsewhere);
         // Once the first writer stops, the origin can be taken over.
         fixture.log.close().await.expect("close");
