@@ -558,6 +558,13 @@ impl Config {
                 "audit.database must be a sqlite:// or postgres:// URL".to_owned(),
             ));
         }
+        if sectorgate_audit::is_volatile(database) {
+            return Err(ConfigError::Invalid(
+                "audit.database must outlive the gateway: a SQLite database in memory (or \
+                 SQLite's temporary one) would lose the audit log when the gateway stops"
+                    .to_owned(),
+            ));
+        }
         if postgres && self.audit.origin.is_none() {
             return Err(ConfigError::Invalid(
                 "audit.origin must be set with PostgreSQL: each gateway instance writes its own \
@@ -662,6 +669,22 @@ mod tests {
                 .as_deref(),
             Some("token")
         );
+    }
+
+    #[test]
+    fn an_audit_database_that_ends_with_the_process_is_refused() {
+        let token = token_file();
+        for database in ["sqlite::memory:", "sqlite://x.db?mode=memory", "sqlite://"] {
+            let text = format!(
+                "[homeserver]\nappservice_token_file = {:?}\n[audit]\ndatabase = {database:?}\n",
+                token.path()
+            );
+            let refused = Config::parse(&text)
+                .expect("parses")
+                .check()
+                .expect_err(database);
+            assert!(refused.to_string().contains("outlive"), "{refused}");
+        }
     }
 
     #[test]

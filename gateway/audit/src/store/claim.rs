@@ -58,9 +58,14 @@ impl Claim {
         })
     }
 
-    /// Claims `origin` on the SQLite database at `database`.
-    pub(super) fn sqlite(database: &Path, origin: &str) -> Result<Self, AuditError> {
-        if database.as_os_str().is_empty() || database == Path::new(":memory:") {
+    /// Claims `origin` on the SQLite database at `database`; a `volatile`
+    /// one (in memory) needs no lock, since no other process can reach it.
+    pub(super) fn sqlite(
+        database: &Path,
+        volatile: bool,
+        origin: &str,
+    ) -> Result<Self, AuditError> {
+        if volatile {
             return Ok(Self {
                 origin: origin.to_owned(),
                 holder: Holder::Memory,

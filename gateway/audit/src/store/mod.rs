@@ -89,6 +89,8 @@ pub struct SqliteState {
     writer: tokio::sync::Mutex<Option<SqliteConnection>>,
     options: SqliteConnectOptions,
     lock_timeout: Duration,
+    /// The database lives only as long as the process (see [`is_volatile`]).
+    volatile: bool,
 }
 
 impl SqliteState {
@@ -148,6 +150,21 @@ macro_rules! on_pool {
     };
 }
 
+/// Whether `url` names a SQLite database that ends with the process: one
+/// in memory (`sqlite::memory:`, `mode=memory`) or SQLite's private
+/// temporary file (an empty name). No other process can reach it, and it
+/// keeps nothing across a restart.
+pub fn is_volatile(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return false;
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    database.is_empty()
+        || database == ":memory:"
+        || params.split('&').any(|param| param == "mode=memory")
+}
+
 fn u64_of(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
@@ -174,6 +191,7 @@ impl Store {
                 writer: tokio::sync::Mutex::new(None),
                 options,
                 lock_timeout,
+                volatile: is_volatile(url),
             })))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?
@@ -262,7 +280,9 @@ impl Store {
         let deadline = Instant::now() + wait;
         loop {
             let claimed = match self {
-                Self::Sqlite(state) => Claim::sqlite(state.options.get_filename(), origin),
+                Self::Sqlite(state) => {
+                    Claim::sqlite(state.options.get_filename(), state.volatile, origin)
+                }
                 Self::Postgres(pool) => Claim::postgres(&pool.connect_options(), origin).await,
             };
             match claimed {

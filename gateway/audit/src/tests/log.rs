@@ -405,6 +405,46 @@ async fn an_origin_is_written_by_one_instance_at_a_time() {
     }
 }
 
+#[tokio::test]
+async fn a_database_in_memory_is_claimed_without_a_lock_file() {
+    for url in [
+        "sqlite::memory:",
+        "sqlite://:memory:",
+        "sqlite://audit?mode=memory",
+        "sqlite://",
+    ] {
+        assert!(crate::is_volatile(url), "{url}");
+    }
+    for url in [
+        "sqlite://audit.db",
+        "sqlite:audit.db?mode=rwc",
+        "postgres://h/db",
+    ] {
+        assert!(!crate::is_volatile(url), "{url}");
+    }
+    let claim_files = || {
+        std::fs::read_dir(".")
+            .expect("the working directory")
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".claim"))
+            .collect::<Vec<_>>()
+    };
+    let before = claim_files();
+    let store = Store::open("sqlite::memory:", Duration::from_secs(5))
+        .await
+        .expect("open");
+    let held = store
+        .claim("memory.example/log", Duration::ZERO)
+        .await
+        .expect("claim");
+    assert_eq!(held.origin(), "memory.example/log");
+    assert_eq!(
+        claim_files(),
+        before,
+        "a lock file for a database in memory"
+    );
+}
+
 /// An outcome of decision `n`.
 fn outcome(n: u64) -> Entry {
     Entry::Outcome(Outcome {
