@@ -1,5 +1,7 @@
 //! [`AuditError`]: why the log could not be written or read.
 
+use crate::store::CLAIM_SESSION_DROPPED_WITHIN_S;
+
 /// Why the audit log could not take or give a record. When writing, any of
 /// these means the request is answered 503 and not forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +20,16 @@ pub enum AuditError {
         "the audit log {0:?} is being written by another gateway instance: give each instance its own audit.origin"
     )]
     Claimed(String),
+    /// This instance's claim lapsed (its database session ended) and it
+    /// cannot take the claim back yet.
+    #[error(
+        "this instance lost its claim on the audit log {0:?} (its database session ended) and cannot take it back yet: the database still holds the old session, which it drops within about {CLAIM_SESSION_DROPPED_WITHIN_S} s of losing it, or another instance took the origin over"
+    )]
+    ClaimLost(String),
+    /// The database did not finish an operation in time (a network
+    /// partition, a hung disk): it was given up and its connection dropped.
+    #[error("the audit database did not answer within {0:?}")]
+    Stalled(std::time::Duration),
     /// The writer task is gone (shutting down or crashed).
     #[error("the audit writer is not running")]
     Closed,

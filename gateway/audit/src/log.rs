@@ -336,7 +336,10 @@ impl Writer {
     async fn load_head(&mut self) -> Result<Head, AuditError> {
         let origin = &self.config.origin;
         if !self.claim.holds().await {
-            self.claim = self.store.claim(origin, Duration::ZERO).await?;
+            self.claim = match self.store.claim(origin, Duration::ZERO).await {
+                Err(AuditError::Claimed(origin)) => return Err(AuditError::ClaimLost(origin)),
+                claimed => claimed?,
+            };
         }
         let size = self.store.size(origin).await?;
         let places: Vec<(u64, usize)> = sub_tree_index(0, size, vec![])
@@ -371,10 +374,13 @@ impl Writer {
     async fn commit(&mut self, leaves: &[Leaf], force: bool) -> Result<(), AuditError> {
         let head = match self.head.take() {
             Some(head) => head,
-            None => match self.load_head().await {
-                Ok(head) => head,
-                Err(error) => return Err(self.failed(error).await),
-            },
+            None => {
+                let stall_after = self.store.stall_after();
+                match bounded(stall_after, self.load_head()).await {
+                    Ok(head) => head,
+                    Err(error) => return Err(self.failed(error).await),
+                }
+            }
         };
         let mut frontier = head.frontier.clone();
         let mut bundle = Bundle::starting_at(frontier.size(), leaves.len(), RECORD_BYTES);
@@ -395,11 +401,10 @@ impl Writer {
         } else {
             None
         };
-        match self
+        let appended = self
             .store
-            .append(&self.config.origin, &bundle, checkpoint.as_ref())
-            .await
-        {
+            .append(&self.config.origin, &bundle, checkpoint.as_ref());
+        match bounded(self.store.stall_after(), appended).await {
             Ok(()) => {
                 let size = frontier.size();
                 self.head = Some(match checkpoint {
@@ -455,7 +460,8 @@ impl Writer {
     }
 
     async fn probe(&mut self) -> Result<(), AuditError> {
-        match self.store.probe(&self.config.origin, now_ms()).await {
+        let probed = self.store.probe(&self.config.origin, now_ms());
+        match bounded(self.store.stall_after(), probed).await {
             Ok(()) => {
                 let size = self.head.as_ref().map(|head| head.frontier.size());
                 self.set_status(None, size);
@@ -483,6 +489,18 @@ impl Writer {
             };
         }
     }
+}
+
+/// Runs one of the writer's store operations, given up after `limit`: a
+/// database that stops answering (a network partition, a hung disk) gets
+/// requests a 503 instead of a wait without end.
+async fn bounded<T>(
+    limit: Duration,
+    operation: impl Future<Output = Result<T, AuditError>>,
+) -> Result<T, AuditError> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or(Err(AuditError::Stalled(limit)))
 }
 
 /// Milliseconds since the Unix epoch, as records and checkpoints count time.

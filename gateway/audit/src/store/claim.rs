@@ -17,6 +17,16 @@ use sqlx::{ConnectOptions, Connection};
 
 use crate::AuditError;
 
+/// Seconds of silence before the server probes the claim's connection…
+const KEEPALIVE_IDLE_S: u64 = 10;
+/// …seconds between its probes…
+const KEEPALIVE_INTERVAL_S: u64 = 5;
+/// …and unanswered probes before it drops the session.
+const KEEPALIVE_COUNT: u64 = 3;
+/// Within how long the server drops a claim whose connection is lost.
+pub(crate) const CLAIM_SESSION_DROPPED_WITHIN_S: u64 =
+    KEEPALIVE_IDLE_S + KEEPALIVE_INTERVAL_S * KEEPALIVE_COUNT;
+
 /// A held claim on an origin; released when dropped.
 #[derive(Debug)]
 pub struct Claim {
@@ -44,6 +54,14 @@ impl Claim {
         options: &PgConnectOptions,
         origin: &str,
     ) -> Result<Self, AuditError> {
+        // The server drops the session, and so the lock, soon after the
+        // connection is lost (a partition, a crash of this host), not after
+        // the kernel's two-hour default.
+        let options = options.clone().options([
+            ("tcp_keepalives_idle", KEEPALIVE_IDLE_S.to_string()),
+            ("tcp_keepalives_interval", KEEPALIVE_INTERVAL_S.to_string()),
+            ("tcp_keepalives_count", KEEPALIVE_COUNT.to_string()),
+        ]);
         let mut connection = options.connect().await?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(lock_key(origin))
@@ -97,6 +115,19 @@ impl Claim {
         match &mut self.holder {
             Holder::Postgres(connection) => connection.ping().await.is_ok(),
             Holder::Sqlite(_) | Holder::Memory => true,
+        }
+    }
+
+    /// A setting of a PostgreSQL claim's session.
+    #[cfg(test)]
+    pub(crate) async fn session_setting(&mut self, name: &str) -> Option<String> {
+        match &mut self.holder {
+            Holder::Postgres(connection) => sqlx::query_scalar("SELECT current_setting($1)")
+                .bind(name)
+                .fetch_one(connection)
+                .await
+                .ok(),
+            Holder::Sqlite(_) | Holder::Memory => None,
         }
     }
 }

@@ -23,6 +23,7 @@ use sqlx::{ConnectOptions, Connection, Row};
 
 use crate::AuditError;
 pub use bundle::Bundle;
+pub(crate) use claim::CLAIM_SESSION_DROPPED_WITHIN_S;
 pub use claim::Claim;
 
 const INSERT_BUNDLE: &str = "INSERT INTO audit_bundles \
@@ -215,14 +216,28 @@ impl Store {
     /// writable again). PostgreSQL's pool reconnects by itself.
     pub async fn recover(&self) {
         if let Self::Sqlite(state) = self {
+            // A connection stuck in a hung disk's fsync is left behind.
+            let grace = self.stall_after();
             if let Some(old) = state.writer.lock().await.take() {
-                let _ = old.close().await;
+                let _ = tokio::time::timeout(grace, old.close()).await;
             }
             if let Some(old) = state.pool.swap(None) {
-                old.close().await;
+                let _ = tokio::time::timeout(grace, old.close()).await;
             }
             repair_companions(state.options.get_filename());
         }
+    }
+
+    /// How long the writer lets one operation run before it gives it up
+    /// ([`AuditError::Stalled`]): twice the lock timeout the store was
+    /// opened with, so a write that waited its whole lock timeout still
+    /// has as long again to finish.
+    pub fn stall_after(&self) -> Duration {
+        let lock_timeout = match self {
+            Self::Sqlite(state) => state.lock_timeout,
+            Self::Postgres(pool) => pool.options().get_acquire_timeout(),
+        };
+        lock_timeout.saturating_mul(2).max(Duration::from_secs(1))
     }
 
     /// Writes `bundle` (if it holds records) and the checkpoint in one
