@@ -1,0 +1,171 @@
+//! The audit path's CPU per request, measured apart from the proxy: 32
+//! requesters each append a decision (and wait until it is durable), then
+//! an outcome (without waiting), as the record step does, with a fixed
+//! amount of other work between them standing for the rest of the
+//! gateway. The process's CPU time, less that work, divided by the requests,
+//! is what the audit path costs each request: encoding and hashing both
+//! records, the hand-off to the writer, the Merkle hashes, the commit.
+//! Pinned to one core, like the gateway in `scripts/bench-proxy.sh`.
+//!
+//!     taskset -c 1 cargo bench -p sectorgate-audit --bench request_cpu
+//!
+//! `SECTORGATE_BENCH_WORK_US` (default 30) sets the other work per request,
+//! `SECTORGATE_BENCH_SECONDS` (default 5) each run's length;
+//! `SECTORGATE_TEST_POSTGRES` the PostgreSQL server.
+
+#![allow(
+    clippy::expect_used,
+    missing_docs,
+    reason = "a benchmark: a failed setup step ends it"
+)]
+
+use std::time::{Duration, Instant};
+
+use sectorgate_audit::{AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Store};
+
+mod fixture;
+
+const REQUESTERS: u64 = 32;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// This process's user and system CPU time so far, in microseconds.
+fn cpu_us() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11..13]
+        .iter()
+        .map(|field| field.parse::<f64>().expect("a tick count"))
+        .sum();
+    // Linux reports CPU time in clock ticks of 10 ms.
+    ticks * 10_000.0
+}
+
+/// Work that takes a fixed amount of CPU, whatever the scheduler does.
+fn work(iterations: u64) {
+    let mut x = 1u64;
+    for i in 0..iterations {
+        x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i));
+    }
+    std::hint::black_box(x);
+}
+
+/// Iterations of [`work`] per microsecond of CPU.
+fn calibrate() -> f64 {
+    let iterations = 1_000_000_000;
+    let before = cpu_us();
+    work(iterations);
+    iterations as f64 / (cpu_us() - before)
+}
+
+async fn open(url: &str, dir: &std::path::Path) -> Option<AuditLog> {
+    let store = match Store::open(url, Duration::from_secs(5)).await {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("skipping {url}: {error}");
+            return None;
+        }
+    };
+    let origin = format!("bench.sectorgate/cpu/{:016x}", rand::random::<u64>());
+    let signer = CheckpointSigner::load_or_create(
+        &dir.join(format!("{:x}.key", rand::random::<u32>())),
+        &origin,
+    )
+    .expect("checkpoint key");
+    let claim = store.claim(&origin, Duration::ZERO).await.expect("claim");
+    Some(AuditLog::spawn(
+        store,
+        claim,
+        signer,
+        LogConfig {
+            origin,
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(10),
+        },
+        CheckpointSink::none(),
+    ))
+}
+
+/// Requests served in `seconds` by [`REQUESTERS`] requesters.
+async fn run(log: &AuditLog, seconds: u64, iterations: u64) -> u64 {
+    let stop = Instant::now() + Duration::from_secs(seconds);
+    let requesters: Vec<_> = (0..REQUESTERS)
+        .map(|requester| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut served = 0;
+                while Instant::now() < stop {
+                    let i = requester << 40 | served;
+                    work(iterations / 2);
+                    log.append(&fixture::decision(i)).await.expect("durable");
+                    tokio::task::yield_now().await;
+                    work(iterations / 2);
+                    log.append_later(&fixture::outcome(i));
+                    tokio::task::yield_now().await;
+                    served += 1;
+                }
+                served
+            })
+        })
+        .collect();
+    let mut served = 0;
+    for requester in requesters {
+        served += requester.await.expect("requester");
+    }
+    served
+}
+
+fn main() {
+    let work_us = env_u64("SECTORGATE_BENCH_WORK_US", 30);
+    let seconds = env_u64("SECTORGATE_BENCH_SECONDS", 5);
+    let per_us = calibrate();
+    let iterations = (work_us as f64 * per_us) as u64;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let tmpfs = tempfile::tempdir_in("/dev/shm").expect("a directory on tmpfs");
+    let disk = tempfile::tempdir_in("/var/tmp").expect("a directory on disk");
+    let postgres = std::env::var("SECTORGATE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let targets = [
+        (
+            "sqlite on tmpfs",
+            format!("sqlite://{}", tmpfs.path().join("a.db").display()),
+        ),
+        (
+            "sqlite on disk",
+            format!("sqlite://{}", disk.path().join("a.db").display()),
+        ),
+        ("postgres", postgres),
+    ];
+    println!("{REQUESTERS} requesters, {work_us} us of other work per request, {seconds} s each");
+    for (name, url) in targets {
+        runtime.block_on(async {
+            let Some(log) = open(&url, tmpfs.path()).await else {
+                return;
+            };
+            // Warm up: the first pages, the first checkpoint, the caches.
+            run(&log, 1, iterations).await;
+            let before = cpu_us();
+            let served = run(&log, seconds, iterations).await;
+            let audit = (cpu_us() - before) / served as f64 - work_us as f64;
+            println!(
+                "{name:16} {:>9.0} requests/s   audit path {audit:5.2} us of CPU per request",
+                served as f64 / seconds as f64
+            );
+            let _ = log.close().await;
+        });
+    }
+}
