@@ -12,6 +12,8 @@
 //! Outcome records, which nobody waits for, never start a commit of their
 //! own: they wait in a list that the next commit takes along, or, when no
 //! decision comes, the writer's next tick (at most [`LATER_WAIT`] after).
+//! A commit that fails keeps its outcome records for the next one, unless
+//! the log shows that it landed after all (its answer was lost).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -34,6 +36,9 @@ const QUEUE: usize = 16384;
 const MAX_LATER: usize = 4 * QUEUE;
 /// How long outcome records wait for a commit to take them along.
 const LATER_WAIT: Duration = Duration::from_millis(50);
+/// How long outcome records held by a failed commit wait before the
+/// writer tries them again, when no other commit comes.
+const RETRY_WAIT: Duration = Duration::from_secs(1);
 /// A typical record's size, to size a commit's buffers once.
 const RECORD_BYTES: usize = 320;
 /// How many times the writer yields to let a batch grow before it commits.
@@ -153,6 +158,7 @@ impl AuditLog {
             config,
             sink,
             head: None,
+            retry: Retry::default(),
             status: Arc::clone(&status),
         };
         tokio::spawn(writer.run(receiver));
@@ -231,6 +237,33 @@ impl AuditLog {
     }
 }
 
+/// Outcome records a failed commit held, written with the next commit.
+struct Retry {
+    leaves: Vec<Leaf>,
+    /// The failed write that held the first of them, if one was made.
+    attempt: Option<Attempt>,
+    /// When the last of those writes failed.
+    since: Instant,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            leaves: Vec::new(),
+            attempt: None,
+            since: Instant::now(),
+        }
+    }
+}
+
+/// A write that failed, perhaps only in its answer (a timeout, a dropped
+/// connection): if the log has reached `end`, it landed, and the first
+/// `later` records of [`Retry::leaves`] are stored already.
+struct Attempt {
+    end: u64,
+    later: usize,
+}
+
 /// What the writer knows of the tree's edge.
 struct Head {
     frontier: Frontier,
@@ -249,6 +282,8 @@ struct Writer {
     sink: CheckpointSink,
     /// `None` until read from the store, and again after a failed write.
     head: Option<Head>,
+    /// Outcome records of failed commits.
+    retry: Retry,
     status: Arc<Mutex<WriteStatus>>,
 }
 
@@ -293,6 +328,7 @@ impl Writer {
                 }
             }
             let mut leaves = take(&self.later);
+            let later = leaves.len();
             leaves.reserve(batch.len());
             let mut acks = Vec::with_capacity(batch.len());
             let mut probes = Vec::new();
@@ -311,7 +347,7 @@ impl Writer {
             let mut result = Ok(());
             if appended {
                 let count = leaves.len();
-                result = self.commit(&leaves, false).await.map_err(Arc::new);
+                result = self.commit(leaves, later, false).await.map_err(Arc::new);
                 if let Err(error) = &result {
                     tracing::error!(%error, records = count, "audit write failed");
                 }
@@ -370,8 +406,58 @@ impl Writer {
         })
     }
 
-    /// Appends `leaves` (possibly none) and, if due or `force`d, a checkpoint.
-    async fn commit(&mut self, leaves: &[Leaf], force: bool) -> Result<(), AuditError> {
+    /// Appends `leaves` (possibly none; the first `later` of them outcome
+    /// records) and, if due or `force`d, a checkpoint. Outcome records of
+    /// an earlier failed commit go first. If this one fails, its outcome
+    /// records are kept for the next (nobody else waits for them); its
+    /// decisions are not, since their requests are refused.
+    async fn commit(
+        &mut self,
+        mut leaves: Vec<Leaf>,
+        mut later: usize,
+        force: bool,
+    ) -> Result<(), AuditError> {
+        if !self.retry.leaves.is_empty() {
+            let mut retried = std::mem::take(&mut self.retry.leaves);
+            later += retried.len();
+            retried.append(&mut leaves);
+            leaves = retried;
+        }
+        let mut attempted = None;
+        let result = self
+            .try_commit(&mut leaves, &mut later, force, &mut attempted)
+            .await;
+        if result.is_err() {
+            leaves.truncate(later);
+            if leaves.len() > MAX_LATER {
+                tracing::error!(
+                    dropped = leaves.len() - MAX_LATER,
+                    "audit writer failing for long; outcome records are dropped"
+                );
+                leaves.drain(..leaves.len() - MAX_LATER);
+            }
+            if let Some(end) = attempted {
+                self.retry.attempt = Some(Attempt {
+                    end,
+                    later: leaves.len(),
+                });
+            }
+            self.retry.leaves = leaves;
+            self.retry.since = Instant::now();
+        }
+        result
+    }
+
+    /// [`Self::commit`]'s write: drops the retried outcome records that an
+    /// earlier attempt stored after all (lowering `later`), and notes in
+    /// `attempted` where the log would end if this write lands.
+    async fn try_commit(
+        &mut self,
+        leaves: &mut Vec<Leaf>,
+        later: &mut usize,
+        force: bool,
+        attempted: &mut Option<u64>,
+    ) -> Result<(), AuditError> {
         let head = match self.head.take() {
             Some(head) => head,
             None => {
@@ -382,9 +468,19 @@ impl Writer {
                 }
             }
         };
+        // A failed write whose answer was lost may have landed: the log's
+        // size tells, since only this writer appends to it.
+        let mut skip = 0;
+        if let Some(attempt) = self.retry.attempt.take()
+            && head.frontier.size() >= attempt.end
+        {
+            skip = attempt.later.min(*later);
+        }
+        *later -= skip;
+        leaves.drain(..skip);
         let mut frontier = head.frontier.clone();
         let mut bundle = Bundle::starting_at(frontier.size(), leaves.len(), RECORD_BYTES);
-        for leaf in leaves {
+        for leaf in leaves.iter() {
             bundle.add_record(leaf.recorded_at, &leaf.bytes);
             frontier.push(leaf.hash, |hash| bundle.add_hash(hash));
         }
@@ -401,6 +497,7 @@ impl Writer {
         } else {
             None
         };
+        *attempted = Some(frontier.size());
         let appended = self
             .store
             .append(&self.config.origin, &bundle, checkpoint.as_ref());
@@ -433,7 +530,8 @@ impl Writer {
                 .since
                 .is_some_and(|since| since.elapsed() >= LATER_WAIT)
         });
-        if waited {
+        let retry_due = !self.retry.leaves.is_empty() && self.retry.since.elapsed() >= RETRY_WAIT;
+        if waited || retry_due {
             self.write_later().await;
         }
     }
@@ -441,11 +539,12 @@ impl Writer {
     /// Commits the outcome records waiting, if any.
     async fn write_later(&mut self) {
         let leaves = take(&self.later);
-        if leaves.is_empty() {
+        if leaves.is_empty() && self.retry.leaves.is_empty() {
             return;
         }
-        if let Err(error) = self.commit(&leaves, false).await {
-            tracing::error!(%error, records = leaves.len(), "audit write failed");
+        let count = leaves.len();
+        if let Err(error) = self.commit(leaves, count, false).await {
+            tracing::error!(%error, "audit write failed; its outcome records wait for the next");
         }
     }
 
@@ -454,7 +553,7 @@ impl Writer {
             head.frontier.size() > head.checkpointed
                 && head.checkpointed_at.elapsed() >= self.config.checkpoint_interval
         });
-        if due && let Err(error) = self.commit(&[], true).await {
+        if due && let Err(error) = self.commit(Vec::new(), 0, true).await {
             tracing::error!(%error, "audit checkpoint failed");
         }
     }

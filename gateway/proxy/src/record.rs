@@ -85,9 +85,38 @@ async fn append(
         }),
         Err(error) => {
             tracing::error!(%error, "audit record not durable; refusing the request");
-            Err(respond::fault(&Fault::AuditUnavailable, request_id))
+            let response = respond::fault(&Fault::AuditUnavailable, request_id);
+            unavailable(gateway, entry, response.status().as_u16());
+            Err(response)
         }
     }
+}
+
+/// Records the refusal of a request whose decision could not be made
+/// durable: a decision of its own, by `audit.unavailable`, and its outcome,
+/// written with the first commit once the store is back (or never, if the
+/// gateway stops first). The log then shows the outage and the requests it
+/// refused; the failed decision, had it landed after all, carries the same
+/// request id.
+fn unavailable(gateway: &Gateway, failed: Entry, status: u16) {
+    let Entry::Decision(mut decision) = failed else {
+        return;
+    };
+    decision.id = gateway.decision_ids.next();
+    decision.ts = now_ms();
+    decision.rule = Fault::AuditUnavailable.id().to_owned();
+    decision.verdict = "deny".to_owned();
+    let id = decision.id.clone();
+    gateway.audit.append_later(&Entry::Decision(decision));
+    gateway.audit.append_later(&Entry::Outcome(Outcome {
+        decision: id,
+        ts: now_ms(),
+        status,
+        upstream_status: None,
+        bytes_in: 0,
+        bytes_out: 0,
+        duration_ms: 0,
+    }));
 }
 
 /// A decision record with a fresh decision id.

@@ -201,6 +201,32 @@ fn recovers(gateway: &Gateway) {
     assert_eq!(body["audit_last_write"]["ok"], true, "{body}");
 }
 
+/// Once the log is written again, it shows the requests refused while it
+/// was not: each as a decision by `audit.unavailable` with its 503 outcome.
+fn shows_the_refusals(gateway: &Gateway) {
+    let (code, exported) = gateway.audit_command(&["export", "--format", "jsonl"]);
+    assert_eq!(code, 0, "{exported}");
+    let records: Vec<serde_json::Value> = exported
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a record per line"))
+        .map(|line| line["record"].clone())
+        .collect();
+    let refused: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["type"] == "decision" && r["rule"] == "audit.unavailable")
+        .collect();
+    assert!(!refused.is_empty(), "no refusal recorded:\n{exported}");
+    for decision in refused {
+        assert_eq!(decision["verdict"], "deny", "{decision}");
+        assert!(
+            records.iter().any(|r| r["type"] == "outcome"
+                && r["decision"] == decision["id"]
+                && r["status"] == 503),
+            "no 503 outcome for {decision}"
+        );
+    }
+}
+
 #[test]
 fn a_stopped_postgres_fails_closed_and_is_resumed_without_restart() {
     let postgres = PrivatePostgres::start();
@@ -215,6 +241,7 @@ fn a_stopped_postgres_fails_closed_and_is_resumed_without_restart() {
     refuses_while_broken(&gateway, &upstream, "");
     postgres.resume();
     recovers(&gateway);
+    shows_the_refusals(&gateway);
     let (code, report) = gateway.audit_command(&["verify"]);
     assert_eq!(code, 0, "{report}");
 }
@@ -258,6 +285,7 @@ fn a_sqlite_file_made_read_only_fails_closed_and_recovers() {
     refuses_while_broken(&gateway, &upstream, "readonly");
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     recovers(&gateway);
+    shows_the_refusals(&gateway);
     let (code, report) = gateway.audit_command(&["verify"]);
     assert_eq!(code, 0, "{report}");
 }
@@ -307,6 +335,7 @@ fn a_full_disk_fails_closed_and_recovers() {
     refuses_while_broken(&gateway, &upstream, "full");
     std::fs::remove_file(&filler).expect("free the disk");
     recovers(&gateway);
+    shows_the_refusals(&gateway);
     let (code, report) = gateway.audit_command(&["verify"]);
     assert_eq!(code, 0, "{report}");
 }

@@ -3,6 +3,7 @@
 //! 503) instead of waiting without end, and the log resumes when the
 //! network comes back.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,14 +14,23 @@ use tokio::task::AbortHandle;
 
 use crate::tests::encoding::decision;
 use crate::tests::fixture::{claim, postgres_url};
-use crate::{AuditError, AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Store, verify};
+use crate::{
+    AuditError, AuditLog, CheckpointSigner, CheckpointSink, Entry, LogConfig, Outcome, Store,
+    verify,
+};
 
 /// A TCP relay to PostgreSQL that can stop relaying (the partition) and
 /// cut every connection it carries (the partition healing in a way both
 /// ends notice).
 struct Relay {
     port: u16,
-    frozen: watch::Sender<bool>,
+    /// Whether bytes to the server are held…
+    to_server: watch::Sender<bool>,
+    /// …and its answers.
+    to_client: Arc<watch::Sender<bool>>,
+    /// Whether the next large write to the server (a commit's row, not a
+    /// ping) holds the answers after it.
+    armed: Arc<AtomicBool>,
     carried: Arc<Mutex<Vec<AbortHandle>>>,
     /// A second handle on each connection to the server, so that it stays
     /// open there when the relay drops its side (the server then keeps the
@@ -32,7 +42,14 @@ impl Relay {
     async fn to(server: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let (frozen, watching) = watch::channel(false);
+        let (to_server, server_bound) = watch::channel(false);
+        let (to_client, client_bound) = watch::channel(false);
+        let to_client = Arc::new(to_client);
+        let armed = Arc::new(AtomicBool::new(false));
+        let trap = Trap {
+            armed: Arc::clone(&armed),
+            answers: Arc::clone(&to_client),
+        };
         let carried = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::new(Mutex::new(Vec::new()));
         let server = server.to_owned();
@@ -56,8 +73,9 @@ impl Relay {
                 let to_client = tokio::io::join(server_read, client_write);
                 let mut list = list.lock().expect("list");
                 for direction in [
-                    tokio::spawn(pipe(to_server, watching.clone())).abort_handle(),
-                    tokio::spawn(pipe(to_client, watching.clone())).abort_handle(),
+                    tokio::spawn(pipe(to_server, server_bound.clone(), Some(trap.clone())))
+                        .abort_handle(),
+                    tokio::spawn(pipe(to_client, client_bound.clone(), None)).abort_handle(),
                 ] {
                     list.push(direction);
                 }
@@ -65,14 +83,23 @@ impl Relay {
         });
         Self {
             port,
-            frozen,
+            to_server,
+            to_client,
+            armed,
             carried,
             kept,
         }
     }
 
     fn freeze(&self) {
-        let _ = self.frozen.send(true);
+        let _ = self.to_server.send(true);
+        let _ = self.to_client.send(true);
+    }
+
+    /// Passes the next commit to the server but holds every answer from
+    /// then on: the commit happens, and its writer never hears of it.
+    fn lose_the_next_answer(&self) {
+        self.armed.store(true, Ordering::SeqCst);
     }
 
     /// Drops every connection relayed so far, and relays new ones again.
@@ -87,7 +114,8 @@ impl Relay {
         for task in self.carried.lock().expect("list").drain(..) {
             task.abort();
         }
-        let _ = self.frozen.send(false);
+        let _ = self.to_server.send(false);
+        let _ = self.to_client.send(false);
     }
 
     /// Closes the server's side of the connections dropped so far.
@@ -96,9 +124,19 @@ impl Relay {
     }
 }
 
+/// Holds the answers after the next large write, once armed.
+#[derive(Clone)]
+struct Trap {
+    armed: Arc<AtomicBool>,
+    answers: Arc<watch::Sender<bool>>,
+}
+
 /// Copies one direction of a connection, holding what it read while frozen.
-async fn pipe<R, W>(mut pair: tokio::io::Join<R, W>, mut frozen: watch::Receiver<bool>)
-where
+async fn pipe<R, W>(
+    mut pair: tokio::io::Join<R, W>,
+    mut frozen: watch::Receiver<bool>,
+    trap: Option<Trap>,
+) where
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin,
 {
@@ -112,6 +150,12 @@ where
         }
         if pair.write_all(&buffer[..read]).await.is_err() {
             return;
+        }
+        if let Some(trap) = &trap
+            && read >= 256
+            && trap.armed.swap(false, Ordering::SeqCst)
+        {
+            let _ = trap.answers.send(true);
         }
     }
 }
@@ -199,6 +243,22 @@ impl Relayed {
         assert!(report.ok, "{report:?}");
         report.records
     }
+
+    /// How many outcome records of decision `id` the log holds.
+    async fn outcomes_of(&self, id: &str) -> usize {
+        let direct = Store::open(&postgres_url(), Duration::from_secs(5))
+            .await
+            .expect("open");
+        let leaves = direct
+            .leaves(&self.origin, 0, 10_000)
+            .await
+            .expect("leaves");
+        leaves
+            .iter()
+            .filter_map(|leaf| Entry::decode(leaf.record.as_deref()?).ok())
+            .filter(|entry| matches!(entry, Entry::Outcome(outcome) if outcome.decision == id))
+            .count()
+    }
 }
 
 #[tokio::test]
@@ -265,4 +325,40 @@ async fn a_claim_the_server_still_holds_after_a_partition_is_named_and_then_take
     relayed.relay.drop_server_sessions();
     relayed.append_until_durable("after").await;
     assert!((2..=4).contains(&relayed.verified().await));
+}
+
+fn outcome(id: &str) -> Entry {
+    Entry::Outcome(Outcome {
+        decision: id.to_owned(),
+        ts: 1,
+        status: 200,
+        upstream_status: Some(200),
+        bytes_in: 0,
+        bytes_out: 2,
+        duration_ms: 1,
+    })
+}
+
+#[tokio::test]
+async fn outcome_records_of_a_failed_commit_are_written_once_with_a_later_one() {
+    // A commit that never reached the server: its outcome is written again.
+    let first = relayed().await;
+    first.relay.freeze();
+    first.log.append_later(&outcome("lost-on-the-way"));
+    assert!(first.log.append(&decision("x", 2)).await.is_err());
+    first.relay.heal();
+    first.append_until_durable("after").await;
+    assert_eq!(first.outcomes_of("lost-on-the-way").await, 1);
+    first.verified().await;
+
+    // A commit the server made, whose answer was lost: its outcome is
+    // stored already, and is not written twice.
+    let second = relayed().await;
+    second.relay.lose_the_next_answer();
+    second.log.append_later(&outcome("answer-lost"));
+    assert!(second.log.append(&decision("y", 2)).await.is_err());
+    second.relay.heal();
+    second.append_until_durable("after").await;
+    assert_eq!(second.outcomes_of("answer-lost").await, 1);
+    second.verified().await;
 }
