@@ -429,12 +429,16 @@ impl Writer {
             .await;
         if result.is_err() {
             leaves.truncate(later);
-            if leaves.len() > MAX_LATER {
+            let excess = leaves.len().saturating_sub(MAX_LATER);
+            if excess > 0 {
                 tracing::error!(
-                    dropped = leaves.len() - MAX_LATER,
+                    dropped = excess,
                     "audit writer failing for long; outcome records are dropped"
                 );
-                leaves.drain(..leaves.len() - MAX_LATER);
+                leaves.drain(..excess);
+                if let Some(attempt) = &mut self.retry.attempt {
+                    attempt.later = attempt.later.saturating_sub(excess);
+                }
             }
             if let Some(end) = attempted {
                 self.retry.attempt = Some(Attempt {
