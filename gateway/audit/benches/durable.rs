@@ -14,41 +14,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sectorgate_audit::{AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Store};
 
 mod fixture;
-
-fn open(runtime: &tokio::runtime::Runtime, url: &str, key: &std::path::Path) -> Option<AuditLog> {
-    runtime.block_on(async {
-        let store = match Store::open(url, Duration::from_secs(5)).await {
-            Ok(store) => store,
-            Err(error) => {
-                eprintln!("skipping {url}: {error}");
-                return None;
-            }
-        };
-        let origin = format!("bench.sectorgate/{:x}", rand_origin());
-        let signer = CheckpointSigner::load_or_create(key, &origin).expect("checkpoint key");
-        let claim = store.claim(&origin, Duration::ZERO).await.expect("claim");
-        Some(AuditLog::spawn(
-            store,
-            claim,
-            signer,
-            LogConfig {
-                origin,
-                checkpoint_every: 1000,
-                checkpoint_interval: Duration::from_secs(10),
-            },
-            CheckpointSink::none(),
-        ))
-    })
-}
-
-fn rand_origin() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
-}
 
 fn durable_records(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -62,7 +29,8 @@ fn durable_records(c: &mut Criterion) {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     for (name, url) in [("sqlite", sqlite), ("postgres", postgres)] {
-        let Some(log) = open(&runtime, &url, &dir.path().join(format!("{name}.key"))) else {
+        let key = dir.path().join(format!("{name}.key"));
+        let Some(log) = runtime.block_on(fixture::log(&url, &key)) else {
             continue;
         };
         let mut group = c.benchmark_group(format!("durable_records/{name}"));

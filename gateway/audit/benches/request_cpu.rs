@@ -21,7 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-use sectorgate_audit::{AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Store};
+use sectorgate_audit::AuditLog;
 
 mod fixture;
 
@@ -66,34 +66,6 @@ fn calibrate() -> f64 {
     let before = cpu_us();
     work(iterations);
     iterations as f64 / (cpu_us() - before)
-}
-
-async fn open(url: &str, dir: &std::path::Path) -> Option<AuditLog> {
-    let store = match Store::open(url, Duration::from_secs(5)).await {
-        Ok(store) => store,
-        Err(error) => {
-            eprintln!("skipping {url}: {error}");
-            return None;
-        }
-    };
-    let origin = format!("bench.sectorgate/cpu/{:016x}", rand::random::<u64>());
-    let signer = CheckpointSigner::load_or_create(
-        &dir.join(format!("{:x}.key", rand::random::<u32>())),
-        &origin,
-    )
-    .expect("checkpoint key");
-    let claim = store.claim(&origin, Duration::ZERO).await.expect("claim");
-    Some(AuditLog::spawn(
-        store,
-        claim,
-        signer,
-        LogConfig {
-            origin,
-            checkpoint_every: 1000,
-            checkpoint_interval: Duration::from_secs(10),
-        },
-        CheckpointSink::none(),
-    ))
 }
 
 /// Requests served in `seconds` by [`REQUESTERS`] requesters.
@@ -153,7 +125,8 @@ fn main() {
     println!("{REQUESTERS} requesters, {work_us} us of other work per request, {seconds} s each");
     for (name, url) in targets {
         runtime.block_on(async {
-            let Some(log) = open(&url, tmpfs.path()).await else {
+            let key = tmpfs.path().join(format!("{name}.key").replace(' ', "-"));
+            let Some(log) = fixture::log(&url, &key).await else {
                 return;
             };
             // Warm up: the first pages, the first checkpoint, the caches.

@@ -108,15 +108,20 @@ fn unavailable(gateway: &Gateway, failed: Entry, status: u16) {
     decision.verdict = "deny".to_owned();
     let id = decision.id.clone();
     gateway.audit.append_later(&Entry::Decision(decision));
-    gateway.audit.append_later(&Entry::Outcome(Outcome {
-        decision: id,
+    gateway.audit.append_later(&unforwarded(id, status));
+}
+
+/// The outcome of a refusal that forwarded nothing: answered at once.
+fn unforwarded(decision: String, status: u16) -> Entry {
+    Entry::Outcome(Outcome {
+        decision,
         ts: now_ms(),
         status,
         upstream_status: None,
         bytes_in: 0,
         bytes_out: 0,
         duration_ms: 0,
-    }));
+    })
 }
 
 /// A decision record with a fresh decision id.
@@ -237,14 +242,8 @@ pub(crate) fn edge_refusal(gateway: &Gateway, rule: &str, status: u16) -> String
     };
     let (decision_id, entry) = decision_entry(gateway, Peer::Anonymous, rule, "deny", about);
     gateway.audit.append_later(&entry);
-    gateway.audit.append_later(&Entry::Outcome(Outcome {
-        decision: decision_id,
-        ts: now_ms(),
-        status,
-        upstream_status: None,
-        bytes_in: 0,
-        bytes_out: 0,
-        duration_ms: 0,
-    }));
+    gateway
+        .audit
+        .append_later(&unforwarded(decision_id, status));
     request_id
 }

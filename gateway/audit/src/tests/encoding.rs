@@ -26,6 +26,19 @@ pub(super) fn decision(id: &str, ts: i64) -> Entry {
     })
 }
 
+/// A successful outcome of decision `id`.
+pub(super) fn outcome(id: &str) -> Entry {
+    Entry::Outcome(Outcome {
+        decision: id.to_owned(),
+        ts: 1_000,
+        status: 200,
+        upstream_status: Some(200),
+        bytes_in: 0,
+        bytes_out: 2,
+        duration_ms: 1,
+    })
+}
+
 #[test]
 fn a_decision_encodes_to_its_golden_bytes() {
     let golden = concat!(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::tests::encoding::decision;
+use crate::tests::encoding::{decision, outcome};
 use crate::tests::fixture::{both, claim, open};
 use crate::{
     AuditError, AuditLog, CheckpointSigner, CheckpointSink, Entry, Format, LogConfig, Outcome,
@@ -445,26 +445,13 @@ async fn a_database_in_memory_is_claimed_without_a_lock_file() {
     );
 }
 
-/// An outcome of decision `n`.
-fn outcome(n: u64) -> Entry {
-    Entry::Outcome(Outcome {
-        decision: format!("d{n}"),
-        ts: 1_000,
-        status: 200,
-        upstream_status: Some(200),
-        bytes_in: 0,
-        bytes_out: 2,
-        duration_ms: 1,
-    })
-}
-
 #[tokio::test]
 async fn outcome_records_ride_with_the_next_commit_or_follow_alone() {
     for backend in ["sqlite", "postgres"] {
         let fixture = open(backend, 1000).await;
         let size = || fixture.store.size(&fixture.origin);
         // Waiting, an outcome goes with the next decision's commit.
-        fixture.log.append_later(&outcome(1));
+        fixture.log.append_later(&outcome("d1"));
         fixture
             .log
             .append(&decision("d2", 2))
@@ -472,7 +459,7 @@ async fn outcome_records_ride_with_the_next_commit_or_follow_alone() {
             .expect("append");
         assert_eq!(size().await.expect("size"), 2);
         // With no decision to carry it, it is written by itself soon after.
-        fixture.log.append_later(&outcome(2));
+        fixture.log.append_later(&outcome("d2"));
         let mut written = 0;
         for _ in 0..100 {
             written = size().await.expect("size");
@@ -483,7 +470,7 @@ async fn outcome_records_ride_with_the_next_commit_or_follow_alone() {
         }
         assert_eq!(written, 3);
         // Closing writes what waits.
-        fixture.log.append_later(&outcome(3));
+        fixture.log.append_later(&outcome("d3"));
         fixture.log.close().await.expect("close");
         assert_eq!(size().await.expect("size"), 4);
         let report = verify(&fixture.store, &fixture.origin, &fixture.vkey, &[])

@@ -12,11 +12,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use crate::tests::encoding::decision;
+use crate::tests::encoding::{decision, outcome};
 use crate::tests::fixture::{claim, postgres_url};
 use crate::{
-    AuditError, AuditLog, CheckpointSigner, CheckpointSink, Entry, LogConfig, Outcome, Store,
-    verify,
+    AuditError, AuditLog, CheckpointSigner, CheckpointSink, Entry, LogConfig, Store, verify,
 };
 
 /// A TCP relay to PostgreSQL that can stop relaying (the partition) and
@@ -325,18 +324,6 @@ async fn a_claim_the_server_still_holds_after_a_partition_is_named_and_then_take
     relayed.relay.drop_server_sessions();
     relayed.append_until_durable("after").await;
     assert!((2..=4).contains(&relayed.verified().await));
-}
-
-fn outcome(id: &str) -> Entry {
-    Entry::Outcome(Outcome {
-        decision: id.to_owned(),
-        ts: 1,
-        status: 200,
-        upstream_status: Some(200),
-        bytes_in: 0,
-        bytes_out: 2,
-        duration_ms: 1,
-    })
 }
 
 #[tokio::test]
