@@ -423,10 +423,22 @@ impl Writer {
             retried.append(&mut leaves);
             leaves = retried;
         }
-        let mut attempted = None;
-        let result = self
-            .try_commit(&mut leaves, &mut later, force, &mut attempted)
-            .await;
+        let (result, end) = match self.head().await {
+            Ok(head) => {
+                // A failed write whose answer was lost may have landed: the
+                // log's size tells, since only this writer appends to it.
+                if let Some(attempt) = self.retry.attempt.take()
+                    && head.frontier.size() >= attempt.end
+                {
+                    let stored = attempt.later.min(later);
+                    later -= stored;
+                    leaves.drain(..stored);
+                }
+                let end = head.frontier.size() + leaves.len() as u64;
+                (self.write(head, &leaves, force).await, Some(end))
+            }
+            Err(error) => (Err(error), None),
+        };
         if result.is_err() {
             leaves.truncate(later);
             let excess = leaves.len().saturating_sub(MAX_LATER);
@@ -440,7 +452,7 @@ impl Writer {
                     attempt.later = attempt.later.saturating_sub(excess);
                 }
             }
-            if let Some(end) = attempted {
+            if let Some(end) = end {
                 self.retry.attempt = Some(Attempt {
                     end,
                     later: leaves.len(),
@@ -452,39 +464,22 @@ impl Writer {
         result
     }
 
-    /// [`Self::commit`]'s write: drops the retried outcome records that an
-    /// earlier attempt stored after all (lowering `later`), and notes in
-    /// `attempted` where the log would end if this write lands.
-    async fn try_commit(
-        &mut self,
-        leaves: &mut Vec<Leaf>,
-        later: &mut usize,
-        force: bool,
-        attempted: &mut Option<u64>,
-    ) -> Result<(), AuditError> {
-        let head = match self.head.take() {
-            Some(head) => head,
-            None => {
-                let stall_after = self.store.stall_after();
-                match bounded(stall_after, self.load_head()).await {
-                    Ok(head) => head,
-                    Err(error) => return Err(self.failed(error).await),
-                }
-            }
-        };
-        // A failed write whose answer was lost may have landed: the log's
-        // size tells, since only this writer appends to it.
-        let mut skip = 0;
-        if let Some(attempt) = self.retry.attempt.take()
-            && head.frontier.size() >= attempt.end
-        {
-            skip = attempt.later.min(*later);
+    /// The tree's edge: as known, or read back from the store.
+    async fn head(&mut self) -> Result<Head, AuditError> {
+        if let Some(head) = self.head.take() {
+            return Ok(head);
         }
-        *later -= skip;
-        leaves.drain(..skip);
+        match bounded(self.store.stall_after(), self.load_head()).await {
+            Ok(head) => Ok(head),
+            Err(error) => Err(self.failed(error).await),
+        }
+    }
+
+    /// Writes `leaves` after `head` and, if due or `force`d, a checkpoint.
+    async fn write(&mut self, head: Head, leaves: &[Leaf], force: bool) -> Result<(), AuditError> {
         let mut frontier = head.frontier.clone();
         let mut bundle = Bundle::starting_at(frontier.size(), leaves.len(), RECORD_BYTES);
-        for leaf in leaves.iter() {
+        for leaf in leaves {
             bundle.add_record(leaf.recorded_at, &leaf.bytes);
             frontier.push(leaf.hash, |hash| bundle.add_hash(hash));
         }
@@ -501,7 +496,6 @@ impl Writer {
         } else {
             None
         };
-        *attempted = Some(frontier.size());
         let appended = self
             .store
             .append(&self.config.origin, &bundle, checkpoint.as_ref());

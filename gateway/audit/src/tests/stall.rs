@@ -329,23 +329,21 @@ async fn a_claim_the_server_still_holds_after_a_partition_is_named_and_then_take
 #[tokio::test]
 async fn outcome_records_of_a_failed_commit_are_written_once_with_a_later_one() {
     // A commit that never reached the server: its outcome is written again.
-    let first = relayed().await;
-    first.relay.freeze();
-    first.log.append_later(&outcome("lost-on-the-way"));
-    assert!(first.log.append(&decision("x", 2)).await.is_err());
-    first.relay.heal();
-    first.append_until_durable("after").await;
-    assert_eq!(first.outcomes_of("lost-on-the-way").await, 1);
-    first.verified().await;
-
+    outcome_written_once_after(Relay::freeze).await;
     // A commit the server made, whose answer was lost: its outcome is
     // stored already, and is not written twice.
-    let second = relayed().await;
-    second.relay.lose_the_next_answer();
-    second.log.append_later(&outcome("answer-lost"));
-    assert!(second.log.append(&decision("y", 2)).await.is_err());
-    second.relay.heal();
-    second.append_until_durable("after").await;
-    assert_eq!(second.outcomes_of("answer-lost").await, 1);
-    second.verified().await;
+    outcome_written_once_after(Relay::lose_the_next_answer).await;
+}
+
+/// Holds an outcome record in a commit that `fault` makes fail, then
+/// checks that the log holds it once when the relay passes bytes again.
+async fn outcome_written_once_after(fault: fn(&Relay)) {
+    let relayed = relayed().await;
+    fault(&relayed.relay);
+    relayed.log.append_later(&outcome("held"));
+    assert!(relayed.log.append(&decision("failed", 2)).await.is_err());
+    relayed.relay.heal();
+    relayed.append_until_durable("after").await;
+    assert_eq!(relayed.outcomes_of("held").await, 1);
+    relayed.verified().await;
 }
