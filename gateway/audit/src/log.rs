@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::checkpoint::CheckpointSigner;
 use crate::merkle::{Frontier, from_blob, locate};
 use crate::sink::CheckpointSink;
-use crate::store::{Bundle, CheckpointRow, Claim, Store};
+use crate::store::{Bundle, CheckpointRow, Claim, Store, bounded};
 use crate::{AuditError, Entry};
 
 /// Records per commit at most.
@@ -586,18 +586,6 @@ impl Writer {
             };
         }
     }
-}
-
-/// Runs one of the writer's store operations, given up after `limit`: a
-/// database that stops answering (a network partition, a hung disk) gets
-/// requests a 503 instead of a wait without end.
-async fn bounded<T>(
-    limit: Duration,
-    operation: impl Future<Output = Result<T, AuditError>>,
-) -> Result<T, AuditError> {
-    tokio::time::timeout(limit, operation)
-        .await
-        .unwrap_or(Err(AuditError::Stalled(limit)))
 }
 
 /// Milliseconds since the Unix epoch, as records and checkpoints count time.

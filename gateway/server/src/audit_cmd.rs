@@ -6,13 +6,17 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use sectorgate_audit::{Format, InclusionProof, Store, now_ms};
 
 use crate::audit;
 use crate::cli::{AuditCommand, LogArgs};
 use crate::config::Config;
+
+/// How long a command's operation waits for a lock or a connection, at
+/// least (see [`Store::stall_after`]).
+const COMMAND_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs an `audit` subcommand.
 pub(crate) fn run(command: AuditCommand) -> ExitCode {
@@ -49,6 +53,9 @@ async fn open(args: &LogArgs) -> Result<Log, String> {
     if let Some(origin) = &args.origin {
         config.audit.origin = Some(origin.clone());
     }
+    // A command waits longer than a request would for the database, but not
+    // without end: each of its operations is given up after twice this.
+    config.audit.lock_timeout = config.audit.lock_timeout.max(COMMAND_LOCK_TIMEOUT);
     let store = audit::store(&config).await?;
     let origin = audit::origin(&config);
     Ok(Log {

@@ -35,6 +35,10 @@ const CLAIM_RETRY: Duration = Duration::from_millis(100);
 /// Bundles read at a time.
 const BUNDLE_PAGE: i64 = 64;
 
+/// Records whose bundles one step of a prune empties at most (in the
+/// crate's tests, few: their logs then take several steps).
+const PRUNE_RANGE: u64 = if cfg!(test) { 7 } else { 50_000 };
+
 /// One record as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeafRow {
@@ -134,21 +138,36 @@ macro_rules! on_writer {
     };
 }
 
-/// Runs the same code on whichever pool the store has.
+/// Runs the same code on whichever pool the store has, given up after
+/// [`Store::stall_after`]: a reader (`audit verify`, `export`, readiness)
+/// gets [`AuditError::Stalled`] from a database that stops answering, not
+/// a wait without end.
 macro_rules! on_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match $store {
             Store::Sqlite(state) => {
                 let pool = state.pool().await?;
                 let $pool = &*pool;
-                $body
+                bounded($store.stall_after(), async { $body }).await
             }
             Store::Postgres(pool) => {
                 let $pool = pool;
-                $body
+                bounded($store.stall_after(), async { $body }).await
             }
         }
     };
+}
+
+/// Runs a store operation, given up after `limit`: a database that stops
+/// answering (a network partition, a hung disk) yields
+/// [`AuditError::Stalled`] instead of a wait without end.
+pub(crate) async fn bounded<T>(
+    limit: Duration,
+    operation: impl Future<Output = Result<T, AuditError>>,
+) -> Result<T, AuditError> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or(Err(AuditError::Stalled(limit)))
 }
 
 /// Whether `url` names a SQLite database that ends with the process: one
@@ -518,27 +537,44 @@ impl Store {
 
     /// Removes the content of the bundles wholly below `below` (their
     /// hashes stay). Returns how many bundles it emptied.
+    ///
+    /// The prune is noted first, then the bundles are emptied a range of
+    /// records at a time, each in a short transaction of its own (each
+    /// bounded like any operation, and none holding the table long while
+    /// the gateway writes). A prune cut short leaves a log that verifies,
+    /// with some records it would have removed still there; running it
+    /// again removes them.
     pub async fn prune(&self, origin: &str, below: u64, now_ms: i64) -> Result<u64, AuditError> {
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let done = sqlx::query(
-                "UPDATE audit_bundles SET records = NULL \
-                 WHERE origin = $1 AND first_seq + count <= $2 AND records IS NOT NULL",
-            )
-            .bind(origin)
-            .bind(i64_of(below))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
             sqlx::query("INSERT INTO audit_prunes (origin, below, pruned_at) VALUES ($1, $2, $3)")
                 .bind(origin)
                 .bind(i64_of(below))
                 .bind(now_ms)
-                .execute(&mut *tx)
+                .execute(pool)
                 .await?;
-            tx.commit().await?;
-            Ok(done)
-        })
+            Ok(())
+        })?;
+        let mut emptied = 0;
+        let mut from = 0;
+        while from < below {
+            let to = from.saturating_add(PRUNE_RANGE);
+            emptied += on_pool!(self, |pool| {
+                Ok(sqlx::query(
+                    "UPDATE audit_bundles SET records = NULL \
+                     WHERE origin = $1 AND first_seq >= $2 AND first_seq < $3 \
+                     AND first_seq + count <= $4 AND records IS NOT NULL",
+                )
+                .bind(origin)
+                .bind(i64_of(from))
+                .bind(i64_of(to))
+                .bind(i64_of(below))
+                .execute(pool)
+                .await?
+                .rows_affected())
+            })?;
+            from = to;
+        }
+        Ok(emptied)
     }
 
     /// Records below this were pruned (0 if none were).

@@ -197,6 +197,7 @@ async fn pruning_keeps_the_log_verifiable_and_later_records_provable() {
             .await
             .expect("prune");
         assert_eq!(all.below, 30);
+        assert_eq!(all.bundles, 16, "only the bundles not emptied before");
         assert_eq!(all.keys, ["1970-01-01"]);
         let mut out = Vec::new();
         let written = export(&fixture.store, &fixture.origin, 0, Format::Jsonl, &mut out)

@@ -3,7 +3,6 @@
 //! 503) instead of waiting without end, and the log resumes when the
 //! network comes back.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,9 +26,8 @@ struct Relay {
     to_server: watch::Sender<bool>,
     /// …and its answers.
     to_client: Arc<watch::Sender<bool>>,
-    /// Whether the next large write to the server (a commit's row, not a
-    /// ping) holds the answers after it.
-    armed: Arc<AtomicBool>,
+    /// Which write to the server, if any, holds the answers after it.
+    armed: Arc<Mutex<Option<Trigger>>>,
     carried: Arc<Mutex<Vec<AbortHandle>>>,
     /// A second handle on each connection to the server, so that it stays
     /// open there when the relay drops its side (the server then keeps the
@@ -44,7 +42,7 @@ impl Relay {
         let (to_server, server_bound) = watch::channel(false);
         let (to_client, client_bound) = watch::channel(false);
         let to_client = Arc::new(to_client);
-        let armed = Arc::new(AtomicBool::new(false));
+        let armed = Arc::new(Mutex::new(None));
         let trap = Trap {
             armed: Arc::clone(&armed),
             answers: Arc::clone(&to_client),
@@ -98,7 +96,23 @@ impl Relay {
     /// Passes the next commit to the server but holds every answer from
     /// then on: the commit happens, and its writer never hears of it.
     fn lose_the_next_answer(&self) {
-        self.armed.store(true, Ordering::SeqCst);
+        // A commit's row, not a ping.
+        self.arm(Box::new(|bytes| bytes.len() >= 256));
+    }
+
+    /// Passes the next statement whose text holds `sql` to the server but
+    /// holds every answer from then on: it waits on a connection already
+    /// handed out, past the pool's own timeouts.
+    fn lose_the_answer_to(&self, sql: &'static str) {
+        self.arm(Box::new(move |bytes| {
+            bytes
+                .windows(sql.len())
+                .any(|window| window == sql.as_bytes())
+        }));
+    }
+
+    fn arm(&self, trigger: Trigger) {
+        *self.armed.lock().expect("armed") = Some(trigger);
     }
 
     /// Drops every connection relayed so far, and relays new ones again.
@@ -123,10 +137,13 @@ impl Relay {
     }
 }
 
-/// Holds the answers after the next large write, once armed.
+/// Which write to the server holds the answers after it.
+type Trigger = Box<dyn Fn(&[u8]) -> bool + Send>;
+
+/// Holds the answers after the write its trigger picks, once armed.
 #[derive(Clone)]
 struct Trap {
-    armed: Arc<AtomicBool>,
+    armed: Arc<Mutex<Option<Trigger>>>,
     answers: Arc<watch::Sender<bool>>,
 }
 
@@ -150,11 +167,12 @@ async fn pipe<R, W>(
         if pair.write_all(&buffer[..read]).await.is_err() {
             return;
         }
-        if let Some(trap) = &trap
-            && read >= 256
-            && trap.armed.swap(false, Ordering::SeqCst)
-        {
-            let _ = trap.answers.send(true);
+        if let Some(trap) = &trap {
+            let mut armed = trap.armed.lock().expect("armed");
+            if armed.as_ref().is_some_and(|fires| fires(&buffer[..read])) {
+                *armed = None;
+                let _ = trap.answers.send(true);
+            }
         }
     }
 }
@@ -346,4 +364,24 @@ async fn outcome_written_once_after(fault: fn(&Relay)) {
     relayed.append_until_durable("after").await;
     assert_eq!(relayed.outcomes_of("held").await, 1);
     relayed.verified().await;
+}
+
+#[tokio::test]
+async fn an_auditor_reading_a_postgres_server_that_stops_answering_gets_an_error() {
+    let relayed = relayed().await;
+    let store = &relayed.store;
+    // The reads of `verify` go through the pool, which has a connection
+    // open to the server already.
+    assert_eq!(store.size(&relayed.origin).await.expect("size"), 1);
+    relayed
+        .relay
+        .lose_the_answer_to("FROM audit_checkpoints WHERE origin = $1 ORDER BY created_at");
+    let error = tokio::time::timeout(
+        Duration::from_secs(30),
+        verify(store, &relayed.origin, &relayed.vkey, &[]),
+    )
+    .await
+    .expect("verify waited without end")
+    .expect_err("a read from a server that does not answer");
+    assert!(matches!(error, AuditError::Stalled(_)), "{error}");
 }
