@@ -1,6 +1,7 @@
 //! The admin listener: `/health` (the process is alive), `/ready` (the
-//! homeserver answers and the audit store takes writes) and `/federation`
-//! (the allowlist in force and the signed list's state).
+//! homeserver answers and the audit store takes writes; whether federation
+//! is open) and `/federation` (the allowlist in force and the signed
+//! list's state).
 
 use std::sync::Arc;
 
@@ -12,20 +13,26 @@ use sectorgate_federation::Federation;
 use sectorgate_proxy::Gateway;
 use serde_json::json;
 
+/// What the admin endpoints report on.
+#[derive(Clone)]
+struct Admin {
+    gateway: Arc<Gateway>,
+    federation: Option<Arc<Federation>>,
+}
+
 /// The admin router.
 pub(crate) fn router(gateway: Arc<Gateway>, federation: Option<Arc<Federation>>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .with_state(gateway)
-        .merge(
-            Router::new()
-                .route("/federation", get(federation_status))
-                .with_state(federation),
-        )
+        .route("/federation", get(federation_status))
+        .with_state(Admin {
+            gateway,
+            federation,
+        })
 }
 
-async fn federation_status(State(federation): State<Option<Arc<Federation>>>) -> Response {
+async fn federation_status(State(Admin { federation, .. }): State<Admin>) -> Response {
     let Some(federation) = federation else {
         return Json(json!({"enabled": false})).into_response();
     };
@@ -48,7 +55,12 @@ async fn health() -> Response {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).into_response()
 }
 
-async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
+async fn ready(
+    State(Admin {
+        gateway,
+        federation,
+    }): State<Admin>,
+) -> Response {
     // The audit probe is a real, durable write through the log's writer:
     // ready means the next request's record can be written too.
     let (homeserver, audit) = tokio::join!(gateway.homeserver_reachable(), gateway.audit_probe());
@@ -68,5 +80,36 @@ async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
     if let Err(reason) = audit {
         body["audit_error"] = reason.into();
     }
+    // A closed federation does not make the gateway unready: the client API
+    // still works, and taking every instance out of rotation over a shared
+    // list would stop it too. It is reported, for monitoring to alarm on.
+    if let Some(federation) = federation {
+        let allowlist = federation.allowlist();
+        body["federation_open"] = (!allowlist.is_stale()).into();
+        if allowlist.is_stale() {
+            body["federation_error"] = closed_because(&federation).into();
+        }
+    }
     (status, Json(body)).into_response()
+}
+
+/// Why federation is closed: the signed list is missing or too old.
+fn closed_because(federation: &Federation) -> String {
+    let Some(list) = federation.signed_list() else {
+        return "the federation allowlist is stale".to_owned();
+    };
+    let status = list.status(std::time::SystemTime::now());
+    let age = match status.age_secs {
+        Some(age) => format!("is {age} s old"),
+        None => "has never been loaded".to_owned(),
+    };
+    let mut reason = format!(
+        "the signed federation list from {} {age} (at most {} s allowed): \
+         every server-server request is refused (federation.list_stale)",
+        status.source, status.max_age_secs
+    );
+    if let Some(error) = status.last_error {
+        reason.push_str(&format!("; its last refresh failed: {error}"));
+    }
+    reason
 }

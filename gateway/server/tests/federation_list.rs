@@ -2,7 +2,8 @@
 //! and certificates made at test time) through the real binary: a valid
 //! list admits its servers; a broken one is refused and the old one stays;
 //! a list past its maximum age closes federation and raises the alarm; a
-//! new valid list opens it again. `sectorgate federation list` says so.
+//! new valid list opens it again. `sectorgate federation list` and
+//! `/ready` say so.
 
 #![allow(
     clippy::expect_used,
@@ -27,6 +28,16 @@ const LOCAL: &str = "gw.example.org";
 fn status(gateway: &Gateway) -> Value {
     http()
         .get(format!("{}/federation", gateway.admin_url))
+        .send()
+        .expect("admin")
+        .json()
+        .expect("JSON")
+}
+
+/// `/ready`'s report (the homeserver here never answers: it is 503).
+fn ready(gateway: &Gateway) -> Value {
+    http()
+        .get(format!("{}/ready", gateway.admin_url))
         .send()
         .expect("admin")
         .json()
@@ -109,6 +120,9 @@ fn a_signed_list_admits_refuses_bad_updates_and_closes_federation_when_stale() {
         text.contains("signed list: version 1") && text.contains(peer.name.as_str()),
         "{text}"
     );
+    let report = ready(&gateway);
+    assert_eq!(report["federation_open"], true, "{report}");
+    assert!(report.get("federation_error").is_none(), "{report}");
 
     // A list with a broken signature is refused; version 1 stays in force.
     let good = signer.sign(&ListSigner::payload(2, &[peer.name.as_str()]));
@@ -151,6 +165,13 @@ fn a_signed_list_admits_refuses_bad_updates_and_closes_federation_when_stale() {
     let (code, text) = cli(&gateway);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("STALE"), "{text}");
+    let report = ready(&gateway);
+    assert_eq!(report["federation_open"], false, "{report}");
+    let reason = report["federation_error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("federation.list_stale") && reason.contains("last refresh failed"),
+        "{report}"
+    );
     assert!(
         gateway.log().contains("federation.list_stale"),
         "no alarm in the gateway's log"
@@ -176,4 +197,5 @@ fn a_signed_list_admits_refuses_bad_updates_and_closes_federation_when_stale() {
         status(&gateway)
     );
     assert_eq!(ask(&peer, &gateway).0, 502);
+    assert_eq!(ready(&gateway)["federation_open"], true);
 }
