@@ -12,8 +12,8 @@
 //! Outcome records, which nobody waits for, never start a commit of their
 //! own: they wait in a list that the next commit takes along, or, when no
 //! decision comes, the writer's next tick (at most [`LATER_WAIT`] after).
-//! A commit that fails keeps its outcome records for the next one, unless
-//! the log shows that it landed after all (its answer was lost).
+//! A commit that fails keeps its outcome records for the next one, which
+//! leaves out those the log shows a failed commit stored after all.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -237,12 +237,14 @@ impl AuditLog {
     }
 }
 
-/// Outcome records a failed commit held, written with the next commit.
+/// Outcome records failed commits held, written with the next commit.
 struct Retry {
     leaves: Vec<Leaf>,
-    /// The failed write that held the first of them, if one was made.
-    attempt: Option<Attempt>,
-    /// When the last of those writes failed.
+    /// The log's size when the first of those commits was attempted:
+    /// records past it can only be from failed commits that landed after
+    /// all (their answer was lost, or they reached the database late).
+    from: Option<u64>,
+    /// When the last of those commits failed.
     since: Instant,
 }
 
@@ -250,18 +252,10 @@ impl Default for Retry {
     fn default() -> Self {
         Self {
             leaves: Vec::new(),
-            attempt: None,
+            from: None,
             since: Instant::now(),
         }
     }
-}
-
-/// A write that failed, perhaps only in its answer (a timeout, a dropped
-/// connection): if the log has reached `end`, it landed, and the first
-/// `later` records of [`Retry::leaves`] are stored already.
-struct Attempt {
-    end: u64,
-    later: usize,
 }
 
 /// What the writer knows of the tree's edge.
@@ -408,60 +402,87 @@ impl Writer {
 
     /// Appends `leaves` (possibly none; the first `later` of them outcome
     /// records) and, if due or `force`d, a checkpoint. Outcome records of
-    /// an earlier failed commit go first. If this one fails, its outcome
-    /// records are kept for the next (nobody else waits for them); its
-    /// decisions are not, since their requests are refused.
+    /// an earlier failed commit go first, unless the log holds them
+    /// already. If this one fails, its outcome records are kept for the
+    /// next (nobody else waits for them); its decisions are not, since
+    /// their requests are refused.
     async fn commit(
         &mut self,
         mut leaves: Vec<Leaf>,
         mut later: usize,
         force: bool,
     ) -> Result<(), AuditError> {
-        if !self.retry.leaves.is_empty() {
-            let mut retried = std::mem::take(&mut self.retry.leaves);
-            later += retried.len();
-            retried.append(&mut leaves);
-            leaves = retried;
+        let retried = self.retry.leaves.len();
+        if retried > 0 {
+            let mut all = std::mem::take(&mut self.retry.leaves);
+            later += retried;
+            all.append(&mut leaves);
+            leaves = all;
         }
-        let (result, end) = match self.head().await {
+        let (result, attempted_at) = match self.head().await {
             Ok(head) => {
-                // A failed write whose answer was lost may have landed: the
-                // log's size tells, since only this writer appends to it.
-                if let Some(attempt) = self.retry.attempt.take()
-                    && head.frontier.size() >= attempt.end
-                {
-                    let stored = attempt.later.min(later);
-                    later -= stored;
-                    leaves.drain(..stored);
+                let size = head.frontier.size();
+                match self.drop_landed(&mut leaves, retried, size).await {
+                    Ok(dropped) => {
+                        later -= dropped;
+                        (self.write(head, &leaves, force).await, Some(size))
+                    }
+                    Err(error) => (Err(self.failed(error).await), None),
                 }
-                let end = head.frontier.size() + leaves.len() as u64;
-                (self.write(head, &leaves, force).await, Some(end))
             }
             Err(error) => (Err(error), None),
         };
-        if result.is_err() {
-            leaves.truncate(later);
-            let excess = leaves.len().saturating_sub(MAX_LATER);
-            if excess > 0 {
-                tracing::error!(
-                    dropped = excess,
-                    "audit writer failing for long; outcome records are dropped"
-                );
-                leaves.drain(..excess);
-                if let Some(attempt) = &mut self.retry.attempt {
-                    attempt.later = attempt.later.saturating_sub(excess);
-                }
-            }
-            if let Some(end) = end {
-                self.retry.attempt = Some(Attempt {
-                    end,
-                    later: leaves.len(),
-                });
-            }
-            self.retry.leaves = leaves;
-            self.retry.since = Instant::now();
+        if result.is_ok() {
+            self.retry.from = None;
+            return result;
         }
+        leaves.truncate(later);
+        let excess = leaves.len().saturating_sub(MAX_LATER);
+        if excess > 0 {
+            tracing::error!(
+                dropped = excess,
+                "audit writer failing for long; outcome records are dropped"
+            );
+            leaves.drain(..excess);
+        }
+        if let Some(size) = attempted_at {
+            self.retry.from.get_or_insert(size);
+        }
+        self.retry.leaves = leaves;
+        self.retry.since = Instant::now();
         result
+    }
+
+    /// Removes from the first `retried` of `leaves` those that failed
+    /// commits stored after all: the records the log holds past the size
+    /// it had when the first of them was attempted, up to `size`. Returns
+    /// how many it removed.
+    async fn drop_landed(
+        &self,
+        leaves: &mut Vec<Leaf>,
+        retried: usize,
+        size: u64,
+    ) -> Result<usize, AuditError> {
+        let Some(from) = self.retry.from.filter(|&from| from < size && retried > 0) else {
+            return Ok(0);
+        };
+        let count = u32::try_from(size - from).unwrap_or(u32::MAX);
+        let landed: std::collections::HashSet<[u8; 32]> = self
+            .store
+            .leaves(&self.config.origin, from, count)
+            .await?
+            .iter()
+            .filter_map(|row| Some(record_hash(row.record.as_deref()?).0))
+            .collect();
+        let mut index = 0;
+        let mut dropped = 0;
+        leaves.retain(|leaf| {
+            index += 1;
+            let stored = index <= retried && landed.contains(&leaf.hash.0);
+            dropped += usize::from(stored);
+            !stored
+        });
+        Ok(dropped)
     }
 
     /// The tree's edge: as known, or read back from the store.

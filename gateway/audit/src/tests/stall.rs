@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::AbortHandle;
 
 use crate::tests::encoding::{decision, outcome};
@@ -26,8 +26,10 @@ struct Relay {
     to_server: watch::Sender<bool>,
     /// …and its answers.
     to_client: Arc<watch::Sender<bool>>,
-    /// Which write to the server, if any, holds the answers after it.
-    armed: Arc<Mutex<Option<Trigger>>>,
+    /// Which write to the server, if any, is tampered with, and how.
+    armed: Armed,
+    /// What is armed once that has fired.
+    next: Armed,
     carried: Arc<Mutex<Vec<AbortHandle>>>,
     /// A second handle on each connection to the server, so that it stays
     /// open there when the relay drops its side (the server then keeps the
@@ -42,9 +44,11 @@ impl Relay {
         let (to_server, server_bound) = watch::channel(false);
         let (to_client, client_bound) = watch::channel(false);
         let to_client = Arc::new(to_client);
-        let armed = Arc::new(Mutex::new(None));
+        let armed = Armed::default();
+        let next = Armed::default();
         let trap = Trap {
             armed: Arc::clone(&armed),
+            next: Arc::clone(&next),
             answers: Arc::clone(&to_client),
         };
         let carried = Arc::new(Mutex::new(Vec::new()));
@@ -83,6 +87,7 @@ impl Relay {
             to_server,
             to_client,
             armed,
+            next,
             carried,
             kept,
         }
@@ -97,22 +102,29 @@ impl Relay {
     /// then on: the commit happens, and its writer never hears of it.
     fn lose_the_next_answer(&self) {
         // A commit's row, not a ping.
-        self.arm(Box::new(|bytes| bytes.len() >= 256));
+        self.arm(Box::new(|bytes| bytes.len() >= 256), Action::LoseAnswers);
     }
 
     /// Passes the next statement whose text holds `sql` to the server but
     /// holds every answer from then on: it waits on a connection already
     /// handed out, past the pool's own timeouts.
     fn lose_the_answer_to(&self, sql: &'static str) {
-        self.arm(Box::new(move |bytes| {
-            bytes
-                .windows(sql.len())
-                .any(|window| window == sql.as_bytes())
-        }));
+        self.arm(containing(sql), Action::LoseAnswers);
     }
 
-    fn arm(&self, trigger: Trigger) {
-        *self.armed.lock().expect("armed") = Some(trigger);
+    /// Holds the next write holding `text` (a commit with that record) on
+    /// its way to the server, on its connection only, until the next write
+    /// holding `then` comes: that one waits until the held one has landed.
+    /// The first write, given up by its writer, lands late, just before
+    /// the second.
+    fn hold_the_write_of(&self, text: &'static str, then: &'static str) {
+        let release = Arc::new(Notify::new());
+        self.arm(containing(text), Action::Hold(Arc::clone(&release)));
+        *self.next.lock().expect("next") = Some((containing(then), Action::ReleaseFirst(release)));
+    }
+
+    fn arm(&self, trigger: Trigger, action: Action) {
+        *self.armed.lock().expect("armed") = Some((trigger, action));
     }
 
     /// Drops every connection relayed so far, and relays new ones again.
@@ -137,14 +149,50 @@ impl Relay {
     }
 }
 
-/// Which write to the server holds the answers after it.
+/// Which write to the server is tampered with.
 type Trigger = Box<dyn Fn(&[u8]) -> bool + Send>;
 
-/// Holds the answers after the write its trigger picks, once armed.
+/// A trigger for writes holding `text`.
+fn containing(text: &'static str) -> Trigger {
+    Box::new(move |bytes| {
+        bytes
+            .windows(text.len())
+            .any(|window| window == text.as_bytes())
+    })
+}
+
+/// What is done with the write a trigger picks.
+enum Action {
+    /// Pass it on, then hold every answer.
+    LoseAnswers,
+    /// Hold it until released.
+    Hold(Arc<Notify>),
+    /// Release the held one, let it land, then pass this one on.
+    ReleaseFirst(Arc<Notify>),
+}
+
+type Armed = Arc<Mutex<Option<(Trigger, Action)>>>;
+
+/// Tampers with the write its trigger picks, once armed.
 #[derive(Clone)]
 struct Trap {
-    armed: Arc<Mutex<Option<Trigger>>>,
+    armed: Armed,
+    next: Armed,
     answers: Arc<watch::Sender<bool>>,
+}
+
+impl Trap {
+    /// The action for `bytes`, if the trigger picks them; the next trap
+    /// is then armed.
+    fn fires(&self, bytes: &[u8]) -> Option<Action> {
+        let mut armed = self.armed.lock().expect("armed");
+        if !armed.as_ref().is_some_and(|(fires, _)| fires(bytes)) {
+            return None;
+        }
+        let (_, action) = armed.take()?;
+        *armed = self.next.lock().expect("next").take();
+        Some(action)
+    }
 }
 
 /// Copies one direction of a connection, holding what it read while frozen.
@@ -164,15 +212,21 @@ async fn pipe<R, W>(
         if read == 0 || frozen.wait_for(|frozen| !frozen).await.is_err() {
             return;
         }
+        let action = trap.as_ref().and_then(|trap| trap.fires(&buffer[..read]));
+        match &action {
+            Some(Action::Hold(release)) => release.notified().await,
+            Some(Action::ReleaseFirst(release)) => {
+                release.notify_one();
+                // The released commit is one short statement.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            _ => {}
+        }
         if pair.write_all(&buffer[..read]).await.is_err() {
             return;
         }
-        if let Some(trap) = &trap {
-            let mut armed = trap.armed.lock().expect("armed");
-            if armed.as_ref().is_some_and(|fires| fires(&buffer[..read])) {
-                *armed = None;
-                let _ = trap.answers.send(true);
-            }
+        if let (Some(Action::LoseAnswers), Some(trap)) = (action, &trap) {
+            let _ = trap.answers.send(true);
         }
     }
 }
@@ -351,6 +405,45 @@ async fn outcome_records_of_a_failed_commit_are_written_once_with_a_later_one() 
     // A commit the server made, whose answer was lost: its outcome is
     // stored already, and is not written twice.
     outcome_written_once_after(Relay::lose_the_next_answer).await;
+}
+
+#[tokio::test]
+async fn a_commit_given_up_that_lands_late_leaves_no_outcome_record_twice_or_lost() {
+    let relayed = relayed().await;
+    // The commit of "landing-late" waits on its way to the server until its writer
+    // has given it up, reread the log's size and started the next commit;
+    // then it lands, just before that one, which then fails.
+    relayed
+        .relay
+        .hold_the_write_of("landing-late", "overtaken-by-it");
+    relayed.log.append_later(&outcome("held-outcome"));
+    assert!(
+        relayed
+            .log
+            .append(&decision("landing-late", 2))
+            .await
+            .is_err()
+    );
+    relayed.log.append_later(&outcome("kept-outcome"));
+    assert!(
+        relayed
+            .log
+            .append(&decision("overtaken-by-it", 3))
+            .await
+            .is_err()
+    );
+    relayed.append_until_durable("after").await;
+    assert_eq!(
+        relayed.outcomes_of("held-outcome").await,
+        1,
+        "landed late, once"
+    );
+    assert_eq!(
+        relayed.outcomes_of("kept-outcome").await,
+        1,
+        "retried, once"
+    );
+    relayed.verified().await;
 }
 
 /// Holds an outcome record in a commit that `fault` makes fail, then
