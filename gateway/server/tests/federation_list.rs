@@ -25,23 +25,23 @@ use support::{Gateway, GatewayOptions, free_port, http, wait_for};
 
 const LOCAL: &str = "gw.example.org";
 
-fn status(gateway: &Gateway) -> Value {
+/// An admin endpoint's JSON report.
+fn admin(gateway: &Gateway, path: &str) -> Value {
     http()
-        .get(format!("{}/federation", gateway.admin_url))
+        .get(format!("{}{path}", gateway.admin_url))
         .send()
         .expect("admin")
         .json()
         .expect("JSON")
 }
 
+fn status(gateway: &Gateway) -> Value {
+    admin(gateway, "/federation")
+}
+
 /// `/ready`'s report (the homeserver here never answers: it is 503).
 fn ready(gateway: &Gateway) -> Value {
-    http()
-        .get(format!("{}/ready", gateway.admin_url))
-        .send()
-        .expect("admin")
-        .json()
-        .expect("JSON")
+    admin(gateway, "/ready")
 }
 
 fn cli(gateway: &Gateway) -> (i32, String) {

@@ -410,28 +410,15 @@ async fn outcome_records_of_a_failed_commit_are_written_once_with_a_later_one() 
 #[tokio::test]
 async fn a_commit_given_up_that_lands_late_leaves_no_outcome_record_twice_or_lost() {
     let relayed = relayed().await;
-    // The commit of "landing-late" waits on its way to the server until its writer
-    // has given it up, reread the log's size and started the next commit;
-    // then it lands, just before that one, which then fails.
-    relayed
-        .relay
-        .hold_the_write_of("landing-late", "overtaken-by-it");
-    relayed.log.append_later(&outcome("held-outcome"));
-    assert!(
-        relayed
-            .log
-            .append(&decision("landing-late", 2))
-            .await
-            .is_err()
-    );
-    relayed.log.append_later(&outcome("kept-outcome"));
-    assert!(
-        relayed
-            .log
-            .append(&decision("overtaken-by-it", 3))
-            .await
-            .is_err()
-    );
+    // The commit of "landing-late" waits on its way to the server until
+    // its writer has given it up, reread the log's size and started the
+    // next commit; then it lands, just before that one, which then fails.
+    let (log, relay) = (&relayed.log, &relayed.relay);
+    relay.hold_the_write_of("landing-late", "overtaken-by-it");
+    log.append_later(&outcome("held-outcome"));
+    assert!(log.append(&decision("landing-late", 2)).await.is_err());
+    log.append_later(&outcome("kept-outcome"));
+    assert!(log.append(&decision("overtaken-by-it", 3)).await.is_err());
     relayed.append_until_durable("after").await;
     assert_eq!(
         relayed.outcomes_of("held-outcome").await,
