@@ -490,6 +490,8 @@ impl Writer {
         if let Some(head) = self.head.take() {
             return Ok(head);
         }
+        // The claim's own connection is bounded here; the store bounds its
+        // reads itself.
         match bounded(self.store.stall_after(), self.load_head()).await {
             Ok(head) => Ok(head),
             Err(error) => Err(self.failed(error).await),
@@ -517,10 +519,11 @@ impl Writer {
         } else {
             None
         };
-        let appended = self
+        match self
             .store
-            .append(&self.config.origin, &bundle, checkpoint.as_ref());
-        match bounded(self.store.stall_after(), appended).await {
+            .append(&self.config.origin, &bundle, checkpoint.as_ref())
+            .await
+        {
             Ok(()) => {
                 let size = frontier.size();
                 self.head = Some(match checkpoint {
@@ -578,8 +581,7 @@ impl Writer {
     }
 
     async fn probe(&mut self) -> Result<(), AuditError> {
-        let probed = self.store.probe(&self.config.origin, now_ms());
-        match bounded(self.store.stall_after(), probed).await {
+        match self.store.probe(&self.config.origin, now_ms()).await {
             Ok(()) => {
                 let size = self.head.as_ref().map(|head| head.frontier.size());
                 self.set_status(None, size);

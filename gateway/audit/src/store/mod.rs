@@ -121,20 +121,23 @@ impl SqliteState {
 }
 
 /// Runs the same code on the writer's connection (SQLite) or the pool
-/// (PostgreSQL).
+/// (PostgreSQL), given up after [`Store::stall_after`] (see [`bounded`]).
 macro_rules! on_writer {
     ($store:expr, |$conn:ident| $body:expr) => {
-        match $store {
-            Store::Sqlite(state) => {
-                let mut connection = state.writer().await?;
-                let $conn = &mut *connection;
-                $body
+        bounded($store.stall_after(), async {
+            match $store {
+                Store::Sqlite(state) => {
+                    let mut connection = state.writer().await?;
+                    let $conn = &mut *connection;
+                    $body
+                }
+                Store::Postgres(pool) => {
+                    let $conn = pool;
+                    $body
+                }
             }
-            Store::Postgres(pool) => {
-                let $conn = pool;
-                $body
-            }
-        }
+        })
+        .await
     };
 }
 
@@ -144,17 +147,20 @@ macro_rules! on_writer {
 /// a wait without end.
 macro_rules! on_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
-        match $store {
-            Store::Sqlite(state) => {
-                let pool = state.pool().await?;
-                let $pool = &*pool;
-                bounded($store.stall_after(), async { $body }).await
+        bounded($store.stall_after(), async {
+            match $store {
+                Store::Sqlite(state) => {
+                    let pool = state.pool().await?;
+                    let $pool = &*pool;
+                    $body
+                }
+                Store::Postgres(pool) => {
+                    let $pool = pool;
+                    $body
+                }
             }
-            Store::Postgres(pool) => {
-                let $pool = pool;
-                bounded($store.stall_after(), async { $body }).await
-            }
-        }
+        })
+        .await
     };
 }
 
