@@ -30,6 +30,20 @@ pub enum AuditError {
     /// partition, a hung disk): it was given up and its connection dropped.
     #[error("the audit database did not answer within {0:?}")]
     Stalled(std::time::Duration),
+    /// A probe of the store was not answered in time: the writer is still
+    /// busy with earlier writes (a lock held elsewhere, a slow disk).
+    #[error(
+        "the audit store did not take a write within {within:?}: {waiting} requests wait for their records to be written{}",
+        writing_for.map(|busy| format!(", whose current write began {busy:?} ago")).unwrap_or_default()
+    )]
+    Busy {
+        /// How long the probe waited.
+        within: std::time::Duration,
+        /// Requests waiting for their records to be written.
+        waiting: usize,
+        /// How long the writer's current write has run, if one is under way.
+        writing_for: Option<std::time::Duration>,
+    },
     /// The writer task is gone (shutting down or crashed).
     #[error("the audit writer is not running")]
     Closed,

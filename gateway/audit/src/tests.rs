@@ -1,7 +1,9 @@
 //! Unit tests: the canonical encoding, pseudonyms, the Merkle proofs against
 //! the RFC's definitions, and the log on SQLite and PostgreSQL (tampering,
-//! proofs, pruning, export), and a database that stops answering.
+//! proofs, pruning, export), a database that stops answering, and which
+//! result answers which waiter.
 
+mod acks;
 mod encoding;
 mod fixture;
 mod log;

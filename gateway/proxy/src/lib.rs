@@ -121,10 +121,14 @@ impl Gateway {
         forward::probe(&self.client, &self.config).await
     }
 
-    /// Writes to the audit store now (a real, durable write): `Err` says
-    /// why it cannot take one.
-    pub async fn audit_probe(&self) -> Result<(), String> {
-        self.audit.probe().await.map_err(|error| error.to_string())
+    /// Writes to the audit store now (a real, durable write, after the
+    /// records queued): `Err` says why it cannot take one, or that it did
+    /// not within `within`.
+    pub async fn audit_probe(&self, within: std::time::Duration) -> Result<(), String> {
+        self.audit
+            .probe(within)
+            .await
+            .map_err(|error| error.to_string())
     }
 
     /// The outcome of the audit store's last write.

@@ -4,6 +4,7 @@
 //! list's state).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,6 +13,11 @@ use axum::{Router, routing::get};
 use sectorgate_federation::Federation;
 use sectorgate_proxy::Gateway;
 use serde_json::json;
+
+/// How long `/ready` waits for the homeserver and the audit store: a
+/// probe that gets no answer by then counts as a failed one, so that a
+/// load balancer hears 503 in time whatever the store does.
+const READY_WITHIN: Duration = Duration::from_millis(1500);
 
 /// What the admin endpoints report on.
 #[derive(Clone)]
@@ -61,9 +67,14 @@ async fn ready(
         federation,
     }): State<Admin>,
 ) -> Response {
-    // The audit probe is a real, durable write through the log's writer:
-    // ready means the next request's record can be written too.
-    let (homeserver, audit) = tokio::join!(gateway.homeserver_reachable(), gateway.audit_probe());
+    // The audit probe is a real, durable write through the log's writer,
+    // behind the records queued: ready means the next request's record can
+    // be written too.
+    let (homeserver, audit) = tokio::join!(
+        tokio::time::timeout(READY_WITHIN, gateway.homeserver_reachable()),
+        gateway.audit_probe(READY_WITHIN)
+    );
+    let homeserver = homeserver.unwrap_or(false);
     let ready = homeserver && audit.is_ok();
     let status = if ready {
         StatusCode::OK

@@ -13,11 +13,10 @@
 mod support;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sectorgate_audit::Entry;
+use support::load::Load;
 use support::postgres::{PrivatePostgres, shared_url};
 use support::upstream::{self, Upstream};
 use support::{Gateway, GatewayOptions, http, wait_for};
@@ -52,41 +51,16 @@ impl Jitter {
 /// Drives `gateway` with 16 clients and kills it 20 times at random
 /// moments; every request answered 2xx must have its decision recorded.
 fn survives_kills(mut gateway: Gateway) {
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut acknowledged = Vec::new();
     let mut jitter = Jitter::new();
     for round in 0..20 {
-        let stop = Arc::new(AtomicBool::new(false));
-        let url = format!("{}/_matrix/client/versions", gateway.url);
-        let clients: Vec<_> = (0..16)
-            .map(|_| {
-                let (stop, url, acknowledged) =
-                    (Arc::clone(&stop), url.clone(), Arc::clone(&acknowledged));
-                std::thread::spawn(move || {
-                    let client = http();
-                    while !stop.load(Ordering::Relaxed) {
-                        let Ok(response) = client.get(&url).send() else {
-                            continue;
-                        };
-                        if response.status().is_success() {
-                            let id = response.headers()["x-request-id"]
-                                .to_str()
-                                .expect("id")
-                                .to_owned();
-                            acknowledged.lock().expect("ids").push(id);
-                        }
-                    }
-                })
-            })
-            .collect();
+        let load = Load::start(&gateway, 16, 0);
         std::thread::sleep(jitter.millis(150, 900));
         gateway.kill();
-        stop.store(true, Ordering::Relaxed);
-        for client in clients {
-            client.join().expect("client");
-        }
+        acknowledged.extend(load.stop().acknowledged);
         gateway.restart();
         assert!(
-            !acknowledged.lock().expect("ids").is_empty() || round < 2,
+            !acknowledged.is_empty() || round < 2,
             "no request succeeded"
         );
     }
@@ -95,7 +69,6 @@ fn survives_kills(mut gateway: Gateway) {
         .into_iter()
         .map(|decision| decision.request_id)
         .collect();
-    let acknowledged = acknowledged.lock().expect("ids");
     assert!(
         acknowledged.len() > 200,
         "only {} requests",

@@ -31,6 +31,8 @@ const INSERT_BUNDLE: &str = "INSERT INTO audit_bundles \
 
 /// How often a claim held elsewhere is tried again.
 const CLAIM_RETRY: Duration = Duration::from_millis(100);
+/// How long a readiness probe waits for the lock appends take, at most.
+const PROBE_LOCK_WAIT: Duration = Duration::from_secs(1);
 
 /// Bundles read at a time.
 const BUNDLE_PAGE: i64 = 64;
@@ -335,19 +337,48 @@ impl Store {
         }
     }
 
-    /// A real, durable write (for readiness): the log's health row.
+    /// A real, durable write (for readiness): the log's health row. On
+    /// PostgreSQL it first takes the lock an append takes on the log's
+    /// table, waiting at most [`PROBE_LOCK_WAIT`], so a lock held elsewhere
+    /// that stops appends fails the probe too.
     pub async fn probe(&self, origin: &str, now_ms: i64) -> Result<(), AuditError> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO audit_health (origin, written_at) VALUES ($1, $2) \
-                 ON CONFLICT (origin) DO UPDATE SET written_at = excluded.written_at",
-            )
-            .bind(origin)
-            .bind(now_ms)
-            .execute(pool)
-            .await?;
-            Ok(())
-        })
+        const UPSERT: &str = "INSERT INTO audit_health (origin, written_at) VALUES ($1, $2) \
+             ON CONFLICT (origin) DO UPDATE SET written_at = excluded.written_at";
+        match self {
+            Self::Sqlite(_) => on_pool!(self, |pool| {
+                sqlx::query(UPSERT)
+                    .bind(origin)
+                    .bind(now_ms)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }),
+            Self::Postgres(pool) => {
+                let wait = pool
+                    .options()
+                    .get_acquire_timeout()
+                    .min(PROBE_LOCK_WAIT)
+                    .as_millis();
+                bounded(self.stall_after(), async {
+                    let mut tx = pool.begin().await?;
+                    let wait = format!("SET LOCAL lock_timeout = {wait}");
+                    sqlx::query(sqlx::AssertSqlSafe(wait))
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("LOCK TABLE audit_bundles IN ROW EXCLUSIVE MODE")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(UPSERT)
+                        .bind(origin)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(())
+                })
+                .await
+            }
+        }
     }
 
     /// Records in the log (one more than the last sequence number).

@@ -44,12 +44,27 @@ pub(super) async fn both(every: u64) -> Vec<Fixture> {
 }
 
 pub(super) async fn open(backend: &str, every: u64) -> Fixture {
-    let dir = tempfile::tempdir().expect("tempdir");
     let url = match backend {
-        "sqlite" => format!("sqlite://{}", dir.path().join("audit.db").display()),
+        "sqlite" => String::new(),
         _ => postgres_url(),
     };
-    let store = Store::open(&url, Duration::from_secs(5))
+    open_at(&url, backend, every, Duration::from_secs(5)).await
+}
+
+/// A log at `url` (empty: a new SQLite file in the fixture's folder),
+/// writes waiting up to `lock_timeout` for a lock.
+pub(super) async fn open_at(
+    url: &str,
+    backend: &str,
+    every: u64,
+    lock_timeout: Duration,
+) -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = match url {
+        "" => format!("sqlite://{}", dir.path().join("audit.db").display()),
+        url => url.to_owned(),
+    };
+    let store = Store::open(&url, lock_timeout)
         .await
         .unwrap_or_else(|e| panic!("{backend} at {url}: {e}"));
     let origin = format!("test.sectorgate/{backend}/{:016x}", rand::random::<u64>());

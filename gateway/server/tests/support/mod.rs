@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod load;
 pub mod peer;
 pub mod pki;
 pub mod postgres;

@@ -1,41 +1,25 @@
-//! [`AuditLog`]: the pipeline's handle on the log, with group commit.
-//!
-//! Requests encode and hash their record themselves, hand it to one writer
-//! task and wait. The writer takes every record waiting (up to a batch
-//! limit), gives each the next sequence number, stores its Merkle hashes and,
-//! when one is due, a signed checkpoint, all in one durable transaction; then
-//! it answers each request. Under load one fsync covers many requests;
-//! alone, a request pays for one. After a failed write the writer reopens
-//! the store and rereads the tree's edge from it before the next write, so
-//! the gateway recovers by itself once the database is writable again.
-//!
-//! Outcome records, which nobody waits for, never start a commit of their
-//! own: they wait in a list that the next commit takes along, or, when no
-//! decision comes, the writer's next tick (at most [`LATER_WAIT`] after).
-//! A commit that fails keeps its outcome records for the next one, which
-//! leaves out those the log shows a failed commit stored after all.
+//! The writer task: one at a time, it commits a batch's records, probes
+//! the store for readiness, makes checkpoints when due and writes the
+//! outcome records left waiting; after a failure it reopens the store and
+//! reads the tree's edge back before the next write.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use tlog_tiles::{Hash, record_hash, sub_tree_index};
-use tokio::sync::{mpsc, oneshot};
+use tlog_tiles::{record_hash, sub_tree_index};
+use tokio::sync::mpsc;
 
+use super::batch::{Batch, CloseAck, Command, Committed, Flushed, Probed};
+use super::{LATER_WAIT, LaterList, Leaf, LogConfig, MAX_LATER, WriteStatus, now_ms, take};
+use crate::AuditError;
 use crate::checkpoint::CheckpointSigner;
 use crate::merkle::{Frontier, from_blob, locate};
 use crate::sink::CheckpointSink;
 use crate::store::{Bundle, CheckpointRow, Claim, Store, bounded};
-use crate::{AuditError, Entry};
 
 /// Records per commit at most.
 const MAX_BATCH: usize = 2048;
-const QUEUE: usize = 16384;
-/// Outcome records waiting at most; more are dropped (and logged) while
-/// the writer is stuck.
-const MAX_LATER: usize = 4 * QUEUE;
-/// How long outcome records wait for a commit to take them along.
-const LATER_WAIT: Duration = Duration::from_millis(50);
 /// How long outcome records held by a failed commit wait before the
 /// writer tries them again, when no other commit comes.
 const RETRY_WAIT: Duration = Duration::from_secs(1);
@@ -44,197 +28,13 @@ const RECORD_BYTES: usize = 320;
 /// How many times the writer yields to let a batch grow before it commits.
 const LINGER_YIELDS: usize = 8;
 
-type Ack = oneshot::Sender<Result<(), Arc<AuditError>>>;
-
-/// When checkpoints are made, and where they are sent.
-#[derive(Clone, Debug)]
-pub struct LogConfig {
-    /// The log's origin line (unique per gateway instance).
-    pub origin: String,
-    /// A checkpoint after this many records…
-    pub checkpoint_every: u64,
-    /// …or after this long, whichever comes first (if records were added).
-    pub checkpoint_interval: Duration,
-}
-
-/// The outcome of the last write to the store.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct WriteStatus {
-    /// Whether it succeeded.
-    pub ok: bool,
-    /// When it ended, in milliseconds since the Unix epoch (0: none yet).
-    pub at_ms: i64,
-    /// Why it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Records in the log after it.
-    pub size: u64,
-}
-
-enum Command {
-    Append(Leaf, Option<Ack>),
-    Probe(Ack),
-    /// Write what is queued, stop, and let the claim go.
-    Close(Ack),
-}
-
-/// A record, encoded and hashed by the requester.
-struct Leaf {
-    recorded_at: i64,
-    bytes: Vec<u8>,
-    hash: Hash,
-}
-
-impl Leaf {
-    fn of(entry: &Entry) -> Self {
-        let bytes = entry.encode();
-        Self {
-            recorded_at: entry.ts(),
-            hash: record_hash(&bytes),
-            bytes,
-        }
-    }
-}
-
-/// Outcome records waiting for the next commit.
-#[derive(Default)]
-struct Later {
-    leaves: Vec<Leaf>,
-    /// When the first of them came.
-    since: Option<Instant>,
-}
-
-/// The list of records written later, shared by the handles and the writer.
-type LaterList = Arc<Mutex<Later>>;
-
-/// Takes the records waiting in `later`.
-fn take(later: &LaterList) -> Vec<Leaf> {
-    later
-        .lock()
-        .map(|mut later| {
-            later.since = None;
-            std::mem::take(&mut later.leaves)
-        })
-        .unwrap_or_default()
-}
-
-/// A cloneable handle that appends records durably.
-#[derive(Clone)]
-pub struct AuditLog {
-    queue: mpsc::Sender<Command>,
-    later: LaterList,
-    status: Arc<Mutex<WriteStatus>>,
-    origin: Arc<str>,
-}
-
-impl std::fmt::Debug for AuditLog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog")
-            .field("origin", &self.origin)
-            .finish_non_exhaustive()
-    }
-}
-
-impl AuditLog {
-    /// Starts the writer task, which holds `claim` (on `config.origin`,
-    /// from [`Store::claim`]) while it runs. Must be called inside a Tokio
-    /// runtime.
-    pub fn spawn(
-        store: Store,
-        claim: Claim,
-        signer: CheckpointSigner,
-        config: LogConfig,
-        sink: CheckpointSink,
-    ) -> Self {
-        let (queue, receiver) = mpsc::channel(QUEUE);
-        let status = Arc::new(Mutex::new(WriteStatus::default()));
-        let origin: Arc<str> = config.origin.clone().into();
-        let later = LaterList::default();
-        let writer = Writer {
-            later: Arc::clone(&later),
-            store,
-            claim,
-            signer,
-            config,
-            sink,
-            head: None,
-            retry: Retry::default(),
-            status: Arc::clone(&status),
-        };
-        tokio::spawn(writer.run(receiver));
-        Self {
-            queue,
-            later,
-            status,
-            origin,
-        }
-    }
-
-    /// The log's origin line.
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
-    /// Appends a record; returns once it is durable.
-    pub async fn append(&self, entry: &Entry) -> Result<(), Arc<AuditError>> {
-        let (ack, done) = oneshot::channel();
-        self.queue
-            .send(Command::Append(Leaf::of(entry), Some(ack)))
-            .await
-            .map_err(|_| Arc::new(AuditError::Closed))?;
-        done.await.map_err(|_| Arc::new(AuditError::Closed))?
-    }
-
-    /// Appends a record without waiting for it (outcome records, written
-    /// after the answer): it goes with the next commit. A failure is logged
-    /// by the writer.
-    pub fn append_later(&self, entry: &Entry) {
-        if self.queue.is_closed() {
-            tracing::error!("audit writer gone; an outcome record is lost");
-            return;
-        }
-        let leaf = Leaf::of(entry);
-        let Ok(mut later) = self.later.lock() else {
-            return;
-        };
-        if later.leaves.len() >= MAX_LATER {
-            drop(later);
-            tracing::error!("audit writer stuck; an outcome record is dropped");
-            return;
-        }
-        if later.since.is_none() {
-            later.since = Some(Instant::now());
-        }
-        later.leaves.push(leaf);
-    }
-
-    /// Writes to the store now, through the writer (for readiness).
-    pub async fn probe(&self) -> Result<(), Arc<AuditError>> {
-        let (ack, done) = oneshot::channel();
-        self.queue
-            .send(Command::Probe(ack))
-            .await
-            .map_err(|_| Arc::new(AuditError::Closed))?;
-        done.await.map_err(|_| Arc::new(AuditError::Closed))?
-    }
-
-    /// Writes every record queued so far (outcomes included), then stops
-    /// the writer and lets its claim on the origin go. Later appends fail.
-    pub async fn close(&self) -> Result<(), Arc<AuditError>> {
-        let (ack, done) = oneshot::channel();
-        if self.queue.send(Command::Close(ack)).await.is_err() {
-            return Ok(());
-        }
-        done.await.unwrap_or(Ok(()))
-    }
-
-    /// The outcome of the last write.
-    pub fn status(&self) -> WriteStatus {
-        self.status
-            .lock()
-            .map(|status| status.clone())
-            .unwrap_or_default()
-    }
+/// What the writer shares with the handles.
+pub(super) struct Shared {
+    /// Outcome records waiting for a commit.
+    pub(super) later: LaterList,
+    pub(super) status: Arc<Mutex<WriteStatus>>,
+    /// When the write under way began (ms since the Unix epoch; 0: none).
+    pub(super) writing_since: Arc<AtomicI64>,
 }
 
 /// Outcome records failed commits held, written with the next commit.
@@ -265,7 +65,7 @@ struct Head {
     checkpointed_at: Instant,
 }
 
-struct Writer {
+pub(super) struct Writer {
     store: Store,
     /// Outcome records waiting for a commit.
     later: LaterList,
@@ -279,10 +79,33 @@ struct Writer {
     /// Outcome records of failed commits.
     retry: Retry,
     status: Arc<Mutex<WriteStatus>>,
+    writing_since: Arc<AtomicI64>,
 }
 
 impl Writer {
-    async fn run(mut self, mut receiver: mpsc::Receiver<Command>) {
+    pub(super) fn new(
+        store: Store,
+        claim: Claim,
+        signer: CheckpointSigner,
+        config: LogConfig,
+        sink: CheckpointSink,
+        shared: Shared,
+    ) -> Self {
+        Self {
+            store,
+            later: shared.later,
+            claim,
+            signer,
+            config,
+            sink,
+            head: None,
+            retry: Retry::default(),
+            status: shared.status,
+            writing_since: shared.writing_since,
+        }
+    }
+
+    pub(super) async fn run(mut self, mut receiver: mpsc::Receiver<Command>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut ticker = tokio::time::interval(
             self.config
@@ -295,7 +118,8 @@ impl Writer {
                 received = receiver.recv_many(&mut batch, MAX_BATCH) => {
                     if received == 0 {
                         // Every handle is gone: what waits is written last.
-                        self.write_later().await;
+                        // Its failure is logged; nobody is left to tell.
+                        let _ = self.write_later().await;
                         break;
                     }
                 }
@@ -321,46 +145,60 @@ impl Writer {
                     break;
                 }
             }
-            let mut leaves = take(&self.later);
-            let later = leaves.len();
-            leaves.reserve(batch.len());
-            let mut acks = Vec::with_capacity(batch.len());
-            let mut probes = Vec::new();
-            let mut closing = None;
-            for command in batch.drain(..) {
-                match command {
-                    Command::Append(leaf, ack) => {
-                        leaves.push(leaf);
-                        acks.extend(ack);
-                    }
-                    Command::Probe(ack) => probes.push(ack),
-                    Command::Close(ack) => closing = Some(ack),
-                }
-            }
-            let appended = !leaves.is_empty();
-            let mut result = Ok(());
-            if appended {
-                let count = leaves.len();
-                result = self.commit(leaves, later, false).await.map_err(Arc::new);
-                if let Err(error) = &result {
-                    tracing::error!(%error, records = count, "audit write failed");
-                }
-            }
-            if !probes.is_empty() && (!appended || result.is_err()) {
-                result = self.probe().await.map_err(Arc::new);
-            }
-            for ack in acks.into_iter().chain(probes) {
-                // A requester that gave up (client went away) needs no answer.
-                let _ = ack.send(result.clone());
-            }
-            if let Some(ack) = closing {
-                receiver.close();
-                self.write_later().await;
-                drop(self);
-                let _ = ack.send(result);
-                return;
+            let batch = Batch::of(take(&self.later), batch.drain(..));
+            let Some(close) = self.answer(batch).await else {
+                continue;
+            };
+            receiver.close();
+            let flushed = self.flush().await;
+            drop(self);
+            close.answer(flushed);
+            return;
+        }
+    }
+
+    /// Commits `batch`'s records and answers each append with that
+    /// commit's result; probes the store if anyone still waits for that,
+    /// and answers each probe with the probe's result. Returns the close
+    /// the batch holds, if any.
+    async fn answer(&mut self, batch: Batch) -> Option<CloseAck> {
+        let wants_probe = batch.wants_probe();
+        let Batch {
+            leaves,
+            later,
+            appends,
+            probes,
+            close,
+        } = batch;
+        if !leaves.is_empty() {
+            let committed = self.commit_batch(leaves, later).await;
+            for ack in appends {
+                ack.answer(&committed);
             }
         }
+        if wants_probe {
+            let probed = self.probe().await;
+            for ack in probes {
+                ack.answer(&probed);
+            }
+        }
+        close
+    }
+
+    /// Commits a batch's records: the first `later` outcome records, the
+    /// rest decisions whose requests wait for this result.
+    async fn commit_batch(&mut self, leaves: Vec<Leaf>, later: usize) -> Committed {
+        let count = leaves.len();
+        let result = self.commit(leaves, later, false).await;
+        if let Err(error) = &result {
+            tracing::error!(%error, records = count, "audit write failed");
+        }
+        Committed(result.map_err(Arc::new))
+    }
+
+    /// Writes what waits before the writer stops.
+    async fn flush(&mut self) -> Flushed {
+        Flushed(self.write_later().await.map_err(Arc::new))
     }
 
     async fn load_head(&mut self) -> Result<Head, AuditError> {
@@ -419,6 +257,7 @@ impl Writer {
             all.append(&mut leaves);
             leaves = all;
         }
+        self.writing();
         let (result, attempted_at) = match self.head().await {
             Ok(head) => {
                 let size = head.frontier.size();
@@ -432,6 +271,7 @@ impl Writer {
             }
             Err(error) => (Err(error), None),
         };
+        self.written();
         if result.is_ok() {
             self.retry.from = None;
             return result;
@@ -554,20 +394,23 @@ impl Writer {
         });
         let retry_due = !self.retry.leaves.is_empty() && self.retry.since.elapsed() >= RETRY_WAIT;
         if waited || retry_due {
-            self.write_later().await;
+            // Its failure is logged, and its records wait for the next.
+            let _ = self.write_later().await;
         }
     }
 
     /// Commits the outcome records waiting, if any.
-    async fn write_later(&mut self) {
+    async fn write_later(&mut self) -> Result<(), AuditError> {
         let leaves = take(&self.later);
         if leaves.is_empty() && self.retry.leaves.is_empty() {
-            return;
+            return Ok(());
         }
         let count = leaves.len();
-        if let Err(error) = self.commit(leaves, count, false).await {
+        let result = self.commit(leaves, count, false).await;
+        if let Err(error) = &result {
             tracing::error!(%error, "audit write failed; its outcome records wait for the next");
         }
+        result
     }
 
     async fn checkpoint_if_due(&mut self) {
@@ -580,15 +423,27 @@ impl Writer {
         }
     }
 
-    async fn probe(&mut self) -> Result<(), AuditError> {
-        match self.store.probe(&self.config.origin, now_ms()).await {
+    /// A durable write of the log's health row, on its own.
+    async fn probe(&mut self) -> Probed {
+        self.writing();
+        let result = match self.store.probe(&self.config.origin, now_ms()).await {
             Ok(()) => {
                 let size = self.head.as_ref().map(|head| head.frontier.size());
                 self.set_status(None, size);
                 Ok(())
             }
             Err(error) => Err(self.failed(error).await),
-        }
+        };
+        self.written();
+        Probed(result.map_err(Arc::new))
+    }
+
+    fn writing(&self) {
+        self.writing_since.store(now_ms().max(1), Ordering::Relaxed);
+    }
+
+    fn written(&self) {
+        self.writing_since.store(0, Ordering::Relaxed);
     }
 
     /// Notes a failed write and makes the next one start afresh.
@@ -609,13 +464,4 @@ impl Writer {
             };
         }
     }
-}
-
-/// Milliseconds since the Unix epoch, as records and checkpoints count time.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        })
 }

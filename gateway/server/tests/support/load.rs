@@ -1,0 +1,96 @@
+//! Load on a gateway: clients sending requests and pollers asking `/ready`
+//! as fast as they are answered, until stopped; what they were answered.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::{Gateway, http};
+
+/// Clients sending requests and pollers asking `/ready` as fast as they
+/// are answered, until stopped.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    acknowledged: Arc<Mutex<Vec<String>>>,
+    refused: Arc<AtomicU64>,
+    unready: Arc<AtomicU64>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// What a load saw.
+pub struct Seen {
+    /// Request ids answered 2xx.
+    pub acknowledged: Vec<String>,
+    /// Requests answered 503.
+    pub refused: u64,
+    /// `/ready` answers other than 200.
+    pub unready: u64,
+}
+
+impl Load {
+    pub fn start(gateway: &Gateway, clients: usize, pollers: usize) -> Self {
+        let mut load = Self {
+            stop: Arc::default(),
+            acknowledged: Arc::default(),
+            refused: Arc::default(),
+            unready: Arc::default(),
+            threads: Vec::new(),
+        };
+        let url = format!("{}/_matrix/client/versions", gateway.url);
+        for _ in 0..clients {
+            let (stop, url) = (Arc::clone(&load.stop), url.clone());
+            let (acknowledged, refused) =
+                (Arc::clone(&load.acknowledged), Arc::clone(&load.refused));
+            load.threads.push(std::thread::spawn(move || {
+                let client = http();
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(response) = client.get(&url).send() else {
+                        continue;
+                    };
+                    if response.status().is_success() {
+                        let id = response.headers()["x-request-id"]
+                            .to_str()
+                            .expect("id")
+                            .to_owned();
+                        acknowledged.lock().expect("ids").push(id);
+                    } else if response.status() == 503 {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        let ready = format!("{}/ready", gateway.admin_url);
+        for _ in 0..pollers {
+            let (stop, ready, unready) = (
+                Arc::clone(&load.stop),
+                ready.clone(),
+                Arc::clone(&load.unready),
+            );
+            load.threads.push(std::thread::spawn(move || {
+                let client = http();
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(response) = client.get(&ready).send()
+                        && response.status() != 200
+                    {
+                        unready.fetch_add(1, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }));
+        }
+        load
+    }
+
+    pub fn stop(self) -> Seen {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            thread.join().expect("load thread");
+        }
+        Seen {
+            acknowledged: std::mem::take(&mut self.acknowledged.lock().expect("ids")),
+            refused: self.refused.load(Ordering::Relaxed),
+            unready: self.unready.load(Ordering::Relaxed),
+        }
+    }
+}
