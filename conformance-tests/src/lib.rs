@@ -9,7 +9,8 @@
 //!   sent through a recording gateway while the suite guided its user;
 //! - [`report`]: the report folder and its signed manifest;
 //! - [`selection`]: which tests a run takes, and whether it can certify;
-//! - [`status`]: what a test can conclude.
+//! - [`status`]: what a test can conclude;
+//! - [`verdict`]: what a run concludes, requirement by requirement.
 
 pub mod catalog;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod report;
 pub mod selection;
 pub mod server;
 pub mod status;
+pub mod verdict;
 
 /// The suite's version.
 pub const SUITE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -14,6 +14,10 @@ use sectorgate_conformance::client::{self, CertifyOptions, People};
 use sectorgate_conformance::report::{Report, manifest};
 use sectorgate_conformance::selection::Selection;
 use sectorgate_conformance::server::{self, PeerPublish, RunOptions, UserHook};
+use sectorgate_conformance::verdict::Outcome;
+
+/// The exit code of a run whose verdict is INCOMPLETE.
+const INCOMPLETE: u8 = 3;
 
 /// Certify Matrix servers and clients against a sectorgate profile.
 #[derive(Debug, Parser)]
@@ -44,12 +48,14 @@ enum Command {
         json: bool,
     },
     /// Run the profile's tests against a deployed server and write a report
-    /// folder. Exits 0 when nothing failed, 1 when something did.
+    /// folder. Exits 0 when the verdict is PASS, 1 when it is FAIL, 3 when
+    /// it is INCOMPLETE (a requirement that applies was not exercised).
     Run(Box<RunArgs>),
     /// Certify a client (passive): guide its user step by step while a
     /// gateway records their exchanges (`[record]`), then judge what the
     /// client sent. With `--offline`, judge a saved capture as it is. Exits
-    /// 0 when nothing failed, 1 when something did.
+    /// 0 when the verdict is PASS, 1 when it is FAIL, 3 when it is
+    /// INCOMPLETE.
     CertifyClient(Box<CertifyArgs>),
     /// Check a report folder against its manifest. Exits 1 on any problem.
     VerifyReport {
@@ -79,8 +85,9 @@ struct RunArgs {
     /// The client-server API's base URL.
     #[arg(long)]
     url: String,
-    /// The homeserver's own URL, for fixtures the profile would refuse
-    /// to make through the target.
+    /// The homeserver's own URL, for rooms the profile does not let a
+    /// client create (cases about what happens in one); without it, those
+    /// cases are not exercised.
     #[arg(long)]
     fixture_url: Option<String>,
     /// The federation API's base URL (federation tests are skipped
@@ -108,6 +115,11 @@ struct RunArgs {
     /// `list:FILE` (YAML list of {user, password}).
     #[arg(long, default_value = "open")]
     users: String,
+    /// The registration file (YAML) of an application service registered
+    /// on the homeserver for the run: it plays the bridge in cases about
+    /// bridges and sends the old events some cases need.
+    #[arg(long)]
+    appservice: Option<PathBuf>,
     /// An extra CA certificate to trust (PEM).
     #[arg(long)]
     ca: Option<PathBuf>,
@@ -201,11 +213,19 @@ impl OutputArgs {
             .map(|(status, count)| format!("{count} {status}"))
             .collect();
         let _ = writeln!(text, "{}; report in {}", counts.join(", "), out.display());
+        let verdict = &report.verdict;
+        for unmet in verdict.failed.iter().chain(&verdict.incomplete) {
+            let _ = writeln!(text, "  {} {}", unmet.status, unmet.requirement);
+            for (id, status, why) in &unmet.tests {
+                let _ = writeln!(text, "      {status} {id}: {why}");
+            }
+        }
+        let _ = writeln!(text, "verdict {}", verdict.line());
         print(&text);
-        if report.passed() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
+        match verdict.outcome {
+            Outcome::Pass => ExitCode::SUCCESS,
+            Outcome::Fail => ExitCode::FAILURE,
+            Outcome::Incomplete => ExitCode::from(INCOMPLETE),
         }
     }
 }
@@ -281,6 +301,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         peer_tls_cert,
         peer_tls_key,
         users,
+        appservice,
         ca,
         selection,
         product,
@@ -308,6 +329,10 @@ fn run_command(args: RunArgs) -> ExitCode {
                 _ => None,
             },
             users: UserHook::parse(&users)?,
+            appservice: appservice
+                .as_deref()
+                .map(server::Appservice::read)
+                .transpose()?,
             ca,
             selection: selection.selection()?,
             product,
@@ -410,8 +435,8 @@ fn list(profile: &str, json: bool) -> ExitCode {
             let needs: Vec<String> = test.needs.iter().map(ToString::to_string).collect();
             let _ = writeln!(out, "    needs: {}", needs.join(", "));
         }
-        if let Some(why) = &test.not_applicable {
-            let _ = writeln!(out, "    not applicable: {why}");
+        if let Some(why) = &test.not_exercised {
+            let _ = writeln!(out, "    not exercised: {why}");
         }
     }
     print(&out)

@@ -13,12 +13,12 @@ pub enum Status {
     /// The product met the requirement's intent in a way the profile does
     /// not name (refused, but with another status or error code).
     Warning,
-    /// The product lacks a capability the test needs (a room version, the
-    /// federation API).
-    Skip,
-    /// The test does not apply to this product, target or mode.
+    /// The requirement does not apply to this target or mode (a client
+    /// requirement in a server run), or to this profile.
     NotApplicable,
-    /// Passive mode: the client never did what the test looks at.
+    /// The requirement applies but was not exercised, for the reason given
+    /// (a capability the product lacks, a setting the run was not given, a
+    /// step the client never took). Keeps the run from passing.
     NotExercised,
     /// The suite itself failed (a fixture it could not make, a network
     /// fault): says nothing about the product.
@@ -27,11 +27,10 @@ pub enum Status {
 
 impl Status {
     /// Every status, in report order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 6] = [
         Self::Pass,
         Self::Fail,
         Self::Warning,
-        Self::Skip,
         Self::NotApplicable,
         Self::NotExercised,
         Self::Error,
@@ -43,16 +42,20 @@ impl Status {
             Self::Pass => "PASS",
             Self::Fail => "FAIL",
             Self::Warning => "WARNING",
-            Self::Skip => "SKIP",
             Self::NotApplicable => "NOT_APPLICABLE",
             Self::NotExercised => "NOT_EXERCISED",
             Self::Error => "ERROR",
         }
     }
 
-    /// Whether this outcome keeps a run from certifying.
+    /// Whether the test ran and its answer was judged.
+    pub fn exercised(self) -> bool {
+        matches!(self, Self::Pass | Self::Warning | Self::Fail)
+    }
+
+    /// Whether this outcome keeps a run from passing.
     pub fn blocks_certification(self) -> bool {
-        matches!(self, Self::Fail | Self::Error)
+        !matches!(self, Self::Pass | Self::Warning | Self::NotApplicable)
     }
 }
 

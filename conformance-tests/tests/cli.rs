@@ -68,7 +68,7 @@ fn list_shows_the_catalog_with_requirements_and_what_does_not_apply() {
     assert!(listed.contains("scenario.federation.non_member_refused"));
     assert!(listed.contains("needs: federation"));
     assert!(listed.contains("client.step.send_image  [client]"));
-    assert!(listed.contains("not applicable: cannot run black-box"));
+    assert!(listed.contains("not exercised: cannot run black-box"));
 
     let json = suite(&["list", "--profile", "healthcare-tim-epa", "--json"]);
     let tests: Vec<Value> = serde_json::from_slice(&json.stdout).expect("JSON catalog");
@@ -91,6 +91,7 @@ fn list_shows_the_catalog_with_requirements_and_what_does_not_apply() {
 
 #[derive(Deserialize)]
 struct Expected {
+    verdict: String,
     certification: bool,
     statuses: BTreeMap<String, String>,
 }
@@ -135,11 +136,22 @@ fn saved_captures_are_judged_offline_as_the_cases_say() {
                 results["header"]["certification"]
             ));
         }
-        let failed = want.statuses.values().any(|status| status == "FAIL");
-        if output.status.success() == failed {
+        if results["verdict"]["outcome"] != want.verdict.as_str() {
             failures.push(format!(
-                "{file}: exit {:?} with FAIL expected: {failed}",
-                output.status.code()
+                "{file}: verdict {}, expected {}",
+                results["verdict"]["outcome"], want.verdict
+            ));
+        }
+        let exit = match want.verdict.as_str() {
+            "PASS" => 0,
+            "FAIL" => 1,
+            _ => 3,
+        };
+        if output.status.code() != Some(exit) {
+            failures.push(format!(
+                "{file}: exit {:?} with verdict {} expected",
+                output.status.code(),
+                want.verdict
             ));
         }
     }

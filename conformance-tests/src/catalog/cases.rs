@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sectorgate_policy::Profile;
 use sectorgate_policy::cases::{self, Case};
 use sectorgate_policy::profile::ProfileSource;
+use sectorgate_policy::{Profile, rules};
 
 use super::{Catalog, CatalogError, Mode, Need, Source, Target, TestSpec, slug};
 
@@ -77,17 +77,27 @@ fn spec(profile: &Profile, id: String, owner: &str, file: &str, case: Case) -> T
     if case.request.path.starts_with("/_matrix/client/v1/media/") {
         needs.push(Need::SpecVersion("v1.11"));
     }
+    if case.context.federation.is_some() {
+        needs.push(Need::FederatedPeers);
+    }
+    if case.context.appservice.is_some() {
+        needs.push(Need::Appservice);
+    }
+    // A homeserver's own pages are the homeserver's business: that the
+    // gateway passes them on says nothing of a server on its own.
+    let targets = if case.expect.rule == rules::HOMESERVER_PATH.as_str() {
+        vec![Target::Gateway]
+    } else {
+        vec![Target::Server, Target::Gateway]
+    };
     TestSpec {
         id,
         title: case.name.clone(),
         requirements: Catalog::references(profile, &case.expect.rule),
-        targets: vec![Target::Server, Target::Gateway],
+        targets,
         modes: vec![Mode::Active],
         needs,
-        not_applicable: case
-            .e2e_skip
-            .as_ref()
-            .map(|why| format!("cannot run black-box: {why}")),
+        not_exercised: None,
         source: Source::Case {
             profile: owner.to_owned(),
             file: format!("cases/{file}"),

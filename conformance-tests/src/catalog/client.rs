@@ -196,7 +196,7 @@ pub(super) fn tests(profile: &Profile) -> Vec<TestSpec> {
         targets: vec![Target::Client],
         modes: vec![Mode::Passive],
         needs: Vec::new(),
-        not_applicable: None,
+        not_exercised: None,
         source: Source::Client(check),
     };
     let mut tests = Vec::new();

@@ -73,6 +73,13 @@ pub enum Need {
     SpecVersion(&'static str),
     /// The federation API, reachable by the suite's peer.
     Federation,
+    /// The target federated with the suite's peers as the conformance
+    /// guide sets it up (cases whose decision rests on the federation
+    /// allowlist).
+    FederatedPeers,
+    /// An application service registered on the homeserver for the run
+    /// (cases about bridges).
+    Appservice,
 }
 
 impl fmt::Display for Need {
@@ -81,6 +88,8 @@ impl fmt::Display for Need {
             Self::RoomVersion(version) => write!(f, "room_version:{version}"),
             Self::SpecVersion(version) => write!(f, "spec:{version}"),
             Self::Federation => f.write_str("federation"),
+            Self::FederatedPeers => f.write_str("federated_peers"),
+            Self::Appservice => f.write_str("appservice"),
         }
     }
 }
@@ -123,11 +132,13 @@ pub struct TestSpec {
     pub targets: Vec<Target>,
     /// How it can run.
     pub modes: Vec<Mode>,
-    /// Capabilities the product must offer, or the test is skipped.
+    /// Capabilities the product and the run must offer, or the test is
+    /// not exercised.
     pub needs: Vec<Need>,
-    /// Why the test cannot run black-box, when it cannot.
+    /// Why the suite cannot exercise the test black-box, when it cannot:
+    /// the test applies, but ends NOT_EXERCISED with this reason.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_applicable: Option<String>,
+    pub not_exercised: Option<String>,
     /// Where it comes from.
     #[serde(skip)]
     pub source: Source,

@@ -28,6 +28,14 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    /// A setting in `format` that allows every invite.
+    pub fn allow_all(format: PermissionFormat) -> Value {
+        match format {
+            PermissionFormat::Gematik => json!({"defaultSetting": "allow all"}),
+            PermissionFormat::Msc4155 => json!({}),
+        }
+    }
+
     /// The settings the invitee sets, naming `inviter` as the exception
     /// when the scenario has one.
     pub fn invite_settings(&self, inviter: &str) -> Option<(&str, Value)> {
@@ -78,7 +86,7 @@ pub(super) fn tests(profile: &Profile) -> Vec<TestSpec> {
                     targets: vec![Target::Server, Target::Gateway],
                     modes: vec![Mode::Active],
                     needs: Vec::new(),
-                    not_applicable: None,
+                    not_exercised: None,
                     source: Source::Scenario(Scenario::InviteSettings {
                         event_type: event_type.clone(),
                         format: *format,
@@ -96,7 +104,7 @@ pub(super) fn tests(profile: &Profile) -> Vec<TestSpec> {
         targets: vec![Target::Server, Target::Gateway],
         modes: vec![Mode::Active],
         needs: vec![Need::Federation],
-        not_applicable: None,
+        not_exercised: None,
         source: Source::Scenario(Scenario::FederationNonMember),
     });
     tests

@@ -25,7 +25,7 @@ pub fn provision(
 ) -> Result<(Account, Account), String> {
     let client = Client::new(http_client(timeout, ca)?, url);
     let mut trail: Vec<Exchange> = Vec::new();
-    let mut accounts = users.accounts(&client, &mut trail, 2)?.into_iter();
+    let mut accounts = users.accounts(&client, &mut trail, 2, 2)?.into_iter();
     let (Some(peer), Some(blocker)) = (accounts.next(), accounts.next()) else {
         return Err("two helper users are needed".to_owned());
     };

@@ -1,18 +1,19 @@
 //! `index.html`: the report for a person, in one self-contained file (no
-//! scripts, no outside resources): the run, a summary by status and by
-//! requirement, then every test with its timeline of exchanges and a curl
-//! command for each.
+//! scripts, no outside resources): the verdict and what kept it from
+//! passing, the run, a summary by status and by requirement, then every
+//! test with its timeline of exchanges and a curl command for each.
 
 use std::fmt::Write;
 
 use super::junit::escape;
-use super::{Report, TestResult, overall};
+use super::{Report, TestResult, by_requirement_status};
 use crate::status::Status;
+use crate::verdict::Unmet;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.3em .6em;text-align:left;vertical-align:top}\
-.PASS{background:#d7f5d7}.FAIL,.ERROR{background:#f8d0d0}.WARNING{background:#fbefc5}\
-.SKIP,.NOT_APPLICABLE,.NOT_EXERCISED{background:#e8e8e8}\
+.PASS{background:#d7f5d7}.FAIL,.ERROR{background:#f8d0d0}.WARNING,.INCOMPLETE{background:#fbefc5}\
+.NOT_APPLICABLE,.NOT_EXERCISED{background:#e8e8e8}\
 pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap;word-break:break-all}\
 details{margin:.4em 0}summary{cursor:pointer}code{font-size:90%}";
 
@@ -27,13 +28,26 @@ pub(super) fn render(report: &Report) -> String {
         escape(&header.product),
         escape(&header.profile)
     );
-    let verdict = if report.passed() { "PASS" } else { "FAIL" };
+    let verdict = report.verdict.outcome;
     let _ = writeln!(
         html,
-        "<h1>{} {} against profile {}: <span class=\"{verdict}\">{verdict}</span></h1>",
+        "<h1>{} {} against profile {}: <span id=\"verdict\" class=\"{verdict}\">{verdict}</span></h1>",
         escape(&header.product),
         escape(&header.product_version),
         escape(&header.profile)
+    );
+    let _ = writeln!(html, "<p>{}</p>", escape(&report.verdict.line()));
+    unmet(
+        &mut html,
+        "failed",
+        "Requirements not met",
+        &report.verdict.failed,
+    );
+    unmet(
+        &mut html,
+        "incomplete",
+        "Requirements not exercised",
+        &report.verdict.incomplete,
     );
     if !header.certification {
         let _ = writeln!(
@@ -74,8 +88,12 @@ pub(super) fn render(report: &Report) -> String {
     }
     html.push_str("</tr></table>\n<h2>By requirement</h2>\n<table id=\"requirements\">\n");
     html.push_str("<tr><th>Requirement</th><th>Status</th><th>Tests</th></tr>\n");
+    let statuses = by_requirement_status(report);
     for (requirement, results) in report.by_requirement() {
-        let status = overall(results.iter().map(|result| result.status));
+        let status = statuses
+            .get(requirement)
+            .copied()
+            .unwrap_or(Status::NotApplicable);
         let links: Vec<String> = results
             .iter()
             .map(|result| {
@@ -99,6 +117,33 @@ pub(super) fn render(report: &Report) -> String {
     }
     html.push_str("</body></html>\n");
     html
+}
+
+/// A list of requirements that kept the run from passing, each with the
+/// tests why.
+fn unmet(html: &mut String, id: &str, heading: &str, requirements: &[Unmet]) {
+    if requirements.is_empty() {
+        return;
+    }
+    let _ = writeln!(html, "<h2>{heading}</h2>\n<ul id=\"{id}\">");
+    for requirement in requirements {
+        let _ = write!(
+            html,
+            "<li><strong>{}</strong> <span class=\"{status}\">{status}</span><ul>",
+            escape(&requirement.requirement),
+            status = requirement.status
+        );
+        for (test, status, why) in &requirement.tests {
+            let _ = write!(
+                html,
+                "<li><a href=\"#{0}\">{0}</a> <small>{status}</small>: {1}</li>",
+                escape(test),
+                escape(why)
+            );
+        }
+        html.push_str("</ul></li>\n");
+    }
+    html.push_str("</ul>\n");
 }
 
 fn test(html: &mut String, result: &TestResult) {

@@ -1,12 +1,15 @@
-//! `junit.xml`: the results in the JUnit XML form CI systems read. Each
+//! `junit.xml`: the results in the JUnit XML form CI systems read. The
+//! first test case is the run's verdict: a failure when it is FAIL, an
+//! error when it is INCOMPLETE (listing what was not exercised). Each
 //! test's requirement references and status are properties; FAIL is a
-//! failure, ERROR an error, SKIP, NOT_APPLICABLE and NOT_EXERCISED are
-//! skipped, PASS and WARNING pass.
+//! failure, ERROR an error, NOT_APPLICABLE and NOT_EXERCISED are skipped,
+//! PASS and WARNING pass.
 
 use std::fmt::Write;
 
 use super::{Report, TestResult};
 use crate::status::Status;
+use crate::verdict::Outcome;
 
 /// Renders the report as JUnit XML.
 pub(super) fn render(report: &Report) -> String {
@@ -17,9 +20,10 @@ pub(super) fn render(report: &Report) -> String {
             .filter(|result| wanted.contains(&result.status))
             .count()
     };
-    let failures = count(&[Status::Fail]);
-    let errors = count(&[Status::Error]);
-    let skipped = count(&[Status::Skip, Status::NotApplicable, Status::NotExercised]);
+    let outcome = report.verdict.outcome;
+    let failures = count(&[Status::Fail]) + usize::from(outcome == Outcome::Fail);
+    let errors = count(&[Status::Error]) + usize::from(outcome == Outcome::Incomplete);
+    let skipped = count(&[Status::NotApplicable, Status::NotExercised]);
     let seconds: f64 = report
         .results
         .iter()
@@ -28,7 +32,7 @@ pub(super) fn render(report: &Report) -> String {
     let header = &report.header;
     let totals = format!(
         "tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{seconds:.3}\"",
-        report.results.len()
+        report.results.len() + 1
     );
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(xml, "<testsuites name=\"sectorgate-conformance\" {totals}>");
@@ -39,6 +43,19 @@ pub(super) fn render(report: &Report) -> String {
         escape(&header.started)
     );
     xml.push_str("    <properties>\n");
+    property(&mut xml, 6, "verdict", outcome.as_str());
+    property(
+        &mut xml,
+        6,
+        "requirements_applicable",
+        &report.verdict.applicable.to_string(),
+    );
+    property(
+        &mut xml,
+        6,
+        "requirements_exercised",
+        &report.verdict.exercised.to_string(),
+    );
     for (name, value) in [
         ("suite_version", &header.suite_version),
         ("suite_commit", &header.suite_commit),
@@ -64,11 +81,53 @@ pub(super) fn render(report: &Report) -> String {
         },
     );
     xml.push_str("    </properties>\n");
+    verdict(&mut xml, report);
     for result in &report.results {
         testcase(&mut xml, result);
     }
     xml.push_str("  </testsuite>\n</testsuites>\n");
     xml
+}
+
+/// The verdict as the first test case.
+fn verdict(xml: &mut String, report: &Report) {
+    let verdict = &report.verdict;
+    let _ = writeln!(
+        xml,
+        "    <testcase classname=\"verdict\" name=\"verdict\" time=\"0.000\">"
+    );
+    let unmet: Vec<String> = verdict
+        .failed
+        .iter()
+        .chain(&verdict.incomplete)
+        .map(|unmet| {
+            let tests: Vec<String> = unmet
+                .tests
+                .iter()
+                .map(|(id, status, why)| format!("  {id} {status}: {why}"))
+                .collect();
+            format!(
+                "{} {}\n{}",
+                unmet.requirement,
+                unmet.status,
+                tests.join("\n")
+            )
+        })
+        .collect();
+    let (tag, outcome) = match verdict.outcome {
+        Outcome::Pass => (None, "PASS"),
+        Outcome::Fail => (Some("failure"), "FAIL"),
+        Outcome::Incomplete => (Some("error"), "INCOMPLETE"),
+    };
+    if let Some(tag) = tag {
+        let _ = writeln!(
+            xml,
+            "      <{tag} type=\"{outcome}\" message=\"{}\">{}</{tag}>",
+            escape(&verdict.line()),
+            escape(&unmet.join("\n"))
+        );
+    }
+    xml.push_str("    </testcase>\n");
 }
 
 fn testcase(xml: &mut String, result: &TestResult) {
@@ -112,7 +171,7 @@ fn testcase(xml: &mut String, result: &TestResult) {
                 escape(&detail)
             );
         }
-        Status::Skip | Status::NotApplicable | Status::NotExercised => {
+        Status::NotApplicable | Status::NotExercised => {
             let _ = writeln!(
                 xml,
                 "      <skipped message=\"{}: {}\"/>",

@@ -18,9 +18,10 @@ pub use exchange::{Exchange, REDACTED, redact};
 
 use crate::catalog::{Catalog, Mode, Target};
 use crate::status::Status;
+use crate::verdict::{Outcome, Verdict, requirement_status};
 
 /// The version of the `results.json` format.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// What a run was, against what.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -51,8 +52,8 @@ pub struct Header {
     pub started: String,
     /// When it ended (RFC 3339).
     pub finished: String,
-    /// Whether the run may serve as certification evidence: false when an
-    /// expected-failure list or a filter was used.
+    /// Whether the report certifies the product: the run was whole (no
+    /// expected-failure list, no filter) and its verdict is PASS.
     pub certification: bool,
     /// Why it may not, when it may not.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -122,19 +123,13 @@ pub struct TestResult {
     pub expected_failure: Option<String>,
 }
 
-impl TestResult {
-    /// Whether this outcome keeps the run from passing (an expected failure
-    /// does not).
-    pub fn blocks(&self) -> bool {
-        self.status.blocks_certification() && self.expected_failure.is_none()
-    }
-}
-
 /// A run's whole record: `results.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     /// The run.
     pub header: Header,
+    /// What the run concludes, requirement by requirement.
+    pub verdict: Verdict,
     /// How many tests ended in each status.
     pub summary: BTreeMap<Status, usize>,
     /// Every test, in catalog order.
@@ -142,15 +137,22 @@ pub struct Report {
 }
 
 impl Report {
-    /// A report of these results.
-    pub fn new(header: Header, results: Vec<TestResult>) -> Self {
+    /// A report of these results; it certifies only when its verdict is
+    /// PASS.
+    pub fn new(mut header: Header, results: Vec<TestResult>) -> Self {
         let mut summary: BTreeMap<Status, usize> =
             Status::ALL.iter().map(|status| (*status, 0)).collect();
         for result in &results {
             *summary.entry(result.status).or_default() += 1;
         }
+        let verdict = Verdict::of(&results);
+        if verdict.outcome != Outcome::Pass {
+            header.certification = false;
+            header.not_for_certification.insert(0, verdict.line());
+        }
         Self {
             header,
+            verdict,
             summary,
             results,
         }
@@ -171,10 +173,9 @@ impl Report {
             .collect()
     }
 
-    /// Whether the run passed: no FAIL or ERROR outside the expected-failure
-    /// list.
+    /// Whether the run's verdict is PASS.
     pub fn passed(&self) -> bool {
-        !self.results.iter().any(TestResult::blocks)
+        self.verdict.outcome == Outcome::Pass
     }
 
     /// The result of the test `id`.
@@ -209,20 +210,12 @@ impl Report {
     }
 }
 
-/// The worst status among `statuses`, for a requirement's summary: FAIL and
-/// ERROR over WARNING over PASS over the rest.
-pub fn overall(statuses: impl IntoIterator<Item = Status>) -> Status {
-    let rank = |status: Status| match status {
-        Status::Error => 6,
-        Status::Fail => 5,
-        Status::Warning => 4,
-        Status::NotExercised => 3,
-        Status::Pass => 2,
-        Status::Skip => 1,
-        Status::NotApplicable => 0,
-    };
-    statuses
+/// The status of each requirement over the tests that cover it (see
+/// [`requirement_status`]).
+pub fn by_requirement_status(report: &Report) -> BTreeMap<&str, Status> {
+    report
+        .by_requirement()
         .into_iter()
-        .max_by_key(|status| rank(*status))
-        .unwrap_or(Status::NotApplicable)
+        .map(|(requirement, results)| (requirement, requirement_status(&results)))
+        .collect()
 }

@@ -14,6 +14,7 @@ use ruma::api::{
 };
 use serde_json::Value;
 
+use super::verbatim::{self, Reach};
 use crate::report::{Exchange, REDACTED, redact};
 
 /// An answer.
@@ -82,6 +83,8 @@ pub struct Client {
     /// `https://host:port`, without a trailing slash.
     pub base: String,
     versions: SupportedVersions,
+    /// How to reach the base for a request sent verbatim.
+    reach: Reach,
 }
 
 /// The suite's HTTP client: its own timeout, the platform's roots plus an
@@ -115,7 +118,18 @@ impl Client {
                 versions: [MatrixVersion::V1_11].into(),
                 features: Default::default(),
             },
+            reach: Reach {
+                ca: None,
+                timeout: std::time::Duration::from_secs(30),
+            },
         }
+    }
+
+    /// The same client, reaching its base as `reach` says when a request
+    /// is sent verbatim.
+    pub fn with_reach(mut self, reach: Reach) -> Self {
+        self.reach = reach;
+        self
     }
 
     /// Sends a ruma request with `token`.
@@ -195,11 +209,64 @@ impl Client {
             map.insert(name, value);
         }
         let url = format!("{}{path_and_query}", self.base);
-        let (status, bytes) = self.exchange(trail, method, &url, &map, body)?;
+        let (status, bytes) = if verbatim::has_dot_segments(path_and_query) {
+            self.verbatim(trail, method, path_and_query, &map, body)?
+        } else {
+            self.exchange(trail, method, &url, &map, body)?
+        };
         Ok(Answer {
             status,
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         })
+    }
+
+    /// Sends one request exactly as written, with `headers` (no library
+    /// between that would resolve its dot segments), and keeps it as
+    /// evidence.
+    fn verbatim(
+        &self,
+        trail: &mut Vec<Exchange>,
+        method: &str,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), String> {
+        let mut exchange = Exchange {
+            method: method.to_owned(),
+            url: format!("{}{path_and_query}", self.base),
+            request_body: redact(&body),
+            ..Exchange::default()
+        };
+        let mut pairs = Vec::new();
+        for (name, value) in headers {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let shown = if name == http::header::AUTHORIZATION && value.starts_with("Bearer ") {
+                format!("Bearer {REDACTED}")
+            } else {
+                value.clone()
+            };
+            exchange.request_headers.insert(name.to_string(), shown);
+            pairs.push((name.to_string(), value));
+        }
+        let started = Instant::now();
+        let sent = verbatim::send(
+            &self.reach,
+            &self.base,
+            method,
+            path_and_query,
+            &pairs,
+            &body,
+        );
+        exchange.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match &sent {
+            Ok((status, bytes)) => {
+                exchange.status = Some(*status);
+                exchange.response_body = redact(bytes);
+            }
+            Err(error) => exchange.error = Some(error.clone()),
+        }
+        trail.push(exchange);
+        sent
     }
 
     /// Sends one request and keeps it as evidence; `Err` when no answer came.

@@ -7,7 +7,7 @@ use sectorgate_policy::cases::CaseRoom;
 use serde_json::json;
 
 use super::fixtures::raw;
-use super::{Answer, Bench, Expectation, Failure, judge, setup_failed};
+use super::{Answer, Bench, Expectation, Failure, Product, judge, unmade};
 use crate::catalog::{Scenario, TestSpec};
 use crate::report::Exchange;
 use crate::status::Status;
@@ -15,13 +15,14 @@ use crate::status::Status;
 /// Runs one scenario.
 pub(super) fn run(
     bench: &Bench<'_>,
+    product: &Product,
     test: &TestSpec,
     scenario: &Scenario,
     trail: &mut Vec<Exchange>,
 ) -> (Status, Vec<String>) {
     let outcome = match scenario {
         Scenario::InviteSettings { excepted, .. } => {
-            invite_settings(bench, test, scenario, *excepted, trail)
+            invite_settings(bench, product, test, scenario, *excepted, trail)
         }
         Scenario::FederationNonMember => federation_non_member(bench, test, trail),
     };
@@ -32,12 +33,13 @@ pub(super) fn run(
 /// invites it.
 fn invite_settings(
     bench: &Bench<'_>,
+    product: &Product,
     test: &TestSpec,
     scenario: &Scenario,
     excepted: bool,
     trail: &mut Vec<Exchange>,
 ) -> Result<(Status, Vec<String>), String> {
-    let [inviter, invitee] = bench.accounts.as_slice() else {
+    let Some([inviter, invitee]) = bench.accounts.get(..2) else {
         return Err("two test users are needed".to_owned());
     };
     let (event_type, content) = scenario
@@ -65,13 +67,14 @@ fn invite_settings(
             Failure::Broken(why) => (Status::Error, vec![why]),
         });
     }
-    let facts = CaseRoom {
-        encrypted: true,
-        ..CaseRoom::default()
-    };
-    let fixture = match bench.fixtures.borrow().fresh(trail, &facts) {
+    let made = bench.fixtures.borrow().fresh(
+        trail,
+        &CaseRoom::default(),
+        &bench.setting(product, std::time::Duration::ZERO),
+    );
+    let fixture = match made {
         Ok(fixture) => fixture,
-        Err(failure) => return Ok(setup_failed(&failure, bench.fixtures_through_target)),
+        Err(why) => return Ok(unmade(why)),
     };
     let room: OwnedRoomId = fixture
         .room
@@ -101,6 +104,7 @@ fn invite_settings(
         rule: test.rule(),
         status: Some(answer_of_rule.0),
         errcode: Some(answer_of_rule.1),
+        passed_on: false,
     };
     let (status, message) = judge(&expect, &answer, bench.options.target);
     Ok((status, vec![message]))
@@ -140,6 +144,7 @@ fn federation_non_member(
         rule: test.rule(),
         status: Some(403),
         errcode: Some("M_FORBIDDEN"),
+        passed_on: false,
     };
     let (status, message) = judge(&expect, &answer, bench.options.target);
     Ok((status, vec![message]))

@@ -73,28 +73,30 @@ impl UserHook {
         }
     }
 
-    /// `count` distinct logged-in accounts.
+    /// `count` distinct logged-in accounts, or as many as a list holds
+    /// when it holds at least `least`.
     pub fn accounts(
         &self,
         client: &Client,
         trail: &mut Vec<Exchange>,
         count: usize,
+        least: usize,
     ) -> Result<Vec<Account>, String> {
-        (0..count)
-            .map(|index| match self {
-                Self::Open => open(client, trail),
-                Self::SharedSecret(secret) => shared_secret(client, trail, secret),
-                Self::List(list) => {
-                    let credentials = list.get(index).ok_or_else(|| {
-                        format!(
-                            "the user list has {} accounts; {count} are needed",
-                            list.len()
-                        )
-                    })?;
-                    log_in(client, trail, credentials)
-                }
-            })
-            .collect()
+        match self {
+            Self::Open => (0..count).map(|_| open(client, trail)).collect(),
+            Self::SharedSecret(secret) => (0..count)
+                .map(|_| shared_secret(client, trail, secret))
+                .collect(),
+            Self::List(list) if list.len() < least => Err(format!(
+                "the user list has {} accounts; at least {least} are needed",
+                list.len()
+            )),
+            Self::List(list) => list
+                .iter()
+                .take(count)
+                .map(|credentials| log_in(client, trail, credentials))
+                .collect(),
+        }
     }
 }
 

@@ -196,6 +196,19 @@ pub struct Expected {
 }
 
 impl Case {
+    /// Whether the request names `{room}` or `{event}`: run end to end, it
+    /// needs a real room.
+    pub fn needs_room(&self) -> bool {
+        let names = |text: &str| text.contains("{room}") || text.contains("{event}");
+        names(&self.request.path)
+            || self
+                .request
+                .body
+                .as_ref()
+                .is_some_and(|body| names(&body.to_string()))
+            || self.request.raw_body.as_deref().is_some_and(names)
+    }
+
     /// The path with placeholders filled.
     pub fn path(&self, room: &str, event: &str, txn: &str) -> String {
         fill(&self.request.path, &encode(room), &encode(event), txn)
@@ -459,7 +472,7 @@ fn fill(text: &str, room: &str, event: &str, txn: &str) -> String {
 }
 
 /// Percent-encodes an id for a path segment.
-fn encode(id: &str) -> String {
+pub fn encode(id: &str) -> String {
     let mut out = String::with_capacity(id.len() * 2);
     for byte in id.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {

@@ -78,6 +78,12 @@ impl Glob {
     }
 }
 
+impl std::fmt::Display for Glob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Whether any glob of `globs` matches `name`.
 pub(crate) fn any_matches(globs: &[Glob], name: &str) -> bool {
     globs.iter().any(|glob| glob.matches(name))

@@ -19,6 +19,7 @@ pub struct Schema {
     /// Where the schema came from (`matrix-core/schemas/m.room.message.json`).
     pub file: String,
     validator: Arc<Validator>,
+    source: Arc<Value>,
 }
 
 impl fmt::Debug for Schema {
@@ -52,7 +53,13 @@ impl Schema {
         Ok(Self {
             file: file.to_owned(),
             validator: Arc::new(validator),
+            source: Arc::new(schema.clone()),
         })
+    }
+
+    /// The schema as written.
+    pub fn source(&self) -> &Value {
+        &self.source
     }
 
     /// Checks `content`; on a violation, says where and what.
