@@ -13,7 +13,7 @@ use sectorgate_conformance::catalog::{Catalog, Target};
 use sectorgate_conformance::client::{self, CertifyOptions, People};
 use sectorgate_conformance::report::{Report, manifest};
 use sectorgate_conformance::selection::Selection;
-use sectorgate_conformance::server::{self, PeerPublish, RunOptions, UserHook};
+use sectorgate_conformance::server::{self, FederationSetup, PeerPublish, RunOptions, UserHook};
 use sectorgate_conformance::verdict::Outcome;
 
 /// The exit code of a run whose verdict is INCOMPLETE.
@@ -105,6 +105,29 @@ struct RunArgs {
     /// trust --peer-tls-cert).
     #[arg(long, requires_all = ["peer_tls_cert", "peer_tls_key"])]
     peer_listen: Option<std::net::SocketAddr>,
+    /// The server name of the suite's member peer: a server the target's
+    /// federation allowlist names, which the suite signs as (see
+    /// docs/conformance.md for the target's federation set-up).
+    #[arg(long, requires_all = ["federation_url", "other_member", "wildcard_member"])]
+    member_peer: Option<String>,
+    /// Publish the member peer's key over HTTPS on this address (with
+    /// --peer-tls-cert and --peer-tls-key).
+    #[arg(long, requires_all = ["member_peer", "peer_tls_cert", "peer_tls_key"])]
+    member_peer_listen: Option<std::net::SocketAddr>,
+    /// Another server the target's allowlist names (never contacted).
+    #[arg(long, requires = "member_peer")]
+    other_member: Option<String>,
+    /// A server the target's allowlist admits through a wildcard entry
+    /// `*.<its parent domain>` (never contacted).
+    #[arg(long, requires = "member_peer")]
+    wildcard_member: Option<String>,
+    /// The client-server URL of an instance of the target whose signed
+    /// federation list is stale.
+    #[arg(long, requires_all = ["member_peer", "stale_federation_url"])]
+    stale_url: Option<String>,
+    /// That instance's federation URL.
+    #[arg(long, requires = "stale_url")]
+    stale_federation_url: Option<String>,
     /// The certificate chain (PEM) the peer's key server presents.
     #[arg(long)]
     peer_tls_cert: Option<PathBuf>,
@@ -117,9 +140,10 @@ struct RunArgs {
     users: String,
     /// The registration file (YAML) of an application service registered
     /// on the homeserver for the run: it plays the bridge in cases about
-    /// bridges and sends the old events some cases need.
+    /// bridges and sends the old events some cases need. Repeat it for the
+    /// bridges the profile names by id.
     #[arg(long)]
-    appservice: Option<PathBuf>,
+    appservice: Vec<PathBuf>,
     /// An extra CA certificate to trust (PEM).
     #[arg(long)]
     ca: Option<PathBuf>,
@@ -300,6 +324,12 @@ fn run_command(args: RunArgs) -> ExitCode {
         peer_listen,
         peer_tls_cert,
         peer_tls_key,
+        member_peer,
+        member_peer_listen,
+        other_member,
+        wildcard_member,
+        stale_url,
+        stale_federation_url,
         users,
         appservice,
         ca,
@@ -328,11 +358,23 @@ fn run_command(args: RunArgs) -> ExitCode {
                 (Some(listen), Some(cert), Some(key)) => Some(PeerPublish { listen, cert, key }),
                 _ => None,
             },
+            federated: match (member_peer, other_member, wildcard_member) {
+                (Some(member), Some(other_member), Some(wildcard_member)) => {
+                    Some(FederationSetup {
+                        member,
+                        member_listen: member_peer_listen,
+                        other_member,
+                        wildcard_member,
+                        stale: stale_url.zip(stale_federation_url),
+                    })
+                }
+                _ => None,
+            },
             users: UserHook::parse(&users)?,
-            appservice: appservice
-                .as_deref()
-                .map(server::Appservice::read)
-                .transpose()?,
+            appservices: appservice
+                .iter()
+                .map(|path| server::Appservice::read(path))
+                .collect::<Result<_, _>>()?,
             ca,
             selection: selection.selection()?,
             product,

@@ -57,7 +57,7 @@ fn captures() -> PathBuf {
 }
 
 #[test]
-fn list_shows_the_catalog_with_requirements_and_what_does_not_apply() {
+fn list_shows_the_catalog_with_requirements_and_what_each_test_needs() {
     let output = suite(&["list", "--profile", "healthcare-tim-pro"]);
     assert!(output.status.success(), "{}", text(&output));
     let listed = text(&output);
@@ -68,7 +68,8 @@ fn list_shows_the_catalog_with_requirements_and_what_does_not_apply() {
     assert!(listed.contains("scenario.federation.non_member_refused"));
     assert!(listed.contains("needs: federation"));
     assert!(listed.contains("client.step.send_image  [client]"));
-    assert!(listed.contains("not exercised: cannot run black-box"));
+    assert!(listed.contains("needs: appservice"));
+    assert!(listed.contains("needs: federated_peers"));
 
     let json = suite(&["list", "--profile", "healthcare-tim-epa", "--json"]);
     let tests: Vec<Value> = serde_json::from_slice(&json.stdout).expect("JSON catalog");

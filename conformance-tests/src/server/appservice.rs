@@ -37,19 +37,51 @@ impl Appservice {
         format!("@{}:{server}", self.sender_localpart)
     }
 
-    /// Joins its user on `server` to `room` through `client`; the room
-    /// must have invited it (or be open).
+    /// Registers `user` (one of its namespace) through `client`, as a bridge
+    /// does before it acts as one of its users; one registered already is
+    /// fine.
+    pub fn register(
+        &self,
+        client: &Client,
+        trail: &mut Vec<Exchange>,
+        user: &str,
+    ) -> Result<(), String> {
+        let localpart = user
+            .strip_prefix('@')
+            .and_then(|user| user.split_once(':'))
+            .map_or(user, |(localpart, _)| localpart);
+        let body = json!({"type": "m.login.application_service", "username": localpart});
+        let answer = client.raw(
+            trail,
+            "POST",
+            "/_matrix/client/v3/register",
+            Some(&self.as_token),
+            &[],
+            body.to_string().into_bytes(),
+        )?;
+        if answer.is_success() || answer.errcode() == Some("M_USER_IN_USE") {
+            Ok(())
+        } else {
+            Err(format!(
+                "the application service could not register {user}: {}",
+                answer.describe()
+            ))
+        }
+    }
+
+    /// Joins `user` (one of its namespace) to `room` through `client`; the
+    /// room must have invited it (or be open).
     pub fn join(
         &self,
         client: &Client,
         trail: &mut Vec<Exchange>,
         room: &str,
-        server: &str,
+        user: &str,
     ) -> Result<(), String> {
         let path = format!(
             "/_matrix/client/v3/join/{}?user_id={}",
             sectorgate_policy::cases::encode(room),
-            sectorgate_policy::cases::encode(&self.user(server))
+            sectorgate_policy::cases::encode(user)
         );
         let answer = client.raw(
             trail,
@@ -69,21 +101,21 @@ impl Appservice {
         }
     }
 
-    /// Sends an event into `room` as its user on `server`, dated `ts`
-    /// (ms since the Unix epoch); the event's id.
+    /// Sends an event into `room` as `user` (one of its namespace), dated
+    /// `ts` (ms since the Unix epoch); the event's id.
     pub fn send_dated(
         &self,
         client: &Client,
         trail: &mut Vec<Exchange>,
         room: &str,
-        server: &str,
+        user: &str,
         ts: u64,
     ) -> Result<String, String> {
         let path = format!(
             "/_matrix/client/v3/rooms/{}/send/m.room.encrypted/{}?user_id={}&ts={ts}",
             sectorgate_policy::cases::encode(room),
             txn_id(),
-            sectorgate_policy::cases::encode(&self.user(server))
+            sectorgate_policy::cases::encode(user)
         );
         let content = json!({"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEn",
             "session_id": "conformance", "sender_key": "conformance", "device_id": "CONFORMANCE"});

@@ -1,79 +1,106 @@
 //! The users a case names, cast as the run's test accounts. A case is
 //! written with users of its own (`@carol:klinik.example` invites
 //! `@bob:klinik.example`); run black-box, its acting user becomes the first
-//! test account and every other user of the acting user's server the next,
-//! in the order they appear. Users of other servers stay as written. The
-//! case is renamed throughout (path, body, the invitees' settings, the
-//! room's state) and must still decide as it expects under the profile
-//! before it is sent.
+//! test account and every other user the next, in the order they appear.
+//! A user the case puts in one of the profile's user groups is played by an
+//! account made for that group (its localpart says so, and the target's
+//! configuration puts such accounts in the group). In a federation case,
+//! only the target's own users are cast; the other servers' users are
+//! played by the run's servers ([`super::roles`]). The case is renamed
+//! throughout (path, body, the invitees' settings, the groups, the room's
+//! state) and must still decide as it expects under the profile before it
+//! is sent.
+
+use std::collections::BTreeMap;
 
 use ruma::UserId;
 use sectorgate_policy::Profile;
 use sectorgate_policy::cases::{Case, DEFAULT_USER};
+use sectorgate_policy::profile::Glob;
 use serde_json::{Map, Value};
 
-use super::users::Account;
+use super::users::{Account, group_prefix};
 
 /// Case users and the accounts that play them.
 #[derive(Clone, Debug)]
 pub struct Cast {
     /// (the case's user id, the account's user id), the acting user first.
     pub roles: Vec<(String, String)>,
+    /// The accounts that play the case's users (not the bridge's), the
+    /// acting user's first when an account plays it.
+    pub players: Vec<Account>,
+    /// The profile's user groups the case names, with the accounts' glob.
+    pub groups: BTreeMap<String, String>,
     /// The run's application service, when the case is about a bridge: its
     /// id, and its user, who plays the acting user.
     pub appservice: Option<(String, String)>,
 }
 
 impl Cast {
-    /// Casts `case`'s users as `accounts`, and a bridge's acting user as
-    /// the run's application service (`(id, user)`); `Err` says why it
-    /// cannot be (an invitee of another server, more users than accounts).
+    /// Casts `case`'s users as `accounts`, a bridge's acting user as the
+    /// run's application service (`(id, user)`), a member of a user group
+    /// as the account `make(Some(group))` gives, and an invitee whose
+    /// settings the case gives as a new account, `make(None)` (an account
+    /// cannot take back a setting an earlier test made, and the case's
+    /// invitee has set only what it says); `Err` says why it cannot be.
     pub fn of(
         case: &Case,
         accounts: &[Account],
         appservice: Option<(String, String)>,
+        make: &mut dyn FnMut(Option<&str>) -> Result<Account, String>,
     ) -> Result<Self, String> {
         let named = users(case);
         let home = named
             .first()
             .map_or(String::new(), |actor| server_of(actor).to_owned());
-        if let Some(remote) = case
-            .context
-            .invitees
-            .keys()
-            .find(|invitee| server_of(invitee) != home.as_str())
-        {
-            return Err(format!(
-                "the case's acting user and its invitee {remote} are on different servers: \
-                 a black-box run has users of the target's server only"
-            ));
-        }
+        let federated = case.context.federation.is_some();
         let mut local: Vec<String> = named
             .into_iter()
-            .filter(|user| server_of(user) == home.as_str())
+            .filter(|user| !federated || server_of(user) == home.as_str())
             .collect();
         let bridge = case.context.appservice.as_ref().and(appservice);
-        let mut roles = Vec::new();
+        let mut cast = Self {
+            roles: Vec::new(),
+            players: Vec::new(),
+            groups: BTreeMap::new(),
+            appservice: bridge.clone(),
+        };
         if let Some((_, user)) = &bridge {
-            roles.push((local.remove(0), user.clone()));
+            cast.roles.push((local.remove(0), user.clone()));
         }
-        if local.len() > accounts.len() {
-            return Err(format!(
-                "the case names {} users and the run has {} test accounts",
-                local.len(),
-                accounts.len()
-            ));
+        let mut regular = accounts.iter();
+        for user in local {
+            let invitee = case.context.invitees.contains_key(&user);
+            let account = match group_of(case, &user) {
+                None if invitee => make(None)?,
+                Some(group) => {
+                    let account = make(Some(group))?;
+                    let server = server_of(&account.user_id).to_owned();
+                    cast.groups.insert(
+                        group.to_owned(),
+                        format!("@{}*:{server}", group_prefix(group)),
+                    );
+                    account
+                }
+                None => regular.next().cloned().ok_or_else(|| {
+                    format!(
+                        "the case names more users than the run has test accounts ({})",
+                        accounts.len()
+                    )
+                })?,
+            };
+            cast.roles.push((user, account.user_id.clone()));
+            cast.players.push(account);
         }
-        roles.extend(
-            local
-                .into_iter()
-                .zip(accounts)
-                .map(|(user, account)| (user, account.user_id.clone())),
-        );
-        Ok(Self {
-            roles,
-            appservice: bridge,
-        })
+        Ok(cast)
+    }
+
+    /// The account of the acting user, unless a bridge acts.
+    pub fn actor(&self) -> Option<&Account> {
+        self.appservice
+            .is_none()
+            .then(|| self.players.first())
+            .flatten()
     }
 
     /// The account that plays `user`, if the case names it.
@@ -114,6 +141,15 @@ impl Cast {
                 (self.name(user), settings)
             })
             .collect();
+        renamed.context.groups = case
+            .context
+            .groups
+            .keys()
+            .map(|group| {
+                let globs = self.groups.get(group).cloned().into_iter().collect();
+                (group.clone(), globs)
+            })
+            .collect();
         if let Some(room) = &mut renamed.context.room {
             for content in room.state.values_mut() {
                 *content = self.value(content);
@@ -132,8 +168,20 @@ impl Cast {
             .map_err(|why| format!("with the test accounts in it, the case does not hold: {why}"))
     }
 
-    fn name(&self, user: &str) -> String {
-        self.account_of(user).unwrap_or(user).to_owned()
+    /// A user's or a server's name as cast: a user the case names becomes
+    /// its account, and the server of a user the case names becomes that
+    /// account's server (a setting that names servers names the same ones).
+    fn name(&self, text: &str) -> String {
+        if let Some(account) = self.account_of(text) {
+            return account.to_owned();
+        }
+        self.roles
+            .iter()
+            .find(|(named, _)| server_of(named) == text)
+            .map_or_else(
+                || text.to_owned(),
+                |(_, account)| server_of(account).to_owned(),
+            )
     }
 
     fn value(&self, value: &Value) -> Value {
@@ -201,6 +249,15 @@ fn collect(value: &Value, into: &mut Vec<String>) {
         }
         _ => {}
     }
+}
+
+/// The user group `case` puts `user` in, if any.
+fn group_of<'c>(case: &'c Case, user: &str) -> Option<&'c str> {
+    case.context
+        .groups
+        .iter()
+        .find(|(_, globs)| globs.iter().any(|glob| Glob::new(glob).matches(user)))
+        .map(|(group, _)| group.as_str())
 }
 
 fn server_of(user: &str) -> &str {

@@ -210,7 +210,7 @@ impl Client {
         }
         let url = format!("{}{path_and_query}", self.base);
         let (status, bytes) = if verbatim::has_dot_segments(path_and_query) {
-            self.verbatim(trail, method, path_and_query, &map, body)?
+            self.verbatim(trail, method, path_and_query, &map, body, false)?
         } else {
             self.exchange(trail, method, &url, &map, body)?
         };
@@ -220,9 +220,44 @@ impl Client {
         })
     }
 
+    /// Sends a request whose body the server may refuse on its length
+    /// alone, as a large upload goes: `Expect: 100-continue`, the body only
+    /// if the server does not answer first.
+    pub fn upload(
+        &self,
+        trail: &mut Vec<Exchange>,
+        method: &str,
+        path_and_query: &str,
+        token: Option<&str>,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> Result<Answer, String> {
+        let mut map = HeaderMap::new();
+        if let Some(token) = token {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| "the access token is not a header value".to_owned())?;
+            map.insert(http::header::AUTHORIZATION, value);
+        }
+        for (name, value) in headers {
+            let name: http::HeaderName = name
+                .parse()
+                .map_err(|_| format!("bad header name {name:?}"))?;
+            let value = value
+                .parse()
+                .map_err(|_| format!("bad header value for {name}"))?;
+            map.insert(name, value);
+        }
+        let (status, bytes) = self.verbatim(trail, method, path_and_query, &map, body, true)?;
+        Ok(Answer {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        })
+    }
+
     /// Sends one request exactly as written, with `headers` (no library
-    /// between that would resolve its dot segments), and keeps it as
-    /// evidence.
+    /// between that would resolve its dot segments; with `continued`, the
+    /// body after `100 Continue`), and keeps it as evidence.
     fn verbatim(
         &self,
         trail: &mut Vec<Exchange>,
@@ -230,6 +265,7 @@ impl Client {
         path_and_query: &str,
         headers: &HeaderMap,
         body: Vec<u8>,
+        continued: bool,
     ) -> Result<(u16, Vec<u8>), String> {
         let mut exchange = Exchange {
             method: method.to_owned(),
@@ -256,6 +292,7 @@ impl Client {
             path_and_query,
             &pairs,
             &body,
+            continued,
         );
         exchange.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &sent {

@@ -47,9 +47,6 @@ impl Peer {
         trail: &mut Vec<Exchange>,
         destination: &str,
     ) -> Result<Answer, String> {
-        let destination: OwnedServerName = destination
-            .try_into()
-            .map_err(|_| format!("{destination:?} is not a server name"))?;
         let path = format!("/_matrix/federation/v1/send/{}", super::txn_id());
         let body = json!({
             "origin": self.name,
@@ -59,9 +56,26 @@ impl Peer {
         })
         .to_string()
         .into_bytes();
+        self.send(client, trail, "PUT", &path, body, destination)
+    }
+
+    /// Sends a request to `destination` through `client`, signed as this
+    /// peer (`X-Matrix`, over the method, the path and the JSON body).
+    pub fn send(
+        &self,
+        client: &Client,
+        trail: &mut Vec<Exchange>,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        destination: &str,
+    ) -> Result<Answer, String> {
+        let destination: OwnedServerName = destination
+            .try_into()
+            .map_err(|_| format!("{destination:?} is not a server name"))?;
         let signed = http::Request::builder()
-            .method("PUT")
-            .uri(&path)
+            .method(method)
+            .uri(path)
             .body(body.clone())
             .map_err(|e| format!("cannot build the request: {e}"))?;
         let x_matrix = XMatrix::sign_http_request(
@@ -75,8 +89,8 @@ impl Peer {
             .map_err(|_| "the signature is not a header value".to_owned())?;
         client.raw(
             trail,
-            "PUT",
-            &path,
+            method,
+            path,
             None,
             &[("authorization".to_owned(), header.to_owned())],
             body,

@@ -61,12 +61,14 @@ pub struct Setting<'a> {
     pub event_age: Duration,
 }
 
-/// Makes and remembers fixtures for one user.
+/// Makes and remembers fixtures.
 pub struct Fixtures {
     target: Client,
     homeserver: Option<Client>,
+    /// Who makes a room when the case does not say (its acting user is a
+    /// bridge, or a scenario's).
     token: String,
-    made: BTreeMap<(Place, String), Result<Fixture, Unmade>>,
+    made: BTreeMap<(Place, String, String), Result<Fixture, Unmade>>,
 }
 
 impl Fixtures {
@@ -81,19 +83,22 @@ impl Fixtures {
         }
     }
 
-    /// The room `case` acts on, and an event in it.
+    /// The room `case` acts on, made by the user of `token` (the first
+    /// account's when `None`), and an event in it.
     pub fn for_case(
         &mut self,
         trail: &mut Vec<Exchange>,
         case: &Case,
         setting: &Setting<'_>,
+        token: Option<&str>,
     ) -> Result<Fixture, Unmade> {
         let (plan, place) = self.plan(case, setting)?;
-        let key = (place, plan.body().to_string());
+        let token = token.unwrap_or(&self.token).to_owned();
+        let key = (place, plan.body().to_string(), token.clone());
         if let Some(made) = self.made.get(&key) {
             return made.clone();
         }
-        let made = self.make(trail, &plan, place);
+        let made = self.make(trail, &plan, place, &token);
         self.made.insert(key, made.clone());
         made
     }
@@ -112,7 +117,7 @@ impl Fixtures {
                 "the suite cannot make a room the profile allows: {why}"
             )));
         }
-        self.make(trail, &plan, Place::Target)
+        self.make(trail, &plan, Place::Target, &self.token)
     }
 
     /// How `case`'s room is made: as a compliant client makes it, through
@@ -159,6 +164,7 @@ impl Fixtures {
         trail: &mut Vec<Exchange>,
         plan: &RoomPlan,
         place: Place,
+        token: &str,
     ) -> Result<Fixture, Unmade> {
         let client = match (place, &self.homeserver) {
             (Place::Homeserver, Some(homeserver)) => homeserver,
@@ -170,7 +176,7 @@ impl Fixtures {
                 trail,
                 "POST",
                 "/_matrix/client/v3/createRoom",
-                Some(&self.token),
+                Some(token),
                 &[],
                 body,
             )
@@ -197,7 +203,7 @@ impl Fixtures {
             .try_into()
             .map_err(|_| Unmade::Failed(format!("{room} is not a room id")))?;
         let event = self
-            .event_in(client, trail, &room, plan.facts.encrypted)
+            .event_in(client, trail, &room, plan.facts.encrypted, token)
             .map_err(|failure| {
                 Unmade::Failed(format!(
                     "cannot send an event into the test's room: {failure}"
@@ -217,6 +223,7 @@ impl Fixtures {
         trail: &mut Vec<Exchange>,
         room: &OwnedRoomId,
         encrypted: bool,
+        token: &str,
     ) -> Result<String, Failure> {
         let (event_type, content) = if encrypted {
             (
@@ -237,7 +244,7 @@ impl Fixtures {
             event_type.into(),
             raw(&content)?,
         );
-        let sent = client.send(trail, request, Some(&self.token))?;
+        let sent = client.send(trail, request, Some(token))?;
         Ok(sent.event_id.to_string())
     }
 }

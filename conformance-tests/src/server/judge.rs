@@ -23,15 +23,16 @@ pub struct Expectation<'a> {
     /// The refusal's errcode, when the profile fixes it.
     pub errcode: Option<&'a str>,
     /// Passing the request on is all that is asked (a homeserver's own
-    /// page, whose answer is the homeserver's business): any answer the
-    /// gateway did not make passes.
+    /// page, or a request the homeserver takes on to another server, whose
+    /// answers are not the gateway's doing): any answer the gateway did not
+    /// make passes.
     pub passed_on: bool,
 }
 
 /// The status of one answer, and what it rests on.
 pub fn judge(expect: &Expectation<'_>, answer: &Answer, target: Target) -> (Status, String) {
     let rule = answer.body.get(RULE_FIELD).and_then(|rule| rule.as_str());
-    if expect.passed_on && rule.is_none() && answer.status < 500 {
+    if expect.passed_on && rule.is_none() {
         return (
             Status::Pass,
             format!(
@@ -39,6 +40,21 @@ pub fn judge(expect: &Expectation<'_>, answer: &Answer, target: Target) -> (Stat
                 answer.status
             ),
         );
+    }
+    if expect.refused && expect.status == Some(200) {
+        // A refusal the API answers 200 (a transaction's items): only the
+        // rule named in the answer shows it.
+        return if answer.status == 200 && rule == Some(expect.rule) {
+            (
+                Status::Pass,
+                format!("refused as required, item by item: rule {}", expect.rule),
+            )
+        } else {
+            (
+                Status::Fail,
+                format!("not refused by rule {}: {}", expect.rule, answer.describe()),
+            )
+        };
     }
     if !expect.refused {
         return if answer.is_success() && rule.is_none() {
@@ -182,5 +198,23 @@ mod tests {
             .0,
             Status::Fail
         );
+    }
+
+    #[test]
+    fn a_refusal_answered_200_passes_only_when_it_names_the_rule() {
+        let items = Expectation {
+            refused: true,
+            rule: "federation.transaction_items",
+            status: Some(200),
+            errcode: None,
+            passed_on: false,
+        };
+        let named = answer(
+            200,
+            json!({"pdus": {}, RULE_FIELD: "federation.transaction_items"}),
+        );
+        assert_eq!(judge(&items, &named, Target::Gateway).0, Status::Pass);
+        let accepted = answer(200, json!({"pdus": {}}));
+        assert_eq!(judge(&items, &accepted, Target::Gateway).0, Status::Fail);
     }
 }

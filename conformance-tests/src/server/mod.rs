@@ -3,38 +3,37 @@
 //! a black box over HTTP.
 
 mod appservice;
+mod case;
 mod cast;
 mod client;
 mod compliant;
 mod federation;
 mod fixtures;
 mod judge;
+mod roles;
 mod scenarios;
 mod users;
 mod verbatim;
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use sectorgate_policy::cases::{self, Case};
 use sectorgate_policy::profile::parse_version;
-use sectorgate_policy::rules;
 use serde_json::Value;
 
 pub use appservice::Appservice;
 pub use client::{Answer, Client, Failure, http_client};
 pub use judge::{Expectation, RULE_FIELD, judge};
-pub use users::{Account, Credentials, UserHook};
+pub use users::{Account, Credentials, UserHook, group_prefix};
 
-use crate::catalog::{Catalog, Mode, Need, Scenario, Source, Target, TestSpec};
+use crate::catalog::{Catalog, Mode, Need, Source, Target, TestSpec};
 use crate::report::{Exchange, Header, Report, Run, TestResult};
 use crate::selection::Selection;
 use crate::status::Status;
-use cast::Cast;
 pub(crate) use fixtures::raw;
-use fixtures::{Fixtures, Setting, Unmade};
+use fixtures::{Fixtures, Setting};
 
 /// How a server run is made.
 #[derive(Clone, Debug)]
@@ -51,14 +50,17 @@ pub struct RunOptions {
     pub federation_url: Option<String>,
     /// The target's server name (by default, the test users' server).
     pub server_name: Option<String>,
-    /// The suite's peer's server name.
+    /// The suite's peer's server name: a server outside the federation.
     pub peer_name: String,
     /// Publish the peer's key over HTTPS, so the target can verify it.
     pub peer_publish: Option<PeerPublish>,
+    /// The federation the target is set up with for the run, whose servers
+    /// the suite plays (federation cases need it).
+    pub federated: Option<FederationSetup>,
     /// Where test users come from.
     pub users: UserHook,
-    /// An application service registered on the homeserver for the run.
-    pub appservice: Option<Appservice>,
+    /// Application services registered on the homeserver for the run.
+    pub appservices: Vec<Appservice>,
     /// An extra CA to trust (PEM).
     pub ca: Option<PathBuf>,
     /// Which tests run.
@@ -83,6 +85,26 @@ pub struct PeerPublish {
     pub key: PathBuf,
 }
 
+/// The federation the target is set up with for the run (see
+/// docs/conformance.md): its allowlist names `member` and `other_member`
+/// and admits `*.` the parent domain of `wildcard_member`; it does not
+/// admit the suite's outsider peer (`--peer-name`).
+#[derive(Clone, Debug)]
+pub struct FederationSetup {
+    /// The suite's member peer: it signs as this server name.
+    pub member: String,
+    /// Where the member peer publishes its key (with the certificate the
+    /// outsider peer publishes with).
+    pub member_listen: Option<std::net::SocketAddr>,
+    /// Another server the allowlist names; never contacted.
+    pub other_member: String,
+    /// A server the allowlist admits through a wildcard; never contacted.
+    pub wildcard_member: String,
+    /// The client-server and federation URLs of an instance of the target
+    /// whose signed federation list is stale.
+    pub stale: Option<(String, String)>,
+}
+
 /// Test accounts the run makes: enough for the cases that name an inviter,
 /// an invitee and a third user.
 const ACCOUNTS: usize = 3;
@@ -103,8 +125,15 @@ struct Bench<'a> {
     catalog: &'a Catalog,
     client: Client,
     federation: Option<Client>,
-    /// The suite's federation peer, when federation is tested.
+    /// The suite's federation peer (outside the federation), when
+    /// federation is tested.
     peer: Option<federation::Peer>,
+    /// The suite's member peer, when the run has a federation setup.
+    member: Option<federation::Peer>,
+    /// The stale instance's client-server and federation clients.
+    stale: Option<(Client, Client)>,
+    /// Accounts made for members of the profile's user groups, by group.
+    group_accounts: RefCell<BTreeMap<String, Account>>,
     accounts: Vec<Account>,
     /// Rooms for cases, made as the first account.
     fixtures: RefCell<Fixtures>,
@@ -116,6 +145,27 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
+    /// A new account, never used before.
+    fn fresh_account(&self, trail: &mut Vec<Exchange>) -> Result<Account, String> {
+        self.options.users.fresh_account(&self.client, trail)
+    }
+
+    /// The run's account in the profile's user group `group`, made the
+    /// first time it is needed.
+    fn group_account(&self, group: &str, trail: &mut Vec<Exchange>) -> Result<Account, String> {
+        if let Some(account) = self.group_accounts.borrow().get(group) {
+            return Ok(account.clone());
+        }
+        let account = self
+            .options
+            .users
+            .group_account(&self.client, trail, group)?;
+        self.group_accounts
+            .borrow_mut()
+            .insert(group.to_owned(), account.clone());
+        Ok(account)
+    }
+
     /// What fixtures are planned with, for an event `event_age` old.
     fn setting<'p>(&'p self, product: &'p Product, event_age: Duration) -> Setting<'p> {
         Setting {
@@ -134,7 +184,16 @@ pub fn run(catalog: &Catalog, options: &RunOptions) -> Report {
     let mut setup = Vec::new();
     let prepared = prepare(options, &mut setup);
     let (product, mut results) = match prepared {
-        Ok(((client, federation, homeserver, accounts, peer), product)) => {
+        Ok((parts, product)) => {
+            let Parts {
+                client,
+                federation,
+                homeserver,
+                accounts,
+                peer,
+                member,
+                stale,
+            } = parts;
             let token = accounts
                 .first()
                 .map(|a| a.token.clone())
@@ -146,6 +205,9 @@ pub fn run(catalog: &Catalog, options: &RunOptions) -> Report {
                 catalog,
                 fixtures: RefCell::new(Fixtures::new(client.clone(), homeserver.clone(), &token)),
                 homeserver,
+                member,
+                stale,
+                group_accounts: RefCell::default(),
                 client,
                 federation,
                 peer,
@@ -217,16 +279,23 @@ fn millis_since_epoch(at: SystemTime) -> u64 {
         })
 }
 
-/// The target's client, the federation client, the homeserver's own client
-/// (for rooms the profile does not let a client create), the test users and
-/// the federation peer.
-type Parts = (
-    Client,
-    Option<Client>,
-    Option<Client>,
-    Vec<Account>,
-    Option<federation::Peer>,
-);
+/// What the run reaches the product with.
+struct Parts {
+    /// The target's client-server API.
+    client: Client,
+    /// Its federation API.
+    federation: Option<Client>,
+    /// The homeserver's own API (`--fixture-url`).
+    homeserver: Option<Client>,
+    /// The test users.
+    accounts: Vec<Account>,
+    /// The suite's outsider peer.
+    peer: Option<federation::Peer>,
+    /// The suite's member peer.
+    member: Option<federation::Peer>,
+    /// The stale instance's client-server and federation APIs.
+    stale: Option<(Client, Client)>,
+}
 
 fn prepare(options: &RunOptions, trail: &mut Vec<Exchange>) -> Result<(Parts, Product), String> {
     let http = http_client(options.timeout, options.ca.as_deref())?;
@@ -310,7 +379,35 @@ fn prepare(options: &RunOptions, trail: &mut Vec<Exchange>) -> Result<(Parts, Pr
             Some(peer)
         }
     };
-    Ok(((client, federation, homeserver, accounts, peer), product))
+    let setup = options.federated.as_ref().filter(|_| federation.is_some());
+    let member = match setup {
+        None => None,
+        Some(setup) => {
+            let member = federation::Peer::new(&setup.member)?;
+            if let (Some(listen), Some(publish)) = (setup.member_listen, &options.peer_publish) {
+                member.publish(listen, &publish.cert, &publish.key)?;
+            }
+            Some(member)
+        }
+    };
+    let stale = setup
+        .and_then(|setup| setup.stale.as_ref())
+        .map(|(url, federation)| {
+            (
+                Client::new(http.clone(), url),
+                Client::new(http.clone(), federation),
+            )
+        });
+    let parts = Parts {
+        client,
+        federation,
+        homeserver,
+        accounts,
+        peer,
+        member,
+        stale,
+    };
+    Ok((parts, product))
 }
 
 /// The name and version the product reports on the federation API's
@@ -379,8 +476,8 @@ fn run_test(bench: &Bench<'_>, product: &Product, test: &TestSpec) -> TestResult
         let missing = match need {
             Need::RoomVersion(version) => !product.room_versions.contains(version),
             Need::Federation => bench.federation.is_none(),
-            Need::FederatedPeers => true,
-            Need::Appservice => bench.options.appservice.is_none(),
+            Need::FederatedPeers => bench.member.is_none(),
+            Need::Appservice => bench.options.appservices.is_empty(),
             Need::SpecVersion(version) => parse_version(version)
                 .is_none_or(|wanted| !product.spec_versions.iter().any(|have| *have >= wanted)),
         };
@@ -389,8 +486,9 @@ fn run_test(bench: &Bench<'_>, product: &Product, test: &TestSpec) -> TestResult
                 Need::Federation => {
                     "the run was given no federation URL (--federation-url)".to_owned()
                 }
-                Need::FederatedPeers => "the suite does not yet act as the servers of a \
-                    federation the target is set up with"
+                Need::FederatedPeers => "the run was given no federation the target is set \
+                    up with (--federation-url, --member-peer, --other-member, \
+                    --wildcard-member; see docs/conformance.md)"
                     .to_owned(),
                 Need::Appservice => "the run was given no application service registered \
                     on the homeserver (--appservice)"
@@ -413,7 +511,7 @@ fn run_test(bench: &Bench<'_>, product: &Product, test: &TestSpec) -> TestResult
     let started = Instant::now();
     let mut trail = Vec::new();
     let (status, messages) = match &test.source {
-        Source::Case { case, .. } => run_case(bench, product, case, &mut trail),
+        Source::Case { case, .. } => case::run(bench, product, case, &mut trail),
         Source::Scenario(scenario) => scenarios::run(bench, product, test, scenario, &mut trail),
         Source::Client(_) => (
             Status::NotApplicable,
@@ -423,244 +521,6 @@ fn run_test(bench: &Bench<'_>, product: &Product, test: &TestSpec) -> TestResult
     let mut done = result(test, status, messages, trail);
     done.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     done
-}
-
-/// The status of a fixture that could not be made.
-fn unmade(unmade: Unmade) -> (Status, Vec<String>) {
-    match unmade {
-        Unmade::NotHere(why) => (Status::NotExercised, vec![why]),
-        Unmade::Failed(why) => (Status::Error, vec![why]),
-    }
-}
-
-fn run_case(
-    bench: &Bench<'_>,
-    product: &Product,
-    case: &Case,
-    trail: &mut Vec<Exchange>,
-) -> (Status, Vec<String>) {
-    let Some(account) = bench.accounts.first() else {
-        return (Status::Error, vec!["no test user".to_owned()]);
-    };
-    let server = account.server_name();
-    let profile = &bench.catalog.profile;
-    let appservice = bench.options.appservice.as_ref();
-    let bridge = appservice.map(|appservice| (appservice.id.clone(), appservice.user(server)));
-    let cast = match Cast::of(case, &bench.accounts, bridge) {
-        Ok(cast) => cast,
-        Err(why) => return (Status::NotExercised, vec![why]),
-    };
-    let case = &match cast.holds(case, profile, bench.now_ms) {
-        Ok(renamed) => renamed,
-        Err(why) => return (Status::NotExercised, vec![why]),
-    };
-    let dated = match dated_event(bench, case) {
-        Ok(dated) => dated,
-        Err(why) => return (Status::NotExercised, vec![why]),
-    };
-    if invites(case)
-        && let Err(why) = settle_invite_settings(bench, &cast, case, trail)
-    {
-        return (Status::Error, vec![why]);
-    }
-    let fixture = if case.needs_room() {
-        let setting = bench.setting(product, dated.unwrap_or(Duration::ZERO));
-        let made = bench.fixtures.borrow_mut().for_case(trail, case, &setting);
-        match made {
-            Ok(fixture) => Some(fixture),
-            Err(why) => return unmade(why),
-        }
-    } else {
-        None
-    };
-    let (room, mut event) = fixture.as_ref().map_or(
-        (cases::PLACEHOLDER_ROOM, cases::PLACEHOLDER_EVENT.to_owned()),
-        |fixture| (fixture.room.as_str(), fixture.event.clone()),
-    );
-    if let Some(appservice) = appservice.filter(|_| cast.appservice.is_some() || dated.is_some()) {
-        match appservice_in_room(bench, appservice, room, dated, trail) {
-            Ok(Some(dated_event)) => event = dated_event,
-            Ok(None) => {}
-            Err(why) => return (Status::Error, vec![why]),
-        }
-    }
-    let event = event.as_str();
-    let token = match (&cast.appservice, appservice) {
-        (Some(_), Some(appservice)) => appservice.as_token.as_str(),
-        _ => account.token.as_str(),
-    };
-    let txn = txn_id().to_string();
-    let path = case.path(room, event, &txn);
-    let headers: Vec<(String, String)> = case
-        .request
-        .headers
-        .iter()
-        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect();
-    let body = case.body(room, event, &txn);
-    let answer = match bench.client.raw(
-        trail,
-        &case.request.method,
-        &path,
-        Some(token),
-        &headers,
-        body,
-    ) {
-        Ok(answer) => answer,
-        Err(why) => return (Status::Error, vec![why]),
-    };
-    let expect = Expectation {
-        refused: case.expect.verdict == "deny",
-        rule: &case.expect.rule,
-        status: case.expect.status,
-        errcode: case.expect.errcode.as_deref(),
-        passed_on: case.expect.rule == rules::HOMESERVER_PATH.as_str(),
-    };
-    let (status, message) = judge(&expect, &answer, bench.options.target);
-    (status, vec![message])
-}
-
-/// How old the event `case` acts on must be, when a new one would not do:
-/// the run's application service sends it dated, on the homeserver.
-fn dated_event(bench: &Bench<'_>, case: &Case) -> Result<Option<Duration>, String> {
-    let Some(age) = case.context.event_age else {
-        return Ok(None);
-    };
-    let room = case.context.room.clone().unwrap_or_default();
-    let profile = &bench.catalog.profile;
-    if compliant::holds_in(case, &room, Duration::ZERO, profile, bench.now_ms) {
-        return Ok(None);
-    }
-    if bench.options.appservice.is_none() || bench.homeserver.is_none() {
-        return Err(format!(
-            "the case needs an event {} old: the suite sends one dated through an application \
-             service registered on the homeserver (--appservice), on the homeserver itself \
-             (--fixture-url)",
-            humantime::format_duration(age)
-        ));
-    }
-    Ok(Some(age))
-}
-
-/// The application service's user joins `room`, on the homeserver itself
-/// (invited by the first account, which made the room): what a bridge does
-/// to take part, which is not what the case looks at. With `dated`, it then
-/// sends an event that old, whose id is returned.
-fn appservice_in_room(
-    bench: &Bench<'_>,
-    appservice: &Appservice,
-    room: &str,
-    dated: Option<Duration>,
-    trail: &mut Vec<Exchange>,
-) -> Result<Option<String>, String> {
-    let (Some(inviter), Some(homeserver)) = (bench.accounts.first(), &bench.homeserver) else {
-        return Err(
-            "the application service's user joins the test's room on the homeserver itself \
-             (--fixture-url)"
-                .to_owned(),
-        );
-    };
-    let server = inviter.server_name();
-    let invite = serde_json::json!({"user_id": appservice.user(server)});
-    let answer = homeserver.raw(
-        trail,
-        "POST",
-        &format!("/_matrix/client/v3/rooms/{}/invite", cases::encode(room)),
-        Some(&inviter.token),
-        &[],
-        invite.to_string().into_bytes(),
-    )?;
-    // Invited by an earlier case: already a member.
-    if !answer.is_success() && answer.status != 403 {
-        return Err(format!(
-            "the test's room could not invite the application service's user: {}",
-            answer.describe()
-        ));
-    }
-    appservice.join(homeserver, trail, room, server)?;
-    let Some(age) = dated else {
-        return Ok(None);
-    };
-    // A minute older than asked, so that the request's own time cannot
-    // bring it back under the profile's limit.
-    let age = u64::try_from(age.as_millis()).unwrap_or(u64::MAX) + 60_000;
-    let ts = bench.now_ms.saturating_sub(age);
-    appservice
-        .send_dated(homeserver, trail, room, server, ts)
-        .map(Some)
-}
-
-/// Whether `case` invites someone: its invitees' settings decide it.
-fn invites(case: &Case) -> bool {
-    !case.context.invitees.is_empty()
-        || case.request.path.ends_with("/invite")
-        || case
-            .request
-            .body
-            .as_ref()
-            .and_then(|body| body.get("invite"))
-            .is_some()
-}
-
-/// Before a case that invites: each account that plays one of the case's
-/// invitees saves the settings the case gives it, and every other account
-/// but the acting one allows all invites, in each format the profile
-/// honours (a setting left from an earlier test must not decide).
-fn settle_invite_settings(
-    bench: &Bench<'_>,
-    cast: &Cast,
-    case: &Case,
-    trail: &mut Vec<Exchange>,
-) -> Result<(), String> {
-    let Some(permissions) = &bench.catalog.profile.invites.permissions else {
-        return Ok(());
-    };
-    for account in bench.accounts.iter().skip(1) {
-        let given = case.context.invitees.get(&account.user_id);
-        let settings: Vec<(String, Value)> = match given {
-            Some(settings) => settings
-                .iter()
-                .map(|(kind, content)| (kind.clone(), content.clone()))
-                .collect(),
-            None => permissions
-                .types
-                .iter()
-                .map(|(kind, format)| (kind.clone(), Scenario::allow_all(*format)))
-                .collect(),
-        };
-        for (kind, content) in settings {
-            let path = format!(
-                "/_matrix/client/v3/user/{}/account_data/{kind}",
-                cases::encode(&account.user_id)
-            );
-            let answer = bench.client.raw(
-                trail,
-                "PUT",
-                &path,
-                Some(&account.token),
-                &[],
-                content.to_string().into_bytes(),
-            )?;
-            if !answer.is_success() {
-                return Err(format!(
-                    "{} could not save its invite settings ({kind}) for the case{}: {}",
-                    account.user_id,
-                    if cast
-                        .roles
-                        .iter()
-                        .any(|(_, played)| *played == account.user_id)
-                    {
-                        ""
-                    } else {
-                        " (allowing all)"
-                    },
-                    answer.describe()
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A fresh transaction id.

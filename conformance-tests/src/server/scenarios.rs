@@ -6,8 +6,9 @@ use ruma::{OwnedRoomId, OwnedUserId};
 use sectorgate_policy::cases::CaseRoom;
 use serde_json::json;
 
+use super::case::unmade;
 use super::fixtures::raw;
-use super::{Answer, Bench, Expectation, Failure, Product, judge, unmade};
+use super::{Answer, Bench, Expectation, Failure, Product, judge};
 use crate::catalog::{Scenario, TestSpec};
 use crate::report::Exchange;
 use crate::status::Status;

@@ -82,10 +82,11 @@ impl UserHook {
         count: usize,
         least: usize,
     ) -> Result<Vec<Account>, String> {
+        const PREFIX: &str = "conformance-";
         match self {
-            Self::Open => (0..count).map(|_| open(client, trail)).collect(),
+            Self::Open => (0..count).map(|_| open(client, trail, PREFIX)).collect(),
             Self::SharedSecret(secret) => (0..count)
-                .map(|_| shared_secret(client, trail, secret))
+                .map(|_| shared_secret(client, trail, secret, PREFIX))
                 .collect(),
             Self::List(list) if list.len() < least => Err(format!(
                 "the user list has {} accounts; at least {least} are needed",
@@ -100,17 +101,63 @@ impl UserHook {
     }
 }
 
-fn fresh_name() -> (String, String) {
+/// The localpart prefix of the accounts the suite makes for a member of
+/// the profile's user group `group`: the target's configuration puts
+/// `@<prefix>*:<server>` in that group (see docs/conformance.md).
+pub fn group_prefix(group: &str) -> String {
+    format!("conformance-{group}-")
+}
+
+impl UserHook {
+    /// A new account in the profile's user group `group`: its localpart
+    /// starts with [`group_prefix`]. A list made beforehand cannot give one.
+    pub fn group_account(
+        &self,
+        client: &Client,
+        trail: &mut Vec<Exchange>,
+        group: &str,
+    ) -> Result<Account, String> {
+        self.made(client, trail, &group_prefix(group))
+            .map_err(|why| format!("the case needs a user in the group {group}: {why}"))
+    }
+
+    /// A new account, never used before.
+    pub fn fresh_account(
+        &self,
+        client: &Client,
+        trail: &mut Vec<Exchange>,
+    ) -> Result<Account, String> {
+        self.made(client, trail, "conformance-")
+            .map_err(|why| format!("the case needs a user who has set nothing yet: {why}"))
+    }
+
+    fn made(
+        &self,
+        client: &Client,
+        trail: &mut Vec<Exchange>,
+        prefix: &str,
+    ) -> Result<Account, String> {
+        match self {
+            Self::Open => open(client, trail, prefix),
+            Self::SharedSecret(secret) => shared_secret(client, trail, secret, prefix),
+            Self::List(_) => Err(
+                "a user list cannot make one (use open or shared-secret registration)".to_owned(),
+            ),
+        }
+    }
+}
+
+fn fresh_name(prefix: &str) -> (String, String) {
     let mut rng = rand::rng();
     let localpart = format!(
-        "conformance-{}",
+        "{prefix}{}",
         Alphanumeric.sample_string(&mut rng, 10).to_lowercase()
     );
     (localpart, Alphanumeric.sample_string(&mut rng, 24))
 }
 
-fn open(client: &Client, trail: &mut Vec<Exchange>) -> Result<Account, String> {
-    let (localpart, password) = fresh_name();
+fn open(client: &Client, trail: &mut Vec<Exchange>, prefix: &str) -> Result<Account, String> {
+    let (localpart, password) = fresh_name(prefix);
     let mut request = register::v3::Request::new();
     request.username = Some(localpart);
     request.password = Some(password);
@@ -151,6 +198,7 @@ fn shared_secret(
     client: &Client,
     trail: &mut Vec<Exchange>,
     secret: &str,
+    prefix: &str,
 ) -> Result<Account, String> {
     const PATH: &str = "/_synapse/admin/v1/register";
     let nonce = client.raw(trail, "GET", PATH, None, &[], Vec::new())?;
@@ -165,7 +213,7 @@ fn shared_secret(
             )
         })?
         .to_owned();
-    let (localpart, password) = fresh_name();
+    let (localpart, password) = fresh_name(prefix);
     let mut mac = hmac_sha1::Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes())
         .map_err(|_| "the shared secret is not a usable key")?;
     for (index, part) in [nonce.as_str(), &localpart, &password, "notadmin"]

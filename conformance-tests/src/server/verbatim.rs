@@ -1,7 +1,9 @@
 //! Requests sent byte for byte as a case writes them, for paths an HTTP
 //! library would change on the way (dot segments, which clients resolve
-//! before sending): HTTP/1.1 on a connection of its own, with TLS for an
-//! `https` base, closed after the answer.
+//! before sending), and for bodies a server may refuse on their declared
+//! length before reading them (`Expect: 100-continue`, as curl sends a large
+//! upload): HTTP/1.1 on a connection of its own, with TLS for an `https`
+//! base, closed after the answer.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -31,7 +33,13 @@ pub struct Reach {
     pub timeout: Duration,
 }
 
-/// Sends one request as written; its status and body.
+/// How long a request that expects `100 Continue` waits for it (or for an
+/// early answer) before it sends its body anyway, as curl does.
+const CONTINUE_WAIT: Duration = Duration::from_secs(1);
+
+/// Sends one request as written; its status and body. With `continued`,
+/// the head asks `Expect: 100-continue` and the body follows only when the
+/// server does not answer first.
 pub fn send(
     reach: &Reach,
     base: &str,
@@ -39,6 +47,7 @@ pub fn send(
     path_and_query: &str,
     headers: &[(String, String)],
     body: &[u8],
+    continued: bool,
 ) -> Result<(u16, Vec<u8>), String> {
     let uri: http::Uri = base.parse().map_err(|e| format!("{base}: {e}"))?;
     let host = uri.host().ok_or_else(|| format!("{base} names no host"))?;
@@ -55,36 +64,62 @@ pub fn send(
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
+    if continued {
+        head.push_str("expect: 100-continue\r\n");
+    }
     head.push_str("\r\n");
-    let mut request = head.into_bytes();
-    request.extend_from_slice(body);
     let stream = TcpStream::connect((host.trim_matches(['[', ']']), port))
         .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
-    let timeout = Some(reach.timeout.max(Duration::from_secs(1)));
+    let timeout = reach.timeout.max(Duration::from_secs(1));
     stream
-        .set_read_timeout(timeout)
+        .set_write_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(timeout)
-        .map_err(|e| e.to_string())?;
+    let wait = |first: bool| {
+        stream
+            .set_read_timeout(Some(if first { CONTINUE_WAIT } else { timeout }))
+            .map_err(|e| e.to_string())
+    };
     let answer = if tls {
         let config = client_config(reach.ca.as_deref())?;
         let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
             .map_err(|e| format!("{host}: {e}"))?;
         let connection = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
-        exchange(rustls::StreamOwned::new(connection, stream), &request)?
+        let tls = rustls::StreamOwned::new(connection, &stream);
+        exchange(tls, head.as_bytes(), body, continued, wait)?
     } else {
-        exchange(stream, &request)?
+        exchange(&stream, head.as_bytes(), body, continued, wait)?
     };
     parse(&answer)
 }
 
-fn exchange(mut stream: impl Read + Write, request: &[u8]) -> Result<Vec<u8>, String> {
-    stream
-        .write_all(request)
-        .and_then(|()| stream.flush())
-        .map_err(|e| format!("cannot send: {e}"))?;
+/// Sends the head, then the body (with `continued`, after `100 Continue`,
+/// or once the server has stayed silent for [`CONTINUE_WAIT`], and not at
+/// all when it answered first); reads the answer to its end. `wait` sets
+/// how long a read waits: the first, for the early answer, or the rest.
+fn exchange(
+    mut stream: impl Read + Write,
+    head: &[u8],
+    body: &[u8],
+    continued: bool,
+    wait: impl Fn(bool) -> Result<(), String>,
+) -> Result<Vec<u8>, String> {
+    let sent = |result: std::io::Result<()>| result.map_err(|e| format!("cannot send: {e}"));
+    sent(stream.write_all(head).and_then(|()| stream.flush()))?;
     let mut answer = Vec::new();
+    if continued {
+        wait(true)?;
+        let mut buffer = [0u8; 4096];
+        if let Ok(read) = stream.read(&mut buffer) {
+            answer.extend_from_slice(&buffer[..read]);
+        }
+        if answer.starts_with(b"HTTP/1.1 100") {
+            answer.clear();
+        }
+    }
+    if answer.is_empty() {
+        sent(stream.write_all(body).and_then(|()| stream.flush()))?;
+    }
+    wait(false)?;
     match stream.take(MAX_ANSWER).read_to_end(&mut answer) {
         Ok(_) => Ok(answer),
         // A peer that closes without TLS's close_notify still answered.

@@ -58,6 +58,9 @@ pub struct Denial {
     pub body: Option<Box<serde_json::Value>>,
 }
 
+/// The member of a refusal's body that names the rule that refused it.
+pub const RULE_FIELD: &str = "org.sectorgate.rule";
+
 /// Allow, deny, or deny in shadow mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {

@@ -21,7 +21,7 @@ pub use decide::{
     decide_endpoint, decide_input_error, decide_origin, decide_rate_limited, decide_too_large,
     decide_unauthenticated, federation_rules, rules,
 };
-pub use decision::{Decision, Denial, RuleId, Verdict};
+pub use decision::{Decision, Denial, RULE_FIELD, RuleId, Verdict};
 pub use error::{Problem, ProfileError};
 pub use profile::Profile;
 

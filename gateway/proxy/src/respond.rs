@@ -153,7 +153,7 @@ fn error_body(errcode: &str, message: &str, rule: &str) -> String {
     json!({
         "errcode": errcode,
         "error": message,
-        "org.sectorgate.rule": rule,
+        sectorgate_policy::RULE_FIELD: rule,
     })
     .to_string()
 }

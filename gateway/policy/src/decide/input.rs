@@ -30,7 +30,7 @@ pub fn decide_rate_limited(rule: RuleId, wait: Duration) -> Decision {
             "errcode": "M_LIMIT_EXCEEDED",
             "error": message,
             "retry_after_ms": retry_after_ms,
-            "org.sectorgate.rule": rule.as_str(),
+            crate::RULE_FIELD: rule.as_str(),
         })));
     }
     decision

@@ -16,7 +16,7 @@ use super::items::{self, Problem};
 use super::rules;
 use crate::federation::FederationFacts;
 use crate::profile::{FederationRules, TransactionMode};
-use crate::{Decision, Denial, Verdict};
+use crate::{Decision, Denial, RULE_FIELD, Verdict};
 
 pub(super) fn check(
     txn: &Transaction,
@@ -74,18 +74,22 @@ pub(super) fn check(
 }
 
 /// The lenient answer: `200 {"pdus": {id: {"error": …}}}`, each refused
-/// PDU under every id it may have.
+/// PDU under every id it may have. The rule is named beside each error and
+/// beside `pdus` (a transaction refused for an EDU alone has no PDU to name
+/// it), where a sender that does not know it ignores it.
 fn per_pdu_answer(denial: &Denial, refused: &[(Vec<String>, Problem)]) -> Denial {
+    let rule = rules::TRANSACTION_ITEMS;
+    let rule = rule.as_str();
     let pdus: Map<String, Value> = refused
         .iter()
         .flat_map(|(ids, problem)| {
             ids.iter()
-                .map(move |id| (id.clone(), json!({ "error": problem })))
+                .map(move |id| (id.clone(), json!({"error": problem, RULE_FIELD: rule})))
         })
         .collect();
     Denial {
         status: 200,
-        body: Some(Box::new(json!({ "pdus": pdus }))),
+        body: Some(Box::new(json!({"pdus": pdus, RULE_FIELD: rule}))),
         ..denial.clone()
     }
 }
