@@ -226,7 +226,11 @@ fn certify_behind_sectorgate(homeserver: &Homeserver, profile: &str) -> Report {
         setup.stale = Some((stale.url.clone(), url.clone()));
     }
     let report = server::run(&catalog, &run);
-    println!("{profile} behind sectorgate:\n{}", report.outline());
+    println!(
+        "{profile} behind sectorgate:\n{}verdict {}",
+        report.outline(),
+        report.verdict.line()
+    );
     report
 }
 
