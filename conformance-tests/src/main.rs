@@ -290,9 +290,9 @@ struct CertifyArgs {
     /// How long to wait for each step.
     #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
     step_timeout: Duration,
-    /// The client's name.
-    #[arg(long, default_value = "unknown client")]
-    product: String,
+    /// The client's name (by default, the `User-Agent` it sent most).
+    #[arg(long)]
+    product: Option<String>,
     /// The client's version.
     #[arg(long, default_value = "")]
     product_version: String,

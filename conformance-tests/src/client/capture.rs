@@ -23,6 +23,9 @@ pub struct Line {
     pub request_id: String,
     /// The HTTP method.
     pub method: String,
+    /// The client's `User-Agent`, when it sent one.
+    #[serde(default)]
+    pub user_agent: Option<String>,
     /// The path.
     pub path: String,
     /// The query, access tokens redacted.

@@ -36,8 +36,9 @@ pub struct CertifyOptions {
     pub guide: Option<Duration>,
     /// The gateway's URL, for the evidence's URLs.
     pub gateway_url: Option<String>,
-    /// The product's name.
-    pub product: String,
+    /// The product's name; by default the `User-Agent` the client sent
+    /// most.
+    pub product: Option<String>,
     /// Its version.
     pub product_version: String,
     /// Which tests run.
@@ -119,16 +120,34 @@ pub fn certify(catalog: &Catalog, options: &CertifyOptions, out: &mut dyn Write)
             tail.problems.join("; ")
         ));
     }
+    let agent = read.as_ref().ok().and_then(|tail| user_agent(&tail.lines));
+    let product = options.product.clone().or(agent).unwrap_or_else(|| {
+        reasons
+            .push("the client sent no User-Agent and no product was given (--product)".to_owned());
+        crate::server::UNNAMED.to_owned()
+    });
     let run = Run {
         target: Target::Client,
         mode: Mode::Passive,
         url: options.capture.display().to_string(),
-        product: options.product.clone(),
+        product,
         product_version: options.product_version.clone(),
         started,
     };
     let header = Header::new(catalog, run, reasons);
     Report::new(header, results)
+}
+
+/// The `User-Agent` the client sent most often.
+fn user_agent(lines: &[Line]) -> Option<String> {
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for agent in lines.iter().filter_map(|line| line.user_agent.as_deref()) {
+        *counts.entry(agent).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(_, count)| *count)
+        .map(|(agent, _)| agent.to_owned())
 }
 
 /// Reads the capture: live, guiding the vendor through the steps and

@@ -36,6 +36,8 @@ pub struct Capture {
 /// What the pipeline learned of a request, for the capture.
 #[derive(Debug, Default)]
 pub struct Seen {
+    /// The client's `User-Agent`, which names the product certified.
+    pub(crate) user_agent: Option<String>,
     pub(crate) user: Option<OwnedUserId>,
     pub(crate) endpoint: Option<String>,
     pub(crate) action: Option<&'static str>,
@@ -96,6 +98,9 @@ impl Capture {
         line.insert("ts".into(), json!(sectorgate_audit::now_ms()));
         line.insert("request_id".into(), json!(request_id));
         line.insert("method".into(), json!(method.as_str()));
+        if let Some(agent) = &seen.user_agent {
+            line.insert("user_agent".into(), json!(agent));
+        }
         line.insert("path".into(), json!(uri.path()));
         if let Some(query) = uri.query() {
             line.insert("query".into(), json!(redact_query(query)));

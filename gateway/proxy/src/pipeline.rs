@@ -55,8 +55,16 @@ pub async fn handle(
     let started = Instant::now();
     // The `record` option's capture: what the pipeline learns of the request.
     let mut seen = gateway.capture.as_ref().map(|_| {
+        let user_agent = request
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|agent| agent.to_str().ok())
+            .map(str::to_owned);
         (
-            Seen::default(),
+            Seen {
+                user_agent,
+                ..Seen::default()
+            },
             request.method().clone(),
             request.uri().clone(),
         )

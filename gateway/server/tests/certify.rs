@@ -131,7 +131,7 @@ impl World {
             people: self.people.clone(),
             guide,
             gateway_url: Some(self.gateway.url.clone()),
-            product: product.to_owned(),
+            product: Some(product.to_owned()),
             product_version: String::new(),
             selection: Selection::default(),
         }
@@ -252,11 +252,19 @@ fn real_clients_are_certified_on_what_they_did() {
     // Judged again offline, from a saved copy of the capture: the same.
     let saved = world.capture.with_extension("saved.jsonl");
     std::fs::copy(&world.capture, &saved).expect("save the capture");
-    let offline = client::certify(
-        &world.catalog,
-        &world.options("matrix-nio", None, &saved),
-        &mut std::io::sink(),
+    // Not named on the command line, the product is what the client said it
+    // is (its User-Agent).
+    let unnamed = CertifyOptions {
+        product: None,
+        ..world.options("matrix-nio", None, &saved)
+    };
+    let offline = client::certify(&world.catalog, &unnamed, &mut std::io::sink());
+    let agent = &offline.header.product;
+    assert!(
+        agent != sectorgate_conformance::server::UNNAMED && !agent.is_empty(),
+        "{agent}"
     );
+    println!("matrix-nio named itself {agent}");
     assert_eq!(
         statuses(&offline),
         nio_statuses,
