@@ -14,7 +14,7 @@ use super::cast::Cast;
 use super::fixtures::Unmade;
 use super::roles::{Federated, Signer};
 use super::users::Account;
-use super::{Answer, Appservice, Bench, Expectation, Product, compliant, judge, txn_id};
+use super::{Answer, Appservice, Bench, Client, Expectation, Product, compliant, judge, txn_id};
 use crate::catalog::{Scenario, Target};
 use crate::report::Exchange;
 use crate::status::Status;
@@ -207,17 +207,13 @@ fn send(
             .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
-        if declared.is_some() {
-            return client.upload(
-                trail,
-                &case.request.method,
-                &path,
-                Some(token),
-                &headers,
-                body,
-            );
-        }
-        return client.raw(
+        let send = if declared.is_some() {
+            Client::upload
+        } else {
+            Client::raw
+        };
+        return send(
+            client,
             trail,
             &case.request.method,
             &path,
@@ -399,7 +395,7 @@ fn dated_event_in(
     appservice.send_dated(homeserver, trail, room, &sender, ts)
 }
 
-fn homeserver_of<'b>(bench: &'b Bench<'_>) -> Result<&'b super::Client, String> {
+fn homeserver_of<'b>(bench: &'b Bench<'_>) -> Result<&'b Client, String> {
     bench.homeserver.as_ref().ok_or_else(|| {
         "the bridge's user joins the test's room on the homeserver itself (--fixture-url)"
             .to_owned()
@@ -410,7 +406,7 @@ fn homeserver_of<'b>(bench: &'b Bench<'_>) -> Result<&'b super::Client, String> 
 /// itself; already invited or joined is fine.
 fn invite_on_homeserver(
     bench: &Bench<'_>,
-    homeserver: &super::Client,
+    homeserver: &Client,
     room: &str,
     user: &str,
     trail: &mut Vec<Exchange>,

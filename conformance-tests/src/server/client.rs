@@ -76,6 +76,38 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// The headers of a request: the bearer `token`, a JSON content type when
+/// `json`, then `headers` as written.
+fn header_map(
+    token: Option<&str>,
+    headers: &[(String, String)],
+    json: bool,
+) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    if let Some(token) = token {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| "the access token is not a header value".to_owned())?;
+        map.insert(http::header::AUTHORIZATION, value);
+    }
+    if json {
+        map.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+    }
+    for (name, value) in headers {
+        let name: http::HeaderName = name
+            .parse()
+            .map_err(|_| format!("bad header name {name:?}"))?;
+        let value = value
+            .parse()
+            .map_err(|_| format!("bad header value for {name}"))?;
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
 /// A client of one base URL.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -186,28 +218,7 @@ impl Client {
         headers: &[(String, String)],
         body: Vec<u8>,
     ) -> Result<Answer, String> {
-        let mut map = HeaderMap::new();
-        if let Some(token) = token {
-            let value = format!("Bearer {token}")
-                .parse()
-                .map_err(|_| "the access token is not a header value".to_owned())?;
-            map.insert(http::header::AUTHORIZATION, value);
-        }
-        if !body.is_empty() {
-            map.insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-        }
-        for (name, value) in headers {
-            let name: http::HeaderName = name
-                .parse()
-                .map_err(|_| format!("bad header name {name:?}"))?;
-            let value = value
-                .parse()
-                .map_err(|_| format!("bad header value for {name}"))?;
-            map.insert(name, value);
-        }
+        let map = header_map(token, headers, !body.is_empty())?;
         let url = format!("{}{path_and_query}", self.base);
         let (status, bytes) = if verbatim::has_dot_segments(path_and_query) {
             self.verbatim(trail, method, path_and_query, &map, body, false)?
@@ -232,22 +243,7 @@ impl Client {
         headers: &[(String, String)],
         body: Vec<u8>,
     ) -> Result<Answer, String> {
-        let mut map = HeaderMap::new();
-        if let Some(token) = token {
-            let value = format!("Bearer {token}")
-                .parse()
-                .map_err(|_| "the access token is not a header value".to_owned())?;
-            map.insert(http::header::AUTHORIZATION, value);
-        }
-        for (name, value) in headers {
-            let name: http::HeaderName = name
-                .parse()
-                .map_err(|_| format!("bad header name {name:?}"))?;
-            let value = value
-                .parse()
-                .map_err(|_| format!("bad header value for {name}"))?;
-            map.insert(name, value);
-        }
+        let map = header_map(token, headers, false)?;
         let (status, bytes) = self.verbatim(trail, method, path_and_query, &map, body, true)?;
         Ok(Answer {
             status,
