@@ -7,6 +7,7 @@
 //! from one operation only, so one result can never stand in for another
 //! (an append is never told it is durable because a probe succeeded).
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
@@ -26,54 +27,60 @@ pub(super) struct Probed(pub(super) Answer);
 /// The result of the last write before the writer stops.
 pub(super) struct Flushed(pub(super) Answer);
 
+/// The result of one operation, which only the acks waiting for that kind
+/// of operation take.
+pub(super) trait Outcome {
+    fn answer(&self) -> Answer;
+}
+
+impl Outcome for Committed {
+    fn answer(&self) -> Answer {
+        self.0.clone()
+    }
+}
+
+impl Outcome for Probed {
+    fn answer(&self) -> Answer {
+        self.0.clone()
+    }
+}
+
+impl Outcome for Flushed {
+    fn answer(&self) -> Answer {
+        self.0.clone()
+    }
+}
+
+/// Waits for the result of one operation of kind `O`.
+pub(super) struct Ack<O>(oneshot::Sender<Answer>, PhantomData<O>);
+
 /// Waits for the commit that holds its record.
-pub(super) struct AppendAck(oneshot::Sender<Answer>);
+pub(super) type AppendAck = Ack<Committed>;
 
 /// Waits for a probe of the store.
-pub(super) struct ProbeAck(oneshot::Sender<Answer>);
+pub(super) type ProbeAck = Ack<Probed>;
 
 /// Waits for the writer to write what is queued and stop.
-pub(super) struct CloseAck(oneshot::Sender<Answer>);
+pub(super) type CloseAck = Ack<Flushed>;
 
 /// The receiving end of an acknowledgement.
 pub(super) type Waiting = oneshot::Receiver<Answer>;
 
-impl AppendAck {
+impl<O: Outcome> Ack<O> {
     pub(super) fn new() -> (Self, Waiting) {
         let (sender, receiver) = oneshot::channel();
-        (Self(sender), receiver)
+        (Self(sender, PhantomData), receiver)
     }
 
-    pub(super) fn answer(self, committed: &Committed) {
-        // A requester that gave up (client went away) needs no answer.
-        let _ = self.0.send(committed.0.clone());
-    }
-}
-
-impl ProbeAck {
-    pub(super) fn new() -> (Self, Waiting) {
-        let (sender, receiver) = oneshot::channel();
-        (Self(sender), receiver)
-    }
-
-    /// Whether the prober stopped waiting (its deadline passed).
+    /// Whether the waiter stopped waiting (its deadline passed, its client
+    /// went away).
     pub(super) fn abandoned(&self) -> bool {
         self.0.is_closed()
     }
 
-    pub(super) fn answer(self, probed: &Probed) {
-        let _ = self.0.send(probed.0.clone());
-    }
-}
-
-impl CloseAck {
-    pub(super) fn new() -> (Self, Waiting) {
-        let (sender, receiver) = oneshot::channel();
-        (Self(sender), receiver)
-    }
-
-    pub(super) fn answer(self, flushed: Flushed) {
-        let _ = self.0.send(flushed.0);
+    pub(super) fn answer(self, outcome: &O) {
+        // A waiter that gave up needs no answer.
+        let _ = self.0.send(outcome.answer());
     }
 }
 

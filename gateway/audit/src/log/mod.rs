@@ -114,8 +114,8 @@ pub struct AuditLog {
     status: Arc<Mutex<WriteStatus>>,
     /// When the write under way began (ms since the Unix epoch; 0: none).
     writing_since: Arc<AtomicI64>,
-    /// Appends waiting for their commit.
-    waiting: Arc<AtomicUsize>,
+    /// Appends in the batch the writer holds.
+    in_batch: Arc<AtomicUsize>,
     origin: Arc<str>,
 }
 
@@ -143,6 +143,7 @@ impl AuditLog {
         let origin: Arc<str> = config.origin.clone().into();
         let later = LaterList::default();
         let writing_since = Arc::new(AtomicI64::new(0));
+        let in_batch = Arc::new(AtomicUsize::new(0));
         let writer = Writer::new(
             store,
             claim,
@@ -153,6 +154,7 @@ impl AuditLog {
                 later: Arc::clone(&later),
                 status: Arc::clone(&status),
                 writing_since: Arc::clone(&writing_since),
+                in_batch: Arc::clone(&in_batch),
             },
         );
         tokio::spawn(writer.run(receiver));
@@ -161,7 +163,7 @@ impl AuditLog {
             later,
             status,
             writing_since,
-            waiting: Arc::default(),
+            in_batch,
             origin,
         }
     }
@@ -174,7 +176,6 @@ impl AuditLog {
     /// Appends a record; returns once it is durable, or with why it is not.
     pub async fn append(&self, entry: &Entry) -> Result<(), Arc<AuditError>> {
         let (ack, done) = AppendAck::new();
-        let _waiting = Counted::enter(&self.waiting);
         self.send(Command::Append(Leaf::of(entry), ack), done).await
     }
 
@@ -213,7 +214,10 @@ impl AuditLog {
             Ok(probed) => probed,
             Err(_) => Err(Arc::new(AuditError::Busy {
                 within,
-                waiting: self.waiting.load(Ordering::Relaxed),
+                // Those queued (the probe among them) and those the
+                // writer holds.
+                waiting: (self.queue.max_capacity() - self.queue.capacity()).saturating_sub(1)
+                    + self.in_batch.load(Ordering::Relaxed),
                 writing_for: self.writing_for(),
             })),
         }
@@ -249,22 +253,6 @@ impl AuditLog {
             .lock()
             .map(|status| status.clone())
             .unwrap_or_default()
-    }
-}
-
-/// Counts one waiter while it lives.
-struct Counted<'a>(&'a AtomicUsize);
-
-impl<'a> Counted<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self(count)
-    }
-}
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

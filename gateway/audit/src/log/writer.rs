@@ -3,7 +3,7 @@
 //! outcome records left waiting; after a failure it reopens the store and
 //! reads the tree's edge back before the next write.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,8 @@ pub(super) struct Shared {
     pub(super) status: Arc<Mutex<WriteStatus>>,
     /// When the write under way began (ms since the Unix epoch; 0: none).
     pub(super) writing_since: Arc<AtomicI64>,
+    /// Appends in the batch the writer holds, waiting for its commit.
+    pub(super) in_batch: Arc<AtomicUsize>,
 }
 
 /// Outcome records failed commits held, written with the next commit.
@@ -80,6 +82,7 @@ pub(super) struct Writer {
     retry: Retry,
     status: Arc<Mutex<WriteStatus>>,
     writing_since: Arc<AtomicI64>,
+    in_batch: Arc<AtomicUsize>,
 }
 
 impl Writer {
@@ -102,6 +105,7 @@ impl Writer {
             retry: Retry::default(),
             status: shared.status,
             writing_since: shared.writing_since,
+            in_batch: shared.in_batch,
         }
     }
 
@@ -152,7 +156,7 @@ impl Writer {
             receiver.close();
             let flushed = self.flush().await;
             drop(self);
-            close.answer(flushed);
+            close.answer(&flushed);
             return;
         }
     }
@@ -171,7 +175,9 @@ impl Writer {
             close,
         } = batch;
         if !leaves.is_empty() {
+            self.in_batch.store(appends.len(), Ordering::Relaxed);
             let committed = self.commit_batch(leaves, later).await;
+            self.in_batch.store(0, Ordering::Relaxed);
             for ack in appends {
                 ack.answer(&committed);
             }
