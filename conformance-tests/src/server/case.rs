@@ -147,17 +147,25 @@ fn place(
         ));
     }
     let setting = bench.setting(product, dated.unwrap_or(Duration::ZERO));
-    let maker = cast.actor().map(|actor| actor.token.as_str());
+    // The acting user makes the room; a bridge's room is the first account's.
+    let maker = cast
+        .actor()
+        .or(bench.accounts.first())
+        .ok_or_else(|| error("no test user".to_owned()))?;
     let fixture = bench
         .fixtures
         .borrow_mut()
-        .for_case(trail, case, &setting, maker)
+        .for_case(trail, case, &setting, &maker.token)
         .map_err(unmade)?;
-    let mut event = fixture.event;
+    let room = Room {
+        id: &fixture.room,
+        maker,
+    };
+    let mut event = fixture.event.clone();
     if let Some((_, actor)) = &cast.appservice
         && let Some(appservice) = appservice
     {
-        appservice_in_room(bench, appservice, &fixture.room, actor, trail).map_err(error)?;
+        appservice_in_room(bench, appservice, &room, actor, trail).map_err(error)?;
     }
     if let Some(age) = dated {
         let appservice = bench
@@ -165,9 +173,15 @@ fn place(
             .appservices
             .first()
             .ok_or_else(|| error("no application service".to_owned()))?;
-        event = dated_event_in(bench, appservice, &fixture.room, age, trail).map_err(error)?;
+        event = dated_event_in(bench, appservice, &room, age, trail).map_err(error)?;
     }
     Ok((fixture.room, event))
+}
+
+/// A room the suite made, and the account that made it (and may invite).
+struct Room<'r> {
+    id: &'r str,
+    maker: &'r Account,
 }
 
 /// Sends `case` as written: signed by the suite's peer when a server sends
@@ -352,14 +366,14 @@ fn bridge_for<'b>(
 }
 
 /// The bridge's acting user `actor` joins `room`, on the homeserver itself
-/// (invited by the first account, which made the room): what a bridge does
+/// (invited by the account that made the room): what a bridge does
 /// to take part, which is not what the case looks at. A user outside the
 /// bridge's namespace cannot be registered by it, and does not join: the
 /// case then shows how the bridge's acting as that user is refused.
 fn appservice_in_room(
     bench: &Bench<'_>,
     appservice: &Appservice,
-    room: &str,
+    room: &Room<'_>,
     actor: &str,
     trail: &mut Vec<Exchange>,
 ) -> Result<(), String> {
@@ -367,8 +381,8 @@ fn appservice_in_room(
     if appservice.register(homeserver, trail, actor).is_err() {
         return Ok(());
     }
-    invite_on_homeserver(bench, homeserver, room, actor, trail)?;
-    appservice.join(homeserver, trail, room, actor)
+    invite_on_homeserver(homeserver, room, actor, trail)?;
+    appservice.join(homeserver, trail, room.id, actor)
 }
 
 /// An event `age` old in `room`, sent dated by the run's application
@@ -376,23 +390,19 @@ fn appservice_in_room(
 fn dated_event_in(
     bench: &Bench<'_>,
     appservice: &Appservice,
-    room: &str,
+    room: &Room<'_>,
     age: Duration,
     trail: &mut Vec<Exchange>,
 ) -> Result<String, String> {
     let homeserver = homeserver_of(bench)?;
-    let server = bench
-        .accounts
-        .first()
-        .map_or("", |account| account.server_name());
-    let sender = appservice.user(server);
-    invite_on_homeserver(bench, homeserver, room, &sender, trail)?;
-    appservice.join(homeserver, trail, room, &sender)?;
+    let sender = appservice.user(room.maker.server_name());
+    invite_on_homeserver(homeserver, room, &sender, trail)?;
+    appservice.join(homeserver, trail, room.id, &sender)?;
     // A minute older than asked, so that the request's own time cannot
     // bring it back under the profile's limit.
     let age = u64::try_from(age.as_millis()).unwrap_or(u64::MAX) + 60_000;
     let ts = bench.now_ms.saturating_sub(age);
-    appservice.send_dated(homeserver, trail, room, &sender, ts)
+    appservice.send_dated(homeserver, trail, room.id, &sender, ts)
 }
 
 fn homeserver_of<'b>(bench: &'b Bench<'_>) -> Result<&'b Client, String> {
@@ -402,25 +412,20 @@ fn homeserver_of<'b>(bench: &'b Bench<'_>) -> Result<&'b Client, String> {
     })
 }
 
-/// The first account, which made `room`, invites `user` on the homeserver
-/// itself; already invited or joined is fine.
+/// The account that made `room` invites `user` on the homeserver itself;
+/// already invited or joined is fine.
 fn invite_on_homeserver(
-    bench: &Bench<'_>,
     homeserver: &Client,
-    room: &str,
+    room: &Room<'_>,
     user: &str,
     trail: &mut Vec<Exchange>,
 ) -> Result<(), String> {
-    let inviter = bench
-        .accounts
-        .first()
-        .ok_or_else(|| "no test user".to_owned())?;
     let invite = serde_json::json!({"user_id": user});
     let answer = homeserver.raw(
         trail,
         "POST",
-        &format!("/_matrix/client/v3/rooms/{}/invite", cases::encode(room)),
-        Some(&inviter.token),
+        &format!("/_matrix/client/v3/rooms/{}/invite", cases::encode(room.id)),
+        Some(&room.maker.token),
         &[],
         invite.to_string().into_bytes(),
     )?;

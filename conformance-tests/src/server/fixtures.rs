@@ -65,8 +65,7 @@ pub struct Setting<'a> {
 pub struct Fixtures {
     target: Client,
     homeserver: Option<Client>,
-    /// Who makes a room when the case does not say (its acting user is a
-    /// bridge, or a scenario's).
+    /// Who makes the rooms of the scenarios.
     token: String,
     made: BTreeMap<(Place, String, String), Result<Fixture, Unmade>>,
 }
@@ -83,22 +82,21 @@ impl Fixtures {
         }
     }
 
-    /// The room `case` acts on, made by the user of `token` (the first
-    /// account's when `None`), and an event in it.
+    /// The room `case` acts on, made by the user of `token`, and an event
+    /// in it.
     pub fn for_case(
         &mut self,
         trail: &mut Vec<Exchange>,
         case: &Case,
         setting: &Setting<'_>,
-        token: Option<&str>,
+        token: &str,
     ) -> Result<Fixture, Unmade> {
         let (plan, place) = self.plan(case, setting)?;
-        let token = token.unwrap_or(&self.token).to_owned();
-        let key = (place, plan.body().to_string(), token.clone());
+        let key = (place, plan.body().to_string(), token.to_owned());
         if let Some(made) = self.made.get(&key) {
             return made.clone();
         }
-        let made = self.make(trail, &plan, place, &token);
+        let made = self.make(trail, &plan, place, token);
         self.made.insert(key, made.clone());
         made
     }

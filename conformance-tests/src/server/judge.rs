@@ -9,7 +9,7 @@ use crate::status::Status;
 use super::client::Answer;
 
 /// The JSON member in which sectorgate names the deciding rule.
-pub const RULE_FIELD: &str = "org.sectorgate.rule";
+pub use sectorgate_policy::RULE_FIELD;
 
 /// What the profile expects of one request.
 #[derive(Clone, Debug)]

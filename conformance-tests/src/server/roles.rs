@@ -44,14 +44,10 @@ pub enum Signer {
 impl Federated {
     /// The allowlist entries the target is set up with.
     pub fn allowlist(&self) -> Vec<String> {
-        let parent = self
-            .wildcard_member
-            .split_once('.')
-            .map_or(self.wildcard_member.as_str(), |(_, parent)| parent);
         vec![
             self.member.clone(),
             self.other_member.clone(),
-            format!("*.{parent}"),
+            format!("*.{}", self.wildcard_parent()),
         ]
     }
 

@@ -213,13 +213,13 @@ fn gateway(
 fn certify_behind_sectorgate(homeserver: &Homeserver, profile: &str) -> Report {
     let catalog = Catalog::load(profile).expect("catalog");
     let peers = homeserver.peers();
-    let (gateway, federation_url) = gateway(homeserver, profile, peers.0, false);
+    let (front, federation_url) = gateway(homeserver, profile, peers.0, false);
     let stale = catalog
         .profile
         .federation
         .signed_lists
-        .then(|| gateway_with_a_stale_list(homeserver, profile, peers.0));
-    let mut run = homeserver.run_options(Target::Gateway, &gateway.url, peers);
+        .then(|| gateway(homeserver, profile, peers.0, true));
+    let mut run = homeserver.run_options(Target::Gateway, &front.url, peers);
     run.fixture_url = Some(homeserver.synapse.base_url.clone());
     run.federation_url = Some(federation_url);
     if let (Some(setup), Some((stale, url))) = (&mut run.federated, &stale) {
@@ -232,14 +232,6 @@ fn certify_behind_sectorgate(homeserver: &Homeserver, profile: &str) -> Report {
         report.verdict.line()
     );
     report
-}
-
-fn gateway_with_a_stale_list(
-    homeserver: &Homeserver,
-    profile: &str,
-    member: u16,
-) -> (Gateway, String) {
-    gateway(homeserver, profile, member, true)
 }
 
 /// Behind sectorgate, a run passes: every requirement that applies was
