@@ -15,6 +15,9 @@ cd "$(dirname "$0")/.."
 echo "==> installing test dependencies (cached)" >&2
 bash scripts/deps.sh >/dev/null
 
+echo "==> no secrets or databases tracked" >&2
+bash scripts/check-secrets.sh
+
 echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check
 
