@@ -13,13 +13,14 @@ mod decision;
 mod error;
 pub mod federation;
 pub mod profile;
+pub mod rules;
 
 pub use context::{Context, EventFacts, GATEWAY_APPSERVICE, Needs, Peer, RoomFacts, needs};
 pub use decide::{
     Unauthenticated, created_room_state, decide, decide_api_not_served, decide_bad_authorization,
     decide_bad_head, decide_body_timeout, decide_body_unreadable, decide_destination,
     decide_endpoint, decide_input_error, decide_origin, decide_rate_limited, decide_too_large,
-    decide_unauthenticated, federation_rules, rules,
+    decide_unauthenticated,
 };
 pub use decision::{Decision, Denial, RULE_FIELD, RuleId, Verdict};
 pub use error::{Problem, ProfileError};

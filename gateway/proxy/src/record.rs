@@ -61,7 +61,7 @@ pub(crate) async fn fault(
     about: About<'_>,
 ) -> Response {
     let request_id = about.request_id;
-    match append(gateway, peer, fault.id(), "deny", about).await {
+    match append(gateway, peer, fault.rule().as_str(), "deny", about).await {
         Ok(recorded) => recorded.answer(respond::fault(fault, request_id), None),
         Err(response) => response,
     }
@@ -104,7 +104,7 @@ fn unavailable(gateway: &Gateway, failed: Entry, status: u16) {
     };
     decision.id = gateway.decision_ids.next();
     decision.ts = now_ms();
-    decision.rule = Fault::AuditUnavailable.id().to_owned();
+    decision.rule = Fault::AuditUnavailable.rule().to_string();
     decision.verdict = "deny".to_owned();
     let id = decision.id.clone();
     gateway.audit.append_later(&Entry::Decision(decision));

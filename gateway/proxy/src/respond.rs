@@ -8,7 +8,7 @@
 use axum::body::Body;
 use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
-use sectorgate_policy::Denial;
+use sectorgate_policy::{Denial, RuleId, rules};
 use serde_json::json;
 
 /// The header carrying the request id, on requests and responses.
@@ -30,14 +30,14 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// The stable id reported for the fault.
-    pub fn id(&self) -> &'static str {
+    /// The rule reported for the fault.
+    pub fn rule(&self) -> RuleId {
         match self {
-            Self::AuditUnavailable => "audit.unavailable",
-            Self::UpstreamUnreachable => "upstream.unreachable",
-            Self::UpstreamTimeout => "upstream.timeout",
-            Self::UploadTooLarge => "request.too_large",
-            Self::ClientBodyBroken => "request.body_unreadable",
+            Self::AuditUnavailable => rules::AUDIT_UNAVAILABLE,
+            Self::UpstreamUnreachable => rules::UPSTREAM_UNREACHABLE,
+            Self::UpstreamTimeout => rules::UPSTREAM_TIMEOUT,
+            Self::UploadTooLarge => rules::TOO_LARGE,
+            Self::ClientBodyBroken => rules::BODY_UNREADABLE,
         }
     }
 }
@@ -105,7 +105,7 @@ pub fn fault(fault: &Fault, request_id: &str) -> Response {
             "The request body was malformed or cut off; it was not completed.",
         ),
     };
-    let mut response = matrix_error(status, errcode, message, fault.id(), request_id);
+    let mut response = matrix_error(status, errcode, message, fault.rule().as_str(), request_id);
     if matches!(fault, Fault::AuditUnavailable) {
         response
             .headers_mut()

@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use sectorgate_policy::rules;
+use sectorgate_policy::{RuleId, rules};
 use sectorgate_proxy::{Gateway, Serves, respond};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -148,8 +148,8 @@ pub(crate) async fn serve(
                 tracing::debug!(%error, %peer, "connection ended with an error");
                 let served = requests.load(Ordering::Relaxed);
                 if let (Some(gateway), Some((rule, status))) = (&audit, refusal(&*error, served)) {
-                    tracing::info!(%peer, rule, status, "request refused before the pipeline");
-                    gateway.record_edge_refusal(rule, status);
+                    tracing::info!(%peer, rule = rule.as_str(), status, "request refused before the pipeline");
+                    gateway.record_edge_refusal(rule.as_str(), status);
                 }
             }
         });
@@ -179,19 +179,19 @@ fn framing_refusal(audit: Option<&Gateway>, reason: &'static str) -> Vec<u8> {
 /// one (400), or a first head never completed in time (closed, no status).
 /// A keep-alive connection that idles out after serving requests is no
 /// refusal.
-fn refusal(error: &(dyn std::error::Error + 'static), served: u64) -> Option<(&'static str, u16)> {
+fn refusal(error: &(dyn std::error::Error + 'static), served: u64) -> Option<(RuleId, u16)> {
     let timed_out = |error: &std::io::Error| error.kind() == std::io::ErrorKind::TimedOut;
     if served == 0 && io_error(error).is_some_and(timed_out) {
         // The first head, not whole in time (see `Strict`).
-        return Some(("request.head_timeout", 0));
+        return Some((rules::HEAD_TIMEOUT, 0));
     }
     let error = error.downcast_ref::<hyper::Error>()?;
     if error.is_parse_too_large() {
-        Some(("request.head_too_large", 431))
+        Some((rules::HEAD_TOO_LARGE, 431))
     } else if error.is_parse() {
-        Some(("request.head_malformed", 400))
+        Some((rules::HEAD_MALFORMED, 400))
     } else if error.is_timeout() && served == 0 {
-        Some(("request.head_timeout", 0))
+        Some((rules::HEAD_TIMEOUT, 0))
     } else {
         None
     }

@@ -38,86 +38,15 @@ use sectorgate_action::Classified;
 use serde_json::Value;
 
 pub use endpoints::decide_endpoint;
-pub use federation::{
-    Unauthenticated, decide_destination, decide_origin, decide_unauthenticated,
-    rules as federation_rules,
-};
+pub use federation::{Unauthenticated, decide_destination, decide_origin, decide_unauthenticated};
 pub use input::{
     decide_api_not_served, decide_bad_authorization, decide_bad_head, decide_body_timeout,
     decide_body_unreadable, decide_input_error, decide_rate_limited, decide_too_large,
 };
 pub use rooms::initial_state_map as created_room_state;
 
+use crate::rules;
 use crate::{Context, Decision, Profile, RuleId, Verdict};
-
-/// The rule ids built into the gateway.
-pub mod rules {
-    use crate::RuleId;
-
-    /// A recognised endpoint passed by the profile's default.
-    pub const ENDPOINT_ALLOWED: RuleId = RuleId::builtin("endpoint.allowed");
-    /// A recognised endpoint refused by the profile's default.
-    pub const ENDPOINT_DENIED: RuleId = RuleId::builtin("endpoint.denied");
-    /// A path that is not a Matrix endpoint.
-    pub const ENDPOINT_UNRECOGNIZED: RuleId = RuleId::builtin("endpoint.unrecognized");
-    /// A homeserver-specific path the profile lets pass.
-    pub const HOMESERVER_PATH: RuleId = RuleId::builtin("endpoint.homeserver_path");
-    /// A known path called with the wrong method.
-    pub const METHOD_NOT_ALLOWED: RuleId = RuleId::builtin("request.method_not_allowed");
-    /// A request path another hop could resolve differently (dot segments,
-    /// encoded slashes, NUL, bad escapes, …).
-    pub const PATH_MALFORMED: RuleId = RuleId::builtin("request.path_malformed");
-    /// A missing, repeated or malformed `Host`.
-    pub const HOST_INVALID: RuleId = RuleId::builtin("request.host_invalid");
-    /// A `Connection` header naming an end-to-end header.
-    pub const CONNECTION_INVALID: RuleId = RuleId::builtin("request.connection_invalid");
-    /// Request framing that is not unambiguous (`Transfer-Encoding` other than
-    /// `chunked`, both `Content-Length` and `Transfer-Encoding`, bare LF, …).
-    pub const FRAMING_INVALID: RuleId = RuleId::builtin("request.framing_invalid");
-    /// A client address over its request rate.
-    pub const LIMIT_CLIENT: RuleId = RuleId::builtin("limit.client_address");
-    /// A federation origin over its request rate.
-    pub const LIMIT_ORIGIN: RuleId = RuleId::builtin("limit.federation_origin");
-    /// A connection closed at once: its address has its limit's worth open.
-    pub const LIMIT_CONNECTIONS: RuleId = RuleId::builtin("limit.connections");
-    /// A body that is not JSON.
-    pub const NOT_JSON: RuleId = RuleId::builtin("request.not_json");
-    /// JSON of the wrong shape.
-    pub const BAD_JSON: RuleId = RuleId::builtin("request.bad_json");
-    /// JSON nested too deeply.
-    pub const TOO_DEEP: RuleId = RuleId::builtin("request.too_deep");
-    /// A bad path segment or query parameter.
-    pub const INVALID_PARAM: RuleId = RuleId::builtin("request.invalid_param");
-    /// A body over the size limit.
-    pub const TOO_LARGE: RuleId = RuleId::builtin("request.too_large");
-    /// A body that did not arrive in time.
-    pub const BODY_TIMEOUT: RuleId = RuleId::builtin("request.body_timeout");
-    /// A body whose stream broke.
-    pub const BODY_UNREADABLE: RuleId = RuleId::builtin("request.body_unreadable");
-    /// A request for an API the listener does not serve.
-    pub const API_NOT_SERVED: RuleId = RuleId::builtin("listener.api_not_served");
-    /// An `X-Matrix` authorization that is not exactly one well-formed header.
-    pub const BAD_AUTHORIZATION: RuleId = RuleId::builtin("federation.bad_authorization");
-    /// An event content that is not canonical JSON.
-    pub const EVENT_NOT_CANONICAL: RuleId = RuleId::builtin("event.not_canonical");
-    /// An event content that does not match its schema.
-    pub const EVENT_SCHEMA_INVALID: RuleId = RuleId::builtin("event.schema_invalid");
-    /// An event content over the profile's size limit.
-    pub const EVENT_TOO_LARGE: RuleId = RuleId::builtin("event.too_large");
-    /// A room whose state the gateway needed but could not learn.
-    pub const ROOM_STATE_UNAVAILABLE: RuleId = RuleId::builtin("room.state_unavailable");
-    /// A targeted event the gateway needed to see but could not.
-    pub const EVENT_UNAVAILABLE: RuleId = RuleId::builtin("event.unavailable");
-    /// An invitee's invite-permission settings could not be learned.
-    pub const INVITE_PERMISSIONS_UNAVAILABLE: RuleId =
-        RuleId::builtin("invite.permissions_unavailable");
-    /// An application service the profile's default refuses.
-    pub const APPSERVICE_DENIED: RuleId = RuleId::builtin("appservice.denied");
-    /// A request bearing the gateway's own application service token.
-    pub const APPSERVICE_GATEWAY_TOKEN: RuleId = RuleId::builtin("appservice.gateway_token");
-    /// An invite-permission setting of the wrong shape.
-    pub const INVITE_PERMISSIONS_INVALID: RuleId = RuleId::builtin("invite.permissions_invalid");
-}
 
 /// One request under one profile, with what is known around it.
 pub(crate) struct Input<'a> {

@@ -24,46 +24,8 @@ use sectorgate_action::{Action, Api};
 
 use super::{Input, Judge};
 use crate::federation::{Admission, FederationFacts};
+use crate::rules::federation as rules;
 use crate::{Decision, RuleId};
-
-/// The federation rule ids.
-pub mod rules {
-    use crate::RuleId;
-
-    /// Federation is not configured: signed requests are refused.
-    pub const DISABLED: RuleId = RuleId::builtin("federation.disabled");
-    /// A federation endpoint called without an `X-Matrix` signature.
-    pub const UNSIGNED: RuleId = RuleId::builtin("federation.unsigned");
-    /// The `X-Matrix` destination is another server.
-    pub const WRONG_DESTINATION: RuleId = RuleId::builtin("federation.wrong_destination");
-    /// The origin's keys could not be had from the origin.
-    pub const KEYS_UNAVAILABLE: RuleId = RuleId::builtin("federation.keys_unavailable");
-    /// The `X-Matrix` signature does not verify.
-    pub const BAD_SIGNATURE: RuleId = RuleId::builtin("federation.bad_signature");
-    /// The federation list is past its maximum age.
-    pub const LIST_STALE: RuleId = RuleId::builtin("federation.list_stale");
-    /// The requesting server is not on the allowlist.
-    pub const ORIGIN_NOT_ALLOWED: RuleId = RuleId::builtin("federation.origin_not_allowed");
-    /// A transaction's `origin` differs from its signer.
-    pub const ORIGIN_MISMATCH: RuleId = RuleId::builtin("federation.origin_mismatch");
-    /// A transaction carries PDUs or EDUs that are refused.
-    pub const TRANSACTION_ITEMS: RuleId = RuleId::builtin("federation.transaction_items");
-    /// A membership event or request made for another server's user.
-    pub const NOT_ORIGINS_USER: RuleId = RuleId::builtin("federation.not_origins_user");
-    /// A user id that should be local is not.
-    pub const USER_NOT_LOCAL: RuleId = RuleId::builtin("federation.user_not_local");
-    /// The room id in the path differs from the event's.
-    pub const ROOM_MISMATCH: RuleId = RuleId::builtin("federation.room_mismatch");
-    /// A membership event that names or is signed by a server outside the federation.
-    pub const EVENT_NOT_ALLOWED: RuleId = RuleId::builtin("federation.event_not_allowed");
-    /// The homeserver's own request to a server on the allowlist.
-    pub const OUTBOUND_ALLOWED: RuleId = RuleId::builtin("federation.outbound_allowed");
-    /// The homeserver's own request to a server outside the federation.
-    pub const DESTINATION_NOT_ALLOWED: RuleId =
-        RuleId::builtin("federation.destination_not_allowed");
-    /// A client request that would reach a server outside the federation.
-    pub const REMOTE_NOT_ALLOWED: RuleId = RuleId::builtin("federation.remote_not_allowed");
-}
 
 /// Why a signed request could not be authenticated.
 #[derive(Clone, Debug, PartialEq, Eq)]
