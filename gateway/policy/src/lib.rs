@@ -12,6 +12,7 @@ mod decide;
 mod decision;
 mod error;
 pub mod federation;
+pub mod plan;
 pub mod profile;
 pub mod rules;
 
@@ -24,6 +25,7 @@ pub use decide::{
 };
 pub use decision::{Decision, Denial, RULE_FIELD, RuleId, Verdict};
 pub use error::{Problem, ProfileError};
+pub use plan::{Arrival, Gate, Plan, Refused, Serves, plan};
 pub use profile::Profile;
 
 #[cfg(test)]

@@ -45,6 +45,22 @@ pub struct Seen {
     pub(crate) streamed: bool,
 }
 
+impl Seen {
+    /// What is seen of a request on arrival: the product its `User-Agent`
+    /// names.
+    pub(crate) fn of<B>(request: &http::Request<B>) -> Self {
+        let user_agent = request
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|agent| agent.to_str().ok())
+            .map(str::to_owned);
+        Self {
+            user_agent,
+            ..Self::default()
+        }
+    }
+}
+
 impl Capture {
     /// Appends `user`'s exchanges to `file` (made readable by its owner
     /// only); a thread of its own writes them.

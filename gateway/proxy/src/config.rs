@@ -4,11 +4,14 @@ use std::time::Duration;
 
 use http::Uri;
 use ipnet::IpNet;
+use serde::Deserialize;
 
 use crate::rate::RateLimits;
 
-/// Size and shape limits applied when a request is accepted.
-#[derive(Clone, Debug)]
+/// `[limits]`: the bounds on each request and connection, as the config
+/// file gives them (every key optional).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest inspected (JSON) body, in bytes.
     pub max_json_body_bytes: u64,
@@ -16,8 +19,36 @@ pub struct Limits {
     pub max_json_depth: usize,
     /// Largest streamed media upload, in bytes.
     pub max_upload_bytes: u64,
+    /// Largest request head, in bytes (431 above it).
+    pub max_header_bytes: usize,
+    /// Most header fields in one request head.
+    pub max_headers: usize,
+    /// Open connections one address may hold (0: no limit; trusted proxies
+    /// are exempt).
+    pub max_connections_per_address: usize,
+    /// Time a client has to send a request head.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
     /// Time a client has to send an inspected (buffered) body.
+    #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_json_body_bytes: 1024 * 1024,
+            max_json_depth: 64,
+            max_upload_bytes: 100 * 1024 * 1024,
+            // Below the 16 KiB head Synapse (Twisted) accepts, with room for the
+            // headers the gateway adds.
+            max_header_bytes: 15 * 1024,
+            max_headers: 100,
+            max_connections_per_address: 256,
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// How the pipeline reaches the homeserver and whom it trusts.

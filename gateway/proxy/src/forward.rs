@@ -14,6 +14,7 @@ use hyper_util::client::legacy::{Client, connect::HttpConnector};
 
 use crate::ProxyConfig;
 use crate::body::ClientBodyError;
+use crate::connection::cause;
 use crate::headers::strip_hop_by_hop;
 use crate::respond::Fault;
 
@@ -34,10 +35,12 @@ pub(crate) async fn forward(
     let request = http::Request::from_parts(parts, body);
     let response = match tokio::time::timeout(allowance, client.request(request)).await {
         Ok(Ok(response)) => response,
-        Ok(Err(error)) if caused_by::<http_body_util::LengthLimitError>(&error) => {
+        // A chunked upload that outgrew the limit, its length not declared
+        // up front; or a body that broke on the client's side.
+        Ok(Err(error)) if cause::<http_body_util::LengthLimitError>(&error).is_some() => {
             return Err(Fault::UploadTooLarge);
         }
-        Ok(Err(error)) if caused_by::<ClientBodyError>(&error) => {
+        Ok(Err(error)) if cause::<ClientBodyError>(&error).is_some() => {
             tracing::info!(%error, "the client's body broke while it was forwarded");
             return Err(Fault::ClientBodyBroken);
         }
@@ -50,20 +53,6 @@ pub(crate) async fn forward(
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(parts, Body::new(body)))
-}
-
-/// Whether a failed request failed because of an `E` somewhere in its
-/// chain: its streamed body outgrew the upload limit (a chunked upload,
-/// whose length was not declared up front), or broke on the client's side.
-fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(current) = cause {
-        if current.is::<E>() {
-            return true;
-        }
-        cause = current.source();
-    }
-    false
 }
 
 /// Whether the homeserver answers `/versions` with anything but a 5xx.

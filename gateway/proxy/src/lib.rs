@@ -9,6 +9,7 @@ mod appservices;
 mod body;
 pub mod capture;
 mod config;
+pub mod connection;
 pub mod egress;
 mod facts;
 mod forward;
@@ -36,7 +37,7 @@ use sectorgate_policy::Profile;
 
 pub use config::{Limits, ProxyConfig};
 pub use rate::{Rate, RateLimits};
-pub use servers::Serves;
+pub use sectorgate_policy::Serves;
 
 /// Everything the pipeline needs, shared by all requests.
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use axum::response::Response;
 use http::HeaderMap;
 use http_body_util::BodyExt;
 use sectorgate_audit::{AuditLog, Decision as Record, Direction, Entry, Outcome, Peer, now_ms};
-use sectorgate_policy::Decision;
+use sectorgate_policy::{Decision, Verdict};
 
 use crate::Gateway;
 use crate::respond::{self, Fault};
@@ -35,7 +35,7 @@ pub(crate) struct Recorded {
 }
 
 /// Appends the decision record; on failure, the 503 to answer instead.
-pub(crate) async fn decision(
+async fn decision(
     gateway: &Gateway,
     peer: Peer,
     decision: &Decision,
@@ -49,6 +49,54 @@ pub(crate) async fn decision(
         about,
     )
     .await
+}
+
+/// Records a decision: a denial is answered at once (`Err`, as is a
+/// decision that could not be made durable); an allowed request is handed
+/// on to be forwarded. The pipeline's and the egress's one tail.
+pub(crate) async fn settle(
+    gateway: &Gateway,
+    peer: Peer,
+    decision: &Decision,
+    about: About<'_>,
+) -> Result<Recorded, Response> {
+    note(decision, about.endpoint.as_deref(), about.action);
+    let request_id = about.request_id;
+    let recorded = self::decision(gateway, peer, decision, about).await?;
+    match &decision.verdict {
+        Verdict::Deny(denial) => {
+            let refusal = respond::denial(denial, decision.rule.as_str(), request_id);
+            Err(recorded.answer(refusal, None))
+        }
+        Verdict::Allow | Verdict::Shadow(_) => Ok(recorded),
+    }
+}
+
+/// Records a denial and answers it.
+pub(crate) async fn refuse(
+    gateway: &Gateway,
+    peer: Peer,
+    decision: &Decision,
+    about: About<'_>,
+) -> Response {
+    let request_id = about.request_id;
+    match settle(gateway, peer, decision, about).await {
+        Err(answer) => answer,
+        // Not reached: a refusal denies. Fail closed all the same.
+        Ok(recorded) => recorded.answer(
+            respond::fault(&Fault::UpstreamUnreachable, request_id),
+            None,
+        ),
+    }
+}
+
+/// The decision on the request's log span.
+pub(crate) fn note(decision: &Decision, endpoint: Option<&str>, action: &str) {
+    let span = tracing::Span::current();
+    span.record("endpoint", endpoint.unwrap_or("-"));
+    span.record("action", action);
+    span.record("rule", decision.rule.as_str());
+    span.record("verdict", decision.verdict_str());
 }
 
 /// Records a fault met before the decision (the homeserver could not say

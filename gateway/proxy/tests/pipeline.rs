@@ -97,6 +97,7 @@ async fn gateway_with(homeserver: &str, dir: &tempfile::TempDir, profile: &str) 
             max_json_depth: 8,
             max_upload_bytes: 1 << 20,
             body_read_timeout: Duration::from_millis(500),
+            ..Limits::default()
         },
         trusted_proxies: Vec::new(),
         appservice_token: None,

@@ -16,12 +16,16 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use sectorgate_policy::{RuleId, rules};
+use sectorgate_proxy::connection::{accept_next, cause};
 use sectorgate_proxy::{Gateway, Serves, respond};
-use tokio::net::TcpListener;
+use std::net::SocketAddr;
+
+use hyper_util::server::graceful::Watcher;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::connections::PerAddress;
+use crate::connections::{Admitted, PerAddress};
 use crate::strict::Strict;
 
 /// Limits applied to every connection before a request reaches the pipeline.
@@ -54,6 +58,52 @@ pub(crate) async fn serve(
     audit: Option<Arc<Gateway>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    let listening = Arc::new(Listening {
+        builder: http_builder(&limits),
+        router,
+        limits,
+        tls,
+        serves,
+        audit,
+    });
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = accept_next(&listener, "matrix") => accepted,
+            () = &mut shutdown => break,
+        };
+        let Ok(admitted) = listening.admit(peer) else {
+            continue;
+        };
+        let listening = Arc::clone(&listening);
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _admitted = admitted;
+            listening.connection(stream, peer, watcher).await;
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after {DRAIN:?}; closing them");
+    }
+}
+
+/// One listener's settings, shared by its connections.
+struct Listening {
+    builder: Builder<TokioExecutor>,
+    router: Router,
+    limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
+    serves: Serves,
+    audit: Option<Arc<Gateway>>,
+}
+
+/// HTTP/1.1 and HTTP/2 with the head limits.
+fn http_builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -68,98 +118,118 @@ pub(crate) async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
+    builder
+}
+
+impl Listening {
+    /// Counts a connection against its address's limit; `Err` when the
+    /// address holds its limit's worth already (closed at once, recorded).
+    fn admit(&self, peer: SocketAddr) -> Result<Option<Admitted>, ()> {
+        let Some(counts) = &self.limits.per_address else {
+            return Ok(None);
         };
-        let admitted = match &limits.per_address {
-            Some(counts) => match counts.admit(peer.ip()) {
-                Some(admitted) => Some(admitted),
-                None => {
-                    tracing::warn!(%peer, "too many connections from one address; closed");
-                    if let Some(gateway) = &audit {
-                        gateway.record_edge_refusal(rules::LIMIT_CONNECTIONS.as_str(), 0);
-                    }
-                    continue;
+        match counts.admit(peer.ip()) {
+            Some(admitted) => Ok(Some(admitted)),
+            None => {
+                tracing::warn!(%peer, "too many connections from one address; closed");
+                if let Some(gateway) = &self.audit {
+                    gateway.record_edge_refusal(rules::LIMIT_CONNECTIONS.as_str(), 0);
                 }
-            },
-            None => None,
-        };
-        let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let requests = Arc::new(AtomicU64::new(0));
-        let counted = Arc::clone(&requests);
-        let service =
-            hyper::service::service_fn(move |mut request: axum::http::Request<Incoming>| {
-                counted.fetch_add(1, Ordering::Relaxed);
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request.extensions_mut().insert(serves);
-                let router = router.clone();
-                async move { router.oneshot(request.map(Body::new)).await }
-            });
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let tls = tls.clone();
-        let audit = audit.clone();
-        let refused_audit = audit.clone();
-        let refuse = move |reason| framing_refusal(refused_audit.as_deref(), reason);
-        let (max_head, head_timeout) = (limits.max_header_bytes, limits.header_read_timeout);
-        tokio::spawn(async move {
-            let _admitted = admitted;
-            let result = match tls {
-                None => {
-                    let stream = Strict::new(stream, max_head, head_timeout, refuse);
-                    let connection =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    watcher.watch(connection.into_owned()).await
-                }
-                Some(acceptor) => {
-                    let handshake =
-                        tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
-                    let stream = match handshake.await {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(error)) => {
-                            tracing::debug!(%error, %peer, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let stream = Strict::new(stream, max_head, head_timeout, refuse);
-                    let connection =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    watcher.watch(connection.into_owned()).await
-                }
-            };
-            if let Err(error) = result {
-                tracing::debug!(%error, %peer, "connection ended with an error");
-                let served = requests.load(Ordering::Relaxed);
-                if let (Some(gateway), Some((rule, status))) = (&audit, refusal(&*error, served)) {
-                    tracing::info!(%peer, rule = rule.as_str(), status, "request refused before the pipeline");
-                    gateway.record_edge_refusal(rule.as_str(), status);
-                }
+                Err(())
             }
-        });
+        }
     }
-    drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("requests still in flight after {DRAIN:?}; closing them");
+
+    /// Serves one connection (after its TLS handshake, if any) behind the
+    /// framing check; a request it refused is recorded.
+    async fn connection(&self, stream: TcpStream, peer: SocketAddr, watcher: Watcher) {
+        let _ = stream.set_nodelay(true);
+        let requests = Arc::new(AtomicU64::new(0));
+        let service = service(
+            self.router.clone(),
+            self.serves,
+            peer,
+            Arc::clone(&requests),
+        );
+        let refused_audit = self.audit.clone();
+        let refuse = move |reason| framing_refusal(refused_audit.as_deref(), reason);
+        let (max_head, head_timeout) = (
+            self.limits.max_header_bytes,
+            self.limits.header_read_timeout,
+        );
+        let result = match &self.tls {
+            None => {
+                let stream = Strict::new(stream, max_head, head_timeout, refuse);
+                let connection = self
+                    .builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service);
+                watcher.watch(connection.into_owned()).await
+            }
+            Some(acceptor) => {
+                let Some(stream) = handshake(acceptor, stream, peer, head_timeout).await else {
+                    return;
+                };
+                let stream = Strict::new(stream, max_head, head_timeout, refuse);
+                let connection = self
+                    .builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service);
+                watcher.watch(connection.into_owned()).await
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(%error, %peer, "connection ended with an error");
+            let served = requests.load(Ordering::Relaxed);
+            if let (Some(gateway), Some((rule, status))) = (&self.audit, refusal(&*error, served)) {
+                tracing::info!(%peer, rule = rule.as_str(), status, "request refused before the pipeline");
+                gateway.record_edge_refusal(rule.as_str(), status);
+            }
+        }
+    }
+}
+
+/// The router, each request marked with its peer and the APIs served, and
+/// counted.
+fn service(
+    router: Router,
+    serves: Serves,
+    peer: SocketAddr,
+    requests: Arc<AtomicU64>,
+) -> impl hyper::service::Service<
+    axum::http::Request<Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl std::future::Future<
+        Output = Result<axum::response::Response, std::convert::Infallible>,
+    > + Send,
+> + Clone
++ Send
++ 'static {
+    hyper::service::service_fn(move |mut request: axum::http::Request<Incoming>| {
+        requests.fetch_add(1, Ordering::Relaxed);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(serves);
+        let router = router.clone();
+        async move { router.oneshot(request.map(Body::new)).await }
+    })
+}
+
+/// The TLS handshake, bounded by the head's read time.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    timeout: Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, %peer, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
     }
 }
 
@@ -181,7 +251,7 @@ fn framing_refusal(audit: Option<&Gateway>, reason: &'static str) -> Vec<u8> {
 /// refusal.
 fn refusal(error: &(dyn std::error::Error + 'static), served: u64) -> Option<(RuleId, u16)> {
     let timed_out = |error: &std::io::Error| error.kind() == std::io::ErrorKind::TimedOut;
-    if served == 0 && io_error(error).is_some_and(timed_out) {
+    if served == 0 && cause::<std::io::Error>(error).is_some_and(timed_out) {
         // The first head, not whole in time (see `Strict`).
         return Some((rules::HEAD_TIMEOUT, 0));
     }
@@ -195,16 +265,4 @@ fn refusal(error: &(dyn std::error::Error + 'static), served: u64) -> Option<(Ru
     } else {
         None
     }
-}
-
-/// The I/O error at the root of `error`, if that is what it is.
-fn io_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
-    let mut cause = Some(error);
-    while let Some(current) = cause {
-        if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            return Some(io);
-        }
-        cause = current.source();
-    }
-    None
 }

@@ -10,7 +10,6 @@ mod audit_cmd;
 mod cli;
 mod config;
 mod connections;
-mod federation;
 mod federation_cmd;
 mod listener;
 mod profile_cmd;

@@ -1,29 +1,36 @@
 //! `sectorgate serve`: wire config, telemetry, audit, profile and listeners.
+//!
+//! The config is read and checked once ([`Config::load_with`]); what the
+//! check loaded (the profile, tokens, registrations, the federation's
+//! parts, the egress CA) is used as is.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use sectorgate_federation::Federation;
 use sectorgate_proxy::capture::Capture;
 use sectorgate_proxy::egress::{self, Egress};
-use sectorgate_proxy::{Gateway, Limits, ProxyConfig, Serves};
+use sectorgate_proxy::{Gateway, ProxyConfig, Serves};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::cli::ServeArgs;
-use crate::config::Config;
+use crate::config::{Config, Loaded};
 use crate::connections::PerAddress;
 use crate::listener::{self, ConnectionLimits};
 use crate::{admin, audit, telemetry, tls};
 
 /// Runs the gateway until SIGINT or SIGTERM.
 pub(crate) fn run(args: ServeArgs) -> ExitCode {
-    let config = match Config::load_with(args.config.config.as_deref(), args.profile.as_deref()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("sectorgate: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let (config, loaded) =
+        match Config::load_with(args.config.config.as_deref(), args.profile.as_deref()) {
+            Ok(checked) => checked,
+            Err(error) => {
+                eprintln!("sectorgate: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
     let _telemetry = match telemetry::init(&config.telemetry) {
         Ok(guard) => guard,
         Err(error) => {
@@ -41,7 +48,7 @@ pub(crate) fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, args)) {
+    match runtime.block_on(serve(config, loaded, args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
@@ -50,35 +57,35 @@ pub(crate) fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
-async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
-    let profile = config.profile.load().map_err(|e| e.to_string())?;
+/// A Matrix listener, bound: its socket, its TLS, the APIs it serves.
+type MatrixListener = (TcpListener, Option<TlsAcceptor>, Serves);
+
+/// Everything bound, before serving starts.
+struct Bound {
+    matrix: Vec<MatrixListener>,
+    egress: Option<(TcpListener, Arc<Egress>)>,
+    admin: TcpListener,
+}
+
+async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<(), String> {
+    let Loaded {
+        profile,
+        homeserver,
+        appservice_token,
+        appservices,
+        federation: federation_parts,
+        egress_ca,
+    } = loaded;
     let pseudonyms = audit::pseudonyms(&config)?;
     let store = audit::store(&config).await?;
-    let homeserver = config
-        .homeserver
-        .url
-        .parse()
-        .map_err(|_| "homeserver.url is not a URL".to_owned())?;
     let proxy_config = ProxyConfig {
         homeserver,
         connect_timeout: config.homeserver.connect_timeout,
         response_timeout: config.homeserver.response_timeout,
-        limits: Limits {
-            max_json_body_bytes: config.limits.max_json_body_bytes,
-            max_json_depth: config.limits.max_json_depth,
-            max_upload_bytes: config.limits.max_upload_bytes,
-            body_read_timeout: config.limits.body_read_timeout,
-        },
+        limits: config.limits.clone(),
         trusted_proxies: config.listen.trusted_proxies.clone(),
-        appservice_token: config
-            .homeserver
-            .appservice_token()
-            .map_err(|e| e.to_string())?,
-        appservices: config
-            .appservices
-            .iter()
-            .map(|entry| entry.load().map_err(|e| e.to_string()))
-            .collect::<Result<_, _>>()?,
+        appservice_token,
+        appservices,
         rate_limits: config.rate_limits.to_proxy(),
     };
     if profile.shadow {
@@ -91,19 +98,7 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
         "starting sectorgate {}",
         env!("CARGO_PKG_VERSION")
     );
-    let federation = match &config.federation {
-        Some(federation) => {
-            let built = federation.build().map_err(|e| e.to_string())?;
-            tracing::info!(server_name = %built.local(), allow = ?federation.allow, "federation managed");
-            let built = Arc::new(built);
-            sectorgate_federation::spawn_refresher(Arc::clone(&built));
-            Some(built)
-        }
-        None => {
-            tracing::warn!("no [federation] section: signed server-server requests are refused");
-            None
-        }
-    };
+    let federation = federation(&config, federation_parts)?;
     let audit_log = audit::spawn(&config, store).await?;
     let mut gateway = Gateway::new(
         proxy_config,
@@ -112,41 +107,81 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
         pseudonyms,
         federation.clone(),
     );
-    if let Some(record) = &config.record {
+    if let Some(record) = config.record.take() {
         let capture = Capture::open(record.user.clone(), &record.file)
             .map_err(|e| format!("record.file {}: {e}", record.file.display()))?;
         tracing::warn!(user = %record.user, file = %record.file.display(), "RECORDING this user's exchanges for client certification ([record])");
         gateway = gateway.with_capture(capture);
     }
     let gateway = Arc::new(gateway);
+    let bound = bind_all(&config, &gateway, egress_ca).await?;
+    announce(&bound, &args)?;
+    serve_all(&config, bound, gateway, federation).await;
+    // The outcome records still queued are written before the end.
+    if let Err(error) = audit_log.close().await {
+        tracing::error!(%error, "the last audit records could not be written");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
 
-    let mut matrix_listeners = Vec::new();
+/// The federation state, built and refreshing, when `[federation]` is set.
+fn federation(
+    config: &Config,
+    parts: Option<crate::config::FederationParts>,
+) -> Result<Option<Arc<Federation>>, String> {
+    let (Some(section), Some(parts)) = (&config.federation, parts) else {
+        tracing::warn!("no [federation] section: signed server-server requests are refused");
+        return Ok(None);
+    };
+    let built = Arc::new(section.build(parts).map_err(|e| e.to_string())?);
+    tracing::info!(server_name = %built.local(), allow = ?section.allow, "federation managed");
+    sectorgate_federation::spawn_refresher(Arc::clone(&built));
+    Ok(Some(built))
+}
+
+/// Binds every listener: the Matrix ones, the egress, the admin one.
+async fn bind_all(
+    config: &Config,
+    gateway: &Arc<Gateway>,
+    egress_ca: Option<(String, String)>,
+) -> Result<Bound, String> {
+    let mut matrix = Vec::new();
     for listener in config.matrix_listeners() {
         let tls = match &listener.tls {
             Some(files) => Some(tls::acceptor(files)?),
             None => None,
         };
         let bound = bind(listener.bind, "matrix").await?;
-        matrix_listeners.push((bound, tls, listener.serves()));
+        matrix.push((bound, tls, listener.serves()));
     }
-    let egress = match (&config.egress, &config.federation) {
-        (Some(egress), Some(federation)) => {
-            let (certificate, key) = egress.ca().map_err(|e| e.to_string())?;
+    let egress = match (&config.egress, &config.federation, egress_ca) {
+        (Some(egress), Some(federation), Some((certificate, key))) => {
             let upstream = sectorgate_federation::tls::client_config(&federation.trusted_ca_files)?;
-            let built = Egress::new(Arc::clone(&gateway), &certificate, &key, upstream)?;
+            let built = Egress::new(Arc::clone(gateway), &certificate, &key, upstream)?;
             Some((bind(egress.bind, "egress").await?, Arc::new(built)))
         }
         _ => None,
     };
-    let admin_listener = bind(config.listen.admin, "admin").await?;
-    let addrs = matrix_listeners
+    let admin = bind(config.listen.admin, "admin").await?;
+    Ok(Bound {
+        matrix,
+        egress,
+        admin,
+    })
+}
+
+/// Logs where the gateway listens, and writes it to `--addr-file`.
+fn announce(bound: &Bound, args: &ServeArgs) -> Result<(), String> {
+    let addrs = bound
+        .matrix
         .iter()
-        .map(|(bound, _, _)| bound.local_addr())
+        .map(|(listener, _, _)| listener.local_addr())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
-    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
-    let egress_addr = match &egress {
-        Some((bound, _)) => Some(bound.local_addr().map_err(|e| e.to_string())?),
+    let admin_addr = bound.admin.local_addr().map_err(|e| e.to_string())?;
+    let egress_addr = match &bound.egress {
+        Some((listener, _)) => Some(listener.local_addr().map_err(|e| e.to_string())?),
         None => None,
     };
     tracing::info!(listeners = ?addrs, %admin_addr, egress = ?egress_addr, "listening");
@@ -157,61 +192,64 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
         std::fs::write(path, json.to_string())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
+    Ok(())
+}
 
-    let limits = ConnectionLimits {
-        max_header_bytes: config.limits.max_header_bytes,
-        max_headers: config.limits.max_headers,
-        header_read_timeout: config.limits.header_read_timeout,
+/// Serves every listener until SIGINT or SIGTERM, then lets them drain.
+async fn serve_all(
+    config: &Config,
+    bound: Bound,
+    gateway: Arc<Gateway>,
+    federation: Option<Arc<Federation>>,
+) {
+    let limits = &config.limits;
+    let admin_limits = ConnectionLimits {
+        max_header_bytes: limits.max_header_bytes,
+        max_headers: limits.max_headers,
+        header_read_timeout: limits.header_read_timeout,
         per_address: None,
     };
     let matrix_limits = ConnectionLimits {
-        per_address: (config.limits.max_connections_per_address > 0).then(|| {
+        per_address: (limits.max_connections_per_address > 0).then(|| {
             PerAddress::new(
-                config.limits.max_connections_per_address,
+                limits.max_connections_per_address,
                 config.listen.trusted_proxies.clone(),
             )
         }),
-        ..limits.clone()
+        ..admin_limits.clone()
     };
     let matrix = sectorgate_proxy::router(Arc::clone(&gateway));
     let edge = Arc::clone(&gateway);
     let admin = admin::router(gateway, federation);
     let matrix_served =
-        futures_util::future::join_all(matrix_listeners.into_iter().map(|(bound, tls, serves)| {
+        futures_util::future::join_all(bound.matrix.into_iter().map(|(listener, tls, serves)| {
+            let audit = Some(Arc::clone(&edge));
+            let (router, limits) = (matrix.clone(), matrix_limits.clone());
             listener::serve(
-                bound,
-                matrix.clone(),
-                matrix_limits.clone(),
+                listener,
+                router,
+                limits,
                 tls,
                 serves,
-                Some(Arc::clone(&edge)),
+                audit,
                 shutdown_signal(),
             )
         }));
     let egress_served = async {
-        if let Some((bound, egress)) = egress {
-            egress::serve(bound, egress, shutdown_signal()).await;
+        if let Some((listener, egress)) = bound.egress {
+            egress::serve(listener, egress, shutdown_signal()).await;
         }
     };
-    tokio::join!(
-        matrix_served,
-        egress_served,
-        listener::serve(
-            admin_listener,
-            admin,
-            limits,
-            None,
-            Serves::BOTH,
-            None,
-            shutdown_signal()
-        ),
+    let admin_served = listener::serve(
+        bound.admin,
+        admin,
+        admin_limits,
+        None,
+        Serves::BOTH,
+        None,
+        shutdown_signal(),
     );
-    // The outcome records still queued are written before the end.
-    if let Err(error) = audit_log.close().await {
-        tracing::error!(%error, "the last audit records could not be written");
-    }
-    tracing::info!("stopped");
-    Ok(())
+    tokio::join!(matrix_served, egress_served, admin_served);
 }
 
 async fn bind(addr: SocketAddr, name: &str) -> Result<TcpListener, String> {

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::discovery::{Discovery, parse_version};
 use super::file::{Effect, ProfileFile, TransactionMode, UserSelectorFile};
 use super::resolve::Resolver;
-use super::rules::Glob;
+use super::rules::{Glob, UserSelector};
 use super::source::ProfileSource;
 use super::{AgeLimit, AuditRules, FederationRules, MediaRules, Profile, RedactionRules};
 use crate::ProfileError;
@@ -123,49 +123,16 @@ pub(super) fn nearest<'c, T>(
 fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
     let child = &chain[0].file;
     let shadow = nearest(chain, |f| f.shadow).is_some_and(|(shadow, _)| shadow);
-    let mut group_files: BTreeMap<&str, (&UserSelectorFile, &Link)> = BTreeMap::new();
-    for link in chain.iter().rev() {
-        for (name, selector) in &link.file.user_groups {
-            group_files.insert(name, (selector, link));
-        }
-    }
+    let group_files = group_files(chain);
     let mut resolver = Resolver {
         shadow,
         problems,
         group_names: group_files.keys().map(|name| (*name).to_owned()).collect(),
     };
-    let mut user_groups = HashMap::new();
-    for (name, (selector, link)) in &group_files {
-        let at = format!("user_groups.{name}");
-        if !selector.groups.is_empty() || !selector.outside_groups.is_empty() {
-            resolver.problems.push(Problem::new(
-                link.source.label("profile.yaml"),
-                format!("{at}.groups"),
-                "a user group cannot name other groups",
-            ));
-        }
-        let resolved = resolver.selector(selector, link, &at);
-        user_groups.insert((*name).to_owned(), resolved);
-    }
+    let user_groups = user_groups(&mut resolver, &group_files);
     let invites = resolver.invites(chain);
     let appservices = resolver.appservices(chain);
-    let discovery = Discovery {
-        max_version: nearest(chain, |f| f.discovery.max_version.as_ref()).and_then(
-            |(version, link)| {
-                let parsed = parse_version(version);
-                if parsed.is_none() {
-                    resolver.problems.push(Problem::new(
-                        link.source.label("profile.yaml"),
-                        "discovery.max_version",
-                        format!("{version:?} is not a spec version like v1.11"),
-                    ));
-                }
-                parsed
-            },
-        ),
-        unstable_features: nearest(chain, |f| f.discovery.unstable_features.as_ref())
-            .map(|(features, _)| features.iter().map(|f| Glob::new(f)).collect()),
-    };
+    let discovery = discovery(&mut resolver, chain);
     let media = MediaRules {
         max_upload_bytes: nearest(chain, |f| f.media.max_upload_bytes.as_ref()).map(
             |(limit, _)| resolver.limit(limit, "this upload is larger than the profile allows"),
@@ -174,17 +141,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
     let (rules, by_endpoint) = resolver.endpoint_rules(chain);
     let events = resolver.events(chain);
     let rooms = resolver.rooms(chain);
-    let redactions = RedactionRules {
-        max_age: nearest(chain, |f| f.redactions.max_age.as_ref()).map(|(limit, _)| AgeLimit {
-            meta: resolver.meta(
-                &limit.id,
-                limit.reason.as_deref(),
-                limit.shadow,
-                "this event is too old to be redacted",
-            ),
-            limit: limit.limit,
-        }),
-    };
+    let redactions = redactions(&mut resolver, chain);
     Profile {
         id: child.id.clone(),
         title: child.title.clone(),
@@ -208,12 +165,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         media,
         discovery,
         appservices,
-        federation: FederationRules {
-            transactions: nearest(chain, |f| f.federation.transactions)
-                .map_or_else(TransactionMode::default, |(mode, _)| mode),
-            signed_lists: nearest(chain, |f| f.federation.signed_lists)
-                .is_none_or(|(allowed, _)| allowed),
-        },
+        federation: federation(chain),
         audit: AuditRules {
             pseudonymise_servers: nearest(chain, |f| f.audit.pseudonymise_servers)
                 .is_some_and(|(yes, _)| yes),
@@ -221,6 +173,86 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         user_groups,
         requirements: requirements(chain, resolver.problems),
         by_endpoint,
+    }
+}
+
+/// Each user group's selector, from the profile nearest the child that
+/// defines it.
+fn group_files(chain: &[Link]) -> BTreeMap<&str, (&UserSelectorFile, &Link)> {
+    let mut group_files = BTreeMap::new();
+    for link in chain.iter().rev() {
+        for (name, selector) in &link.file.user_groups {
+            group_files.insert(name.as_str(), (selector, link));
+        }
+    }
+    group_files
+}
+
+/// The user groups, resolved; a group may not name other groups.
+fn user_groups(
+    resolver: &mut Resolver<'_>,
+    group_files: &BTreeMap<&str, (&UserSelectorFile, &Link)>,
+) -> HashMap<String, UserSelector> {
+    let mut user_groups = HashMap::new();
+    for (name, (selector, link)) in group_files {
+        let at = format!("user_groups.{name}");
+        if !selector.groups.is_empty() || !selector.outside_groups.is_empty() {
+            resolver.problems.push(Problem::new(
+                link.source.label("profile.yaml"),
+                format!("{at}.groups"),
+                "a user group cannot name other groups",
+            ));
+        }
+        let resolved = resolver.selector(selector, link, &at);
+        user_groups.insert((*name).to_owned(), resolved);
+    }
+    user_groups
+}
+
+/// `discovery`: the highest spec version and the unstable features announced.
+fn discovery(resolver: &mut Resolver<'_>, chain: &[Link]) -> Discovery {
+    let max_version =
+        nearest(chain, |f| f.discovery.max_version.as_ref()).and_then(|(version, link)| {
+            let parsed = parse_version(version);
+            if parsed.is_none() {
+                resolver.problems.push(Problem::new(
+                    link.source.label("profile.yaml"),
+                    "discovery.max_version",
+                    format!("{version:?} is not a spec version like v1.11"),
+                ));
+            }
+            parsed
+        });
+    Discovery {
+        max_version,
+        unstable_features: nearest(chain, |f| f.discovery.unstable_features.as_ref())
+            .map(|(features, _)| features.iter().map(|f| Glob::new(f)).collect()),
+    }
+}
+
+/// `redactions`: how old an event may be and still be redacted.
+fn redactions(resolver: &mut Resolver<'_>, chain: &[Link]) -> RedactionRules {
+    RedactionRules {
+        max_age: nearest(chain, |f| f.redactions.max_age.as_ref()).map(|(limit, _)| AgeLimit {
+            meta: resolver.meta(
+                &limit.id,
+                limit.reason.as_deref(),
+                limit.shadow,
+                "this event is too old to be redacted",
+            ),
+            limit: limit.limit,
+        }),
+    }
+}
+
+/// `federation`: how transactions are judged, and whether signed lists
+/// may add to the allowlist.
+fn federation(chain: &[Link]) -> FederationRules {
+    FederationRules {
+        transactions: nearest(chain, |f| f.federation.transactions)
+            .map_or_else(TransactionMode::default, |(mode, _)| mode),
+        signed_lists: nearest(chain, |f| f.federation.signed_lists)
+            .is_none_or(|(allowed, _)| allowed),
     }
 }
 

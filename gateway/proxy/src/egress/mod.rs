@@ -19,7 +19,6 @@ mod filter;
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -41,6 +40,7 @@ use tokio::sync::Mutex;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::Gateway;
+use crate::connection::accept_next;
 use crate::peer;
 use crate::record::{self, About, trace_id};
 use crate::respond::{self, Fault};
@@ -95,14 +95,7 @@ pub async fn serve(
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "egress accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = accept_next(&listener, "egress") => accepted,
             () = &mut shutdown => break,
         };
         let egress = Arc::clone(&egress);
@@ -264,14 +257,10 @@ async fn outbound(
         endpoint: endpoint.clone(),
         action: "outbound",
     };
-    let recorded = match record::decision(gateway, local, &decision, about).await {
+    let recorded = match record::settle(gateway, local, &decision, about).await {
         Ok(recorded) => recorded,
-        Err(response) => return response,
+        Err(answer) => return answer,
     };
-    if let sectorgate_policy::Verdict::Deny(denial) = &decision.verdict {
-        let refusal = respond::denial(denial, decision.rule.as_str(), &request_id);
-        return recorded.answer(refusal, None);
-    }
     let Some(destination) = destination else {
         return recorded.answer(
             respond::fault(&Fault::UpstreamUnreachable, &request_id),

@@ -10,24 +10,20 @@
 //! `{event}` (an event in it, `context.event_age` old), `{txn}` (a fresh
 //! transaction id).
 
+mod decide;
+
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use http::{HeaderMap, Method, Uri};
-use sectorgate_action::{Catalog, check_head, classify_lookup};
 use serde::Deserialize;
 use serde_json::Value;
 
 use ruma::OwnedServerName;
 
 use crate::error::Problem;
-use crate::federation::{Allowlist, FederationFacts, ServerPattern};
-use crate::profile::{PermissionFacts, ProfileSource};
-use crate::{
-    Context, Decision, EventFacts, Peer, Profile, RoomFacts, Verdict, decide, decide_bad_head,
-    decide_endpoint, decide_input_error, decide_origin, needs,
-};
+use crate::federation::{Allowlist, ServerPattern};
+use crate::profile::ProfileSource;
+use crate::{Decision, Profile, RoomFacts, Verdict};
 
 /// The room id that `{room}` stands for when a case runs without a homeserver.
 pub const PLACEHOLDER_ROOM: &str = "!room:example.org";
@@ -221,137 +217,6 @@ impl Case {
             (None, Some(raw)) => fill(raw, room, event, txn).into_bytes(),
             (None, None) => Vec::new(),
         }
-    }
-
-    /// Runs the case through `classify` and `decide` with its context.
-    pub fn decide(&self, profile: &Profile, now_ms: u64) -> Result<Decision, String> {
-        let method: Method = self
-            .request
-            .method
-            .parse()
-            .map_err(|_| format!("bad method {:?}", self.request.method))?;
-        let path = self.path(PLACEHOLDER_ROOM, PLACEHOLDER_EVENT, "txn1");
-        let uri: Uri = path.parse().map_err(|_| format!("bad path {path:?}"))?;
-        let body = self.body(PLACEHOLDER_ROOM, PLACEHOLDER_EVENT, "txn1");
-        let mut headers = HeaderMap::new();
-        for (name, value) in &self.request.headers {
-            let name = http::HeaderName::try_from(name.as_str())
-                .map_err(|_| format!("bad header name {name:?}"))?;
-            let value = http::HeaderValue::try_from(value.as_str())
-                .map_err(|_| format!("bad header value {value:?}"))?;
-            headers.insert(name, value);
-        }
-        let request = sectorgate_action::Request {
-            method: &method,
-            uri: &uri,
-            headers: &headers,
-            body: &body,
-        };
-        let room = self.context.room.as_ref().map(CaseRoom::facts);
-        let event = self.context.event_age.map(|age| EventFacts {
-            origin_server_ts: now_ms
-                .saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
-        });
-        let user = self.context.user.as_deref().unwrap_or(DEFAULT_USER);
-        let user =
-            ruma::OwnedUserId::try_from(user).map_err(|_| format!("bad user id {user:?}"))?;
-        let mut grouped;
-        let profile = if self.context.groups.is_empty() {
-            profile
-        } else {
-            grouped = profile.clone();
-            for (group, users) in &self.context.groups {
-                grouped.add_to_group(group, users);
-            }
-            &grouped
-        };
-        let federation = self
-            .context
-            .federation
-            .as_ref()
-            .map(CaseFederation::parts)
-            .transpose()?;
-        let context = Context {
-            peer: Peer {
-                addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            },
-            now_ms,
-            user: Some(&user),
-            room: room.as_ref(),
-            event: event.as_ref(),
-            invitees: None,
-            appservice: self.context.appservice.as_deref(),
-            federation: federation
-                .as_ref()
-                .map(|(local, allowlist, origin)| FederationFacts {
-                    local,
-                    allowlist,
-                    origin: origin.as_deref(),
-                }),
-        };
-        // As the gateway does: a head another hop could read differently is
-        // refused first, then a server outside the federation, then a
-        // refused endpoint before its request is parsed.
-        let mut head = headers.clone();
-        if !head.contains_key(http::header::HOST) {
-            head.insert(
-                http::header::HOST,
-                http::HeaderValue::from_static("localhost"),
-            );
-        }
-        if let Err(error) = check_head(&method, &uri, http::Version::HTTP_11, &head) {
-            return Ok(decide_bad_head(&error));
-        }
-        let lookup = Catalog::global().lookup(&method, uri.path());
-        if let Some(facts) = &context.federation
-            && let Some(origin) = facts.origin
-            && let Some(refusal) = decide_origin(origin, facts)
-        {
-            return Ok(refusal);
-        }
-        if let Some(endpoint) = lookup.endpoint() {
-            let early = decide_endpoint(&endpoint, profile);
-            if matches!(early.verdict, Verdict::Deny(_)) {
-                return Ok(early);
-            }
-        }
-        Ok(match classify_lookup(lookup, &request, 64) {
-            Ok(classified) => {
-                let invitees = self.invitee_facts(&needs(&classified, profile).invitees)?;
-                let context = Context {
-                    invitees: Some(&invitees),
-                    ..context
-                };
-                decide(&classified, profile, &context)
-            }
-            Err(error) => decide_input_error(&error),
-        })
-    }
-
-    /// The settings of the invitees the decision needs: those the case
-    /// names, and none set for the others.
-    fn invitee_facts(
-        &self,
-        needed: &[ruma::OwnedUserId],
-    ) -> Result<BTreeMap<ruma::OwnedUserId, PermissionFacts>, String> {
-        for user in self.context.invitees.keys() {
-            ruma::OwnedUserId::try_from(user.as_str())
-                .map_err(|_| format!("bad user id {user:?}"))?;
-        }
-        Ok(needed
-            .iter()
-            .map(|user| {
-                let settings = self
-                    .context
-                    .invitees
-                    .get(user.as_str())
-                    .into_iter()
-                    .flatten()
-                    .map(|(event_type, content)| (event_type.clone(), Some(content.clone())))
-                    .collect();
-                (user.clone(), PermissionFacts::Local(settings))
-            })
-            .collect())
     }
 
     /// Whether `decision` is what the case expects; if not, how it differs.

@@ -1,8 +1,10 @@
-//! `[federation]`: the homeserver's name, the static allowlist, extra CA
-//! certificates, fixed addresses and pinned keys; and building the
-//! [`Federation`] the pipeline uses from them.
+//! `[federation]` and `[egress]`: the homeserver's name, the static
+//! allowlist, extra CA certificates, fixed addresses, pinned keys and the
+//! signed list; the egress's CA; and building the [`Federation`] the
+//! pipeline uses from what checking loaded ([`FederationParts`]).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use sectorgate_policy::Profile;
 use sectorgate_policy::federation::{Allowlist, ServerPattern};
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use super::ConfigError;
 
 /// `[federation]`. Without it, the gateway refuses every signed
 /// server-server request.
@@ -44,6 +46,33 @@ pub(crate) struct FederationConfig {
     /// A signed federation list (gematik's format), added to `allow`.
     #[serde(default)]
     pub(crate) list: Option<ListSection>,
+}
+
+/// `[egress]`: the HTTPS proxy the homeserver sends its federation
+/// requests through.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EgressConfig {
+    /// The address to listen on (the homeserver's `https_proxy`).
+    pub(crate) bind: SocketAddr,
+    /// The CA certificate (PEM) the egress issues tunnel certificates
+    /// with; the homeserver must trust it.
+    pub(crate) ca_certificate: PathBuf,
+    /// That CA's private key (PEM).
+    pub(crate) ca_key: PathBuf,
+}
+
+impl EgressConfig {
+    /// The CA certificate and key, read.
+    pub(crate) fn ca(&self) -> Result<(String, String), ConfigError> {
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })
+        };
+        Ok((read(&self.ca_certificate)?, read(&self.ca_key)?))
+    }
 }
 
 /// `[federation.list]`
@@ -171,44 +200,50 @@ impl FederationConfig {
             .collect()
     }
 
-    /// Checks what can be checked without starting: the allowlist, the
-    /// pinned keys, the list's settings and trust anchors.
-    pub(crate) fn check(&self, profile: &Profile) -> Result<(), ConfigError> {
-        self.static_allowlist()?;
-        self.pinned()?;
-        if let Some(list) = &self.list {
-            if !profile.federation.signed_lists {
+    /// Checks what can be checked without starting (the allowlist, the
+    /// pinned keys, the list's settings and trust anchors) and returns it.
+    pub(crate) fn check(&self, profile: &Profile) -> Result<FederationParts, ConfigError> {
+        let list = match &self.list {
+            Some(_) if !profile.federation.signed_lists => {
                 return Err(ConfigError::Invalid(format!(
                     "profile {} takes its allowlist from the config only: remove [federation.list]",
                     profile.id
                 )));
             }
-            list.config()?;
-        }
-        Ok(())
+            Some(list) => Some(list.config()?),
+            None => None,
+        };
+        Ok(FederationParts {
+            allowlist: self.static_allowlist()?,
+            pinned: self.pinned()?,
+            list,
+        })
     }
 
-    /// The federation state the pipeline consults. Must be called inside
-    /// a Tokio runtime.
-    pub(crate) fn build(&self) -> Result<Federation, ConfigError> {
+    /// The federation state the pipeline consults, from what checking
+    /// loaded. Must be called inside a Tokio runtime.
+    pub(crate) fn build(&self, parts: FederationParts) -> Result<Federation, ConfigError> {
         let client = tls::http_client(&self.trusted_ca_files, self.fetch_timeout)
             .map_err(|e| ConfigError::Invalid(format!("federation: {e}")))?;
         let keys = KeyStore::new(
-            self.pinned()?,
+            parts.pinned,
             client.clone(),
             Resolver::new(self.addresses.clone()),
         );
-        let signed = self
-            .list
-            .as_ref()
-            .map(|list| list.config().map(SignedList::new))
-            .transpose()?;
         Ok(Federation::new(
             self.server_name.clone(),
-            self.static_allowlist()?,
-            signed,
+            parts.allowlist,
+            parts.list.map(SignedList::new),
             keys,
             client,
         ))
     }
+}
+
+/// What `[federation]` names, loaded and checked.
+#[derive(Debug)]
+pub(crate) struct FederationParts {
+    allowlist: Allowlist,
+    pinned: BTreeMap<OwnedServerName, PublicKeySet>,
+    list: Option<ListConfig>,
 }

@@ -1,0 +1,129 @@
+//! The *classify* and *decide* steps: the request becomes an action, the
+//! homeserver is asked what the profile needs to know of it, and the pure
+//! policy decides.
+
+use ruma::OwnedUserId;
+use sectorgate_action::{Classified, ClassifyError, Lookup, classify_lookup};
+use sectorgate_audit::{Peer, now_ms};
+use sectorgate_policy::{Context, Decision, Peer as PolicyPeer, decide_input_error, needs};
+
+use super::accept::Received;
+use super::{Inbound, Refusal};
+use crate::facts::{Asker, Gathered};
+use crate::learn::Learned;
+use crate::rewrite::Reshape;
+
+/// A decision, and what its answer will teach and become.
+pub(super) struct Decided {
+    pub(super) decision: Decision,
+    pub(super) learned: Learned,
+    pub(super) reshape: Reshape,
+}
+
+/// Classifies a received request.
+pub(super) fn classify(
+    inbound: &mut Inbound<'_>,
+    lookup: Lookup<'_>,
+    received: &Received,
+) -> Result<Classified, ClassifyError> {
+    let view = sectorgate_action::Request {
+        method: &received.parts.method,
+        uri: &received.parts.uri,
+        headers: &received.parts.headers,
+        body: &received.buffered,
+    };
+    let max_depth = inbound.gateway.config.limits.max_json_depth;
+    let classified = classify_lookup(lookup, &view, max_depth);
+    inbound.action = match &classified {
+        Ok(classified) => classified.action.kind(),
+        Err(_) => "invalid",
+    };
+    let action = inbound.action;
+    inbound.see(|seen| seen.action = Some(action));
+    classified
+}
+
+/// Decides on a classified request with the facts the profile needs; a
+/// request that could not be classified is refused for it.
+pub(super) async fn decide(
+    inbound: &Inbound<'_>,
+    classified: Result<Classified, ClassifyError>,
+    requester: &Peer,
+    received: &Received,
+) -> Result<Decided, Refusal> {
+    let gateway = inbound.gateway;
+    let classified = match classified {
+        Ok(classified) => classified,
+        Err(error) => {
+            return Ok(Decided {
+                decision: decide_input_error(&error),
+                learned: Learned::Nothing,
+                reshape: Reshape::AsIs,
+            });
+        }
+    };
+    let gathered = gather(inbound, received, &classified)
+        .await
+        .map_err(|fault| Refusal::Fault {
+            peer: requester.clone(),
+            fault,
+        })?;
+    let federation = match (&gateway.federation, &received.allowlist) {
+        (Some(federation), Some(list)) => Some(federation.facts(list, received.origin.as_deref())),
+        _ => None,
+    };
+    let context = Context {
+        peer: PolicyPeer {
+            addr: received.client_ip,
+        },
+        now_ms: now_ms().unsigned_abs(),
+        user: gathered.user.as_ref(),
+        room: gathered.room.as_ref(),
+        event: gathered.event.as_ref(),
+        invitees: gathered.invitees.as_ref(),
+        appservice: gateway.appservices.of(&received.parts),
+        federation,
+    };
+    let decision = sectorgate_policy::decide(&classified, &gateway.profile, &context);
+    let amended = decision.amended_body.as_deref();
+    Ok(Decided {
+        learned: Learned::from(&classified, &gateway.profile, amended),
+        reshape: Reshape::of(&classified.action),
+        decision,
+    })
+}
+
+/// Learns, from the homeserver, what the profile needs to decide on this
+/// request (nothing, for most requests).
+async fn gather(
+    inbound: &Inbound<'_>,
+    received: &Received,
+    classified: &Classified,
+) -> Result<Gathered, crate::respond::Fault> {
+    let gateway = inbound.gateway;
+    let needs = needs(classified, &gateway.profile);
+    let user: Option<OwnedUserId> = received.user.clone();
+    // Whom a request acts for (an application service too) is known.
+    if needs.is_empty() {
+        return Ok(Gathered {
+            user,
+            ..Gathered::default()
+        });
+    }
+    let asker = Asker {
+        client: &gateway.client,
+        config: &gateway.config,
+        parts: &received.parts,
+    };
+    let setting_types: Vec<String> = gateway
+        .profile
+        .invites
+        .permissions
+        .iter()
+        .flat_map(|permissions| permissions.types.iter().map(|(t, _)| t.clone()))
+        .collect();
+    gateway
+        .facts
+        .gather(&asker, &needs, user, &setting_types)
+        .await
+}

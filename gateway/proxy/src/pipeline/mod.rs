@@ -1,0 +1,223 @@
+//! The handler every Matrix request goes through, one stage a step:
+//! accept → classify → decide → record → forward ([`steps`]).
+//!
+//! Each stage hands the next what it needs, or a [`Refusal`]; a refusal is
+//! recorded and answered in one place ([`Refusal::answer`]). The order of
+//! the checks made before the body is read is the policy's
+//! ([`sectorgate_policy::plan`]), shared with the decision cases.
+
+mod accept;
+mod decide;
+mod refusal;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use http::HeaderValue;
+use http::request::Parts;
+use sectorgate_action::Catalog;
+use sectorgate_audit::Direction;
+use tracing::{Instrument, field};
+
+use crate::Gateway;
+use crate::body;
+use crate::capture::Seen;
+use crate::forward;
+use crate::record::{self, About, Recorded, trace_id};
+use crate::respond::{self, REQUEST_ID};
+use accept::{Accepted, Received};
+use decide::Decided;
+use refusal::Refusal;
+
+/// Runs one request through the pipeline.
+pub async fn handle(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let request_id = gateway.request_ids.next();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        endpoint = field::Empty,
+        action = field::Empty,
+        rule = field::Empty,
+        verdict = field::Empty,
+        upstream_status = field::Empty,
+        latency_ms = field::Empty,
+    );
+    let started = Instant::now();
+    // The `record` option's capture: what the pipeline learns of the request.
+    let mut seen = gateway.capture.as_ref().map(|_| {
+        (
+            Seen::of(&request),
+            request.method().clone(),
+            request.uri().clone(),
+        )
+    });
+    let mut response = run(
+        &gateway,
+        peer,
+        request,
+        &request_id,
+        seen.as_mut().map(|(seen, _, _)| seen),
+    )
+    .instrument(span.clone())
+    .await;
+    if let (Some(capture), Some((seen, method, uri))) = (&gateway.capture, &seen) {
+        capture.offer(seen, method, uri, &request_id, &response);
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), "request done"));
+    response
+}
+
+/// What is known of a request on its way, for its record, its log span and
+/// the capture.
+struct Inbound<'a> {
+    gateway: &'a Gateway,
+    request_id: &'a str,
+    trace_id: Option<String>,
+    endpoint: Option<String>,
+    /// The action's kind once classified; `unparsed` before, `invalid`
+    /// when its body or parameters cannot be read.
+    action: &'static str,
+    seen: Option<&'a mut Seen>,
+}
+
+impl Inbound<'_> {
+    /// What the record step needs besides the decision.
+    fn about(&self) -> About<'_> {
+        About {
+            request_id: self.request_id,
+            trace_id: self.trace_id.as_deref(),
+            direction: Direction::Inbound,
+            endpoint: self.endpoint.clone(),
+            action: self.action,
+        }
+    }
+
+    /// Tells the capture, if there is one.
+    fn see(&mut self, note: impl FnOnce(&mut Seen)) {
+        if let Some(seen) = self.seen.as_deref_mut() {
+            note(seen);
+        }
+    }
+}
+
+async fn run(
+    gateway: &Gateway,
+    peer: SocketAddr,
+    request: Request,
+    request_id: &str,
+    seen: Option<&mut Seen>,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut inbound = Inbound {
+        gateway,
+        request_id,
+        trace_id: trace_id(&parts.headers).map(str::to_owned),
+        endpoint: None,
+        action: "unparsed",
+        seen,
+    };
+    match steps(&mut inbound, peer, parts, body).await {
+        Ok(response) => response,
+        Err(refusal) => refusal.answer(&inbound).await,
+    }
+}
+
+/// The five steps; the first refusal ends them.
+async fn steps(
+    inbound: &mut Inbound<'_>,
+    peer: SocketAddr,
+    parts: Parts,
+    body: Body,
+) -> Result<Response, Refusal> {
+    let uri = parts.uri.clone();
+    let lookup = Catalog::global().lookup(&parts.method, uri.path());
+    let Accepted {
+        requester,
+        received,
+        stream,
+    } = accept::accept(inbound, peer, &lookup, parts, body).await?;
+    let classified = decide::classify(inbound, lookup, &received);
+    let decided = decide::decide(inbound, classified, &requester, &received).await?;
+    let recorded = record::settle(
+        inbound.gateway,
+        requester,
+        &decided.decision,
+        inbound.about(),
+    )
+    .await
+    .map_err(Refusal::answered)?;
+    Ok(forward(inbound, received, stream, decided, recorded).await)
+}
+
+/// The *forward* step: the request as accepted (or as the profile amended
+/// it) to the homeserver, and its answer back, learned from and reshaped
+/// as the decision said.
+async fn forward(
+    inbound: &Inbound<'_>,
+    received: Received,
+    stream: Option<Body>,
+    decided: Decided,
+    recorded: Recorded,
+) -> Response {
+    let (gateway, request_id) = (inbound.gateway, inbound.request_id);
+    let Received {
+        mut parts,
+        buffered,
+        ..
+    } = received;
+    let body = match (stream, decided.decision.amended_body) {
+        (Some(stream), _) => recorded.count_in(body::streamed(stream, upload_limit(gateway))),
+        (None, Some(amended)) => {
+            parts.headers.insert(
+                http::header::CONTENT_LENGTH,
+                HeaderValue::from(amended.len()),
+            );
+            recorded.add_in(amended.len());
+            Body::from(amended)
+        }
+        (None, None) => {
+            recorded.add_in(buffered.len());
+            Body::from(buffered)
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        parts.headers.insert(REQUEST_ID, value);
+    }
+    match forward::forward(&gateway.client, &gateway.config, parts, body).await {
+        Ok(response) => {
+            let upstream = response.status().as_u16();
+            tracing::Span::current().record("upstream_status", upstream);
+            let response = decided.learned.apply(response, &gateway.facts).await;
+            let answer = decided
+                .reshape
+                .apply(response, &gateway.profile.discovery, request_id)
+                .await;
+            recorded.answer(answer, Some(upstream))
+        }
+        Err(fault) => recorded.answer(respond::fault(&fault, request_id), None),
+    }
+}
+
+/// The largest upload: the gateway's limit, or the profile's if smaller.
+fn upload_limit(gateway: &Gateway) -> u64 {
+    let configured = gateway.config.limits.max_upload_bytes;
+    gateway
+        .profile
+        .media
+        .max_upload_bytes
+        .as_ref()
+        .map_or(configured, |max| max.limit.min(configured))
+}

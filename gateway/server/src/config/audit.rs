@@ -1,0 +1,106 @@
+//! `[audit]`: where the audit log is kept, how it is checkpointed, and the
+//! pseudonym keys.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use super::federation::FederationConfig;
+
+/// `[audit]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Audit {
+    /// `sqlite://file.db` (embedded) or `postgres://…`.
+    pub(crate) database: String,
+    /// The log's origin line; unique per gateway instance.
+    pub(crate) origin: Option<String>,
+    /// The Ed25519 checkpoint signing key (created if missing).
+    pub(crate) checkpoint_key: PathBuf,
+    pub(crate) checkpoint_every: u64,
+    #[serde(with = "humantime_serde")]
+    pub(crate) checkpoint_interval: Duration,
+    /// Append each checkpoint to this file too.
+    pub(crate) checkpoint_file: Option<PathBuf>,
+    /// Send each checkpoint to this syslog collector (UDP) too.
+    pub(crate) checkpoint_syslog: Option<SocketAddr>,
+    /// The folder of pseudonym keys, one per period.
+    pub(crate) pseudonym_keys: PathBuf,
+    /// How long one pseudonym key is used (the retention period).
+    #[serde(with = "humantime_serde")]
+    pub(crate) pseudonym_period: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) lock_timeout: Duration,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self {
+            database: "sqlite://sectorgate.db".to_owned(),
+            origin: None,
+            checkpoint_key: PathBuf::from("sectorgate-checkpoint.key"),
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(10),
+            checkpoint_file: None,
+            checkpoint_syslog: None,
+            pseudonym_keys: PathBuf::from("sectorgate-pseudonym-keys"),
+            pseudonym_period: Duration::from_secs(30 * 86_400),
+            lock_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Audit {
+    /// The origin line: as configured, else `<server name>/sectorgate` (or
+    /// `localhost/sectorgate` without federation).
+    pub(crate) fn origin(&self, federation: Option<&FederationConfig>) -> String {
+        match (&self.origin, federation) {
+            (Some(origin), _) => origin.clone(),
+            (None, Some(federation)) => format!("{}/sectorgate", federation.server_name),
+            (None, None) => "localhost/sectorgate".to_owned(),
+        }
+    }
+}
+
+impl Audit {
+    /// The database outlives the gateway, each instance names its log, and
+    /// checkpoints come.
+    pub(super) fn check(&self, federation: Option<&FederationConfig>) -> Result<(), ConfigError> {
+        let database = &self.database;
+        let postgres = database.starts_with("postgres:") || database.starts_with("postgresql:");
+        if !database.starts_with("sqlite:") && !postgres {
+            return Err(invalid(
+                "audit.database must be a sqlite:// or postgres:// URL",
+            ));
+        }
+        if sectorgate_audit::is_volatile(database) {
+            return Err(invalid(
+                "audit.database must outlive the gateway: a SQLite database in memory (or \
+                 SQLite's temporary one) would lose the audit log when the gateway stops",
+            ));
+        }
+        if postgres && self.origin.is_none() {
+            return Err(invalid(
+                "audit.origin must be set with PostgreSQL: each gateway instance writes its own \
+                 log, named by its origin (e.g. \"gw1.example.org/sectorgate\")",
+            ));
+        }
+        if self.checkpoint_every == 0 || self.checkpoint_interval.is_zero() {
+            return Err(invalid(
+                "audit.checkpoint_every and audit.checkpoint_interval must be above 0",
+            ));
+        }
+        let origin = self.origin(federation);
+        if origin.contains(char::is_whitespace) || origin.contains('+') {
+            return Err(invalid("audit.origin may not hold spaces or '+'"));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(message: &str) -> ConfigError {
+    ConfigError::Invalid(message.to_owned())
+}
