@@ -72,24 +72,6 @@ pub(crate) async fn settle(
     }
 }
 
-/// Records a denial and answers it.
-pub(crate) async fn refuse(
-    gateway: &Gateway,
-    peer: Peer,
-    decision: &Decision,
-    about: About<'_>,
-) -> Response {
-    let request_id = about.request_id;
-    match settle(gateway, peer, decision, about).await {
-        Err(answer) => answer,
-        // Not reached: a refusal denies. Fail closed all the same.
-        Ok(recorded) => recorded.answer(
-            respond::fault(&Fault::UpstreamUnreachable, request_id),
-            None,
-        ),
-    }
-}
-
 /// The decision on the request's log span.
 pub(crate) fn note(decision: &Decision, endpoint: Option<&str>, action: &str) {
     let span = tracing::Span::current();

@@ -9,6 +9,39 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+/// The three fields every rule's file form has, whatever else it says.
+pub(crate) trait RuleFile {
+    /// Its id, its refusals' text, whether it is in shadow mode.
+    fn head(&self) -> (&str, Option<&str>, bool);
+}
+
+/// Declares a rule's file form: its own fields, and those every rule has
+/// (`id`; optional `reason` and `shadow`), read strictly.
+macro_rules! rule_file {
+    ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct $name {
+            /// The rule's id, named in answers and audit records.
+            pub(crate) id: String,
+            $($(#[$field_meta])* pub(crate) $field: $ty,)*
+            /// The text of its refusals' `error`.
+            #[serde(default)]
+            pub(crate) reason: Option<String>,
+            /// Whether its denials are only recorded.
+            #[serde(default)]
+            pub(crate) shadow: bool,
+        }
+
+        impl RuleFile for $name {
+            fn head(&self) -> (&str, Option<&str>, bool) {
+                (&self.id, self.reason.as_deref(), self.shadow)
+            }
+        }
+    };
+}
+
 /// Allow or deny, as written in a profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -113,22 +146,17 @@ pub(crate) struct AppservicesFile {
     pub(crate) rules: Vec<AppserviceRuleFile>,
 }
 
-/// One rule of `appservices.rules`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AppserviceRuleFile {
-    pub(crate) id: String,
-    /// The application service's id (as in its registration; a glob).
-    pub(crate) appservice: String,
-    pub(crate) verdict: Effect,
-    /// With `allow`: the users it may act as (id globs); every user of its
-    /// namespace when not given.
-    #[serde(default)]
-    pub(crate) users: Option<Vec<String>>,
-    #[serde(default)]
-    pub(crate) reason: Option<String>,
-    #[serde(default)]
-    pub(crate) shadow: bool,
+rule_file! {
+    /// One rule of `appservices.rules`.
+    AppserviceRuleFile {
+        /// The application service's id (as in its registration; a glob).
+        appservice: String,
+        verdict: Effect,
+        /// With `allow`: the users it may act as (id globs); every user of its
+        /// namespace when not given.
+        #[serde(default)]
+        users: Option<Vec<String>>,
+    }
 }
 
 /// `discovery:` what `GET /_matrix/client/versions` announces.
@@ -191,20 +219,15 @@ pub(crate) struct InvitesFile {
     pub(crate) permissions: Option<PermissionsFile>,
 }
 
-/// `invites.permissions`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PermissionsFile {
-    pub(crate) id: String,
-    /// The account data types honoured, first set wins.
-    pub(crate) account_data: Vec<PermissionTypeFile>,
-    /// gematik `groupExceptions` group names → the profile's user groups.
-    #[serde(default)]
-    pub(crate) group_names: BTreeMap<String, String>,
-    #[serde(default)]
-    pub(crate) reason: Option<String>,
-    #[serde(default)]
-    pub(crate) shadow: bool,
+rule_file! {
+    /// `invites.permissions`
+    PermissionsFile {
+        /// The account data types honoured, first set wins.
+        account_data: Vec<PermissionTypeFile>,
+        /// gematik `groupExceptions` group names → the profile's user groups.
+        #[serde(default)]
+        group_names: BTreeMap<String, String>,
+    }
 }
 
 /// One honoured account data type and its shape.
@@ -227,22 +250,17 @@ pub enum PermissionFormat {
     Msc4155,
 }
 
-/// One invite rule: an invite of an `invitee` by an `inviter` is refused,
-/// unless the room's state meets `room_state`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct InviteRuleFile {
-    pub(crate) id: String,
-    #[serde(default)]
-    pub(crate) invitee: Option<UserSelectorFile>,
-    #[serde(default)]
-    pub(crate) inviter: Option<UserSelectorFile>,
-    #[serde(default)]
-    pub(crate) room_state: Option<StateConditionFile>,
-    #[serde(default)]
-    pub(crate) reason: Option<String>,
-    #[serde(default)]
-    pub(crate) shadow: bool,
+rule_file! {
+    /// One invite rule: an invite of an `invitee` by an `inviter` is refused,
+    /// unless the room's state meets `room_state`.
+    InviteRuleFile {
+        #[serde(default)]
+        invitee: Option<UserSelectorFile>,
+        #[serde(default)]
+        inviter: Option<UserSelectorFile>,
+        #[serde(default)]
+        room_state: Option<StateConditionFile>,
+    }
 }
 
 /// A condition on one field of one state event of a room.
@@ -270,22 +288,17 @@ pub(crate) struct EndpointsFile {
     pub(crate) homeserver_paths: Option<Vec<String>>,
 }
 
-/// One rule of `endpoints.rules`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EndpointRuleFile {
-    pub(crate) id: String,
-    pub(crate) verdict: Effect,
-    pub(crate) endpoints: Vec<String>,
-    #[serde(default)]
-    pub(crate) reason: Option<String>,
-    #[serde(default)]
-    pub(crate) shadow: bool,
-    /// The answer instead of 404 `M_UNRECOGNIZED`.
-    #[serde(default)]
-    pub(crate) status: Option<u16>,
-    #[serde(default)]
-    pub(crate) errcode: Option<String>,
+rule_file! {
+    /// One rule of `endpoints.rules`.
+    EndpointRuleFile {
+        verdict: Effect,
+        endpoints: Vec<String>,
+        /// The answer instead of 404 `M_UNRECOGNIZED`.
+        #[serde(default)]
+        status: Option<u16>,
+        #[serde(default)]
+        errcode: Option<String>,
+    }
 }
 
 /// `events:`
@@ -319,54 +332,44 @@ pub(crate) struct EventsFile {
     pub(crate) encryption: Option<EncryptionFile>,
 }
 
-/// An allow list of names (globs ending in `*` allowed) with its rule id.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AllowListFile {
-    pub(crate) id: String,
-    pub(crate) allow: Vec<String>,
-    #[serde(default)]
-    pub(crate) reason: Option<String>,
-    #[serde(default)]
-    pub(crate) shadow: bool,
+rule_file! {
+    /// An allow list of names (globs ending in `*` allowed) with its rule id.
+    AllowListFile {
+        allow: Vec<String>,
+    }
 }
 
-/// A rule on one field of a JSON object (an event content, or the
-/// `createRoom` body).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FieldRuleFile {
-    pub(crate) id: String,
-    /// Event types the rule applies to (globs); unused for `createRoom` rules.
-    #[serde(default)]
-    pub(crate) types: Option<Vec<String>>,
-    /// A JSON pointer, e.g. `/m.relates_to/rel_type`.
-    pub(crate) field: String,
-    /// The field must be present.
-    #[serde(default)]
-    pub(crate) required: bool,
-    /// If present, the field must have one of these values.
-    #[serde(default)]
-    pub(crate) allow: Option<Vec<Value>>,
-    /// If present, the field must not have any of these values.
-    #[serde(default)]
-    pub(crate) forbid: Option<Vec<Value>>,
-    /// Only when the acting user matches (e.g. `groups: [insured]`).
-    #[serde(default)]
-    pub(crate) who: Option<UserSelectorFile>,
-    /// When an event rule applies: `create` (the state a `createRoom` sets
-    /// up) and `send` (events sent later). Both when not given.
-    #[serde(default)]
-    pub(crate) on: Option<Vec<Stage>>,
-    /// The answer instead of 403 `M_FORBIDDEN`.
-    #[serde(default)]
-    pub(crate) status: Option<u16>,
-    #[serde(default)]
-    pub(crate) errcode: Option<String>,
-    #[serde(default)]
-    pub(crate) reason: Option<String>,
-    #[serde(default)]
-    pub(crate) shadow: bool,
+rule_file! {
+    /// A rule on one field of a JSON object (an event content, or the
+    /// `createRoom` body).
+    FieldRuleFile {
+        /// Event types the rule applies to (globs); unused for `createRoom` rules.
+        #[serde(default)]
+        types: Option<Vec<String>>,
+        /// A JSON pointer, e.g. `/m.relates_to/rel_type`.
+        field: String,
+        /// The field must be present.
+        #[serde(default)]
+        required: bool,
+        /// If present, the field must have one of these values.
+        #[serde(default)]
+        allow: Option<Vec<Value>>,
+        /// If present, the field must not have any of these values.
+        #[serde(default)]
+        forbid: Option<Vec<Value>>,
+        /// Only when the acting user matches (e.g. `groups: [insured]`).
+        #[serde(default)]
+        who: Option<UserSelectorFile>,
+        /// When an event rule applies: `create` (the state a `createRoom` sets
+        /// up) and `send` (events sent later). Both when not given.
+        #[serde(default)]
+        on: Option<Vec<Stage>>,
+        /// The answer instead of 403 `M_FORBIDDEN`.
+        #[serde(default)]
+        status: Option<u16>,
+        #[serde(default)]
+        errcode: Option<String>,
+    }
 }
 
 /// When an event rule applies.
@@ -391,20 +394,15 @@ pub enum EncryptionScope {
     AllRooms,
 }
 
-/// `events.encryption`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EncryptionFile {
-    pub(crate) id: String,
-    pub(crate) required_in: EncryptionScope,
-    /// Message event types that may be sent unencrypted into such rooms
-    /// (clients send redactions, and some reactions, in the clear).
-    #[serde(default)]
-    pub(crate) plaintext_allowed: Vec<String>,
-    #[serde(default)]
-    pub(crate) reason: Option<String>,
-    #[serde(default)]
-    pub(crate) shadow: bool,
+rule_file! {
+    /// `events.encryption`
+    EncryptionFile {
+        required_in: EncryptionScope,
+        /// Message event types that may be sent unencrypted into such rooms
+        /// (clients send redactions, and some reactions, in the clear).
+        #[serde(default)]
+        plaintext_allowed: Vec<String>,
+    }
 }
 
 /// `rooms:`
@@ -436,28 +434,18 @@ pub(crate) struct CreateFile {
     pub(crate) required_state: Option<RequiredStateFile>,
 }
 
-/// `rooms.create.required_state`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RequiredStateFile {
-    pub(crate) id: String,
-    pub(crate) types: Vec<String>,
-    #[serde(default)]
-    pub(crate) reason: Option<String>,
-    #[serde(default)]
-    pub(crate) shadow: bool,
+rule_file! {
+    /// `rooms.create.required_state`
+    RequiredStateFile {
+        types: Vec<String>,
+    }
 }
 
-/// A numeric limit with its rule id.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct LimitFile {
-    pub(crate) id: String,
-    pub(crate) limit: u64,
-    #[serde(default)]
-    pub(crate) reason: Option<String>,
-    #[serde(default)]
-    pub(crate) shadow: bool,
+rule_file! {
+    /// A numeric limit with its rule id.
+    LimitFile {
+        limit: u64,
+    }
 }
 
 /// `redactions:`
@@ -468,15 +456,10 @@ pub(crate) struct RedactionsFile {
     pub(crate) max_age: Option<AgeLimitFile>,
 }
 
-/// A time limit with its rule id.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AgeLimitFile {
-    pub(crate) id: String,
-    #[serde(with = "humantime_serde")]
-    pub(crate) limit: Duration,
-    #[serde(default)]
-    pub(crate) reason: Option<String>,
-    #[serde(default)]
-    pub(crate) shadow: bool,
+rule_file! {
+    /// A time limit with its rule id.
+    AgeLimitFile {
+        #[serde(with = "humantime_serde")]
+        limit: Duration,
+    }
 }

@@ -234,12 +234,7 @@ fn discovery(resolver: &mut Resolver<'_>, chain: &[Link]) -> Discovery {
 fn redactions(resolver: &mut Resolver<'_>, chain: &[Link]) -> RedactionRules {
     RedactionRules {
         max_age: nearest(chain, |f| f.redactions.max_age.as_ref()).map(|(limit, _)| AgeLimit {
-            meta: resolver.meta(
-                &limit.id,
-                limit.reason.as_deref(),
-                limit.shadow,
-                "this event is too old to be redacted",
-            ),
+            meta: resolver.meta_of(limit, "this event is too old to be redacted"),
             limit: limit.limit,
         }),
     }

@@ -8,7 +8,7 @@ use sectorgate_action::{Api, Catalog, Endpoint};
 use serde_json::Value;
 
 use super::file::{
-    AllowListFile, Effect, FieldRuleFile, LimitFile, ProfileFile, Stage, UserSelectorFile,
+    AllowListFile, Effect, FieldRuleFile, LimitFile, ProfileFile, RuleFile, Stage, UserSelectorFile,
 };
 use super::load::{Link, nearest};
 use super::permissions::InvitePermissions;
@@ -31,13 +31,9 @@ pub(super) struct Resolver<'p> {
 }
 
 impl Resolver<'_> {
-    pub(super) fn meta(
-        &self,
-        id: &str,
-        reason: Option<&str>,
-        shadow: bool,
-        fallback: &str,
-    ) -> RuleMeta {
+    /// A rule's id, text and mode, from its file form.
+    pub(super) fn meta_of(&self, rule: &impl RuleFile, fallback: &str) -> RuleMeta {
+        let (id, reason, shadow) = rule.head();
         RuleMeta::new(id, reason, shadow || self.shadow, fallback)
     }
 
@@ -130,7 +126,7 @@ impl Resolver<'_> {
 
     pub(super) fn limit(&self, limit: &LimitFile, fallback: &str) -> Limit {
         Limit {
-            meta: self.meta(&limit.id, limit.reason.as_deref(), limit.shadow, fallback),
+            meta: self.meta_of(limit, fallback),
             limit: limit.limit,
         }
     }
@@ -181,12 +177,7 @@ impl Resolver<'_> {
                     .as_ref()
                     .map(|s| self.selector(s, link, &format!("{at}.inviter")));
                 rules.push(InviteRule {
-                    meta: self.meta(
-                        &rule.id,
-                        rule.reason.as_deref(),
-                        rule.shadow,
-                        "this invite is not allowed",
-                    ),
+                    meta: self.meta_of(rule, "this invite is not allowed"),
                     invitee,
                     inviter,
                     room_state: rule.room_state.as_ref().map(|condition| StateCondition {
@@ -208,12 +199,7 @@ impl Resolver<'_> {
                 }
             }
             InvitePermissions {
-                meta: self.meta(
-                    &rule.id,
-                    rule.reason.as_deref(),
-                    rule.shadow,
-                    "the invitee does not accept invites from you",
-                ),
+                meta: self.meta_of(rule, "the invitee does not accept invites from you"),
                 types: rule
                     .account_data
                     .iter()
@@ -234,12 +220,7 @@ impl Resolver<'_> {
                     continue;
                 }
                 rules.push(AppserviceRule {
-                    meta: self.meta(
-                        &rule.id,
-                        rule.reason.as_deref(),
-                        rule.shadow,
-                        "this application service may not act here",
-                    ),
+                    meta: self.meta_of(rule, "this application service may not act here"),
                     appservice: Glob::new(&rule.appservice),
                     effect: rule.verdict,
                     users: rule
@@ -259,7 +240,7 @@ impl Resolver<'_> {
 
     fn allow_list(&self, list: &AllowListFile, fallback: &str) -> AllowList {
         AllowList {
-            meta: self.meta(&list.id, list.reason.as_deref(), list.shadow, fallback),
+            meta: self.meta_of(list, fallback),
             allow: list
                 .allow
                 .iter()
@@ -298,12 +279,7 @@ impl Resolver<'_> {
                         "a field rule needs `required`, `allow` or `forbid`",
                     ));
                 }
-                let mut meta = self.meta(
-                    &rule.id,
-                    rule.reason.as_deref(),
-                    rule.shadow,
-                    &format!("refused by rule {}", rule.id),
-                );
+                let mut meta = self.meta_of(rule, &format!("refused by rule {}", rule.id));
                 meta.answer = self.answer(
                     link,
                     &format!("{section}[{index}]"),
@@ -357,12 +333,7 @@ impl Resolver<'_> {
             rules: self.field_rules(chain, "events.rules", |f| &f.events.rules),
             encryption: nearest(chain, |f| f.events.encryption.as_ref()).map(|(rule, _)| {
                 Encryption {
-                    meta: self.meta(
-                        &rule.id,
-                        rule.reason.as_deref(),
-                        rule.shadow,
-                        "this room must be end-to-end encrypted",
-                    ),
+                    meta: self.meta_of(rule, "this room must be end-to-end encrypted"),
                     scope: rule.required_in,
                     plaintext_allowed: rule
                         .plaintext_allowed
@@ -397,12 +368,7 @@ impl Resolver<'_> {
             create_defaults: defaults.into_iter().collect(),
             required_state: nearest(chain, |f| f.rooms.create.required_state.as_ref()).map(
                 |(rule, _)| RequiredState {
-                    meta: self.meta(
-                        &rule.id,
-                        rule.reason.as_deref(),
-                        rule.shadow,
-                        "the room must be created with this state",
-                    ),
+                    meta: self.meta_of(rule, "the room must be created with this state"),
                     types: rule.types.clone(),
                 },
             ),

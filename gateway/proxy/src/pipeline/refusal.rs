@@ -60,7 +60,15 @@ impl Refusal {
                 decision,
                 closes_connection,
             } => {
-                let mut response = record::refuse(gateway, peer, &decision, inbound.about()).await;
+                let mut response =
+                    match record::settle(gateway, peer, &decision, inbound.about()).await {
+                        Err(answer) => answer,
+                        // Not reached: a refusal denies. Fail closed all the same.
+                        Ok(recorded) => recorded.answer(
+                            respond::fault(&Fault::UpstreamUnreachable, inbound.request_id),
+                            None,
+                        ),
+                    };
                 if closes_connection {
                     response
                         .headers_mut()
