@@ -14,12 +14,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
+use sectorgate_policy::Profile;
+
 pub use capture::{Line, Tail};
 pub use plan::People;
 
-use crate::catalog::client::Step;
-use crate::catalog::{Catalog, Mode, Source, Target};
-use crate::report::{Header, Report, Run, TestResult};
+use crate::catalog::client::{Check, Step};
+use crate::catalog::{Catalog, Mode, Source, Target, TestSpec};
+use crate::report::{Exchange, Header, Report, Run, TestResult};
 use crate::selection::Selection;
 use crate::status::Status;
 use checks::Evidence;
@@ -50,56 +52,67 @@ pub struct CertifyOptions {
 pub fn certify(catalog: &Catalog, options: &CertifyOptions, out: &mut dyn Write) -> Report {
     let started = SystemTime::now();
     let profile = &catalog.profile;
-    let steps: Vec<Step> = Step::ALL
+    let steps = applicable_steps(profile);
+    let setting_types = setting_types(profile);
+    let read = read_capture(options, &steps, &setting_types, out);
+    let judging = Judging {
+        profile,
+        options,
+        steps: &steps,
+        setting_types: &setting_types,
+    };
+    let results = catalog
+        .tests
+        .iter()
+        .filter_map(|test| judging.result(test, &read))
+        .collect();
+    let header = header(catalog, options, &read, started);
+    Report::new(header, results)
+}
+
+/// The steps of the guide that apply under `profile`, in order.
+fn applicable_steps(profile: &Profile) -> Vec<Step> {
+    Step::ALL
         .into_iter()
         .filter(|step| step.applies(profile))
-        .collect();
-    let setting_types: Vec<String> = profile
+        .collect()
+}
+
+/// The invite-permission account data types `profile` honours.
+fn setting_types(profile: &Profile) -> Vec<String> {
+    profile
         .invites
         .permissions
         .iter()
         .flat_map(|permissions| permissions.types.iter().map(|(t, _)| t.clone()))
-        .collect();
-    let read = read_capture(options, &steps, &setting_types, out);
-    let mut results = Vec::new();
-    for test in &catalog.tests {
+        .collect()
+}
+
+/// What the client tests are judged with.
+struct Judging<'a> {
+    profile: &'a Profile,
+    options: &'a CertifyOptions,
+    /// The steps that apply, in order.
+    steps: &'a [Step],
+    /// The invite-permission account data types the profile honours.
+    setting_types: &'a [String],
+}
+
+impl Judging<'_> {
+    /// `test`'s result on the capture as `read` (an ERROR when it could not
+    /// be), when it is a client test the run selected.
+    fn result(&self, test: &TestSpec, read: &Result<Tail, String>) -> Option<TestResult> {
         let Source::Client(check) = &test.source else {
-            continue;
+            return None;
         };
-        if !test.targets.contains(&Target::Client) || !options.selection.admits(&test.id) {
-            continue;
+        if !test.targets.contains(&Target::Client) || !self.options.selection.admits(&test.id) {
+            return None;
         }
-        let (status, messages, evidence) = match &read {
+        let (status, messages, evidence) = match read {
             Err(why) => (Status::Error, vec![why.clone()], Vec::new()),
-            Ok(tail) => {
-                let located: BTreeMap<Step, Option<usize>> = steps
-                    .iter()
-                    .copied()
-                    .zip(plan::locate(
-                        &steps,
-                        &tail.lines,
-                        &options.people,
-                        &setting_types,
-                    ))
-                    .collect();
-                let evidence = Evidence {
-                    profile,
-                    lines: &tail.lines,
-                    steps: &located,
-                    people: &options.people,
-                    setting_types: &setting_types,
-                };
-                let (status, messages, lines) = evidence.judge(check);
-                let base = options.gateway_url.as_deref().unwrap_or_default();
-                let exchanges = lines
-                    .iter()
-                    .filter_map(|index| tail.lines.get(*index))
-                    .map(|line| line.exchange(base))
-                    .collect();
-                (status, messages, exchanges)
-            }
+            Ok(tail) => self.judge(check, tail),
         };
-        results.push(TestResult {
+        Some(TestResult {
             id: test.id.clone(),
             title: test.title.clone(),
             requirements: test.requirements.clone(),
@@ -107,11 +120,53 @@ pub fn certify(catalog: &Catalog, options: &CertifyOptions, out: &mut dyn Write)
             duration_ms: 0,
             messages,
             evidence,
-            expected_failure: options.selection.expected_failure(&test.id),
-        });
+            expected_failure: self.options.selection.expected_failure(&test.id),
+        })
     }
+
+    /// `check` judged on the capture: its status, what it rests on, and
+    /// the captured exchanges it points at.
+    fn judge(&self, check: &Check, tail: &Tail) -> (Status, Vec<String>, Vec<Exchange>) {
+        let located: BTreeMap<Step, Option<usize>> = self
+            .steps
+            .iter()
+            .copied()
+            .zip(plan::locate(
+                self.steps,
+                &tail.lines,
+                &self.options.people,
+                self.setting_types,
+            ))
+            .collect();
+        let evidence = Evidence {
+            profile: self.profile,
+            lines: &tail.lines,
+            steps: &located,
+            people: &self.options.people,
+            setting_types: self.setting_types,
+        };
+        let (status, messages, lines) = evidence.judge(check);
+        let base = self.options.gateway_url.as_deref().unwrap_or_default();
+        let exchanges = lines
+            .iter()
+            .filter_map(|index| tail.lines.get(*index))
+            .map(|line| line.exchange(base))
+            .collect();
+        (status, messages, exchanges)
+    }
+}
+
+/// The report's header: the run, the client as named (by default by its
+/// `User-Agent`), and why it cannot certify (capture lines that could not
+/// be read, an unnamed client among the reasons).
+fn header(
+    catalog: &Catalog,
+    options: &CertifyOptions,
+    read: &Result<Tail, String>,
+    started: SystemTime,
+) -> Header {
     let mut reasons = options.selection.not_for_certification();
-    if let Ok(tail) = &read
+    if let Ok(tail) = read
         && !tail.problems.is_empty()
     {
         reasons.push(format!(
@@ -134,8 +189,7 @@ pub fn certify(catalog: &Catalog, options: &CertifyOptions, out: &mut dyn Write)
         product_version: options.product_version.clone(),
         started,
     };
-    let header = Header::new(catalog, run, reasons);
-    Report::new(header, results)
+    Header::new(catalog, run, reasons)
 }
 
 /// The `User-Agent` the client sent most often.

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use super::junit::escape;
-use super::{Report, TestResult, by_requirement_status};
+use super::{Exchange, Header, Report, TestResult, by_requirement_status};
 use crate::status::Status;
 use crate::verdict::Unmet;
 
@@ -19,8 +19,22 @@ details{margin:.4em 0}summary{cursor:pointer}code{font-size:90%}";
 
 /// Renders the report as HTML.
 pub(super) fn render(report: &Report) -> String {
-    let header = &report.header;
     let mut html = String::new();
+    head(&mut html, &report.header);
+    verdict(&mut html, report);
+    run_table(&mut html, &report.header);
+    summary(&mut html, report);
+    by_requirement(&mut html, report);
+    html.push_str("<h2>Tests</h2>\n");
+    for result in &report.results {
+        test(&mut html, result);
+    }
+    html.push_str("</body></html>\n");
+    html
+}
+
+/// The document's head, its title naming the product and the profile.
+fn head(html: &mut String, header: &Header) {
     let _ = write!(
         html,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -28,6 +42,12 @@ pub(super) fn render(report: &Report) -> String {
         escape(&header.product),
         escape(&header.profile)
     );
+}
+
+/// The verdict as the heading, its line, the requirements that kept it
+/// from passing, and why the run is not for certification.
+fn verdict(html: &mut String, report: &Report) {
+    let header = &report.header;
     let verdict = report.verdict.outcome;
     let _ = writeln!(
         html,
@@ -38,13 +58,13 @@ pub(super) fn render(report: &Report) -> String {
     );
     let _ = writeln!(html, "<p>{}</p>", escape(&report.verdict.line()));
     unmet(
-        &mut html,
+        html,
         "failed",
         "Requirements not met",
         &report.verdict.failed,
     );
     unmet(
-        &mut html,
+        html,
         "incomplete",
         "Requirements not exercised",
         &report.verdict.incomplete,
@@ -56,6 +76,10 @@ pub(super) fn render(report: &Report) -> String {
             escape(&header.not_for_certification.join("; "))
         );
     }
+}
+
+/// The run: profile, target, URL, times and suite.
+fn run_table(html: &mut String, header: &Header) {
     html.push_str("<table id=\"run\">\n");
     for (name, value) in [
         (
@@ -77,7 +101,12 @@ pub(super) fn render(report: &Report) -> String {
     ] {
         let _ = writeln!(html, "<tr><th>{name}</th><td>{}</td></tr>", escape(&value));
     }
-    html.push_str("</table>\n<h2>Summary</h2>\n<table id=\"summary\"><tr>");
+    html.push_str("</table>\n");
+}
+
+/// How many tests ended in each status.
+fn summary(html: &mut String, report: &Report) {
+    html.push_str("<h2>Summary</h2>\n<table id=\"summary\"><tr>");
     for status in Status::ALL {
         let _ = write!(html, "<th class=\"{status}\">{status}</th>");
     }
@@ -86,7 +115,12 @@ pub(super) fn render(report: &Report) -> String {
         let count = report.summary.get(&status).copied().unwrap_or_default();
         let _ = write!(html, "<td>{count}</td>");
     }
-    html.push_str("</tr></table>\n<h2>By requirement</h2>\n<table id=\"requirements\">\n");
+    html.push_str("</tr></table>\n");
+}
+
+/// Each requirement's status, with links to its tests.
+fn by_requirement(html: &mut String, report: &Report) {
+    html.push_str("<h2>By requirement</h2>\n<table id=\"requirements\">\n");
     html.push_str("<tr><th>Requirement</th><th>Status</th><th>Tests</th></tr>\n");
     let statuses = by_requirement_status(report);
     for (requirement, results) in report.by_requirement() {
@@ -111,12 +145,7 @@ pub(super) fn render(report: &Report) -> String {
             links.join("<br>")
         );
     }
-    html.push_str("</table>\n<h2>Tests</h2>\n");
-    for result in &report.results {
-        test(&mut html, result);
-    }
-    html.push_str("</body></html>\n");
-    html
+    html.push_str("</table>\n");
 }
 
 /// A list of requirements that kept the run from passing, each with the
@@ -146,6 +175,7 @@ fn unmet(html: &mut String, id: &str, heading: &str, requirements: &[Unmet]) {
     html.push_str("</ul>\n");
 }
 
+/// One test: its status, title, requirements, messages and timeline.
 fn test(html: &mut String, result: &TestResult) {
     let _ = writeln!(
         html,
@@ -177,30 +207,36 @@ fn test(html: &mut String, result: &TestResult) {
         html.push_str("</ul>\n");
     }
     if !result.evidence.is_empty() {
-        html.push_str("<ol class=\"timeline\">\n");
-        for exchange in &result.evidence {
-            let answer = match (exchange.status, &exchange.error) {
-                (Some(status), _) => status.to_string(),
-                (None, Some(error)) => format!("no answer: {error}"),
-                (None, None) => "no answer".to_owned(),
-            };
-            let _ = writeln!(
-                html,
-                "<li><code>{} {}</code> → {} ({} ms)",
-                escape(&exchange.method),
-                escape(&exchange.url),
-                escape(&answer),
-                exchange.duration_ms
-            );
-            if let Some(body) = &exchange.request_body {
-                let _ = writeln!(html, "<pre>{}</pre>", escape(body));
-            }
-            if let Some(body) = &exchange.response_body {
-                let _ = writeln!(html, "<pre>{}</pre>", escape(body));
-            }
-            let _ = writeln!(html, "<pre>{}</pre></li>", escape(&exchange.curl()));
-        }
-        html.push_str("</ol>\n");
+        timeline(html, &result.evidence);
     }
     html.push_str("</details>\n");
+}
+
+/// A test's exchanges in order: each request, its answer, the bodies, and
+/// a curl command that repeats it.
+fn timeline(html: &mut String, evidence: &[Exchange]) {
+    html.push_str("<ol class=\"timeline\">\n");
+    for exchange in evidence {
+        let answer = match (exchange.status, &exchange.error) {
+            (Some(status), _) => status.to_string(),
+            (None, Some(error)) => format!("no answer: {error}"),
+            (None, None) => "no answer".to_owned(),
+        };
+        let _ = writeln!(
+            html,
+            "<li><code>{} {}</code> → {} ({} ms)",
+            escape(&exchange.method),
+            escape(&exchange.url),
+            escape(&answer),
+            exchange.duration_ms
+        );
+        if let Some(body) = &exchange.request_body {
+            let _ = writeln!(html, "<pre>{}</pre>", escape(body));
+        }
+        if let Some(body) = &exchange.response_body {
+            let _ = writeln!(html, "<pre>{}</pre>", escape(body));
+        }
+        let _ = writeln!(html, "<pre>{}</pre></li>", escape(&exchange.curl()));
+    }
+    html.push_str("</ol>\n");
 }

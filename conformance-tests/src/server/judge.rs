@@ -42,38 +42,63 @@ pub fn judge(expect: &Expectation<'_>, answer: &Answer, target: Target) -> (Stat
         );
     }
     if expect.refused && expect.status == Some(200) {
-        // A refusal the API answers 200 (a transaction's items): only the
-        // rule named in the answer shows it.
-        return if answer.status == 200 && rule == Some(expect.rule) {
-            (
-                Status::Pass,
-                format!("refused as required, item by item: rule {}", expect.rule),
-            )
-        } else {
-            (
-                Status::Fail,
-                format!("not refused by rule {}: {}", expect.rule, answer.describe()),
-            )
-        };
+        return judge_item_refusal(expect, answer, rule);
     }
     if !expect.refused {
-        return if answer.is_success() && rule.is_none() {
-            (
-                Status::Pass,
-                format!("passed as required: {}", answer.status),
-            )
-        } else {
-            (
-                Status::Fail,
-                format!(
-                    "refused, though the profile lets it pass: {}{}",
-                    answer.describe(),
-                    rule.map(|rule| format!(" (rule {rule})"))
-                        .unwrap_or_default()
-                ),
-            )
-        };
+        return judge_pass(answer, rule);
     }
+    judge_refusal(expect, answer, rule, target)
+}
+
+/// A refusal the API answers 200 (a transaction's items): only the rule
+/// named in the answer shows it.
+fn judge_item_refusal(
+    expect: &Expectation<'_>,
+    answer: &Answer,
+    rule: Option<&str>,
+) -> (Status, String) {
+    if answer.status == 200 && rule == Some(expect.rule) {
+        (
+            Status::Pass,
+            format!("refused as required, item by item: rule {}", expect.rule),
+        )
+    } else {
+        (
+            Status::Fail,
+            format!("not refused by rule {}: {}", expect.rule, answer.describe()),
+        )
+    }
+}
+
+/// A request the profile lets pass: it must succeed, with no rule named.
+fn judge_pass(answer: &Answer, rule: Option<&str>) -> (Status, String) {
+    if answer.is_success() && rule.is_none() {
+        (
+            Status::Pass,
+            format!("passed as required: {}", answer.status),
+        )
+    } else {
+        (
+            Status::Fail,
+            format!(
+                "refused, though the profile lets it pass: {}{}",
+                answer.describe(),
+                rule.map(|rule| format!(" (rule {rule})"))
+                    .unwrap_or_default()
+            ),
+        )
+    }
+}
+
+/// A request the profile refuses: it must be refused, not fail, and behind
+/// sectorgate name the expected rule; then its status and errcode are
+/// judged.
+fn judge_refusal(
+    expect: &Expectation<'_>,
+    answer: &Answer,
+    rule: Option<&str>,
+    target: Target,
+) -> (Status, String) {
     if answer.is_success() {
         return (
             Status::Fail,
@@ -100,6 +125,12 @@ pub fn judge(expect: &Expectation<'_>, answer: &Answer, target: Target) -> (Stat
             ),
         );
     }
+    judge_refusal_answer(expect, answer)
+}
+
+/// A refusal's status and errcode against the profile's: a refusal with
+/// others is a WARNING.
+fn judge_refusal_answer(expect: &Expectation<'_>, answer: &Answer) -> (Status, String) {
     let status_ok = expect.status.is_none_or(|want| want == answer.status);
     let errcode_ok = expect
         .errcode

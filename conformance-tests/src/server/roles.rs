@@ -58,54 +58,43 @@ impl Federated {
             return Ok((case.clone(), None));
         };
         let local = federation.local.as_deref().unwrap_or("localhost");
-        let admitted = |name: &str| -> Option<bool> {
-            // Some(true): by name; Some(false): by a wildcard; None: not.
-            let exact = federation.allow.iter().any(|entry| entry == name);
-            let wildcard = federation.allow.iter().any(|entry| {
-                entry
-                    .strip_prefix("*.")
-                    .is_some_and(|parent| name.ends_with(&format!(".{parent}")))
-            });
-            if exact {
-                Some(true)
-            } else if wildcard {
-                Some(false)
-            } else {
-                None
-            }
-        };
-        let mut parts: BTreeMap<String, String> = BTreeMap::new();
+        let mut parts: Parts = BTreeMap::new();
         parts.insert(local.to_owned(), self.target.clone());
-        let signer = federation.origin.as_deref().map(|origin| {
-            let (signer, name) = if admitted(origin).is_some() {
-                (Signer::Member, &self.member)
-            } else {
-                (Signer::Outsider, &self.outsider)
-            };
-            parts.insert(origin.to_owned(), name.clone());
-            signer
-        });
+        let signer = federation
+            .origin
+            .as_deref()
+            .map(|origin| self.cast_origin(&federation.allow, origin, &mut parts));
+        self.cast_named(case, &federation.allow, &mut parts)?;
+        let renamed = self.renamed(case, federation, &parts)?;
+        Ok((renamed, signer))
+    }
+
+    /// The case's `origin` played by the member peer when `allow` admits
+    /// it, by the outsider peer otherwise; who signs.
+    fn cast_origin(&self, allow: &[String], origin: &str, parts: &mut Parts) -> Signer {
+        let (signer, name) = if admission(allow, origin).is_some() {
+            (Signer::Member, &self.member)
+        } else {
+            (Signer::Outsider, &self.outsider)
+        };
+        parts.insert(origin.to_owned(), name.clone());
+        signer
+    }
+
+    /// Gives each other server `case` names the run's server of its kind
+    /// under `allow`: the other member (the run has one), a wildcard
+    /// member, or a made-up server outside the federation.
+    fn cast_named(&self, case: &Case, allow: &[String], parts: &mut Parts) -> Result<(), String> {
         let (mut wildcards, mut outsiders) = (0, 0);
         for name in names(case) {
             if parts.contains_key(&name) {
                 continue;
             }
-            let played = match admitted(&name) {
-                Some(true) if parts.values().any(|played| *played == self.other_member) => {
-                    return Err(format!(
-                        "the case names more members of the federation than the run has \
-                         ({name} besides {})",
-                        self.other_member
-                    ));
-                }
-                Some(true) => self.other_member.clone(),
-                Some(false) => {
+            let played = match admission(allow, &name) {
+                Some(Admission::ByName) => self.other_member_for(&name, parts)?,
+                Some(Admission::ByWildcard) => {
                     wildcards += 1;
-                    if wildcards == 1 {
-                        self.wildcard_member.clone()
-                    } else {
-                        format!("wild{wildcards}.{}", self.wildcard_parent())
-                    }
+                    self.wildcard_member_numbered(wildcards)
                 }
                 None => {
                     outsiders += 1;
@@ -114,17 +103,58 @@ impl Federated {
             };
             parts.insert(name, played);
         }
+        Ok(())
+    }
+
+    /// The other member, to play `name`; `Err` when it plays another
+    /// server already.
+    fn other_member_for(&self, name: &str, parts: &Parts) -> Result<String, String> {
+        if parts.values().any(|played| *played == self.other_member) {
+            return Err(format!(
+                "the case names more members of the federation than the run has \
+                 ({name} besides {})",
+                self.other_member
+            ));
+        }
+        Ok(self.other_member.clone())
+    }
+
+    /// The `number`th server the wildcard admits: the wildcard member, then
+    /// made-up names under its parent domain.
+    fn wildcard_member_numbered(&self, number: usize) -> String {
+        if number == 1 {
+            self.wildcard_member.clone()
+        } else {
+            format!("wild{number}.{}", self.wildcard_parent())
+        }
+    }
+
+    /// `case` renamed throughout as `parts` say, with the allowlist the
+    /// target is set up with.
+    fn renamed(
+        &self,
+        case: &Case,
+        federation: &CaseFederation,
+        parts: &Parts,
+    ) -> Result<Case, String> {
         let mut renamed = case.clone();
-        renamed.request.path = rename_text(&case.request.path, &parts, true);
+        renamed.request.path = rename_text(&case.request.path, parts, true);
         if let Some(body) = &case.request.body {
-            let text = rename_text(&body.to_string(), &parts, false);
+            let text = rename_text(&body.to_string(), parts, false);
             renamed.request.body =
                 Some(serde_json::from_str(&text).map_err(|e| format!("renaming the body: {e}"))?);
         }
         if let Some(user) = &case.context.user {
-            renamed.context.user = Some(rename_text(user, &parts, false));
+            renamed.context.user = Some(rename_text(user, parts, false));
         }
-        renamed.context.federation = Some(CaseFederation {
+        renamed.context.federation = Some(self.renamed_federation(federation, parts));
+        Ok(renamed)
+    }
+
+    /// The case's federation as the run has it: the target's name, its
+    /// allowlist, and the case's insurers and origin as `parts` say.
+    fn renamed_federation(&self, federation: &CaseFederation, parts: &Parts) -> CaseFederation {
+        CaseFederation {
             local: Some(self.target.clone()),
             allow: self.allowlist(),
             insurers: federation
@@ -137,14 +167,42 @@ impl Federated {
                 .origin
                 .as_ref()
                 .and_then(|origin| parts.get(origin).cloned()),
-        });
-        Ok((renamed, signer))
+        }
     }
 
     fn wildcard_parent(&self) -> &str {
         self.wildcard_member
             .split_once('.')
             .map_or(self.wildcard_member.as_str(), |(_, parent)| parent)
+    }
+}
+
+/// Each server name the case uses, with the run's server that plays it.
+type Parts = BTreeMap<String, String>;
+
+/// How an allowlist admits a server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Admission {
+    /// An entry names it.
+    ByName,
+    /// A wildcard entry `*.<parent>` covers it.
+    ByWildcard,
+}
+
+/// How `allow` admits `name`, if it does: by name before by a wildcard.
+fn admission(allow: &[String], name: &str) -> Option<Admission> {
+    let exact = allow.iter().any(|entry| entry == name);
+    let wildcard = allow.iter().any(|entry| {
+        entry
+            .strip_prefix("*.")
+            .is_some_and(|parent| name.ends_with(&format!(".{parent}")))
+    });
+    if exact {
+        Some(Admission::ByName)
+    } else if wildcard {
+        Some(Admission::ByWildcard)
+    } else {
+        None
     }
 }
 

@@ -23,7 +23,7 @@ use ruma::{OwnedServerName, ServerName};
 use sectorgate_action::{Catalog, Request, classify};
 use sectorgate_federation::{Federation, KeyStore, Resolver};
 use sectorgate_policy::federation::{Allowlist, ServerPattern};
-use sectorgate_policy::{Context, Peer, Profile, decide};
+use sectorgate_policy::{Context, Decision, Peer, Profile, decide};
 use serde_json::json;
 
 /// A PDU as Synapse sends one: a ~300-byte message with hashes and a signature.
@@ -42,6 +42,9 @@ fn pdu(i: usize) -> serde_json::Value {
     })
 }
 
+/// The transaction's path.
+const PATH: &str = "/_matrix/federation/v1/send/txn1";
+
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -50,22 +53,61 @@ fn bench(c: &mut Criterion) {
     let key = Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), "a".to_owned()).expect("key");
     let local: OwnedServerName = "hs1.example.org".try_into().expect("name");
     let origin: &ServerName = "hs2.example.org".try_into().expect("name");
+    let body = transaction_body(origin);
+    let x_matrix = sign(&body, origin, &local, &key);
+    let federation = runtime.block_on(async { federation(local, origin, &key) });
+    let borrowed = http::Request::builder()
+        .method(Method::PUT)
+        .uri(PATH)
+        .body(&body[..])
+        .expect("request");
+    let profile = Profile::bundled("base").expect("profile");
+    let uri: Uri = PATH.parse().expect("uri");
+    let headers = json_headers();
+    let snapshot = federation.allowlist();
+    let context = context(&federation, &snapshot, origin);
+    let check = || classify_and_decide(&uri, &headers, &body, &profile, &context);
+    assert!(check().is_allowed(), "the transaction passes");
+
+    let mut group = c.benchmark_group("transaction_50_pdus");
+    group.bench_function("verify_x_matrix", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(federation.authenticate(black_box(&x_matrix), &borrowed, 0))
+                .expect("verifies")
+        });
+    });
+    group.bench_function("classify_and_decide", |b| b.iter(|| black_box(check())));
+    group.finish();
+}
+
+/// A transaction from `origin`: 50 PDUs and a typing EDU.
+fn transaction_body(origin: &ServerName) -> Vec<u8> {
     let pdus: Vec<_> = (0..50).map(pdu).collect();
     let edu = json!({"edu_type": "m.typing", "content": {"room_id": "!room:hs1.example.org", "user_id": "@bob:hs2.example.org", "typing": true}});
-    let body = json!({"origin": origin, "origin_server_ts": 1_767_225_600_000_u64, "pdus": pdus, "edus": [edu]})
+    json!({"origin": origin, "origin_server_ts": 1_767_225_600_000_u64, "pdus": pdus, "edus": [edu]})
         .to_string()
-        .into_bytes();
-    let path = "/_matrix/federation/v1/send/txn1";
+        .into_bytes()
+}
+
+/// The `X-Matrix` header `origin` sends `body` to `local` with, signed
+/// with `key`.
+fn sign(body: &[u8], origin: &ServerName, local: &ServerName, key: &Ed25519KeyPair) -> XMatrix {
     let request = http::Request::builder()
         .method(Method::PUT)
-        .uri(path)
-        .body(body.clone())
+        .uri(PATH)
+        .body(body.to_vec())
         .expect("request");
-    let x_matrix = XMatrix::sign_http_request(
+    XMatrix::sign_http_request(
         &request,
-        XMatrixSigningInput::new(origin.to_owned(), local.clone(), &key),
+        XMatrixSigningInput::new(origin.to_owned(), local.to_owned(), key),
     )
-    .expect("sign");
+    .expect("sign")
+}
+
+/// Federation for `local`, whose allowlist names `origin` and which knows
+/// `origin`'s key already (no key is fetched).
+fn federation(local: OwnedServerName, origin: &ServerName, key: &Ed25519KeyPair) -> Federation {
     let pinned = BTreeMap::from([(
         origin.to_owned(),
         PublicKeySet::from([(
@@ -82,60 +124,59 @@ fn bench(c: &mut Criterion) {
         vec![ServerPattern::parse("hs2.example.org").expect("entry")],
         "bench",
     );
-    let federation = runtime.block_on(async {
-        Federation::new(
-            local.clone(),
-            allowlist,
-            None,
-            KeyStore::new(pinned, client.clone(), Resolver::new(BTreeMap::new())),
-            client,
-        )
-    });
-    let borrowed = http::Request::builder()
-        .method(Method::PUT)
-        .uri(path)
-        .body(&body[..])
-        .expect("request");
-    let profile = Profile::bundled("base").expect("profile");
-    let uri: Uri = path.parse().expect("uri");
+    Federation::new(
+        local,
+        allowlist,
+        None,
+        KeyStore::new(pinned, client.clone(), Resolver::new(BTreeMap::new())),
+        client,
+    )
+}
+
+/// The headers of a JSON body.
+fn json_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
-    let snapshot = federation.allowlist();
-    let context = Context {
-        federation: Some(federation.facts(&snapshot, Some(origin))),
+    headers
+}
+
+/// A request from localhost, verified as from `origin`, at a fixed time.
+fn context<'a>(
+    federation: &'a Federation,
+    snapshot: &'a Allowlist,
+    origin: &'a ServerName,
+) -> Context<'a> {
+    Context {
+        federation: Some(federation.facts(snapshot, Some(origin))),
         ..Context::bare(
             Peer {
                 addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             },
             1_767_225_600_000,
         )
-    };
-    let check = || {
-        let classified = classify(
-            Catalog::global(),
-            &Request {
-                method: &Method::PUT,
-                uri: &uri,
-                headers: &headers,
-                body: &body,
-            },
-            64,
-        )
-        .expect("classified");
-        decide(&classified, &profile, &context)
-    };
-    assert!(check().is_allowed(), "the transaction passes");
+    }
+}
 
-    let mut group = c.benchmark_group("transaction_50_pdus");
-    group.bench_function("verify_x_matrix", |b| {
-        b.iter(|| {
-            runtime
-                .block_on(federation.authenticate(black_box(&x_matrix), &borrowed, 0))
-                .expect("verifies")
-        });
-    });
-    group.bench_function("classify_and_decide", |b| b.iter(|| black_box(check())));
-    group.finish();
+/// The transaction `body` classified (ruma parses each PDU) and decided.
+fn classify_and_decide(
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    profile: &Profile,
+    context: &Context<'_>,
+) -> Decision {
+    let classified = classify(
+        Catalog::global(),
+        &Request {
+            method: &Method::PUT,
+            uri,
+            headers,
+            body,
+        },
+        64,
+    )
+    .expect("classified");
+    decide(&classified, profile, context)
 }
 
 criterion_group!(benches, bench);

@@ -18,61 +18,18 @@ use sectorgate_action::{Catalog, Request, classify};
 use sectorgate_policy::{Context, Peer, Profile, RoomFacts, decide};
 use serde_json::json;
 
-fn bench(c: &mut Criterion) {
+/// Each bundled profile classifies and decides a 1 KB message, plain and
+/// encrypted, sent to a public room.
+fn bench_message_events(c: &mut Criterion) {
     let catalog = Catalog::global();
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "authorization",
-        HeaderValue::from_static("Bearer benchtoken"),
-    );
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
-    // A 1 KB text message with formatting, as clients send them.
-    let text = "x".repeat(450);
-    let message = json!({
-        "msgtype": "m.text",
-        "body": text,
-        "format": "org.matrix.custom.html",
-        "formatted_body": format!("<p>{text}</p>"),
-        "m.mentions": {},
-    })
-    .to_string();
-    assert!((1000..1100).contains(&message.len()), "{}", message.len());
-    let encrypted = json!({
-        "algorithm": "m.megolm.v1.aes-sha2",
-        "ciphertext": "A".repeat(880),
-        "sender_key": "k",
-        "device_id": "DEVICE",
-        "session_id": "s".repeat(43),
-    })
-    .to_string();
-    let send: Uri = "/_matrix/client/v3/rooms/!bench:localhost/send/m.room.message/txn1"
-        .parse()
-        .expect("uri");
-    let send_encrypted: Uri =
-        "/_matrix/client/v3/rooms/!bench:localhost/send/m.room.encrypted/txn1"
-            .parse()
-            .expect("uri");
-    let versions: Uri = "/_matrix/client/versions".parse().expect("uri");
-    // A public, unencrypted room: the plaintext message passes everywhere.
-    let room = RoomFacts {
-        state: BTreeMap::from([(
-            "m.room.join_rules".to_owned(),
-            json!({"join_rule": "public"}),
-        )]),
-    };
-    let context = Context {
-        peer: Peer {
-            addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        },
-        now_ms: 1_767_225_600_000,
-        user: None,
-        room: Some(&room),
-        event: None,
-        invitees: None,
-        appservice: None,
-        federation: None,
-    };
-
+    let headers = headers();
+    let message = text_message();
+    let encrypted = encrypted_message();
+    let send = uri("/_matrix/client/v3/rooms/!bench:localhost/send/m.room.message/txn1");
+    let send_encrypted =
+        uri("/_matrix/client/v3/rooms/!bench:localhost/send/m.room.encrypted/txn1");
+    let room = public_room();
+    let context = context(&room);
     for id in Profile::bundled_ids() {
         let profile = Profile::bundled(id).expect("profile");
         for (label, uri, body) in [
@@ -95,6 +52,15 @@ fn bench(c: &mut Criterion) {
             });
         }
     }
+}
+
+/// TI-M Pro classifies and decides a `GET /versions`.
+fn bench_versions(c: &mut Criterion) {
+    let catalog = Catalog::global();
+    let headers = headers();
+    let versions = uri("/_matrix/client/versions");
+    let room = public_room();
+    let context = context(&room);
     let profile = Profile::bundled("healthcare-tim-pro").expect("profile");
     c.bench_function("classify+decide GET /versions / healthcare-tim-pro", |b| {
         b.iter(|| {
@@ -110,5 +76,74 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// A client's headers: its token and a JSON body.
+fn headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "authorization",
+        HeaderValue::from_static("Bearer benchtoken"),
+    );
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers
+}
+
+/// A 1 KB text message with formatting, as clients send them.
+fn text_message() -> String {
+    let text = "x".repeat(450);
+    let message = json!({
+        "msgtype": "m.text",
+        "body": text,
+        "format": "org.matrix.custom.html",
+        "formatted_body": format!("<p>{text}</p>"),
+        "m.mentions": {},
+    })
+    .to_string();
+    assert!((1000..1100).contains(&message.len()), "{}", message.len());
+    message
+}
+
+/// A 1 KB Megolm-encrypted message.
+fn encrypted_message() -> String {
+    json!({
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": "A".repeat(880),
+        "sender_key": "k",
+        "device_id": "DEVICE",
+        "session_id": "s".repeat(43),
+    })
+    .to_string()
+}
+
+/// `path` as a request URI.
+fn uri(path: &'static str) -> Uri {
+    path.parse().expect("uri")
+}
+
+/// A public, unencrypted room: the plaintext message passes everywhere.
+fn public_room() -> RoomFacts {
+    RoomFacts {
+        state: BTreeMap::from([(
+            "m.room.join_rules".to_owned(),
+            json!({"join_rule": "public"}),
+        )]),
+    }
+}
+
+/// A request from localhost about `room`, at a fixed time.
+fn context(room: &RoomFacts) -> Context<'_> {
+    Context {
+        peer: Peer {
+            addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        },
+        now_ms: 1_767_225_600_000,
+        user: None,
+        room: Some(room),
+        event: None,
+        invitees: None,
+        appservice: None,
+        federation: None,
+    }
+}
+
+criterion_group!(benches, bench_message_events, bench_versions);
 criterion_main!(benches);

@@ -363,177 +363,283 @@ fn invite_path(room: &str) -> String {
 /// The rules about groups of users and about old events, which the bundled
 /// cases state with users of other servers and events of other days, hold
 /// end to end too: with the groups configured for this Synapse's users, and
-/// an event back-dated by an application service (`?ts=`).
-#[test]
-fn group_and_age_rules_hold_end_to_end() {
-    let synapse = Synapse::start(SynapseOptions {
-        bridges: vec!["archive:archive_bot:@archive_.*"],
-        ..SynapseOptions::default()
-    });
-    let hs = synapse.base_url.as_str();
-    let mut refused_marks = Vec::new();
-    let encrypted = json!({"initial_state": [{"type": "m.room.encryption", "state_key": "",
-        "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]});
-    let create = |user: &User, body: Value| -> String {
-        let response = http()
-            .post(format!("{hs}/_matrix/client/v3/createRoom"))
-            .bearer_auth(&user.token)
-            .json(&body)
-            .send()
-            .expect("createRoom");
-        let body: Value = response.json().expect("JSON");
-        body["room_id"].as_str().expect("room_id").to_owned()
-    };
+/// an event back-dated by an application service (`?ts=`). One test per
+/// profile.
+mod group_and_age_rules_hold_end_to_end {
+    use super::*;
 
-    // ePA: insured persons cannot invite each other.
-    let epa = Gateway::start(GatewayOptions {
-        extra: "[profile.groups]\ninsured = [\"@ins-*:localhost\"]\n".to_owned(),
-        ..GatewayOptions::for_synapse(&synapse, "healthcare-tim-epa")
-    });
-    let ins_a = register(hs, &format!("ins-a-{}", marker("")));
-    let ins_b = register(hs, &format!("ins-b-{}", marker("")));
-    let doctor = register(hs, &format!("dr-{}", marker("")));
-    let room = create(&ins_a, encrypted.clone());
-    let (status, rule, mark) = through(
-        &epa.url,
-        &ins_a,
-        Method::POST,
-        &invite_path(&room),
-        json!({"user_id": ins_b.user_id}),
-    );
-    assert_eq!(
-        (status, rule.as_deref()),
-        (403, Some("epa.no_invites_between_insured"))
-    );
-    refused_marks.push(mark);
-    let (status, rule, _) = through(
-        &epa.url,
-        &ins_a,
-        Method::POST,
-        &invite_path(&room),
-        json!({"user_id": doctor.user_id}),
-    );
-    assert_eq!(
-        (status, rule),
-        (200, None),
-        "an insured person may invite a practitioner"
-    );
+    /// ePA: insured persons cannot invite each other.
+    #[test]
+    fn epa() {
+        let synapse = synapse_with_archive_bridge();
+        let mut refused_marks = Vec::new();
+        let epa = gateway_with_groups(
+            &synapse,
+            "healthcare-tim-epa",
+            "insured = [\"@ins-*:localhost\"]\n",
+        );
+        let ins_a = user_named(&synapse, "ins-a-");
+        let ins_b = user_named(&synapse, "ins-b-");
+        let doctor = user_named(&synapse, "dr-");
+        let room = create_room(&synapse, &ins_a, encrypted_room());
+        let (status, rule, mark) = through(
+            &epa.url,
+            &ins_a,
+            Method::POST,
+            &invite_path(&room),
+            json!({"user_id": ins_b.user_id}),
+        );
+        assert_eq!(
+            (status, rule.as_deref()),
+            (403, Some("epa.no_invites_between_insured"))
+        );
+        refused_marks.push(mark);
+        let (status, rule, _) = through(
+            &epa.url,
+            &ins_a,
+            Method::POST,
+            &invite_path(&room),
+            json!({"user_id": doctor.user_id}),
+        );
+        assert_eq!(
+            (status, rule),
+            (200, None),
+            "an insured person may invite a practitioner"
+        );
+        assert_never_reached(&synapse, refused_marks);
+    }
 
-    // Government: external users only into unrestricted rooms.
-    let gov = Gateway::start(GatewayOptions {
-        extra: "[profile.groups]\nexternal = [\"@ext-*:localhost\"]\n".to_owned(),
-        ..GatewayOptions::for_synapse(&synapse, "government")
-    });
-    let agent = register(hs, &format!("agent-{}", marker("")));
-    let external = register(hs, &format!("ext-x-{}", marker("")));
-    let with_rule = |rule: &str| {
-        json!({"initial_state": [
-            {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}},
-            {"type": "im.vector.room.access_rules", "state_key": "", "content": {"rule": rule}}]})
-    };
-    let restricted = create(&agent, with_rule("restricted"));
-    let unrestricted = create(&agent, with_rule("unrestricted"));
-    let (status, rule, mark) = through(
-        &gov.url,
-        &agent,
-        Method::POST,
-        &invite_path(&restricted),
-        json!({"user_id": external.user_id}),
-    );
-    assert_eq!(
-        (status, rule.as_deref()),
-        (403, Some("gov.external_only_unrestricted"))
-    );
-    refused_marks.push(mark);
-    let (status, rule, _) = through(
-        &gov.url,
-        &agent,
-        Method::POST,
-        &invite_path(&unrestricted),
-        json!({"user_id": external.user_id}),
-    );
-    assert_eq!(
-        (status, rule),
-        (200, None),
-        "an external user into an unrestricted room"
-    );
+    /// Government: external users only into unrestricted rooms.
+    #[test]
+    fn government() {
+        let synapse = synapse_with_archive_bridge();
+        let mut refused_marks = Vec::new();
+        let gov = gateway_with_groups(
+            &synapse,
+            "government",
+            "external = [\"@ext-*:localhost\"]\n",
+        );
+        let agent = user_named(&synapse, "agent-");
+        let external = user_named(&synapse, "ext-x-");
+        let with_rule = |rule: &str| {
+            json!({"initial_state": [
+                {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}},
+                {"type": "im.vector.room.access_rules", "state_key": "", "content": {"rule": rule}}]})
+        };
+        let restricted = create_room(&synapse, &agent, with_rule("restricted"));
+        let unrestricted = create_room(&synapse, &agent, with_rule("unrestricted"));
+        let (status, rule, mark) = through(
+            &gov.url,
+            &agent,
+            Method::POST,
+            &invite_path(&restricted),
+            json!({"user_id": external.user_id}),
+        );
+        assert_eq!(
+            (status, rule.as_deref()),
+            (403, Some("gov.external_only_unrestricted"))
+        );
+        refused_marks.push(mark);
+        let (status, rule, _) = through(
+            &gov.url,
+            &agent,
+            Method::POST,
+            &invite_path(&unrestricted),
+            json!({"user_id": external.user_id}),
+        );
+        assert_eq!(
+            (status, rule),
+            (200, None),
+            "an external user into an unrestricted room"
+        );
+        assert_never_reached(&synapse, refused_marks);
+    }
 
-    // Education: pupils only from the school; pupils publish no rooms.
-    let school = Gateway::start(GatewayOptions {
-        extra: "[profile.groups]\nminors = [\"@pupil-*:localhost\"]\nschool = [\"@pupil-*:localhost\", \"@teacher-*:localhost\"]\n".to_owned(),
-        ..GatewayOptions::for_synapse(&synapse, "education")
-    });
-    let pupil = register(hs, &format!("pupil-p-{}", marker("")));
-    let teacher = register(hs, &format!("teacher-t-{}", marker("")));
-    let stranger = register(hs, &format!("stranger-{}", marker("")));
-    let (status, rule, mark) = through(
-        &school.url,
-        &stranger,
-        Method::POST,
-        "/_matrix/client/v3/createRoom",
-        json!({"is_direct": true, "preset": "trusted_private_chat", "invite": [pupil.user_id]}),
-    );
-    assert_eq!(
-        (status, rule.as_deref()),
-        (403, Some("edu.minors_only_from_school"))
-    );
-    refused_marks.push(mark);
-    let (status, rule, _) = through(
-        &school.url,
-        &teacher,
-        Method::POST,
-        "/_matrix/client/v3/createRoom",
-        json!({"is_direct": true, "preset": "trusted_private_chat", "invite": [pupil.user_id]}),
-    );
-    assert_eq!(
-        (status, rule),
-        (200, None),
-        "a teacher opens a direct chat with a pupil"
-    );
-    let (status, rule, mark) = through(
-        &school.url,
-        &pupil,
-        Method::POST,
-        "/_matrix/client/v3/createRoom",
-        json!({"visibility": "public", "preset": "public_chat"}),
-    );
-    assert_eq!(
-        (status, rule.as_deref()),
-        (403, Some("edu.no_room_directory_entry"))
-    );
-    refused_marks.push(mark);
-    // Uploads above 20 MiB are refused on their declared length, before any
-    // of the body is read: the head alone is sent.
-    let upload_mark = marker("film");
-    let answer = raw_head(
-        &school.url,
-        &format!(
-            "POST /_matrix/media/v3/upload?filename={upload_mark}.mp4 HTTP/1.1\r\nHost: gateway\r\n\
-             Authorization: Bearer {}\r\nContent-Type: video/mp4\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n",
-            teacher.token,
-            21 * 1024 * 1024
-        ),
-    );
-    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert!(
-        answer.contains("\"org.sectorgate.rule\":\"edu.upload_size\""),
-        "{answer}"
-    );
-    refused_marks.push(upload_mark);
+    /// Education: pupils only from the school; pupils publish no rooms;
+    /// uploads above 20 MiB are refused.
+    #[test]
+    fn education() {
+        let synapse = synapse_with_archive_bridge();
+        let mut refused_marks = Vec::new();
+        let school = gateway_with_groups(
+            &synapse,
+            "education",
+            "minors = [\"@pupil-*:localhost\"]\nschool = [\"@pupil-*:localhost\", \"@teacher-*:localhost\"]\n",
+        );
+        let pupil = user_named(&synapse, "pupil-p-");
+        let teacher = user_named(&synapse, "teacher-t-");
+        let stranger = user_named(&synapse, "stranger-");
+        let (status, rule, mark) = through(
+            &school.url,
+            &stranger,
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            json!({"is_direct": true, "preset": "trusted_private_chat", "invite": [pupil.user_id]}),
+        );
+        assert_eq!(
+            (status, rule.as_deref()),
+            (403, Some("edu.minors_only_from_school"))
+        );
+        refused_marks.push(mark);
+        let (status, rule, _) = through(
+            &school.url,
+            &teacher,
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            json!({"is_direct": true, "preset": "trusted_private_chat", "invite": [pupil.user_id]}),
+        );
+        assert_eq!(
+            (status, rule),
+            (200, None),
+            "a teacher opens a direct chat with a pupil"
+        );
+        let (status, rule, mark) = through(
+            &school.url,
+            &pupil,
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            json!({"visibility": "public", "preset": "public_chat"}),
+        );
+        assert_eq!(
+            (status, rule.as_deref()),
+            (403, Some("edu.no_room_directory_entry"))
+        );
+        refused_marks.push(mark);
+        refused_marks.push(refuse_oversized_upload(&school, &teacher));
+        assert_never_reached(&synapse, refused_marks);
+    }
 
-    // TI-M Pro: no redaction of events older than 24 hours. The archive
-    // bridge back-dates an event, directly on Synapse.
-    let pro = Gateway::start(GatewayOptions::for_synapse(&synapse, "healthcare-tim-pro"));
-    let owner = register(hs, &format!("owner-{}", marker("")));
-    let room = create(&owner, encrypted);
-    let bridge_token = synapse.bridges["archive"]["as_token"]
-        .as_str()
-        .expect("as_token")
-        .to_owned();
-    let bot = "@archive_bot:localhost";
-    let bot_q = "user_id=%40archive_bot%3Alocalhost";
-    let call = |method: Method, url: String, token: &str, body: Value| {
+    /// Uploads above 20 MiB are refused on their declared length, before any
+    /// of the body is read: the head alone is sent. The upload's mark.
+    fn refuse_oversized_upload(school: &Gateway, teacher: &User) -> String {
+        let upload_mark = marker("film");
+        let answer = raw_head(
+            &school.url,
+            &format!(
+                "POST /_matrix/media/v3/upload?filename={upload_mark}.mp4 HTTP/1.1\r\nHost: gateway\r\n\
+                 Authorization: Bearer {}\r\nContent-Type: video/mp4\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n",
+                teacher.token,
+                21 * 1024 * 1024
+            ),
+        );
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(
+            answer.contains("\"org.sectorgate.rule\":\"edu.upload_size\""),
+            "{answer}"
+        );
+        upload_mark
+    }
+
+    /// TI-M Pro: no redaction of events older than 24 hours. The archive
+    /// bridge back-dates an event, directly on Synapse.
+    #[test]
+    fn tim_pro() {
+        let synapse = synapse_with_archive_bridge();
+        let mut refused_marks = Vec::new();
+        let pro = Gateway::start(GatewayOptions::for_synapse(&synapse, "healthcare-tim-pro"));
+        let owner = user_named(&synapse, "owner-");
+        let room = create_room(&synapse, &owner, encrypted_room());
+        let bridge = ArchiveBridge::join(&synapse, &owner, &room);
+        let day_and_more_ago = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis()
+            - 25 * 3600 * 1000;
+        let old = bridge.send(&format!("&ts={day_and_more_ago}"), &marker("old"));
+        let recent = bridge.send("", &marker("new"));
+        let redact = |event: &Value| {
+            let event = event["event_id"].as_str().expect("event_id");
+            let path = format!(
+                "/_matrix/client/v3/rooms/{}/redact/{}/{}",
+                encode(&room),
+                encode(event),
+                marker("txn")
+            );
+            through(
+                &pro.url,
+                &owner,
+                Method::PUT,
+                &path,
+                json!({"reason": "mistake"}),
+            )
+        };
+        let (status, rule, mark) = redact(&old);
+        assert_eq!((status, rule.as_deref()), (403, Some("tim.redaction_24h")));
+        refused_marks.push(mark);
+        let (status, rule, _) = redact(&recent);
+        assert_eq!(
+            (status, rule),
+            (200, None),
+            "a recent event may be redacted"
+        );
+        assert_never_reached(&synapse, refused_marks);
+    }
+
+    /// The archive bridge's bot in a room, acting directly on Synapse.
+    struct ArchiveBridge<'s> {
+        synapse: &'s Synapse,
+        token: String,
+        room: &'s str,
+    }
+
+    impl<'s> ArchiveBridge<'s> {
+        /// The bot in the room `room` that `owner` made: invited by the owner,
+        /// then joined.
+        fn join(synapse: &'s Synapse, owner: &User, room: &'s str) -> Self {
+            let hs = synapse.base_url.as_str();
+            let token = synapse.bridges["archive"]["as_token"]
+                .as_str()
+                .expect("as_token")
+                .to_owned();
+            call(
+                Method::POST,
+                format!("{hs}{}", invite_path(room)),
+                &owner.token,
+                json!({"user_id": ARCHIVE_BOT}),
+            );
+            call(
+                Method::POST,
+                format!(
+                    "{hs}/_matrix/client/v3/rooms/{}/join?{ARCHIVE_BOT_QUERY}",
+                    encode(room)
+                ),
+                &token,
+                json!({}),
+            );
+            Self {
+                synapse,
+                token,
+                room,
+            }
+        }
+
+        /// Sends an encrypted event as the bot, with the transaction id `txn`
+        /// and `query` after the bot's user id (`&ts=` to back-date it); the
+        /// answer.
+        fn send(&self, query: &str, txn: &str) -> Value {
+            call(
+                Method::PUT,
+                format!(
+                    "{}/_matrix/client/v3/rooms/{}/send/m.room.encrypted/{txn}?{ARCHIVE_BOT_QUERY}{query}",
+                    self.synapse.base_url,
+                    encode(self.room),
+                ),
+                &self.token,
+                json!({"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEn", "session_id": "s1"}),
+            )
+        }
+    }
+
+    /// The archive bridge's bot.
+    const ARCHIVE_BOT: &str = "@archive_bot:localhost";
+
+    /// The query that makes a request the archive bot's.
+    const ARCHIVE_BOT_QUERY: &str = "user_id=%40archive_bot%3Alocalhost";
+
+    /// Sends `body` to `url` with `token`, directly; the answer, which must be
+    /// a success.
+    fn call(method: Method, url: String, token: &str, body: Value) -> Value {
         let response = http()
             .request(method, url)
             .bearer_auth(token)
@@ -544,75 +650,55 @@ fn group_and_age_rules_hold_end_to_end() {
         let body: Value = response.json().unwrap_or(Value::Null);
         assert!(status.is_success(), "{status} {body}");
         body
-    };
-    call(
-        Method::POST,
-        format!("{hs}{}", invite_path(&room)),
-        &owner.token,
-        json!({"user_id": bot}),
-    );
-    call(
-        Method::POST,
-        format!(
-            "{hs}/_matrix/client/v3/rooms/{}/join?{bot_q}",
-            encode(&room)
-        ),
-        &bridge_token,
-        json!({}),
-    );
-    let day_and_more_ago = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis()
-        - 25 * 3600 * 1000;
-    let old = call(
-        Method::PUT,
-        format!(
-            "{hs}/_matrix/client/v3/rooms/{}/send/m.room.encrypted/{}?{bot_q}&ts={day_and_more_ago}",
-            encode(&room),
-            marker("old")
-        ),
-        &bridge_token,
-        json!({"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEn", "session_id": "s1"}),
-    );
-    let recent = call(
-        Method::PUT,
-        format!(
-            "{hs}/_matrix/client/v3/rooms/{}/send/m.room.encrypted/{}?{bot_q}",
-            encode(&room),
-            marker("new")
-        ),
-        &bridge_token,
-        json!({"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEn", "session_id": "s1"}),
-    );
-    let redact = |event: &Value| {
-        let event = event["event_id"].as_str().expect("event_id");
-        let path = format!(
-            "/_matrix/client/v3/rooms/{}/redact/{}/{}",
-            encode(&room),
-            encode(event),
-            marker("txn")
-        );
-        through(
-            &pro.url,
-            &owner,
-            Method::PUT,
-            &path,
-            json!({"reason": "mistake"}),
-        )
-    };
-    let (status, rule, mark) = redact(&old);
-    assert_eq!((status, rule.as_deref()), (403, Some("tim.redaction_24h")));
-    refused_marks.push(mark);
-    let (status, rule, _) = redact(&recent);
-    assert_eq!(
-        (status, rule),
-        (200, None),
-        "a recent event may be redacted"
-    );
+    }
 
-    let log = synapse.access_log();
-    for mark in refused_marks {
-        assert!(!log.contains(&mark), "a refused request reached Synapse");
+    /// A Synapse with the archive bridge registered, for the group and age
+    /// rules.
+    fn synapse_with_archive_bridge() -> Synapse {
+        Synapse::start(SynapseOptions {
+            bridges: vec!["archive:archive_bot:@archive_.*"],
+            ..SynapseOptions::default()
+        })
+    }
+
+    /// A gateway for `synapse` under the bundled `profile`, with `groups` (a
+    /// `[profile.groups]` table's lines) configured.
+    fn gateway_with_groups(synapse: &Synapse, profile: &str, groups: &str) -> Gateway {
+        Gateway::start(GatewayOptions {
+            extra: format!("[profile.groups]\n{groups}"),
+            ..GatewayOptions::for_synapse(synapse, profile)
+        })
+    }
+
+    /// A new user on `synapse` whose localpart starts with `prefix`.
+    fn user_named(synapse: &Synapse, prefix: &str) -> User {
+        register(&synapse.base_url, &format!("{prefix}{}", marker("")))
+    }
+
+    /// An encrypted room's initial state, as a `createRoom` body.
+    fn encrypted_room() -> Value {
+        json!({"initial_state": [{"type": "m.room.encryption", "state_key": "",
+            "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]})
+    }
+
+    /// Makes a room on `synapse` itself as `user`; its id.
+    fn create_room(synapse: &Synapse, user: &User, body: Value) -> String {
+        let response = http()
+            .post(format!("{}/_matrix/client/v3/createRoom", synapse.base_url))
+            .bearer_auth(&user.token)
+            .json(&body)
+            .send()
+            .expect("createRoom");
+        let body: Value = response.json().expect("JSON");
+        body["room_id"].as_str().expect("room_id").to_owned()
+    }
+
+    /// Asserts that none of the refused requests, by their marks, reached
+    /// `synapse`.
+    fn assert_never_reached(synapse: &Synapse, refused_marks: Vec<String>) {
+        let log = synapse.access_log();
+        for mark in refused_marks {
+            assert!(!log.contains(&mark), "a refused request reached Synapse");
+        }
     }
 }
