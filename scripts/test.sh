@@ -2,7 +2,7 @@
 # Installs what the tests need and runs all of them: formatting, lints, the
 # dependency policy (cargo deny), unit tests, decision cases, the end-to-end
 # tests against a real Synapse with real clients (matrix-nio, matrix-js-sdk),
-# the hostile-input suite, and a fuzzing smoke run (SECTORGATE_FUZZ_SECONDS
+# the hostile-input suite, every benchmark run once, and a fuzzing smoke run (SECTORGATE_FUZZ_SECONDS
 # per target, default 60).
 #
 #   scripts/test.sh
@@ -37,6 +37,9 @@ fi
 
 echo "==> cargo test" >&2
 cargo test --workspace --locked
+
+echo "==> benchmarks, each run once (criterion's test mode)" >&2
+cargo test --workspace --locked --benches
 
 echo "==> fuzzing, ${SECTORGATE_FUZZ_SECONDS:-60}s per target" >&2
 bash scripts/fuzz.sh "${SECTORGATE_FUZZ_SECONDS:-60}"
