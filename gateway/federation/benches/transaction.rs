@@ -42,30 +42,41 @@ fn pdu(i: usize) -> serde_json::Value {
     })
 }
 
-fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let key = Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), "a".to_owned()).expect("key");
-    let local: OwnedServerName = "hs1.example.org".try_into().expect("name");
-    let origin: &ServerName = "hs2.example.org".try_into().expect("name");
+/// The transaction's path.
+const PATH: &str = "/_matrix/federation/v1/send/txn1";
+
+/// A transaction of 50 PDUs and an EDU from `origin`, and its `X-Matrix`
+/// signature by `key` for `local`.
+fn signed_transaction(
+    origin: &ServerName,
+    local: &ServerName,
+    key: &Ed25519KeyPair,
+) -> (Vec<u8>, XMatrix) {
     let pdus: Vec<_> = (0..50).map(pdu).collect();
     let edu = json!({"edu_type": "m.typing", "content": {"room_id": "!room:hs1.example.org", "user_id": "@bob:hs2.example.org", "typing": true}});
     let body = json!({"origin": origin, "origin_server_ts": 1_767_225_600_000_u64, "pdus": pdus, "edus": [edu]})
         .to_string()
         .into_bytes();
-    let path = "/_matrix/federation/v1/send/txn1";
     let request = http::Request::builder()
         .method(Method::PUT)
-        .uri(path)
+        .uri(PATH)
         .body(body.clone())
         .expect("request");
     let x_matrix = XMatrix::sign_http_request(
         &request,
-        XMatrixSigningInput::new(origin.to_owned(), local.clone(), &key),
+        XMatrixSigningInput::new(origin.to_owned(), local.to_owned(), key),
     )
     .expect("sign");
+    (body, x_matrix)
+}
+
+/// Federation for `local`, allowing `origin` with `key` pinned.
+fn federation(
+    runtime: &tokio::runtime::Runtime,
+    local: &ServerName,
+    origin: &ServerName,
+    key: &Ed25519KeyPair,
+) -> Federation {
     let pinned = BTreeMap::from([(
         origin.to_owned(),
         PublicKeySet::from([(
@@ -79,25 +90,37 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("client");
     let allowlist = Allowlist::new(
-        vec![ServerPattern::parse("hs2.example.org").expect("entry")],
+        vec![ServerPattern::parse(origin.as_str()).expect("entry")],
         "bench",
     );
-    let federation = runtime.block_on(async {
+    runtime.block_on(async {
         Federation::new(
-            local.clone(),
+            local.to_owned(),
             allowlist,
             None,
             KeyStore::new(pinned, client.clone(), Resolver::new(BTreeMap::new())),
             client,
         )
-    });
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let key = Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), "a".to_owned()).expect("key");
+    let local: OwnedServerName = "hs1.example.org".try_into().expect("name");
+    let origin: &ServerName = "hs2.example.org".try_into().expect("name");
+    let (body, x_matrix) = signed_transaction(origin, &local, &key);
+    let federation = federation(&runtime, &local, origin, &key);
     let borrowed = http::Request::builder()
         .method(Method::PUT)
-        .uri(path)
+        .uri(PATH)
         .body(&body[..])
         .expect("request");
     let profile = Profile::bundled("base").expect("profile");
-    let uri: Uri = path.parse().expect("uri");
+    let uri: Uri = PATH.parse().expect("uri");
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     let snapshot = federation.allowlist();

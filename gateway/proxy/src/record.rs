@@ -10,7 +10,9 @@ use axum::body::Body;
 use axum::response::Response;
 use http::HeaderMap;
 use http_body_util::BodyExt;
-use sectorgate_audit::{AuditLog, Decision as Record, Direction, Entry, Outcome, Peer, now_ms};
+use sectorgate_audit::{
+    AuditLog, Decision as Record, Direction, Entry, Outcome, Peer, Verdict, now_ms,
+};
 use sectorgate_policy::Decision;
 
 use crate::Gateway;
@@ -45,10 +47,19 @@ pub(crate) async fn decision(
         gateway,
         peer,
         decision.rule.as_str(),
-        decision.verdict_str(),
+        recorded_verdict(decision),
         about,
     )
     .await
+}
+
+/// The verdict a decision is recorded with.
+fn recorded_verdict(decision: &Decision) -> Verdict {
+    match decision.verdict {
+        sectorgate_policy::Verdict::Allow => Verdict::Allow,
+        sectorgate_policy::Verdict::Deny(_) => Verdict::Deny,
+        sectorgate_policy::Verdict::Shadow(_) => Verdict::Shadow,
+    }
 }
 
 /// Records a fault met before the decision (the homeserver could not say
@@ -61,7 +72,7 @@ pub(crate) async fn fault(
     about: About<'_>,
 ) -> Response {
     let request_id = about.request_id;
-    match append(gateway, peer, fault.id(), "deny", about).await {
+    match append(gateway, peer, fault.id(), Verdict::Deny, about).await {
         Ok(recorded) => recorded.answer(respond::fault(fault, request_id), None),
         Err(response) => response,
     }
@@ -71,7 +82,7 @@ async fn append(
     gateway: &Gateway,
     peer: Peer,
     rule: &str,
-    verdict: &str,
+    verdict: Verdict,
     about: About<'_>,
 ) -> Result<Recorded, Response> {
     let request_id = about.request_id;
@@ -105,7 +116,7 @@ fn unavailable(gateway: &Gateway, failed: Entry, status: u16) {
     decision.id = gateway.decision_ids.next();
     decision.ts = now_ms();
     decision.rule = Fault::AuditUnavailable.id().to_owned();
-    decision.verdict = "deny".to_owned();
+    decision.verdict = Verdict::Deny;
     let id = decision.id.clone();
     gateway.audit.append_later(&Entry::Decision(decision));
     gateway.audit.append_later(&unforwarded(id, status));
@@ -129,7 +140,7 @@ fn decision_entry(
     gateway: &Gateway,
     peer: Peer,
     rule: &str,
-    verdict: &str,
+    verdict: Verdict,
     about: About<'_>,
 ) -> (String, Entry) {
     let id = gateway.decision_ids.next();
@@ -141,7 +152,7 @@ fn decision_entry(
         endpoint: about.endpoint,
         action: about.action.to_owned(),
         rule: rule.to_owned(),
-        verdict: verdict.to_owned(),
+        verdict,
         peer,
         request_id: about.request_id.to_owned(),
         trace_id: about.trace_id.map(str::to_owned),
@@ -240,7 +251,7 @@ pub(crate) fn edge_refusal(gateway: &Gateway, rule: &str, status: u16) -> String
         endpoint: None,
         action: "unparsed",
     };
-    let (decision_id, entry) = decision_entry(gateway, Peer::Anonymous, rule, "deny", about);
+    let (decision_id, entry) = decision_entry(gateway, Peer::Anonymous, rule, Verdict::Deny, about);
     gateway.audit.append_later(&entry);
     gateway
         .audit

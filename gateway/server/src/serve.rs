@@ -52,8 +52,8 @@ pub(crate) fn run(args: ServeArgs) -> ExitCode {
 
 async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
     let profile = config.profile.load().map_err(|e| e.to_string())?;
-    let pseudonyms = audit::pseudonyms(&config)?;
-    let store = audit::store(&config).await?;
+    let pseudonyms = audit::pseudonyms(&config).map_err(|e| e.to_string())?;
+    let store = audit::store(&config).await.map_err(|e| e.to_string())?;
     let homeserver = config
         .homeserver
         .url
@@ -104,7 +104,9 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
             None
         }
     };
-    let audit_log = audit::spawn(&config, store).await?;
+    let audit_log = audit::spawn(&config, store)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut gateway = Gateway::new(
         proxy_config,
         profile,
@@ -132,7 +134,8 @@ async fn serve(config: Config, args: ServeArgs) -> Result<(), String> {
     let egress = match (&config.egress, &config.federation) {
         (Some(egress), Some(federation)) => {
             let (certificate, key) = egress.ca().map_err(|e| e.to_string())?;
-            let upstream = sectorgate_federation::tls::client_config(&federation.trusted_ca_files)?;
+            let upstream = sectorgate_federation::tls::client_config(&federation.trusted_ca_files)
+                .map_err(|e| e.to_string())?;
             let built = Egress::new(Arc::clone(&gateway), &certificate, &key, upstream)?;
             Some((bind(egress.bind, "egress").await?, Arc::new(built)))
         }
