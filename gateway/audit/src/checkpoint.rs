@@ -12,8 +12,8 @@ use std::path::Path;
 use signed_note::{Note, StandardSigner, StandardVerifier, VerifierList};
 use tlog_tiles::{Checkpoint, Hash};
 
-use crate::AuditError;
 use crate::pseudonym::write_private;
+use crate::{AuditError, CheckpointError};
 
 /// Signs checkpoints of one log.
 pub struct CheckpointSigner {
@@ -126,13 +126,13 @@ pub struct CheckedCheckpoint {
 }
 
 /// Checks a signed checkpoint note against the verifier key (`vkey`).
-pub fn check(note: &str, vkey: &str) -> Result<CheckedCheckpoint, String> {
-    let verifier = StandardVerifier::new(vkey).map_err(|e| format!("verifier key: {e}"))?;
-    let note = Note::from_bytes(note.as_bytes()).map_err(|e| format!("malformed note: {e}"))?;
+pub fn check(note: &str, vkey: &str) -> Result<CheckedCheckpoint, CheckpointError> {
+    let verifier = StandardVerifier::new(vkey).map_err(CheckpointError::VerifierKey)?;
+    let note = Note::from_bytes(note.as_bytes()).map_err(CheckpointError::MalformedNote)?;
     note.verify(&VerifierList::new(vec![Box::new(verifier)]))
-        .map_err(|e| format!("signature: {e}"))?;
+        .map_err(CheckpointError::Signature)?;
     let checkpoint =
-        Checkpoint::from_bytes(note.text()).map_err(|e| format!("malformed checkpoint: {e}"))?;
+        Checkpoint::from_bytes(note.text()).map_err(CheckpointError::MalformedCheckpoint)?;
     Ok(CheckedCheckpoint {
         origin: checkpoint.origin().to_owned(),
         size: checkpoint.size(),

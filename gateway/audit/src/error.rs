@@ -1,4 +1,7 @@
-//! [`AuditError`]: why the log could not be written or read.
+//! Why the audit crate could not do what it was asked: [`AuditError`] when
+//! the log could not be written or read, [`RecordError`] when bytes are not
+//! a record, [`CheckpointError`] when a checkpoint does not check, and
+//! [`InclusionError`] when an inclusion proof does not hold.
 
 use crate::store::CLAIM_SESSION_DROPPED_WITHIN_S;
 
@@ -67,4 +70,61 @@ pub enum AuditError {
     /// Writing an export failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Why bytes are not a canonical record of the version this code writes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// Not JSON of the record's shape: a missing or unknown field, or a
+    /// value this code does not know (such as a verdict).
+    #[error("not a record: {0}")]
+    Malformed(String),
+    /// A record of another version.
+    #[error("record version {0} is not known")]
+    Version(u32),
+    /// A record, but not in its canonical bytes.
+    #[error("record is not in canonical form")]
+    NotCanonical,
+}
+
+/// Why a signed checkpoint note does not check.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The verifier key cannot be read.
+    #[error("verifier key: {0}")]
+    VerifierKey(#[source] signed_note::VerifierError),
+    /// The note is not a signed note.
+    #[error("malformed note: {0}")]
+    MalformedNote(#[source] signed_note::NoteError),
+    /// The note is not signed by the verifier key.
+    #[error("signature: {0}")]
+    Signature(#[source] signed_note::NoteError),
+    /// The note's text is not a checkpoint.
+    #[error("malformed checkpoint: {0}")]
+    MalformedCheckpoint(tlog_tiles::MalformedCheckpointError),
+}
+
+/// Why an inclusion proof does not hold.
+#[derive(Debug, thiserror::Error)]
+pub enum InclusionError {
+    /// Its checkpoint does not check.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Its checkpoint is of another log or tree size.
+    #[error("the checkpoint is not of this log and size")]
+    OtherTree,
+    /// Its record does not hash to its leaf hash.
+    #[error("the record does not hash to the leaf hash")]
+    LeafHash,
+    /// A hash in it is not a base64 hash.
+    #[error("bad hash {text:?}: {source}")]
+    BadHash {
+        /// The hash as the proof gives it.
+        text: String,
+        /// Why it does not parse.
+        source: tlog_tiles::Error,
+    },
+    /// The audit path does not lead from the leaf to the checkpoint's root.
+    #[error("the proof does not hold: {0}")]
+    DoesNotHold(#[source] tlog_tiles::Error),
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::store::Store;
-use crate::{AuditError, Decision, Entry, Outcome, Peer};
+use crate::{AuditError, Decision, Entry, Outcome, Peer, Verdict};
 
 const PAGE: u32 = 10_000;
 /// The code systems sectorgate defines for its events.
@@ -120,9 +120,9 @@ fn coding(system: &str, code: &str) -> Value {
 
 /// 0 success, 4 minor failure (refused), 8 serious failure.
 fn decision_outcome(decision: &Decision) -> &'static str {
-    match decision.verdict.as_str() {
-        "allow" | "shadow" => "0",
-        _ => "4",
+    match decision.verdict {
+        Verdict::Allow | Verdict::Shadow => "0",
+        Verdict::Deny => "4",
     }
 }
 
@@ -165,7 +165,7 @@ fn detail(kind: &str, value: impl ToString) -> Value {
 fn decision_entity(decision: &Decision, seq: u64) -> Value {
     let mut details = vec![
         detail("rule", &decision.rule),
-        detail("verdict", &decision.verdict),
+        detail("verdict", decision.verdict),
         detail("profile", &decision.profile.revision),
         detail(
             "direction",

@@ -23,16 +23,16 @@ mod store;
 mod verify;
 
 pub use checkpoint::{CheckedCheckpoint, CheckpointSigner, check as check_checkpoint, public_path};
-pub use error::AuditError;
+pub use error::{AuditError, CheckpointError, InclusionError, RecordError};
 pub use export::{Format, export};
 pub use log::{AuditLog, LogConfig, WriteStatus, now_ms};
 pub use proof::{InclusionProof, check_inclusion, prove_inclusion};
 pub use prune::{Pruned, prune};
 pub use pseudonym::Pseudonymiser;
-pub use record::{Decision, Direction, Entry, Outcome, Peer, ProfileRef, RECORD_VERSION};
+pub use record::{Decision, Direction, Entry, Outcome, Peer, ProfileRef, RECORD_VERSION, Verdict};
 pub use sink::{CheckpointSink, SinkConfig, split_notes};
 pub use store::{CheckpointRow, Claim, LeafRow, Store, is_volatile};
-pub use verify::{Problem, Report, verify};
+pub use verify::{Problem, ProblemKind, Report, verify};
 
 #[cfg(test)]
 mod tests;

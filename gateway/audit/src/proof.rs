@@ -10,10 +10,10 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use tlog_tiles::{Hash, HashReader, check_record, prove_record, record_hash};
 
-use crate::AuditError;
 use crate::checkpoint::check;
 use crate::merkle::{MemoryHashes, from_blob, locate};
 use crate::store::Store;
+use crate::{AuditError, InclusionError};
 
 /// That record `seq` is in the tree of `tree_size` records the
 /// `checkpoint` signs.
@@ -78,16 +78,16 @@ pub async fn prove_inclusion(
 }
 
 /// Checks an inclusion proof offline, with the log's verifier key.
-pub fn check_inclusion(proof: &InclusionProof, vkey: &str) -> Result<(), String> {
+pub fn check_inclusion(proof: &InclusionProof, vkey: &str) -> Result<(), InclusionError> {
     let checkpoint = check(&proof.checkpoint, vkey)?;
     if checkpoint.origin != proof.origin || checkpoint.size != proof.tree_size {
-        return Err("the checkpoint is not of this log and size".to_owned());
+        return Err(InclusionError::OtherTree);
     }
     let leaf = decode_hash(&proof.leaf_hash)?;
     if let Some(record) = &proof.record
         && record_hash(record.as_bytes()) != leaf
     {
-        return Err("the record does not hash to the leaf hash".to_owned());
+        return Err(InclusionError::LeafHash);
     }
     let path = proof
         .proof
@@ -95,11 +95,14 @@ pub fn check_inclusion(proof: &InclusionProof, vkey: &str) -> Result<(), String>
         .map(|hash| decode_hash(hash))
         .collect::<Result<Vec<_>, _>>()?;
     check_record(&path, proof.tree_size, checkpoint.root, proof.seq, leaf)
-        .map_err(|e| format!("the proof does not hold: {e}"))
+        .map_err(InclusionError::DoesNotHold)
 }
 
-fn decode_hash(text: &str) -> Result<Hash, String> {
-    Hash::parse_hash(text).map_err(|e| format!("bad hash {text:?}: {e}"))
+fn decode_hash(text: &str) -> Result<Hash, InclusionError> {
+    Hash::parse_hash(text).map_err(|source| InclusionError::BadHash {
+        text: text.to_owned(),
+        source,
+    })
 }
 
 /// Runs `prove` twice: once to learn which stored hashes it reads, then with

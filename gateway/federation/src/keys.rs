@@ -4,7 +4,7 @@
 //! at most seven days.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ruma::canonical_json::CanonicalJsonObject;
@@ -13,6 +13,7 @@ use ruma::signatures::{PublicKeyMap, PublicKeySet};
 use ruma::{CanonicalJsonValue, OwnedServerName, ServerName};
 
 use crate::resolve::Resolver;
+use crate::{KeyAnswerError, KeyError, KeyFetchError};
 
 /// The longest time fetched keys are believed, whatever they say.
 pub const MAX_KEY_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -33,7 +34,7 @@ pub struct KeyStore {
     pinned: BTreeMap<OwnedServerName, PublicKeySet>,
     cache: Mutex<HashMap<OwnedServerName, Cached>>,
     /// When a fetch from a server last failed, and why.
-    failed: Mutex<HashMap<OwnedServerName, (u64, String)>>,
+    failed: Mutex<HashMap<OwnedServerName, (u64, Arc<KeyFetchError>)>>,
     client: reqwest::Client,
     resolver: Resolver,
 }
@@ -62,12 +63,15 @@ impl KeyStore {
         server: &ServerName,
         key_id: &str,
         now_ms: u64,
-    ) -> Result<PublicKeyMap, String> {
+    ) -> Result<PublicKeyMap, KeyError> {
         if let Some(pinned) = self.pinned.get(server) {
             return pinned
                 .get(key_id)
                 .map(|key| single(server, key_id, key))
-                .ok_or_else(|| format!("{key_id} is not among {server}'s pinned keys"));
+                .ok_or_else(|| KeyError::NotPinned {
+                    server: server.to_owned(),
+                    key_id: key_id.to_owned(),
+                });
         }
         let cached = self.cached(server);
         if let Some(entry) = &cached
@@ -80,20 +84,21 @@ impl KeyStore {
             && now_ms.saturating_sub(entry.fetched_at_ms) < millis(REFETCH_AFTER)
             && entry.valid_until_ms > now_ms
         {
-            return Err(format!("{server} does not publish the key {key_id}"));
+            return Err(not_published(server, key_id));
         }
         if let Some((at, why)) = self.failed.lock().ok().and_then(|f| f.get(server).cloned())
             && now_ms.saturating_sub(at) < millis(REFETCH_AFTER)
         {
-            return Err(why);
+            return Err(KeyError::Fetch(why));
         }
         let fetched = match self.fetch(server, now_ms).await {
             Ok(fetched) => fetched,
             Err(why) => {
+                let why = Arc::new(why);
                 if let Ok(mut failed) = self.failed.lock() {
-                    failed.insert(server.to_owned(), (now_ms, why.clone()));
+                    failed.insert(server.to_owned(), (now_ms, Arc::clone(&why)));
                 }
-                return Err(why);
+                return Err(KeyError::Fetch(why));
             }
         };
         let found = fetched
@@ -103,7 +108,7 @@ impl KeyStore {
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(server.to_owned(), fetched);
         }
-        found.ok_or_else(|| format!("{server} does not publish the key {key_id}"))
+        found.ok_or_else(|| not_published(server, key_id))
     }
 
     /// Where `server` is reached (`host:port`).
@@ -115,22 +120,21 @@ impl KeyStore {
         self.cache.lock().ok()?.get(server).cloned()
     }
 
-    async fn fetch(&self, server: &ServerName, now_ms: u64) -> Result<Cached, String> {
+    async fn fetch(&self, server: &ServerName, now_ms: u64) -> Result<Cached, KeyFetchError> {
         let address = self.resolver.address(&self.client, server).await;
         let url = format!("https://{address}/_matrix/key/v2/server");
-        let response = self
-            .client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| format!("cannot fetch {url}: {e}"))?;
+        let response = match self.client.get(&url).send().await {
+            Ok(response) => response,
+            Err(source) => return Err(KeyFetchError::Request { url, source }),
+        };
         if !response.status().is_success() {
-            return Err(format!("{url} answered {}", response.status()));
+            let status = response.status();
+            return Err(KeyFetchError::Status { url, status });
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| format!("cannot read {url}: {e}"))?;
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(source) => return Err(KeyFetchError::Body { url, source }),
+        };
         let keys = self_signed_keys(server, &body)?;
         let tracing_keys: Vec<&String> = keys.0.keys().collect();
         tracing::info!(%server, keys = ?tracing_keys, "fetched server keys");
@@ -145,32 +149,41 @@ impl KeyStore {
 /// The current verify keys in a `/_matrix/key/v2/server` answer, and how long
 /// they are valid, once the answer is shown to be `server`'s own and signed
 /// by those keys.
-pub fn self_signed_keys(server: &ServerName, body: &[u8]) -> Result<(PublicKeySet, u64), String> {
+pub fn self_signed_keys(
+    server: &ServerName,
+    body: &[u8],
+) -> Result<(PublicKeySet, u64), KeyAnswerError> {
     let mut object: CanonicalJsonObject =
-        serde_json::from_slice(body).map_err(|e| format!("the key answer is not JSON: {e}"))?;
+        serde_json::from_slice(body).map_err(KeyAnswerError::NotJson)?;
     let named = match object.get("server_name") {
         Some(CanonicalJsonValue::String(name)) => name.clone(),
-        _ => return Err("the key answer names no server".to_owned()),
+        _ => return Err(KeyAnswerError::NoServerName),
     };
     if named != server.as_str() {
-        return Err(format!("the key answer is for {named}, not {server}"));
+        return Err(KeyAnswerError::OtherServer {
+            named,
+            server: server.to_owned(),
+        });
     }
     let valid_until_ms = match object.get("valid_until_ts") {
         Some(CanonicalJsonValue::Integer(ts)) => u64::try_from(i64::from(*ts)).unwrap_or(0),
-        _ => return Err("the key answer has no valid_until_ts".to_owned()),
+        _ => return Err(KeyAnswerError::NoValidUntil),
     };
     let mut keys = PublicKeySet::new();
     if let Some(CanonicalJsonValue::Object(verify_keys)) = object.get("verify_keys") {
         for (id, entry) in verify_keys {
             let Some(CanonicalJsonValue::String(key)) = entry_key(entry) else {
-                return Err(format!("the key {id} has no key"));
+                return Err(KeyAnswerError::KeyMissing { id: id.clone() });
             };
-            let key = Base64::parse(key).map_err(|e| format!("the key {id}: {e}"))?;
+            let key = Base64::parse(key).map_err(|source| KeyAnswerError::BadKey {
+                id: id.clone(),
+                source,
+            })?;
             keys.insert(id.clone(), key);
         }
     }
     if keys.is_empty() {
-        return Err("the key answer has no verify_keys".to_owned());
+        return Err(KeyAnswerError::NoVerifyKeys);
     }
     // Only the server's own signature counts; a notary's is not asked for.
     match object.get_mut("signatures") {
@@ -179,12 +192,22 @@ pub fn self_signed_keys(server: &ServerName, body: &[u8]) -> Result<(PublicKeySe
         {
             signatures.retain(|entity, _| entity == server.as_str());
         }
-        _ => return Err(format!("the key answer is not signed by {server}")),
+        _ => {
+            return Err(KeyAnswerError::Unsigned {
+                server: server.to_owned(),
+            });
+        }
     }
     let map = PublicKeyMap::from([(server.to_string(), keys.clone())]);
-    ruma::signatures::verify_json(&map, &object)
-        .map_err(|e| format!("the key answer is not signed by its keys: {e}"))?;
+    ruma::signatures::verify_json(&map, &object).map_err(KeyAnswerError::BadSignature)?;
     Ok((keys, valid_until_ms))
+}
+
+fn not_published(server: &ServerName, key_id: &str) -> KeyError {
+    KeyError::NotPublished {
+        server: server.to_owned(),
+        key_id: key_id.to_owned(),
+    }
 }
 
 fn entry_key(entry: &CanonicalJsonValue) -> Option<&CanonicalJsonValue> {
@@ -254,17 +277,54 @@ mod tests {
         let key = key("k1");
         let other = key_pair_other();
         let server: &ServerName = "hs2.example.org".try_into().expect("name");
-        for (answer, why) in [
-            (key_answer("hs2.example.org", None, &key), "not signed"),
-            (key_answer("hs3.example.org", Some(&key), &key), "for hs3"),
-            (
-                key_answer("hs2.example.org", Some(&other), &key),
-                "signed by another key",
-            ),
-            (b"[]".to_vec(), "not an object"),
-        ] {
-            assert!(self_signed_keys(server, &answer).is_err(), "{why}");
-        }
+        let refusal = |answer: Vec<u8>| self_signed_keys(server, &answer).expect_err("refused");
+        let unsigned = refusal(key_answer("hs2.example.org", None, &key));
+        assert!(
+            matches!(unsigned, KeyAnswerError::Unsigned { .. }),
+            "{unsigned:?}"
+        );
+        assert_eq!(
+            unsigned.to_string(),
+            "the key answer is not signed by hs2.example.org"
+        );
+        let foreign = refusal(key_answer("hs3.example.org", Some(&key), &key));
+        assert_eq!(
+            foreign.to_string(),
+            "the key answer is for hs3.example.org, not hs2.example.org"
+        );
+        let forged = refusal(key_answer("hs2.example.org", Some(&other), &key));
+        assert!(
+            matches!(forged, KeyAnswerError::BadSignature(_)),
+            "{forged:?}"
+        );
+        let not_an_object = refusal(b"[]".to_vec());
+        assert!(
+            matches!(not_an_object, KeyAnswerError::NotJson(_)),
+            "{not_an_object:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_a_pinned_server_lacks_is_named() {
+        let key = key("k1");
+        let server: OwnedServerName = "hs2.example.org".try_into().expect("name");
+        let public = Base64::new(key.public_key().to_vec());
+        let pinned = BTreeMap::from([(
+            server.clone(),
+            PublicKeySet::from([("ed25519:k1".to_owned(), public)]),
+        )]);
+        let client = crate::tls::http_client(&[], Duration::from_secs(1)).expect("client");
+        let keys = KeyStore::new(pinned, client, Resolver::new(BTreeMap::new()));
+        assert!(keys.key_map(&server, "ed25519:k1", 0).await.is_ok());
+        let missing = keys
+            .key_map(&server, "ed25519:k2", 0)
+            .await
+            .expect_err("not pinned");
+        assert!(matches!(missing, KeyError::NotPinned { .. }), "{missing:?}");
+        assert_eq!(
+            missing.to_string(),
+            "ed25519:k2 is not among hs2.example.org's pinned keys"
+        );
     }
 
     fn key_pair_other() -> Ed25519KeyPair {

@@ -6,6 +6,7 @@
 //! a signed request; what is allowed is then decided by the policy core
 //! with the [`FederationFacts`] it hands out.
 
+mod error;
 mod keys;
 pub mod list;
 mod refresh;
@@ -21,6 +22,9 @@ use ruma::{OwnedServerName, ServerName};
 use sectorgate_policy::Unauthenticated;
 use sectorgate_policy::federation::{Allowlist, FederationFacts};
 
+pub use error::{
+    JwsError, KeyAnswerError, KeyError, KeyFetchError, ListError, PayloadError, TlsError,
+};
 pub use keys::{KeyStore, MAX_KEY_LIFETIME, self_signed_keys};
 pub use list::{ListStatus, SignedList};
 pub use refresh::spawn_refresher;
@@ -154,7 +158,7 @@ impl Federation {
             .keys
             .key_map(&x_matrix.origin, x_matrix.key.as_str(), now_ms)
             .await
-            .map_err(Unauthenticated::KeysUnavailable)?;
+            .map_err(|error| Unauthenticated::KeysUnavailable(error.to_string()))?;
         x_matrix
             .verify_http_request(request, &self.local, &key_map)
             .map_err(|error| match error {

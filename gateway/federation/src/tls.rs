@@ -9,33 +9,42 @@ use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use crate::TlsError;
+
 /// Reads every certificate in a PEM file.
-pub fn read_certificates(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn read_certificates(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .map_err(|source| TlsError::Read {
+            path: path.clone(),
+            source,
+        })?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|source| TlsError::Pem {
+            path: path.clone(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(format!("{} holds no certificate", path.display()));
+        return Err(TlsError::NoCertificate { path: path.clone() });
     }
     Ok(certs)
 }
 
 /// A rustls client config trusting the web PKI and `extra_cas`.
-pub fn client_config(extra_cas: &[PathBuf]) -> Result<rustls::ClientConfig, String> {
+pub fn client_config(extra_cas: &[PathBuf]) -> Result<rustls::ClientConfig, TlsError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for path in extra_cas {
         for cert in read_certificates(path)? {
-            roots
-                .add(cert)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            roots.add(cert).map_err(|source| TlsError::Certificate {
+                path: path.clone(),
+                source,
+            })?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())
+        .map_err(TlsError::Config)
         .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
 }
 
@@ -43,12 +52,12 @@ pub fn client_config(extra_cas: &[PathBuf]) -> Result<rustls::ClientConfig, Stri
 pub fn http_client(
     extra_cas: &[PathBuf],
     timeout: std::time::Duration,
-) -> Result<reqwest::Client, String> {
+) -> Result<reqwest::Client, TlsError> {
     reqwest::Client::builder()
         .use_preconfigured_tls(client_config(extra_cas)?)
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(TlsError::Client)
 }

@@ -10,8 +10,10 @@ use axum::body::Body;
 use axum::response::Response;
 use http::HeaderMap;
 use http_body_util::BodyExt;
-use sectorgate_audit::{AuditLog, Decision as Record, Direction, Entry, Outcome, Peer, now_ms};
-use sectorgate_policy::{Decision, Verdict};
+use sectorgate_audit::{
+    AuditLog, Decision as Record, Direction, Entry, Outcome, Peer, Verdict, now_ms,
+};
+use sectorgate_policy::Decision;
 
 use crate::Gateway;
 use crate::respond::{self, Fault};
@@ -45,7 +47,7 @@ async fn decision(
         gateway,
         peer,
         decision.rule.as_str(),
-        decision.verdict_str(),
+        recorded_verdict(decision),
         about,
     )
     .await
@@ -64,11 +66,11 @@ pub(crate) async fn settle(
     let request_id = about.request_id;
     let recorded = self::decision(gateway, peer, decision, about).await?;
     match &decision.verdict {
-        Verdict::Deny(denial) => {
+        sectorgate_policy::Verdict::Deny(denial) => {
             let refusal = respond::denial(denial, decision.rule.as_str(), request_id);
             Err(recorded.answer(refusal, None))
         }
-        Verdict::Allow | Verdict::Shadow(_) => Ok(recorded),
+        sectorgate_policy::Verdict::Allow | sectorgate_policy::Verdict::Shadow(_) => Ok(recorded),
     }
 }
 
@@ -81,6 +83,15 @@ pub(crate) fn note(decision: &Decision, endpoint: Option<&str>, action: &str) {
     span.record("verdict", decision.verdict_str());
 }
 
+/// The verdict a decision is recorded with.
+fn recorded_verdict(decision: &Decision) -> Verdict {
+    match decision.verdict {
+        sectorgate_policy::Verdict::Allow => Verdict::Allow,
+        sectorgate_policy::Verdict::Deny(_) => Verdict::Deny,
+        sectorgate_policy::Verdict::Shadow(_) => Verdict::Shadow,
+    }
+}
+
 /// Records a fault met before the decision (the homeserver could not say
 /// who the requester is, or what the profile needs to know) as a refusal by
 /// the fault's rule, and answers it.
@@ -91,7 +102,7 @@ pub(crate) async fn fault(
     about: About<'_>,
 ) -> Response {
     let request_id = about.request_id;
-    match append(gateway, peer, fault.rule().as_str(), "deny", about).await {
+    match append(gateway, peer, fault.rule().as_str(), Verdict::Deny, about).await {
         Ok(recorded) => recorded.answer(respond::fault(fault, request_id), None),
         Err(response) => response,
     }
@@ -101,7 +112,7 @@ async fn append(
     gateway: &Gateway,
     peer: Peer,
     rule: &str,
-    verdict: &str,
+    verdict: Verdict,
     about: About<'_>,
 ) -> Result<Recorded, Response> {
     let request_id = about.request_id;
@@ -135,7 +146,7 @@ fn unavailable(gateway: &Gateway, failed: Entry, status: u16) {
     decision.id = gateway.decision_ids.next();
     decision.ts = now_ms();
     decision.rule = Fault::AuditUnavailable.rule().to_string();
-    decision.verdict = "deny".to_owned();
+    decision.verdict = Verdict::Deny;
     let id = decision.id.clone();
     gateway.audit.append_later(&Entry::Decision(decision));
     gateway.audit.append_later(&unforwarded(id, status));
@@ -159,7 +170,7 @@ fn decision_entry(
     gateway: &Gateway,
     peer: Peer,
     rule: &str,
-    verdict: &str,
+    verdict: Verdict,
     about: About<'_>,
 ) -> (String, Entry) {
     let id = gateway.decision_ids.next();
@@ -171,7 +182,7 @@ fn decision_entry(
         endpoint: about.endpoint,
         action: about.action.to_owned(),
         rule: rule.to_owned(),
-        verdict: verdict.to_owned(),
+        verdict,
         peer,
         request_id: about.request_id.to_owned(),
         trace_id: about.trace_id.map(str::to_owned),
@@ -270,7 +281,7 @@ pub(crate) fn edge_refusal(gateway: &Gateway, rule: &str, status: u16) -> String
         endpoint: None,
         action: "unparsed",
     };
-    let (decision_id, entry) = decision_entry(gateway, Peer::Anonymous, rule, "deny", about);
+    let (decision_id, entry) = decision_entry(gateway, Peer::Anonymous, rule, Verdict::Deny, about);
     gateway.audit.append_later(&entry);
     gateway
         .audit

@@ -5,28 +5,35 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sectorgate_audit::{
-    AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Pseudonymiser, SinkConfig, Store,
+    AuditError, AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Pseudonymiser, SinkConfig,
+    Store,
 };
 
 use crate::config::Config;
 
+/// Why the database `[audit] database` names could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the audit database {database}: {source}")]
+pub(crate) struct StoreError {
+    /// The database's URL, without its password.
+    database: String,
+    /// Why.
+    source: AuditError,
+}
+
 /// The store, as `[audit] database` names it.
-pub(crate) async fn store(config: &Config) -> Result<Store, String> {
+pub(crate) async fn store(config: &Config) -> Result<Store, StoreError> {
     Store::open(&config.audit.database, config.audit.lock_timeout)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot open the audit database {}: {e}",
-                redact(&config.audit.database)
-            )
+        .map_err(|source| StoreError {
+            database: redact(&config.audit.database),
+            source,
         })
 }
 
 /// The pseudonym keys.
-pub(crate) fn pseudonyms(config: &Config) -> Result<Arc<Pseudonymiser>, String> {
-    Pseudonymiser::open(&config.audit.pseudonym_keys, config.audit.pseudonym_period)
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
+pub(crate) fn pseudonyms(config: &Config) -> Result<Arc<Pseudonymiser>, AuditError> {
+    Pseudonymiser::open(&config.audit.pseudonym_keys, config.audit.pseudonym_period).map(Arc::new)
 }
 
 /// The log's origin.
@@ -36,14 +43,10 @@ pub(crate) fn origin(config: &Config) -> String {
 
 /// Claims the log's origin and starts its writer. Must be called inside a
 /// Tokio runtime.
-pub(crate) async fn spawn(config: &Config, store: Store) -> Result<AuditLog, String> {
+pub(crate) async fn spawn(config: &Config, store: Store) -> Result<AuditLog, AuditError> {
     let origin = origin(config);
-    let claim = store
-        .claim(&origin, CLAIM_WAIT)
-        .await
-        .map_err(|e| e.to_string())?;
-    let signer = CheckpointSigner::load_or_create(&config.audit.checkpoint_key, &origin)
-        .map_err(|e| e.to_string())?;
+    let claim = store.claim(&origin, CLAIM_WAIT).await?;
+    let signer = CheckpointSigner::load_or_create(&config.audit.checkpoint_key, &origin)?;
     tracing::info!(
         origin = %origin,
         verifier_key = %signer.verifier_key(),

@@ -4,19 +4,72 @@
 //! could not run (no database, bad arguments).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use sectorgate_audit::{Format, InclusionProof, Store, now_ms};
+use sectorgate_audit::{AuditError, Format, InclusionProof, Store, now_ms};
 
-use crate::audit;
+use crate::audit::{self, StoreError};
 use crate::cli::{AuditCommand, LogArgs};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 /// How long a command's operation waits for a lock or a connection, at
 /// least (see [`Store::stall_after`]).
 const COMMAND_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a command could not run (exit code 2).
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    /// The config could not be loaded.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The audit database could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The log could not be read, or the pseudonym keys used.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// A file named on the command line could not be read or written.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A verifier key file could not be read.
+    #[error("verifier key {key}: {source}")]
+    Key {
+        /// The key as given.
+        key: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The proof file holds no inclusion proof.
+    #[error("not a proof: {0}")]
+    NotAProof(#[source] serde_json::Error),
+    /// `--format` names no export format.
+    #[error("--format {0}: use jsonl or fhir")]
+    Format(String),
+    /// A time is neither RFC 3339 nor a date.
+    #[error("{text:?} is not a time (RFC 3339 or YYYY-MM-DD): {source}")]
+    Time {
+        /// The time as given.
+        text: String,
+        /// Why.
+        source: humantime::TimestampError,
+    },
+    /// A time lies before 1970 or beyond what milliseconds can count.
+    #[error("{0:?} is not a time from 1970 on that the log can hold")]
+    TimeRange(String),
+    /// The output could not be written.
+    #[error("{0}")]
+    Output(#[source] std::io::Error),
+    /// The report could not be written as JSON.
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+}
 
 /// Runs an `audit` subcommand.
 pub(crate) fn run(command: AuditCommand) -> ExitCode {
@@ -33,7 +86,7 @@ pub(crate) fn run(command: AuditCommand) -> ExitCode {
     }
 }
 
-fn fail(message: &str) -> ExitCode {
+fn fail(message: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("sectorgate: {message}");
     ExitCode::from(2)
 }
@@ -45,8 +98,8 @@ struct Log {
     origin: String,
 }
 
-async fn open(args: &LogArgs) -> Result<Log, String> {
-    let mut config = Config::load(args.config.config.as_deref()).map_err(|e| e.to_string())?;
+async fn open(args: &LogArgs) -> Result<Log, CommandError> {
+    let mut config = Config::load(args.config.config.as_deref())?;
     if let Some(database) = &args.database {
         config.audit.database.clone_from(database);
     }
@@ -65,129 +118,154 @@ async fn open(args: &LogArgs) -> Result<Log, String> {
     })
 }
 
-async fn execute(command: AuditCommand) -> Result<ExitCode, String> {
+async fn execute(command: AuditCommand) -> Result<ExitCode, CommandError> {
     match command {
         AuditCommand::Verify {
             log,
             public_key,
             trusted_checkpoint,
-        } => {
-            let log = open(&log).await?;
-            let vkey = match public_key {
-                Some(key) => key_text(&key)?,
-                None => key_text(
-                    &sectorgate_audit::public_path(&log.config.audit.checkpoint_key)
-                        .display()
-                        .to_string(),
-                )?,
-            };
-            let mut trusted = Vec::new();
-            for path in &trusted_checkpoint {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                trusted.extend(sectorgate_audit::split_notes(&text));
-            }
-            let report = sectorgate_audit::verify(&log.store, &log.origin, &vkey, &trusted)
-                .await
-                .map_err(|e| e.to_string())?;
-            print_json(&report)?;
-            Ok(if report.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
-        AuditCommand::Prove { log, seq } => {
-            let log = open(&log).await?;
-            let proof = sectorgate_audit::prove_inclusion(&log.store, &log.origin, seq)
-                .await
-                .map_err(|e| e.to_string())?;
-            print_json(&proof)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        AuditCommand::CheckProof { proof, public_key } => {
-            let text =
-                std::fs::read_to_string(&proof).map_err(|e| format!("{}: {e}", proof.display()))?;
-            let proof: InclusionProof =
-                serde_json::from_str(&text).map_err(|e| format!("not a proof: {e}"))?;
-            match sectorgate_audit::check_inclusion(&proof, &key_text(&public_key)?) {
-                Ok(()) => {
-                    println!(
-                        "ok: record {} is in the log {} of {} records",
-                        proof.seq, proof.origin, proof.tree_size
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(error) => {
-                    println!("FAILED: {error}");
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
+        } => verify(&log, public_key.as_deref(), &trusted_checkpoint).await,
+        AuditCommand::Prove { log, seq } => prove(&log, seq).await,
+        AuditCommand::CheckProof { proof, public_key } => check_proof(&proof, &public_key),
         AuditCommand::Export {
             log,
             format,
             since,
             out,
-        } => {
-            let format = match format.as_str() {
-                "jsonl" => Format::Jsonl,
-                "fhir" => Format::Fhir,
-                other => return Err(format!("--format {other}: use jsonl or fhir")),
-            };
-            let since = since.as_deref().map(parse_time).transpose()?.unwrap_or(0);
-            let log = open(&log).await?;
-            let mut sink: Box<dyn Write> = match &out {
-                Some(path) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
-                )),
-                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-            };
-            let written =
-                sectorgate_audit::export(&log.store, &log.origin, since, format, &mut sink)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            sink.flush().map_err(|e| e.to_string())?;
-            eprintln!("{written} records exported");
+        } => export(&log, &format, since.as_deref(), out.as_deref()).await,
+        AuditCommand::Prune { log, before } => prune(&log, &before).await,
+    }
+}
+
+/// `audit verify`: prints the report; fails when the log does not verify.
+async fn verify(
+    log: &LogArgs,
+    public_key: Option<&str>,
+    trusted_checkpoints: &[PathBuf],
+) -> Result<ExitCode, CommandError> {
+    let log = open(log).await?;
+    let vkey = match public_key {
+        Some(key) => key_text(key)?,
+        None => key_text(
+            &sectorgate_audit::public_path(&log.config.audit.checkpoint_key)
+                .display()
+                .to_string(),
+        )?,
+    };
+    let mut trusted = Vec::new();
+    for path in trusted_checkpoints {
+        trusted.extend(sectorgate_audit::split_notes(&read_file(path)?));
+    }
+    let report = sectorgate_audit::verify(&log.store, &log.origin, &vkey, &trusted).await?;
+    print_json(&report)?;
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `audit prove`: prints the inclusion proof of record `seq`.
+async fn prove(log: &LogArgs, seq: u64) -> Result<ExitCode, CommandError> {
+    let log = open(log).await?;
+    let proof = sectorgate_audit::prove_inclusion(&log.store, &log.origin, seq).await?;
+    print_json(&proof)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit check-proof`: checks an inclusion proof offline; fails when it
+/// does not hold.
+fn check_proof(proof: &Path, public_key: &str) -> Result<ExitCode, CommandError> {
+    let proof: InclusionProof =
+        serde_json::from_str(&read_file(proof)?).map_err(CommandError::NotAProof)?;
+    match sectorgate_audit::check_inclusion(&proof, &key_text(public_key)?) {
+        Ok(()) => {
+            println!(
+                "ok: record {} is in the log {} of {} records",
+                proof.seq, proof.origin, proof.tree_size
+            );
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Prune { log, before } => {
-            let before = parse_time(&before)?;
-            let log = open(&log).await?;
-            let pseudonyms = audit::pseudonyms(&log.config)?;
-            let pruned = sectorgate_audit::prune(
-                &log.store,
-                &log.origin,
-                before,
-                now_ms(),
-                Some(&pseudonyms),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            print_json(&pruned)?;
-            Ok(ExitCode::SUCCESS)
+        Err(error) => {
+            println!("FAILED: {error}");
+            Ok(ExitCode::FAILURE)
         }
     }
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+/// `audit export`: writes the records made since `since` to `out` (or
+/// stdout) in `format`.
+async fn export(
+    log: &LogArgs,
+    format: &str,
+    since: Option<&str>,
+    out: Option<&Path>,
+) -> Result<ExitCode, CommandError> {
+    let format = match format {
+        "jsonl" => Format::Jsonl,
+        "fhir" => Format::Fhir,
+        other => return Err(CommandError::Format(other.to_owned())),
+    };
+    let since = since.map(parse_time).transpose()?.unwrap_or(0);
+    let log = open(log).await?;
+    let mut sink: Box<dyn Write> = match out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|source| CommandError::File {
+                path: path.to_path_buf(),
+                source,
+            })?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let written =
+        sectorgate_audit::export(&log.store, &log.origin, since, format, &mut sink).await?;
+    sink.flush().map_err(CommandError::Output)?;
+    eprintln!("{written} records exported");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit prune`: removes the content of records made before `before`, and
+/// the pseudonym keys no longer needed.
+async fn prune(log: &LogArgs, before: &str) -> Result<ExitCode, CommandError> {
+    let before = parse_time(before)?;
+    let log = open(log).await?;
+    let pseudonyms = audit::pseudonyms(&log.config)?;
+    let pruned =
+        sectorgate_audit::prune(&log.store, &log.origin, before, now_ms(), Some(&pseudonyms))
+            .await?;
+    print_json(&pruned)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), CommandError> {
+    let text = serde_json::to_string_pretty(value).map_err(CommandError::Json)?;
     println!("{text}");
     Ok(())
 }
 
+/// The text of a file named on the command line.
+fn read_file(path: &Path) -> Result<String, CommandError> {
+    std::fs::read_to_string(path).map_err(|source| CommandError::File {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// A verifier key given as itself, or as a file holding it.
-fn key_text(key: &str) -> Result<String, String> {
+fn key_text(key: &str) -> Result<String, CommandError> {
     if key.contains('+') && !Path::new(key).exists() {
         return Ok(key.to_owned());
     }
     std::fs::read_to_string(key)
         .map(|text| text.trim().to_owned())
-        .map_err(|e| format!("verifier key {key}: {e}"))
+        .map_err(|source| CommandError::Key {
+            key: key.to_owned(),
+            source,
+        })
 }
 
 /// Milliseconds since the epoch of an RFC 3339 time or a `YYYY-MM-DD` date (UTC).
-fn parse_time(text: &str) -> Result<i64, String> {
+fn parse_time(text: &str) -> Result<i64, CommandError> {
     let full = if text.len() == 10 {
         format!("{text}T00:00:00Z")
     } else {
@@ -195,8 +273,12 @@ fn parse_time(text: &str) -> Result<i64, String> {
     };
     let at = humantime::parse_rfc3339_weak(&full)
         .or_else(|_| humantime::parse_rfc3339(&full))
-        .map_err(|e| format!("{text:?} is not a time (RFC 3339 or YYYY-MM-DD): {e}"))?;
+        .map_err(|source| CommandError::Time {
+            text: text.to_owned(),
+            source,
+        })?;
     at.duration_since(UNIX_EPOCH)
-        .map_err(|e| e.to_string())
-        .and_then(|d| i64::try_from(d.as_millis()).map_err(|e| e.to_string()))
+        .ok()
+        .and_then(|since| i64::try_from(since.as_millis()).ok())
+        .ok_or_else(|| CommandError::TimeRange(text.to_owned()))
 }

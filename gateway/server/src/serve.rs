@@ -15,8 +15,9 @@ use sectorgate_proxy::{Gateway, ProxyConfig, Serves};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::audit::StoreError;
 use crate::cli::ServeArgs;
-use crate::config::{Config, Loaded};
+use crate::config::{Config, ConfigError, Loaded};
 use crate::connections::PerAddress;
 use crate::listener::{self, ConnectionLimits};
 use crate::{admin, audit, telemetry, tls};
@@ -57,6 +58,30 @@ pub(crate) fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
+/// Why the gateway stopped before it could serve.
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Audit(#[from] sectorgate_audit::AuditError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("federation TLS: {0}")]
+    Tls(#[from] sectorgate_federation::TlsError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A listener, certificate or file that could not be set up.
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl From<String> for ServeError {
+    fn from(message: String) -> Self {
+        Self::Setup(message)
+    }
+}
+
 /// A Matrix listener, bound: its socket, its TLS, the APIs it serves.
 type MatrixListener = (TcpListener, Option<TlsAcceptor>, Serves);
 
@@ -67,7 +92,7 @@ struct Bound {
     admin: TcpListener,
 }
 
-async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<(), String> {
+async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<(), ServeError> {
     let Loaded {
         profile,
         homeserver,
@@ -129,12 +154,12 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
 fn federation(
     config: &Config,
     parts: Option<crate::config::FederationParts>,
-) -> Result<Option<Arc<Federation>>, String> {
+) -> Result<Option<Arc<Federation>>, ServeError> {
     let (Some(section), Some(parts)) = (&config.federation, parts) else {
         tracing::warn!("no [federation] section: signed server-server requests are refused");
         return Ok(None);
     };
-    let built = Arc::new(section.build(parts).map_err(|e| e.to_string())?);
+    let built = Arc::new(section.build(parts)?);
     tracing::info!(server_name = %built.local(), allow = ?section.allow, "federation managed");
     sectorgate_federation::spawn_refresher(Arc::clone(&built));
     Ok(Some(built))
@@ -145,7 +170,7 @@ async fn bind_all(
     config: &Config,
     gateway: &Arc<Gateway>,
     egress_ca: Option<(String, String)>,
-) -> Result<Bound, String> {
+) -> Result<Bound, ServeError> {
     let mut matrix = Vec::new();
     for listener in config.matrix_listeners() {
         let tls = match &listener.tls {
@@ -172,16 +197,15 @@ async fn bind_all(
 }
 
 /// Logs where the gateway listens, and writes it to `--addr-file`.
-fn announce(bound: &Bound, args: &ServeArgs) -> Result<(), String> {
+fn announce(bound: &Bound, args: &ServeArgs) -> Result<(), ServeError> {
     let addrs = bound
         .matrix
         .iter()
         .map(|(listener, _, _)| listener.local_addr())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    let admin_addr = bound.admin.local_addr().map_err(|e| e.to_string())?;
+        .collect::<Result<Vec<_>, _>>()?;
+    let admin_addr = bound.admin.local_addr()?;
     let egress_addr = match &bound.egress {
-        Some((listener, _)) => Some(listener.local_addr().map_err(|e| e.to_string())?),
+        Some((listener, _)) => Some(listener.local_addr()?),
         None => None,
     };
     tracing::info!(listeners = ?addrs, %admin_addr, egress = ?egress_addr, "listening");

@@ -29,7 +29,8 @@ pub(crate) struct TlsFiles {
 
 impl TlsFiles {
     fn load(&self) -> Result<CertifiedKey, String> {
-        let chain = sectorgate_federation::tls::read_certificates(&self.certificate)?;
+        let chain = sectorgate_federation::tls::read_certificates(&self.certificate)
+            .map_err(|e| e.to_string())?;
         let key = PrivateKeyDer::from_pem_file(&self.key)
             .map_err(|e| format!("cannot read the key {}: {e}", self.key.display()))?;
         let provider = rustls::crypto::ring::default_provider();

@@ -168,7 +168,12 @@ fn audited(gateway: &Gateway, rule: &str) -> Vec<(String, String)> {
         .audit_records()
         .into_iter()
         .filter(|record| record.rule == rule)
-        .map(|record| (record.endpoint.unwrap_or_default(), record.verdict))
+        .map(|record| {
+            (
+                record.endpoint.unwrap_or_default(),
+                record.verdict.to_string(),
+            )
+        })
         .collect()
 }
 

@@ -68,8 +68,9 @@ impl Out {
         self.string(&decision.action);
         self.raw(",\"rule\":");
         self.string(&decision.rule);
-        self.raw(",\"verdict\":");
-        self.string(&decision.verdict);
+        self.raw(",\"verdict\":\"");
+        self.raw(decision.verdict.as_str());
+        self.raw("\"");
         self.raw(",\"peer\":");
         self.peer(&decision.peer);
         self.raw(",\"request_id\":");

@@ -10,6 +10,8 @@ mod canonical;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::RecordError;
+
 /// The version of the record format this code writes.
 pub const RECORD_VERSION: u32 = 1;
 
@@ -46,8 +48,8 @@ pub struct Decision {
     pub action: String,
     /// The stable id of the rule that decided.
     pub rule: String,
-    /// `allow`, `deny` or `shadow` (denied by a rule in shadow mode, forwarded).
-    pub verdict: String,
+    /// Whether the request was allowed, denied, or denied in shadow mode.
+    pub verdict: Verdict,
     /// Who made the request.
     pub peer: Peer,
     /// The request id (sent to the client as `X-Request-Id`).
@@ -94,6 +96,56 @@ pub enum Direction {
     Inbound,
     /// From the homeserver to a remote server (the egress proxy).
     Outbound,
+}
+
+/// What the gateway decided about a request, as recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Allowed and forwarded (`allow`).
+    Allow,
+    /// Refused and not forwarded (`deny`).
+    Deny,
+    /// Refused by a rule in shadow mode, forwarded all the same (`shadow`).
+    Shadow,
+}
+
+impl Verdict {
+    /// `allow`, `deny` or `shadow`: the name a record carries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::Shadow => "shadow",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A verdict equals its recorded name (`allow`, `deny`, `shadow`).
+impl PartialEq<str> for Verdict {
+    fn eq(&self, name: &str) -> bool {
+        self.as_str() == name
+    }
+}
+
+/// A verdict equals its recorded name (`allow`, `deny`, `shadow`).
+impl PartialEq<&str> for Verdict {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
+    }
+}
+
+/// A verdict equals its recorded name (`allow`, `deny`, `shadow`).
+impl PartialEq<String> for Verdict {
+    fn eq(&self, name: &String) -> bool {
+        self.as_str() == name
+    }
 }
 
 /// Who made a request. Each field is either public (`name`, `id`) or a
@@ -179,15 +231,16 @@ impl Entry {
     }
 
     /// Reads canonical bytes back. Fails on another version, an unknown
-    /// field, or bytes that are not exactly the canonical encoding.
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        let envelope: Envelope<Self> =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a record: {e}"))?;
+    /// field or value (a verdict this code does not know), or bytes that
+    /// are not exactly the canonical encoding.
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        let envelope: Envelope<Self> = serde_json::from_slice(bytes)
+            .map_err(|error| RecordError::Malformed(error.to_string()))?;
         if envelope.v != RECORD_VERSION {
-            return Err(format!("record version {} is not known", envelope.v));
+            return Err(RecordError::Version(envelope.v));
         }
         if envelope.entry.encode() != bytes {
-            return Err("record is not in canonical form".to_owned());
+            return Err(RecordError::NotCanonical);
         }
         Ok(envelope.entry)
     }

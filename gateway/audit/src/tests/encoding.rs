@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::{Decision, Direction, Entry, Outcome, Peer, ProfileRef, Pseudonymiser};
+use crate::{
+    Decision, Direction, Entry, Outcome, Peer, ProfileRef, Pseudonymiser, RecordError, Verdict,
+};
 
 pub(super) fn decision(id: &str, ts: i64) -> Entry {
     Entry::Decision(Decision {
@@ -17,7 +19,7 @@ pub(super) fn decision(id: &str, ts: i64) -> Entry {
         endpoint: Some("client.send_message_event".to_owned()),
         action: "send_message_event".to_owned(),
         rule: "endpoint.allowed".to_owned(),
-        verdict: "allow".to_owned(),
+        verdict: Verdict::Allow,
         peer: Peer::User {
             pseudonym: "2026-11-01:00112233445566778899aabbccddeeff".to_owned(),
         },
@@ -52,6 +54,55 @@ fn a_decision_encodes_to_its_golden_bytes() {
     let entry = decision("d1", 1_764_288_000_000);
     assert_eq!(String::from_utf8(entry.encode()).expect("utf-8"), golden);
     assert_eq!(Entry::decode(golden.as_bytes()), Ok(entry));
+}
+
+#[test]
+fn each_verdict_encodes_to_its_golden_bytes() {
+    let head = concat!(
+        r#"{"v":1,"type":"decision","id":"d1","ts":1764288000000,"#,
+        r#""profile":{"id":"healthcare-tim-pro","revision":"healthcare-tim-pro@1"},"#,
+        r#""direction":"inbound","endpoint":"client.send_message_event","#,
+        r#""action":"send_message_event","rule":"endpoint.allowed","#,
+    );
+    let tail = concat!(
+        r#""peer":{"kind":"user","pseudonym":"2026-11-01:00112233445566778899aabbccddeeff"},"#,
+        r#""request_id":"req-1","trace_id":null}"#
+    );
+    for (verdict, golden) in [
+        (Verdict::Allow, r#""verdict":"allow","#),
+        (Verdict::Deny, r#""verdict":"deny","#),
+        (Verdict::Shadow, r#""verdict":"shadow","#),
+    ] {
+        let mut entry = decision("d1", 1_764_288_000_000);
+        if let Entry::Decision(decision) = &mut entry {
+            decision.verdict = verdict;
+        }
+        let golden = format!("{head}{golden}{tail}");
+        assert_eq!(String::from_utf8(entry.encode()).expect("utf-8"), golden);
+        assert_eq!(
+            String::from_utf8(entry.encode_with_serde()).expect("utf-8"),
+            golden
+        );
+        assert_eq!(Entry::decode(golden.as_bytes()), Ok(entry));
+    }
+}
+
+#[test]
+fn an_unknown_verdict_is_not_a_record() {
+    let canonical = String::from_utf8(decision("d1", 1).encode()).expect("utf-8");
+    for unknown in [
+        r#""verdict":"maybe""#,
+        r#""verdict":"Allow""#,
+        r#""verdict":null"#,
+    ] {
+        let stored = canonical.replace(r#""verdict":"allow""#, unknown);
+        let error = Entry::decode(stored.as_bytes()).expect_err(unknown);
+        assert!(matches!(error, RecordError::Malformed(_)), "{error:?}");
+        assert!(error.to_string().starts_with("not a record: "), "{error}");
+    }
+    let stored = canonical.replace(r#""verdict":"allow""#, r#""verdict":"maybe""#);
+    let error = Entry::decode(stored.as_bytes()).expect_err("unknown");
+    assert!(error.to_string().contains("`maybe`"), "{error}");
 }
 
 #[test]
@@ -201,7 +252,11 @@ fn the_encoder_writes_exactly_what_serde_writes() {
             endpoint: (round % 3 != 0).then(&mut text),
             action: text(),
             rule: text(),
-            verdict: text(),
+            verdict: match round % 3 {
+                0 => Verdict::Allow,
+                1 => Verdict::Deny,
+                _ => Verdict::Shadow,
+            },
             peer,
             request_id: text(),
             trace_id: (round % 5 == 0).then(&mut text),

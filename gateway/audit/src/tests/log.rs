@@ -7,8 +7,8 @@ use crate::tests::encoding::{decision, outcome};
 use crate::tests::fixture::{both, claim, open};
 use crate::{
     AuditError, AuditLog, CheckpointSigner, CheckpointSink, Entry, Format, LogConfig, Outcome,
-    Pseudonymiser, SinkConfig, Store, check_inclusion, export, prove_inclusion, prune, split_notes,
-    verify,
+    Pseudonymiser, SinkConfig, Store, Verdict, check_inclusion, export, prove_inclusion, prune,
+    split_notes, verify,
 };
 
 #[tokio::test]
@@ -223,7 +223,7 @@ async fn records_export_as_fhir_audit_events() {
         .expect("append");
     let mut denied = decision("d1", 2_000_000);
     if let Entry::Decision(d) = &mut denied {
-        d.verdict = "deny".to_owned();
+        d.verdict = Verdict::Deny;
         d.rule = "event.encryption_required".to_owned();
     }
     fixture.log.append(&denied).await.expect("append");

@@ -4,7 +4,7 @@
 use crate::store::Bundle;
 use crate::tests::encoding::decision;
 use crate::tests::fixture::{Fixture, open};
-use crate::{CheckpointSigner, check_checkpoint, verify};
+use crate::{CheckpointSigner, ProblemKind, check_checkpoint, verify};
 
 /// 40 records, one commit each, with a checkpoint every 8.
 async fn log_of_40(backend: &str) -> Fixture {
@@ -55,7 +55,7 @@ async fn record(fixture: &Fixture, seq: u64) -> Vec<u8> {
         .expect("content")
 }
 
-async fn problems(fixture: &Fixture, trusted: &[String]) -> Vec<&'static str> {
+async fn problems(fixture: &Fixture, trusted: &[String]) -> Vec<ProblemKind> {
     let report = verify(&fixture.store, &fixture.origin, &fixture.vkey, trusted)
         .await
         .expect("verify");
@@ -78,11 +78,11 @@ async fn one_edited_byte_is_caught() {
             .await;
         let found = problems(&fixture, &[]).await;
         assert!(
-            found.contains(&"leaf_hash_mismatch"),
+            found.contains(&ProblemKind::LeafHashMismatch),
             "{backend}: {found:?}"
         );
         assert!(
-            found.contains(&"checkpoint_root_mismatch"),
+            found.contains(&ProblemKind::CheckpointRootMismatch),
             "{backend}: {found:?}"
         );
     }
@@ -114,13 +114,13 @@ async fn an_edit_with_its_leaf_hash_rewritten_is_caught_by_the_tree() {
             ))
             .await;
         let found = problems(&fixture, &[]).await;
-        assert!(!found.contains(&"leaf_hash_mismatch"), "{found:?}");
+        assert!(!found.contains(&ProblemKind::LeafHashMismatch), "{found:?}");
         assert!(
-            found.contains(&"subtree_hash_mismatch"),
+            found.contains(&ProblemKind::SubtreeHashMismatch),
             "{backend}: {found:?}"
         );
         assert!(
-            found.contains(&"checkpoint_root_mismatch"),
+            found.contains(&ProblemKind::CheckpointRootMismatch),
             "{backend}: {found:?}"
         );
     }
@@ -134,7 +134,11 @@ async fn a_deleted_record_is_caught() {
             .tamper("DELETE FROM audit_bundles WHERE origin = '{origin}' AND first_seq = 5")
             .await;
         let found = problems(&fixture, &[]).await;
-        assert_eq!(found.first(), Some(&"gap"), "{backend}: {found:?}");
+        assert_eq!(
+            found.first(),
+            Some(&ProblemKind::Gap),
+            "{backend}: {found:?}"
+        );
     }
 }
 
@@ -155,7 +159,7 @@ async fn two_swapped_records_are_caught() {
         assert_eq!(
             found
                 .iter()
-                .filter(|kind| **kind == "leaf_hash_mismatch")
+                .filter(|kind| **kind == ProblemKind::LeafHashMismatch)
                 .count(),
             2,
             "{backend}: {found:?}"
@@ -182,9 +186,13 @@ async fn a_tail_truncated_behind_an_exported_checkpoint_is_caught() {
             .await;
         // What is left is consistent in itself: only the copy kept
         // elsewhere shows that records were removed.
-        assert_eq!(problems(&fixture, &[]).await, Vec::<&str>::new());
+        assert_eq!(problems(&fixture, &[]).await, Vec::<ProblemKind>::new());
         let found = problems(&fixture, &[exported.note]).await;
-        assert_eq!(found, ["trusted_checkpoint_beyond_log"], "{backend}");
+        assert_eq!(
+            found,
+            [ProblemKind::TrustedCheckpointBeyondLog],
+            "{backend}"
+        );
     }
 }
 
@@ -224,9 +232,9 @@ async fn a_rewritten_log_under_an_exported_checkpoint_is_caught() {
                 .await
                 .expect("append");
         }
-        assert_eq!(problems(&fixture, &[]).await, Vec::<&str>::new());
+        assert_eq!(problems(&fixture, &[]).await, Vec::<ProblemKind>::new());
         let found = problems(&fixture, &[exported.note]).await;
-        assert_eq!(found, ["trusted_root_mismatch"], "{backend}");
+        assert_eq!(found, [ProblemKind::TrustedRootMismatch], "{backend}");
     }
 }
 
@@ -256,7 +264,7 @@ async fn a_replaced_checkpoint_signature_is_caught() {
             .await;
         assert_eq!(
             problems(&fixture, &[]).await,
-            ["checkpoint_invalid"],
+            [ProblemKind::CheckpointInvalid],
             "{backend}"
         );
 
@@ -274,7 +282,7 @@ async fn a_replaced_checkpoint_signature_is_caught() {
             .await;
         assert_eq!(
             problems(&fixture, &[]).await,
-            ["checkpoint_invalid"],
+            [ProblemKind::CheckpointInvalid],
             "{backend}"
         );
     }
@@ -305,7 +313,7 @@ async fn a_replayed_smaller_checkpoint_is_caught() {
             .await;
         assert_eq!(
             problems(&fixture, &[]).await,
-            ["checkpoint_shrank"],
+            [ProblemKind::CheckpointShrank],
             "{backend}"
         );
     }
@@ -328,8 +336,74 @@ async fn a_malformed_bundle_is_caught() {
         let found = problems(&fixture, &[]).await;
         assert_eq!(
             found.first(),
-            Some(&"bundle_invalid"),
+            Some(&ProblemKind::BundleInvalid),
             "{backend}: {found:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_record_with_an_unknown_verdict_is_reported_invalid() {
+    for backend in ["sqlite", "postgres"] {
+        let fixture = log_of_40(backend).await;
+        let edited = String::from_utf8(record(&fixture, 12).await)
+            .expect("utf-8")
+            .replace(r#""verdict":"allow""#, r#""verdict":"maybe""#);
+        fixture
+            .tamper(&format!(
+                "UPDATE audit_bundles SET records = {} WHERE origin = '{{origin}}' AND first_seq = 12",
+                one(backend, edited.as_bytes())
+            ))
+            .await;
+        let report = verify(&fixture.store, &fixture.origin, &fixture.vkey, &[])
+            .await
+            .expect("verify");
+        let invalid = report
+            .problems
+            .iter()
+            .find(|problem| problem.kind == ProblemKind::RecordInvalid)
+            .unwrap_or_else(|| panic!("{backend}: {report:?}"));
+        assert_eq!(invalid.seq, Some(12), "{backend}");
+        assert!(invalid.detail.contains("`maybe`"), "{}", invalid.detail);
+    }
+}
+
+#[test]
+fn problem_kinds_are_reported_by_their_stable_names() {
+    let names = [
+        (ProblemKind::Gap, "gap"),
+        (ProblemKind::BundleInvalid, "bundle_invalid"),
+        (ProblemKind::RecordMissing, "record_missing"),
+        (ProblemKind::RecordInvalid, "record_invalid"),
+        (ProblemKind::LeafHashMismatch, "leaf_hash_mismatch"),
+        (ProblemKind::SubtreeHashMismatch, "subtree_hash_mismatch"),
+        (ProblemKind::HashesInvalid, "hashes_invalid"),
+        (ProblemKind::CheckpointInvalid, "checkpoint_invalid"),
+        (
+            ProblemKind::CheckpointRootMismatch,
+            "checkpoint_root_mismatch",
+        ),
+        (ProblemKind::CheckpointShrank, "checkpoint_shrank"),
+        (ProblemKind::CheckpointBeyondLog, "checkpoint_beyond_log"),
+        (
+            ProblemKind::TrustedCheckpointInvalid,
+            "trusted_checkpoint_invalid",
+        ),
+        (ProblemKind::TrustedRootMismatch, "trusted_root_mismatch"),
+        (
+            ProblemKind::TrustedCheckpointBeyondLog,
+            "trusted_checkpoint_beyond_log",
+        ),
+    ];
+    for (kind, name) in names {
+        let problem = crate::Problem {
+            kind,
+            seq: Some(3),
+            detail: "d".to_owned(),
+        };
+        assert_eq!(
+            serde_json::to_string(&problem).expect("json"),
+            format!(r#"{{"kind":"{name}","seq":3,"detail":"d"}}"#)
         );
     }
 }

@@ -19,6 +19,8 @@ use x509_cert::Certificate;
 use x509_cert::der::{Decode, Encode};
 use x509_cert::ext::pkix::BasicConstraints;
 
+use crate::JwsError;
+
 /// Verifies an ECDSA signature on `$curve` (SHA-256), `raw` (r‖s) or `der`.
 macro_rules! ecdsa_verifies {
     ($curve:ty, $key:expr, $message:expr, raw $signature:expr) => {
@@ -61,33 +63,21 @@ pub struct Verified {
 }
 
 /// Verifies `jws` against `anchors` at `now`.
-pub fn verify(jws: &str, anchors: &[Certificate], now: SystemTime) -> Result<Verified, String> {
+pub fn verify(jws: &str, anchors: &[Certificate], now: SystemTime) -> Result<Verified, JwsError> {
     let mut parts = jws.trim().split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err("not a JWS in compact form (three parts)".to_owned());
+        return Err(JwsError::NotCompact);
     };
-    let decode = |part: &str, what: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|e| format!("the {what} is not base64url: {e}"))
-    };
-    let header: Header = serde_json::from_slice(&decode(header_b64, "header")?)
-        .map_err(|e| format!("the header is not a JWS header: {e}"))?;
+    let header: Header =
+        serde_json::from_slice(&decode(header_b64, "header")?).map_err(JwsError::Header)?;
     let chain = header
         .x5c
         .iter()
-        .map(|cert| {
-            let der = STANDARD
-                .decode(cert)
-                .map_err(|e| format!("an x5c certificate is not base64: {e}"))?;
-            Certificate::from_der(&der).map_err(|e| format!("an x5c certificate is not DER: {e}"))
-        })
+        .map(|cert| certificate(cert))
         .collect::<Result<Vec<_>, _>>()?;
-    let signer = chain
-        .first()
-        .ok_or("the header carries no x5c certificate")?;
+    let signer = chain.first().ok_or(JwsError::NoCertificate)?;
     let signing_input = format!("{header_b64}.{payload_b64}");
     let signature = decode(signature_b64, "signature")?;
     let key = public_key(signer);
@@ -101,20 +91,29 @@ pub fn verify(jws: &str, anchors: &[Certificate], now: SystemTime) -> Result<Ver
             )
         }
         "ES256" => ecdsa_verifies!(NistP256, key, signing_input.as_bytes(), raw & signature),
-        other => {
-            return Err(format!(
-                "the algorithm {other:?} is not accepted (BP256R1, ES256)"
-            ));
-        }
+        other => return Err(JwsError::Algorithm(other.to_owned())),
     };
     if !verified {
-        return Err("the signature does not verify with the x5c certificate".to_owned());
+        return Err(JwsError::Signature);
     }
     chains_to_anchor(signer, &chain[1..], anchors, now)?;
     Ok(Verified {
         payload: decode(payload_b64, "payload")?,
         signer: signer.tbs_certificate().subject().to_string(),
     })
+}
+
+/// The bytes of a JWS `part` (`header`, `payload`, `signature`).
+fn decode(text: &str, part: &'static str) -> Result<Vec<u8>, JwsError> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|source| JwsError::Base64 { part, source })
+}
+
+/// An `x5c` certificate (standard base64 of its DER).
+fn certificate(text: &str) -> Result<Certificate, JwsError> {
+    let der = STANDARD.decode(text).map_err(JwsError::CertificateBase64)?;
+    Certificate::from_der(&der).map_err(JwsError::CertificateDer)
 }
 
 fn public_key(cert: &Certificate) -> &[u8] {
@@ -146,13 +145,12 @@ fn is_ca(cert: &Certificate) -> bool {
     )
 }
 
-fn valid_at(cert: &Certificate, now: SystemTime) -> Result<(), String> {
+fn valid_at(cert: &Certificate, now: SystemTime) -> Result<(), JwsError> {
     let validity = cert.tbs_certificate().validity();
     if now < validity.not_before.to_system_time() || now > validity.not_after.to_system_time() {
-        return Err(format!(
-            "the certificate {} is not valid now",
-            cert.tbs_certificate().subject()
-        ));
+        return Err(JwsError::NotValidNow {
+            subject: cert.tbs_certificate().subject().to_string(),
+        });
     }
     Ok(())
 }
@@ -162,7 +160,7 @@ fn chains_to_anchor(
     intermediates: &[Certificate],
     anchors: &[Certificate],
     now: SystemTime,
-) -> Result<(), String> {
+) -> Result<(), JwsError> {
     let mut current = signer;
     for _ in 0..MAX_CHAIN {
         valid_at(current, now)?;
@@ -177,17 +175,16 @@ fn chains_to_anchor(
             None => break,
         }
     }
-    Err(format!(
-        "the signer {} does not chain to a trust anchor",
-        signer.tbs_certificate().subject()
-    ))
+    Err(JwsError::NoChain {
+        subject: signer.tbs_certificate().subject().to_string(),
+    })
 }
 
 /// Reads trust anchors from a PEM file.
-pub fn read_anchors(pem: &[u8]) -> Result<Vec<Certificate>, String> {
-    let anchors = Certificate::load_pem_chain(pem).map_err(|e| e.to_string())?;
+pub fn read_anchors(pem: &[u8]) -> Result<Vec<Certificate>, JwsError> {
+    let anchors = Certificate::load_pem_chain(pem).map_err(JwsError::Anchors)?;
     if anchors.is_empty() {
-        return Err("no certificate".to_owned());
+        return Err(JwsError::NoAnchor);
     }
     Ok(anchors)
 }

@@ -16,12 +16,14 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use x509_cert::Certificate;
+
+use crate::ListError;
 
 pub use payload::{DomainEntry, Payload};
 
@@ -169,7 +171,11 @@ impl SignedList {
 
     /// Fetches and verifies the list; on success it is in force (and
     /// cached), on failure the one in force stays and the error is kept.
-    pub async fn refresh(&self, client: &reqwest::Client, now: SystemTime) -> Result<u64, String> {
+    pub async fn refresh(
+        &self,
+        client: &reqwest::Client,
+        now: SystemTime,
+    ) -> Result<u64, ListError> {
         let result = match self.fetch(client).await {
             Ok(Fetched::NothingNewer) => match self.in_force() {
                 Some(mut list) => {
@@ -178,7 +184,7 @@ impl SignedList {
                     self.put(list, None);
                     return Ok(version);
                 }
-                None => Err("the source has no list".to_owned()),
+                None => Err(ListError::NoList),
             },
             Ok(Fetched::List(text)) => self.accept(&text, now).map(|list| (list, text)),
             Err(error) => Err(error),
@@ -197,7 +203,7 @@ impl SignedList {
             Err(error) => {
                 tracing::error!(%error, source = %self.config.source, "federation list refused; the one in force stays");
                 if let Ok(mut state) = self.state.lock() {
-                    state.last_error = Some(error.clone());
+                    state.last_error = Some(error.to_string());
                 }
                 Err(error)
             }
@@ -205,16 +211,16 @@ impl SignedList {
     }
 
     /// Verifies a list and checks it is not older than the one in force.
-    fn accept(&self, text: &str, now: SystemTime) -> Result<InForce, String> {
+    fn accept(&self, text: &str, now: SystemTime) -> Result<InForce, ListError> {
         let verified = jws::verify(text, &self.config.anchors, now)?;
         let payload = Payload::parse(&verified.payload)?;
         if let Some(current) = self.in_force()
             && payload.version < current.payload.version
         {
-            return Err(format!(
-                "the list's version {} is older than the version {} in force",
-                payload.version, current.payload.version
-            ));
+            return Err(ListError::Older {
+                version: payload.version,
+                current: current.payload.version,
+            });
         }
         Ok(InForce {
             payload,
@@ -230,11 +236,9 @@ impl SignedList {
         }
     }
 
-    async fn fetch(&self, client: &reqwest::Client) -> Result<Fetched, String> {
+    async fn fetch(&self, client: &reqwest::Client) -> Result<Fetched, ListError> {
         match &self.config.source {
-            ListSource::File(path) => std::fs::read_to_string(path)
-                .map(Fetched::List)
-                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+            ListSource::File(path) => read_file(path).map(Fetched::List),
             ListSource::Url { url, token_file } => {
                 let url = match self.in_force() {
                     Some(list) => {
@@ -245,28 +249,26 @@ impl SignedList {
                 };
                 let mut request = client.get(&url);
                 if let Some(path) = token_file {
-                    let token = std::fs::read_to_string(path)
-                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                    request = request.bearer_auth(token.trim());
+                    request = request.bearer_auth(read_file(path)?.trim());
                 }
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|e| format!("cannot fetch {url}: {e}"))?;
+                let response = match request.send().await {
+                    Ok(response) => response,
+                    Err(source) => return Err(ListError::Request { url, source }),
+                };
                 match response.status().as_u16() {
                     204 => Ok(Fetched::NothingNewer),
-                    200 => response
-                        .text()
-                        .await
-                        .map(Fetched::List)
-                        .map_err(|e| format!("cannot read {url}: {e}")),
-                    status => Err(format!("{url} answered {status}")),
+                    200 => match response.text().await {
+                        Ok(text) => Ok(Fetched::List(text)),
+                        Err(source) => Err(ListError::Body { url, source }),
+                    },
+                    status => Err(ListError::Status { url, status }),
                 }
             }
         }
     }
 
-    /// The state, for operators.
+    /// The state, for operators (`last_error` is the message of the last
+    /// refresh's [`ListError`]).
     pub fn status(&self, now: SystemTime) -> ListStatus {
         let (in_force, last_error) = match self.state.lock() {
             Ok(state) => (state.in_force.clone(), state.last_error.clone()),
@@ -288,4 +290,12 @@ impl SignedList {
             last_error,
         }
     }
+}
+
+/// The text of a file the list is read from (the list, or a token).
+fn read_file(path: &Path) -> Result<String, ListError> {
+    std::fs::read_to_string(path).map_err(|source| ListError::File {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::PayloadError;
+
 /// One federation list.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Payload {
@@ -36,7 +38,7 @@ pub struct DomainEntry {
 
 impl Payload {
     /// Parses a payload.
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("the list is not a federation list: {e}"))
+    pub fn parse(bytes: &[u8]) -> Result<Self, PayloadError> {
+        serde_json::from_slice(bytes).map_err(PayloadError)
     }
 }

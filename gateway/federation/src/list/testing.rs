@@ -49,87 +49,109 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A new, empty folder under the temp dir.
+fn fresh_dir() -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "sectorgate-list-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).expect("list dir");
+    dir
+}
+
+/// The CA's and the signer's keys on `curve`: `ca.key`, `signer.key`.
+fn make_keys(dir: &Path, curve: Curve) {
+    let name = match curve {
+        Curve::Brainpool => "brainpoolP256r1",
+        Curve::P256 => "prime256v1",
+    };
+    for key in ["ca.key", "signer.key"] {
+        openssl(
+            dir,
+            &["ecparam", "-name", name, "-genkey", "-noout", "-out", key],
+        );
+    }
+}
+
+/// The self-signed CA certificate: `ca.pem`.
+fn make_ca(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=Test List CA",
+            "-days",
+            "30",
+            "-sha256",
+            "-out",
+            "ca.pem",
+        ],
+    );
+}
+
+/// The signer's certificate, issued by the CA: `signer.pem`, and its DER
+/// form `signer.der`.
+fn issue_signer(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "signer.key",
+            "-subj",
+            "/CN=VZD-FHIR-FList-Signer TEST",
+            "-out",
+            "signer.csr",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "signer.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-sha256",
+            "-out",
+            "signer.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-in",
+            "signer.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "signer.der",
+        ],
+    );
+}
+
 impl ListSigner {
     /// A fresh CA and signer on `curve`, in a new folder under the temp dir.
     pub fn new(curve: Curve) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "sectorgate-list-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).expect("list dir");
-        let name = match curve {
-            Curve::Brainpool => "brainpoolP256r1",
-            Curve::P256 => "prime256v1",
-        };
-        for key in ["ca.key", "signer.key"] {
-            openssl(
-                &dir,
-                &["ecparam", "-name", name, "-genkey", "-noout", "-out", key],
-            );
-        }
-        openssl(
-            &dir,
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                "ca.key",
-                "-subj",
-                "/CN=Test List CA",
-                "-days",
-                "30",
-                "-sha256",
-                "-out",
-                "ca.pem",
-            ],
-        );
-        openssl(
-            &dir,
-            &[
-                "req",
-                "-new",
-                "-key",
-                "signer.key",
-                "-subj",
-                "/CN=VZD-FHIR-FList-Signer TEST",
-                "-out",
-                "signer.csr",
-            ],
-        );
-        openssl(
-            &dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "signer.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "30",
-                "-sha256",
-                "-out",
-                "signer.pem",
-            ],
-        );
-        openssl(
-            &dir,
-            &[
-                "x509",
-                "-in",
-                "signer.pem",
-                "-outform",
-                "DER",
-                "-out",
-                "signer.der",
-            ],
-        );
+        let dir = fresh_dir();
+        make_keys(&dir, curve);
+        make_ca(&dir);
+        issue_signer(&dir);
         Self {
             ca: dir.join("ca.pem"),
             signer_key: dir.join("signer.key"),

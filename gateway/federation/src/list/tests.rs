@@ -7,6 +7,7 @@ use base64::Engine;
 
 use super::testing::{Curve, ListSigner};
 use super::*;
+use crate::JwsError;
 
 fn anchors(signer: &ListSigner) -> Vec<Certificate> {
     jws::read_anchors(&std::fs::read(&signer.ca).expect("ca")).expect("anchors")
@@ -39,15 +40,30 @@ fn broken_foreign_and_expired_lists_are_refused() {
     parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(ListSigner::payload(1, &["evil.example"]).to_string());
     let tampered = parts.join(".");
-    assert!(jws::verify(&tampered, &anchors(&signer), now).is_err());
+    assert!(matches!(
+        jws::verify(&tampered, &anchors(&signer), now),
+        Err(JwsError::Signature)
+    ));
     // Signed by a CA that is not the anchor.
     let stranger = ListSigner::new(Curve::Brainpool);
-    assert!(jws::verify(&jws, &anchors(&stranger), now).is_err());
+    let foreign = jws::verify(&jws, &anchors(&stranger), now).expect_err("foreign");
+    assert!(matches!(foreign, JwsError::NoChain { .. }), "{foreign:?}");
+    assert_eq!(
+        foreign.to_string(),
+        "the signer CN=VZD-FHIR-FList-Signer TEST does not chain to a trust anchor"
+    );
     // Past the certificates' validity.
     let later = now + Duration::from_secs(60 * 24 * 3600);
-    assert!(jws::verify(&jws, &anchors(&signer), later).is_err());
+    let expired = jws::verify(&jws, &anchors(&signer), later).expect_err("expired");
+    assert!(
+        matches!(expired, JwsError::NotValidNow { .. }),
+        "{expired:?}"
+    );
     // Not a JWS at all.
-    assert!(jws::verify("a.b", &anchors(&signer), now).is_err());
+    assert!(matches!(
+        jws::verify("a.b", &anchors(&signer), now),
+        Err(JwsError::NotCompact)
+    ));
 }
 
 #[tokio::test]
@@ -73,7 +89,7 @@ async fn a_bad_list_keeps_the_old_one_and_an_old_one_goes_stale() {
         signer.sign(&ListSigner::payload(5, &["hs2.example.org"])),
     )
     .expect("write");
-    assert_eq!(list.refresh(&client, now).await, Ok(5));
+    assert_eq!(list.refresh(&client, now).await.expect("a list"), 5);
     assert!(!list.is_stale(now));
 
     std::fs::write(&file, "not.a.list").expect("write");
@@ -83,11 +99,23 @@ async fn a_bad_list_keeps_the_old_one_and_an_old_one_goes_stale() {
         signer.sign(&ListSigner::payload(4, &["old.example.org"])),
     )
     .expect("write");
-    let older = list.refresh(&client, now).await;
-    assert!(older.is_err_and(|e| e.contains("older")));
+    let older = list.refresh(&client, now).await.expect_err("older");
+    assert!(
+        matches!(
+            older,
+            ListError::Older {
+                version: 4,
+                current: 5
+            }
+        ),
+        "{older:?}"
+    );
     let status = list.status(now);
     assert_eq!(status.version, Some(5));
-    assert!(status.last_error.is_some());
+    assert_eq!(
+        status.last_error.as_deref(),
+        Some("the list's version 4 is older than the version 5 in force")
+    );
 
     let later = now + Duration::from_secs(73 * 3600);
     assert!(list.is_stale(later));
@@ -157,11 +185,11 @@ async fn a_list_from_a_url_is_asked_for_newer_versions_and_a_204_confirms_it() {
         .build()
         .expect("client");
     let start = SystemTime::now();
-    assert_eq!(list.refresh(&client, start).await, Ok(9));
+    assert_eq!(list.refresh(&client, start).await.expect("a list"), 9);
     // Two hours on, a 204 ("nothing newer") confirms version 9: not stale.
     let later = start + Duration::from_secs(7200);
     assert!(list.is_stale(later));
-    assert_eq!(list.refresh(&client, later).await, Ok(9));
+    assert_eq!(list.refresh(&client, later).await.expect("a list"), 9);
     assert!(!list.is_stale(later));
     let queries = seen.lock().expect("log").clone();
     assert!(!queries[0].contains("version="), "{queries:?}");
