@@ -1,5 +1,7 @@
 //! Unit tests for the catalog and classification.
 
+#![allow(clippy::too_many_lines, reason = "a scenario reads as one story")]
+
 use http::{HeaderMap, Method, Uri};
 
 use crate::{Action, Api, Catalog, Classified, ClassifyError, Endpoint, classify};

@@ -10,7 +10,8 @@
 #![allow(
     clippy::expect_used,
     clippy::panic,
-    reason = "test helpers: a failed step fails the test"
+    clippy::too_many_lines,
+    reason = "test helpers: a failed step fails the test; a scenario reads as one story"
 )]
 
 mod support;

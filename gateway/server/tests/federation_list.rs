@@ -8,7 +8,8 @@
 #![allow(
     clippy::expect_used,
     clippy::panic,
-    reason = "test code: a failed step fails the test"
+    clippy::too_many_lines,
+    reason = "test code: a failed step fails the test; a scenario reads as one story"
 )]
 
 mod support;
