@@ -178,12 +178,35 @@ pub(crate) async fn bounded<T>(
         .unwrap_or(Err(AuditError::Stalled(limit)))
 }
 
+/// The kind of database a URL names, by its scheme: the one place a
+/// database URL is read before it is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:…`: embedded, one file.
+    Sqlite,
+    /// `postgres:…` or `postgresql:…`.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend `url` names, if it names one.
+    pub fn of(url: &str) -> Option<Self> {
+        let (scheme, _) = url.split_once(':')?;
+        match scheme {
+            "sqlite" => Some(Self::Sqlite),
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            _ => None,
+        }
+    }
+}
+
 /// Whether `url` names a SQLite database that ends with the process: one
 /// in memory (`sqlite::memory:`, `mode=memory`) or SQLite's private
 /// temporary file (an empty name). No other process can reach it, and it
 /// keeps nothing across a restart.
 pub fn is_volatile(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("sqlite:") else {
+    let (Some(Backend::Sqlite), Some(rest)) = (Backend::of(url), url.strip_prefix("sqlite:"))
+    else {
         return false;
     };
     let rest = rest.strip_prefix("//").unwrap_or(rest);
@@ -206,35 +229,43 @@ impl Store {
     /// `postgres://…`) and brings its schema up to date. `lock_timeout`
     /// bounds how long a write waits for a lock or a connection.
     pub async fn open(url: &str, lock_timeout: Duration) -> Result<Self, AuditError> {
-        if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(lock_timeout);
-            let pool = sqlite_pool(&options, lock_timeout).await?;
-            migrations::sqlite().run(&pool).await?;
-            Ok(Self::Sqlite(Arc::new(SqliteState {
-                pool: ArcSwapOption::from_pointee(pool),
-                writer: tokio::sync::Mutex::new(None),
-                options,
-                lock_timeout,
-                volatile: is_volatile(url),
-            })))
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url)?
-                .options([("synchronous_commit", "on")])
-                .application_name("sectorgate");
-            let pool = PgPoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(lock_timeout.max(Duration::from_secs(1)))
-                .connect_with(options)
-                .await?;
-            migrations::postgres().run(&pool).await?;
-            Ok(Self::Postgres(pool))
-        } else {
-            Err(AuditError::Url(url.to_owned()))
+        match Backend::of(url) {
+            Some(Backend::Sqlite) => Self::open_sqlite(url, lock_timeout).await,
+            Some(Backend::Postgres) => Self::open_postgres(url, lock_timeout).await,
+            None => Err(AuditError::Url(url.to_owned())),
         }
+    }
+
+    /// SQLite, in WAL mode, every commit synced.
+    async fn open_sqlite(url: &str, lock_timeout: Duration) -> Result<Self, AuditError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(lock_timeout);
+        let pool = sqlite_pool(&options, lock_timeout).await?;
+        migrations::sqlite().run(&pool).await?;
+        Ok(Self::Sqlite(Arc::new(SqliteState {
+            pool: ArcSwapOption::from_pointee(pool),
+            writer: tokio::sync::Mutex::new(None),
+            options,
+            lock_timeout,
+            volatile: is_volatile(url),
+        })))
+    }
+
+    /// PostgreSQL, every commit synchronous.
+    async fn open_postgres(url: &str, lock_timeout: Duration) -> Result<Self, AuditError> {
+        let options = PgConnectOptions::from_str(url)?
+            .options([("synchronous_commit", "on")])
+            .application_name("sectorgate");
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(lock_timeout.max(Duration::from_secs(1)))
+            .connect_with(options)
+            .await?;
+        migrations::postgres().run(&pool).await?;
+        Ok(Self::Postgres(pool))
     }
 
     /// After a failed write: close the connections so that the next

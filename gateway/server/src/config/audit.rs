@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use sectorgate_audit::Backend;
 use serde::Deserialize;
 
 use super::ConfigError;
@@ -70,12 +71,12 @@ impl Audit {
     /// checkpoints come.
     pub(super) fn check(&self, federation: Option<&FederationConfig>) -> Result<(), ConfigError> {
         let database = &self.database;
-        let postgres = database.starts_with("postgres:") || database.starts_with("postgresql:");
-        if !database.starts_with("sqlite:") && !postgres {
+        let Some(backend) = Backend::of(database) else {
             return Err(invalid(
                 "audit.database must be a sqlite:// or postgres:// URL",
             ));
-        }
+        };
+        let postgres = backend == Backend::Postgres;
         if sectorgate_audit::is_volatile(database) {
             return Err(invalid(
                 "audit.database must outlive the gateway: a SQLite database in memory (or \
