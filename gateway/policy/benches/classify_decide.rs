@@ -50,7 +50,11 @@ fn bench_message_events(c: &mut Criterion) {
             // A profile that encrypts every room refuses the plaintext
             // message: that decision is measured too, and named so.
             let expected = once();
-            let refused = if expected.is_allowed() { "" } else { " (refused)" };
+            let refused = if expected.is_allowed() {
+                ""
+            } else {
+                " (refused)"
+            };
             c.bench_function(&format!("classify+decide {label} / {id}{refused}"), |b| {
                 b.iter(|| {
                     let decision = once();
