@@ -1,13 +1,19 @@
 //! The profile format as written in `profile.yaml`, before `extends` is
-//! merged and names are resolved. Every struct refuses unknown keys, so a
-//! typo is an error with its YAML path, never a rule that silently does not
-//! apply.
+//! merged and names are resolved: [`ProfileFile`], which names each
+//! concern's section (the sections' forms live with their concerns, in
+//! `crate::concerns`), and the forms several concerns share. Every struct
+//! refuses unknown keys, so a typo is an error with its YAML path, never a
+//! rule that silently does not apply.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::concerns::appservices::AppservicesFile;
+use crate::concerns::endpoints::EndpointsFile;
+use crate::concerns::federation::FederationFile;
 
 /// The three fields every rule's file form has, whatever else it says.
 pub(crate) trait RuleFile {
@@ -20,7 +26,7 @@ pub(crate) trait RuleFile {
 macro_rules! rule_file {
     ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }) => {
         $(#[$meta])*
-        #[derive(Clone, Debug, Deserialize)]
+        #[derive(Clone, Debug, ::serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         pub(crate) struct $name {
             /// The rule's id, named in answers and audit records.
@@ -34,13 +40,15 @@ macro_rules! rule_file {
             pub(crate) shadow: bool,
         }
 
-        impl RuleFile for $name {
+        impl $crate::profile::RuleFile for $name {
             fn head(&self) -> (&str, Option<&str>, bool) {
                 (&self.id, self.reason.as_deref(), self.shadow)
             }
         }
     };
 }
+
+pub(crate) use rule_file;
 
 /// Allow or deny, as written in a profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -107,56 +115,6 @@ pub(crate) struct AuditFile {
     /// where a server name identifies a person, e.g. a single practice).
     #[serde(default)]
     pub(crate) pseudonymise_servers: Option<bool>,
-}
-
-/// `federation:` how strictly server-server traffic is taken.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FederationFile {
-    /// `strict`: a transaction with any refused item is refused whole (403);
-    /// `lenient` (the default): answered 200 with an error per refused PDU.
-    #[serde(default)]
-    pub(crate) transactions: Option<TransactionMode>,
-    /// Whether the allowlist may come from a signed federation list, or only
-    /// from the config's static list.
-    #[serde(default)]
-    pub(crate) signed_lists: Option<bool>,
-}
-
-/// How a transaction with refused items is answered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TransactionMode {
-    /// 200, with an error for each refused PDU; nothing is forwarded.
-    #[default]
-    Lenient,
-    /// 403 for the whole transaction.
-    Strict,
-}
-
-/// `appservices:` traffic of application services (bridges), which act as
-/// the users of their namespace.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AppservicesFile {
-    /// What happens to application services no rule names.
-    #[serde(default)]
-    pub(crate) default: Option<Effect>,
-    #[serde(default)]
-    pub(crate) rules: Vec<AppserviceRuleFile>,
-}
-
-rule_file! {
-    /// One rule of `appservices.rules`.
-    AppserviceRuleFile {
-        /// The application service's id (as in its registration; a glob).
-        appservice: String,
-        verdict: Effect,
-        /// With `allow`: the users it may act as (id globs); every user of its
-        /// namespace when not given.
-        #[serde(default)]
-        users: Option<Vec<String>>,
-    }
 }
 
 /// `discovery:` what `GET /_matrix/client/versions` announces.
@@ -274,31 +232,6 @@ pub(crate) struct StateConditionFile {
     pub(crate) field: String,
     /// The field must have one of these values.
     pub(crate) allow: Vec<Value>,
-}
-
-/// `endpoints:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EndpointsFile {
-    #[serde(default)]
-    pub(crate) default: Option<Effect>,
-    #[serde(default)]
-    pub(crate) rules: Vec<EndpointRuleFile>,
-    #[serde(default)]
-    pub(crate) homeserver_paths: Option<Vec<String>>,
-}
-
-rule_file! {
-    /// One rule of `endpoints.rules`.
-    EndpointRuleFile {
-        verdict: Effect,
-        endpoints: Vec<String>,
-        /// The answer instead of 404 `M_UNRECOGNIZED`.
-        #[serde(default)]
-        status: Option<u16>,
-        #[serde(default)]
-        errcode: Option<String>,
-    }
 }
 
 /// `events:`

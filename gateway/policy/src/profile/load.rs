@@ -15,21 +15,24 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::discovery::{Discovery, parse_version};
-use super::file::{Effect, ProfileFile, TransactionMode, UserSelectorFile};
+use super::file::{ProfileFile, UserSelectorFile};
 use super::resolve::Resolver;
 use super::rules::{Glob, UserSelector};
 use super::source::ProfileSource;
-use super::{AgeLimit, AuditRules, FederationRules, MediaRules, Profile, RedactionRules};
+use super::{AgeLimit, AuditRules, MediaRules, Profile, RedactionRules};
 use crate::ProfileError;
+use crate::concerns::{appservices, endpoints, federation};
 use crate::error::Problem;
 
 /// The deepest `extends` chain accepted.
 const MAX_DEPTH: usize = 8;
 
 /// One profile of the chain, parsed, with where it came from.
-pub(super) struct Link {
-    pub(super) source: ProfileSource,
-    pub(super) file: ProfileFile,
+pub(crate) struct Link {
+    /// Where it came from.
+    pub(crate) source: ProfileSource,
+    /// What it says.
+    pub(crate) file: ProfileFile,
 }
 
 /// Loads and resolves a profile and everything it extends.
@@ -111,7 +114,7 @@ fn read_chain(first: ProfileSource, problems: &mut Vec<Problem>) -> Vec<Link> {
 }
 
 /// Picks the nearest profile's setting (chain is child first).
-pub(super) fn nearest<'c, T>(
+pub(crate) fn nearest<'c, T>(
     chain: &'c [Link],
     pick: impl Fn(&'c ProfileFile) -> Option<T>,
 ) -> Option<(T, &'c Link)> {
@@ -131,14 +134,14 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
     };
     let user_groups = user_groups(&mut resolver, &group_files);
     let invites = resolver.invites(chain);
-    let appservices = resolver.appservices(chain);
+    let appservices = appservices::resolve(&resolver, chain);
     let discovery = discovery(&mut resolver, chain);
     let media = MediaRules {
         max_upload_bytes: nearest(chain, |f| f.media.max_upload_bytes.as_ref()).map(
             |(limit, _)| resolver.limit(limit, "this upload is larger than the profile allows"),
         ),
     };
-    let (rules, by_endpoint) = resolver.endpoint_rules(chain);
+    let endpoints = endpoints::resolve(&mut resolver, chain);
     let events = resolver.events(chain);
     let rooms = resolver.rooms(chain);
     let redactions = redactions(&mut resolver, chain);
@@ -154,10 +157,9 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
             .map(|link| link.file.id.clone())
             .collect(),
         shadow,
-        default: nearest(chain, |f| f.endpoints.default).map_or(Effect::Deny, |(d, _)| d),
-        rules,
-        homeserver_paths: nearest(chain, |f| f.endpoints.homeserver_paths.clone())
-            .map_or_else(Vec::new, |(paths, _)| paths),
+        default: endpoints.default,
+        rules: endpoints.rules,
+        homeserver_paths: endpoints.homeserver_paths,
         events,
         rooms,
         redactions,
@@ -165,14 +167,14 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         media,
         discovery,
         appservices,
-        federation: federation(chain),
+        federation: federation::resolve(chain),
         audit: AuditRules {
             pseudonymise_servers: nearest(chain, |f| f.audit.pseudonymise_servers)
                 .is_some_and(|(yes, _)| yes),
         },
         user_groups,
         requirements: requirements(chain, resolver.problems),
-        by_endpoint,
+        by_endpoint: endpoints.by_endpoint,
     }
 }
 
@@ -237,17 +239,6 @@ fn redactions(resolver: &mut Resolver<'_>, chain: &[Link]) -> RedactionRules {
             meta: resolver.meta_of(limit, "this event is too old to be redacted"),
             limit: limit.limit,
         }),
-    }
-}
-
-/// `federation`: how transactions are judged, and whether signed lists
-/// may add to the allowlist.
-fn federation(chain: &[Link]) -> FederationRules {
-    FederationRules {
-        transactions: nearest(chain, |f| f.federation.transactions)
-            .map_or_else(TransactionMode::default, |(mode, _)| mode),
-        signed_lists: nearest(chain, |f| f.federation.signed_lists)
-            .is_none_or(|(allowed, _)| allowed),
     }
 }
 

@@ -22,9 +22,15 @@ use std::time::Duration;
 use sectorgate_action::Endpoint;
 use serde_json::Value;
 
+pub use crate::concerns::appservices::{AppserviceRule, AppserviceRules};
+pub use crate::concerns::endpoints::EndpointRule;
+pub use crate::concerns::federation::{FederationRules, TransactionMode};
 pub use discovery::{Discovery, parse_version};
-pub use file::{Effect, EncryptionScope, Stage, TransactionMode};
+pub use file::{Effect, EncryptionScope, Stage};
+pub(crate) use file::{RuleFile, rule_file};
+pub(crate) use load::{Link, nearest};
 pub use permissions::{InvitePermissions, PermissionFacts, PermissionFormat};
+pub(crate) use resolve::Resolver;
 pub(crate) use rules::any_matches;
 pub use rules::{
     AllowList, FieldRule, Glob, Groups, InviteRule, RuleMeta, StateCondition, UserSelector,
@@ -32,22 +38,7 @@ pub use rules::{
 pub use schemas::{EMOJI_FORMAT, Schema, Schemas, is_one_emoji};
 pub use source::{ProfileSource, bundled_file};
 
-use crate::{ProfileError, RuleId};
-
-/// An endpoint rule, resolved.
-#[derive(Clone, Debug)]
-pub struct EndpointRule {
-    /// The rule's stable id.
-    pub id: RuleId,
-    /// Allow or deny.
-    pub effect: Effect,
-    /// Why, as told to the client on a denial.
-    pub reason: String,
-    /// Decided and recorded, but forwarded anyway.
-    pub shadow: bool,
-    /// The status and errcode of a denial (404 `M_UNRECOGNIZED` by default).
-    pub answer: (u16, &'static str),
-}
+use crate::ProfileError;
 
 /// Which rooms must be encrypted, and what may still be sent in the clear.
 #[derive(Clone, Debug)]
@@ -121,28 +112,6 @@ pub struct RequiredState {
     pub types: Vec<String>,
 }
 
-/// A rule on an application service's traffic.
-#[derive(Clone, Debug)]
-pub struct AppserviceRule {
-    /// The rule.
-    pub meta: RuleMeta,
-    /// Which application services (by id).
-    pub appservice: Glob,
-    /// Allow or deny.
-    pub effect: Effect,
-    /// With allow: the users it may act as; `None`: all of its namespace.
-    pub users: Option<Vec<Glob>>,
-}
-
-/// Rules on application services (bridges).
-#[derive(Clone, Debug)]
-pub struct AppserviceRules {
-    /// For application services no rule names.
-    pub default: Effect,
-    /// The rules, in order; the first naming the application service decides.
-    pub rules: Vec<AppserviceRule>,
-}
-
 /// Rules on media.
 #[derive(Clone, Debug, Default)]
 pub struct MediaRules {
@@ -157,15 +126,6 @@ pub struct InviteRules {
     pub rules: Vec<InviteRule>,
     /// Users' own invite-permission settings, when the profile honours them.
     pub permissions: Option<InvitePermissions>,
-}
-
-/// Rules on federation.
-#[derive(Clone, Debug, Default)]
-pub struct FederationRules {
-    /// How a transaction with refused items is answered.
-    pub transactions: TransactionMode,
-    /// Whether a signed federation list may feed the allowlist.
-    pub signed_lists: bool,
 }
 
 /// What the audit log may name.

@@ -4,11 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use sectorgate_action::{Api, Catalog, Endpoint};
 use serde_json::Value;
 
 use super::file::{
-    AllowListFile, Effect, FieldRuleFile, LimitFile, ProfileFile, RuleFile, Stage, UserSelectorFile,
+    AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, Stage, UserSelectorFile,
 };
 use super::load::{Link, nearest};
 use super::permissions::InvitePermissions;
@@ -17,73 +16,28 @@ use super::rules::{
 };
 use super::schemas::{Schema, Schemas};
 use super::source::ProfileSource;
-use super::{
-    AppserviceRule, AppserviceRules, Encryption, EndpointRule, EventRules, InviteRules, Limit,
-    RequiredState, RoomRules,
-};
-use crate::RuleId;
+use super::{Encryption, EventRules, InviteRules, Limit, RequiredState, RoomRules};
 use crate::error::Problem;
 
-pub(super) struct Resolver<'p> {
-    pub(super) shadow: bool,
-    pub(super) problems: &'p mut Vec<Problem>,
-    pub(super) group_names: HashSet<String>,
+/// Resolves the parts of a merged chain, collecting every problem.
+pub(crate) struct Resolver<'p> {
+    /// Whether the whole profile is in shadow mode.
+    pub(crate) shadow: bool,
+    /// The problems found so far.
+    pub(crate) problems: &'p mut Vec<Problem>,
+    /// The names of the profile's user groups.
+    pub(crate) group_names: HashSet<String>,
 }
 
 impl Resolver<'_> {
     /// A rule's id, text and mode, from its file form.
-    pub(super) fn meta_of(&self, rule: &impl RuleFile, fallback: &str) -> RuleMeta {
+    pub(crate) fn meta_of(&self, rule: &impl RuleFile, fallback: &str) -> RuleMeta {
         let (id, reason, shadow) = rule.head();
         RuleMeta::new(id, reason, shadow || self.shadow, fallback)
     }
 
-    pub(super) fn endpoint_rules(
-        &mut self,
-        chain: &[Link],
-    ) -> (Vec<EndpointRule>, HashMap<Endpoint, usize>) {
-        let catalog = Catalog::global();
-        let mut rules = Vec::new();
-        let mut by_endpoint = HashMap::new();
-        for link in chain {
-            for (index, rule) in link.file.endpoints.rules.iter().enumerate() {
-                let position = rules.len();
-                for (at, pattern) in rule.endpoints.iter().enumerate() {
-                    let matched = matching_endpoints(catalog, pattern);
-                    if matched.is_empty() {
-                        self.problems.push(Problem::new(
-                            link.source.label("profile.yaml"),
-                            format!("endpoints.rules[{index}].endpoints[{at}]"),
-                            format!("rule {} names unknown endpoint {pattern:?}", rule.id),
-                        ));
-                    }
-                    for endpoint in matched {
-                        by_endpoint.entry(endpoint).or_insert(position);
-                    }
-                }
-                rules.push(EndpointRule {
-                    id: RuleId::profile(&rule.id),
-                    effect: rule.verdict,
-                    reason: rule
-                        .reason
-                        .clone()
-                        .unwrap_or_else(|| format!("refused by rule {}", rule.id)),
-                    shadow: rule.shadow || self.shadow,
-                    answer: self
-                        .answer(
-                            link,
-                            &format!("endpoints.rules[{index}]"),
-                            rule.status,
-                            rule.errcode.as_deref(),
-                        )
-                        .unwrap_or((404, "M_UNRECOGNIZED")),
-                });
-            }
-        }
-        (rules, by_endpoint)
-    }
-
     /// A rule's own answer, if it sets one (both or neither).
-    fn answer(
+    pub(crate) fn answer(
         &mut self,
         link: &Link,
         at: &str,
@@ -124,14 +78,14 @@ impl Resolver<'_> {
         }
     }
 
-    pub(super) fn limit(&self, limit: &LimitFile, fallback: &str) -> Limit {
+    pub(crate) fn limit(&self, limit: &LimitFile, fallback: &str) -> Limit {
         Limit {
             meta: self.meta_of(limit, fallback),
             limit: limit.limit,
         }
     }
 
-    pub(super) fn selector(
+    pub(crate) fn selector(
         &mut self,
         file: &UserSelectorFile,
         link: &Link,
@@ -159,7 +113,7 @@ impl Resolver<'_> {
         }
     }
 
-    pub(super) fn invites(&mut self, chain: &[Link]) -> InviteRules {
+    pub(crate) fn invites(&mut self, chain: &[Link]) -> InviteRules {
         let mut seen = HashSet::new();
         let mut rules = Vec::new();
         for link in chain {
@@ -209,33 +163,6 @@ impl Resolver<'_> {
             }
         });
         InviteRules { rules, permissions }
-    }
-
-    pub(super) fn appservices(&mut self, chain: &[Link]) -> AppserviceRules {
-        let mut seen = HashSet::new();
-        let mut rules = Vec::new();
-        for link in chain {
-            for rule in &link.file.appservices.rules {
-                if !seen.insert(rule.id.clone()) {
-                    continue;
-                }
-                rules.push(AppserviceRule {
-                    meta: self.meta_of(rule, "this application service may not act here"),
-                    appservice: Glob::new(&rule.appservice),
-                    effect: rule.verdict,
-                    users: rule
-                        .users
-                        .as_ref()
-                        .map(|users| users.iter().map(|u| Glob::new(u)).collect()),
-                });
-            }
-        }
-        AppserviceRules {
-            // The gateway recognises only the application services its
-            // configuration names; a profile that says nothing lets them act.
-            default: nearest(chain, |f| f.appservices.default).map_or(Effect::Allow, |(d, _)| d),
-            rules,
-        }
     }
 
     fn allow_list(&self, list: &AllowListFile, fallback: &str) -> AllowList {
@@ -313,7 +240,7 @@ impl Resolver<'_> {
         rules
     }
 
-    pub(super) fn events(&mut self, chain: &[Link]) -> EventRules {
+    pub(crate) fn events(&mut self, chain: &[Link]) -> EventRules {
         let by_type = self.schema_map(chain, "events.schemas", |f| &f.events.schemas);
         let by_msgtype = self.schema_map(chain, "events.msgtype_schemas", |f| {
             &f.events.msgtype_schemas
@@ -345,7 +272,7 @@ impl Resolver<'_> {
         }
     }
 
-    pub(super) fn rooms(&mut self, chain: &[Link]) -> RoomRules {
+    pub(crate) fn rooms(&mut self, chain: &[Link]) -> RoomRules {
         let mut defaults: BTreeMap<String, Value> = BTreeMap::new();
         for link in chain.iter().rev() {
             for (pointer, value) in &link.file.rooms.create.defaults {
@@ -426,20 +353,4 @@ impl Resolver<'_> {
         }
         compiled
     }
-}
-
-/// The endpoints a pattern names: `client.<name>`, `federation.<name>`,
-/// `client.*`, `federation.*` or `*`.
-fn matching_endpoints(catalog: &Catalog, pattern: &str) -> Vec<Endpoint> {
-    let (api, name) = match pattern.split_once('.') {
-        Some(("client", name)) => (Some(Api::Client), name),
-        Some(("federation", name)) => (Some(Api::Federation), name),
-        None if pattern == "*" => (None, "*"),
-        _ => return Vec::new(),
-    };
-    catalog
-        .endpoints()
-        .filter(|endpoint| api.is_none_or(|api| endpoint.api == api))
-        .filter(|endpoint| name == "*" || endpoint.name == name)
-        .collect()
 }
