@@ -14,5 +14,8 @@
 //! in `context.rs` and `run` in `decide/mod.rs`.
 
 pub(crate) mod appservices;
+pub(crate) mod content;
 pub(crate) mod endpoints;
+pub(crate) mod events;
 pub(crate) mod federation;
+pub(crate) mod rooms;

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use sectorgate_action::Action;
 use serde_json::Value;
 
-use super::rooms::initial_state_map;
 use super::{Input, Judge, rules};
+use crate::concerns::rooms::initial_state_map;
 use crate::profile::PermissionFacts;
 use crate::{Decision, canonical};
 

@@ -23,13 +23,10 @@
 //! and if nothing enforced denies, the request is forwarded and recorded as
 //! `shadow` with that rule.
 
-mod content;
-mod events;
 mod input;
 mod invites;
 mod media;
 mod redactions;
-mod rooms;
 
 use sectorgate_action::Classified;
 use serde_json::Value;
@@ -38,9 +35,8 @@ pub use input::{
     decide_api_not_served, decide_bad_authorization, decide_bad_head, decide_body_timeout,
     decide_body_unreadable, decide_input_error, decide_rate_limited, decide_too_large,
 };
-pub use rooms::initial_state_map as created_room_state;
 
-use crate::concerns::{appservices, endpoints, federation};
+use crate::concerns::{appservices, content, endpoints, events, federation, rooms};
 use crate::rules;
 use crate::{Context, Decision, Profile, RuleId, Verdict};
 

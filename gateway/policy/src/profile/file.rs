@@ -13,7 +13,9 @@ use serde_json::Value;
 
 use crate::concerns::appservices::AppservicesFile;
 use crate::concerns::endpoints::EndpointsFile;
+use crate::concerns::events::EventsFile;
 use crate::concerns::federation::FederationFile;
+use crate::concerns::rooms::RoomsFile;
 
 /// The three fields every rule's file form has, whatever else it says.
 pub(crate) trait RuleFile {
@@ -234,37 +236,6 @@ pub(crate) struct StateConditionFile {
     pub(crate) allow: Vec<Value>,
 }
 
-/// `events:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EventsFile {
-    /// Largest event content, in bytes of its JSON.
-    #[serde(default)]
-    pub(crate) max_content_bytes: Option<u64>,
-    /// Which message (non-state) event types may be sent.
-    #[serde(default)]
-    pub(crate) message_types: Option<AllowListFile>,
-    /// Which state event types may be sent (also in `createRoom`).
-    #[serde(default)]
-    pub(crate) state_types: Option<AllowListFile>,
-    /// Which `msgtype`s an `m.room.message` may have.
-    #[serde(default)]
-    pub(crate) msgtypes: Option<AllowListFile>,
-    /// Content schema per event type: a file under the profile folder, or
-    /// `null` to drop the parent's.
-    #[serde(default)]
-    pub(crate) schemas: BTreeMap<String, Option<String>>,
-    /// Content schema per `msgtype` of `m.room.message`.
-    #[serde(default)]
-    pub(crate) msgtype_schemas: BTreeMap<String, Option<String>>,
-    /// Field rules on event contents.
-    #[serde(default)]
-    pub(crate) rules: Vec<FieldRuleFile>,
-    /// Which rooms must be encrypted.
-    #[serde(default)]
-    pub(crate) encryption: Option<EncryptionFile>,
-}
-
 rule_file! {
     /// An allow list of names (globs ending in `*` allowed) with its rule id.
     AllowListFile {
@@ -313,65 +284,6 @@ pub enum Stage {
     Create,
     /// To events sent into existing rooms.
     Send,
-}
-
-/// Which rooms must be encrypted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EncryptionScope {
-    /// No room must be.
-    None,
-    /// Rooms whose join rule is not `public`.
-    PrivateRooms,
-    /// Every room.
-    AllRooms,
-}
-
-rule_file! {
-    /// `events.encryption`
-    EncryptionFile {
-        required_in: EncryptionScope,
-        /// Message event types that may be sent unencrypted into such rooms
-        /// (clients send redactions, and some reactions, in the clear).
-        #[serde(default)]
-        plaintext_allowed: Vec<String>,
-    }
-}
-
-/// `rooms:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RoomsFile {
-    /// Room versions allowed at `createRoom` and at upgrade.
-    #[serde(default)]
-    pub(crate) versions: Option<AllowListFile>,
-    #[serde(default)]
-    pub(crate) create: CreateFile,
-}
-
-/// `rooms.create:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateFile {
-    /// Most users a `createRoom` may invite.
-    #[serde(default)]
-    pub(crate) max_invites: Option<LimitFile>,
-    /// Field rules on the `createRoom` body.
-    #[serde(default)]
-    pub(crate) rules: Vec<FieldRuleFile>,
-    /// Fields set when the client leaves them out (JSON pointer → value).
-    #[serde(default)]
-    pub(crate) defaults: BTreeMap<String, Value>,
-    /// State event types the room must be created with.
-    #[serde(default)]
-    pub(crate) required_state: Option<RequiredStateFile>,
-}
-
-rule_file! {
-    /// `rooms.create.required_state`
-    RequiredStateFile {
-        types: Vec<String>,
-    }
 }
 
 rule_file! {

@@ -21,7 +21,7 @@ use super::rules::{Glob, UserSelector};
 use super::source::ProfileSource;
 use super::{AgeLimit, AuditRules, MediaRules, Profile, RedactionRules};
 use crate::ProfileError;
-use crate::concerns::{appservices, endpoints, federation};
+use crate::concerns::{appservices, endpoints, events, federation, rooms};
 use crate::error::Problem;
 
 /// The deepest `extends` chain accepted.
@@ -142,8 +142,8 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         ),
     };
     let endpoints = endpoints::resolve(&mut resolver, chain);
-    let events = resolver.events(chain);
-    let rooms = resolver.rooms(chain);
+    let events = events::resolve(&mut resolver, chain);
+    let rooms = rooms::resolve(&mut resolver, chain);
     let redactions = redactions(&mut resolver, chain);
     Profile {
         id: child.id.clone(),

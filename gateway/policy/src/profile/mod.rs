@@ -12,7 +12,6 @@ mod load;
 mod permissions;
 mod resolve;
 mod rules;
-mod schemas;
 mod source;
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,45 +19,26 @@ use std::path::Path;
 use std::time::Duration;
 
 use sectorgate_action::Endpoint;
-use serde_json::Value;
 
 pub use crate::concerns::appservices::{AppserviceRule, AppserviceRules};
+pub use crate::concerns::content::{EMOJI_FORMAT, Schema, Schemas, is_one_emoji};
 pub use crate::concerns::endpoints::EndpointRule;
+pub use crate::concerns::events::{Encryption, EncryptionScope, EventRules};
 pub use crate::concerns::federation::{FederationRules, TransactionMode};
+pub use crate::concerns::rooms::{RequiredState, RoomRules};
 pub use discovery::{Discovery, parse_version};
-pub use file::{Effect, EncryptionScope, Stage};
-pub(crate) use file::{RuleFile, rule_file};
+pub(crate) use file::{AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, rule_file};
+pub use file::{Effect, Stage};
 pub(crate) use load::{Link, nearest};
 pub use permissions::{InvitePermissions, PermissionFacts, PermissionFormat};
 pub(crate) use resolve::Resolver;
 pub(crate) use rules::any_matches;
 pub use rules::{
-    AllowList, FieldRule, Glob, Groups, InviteRule, RuleMeta, StateCondition, UserSelector,
+    AllowList, FieldRule, Glob, Groups, InviteRule, Limit, RuleMeta, StateCondition, UserSelector,
 };
-pub use schemas::{EMOJI_FORMAT, Schema, Schemas, is_one_emoji};
 pub use source::{ProfileSource, bundled_file};
 
 use crate::ProfileError;
-
-/// Which rooms must be encrypted, and what may still be sent in the clear.
-#[derive(Clone, Debug)]
-pub struct Encryption {
-    /// The rule.
-    pub meta: RuleMeta,
-    /// Which rooms.
-    pub scope: EncryptionScope,
-    /// Message event types that may be sent unencrypted all the same.
-    pub plaintext_allowed: Vec<Glob>,
-}
-
-/// A numeric limit.
-#[derive(Clone, Debug)]
-pub struct Limit {
-    /// The rule.
-    pub meta: RuleMeta,
-    /// The limit.
-    pub limit: u64,
-}
 
 /// A time limit.
 #[derive(Clone, Debug)]
@@ -67,49 +47,6 @@ pub struct AgeLimit {
     pub meta: RuleMeta,
     /// The limit.
     pub limit: Duration,
-}
-
-/// Rules on event contents.
-#[derive(Clone, Debug, Default)]
-pub struct EventRules {
-    /// Largest content, in bytes of JSON.
-    pub max_content_bytes: Option<u64>,
-    /// Allowed message event types.
-    pub message_types: Option<AllowList>,
-    /// Allowed state event types.
-    pub state_types: Option<AllowList>,
-    /// Allowed `msgtype`s.
-    pub msgtypes: Option<AllowList>,
-    /// Content schemas.
-    pub schemas: Schemas,
-    /// Field rules on contents, in order.
-    pub rules: Vec<FieldRule>,
-    /// Encryption requirement.
-    pub encryption: Option<Encryption>,
-}
-
-/// Rules on rooms: creation and upgrade.
-#[derive(Clone, Debug, Default)]
-pub struct RoomRules {
-    /// Allowed room versions.
-    pub versions: Option<AllowList>,
-    /// Most invites at `createRoom`.
-    pub max_invites: Option<Limit>,
-    /// Field rules on the `createRoom` body.
-    pub create_rules: Vec<FieldRule>,
-    /// Fields set when the client leaves them out.
-    pub create_defaults: Vec<(String, Value)>,
-    /// State event types a room must be created with.
-    pub required_state: Option<RequiredState>,
-}
-
-/// State event types a room must be created with.
-#[derive(Clone, Debug)]
-pub struct RequiredState {
-    /// The rule.
-    pub meta: RuleMeta,
-    /// The types.
-    pub types: Vec<String>,
 }
 
 /// Rules on media.

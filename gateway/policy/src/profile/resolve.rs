@@ -2,21 +2,17 @@
 //! schemas compiled, rules with their metadata, user selectors checked
 //! against the profile's groups. Every problem is collected.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 
-use serde_json::Value;
-
+use super::InviteRules;
 use super::file::{
     AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, Stage, UserSelectorFile,
 };
 use super::load::{Link, nearest};
 use super::permissions::InvitePermissions;
 use super::rules::{
-    AllowList, ERRCODES, FieldRule, Glob, InviteRule, RuleMeta, StateCondition, UserSelector,
+    AllowList, ERRCODES, FieldRule, Glob, InviteRule, Limit, RuleMeta, StateCondition, UserSelector,
 };
-use super::schemas::{Schema, Schemas};
-use super::source::ProfileSource;
-use super::{Encryption, EventRules, InviteRules, Limit, RequiredState, RoomRules};
 use crate::error::Problem;
 
 /// Resolves the parts of a merged chain, collecting every problem.
@@ -165,7 +161,7 @@ impl Resolver<'_> {
         InviteRules { rules, permissions }
     }
 
-    fn allow_list(&self, list: &AllowListFile, fallback: &str) -> AllowList {
+    pub(crate) fn allow_list(&self, list: &AllowListFile, fallback: &str) -> AllowList {
         AllowList {
             meta: self.meta_of(list, fallback),
             allow: list
@@ -176,7 +172,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn field_rules(
+    pub(crate) fn field_rules(
         &mut self,
         chain: &[Link],
         section: &str,
@@ -238,119 +234,5 @@ impl Resolver<'_> {
             }
         }
         rules
-    }
-
-    pub(crate) fn events(&mut self, chain: &[Link]) -> EventRules {
-        let by_type = self.schema_map(chain, "events.schemas", |f| &f.events.schemas);
-        let by_msgtype = self.schema_map(chain, "events.msgtype_schemas", |f| {
-            &f.events.msgtype_schemas
-        });
-        EventRules {
-            max_content_bytes: nearest(chain, |f| f.events.max_content_bytes).map(|(n, _)| n),
-            message_types: nearest(chain, |f| f.events.message_types.as_ref())
-                .map(|(list, _)| self.allow_list(list, "this event type may not be sent")),
-            state_types: nearest(chain, |f| f.events.state_types.as_ref())
-                .map(|(list, _)| self.allow_list(list, "this state event type may not be set")),
-            msgtypes: nearest(chain, |f| f.events.msgtypes.as_ref())
-                .map(|(list, _)| self.allow_list(list, "this msgtype may not be sent")),
-            schemas: Schemas {
-                by_type,
-                by_msgtype,
-            },
-            rules: self.field_rules(chain, "events.rules", |f| &f.events.rules),
-            encryption: nearest(chain, |f| f.events.encryption.as_ref()).map(|(rule, _)| {
-                Encryption {
-                    meta: self.meta_of(rule, "this room must be end-to-end encrypted"),
-                    scope: rule.required_in,
-                    plaintext_allowed: rule
-                        .plaintext_allowed
-                        .iter()
-                        .map(|t| Glob::new(t))
-                        .collect(),
-                }
-            }),
-        }
-    }
-
-    pub(crate) fn rooms(&mut self, chain: &[Link]) -> RoomRules {
-        let mut defaults: BTreeMap<String, Value> = BTreeMap::new();
-        for link in chain.iter().rev() {
-            for (pointer, value) in &link.file.rooms.create.defaults {
-                if !pointer.starts_with('/') || pointer.len() < 2 {
-                    self.problems.push(Problem::new(
-                        link.source.label("profile.yaml"),
-                        format!("rooms.create.defaults.{pointer}"),
-                        "a default names its field by JSON pointer (it must start with /)",
-                    ));
-                }
-                defaults.insert(pointer.clone(), value.clone());
-            }
-        }
-        RoomRules {
-            versions: nearest(chain, |f| f.rooms.versions.as_ref())
-                .map(|(list, _)| self.allow_list(list, "this room version is not allowed")),
-            max_invites: nearest(chain, |f| f.rooms.create.max_invites.as_ref())
-                .map(|(limit, _)| self.limit(limit, "too many invites at room creation")),
-            create_rules: self.field_rules(chain, "rooms.create.rules", |f| &f.rooms.create.rules),
-            create_defaults: defaults.into_iter().collect(),
-            required_state: nearest(chain, |f| f.rooms.create.required_state.as_ref()).map(
-                |(rule, _)| RequiredState {
-                    meta: self.meta_of(rule, "the room must be created with this state"),
-                    types: rule.types.clone(),
-                },
-            ),
-        }
-    }
-
-    /// Merges a schema map (root first, so the child's entries win) and
-    /// compiles every schema that remains.
-    fn schema_map(
-        &mut self,
-        chain: &[Link],
-        section: &str,
-        pick: impl Fn(&ProfileFile) -> &BTreeMap<String, Option<String>>,
-    ) -> HashMap<String, Schema> {
-        let mut merged: BTreeMap<&str, Option<(&ProfileSource, &str)>> = BTreeMap::new();
-        for link in chain.iter().rev() {
-            for (key, file) in pick(&link.file) {
-                merged.insert(key, file.as_deref().map(|file| (&link.source, file)));
-            }
-        }
-        let mut compiled = HashMap::new();
-        for (key, entry) in merged {
-            let Some((source, file)) = entry else {
-                continue;
-            };
-            let label = source.label(file);
-            let text = match source.read(file) {
-                Ok(text) => text,
-                Err(error) => {
-                    self.problems.push(Problem::new(
-                        source.label("profile.yaml"),
-                        format!("{section}.{key}"),
-                        format!("cannot read schema {file}: {error}"),
-                    ));
-                    continue;
-                }
-            };
-            let schema: Value = match serde_json::from_str(&text) {
-                Ok(schema) => schema,
-                Err(error) => {
-                    self.problems.push(Problem::new(
-                        label,
-                        format!("line {}", error.line()),
-                        error.to_string(),
-                    ));
-                    continue;
-                }
-            };
-            match Schema::compile(&label, &schema) {
-                Ok(schema) => {
-                    compiled.insert(key.to_owned(), schema);
-                }
-                Err((at, message)) => self.problems.push(Problem::new(label, at, message)),
-            }
-        }
-        compiled
     }
 }

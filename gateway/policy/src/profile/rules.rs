@@ -105,6 +105,15 @@ impl AllowList {
     }
 }
 
+/// A numeric limit.
+#[derive(Clone, Debug)]
+pub struct Limit {
+    /// The rule.
+    pub meta: RuleMeta,
+    /// The limit.
+    pub limit: u64,
+}
+
 /// A rule on one field of a JSON object.
 #[derive(Clone, Debug)]
 pub struct FieldRule {
