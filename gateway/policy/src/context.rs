@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
-use sectorgate_action::{Action, Classified};
+use sectorgate_action::Classified;
 use serde_json::Value;
 
 use crate::Profile;
-use crate::concerns::{events, rooms};
+use crate::concerns::{events, invites, redactions, rooms};
 use crate::federation::FederationFacts;
 use crate::profile::PermissionFacts;
 
@@ -136,40 +136,7 @@ pub fn needs(classified: &Classified, profile: &Profile) -> Needs {
     let action = &classified.action;
     events::needs(action, profile, &mut needs);
     rooms::needs(action, profile, &mut needs);
-    let invite_rules = &profile.invites.rules;
-    match action {
-        Action::Invite {
-            room_id,
-            invitee: Some(invitee),
-        } => {
-            needs.user |= invite_rules.iter().any(|rule| rule.inviter.is_some());
-            if profile.invites.permissions.is_some() {
-                needs.user = true;
-                needs.invitees.push(invitee.clone());
-            }
-            let types: Vec<String> = invite_rules
-                .iter()
-                .filter_map(|rule| rule.room_state.as_ref())
-                .map(|condition| condition.event_type.clone())
-                .collect();
-            if !types.is_empty() {
-                needs.room_state(room_id, types);
-            }
-        }
-        Action::CreateRoom { invite, .. } => {
-            needs.user |=
-                !invite.is_empty() && invite_rules.iter().any(|rule| rule.inviter.is_some());
-            if profile.invites.permissions.is_some() && !invite.is_empty() {
-                needs.user = true;
-                needs.invitees.extend(invite.iter().cloned());
-            }
-        }
-        Action::Redact {
-            room_id, event_id, ..
-        } if profile.redactions.max_age.is_some() => {
-            needs.event = Some((room_id.clone(), event_id.clone()));
-        }
-        _ => {}
-    }
+    invites::needs(action, profile, &mut needs);
+    redactions::needs(action, profile, &mut needs);
     needs
 }

@@ -12,10 +12,21 @@
 //! are put in order in four short lists: the sections of `ProfileFile` and
 //! `Profile`, the resolution in `profile/load.rs`, [`needs`](crate::needs)
 //! in `context.rs` and `run` in `decide/mod.rs`.
+//!
+//! The concerns, in the order `decide` checks them, then those it does not
+//! check: [`federation`], [`endpoints`], [`appservices`], [`content`],
+//! [`events`], [`rooms`], [`invites`], [`redactions`], [`media`];
+//! [`discovery`] (the `/versions` rewrite) and [`audit`] (what the audit
+//! log may name).
 
 pub(crate) mod appservices;
+pub(crate) mod audit;
 pub(crate) mod content;
+pub(crate) mod discovery;
 pub(crate) mod endpoints;
 pub(crate) mod events;
 pub(crate) mod federation;
+pub(crate) mod invites;
+pub(crate) mod media;
+pub(crate) mod redactions;
 pub(crate) mod rooms;

@@ -1,7 +1,9 @@
 //! [`decide`]: the pure policy function.
 //!
-//! A request is checked by concern, always in this order; the first
-//! enforced denial wins and names its rule:
+//! A request is checked by concern, always in this order (`run`); the
+//! first enforced denial wins and names its rule. Each concern's check is
+//! in its module under `crate::concerns`, beside its section's file form
+//! and resolution:
 //!
 //! 0. [`federation`]: may this server be heard, and does it speak only for
 //!    its own users? May this client reach that server?
@@ -24,9 +26,6 @@
 //! `shadow` with that rule.
 
 mod input;
-mod invites;
-mod media;
-mod redactions;
 
 use sectorgate_action::Classified;
 use serde_json::Value;
@@ -36,7 +35,9 @@ pub use input::{
     decide_body_unreadable, decide_input_error, decide_rate_limited, decide_too_large,
 };
 
-use crate::concerns::{appservices, content, endpoints, events, federation, rooms};
+use crate::concerns::{
+    appservices, content, endpoints, events, federation, invites, media, redactions, rooms,
+};
 use crate::rules;
 use crate::{Context, Decision, Profile, RuleId, Verdict};
 

@@ -6,15 +6,19 @@
 //! rule that silently does not apply.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::concerns::appservices::AppservicesFile;
+use crate::concerns::audit::AuditFile;
+use crate::concerns::discovery::DiscoveryFile;
 use crate::concerns::endpoints::EndpointsFile;
 use crate::concerns::events::EventsFile;
 use crate::concerns::federation::FederationFile;
+use crate::concerns::invites::InvitesFile;
+use crate::concerns::media::MediaFile;
+use crate::concerns::redactions::RedactionsFile;
 use crate::concerns::rooms::RoomsFile;
 
 /// The three fields every rule's file form has, whatever else it says.
@@ -109,38 +113,6 @@ pub(crate) struct ProfileFile {
     pub(crate) requirements: BTreeMap<String, Vec<String>>,
 }
 
-/// `audit:` what the audit log may name.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AuditFile {
-    /// Record remote server names as pseudonyms, not in clear (for sectors
-    /// where a server name identifies a person, e.g. a single practice).
-    #[serde(default)]
-    pub(crate) pseudonymise_servers: Option<bool>,
-}
-
-/// `discovery:` what `GET /_matrix/client/versions` announces.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DiscoveryFile {
-    /// The newest spec version announced (`v1.11`); newer ones are hidden.
-    #[serde(default)]
-    pub(crate) max_version: Option<String>,
-    /// The `unstable_features` announced (globs); all others are hidden.
-    /// Not given: all are announced.
-    #[serde(default)]
-    pub(crate) unstable_features: Option<Vec<String>>,
-}
-
-/// `media:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct MediaFile {
-    /// Largest upload, by its declared length.
-    #[serde(default)]
-    pub(crate) max_upload_bytes: Option<LimitFile>,
-}
-
 /// Which users a rule is about: any user matching one of the lists.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,76 +136,6 @@ pub(crate) struct UserSelectorFile {
     /// (gematik's `isInsurance`).
     #[serde(default)]
     pub(crate) insurer_servers: bool,
-}
-
-/// `invites:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct InvitesFile {
-    /// Rules on who may invite whom, checked at `/invite` and on the
-    /// invites of `createRoom`.
-    #[serde(default)]
-    pub(crate) rules: Vec<InviteRuleFile>,
-    /// Honour each user's own invite-permission settings.
-    #[serde(default)]
-    pub(crate) permissions: Option<PermissionsFile>,
-}
-
-rule_file! {
-    /// `invites.permissions`
-    PermissionsFile {
-        /// The account data types honoured, first set wins.
-        account_data: Vec<PermissionTypeFile>,
-        /// gematik `groupExceptions` group names → the profile's user groups.
-        #[serde(default)]
-        group_names: BTreeMap<String, String>,
-    }
-}
-
-/// One honoured account data type and its shape.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PermissionTypeFile {
-    #[serde(rename = "type")]
-    pub(crate) event_type: String,
-    pub(crate) format: PermissionFormat,
-}
-
-/// The shape of an invite-permission setting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PermissionFormat {
-    /// gematik's `permissionConfig`: `defaultSetting` and exceptions.
-    Gematik,
-    /// MSC4155's `m.invite_permission_config`: allowed, ignored and blocked
-    /// users and servers.
-    Msc4155,
-}
-
-rule_file! {
-    /// One invite rule: an invite of an `invitee` by an `inviter` is refused,
-    /// unless the room's state meets `room_state`.
-    InviteRuleFile {
-        #[serde(default)]
-        invitee: Option<UserSelectorFile>,
-        #[serde(default)]
-        inviter: Option<UserSelectorFile>,
-        #[serde(default)]
-        room_state: Option<StateConditionFile>,
-    }
-}
-
-/// A condition on one field of one state event of a room.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct StateConditionFile {
-    /// The state event type (empty state key).
-    #[serde(rename = "type")]
-    pub(crate) event_type: String,
-    /// A JSON pointer into its content.
-    pub(crate) field: String,
-    /// The field must have one of these values.
-    pub(crate) allow: Vec<Value>,
 }
 
 rule_file! {
@@ -290,21 +192,5 @@ rule_file! {
     /// A numeric limit with its rule id.
     LimitFile {
         limit: u64,
-    }
-}
-
-/// `redactions:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RedactionsFile {
-    #[serde(default)]
-    pub(crate) max_age: Option<AgeLimitFile>,
-}
-
-rule_file! {
-    /// A time limit with its rule id.
-    AgeLimitFile {
-        #[serde(with = "humantime_serde")]
-        limit: Duration,
     }
 }

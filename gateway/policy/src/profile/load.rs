@@ -1,5 +1,7 @@
-//! Loading a profile: read it and every profile it extends (`source.rs`), merge
-//! them (the child overrides any part), and resolve the result (`resolve.rs`).
+//! Loading a profile: read it and every profile it extends (`source.rs`),
+//! merge them (the child overrides any part), and resolve the result, each
+//! section by its concern's `resolve` (`crate::concerns`) with the shared
+//! `Resolver` (`resolve.rs`).
 //!
 //! Merging, child over parent:
 //! - scalar settings and single rules (`events.encryption`,
@@ -14,14 +16,15 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::discovery::{Discovery, parse_version};
+use super::Profile;
 use super::file::{ProfileFile, UserSelectorFile};
 use super::resolve::Resolver;
-use super::rules::{Glob, UserSelector};
+use super::rules::UserSelector;
 use super::source::ProfileSource;
-use super::{AgeLimit, AuditRules, MediaRules, Profile, RedactionRules};
 use crate::ProfileError;
-use crate::concerns::{appservices, endpoints, events, federation, rooms};
+use crate::concerns::{
+    appservices, audit, discovery, endpoints, events, federation, invites, media, redactions, rooms,
+};
 use crate::error::Problem;
 
 /// The deepest `extends` chain accepted.
@@ -132,19 +135,16 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         problems,
         group_names: group_files.keys().map(|name| (*name).to_owned()).collect(),
     };
+    // The sections are resolved in this order, the order of their problems.
     let user_groups = user_groups(&mut resolver, &group_files);
-    let invites = resolver.invites(chain);
+    let invites = invites::resolve(&mut resolver, chain);
     let appservices = appservices::resolve(&resolver, chain);
-    let discovery = discovery(&mut resolver, chain);
-    let media = MediaRules {
-        max_upload_bytes: nearest(chain, |f| f.media.max_upload_bytes.as_ref()).map(
-            |(limit, _)| resolver.limit(limit, "this upload is larger than the profile allows"),
-        ),
-    };
+    let discovery = discovery::resolve(&mut resolver, chain);
+    let media = media::resolve(&resolver, chain);
     let endpoints = endpoints::resolve(&mut resolver, chain);
     let events = events::resolve(&mut resolver, chain);
     let rooms = rooms::resolve(&mut resolver, chain);
-    let redactions = redactions(&mut resolver, chain);
+    let redactions = redactions::resolve(&resolver, chain);
     Profile {
         id: child.id.clone(),
         title: child.title.clone(),
@@ -168,10 +168,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         discovery,
         appservices,
         federation: federation::resolve(chain),
-        audit: AuditRules {
-            pseudonymise_servers: nearest(chain, |f| f.audit.pseudonymise_servers)
-                .is_some_and(|(yes, _)| yes),
-        },
+        audit: audit::resolve(chain),
         user_groups,
         requirements: requirements(chain, resolver.problems),
         by_endpoint: endpoints.by_endpoint,
@@ -209,37 +206,6 @@ fn user_groups(
         user_groups.insert((*name).to_owned(), resolved);
     }
     user_groups
-}
-
-/// `discovery`: the highest spec version and the unstable features announced.
-fn discovery(resolver: &mut Resolver<'_>, chain: &[Link]) -> Discovery {
-    let max_version =
-        nearest(chain, |f| f.discovery.max_version.as_ref()).and_then(|(version, link)| {
-            let parsed = parse_version(version);
-            if parsed.is_none() {
-                resolver.problems.push(Problem::new(
-                    link.source.label("profile.yaml"),
-                    "discovery.max_version",
-                    format!("{version:?} is not a spec version like v1.11"),
-                ));
-            }
-            parsed
-        });
-    Discovery {
-        max_version,
-        unstable_features: nearest(chain, |f| f.discovery.unstable_features.as_ref())
-            .map(|(features, _)| features.iter().map(|f| Glob::new(f)).collect()),
-    }
-}
-
-/// `redactions`: how old an event may be and still be redacted.
-fn redactions(resolver: &mut Resolver<'_>, chain: &[Link]) -> RedactionRules {
-    RedactionRules {
-        max_age: nearest(chain, |f| f.redactions.max_age.as_ref()).map(|(limit, _)| AgeLimit {
-            meta: resolver.meta_of(limit, "this event is too old to be redacted"),
-            limit: limit.limit,
-        }),
-    }
 }
 
 /// The requirement references, merged by rule id (the child's winning);

@@ -5,79 +5,49 @@
 //! [`load`] for the merge). Every name a rule uses is resolved and every
 //! schema compiled when the profile loads, so a mistake is an error at
 //! start-up, not a rule that silently never matches.
+//!
+//! Each section's file form, resolution and resolved type live with its
+//! concern (`crate::concerns`) and are re-exported here; this module holds
+//! the profile as a whole and what several concerns share: rule metadata,
+//! globs, user selectors and groups, allow lists, limits, field rules
+//! (`rules.rs`), their file forms and `ProfileFile` (`file.rs`), and the
+//! `Resolver` (`resolve.rs`).
 
-mod discovery;
 mod file;
 mod load;
-mod permissions;
 mod resolve;
 mod rules;
 mod source;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::time::Duration;
 
 use sectorgate_action::Endpoint;
 
 pub use crate::concerns::appservices::{AppserviceRule, AppserviceRules};
+pub use crate::concerns::audit::AuditRules;
 pub use crate::concerns::content::{EMOJI_FORMAT, Schema, Schemas, is_one_emoji};
+pub use crate::concerns::discovery::{Discovery, parse_version};
 pub use crate::concerns::endpoints::EndpointRule;
 pub use crate::concerns::events::{Encryption, EncryptionScope, EventRules};
 pub use crate::concerns::federation::{FederationRules, TransactionMode};
+pub use crate::concerns::invites::{
+    InvitePermissions, InviteRule, InviteRules, PermissionFacts, PermissionFormat, StateCondition,
+};
+pub use crate::concerns::media::MediaRules;
+pub use crate::concerns::redactions::{AgeLimit, RedactionRules};
 pub use crate::concerns::rooms::{RequiredState, RoomRules};
-pub use discovery::{Discovery, parse_version};
-pub(crate) use file::{AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, rule_file};
+pub(crate) use file::{
+    AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, UserSelectorFile, rule_file,
+};
 pub use file::{Effect, Stage};
 pub(crate) use load::{Link, nearest};
-pub use permissions::{InvitePermissions, PermissionFacts, PermissionFormat};
 pub(crate) use resolve::Resolver;
 pub(crate) use rules::any_matches;
-pub use rules::{
-    AllowList, FieldRule, Glob, Groups, InviteRule, Limit, RuleMeta, StateCondition, UserSelector,
-};
+pub use rules::{AllowList, FieldRule, Glob, Groups, Limit, RuleMeta, UserSelector};
 pub use source::{ProfileSource, bundled_file};
 
 use crate::ProfileError;
-
-/// A time limit.
-#[derive(Clone, Debug)]
-pub struct AgeLimit {
-    /// The rule.
-    pub meta: RuleMeta,
-    /// The limit.
-    pub limit: Duration,
-}
-
-/// Rules on media.
-#[derive(Clone, Debug, Default)]
-pub struct MediaRules {
-    /// Largest upload.
-    pub max_upload_bytes: Option<Limit>,
-}
-
-/// Rules on invites.
-#[derive(Clone, Debug, Default)]
-pub struct InviteRules {
-    /// The rules, in order.
-    pub rules: Vec<InviteRule>,
-    /// Users' own invite-permission settings, when the profile honours them.
-    pub permissions: Option<InvitePermissions>,
-}
-
-/// What the audit log may name.
-#[derive(Clone, Debug, Default)]
-pub struct AuditRules {
-    /// Remote server names are recorded as pseudonyms.
-    pub pseudonymise_servers: bool,
-}
-
-/// Rules on redactions.
-#[derive(Clone, Debug, Default)]
-pub struct RedactionRules {
-    /// Oldest event that may be redacted.
-    pub max_age: Option<AgeLimit>,
-}
 
 /// A loaded, resolved sector profile.
 #[derive(Clone, Debug)]

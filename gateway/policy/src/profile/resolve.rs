@@ -1,18 +1,15 @@
-//! Resolving the merged chain's parts: endpoint names against the catalog,
-//! schemas compiled, rules with their metadata, user selectors checked
-//! against the profile's groups. Every problem is collected.
+//! The [`Resolver`], which the concerns resolve their sections with: rules
+//! with their metadata and answers, user selectors checked against the
+//! profile's groups, allow lists, limits and field rules. Every problem is
+//! collected.
 
 use std::collections::HashSet;
 
-use super::InviteRules;
 use super::file::{
     AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, Stage, UserSelectorFile,
 };
-use super::load::{Link, nearest};
-use super::permissions::InvitePermissions;
-use super::rules::{
-    AllowList, ERRCODES, FieldRule, Glob, InviteRule, Limit, RuleMeta, StateCondition, UserSelector,
-};
+use super::load::Link;
+use super::rules::{AllowList, ERRCODES, FieldRule, Glob, Limit, RuleMeta, UserSelector};
 use crate::error::Problem;
 
 /// Resolves the parts of a merged chain, collecting every problem.
@@ -107,58 +104,6 @@ impl Resolver<'_> {
             outside_groups: file.outside_groups.clone(),
             insurer_servers: file.insurer_servers,
         }
-    }
-
-    pub(crate) fn invites(&mut self, chain: &[Link]) -> InviteRules {
-        let mut seen = HashSet::new();
-        let mut rules = Vec::new();
-        for link in chain {
-            for (index, rule) in link.file.invites.rules.iter().enumerate() {
-                if !seen.insert(rule.id.clone()) {
-                    continue;
-                }
-                let at = format!("invites.rules[{index}]");
-                let invitee = rule
-                    .invitee
-                    .as_ref()
-                    .map(|s| self.selector(s, link, &format!("{at}.invitee")));
-                let inviter = rule
-                    .inviter
-                    .as_ref()
-                    .map(|s| self.selector(s, link, &format!("{at}.inviter")));
-                rules.push(InviteRule {
-                    meta: self.meta_of(rule, "this invite is not allowed"),
-                    invitee,
-                    inviter,
-                    room_state: rule.room_state.as_ref().map(|condition| StateCondition {
-                        event_type: condition.event_type.clone(),
-                        field: condition.field.clone(),
-                        allow: condition.allow.clone(),
-                    }),
-                });
-            }
-        }
-        let permissions = nearest(chain, |f| f.invites.permissions.as_ref()).map(|(rule, link)| {
-            for (name, group) in &rule.group_names {
-                if !self.group_names.contains(group) {
-                    self.problems.push(Problem::new(
-                        link.source.label("profile.yaml"),
-                        format!("invites.permissions.group_names.{name}"),
-                        format!("no user group is named {group:?}"),
-                    ));
-                }
-            }
-            InvitePermissions {
-                meta: self.meta_of(rule, "the invitee does not accept invites from you"),
-                types: rule
-                    .account_data
-                    .iter()
-                    .map(|entry| (entry.event_type.clone(), entry.format))
-                    .collect(),
-                group_names: rule.group_names.clone(),
-            }
-        });
-        InviteRules { rules, permissions }
     }
 
     pub(crate) fn allow_list(&self, list: &AllowListFile, fallback: &str) -> AllowList {
