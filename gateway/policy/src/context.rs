@@ -7,12 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
-use sectorgate_action::{Action, Classified};
+use sectorgate_action::Classified;
 use serde_json::Value;
 
 use crate::Profile;
+use crate::concerns::{events, invites, redactions, rooms};
 use crate::federation::FederationFacts;
-use crate::profile::{EncryptionScope, PermissionFacts};
+use crate::profile::PermissionFacts;
 
 /// Who sent the request, as far as the network tells.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,7 +116,12 @@ impl Needs {
         self.room.is_none() && self.event.is_none() && !self.user && self.invitees.is_empty()
     }
 
-    fn room_state(&mut self, room_id: &OwnedRoomId, types: impl IntoIterator<Item = String>) {
+    /// Adds state event types of `room_id` to those needed.
+    pub(crate) fn room_state(
+        &mut self,
+        room_id: &OwnedRoomId,
+        types: impl IntoIterator<Item = String>,
+    ) {
         let entry = self
             .room
             .get_or_insert_with(|| (room_id.clone(), BTreeSet::new()));
@@ -123,61 +129,14 @@ impl Needs {
     }
 }
 
-/// What `decide` will need to know to decide `classified` under `profile`.
+/// What `decide` will need to know to decide `classified` under `profile`:
+/// what each concern's check needs, in the order `decide` checks them.
 pub fn needs(classified: &Classified, profile: &Profile) -> Needs {
     let mut needs = Needs::default();
-    let invite_rules = &profile.invites.rules;
-    match &classified.action {
-        Action::SendMessageEvent {
-            room_id,
-            event_type,
-            ..
-        } => {
-            if let Some(encryption) = &profile.events.encryption
-                && encryption.scope == EncryptionScope::PrivateRooms
-                && event_type != "m.room.encrypted"
-                && !crate::profile::any_matches(&encryption.plaintext_allowed, event_type)
-            {
-                let types = ["m.room.encryption", "m.room.join_rules"];
-                needs.room_state(room_id, types.map(str::to_owned));
-            }
-        }
-        Action::Invite {
-            room_id,
-            invitee: Some(invitee),
-        } => {
-            needs.user = invite_rules.iter().any(|rule| rule.inviter.is_some());
-            if profile.invites.permissions.is_some() {
-                needs.user = true;
-                needs.invitees.push(invitee.clone());
-            }
-            let types: Vec<String> = invite_rules
-                .iter()
-                .filter_map(|rule| rule.room_state.as_ref())
-                .map(|condition| condition.event_type.clone())
-                .collect();
-            if !types.is_empty() {
-                needs.room_state(room_id, types);
-            }
-        }
-        Action::CreateRoom { invite, .. } => {
-            needs.user = profile
-                .rooms
-                .create_rules
-                .iter()
-                .any(|rule| rule.who.is_some())
-                || (!invite.is_empty() && invite_rules.iter().any(|rule| rule.inviter.is_some()));
-            if profile.invites.permissions.is_some() && !invite.is_empty() {
-                needs.user = true;
-                needs.invitees.extend(invite.iter().cloned());
-            }
-        }
-        Action::Redact {
-            room_id, event_id, ..
-        } if profile.redactions.max_age.is_some() => {
-            needs.event = Some((room_id.clone(), event_id.clone()));
-        }
-        _ => {}
-    }
+    let action = &classified.action;
+    events::needs(action, profile, &mut needs);
+    rooms::needs(action, profile, &mut needs);
+    invites::needs(action, profile, &mut needs);
+    redactions::needs(action, profile, &mut needs);
     needs
 }

@@ -7,6 +7,7 @@
 
 pub mod canonical;
 pub mod cases;
+mod concerns;
 mod context;
 mod decide;
 mod decision;
@@ -16,12 +17,15 @@ pub mod plan;
 pub mod profile;
 pub mod rules;
 
+pub use concerns::endpoints::decide_endpoint;
+pub use concerns::federation::{
+    Unauthenticated, decide_destination, decide_origin, decide_unauthenticated,
+};
+pub use concerns::rooms::initial_state_map as created_room_state;
 pub use context::{Context, EventFacts, GATEWAY_APPSERVICE, Needs, Peer, RoomFacts, needs};
 pub use decide::{
-    Unauthenticated, created_room_state, decide, decide_api_not_served, decide_bad_authorization,
-    decide_bad_head, decide_body_timeout, decide_body_unreadable, decide_destination,
-    decide_endpoint, decide_input_error, decide_origin, decide_rate_limited, decide_too_large,
-    decide_unauthenticated,
+    decide, decide_api_not_served, decide_bad_authorization, decide_bad_head, decide_body_timeout,
+    decide_body_unreadable, decide_input_error, decide_rate_limited, decide_too_large,
 };
 pub use decision::{Decision, Denial, RULE_FIELD, RuleId, Verdict};
 pub use error::{Problem, ProfileError};

@@ -1,7 +1,9 @@
 //! [`decide`]: the pure policy function.
 //!
-//! A request is checked by concern, always in this order; the first
-//! enforced denial wins and names its rule:
+//! A request is checked by concern, always in this order (`run`); the
+//! first enforced denial wins and names its rule. Each concern's check is
+//! in its module under `crate::concerns`, beside its section's file form
+//! and resolution:
 //!
 //! 0. [`federation`]: may this server be heard, and does it speak only for
 //!    its own users? May this client reach that server?
@@ -23,28 +25,19 @@
 //! and if nothing enforced denies, the request is forwarded and recorded as
 //! `shadow` with that rule.
 
-mod appservices;
-mod content;
-mod endpoints;
-mod events;
-mod federation;
 mod input;
-mod invites;
-mod media;
-mod redactions;
-mod rooms;
 
 use sectorgate_action::Classified;
 use serde_json::Value;
 
-pub use endpoints::decide_endpoint;
-pub use federation::{Unauthenticated, decide_destination, decide_origin, decide_unauthenticated};
 pub use input::{
     decide_api_not_served, decide_bad_authorization, decide_bad_head, decide_body_timeout,
     decide_body_unreadable, decide_input_error, decide_rate_limited, decide_too_large,
 };
-pub use rooms::initial_state_map as created_room_state;
 
+use crate::concerns::{
+    appservices, content, endpoints, events, federation, invites, media, redactions, rooms,
+};
 use crate::rules;
 use crate::{Context, Decision, Profile, RuleId, Verdict};
 
@@ -68,9 +61,11 @@ impl Input<'_> {
 /// Collects the outcome while the checks run: the rule that allowed, the
 /// first shadow denial, and an amended body.
 pub(crate) struct Judge {
-    allowed_by: RuleId,
+    /// The rule that allowed the request.
+    pub(crate) allowed_by: RuleId,
     shadowed: Option<Decision>,
-    amended_body: Option<Vec<u8>>,
+    /// The body to forward instead of the client's.
+    pub(crate) amended_body: Option<Vec<u8>>,
 }
 
 impl Judge {

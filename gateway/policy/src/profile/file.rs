@@ -1,13 +1,25 @@
 //! The profile format as written in `profile.yaml`, before `extends` is
-//! merged and names are resolved. Every struct refuses unknown keys, so a
-//! typo is an error with its YAML path, never a rule that silently does not
-//! apply.
+//! merged and names are resolved: [`ProfileFile`], which names each
+//! concern's section (the sections' forms live with their concerns, in
+//! `crate::concerns`), and the forms several concerns share. Every struct
+//! refuses unknown keys, so a typo is an error with its YAML path, never a
+//! rule that silently does not apply.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::concerns::appservices::AppservicesFile;
+use crate::concerns::audit::AuditFile;
+use crate::concerns::discovery::DiscoveryFile;
+use crate::concerns::endpoints::EndpointsFile;
+use crate::concerns::events::EventsFile;
+use crate::concerns::federation::FederationFile;
+use crate::concerns::invites::InvitesFile;
+use crate::concerns::media::MediaFile;
+use crate::concerns::redactions::RedactionsFile;
+use crate::concerns::rooms::RoomsFile;
 
 /// The three fields every rule's file form has, whatever else it says.
 pub(crate) trait RuleFile {
@@ -20,7 +32,7 @@ pub(crate) trait RuleFile {
 macro_rules! rule_file {
     ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }) => {
         $(#[$meta])*
-        #[derive(Clone, Debug, Deserialize)]
+        #[derive(Clone, Debug, ::serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         pub(crate) struct $name {
             /// The rule's id, named in answers and audit records.
@@ -34,13 +46,15 @@ macro_rules! rule_file {
             pub(crate) shadow: bool,
         }
 
-        impl RuleFile for $name {
+        impl $crate::profile::RuleFile for $name {
             fn head(&self) -> (&str, Option<&str>, bool) {
                 (&self.id, self.reason.as_deref(), self.shadow)
             }
         }
     };
 }
+
+pub(crate) use rule_file;
 
 /// Allow or deny, as written in a profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -99,88 +113,6 @@ pub(crate) struct ProfileFile {
     pub(crate) requirements: BTreeMap<String, Vec<String>>,
 }
 
-/// `audit:` what the audit log may name.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AuditFile {
-    /// Record remote server names as pseudonyms, not in clear (for sectors
-    /// where a server name identifies a person, e.g. a single practice).
-    #[serde(default)]
-    pub(crate) pseudonymise_servers: Option<bool>,
-}
-
-/// `federation:` how strictly server-server traffic is taken.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FederationFile {
-    /// `strict`: a transaction with any refused item is refused whole (403);
-    /// `lenient` (the default): answered 200 with an error per refused PDU.
-    #[serde(default)]
-    pub(crate) transactions: Option<TransactionMode>,
-    /// Whether the allowlist may come from a signed federation list, or only
-    /// from the config's static list.
-    #[serde(default)]
-    pub(crate) signed_lists: Option<bool>,
-}
-
-/// How a transaction with refused items is answered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TransactionMode {
-    /// 200, with an error for each refused PDU; nothing is forwarded.
-    #[default]
-    Lenient,
-    /// 403 for the whole transaction.
-    Strict,
-}
-
-/// `appservices:` traffic of application services (bridges), which act as
-/// the users of their namespace.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AppservicesFile {
-    /// What happens to application services no rule names.
-    #[serde(default)]
-    pub(crate) default: Option<Effect>,
-    #[serde(default)]
-    pub(crate) rules: Vec<AppserviceRuleFile>,
-}
-
-rule_file! {
-    /// One rule of `appservices.rules`.
-    AppserviceRuleFile {
-        /// The application service's id (as in its registration; a glob).
-        appservice: String,
-        verdict: Effect,
-        /// With `allow`: the users it may act as (id globs); every user of its
-        /// namespace when not given.
-        #[serde(default)]
-        users: Option<Vec<String>>,
-    }
-}
-
-/// `discovery:` what `GET /_matrix/client/versions` announces.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DiscoveryFile {
-    /// The newest spec version announced (`v1.11`); newer ones are hidden.
-    #[serde(default)]
-    pub(crate) max_version: Option<String>,
-    /// The `unstable_features` announced (globs); all others are hidden.
-    /// Not given: all are announced.
-    #[serde(default)]
-    pub(crate) unstable_features: Option<Vec<String>>,
-}
-
-/// `media:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct MediaFile {
-    /// Largest upload, by its declared length.
-    #[serde(default)]
-    pub(crate) max_upload_bytes: Option<LimitFile>,
-}
-
 /// Which users a rule is about: any user matching one of the lists.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -204,132 +136,6 @@ pub(crate) struct UserSelectorFile {
     /// (gematik's `isInsurance`).
     #[serde(default)]
     pub(crate) insurer_servers: bool,
-}
-
-/// `invites:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct InvitesFile {
-    /// Rules on who may invite whom, checked at `/invite` and on the
-    /// invites of `createRoom`.
-    #[serde(default)]
-    pub(crate) rules: Vec<InviteRuleFile>,
-    /// Honour each user's own invite-permission settings.
-    #[serde(default)]
-    pub(crate) permissions: Option<PermissionsFile>,
-}
-
-rule_file! {
-    /// `invites.permissions`
-    PermissionsFile {
-        /// The account data types honoured, first set wins.
-        account_data: Vec<PermissionTypeFile>,
-        /// gematik `groupExceptions` group names → the profile's user groups.
-        #[serde(default)]
-        group_names: BTreeMap<String, String>,
-    }
-}
-
-/// One honoured account data type and its shape.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PermissionTypeFile {
-    #[serde(rename = "type")]
-    pub(crate) event_type: String,
-    pub(crate) format: PermissionFormat,
-}
-
-/// The shape of an invite-permission setting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PermissionFormat {
-    /// gematik's `permissionConfig`: `defaultSetting` and exceptions.
-    Gematik,
-    /// MSC4155's `m.invite_permission_config`: allowed, ignored and blocked
-    /// users and servers.
-    Msc4155,
-}
-
-rule_file! {
-    /// One invite rule: an invite of an `invitee` by an `inviter` is refused,
-    /// unless the room's state meets `room_state`.
-    InviteRuleFile {
-        #[serde(default)]
-        invitee: Option<UserSelectorFile>,
-        #[serde(default)]
-        inviter: Option<UserSelectorFile>,
-        #[serde(default)]
-        room_state: Option<StateConditionFile>,
-    }
-}
-
-/// A condition on one field of one state event of a room.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct StateConditionFile {
-    /// The state event type (empty state key).
-    #[serde(rename = "type")]
-    pub(crate) event_type: String,
-    /// A JSON pointer into its content.
-    pub(crate) field: String,
-    /// The field must have one of these values.
-    pub(crate) allow: Vec<Value>,
-}
-
-/// `endpoints:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EndpointsFile {
-    #[serde(default)]
-    pub(crate) default: Option<Effect>,
-    #[serde(default)]
-    pub(crate) rules: Vec<EndpointRuleFile>,
-    #[serde(default)]
-    pub(crate) homeserver_paths: Option<Vec<String>>,
-}
-
-rule_file! {
-    /// One rule of `endpoints.rules`.
-    EndpointRuleFile {
-        verdict: Effect,
-        endpoints: Vec<String>,
-        /// The answer instead of 404 `M_UNRECOGNIZED`.
-        #[serde(default)]
-        status: Option<u16>,
-        #[serde(default)]
-        errcode: Option<String>,
-    }
-}
-
-/// `events:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EventsFile {
-    /// Largest event content, in bytes of its JSON.
-    #[serde(default)]
-    pub(crate) max_content_bytes: Option<u64>,
-    /// Which message (non-state) event types may be sent.
-    #[serde(default)]
-    pub(crate) message_types: Option<AllowListFile>,
-    /// Which state event types may be sent (also in `createRoom`).
-    #[serde(default)]
-    pub(crate) state_types: Option<AllowListFile>,
-    /// Which `msgtype`s an `m.room.message` may have.
-    #[serde(default)]
-    pub(crate) msgtypes: Option<AllowListFile>,
-    /// Content schema per event type: a file under the profile folder, or
-    /// `null` to drop the parent's.
-    #[serde(default)]
-    pub(crate) schemas: BTreeMap<String, Option<String>>,
-    /// Content schema per `msgtype` of `m.room.message`.
-    #[serde(default)]
-    pub(crate) msgtype_schemas: BTreeMap<String, Option<String>>,
-    /// Field rules on event contents.
-    #[serde(default)]
-    pub(crate) rules: Vec<FieldRuleFile>,
-    /// Which rooms must be encrypted.
-    #[serde(default)]
-    pub(crate) encryption: Option<EncryptionFile>,
 }
 
 rule_file! {
@@ -382,84 +188,9 @@ pub enum Stage {
     Send,
 }
 
-/// Which rooms must be encrypted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EncryptionScope {
-    /// No room must be.
-    None,
-    /// Rooms whose join rule is not `public`.
-    PrivateRooms,
-    /// Every room.
-    AllRooms,
-}
-
-rule_file! {
-    /// `events.encryption`
-    EncryptionFile {
-        required_in: EncryptionScope,
-        /// Message event types that may be sent unencrypted into such rooms
-        /// (clients send redactions, and some reactions, in the clear).
-        #[serde(default)]
-        plaintext_allowed: Vec<String>,
-    }
-}
-
-/// `rooms:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RoomsFile {
-    /// Room versions allowed at `createRoom` and at upgrade.
-    #[serde(default)]
-    pub(crate) versions: Option<AllowListFile>,
-    #[serde(default)]
-    pub(crate) create: CreateFile,
-}
-
-/// `rooms.create:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateFile {
-    /// Most users a `createRoom` may invite.
-    #[serde(default)]
-    pub(crate) max_invites: Option<LimitFile>,
-    /// Field rules on the `createRoom` body.
-    #[serde(default)]
-    pub(crate) rules: Vec<FieldRuleFile>,
-    /// Fields set when the client leaves them out (JSON pointer → value).
-    #[serde(default)]
-    pub(crate) defaults: BTreeMap<String, Value>,
-    /// State event types the room must be created with.
-    #[serde(default)]
-    pub(crate) required_state: Option<RequiredStateFile>,
-}
-
-rule_file! {
-    /// `rooms.create.required_state`
-    RequiredStateFile {
-        types: Vec<String>,
-    }
-}
-
 rule_file! {
     /// A numeric limit with its rule id.
     LimitFile {
         limit: u64,
-    }
-}
-
-/// `redactions:`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RedactionsFile {
-    #[serde(default)]
-    pub(crate) max_age: Option<AgeLimitFile>,
-}
-
-rule_file! {
-    /// A time limit with its rule id.
-    AgeLimitFile {
-        #[serde(with = "humantime_serde")]
-        limit: Duration,
     }
 }

@@ -1,5 +1,7 @@
-//! Loading a profile: read it and every profile it extends (`source.rs`), merge
-//! them (the child overrides any part), and resolve the result (`resolve.rs`).
+//! Loading a profile: read it and every profile it extends (`source.rs`),
+//! merge them (the child overrides any part), and resolve the result, each
+//! section by its concern's `resolve` (`crate::concerns`) with the shared
+//! `Resolver` (`resolve.rs`).
 //!
 //! Merging, child over parent:
 //! - scalar settings and single rules (`events.encryption`,
@@ -14,22 +16,26 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::discovery::{Discovery, parse_version};
-use super::file::{Effect, ProfileFile, TransactionMode, UserSelectorFile};
+use super::Profile;
+use super::file::{ProfileFile, UserSelectorFile};
 use super::resolve::Resolver;
-use super::rules::{Glob, UserSelector};
+use super::rules::UserSelector;
 use super::source::ProfileSource;
-use super::{AgeLimit, AuditRules, FederationRules, MediaRules, Profile, RedactionRules};
 use crate::ProfileError;
+use crate::concerns::{
+    appservices, audit, discovery, endpoints, events, federation, invites, media, redactions, rooms,
+};
 use crate::error::Problem;
 
 /// The deepest `extends` chain accepted.
 const MAX_DEPTH: usize = 8;
 
 /// One profile of the chain, parsed, with where it came from.
-pub(super) struct Link {
-    pub(super) source: ProfileSource,
-    pub(super) file: ProfileFile,
+pub(crate) struct Link {
+    /// Where it came from.
+    pub(crate) source: ProfileSource,
+    /// What it says.
+    pub(crate) file: ProfileFile,
 }
 
 /// Loads and resolves a profile and everything it extends.
@@ -111,7 +117,7 @@ fn read_chain(first: ProfileSource, problems: &mut Vec<Problem>) -> Vec<Link> {
 }
 
 /// Picks the nearest profile's setting (chain is child first).
-pub(super) fn nearest<'c, T>(
+pub(crate) fn nearest<'c, T>(
     chain: &'c [Link],
     pick: impl Fn(&'c ProfileFile) -> Option<T>,
 ) -> Option<(T, &'c Link)> {
@@ -129,19 +135,16 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         problems,
         group_names: group_files.keys().map(|name| (*name).to_owned()).collect(),
     };
+    // The sections are resolved in this order, the order of their problems.
     let user_groups = user_groups(&mut resolver, &group_files);
-    let invites = resolver.invites(chain);
-    let appservices = resolver.appservices(chain);
-    let discovery = discovery(&mut resolver, chain);
-    let media = MediaRules {
-        max_upload_bytes: nearest(chain, |f| f.media.max_upload_bytes.as_ref()).map(
-            |(limit, _)| resolver.limit(limit, "this upload is larger than the profile allows"),
-        ),
-    };
-    let (rules, by_endpoint) = resolver.endpoint_rules(chain);
-    let events = resolver.events(chain);
-    let rooms = resolver.rooms(chain);
-    let redactions = redactions(&mut resolver, chain);
+    let invites = invites::resolve(&mut resolver, chain);
+    let appservices = appservices::resolve(&resolver, chain);
+    let discovery = discovery::resolve(&mut resolver, chain);
+    let media = media::resolve(&resolver, chain);
+    let endpoints = endpoints::resolve(&mut resolver, chain);
+    let events = events::resolve(&mut resolver, chain);
+    let rooms = rooms::resolve(&mut resolver, chain);
+    let redactions = redactions::resolve(&resolver, chain);
     Profile {
         id: child.id.clone(),
         title: child.title.clone(),
@@ -154,10 +157,9 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
             .map(|link| link.file.id.clone())
             .collect(),
         shadow,
-        default: nearest(chain, |f| f.endpoints.default).map_or(Effect::Deny, |(d, _)| d),
-        rules,
-        homeserver_paths: nearest(chain, |f| f.endpoints.homeserver_paths.clone())
-            .map_or_else(Vec::new, |(paths, _)| paths),
+        default: endpoints.default,
+        rules: endpoints.rules,
+        homeserver_paths: endpoints.homeserver_paths,
         events,
         rooms,
         redactions,
@@ -165,14 +167,11 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         media,
         discovery,
         appservices,
-        federation: federation(chain),
-        audit: AuditRules {
-            pseudonymise_servers: nearest(chain, |f| f.audit.pseudonymise_servers)
-                .is_some_and(|(yes, _)| yes),
-        },
+        federation: federation::resolve(chain),
+        audit: audit::resolve(chain),
         user_groups,
         requirements: requirements(chain, resolver.problems),
-        by_endpoint,
+        by_endpoint: endpoints.by_endpoint,
     }
 }
 
@@ -207,48 +206,6 @@ fn user_groups(
         user_groups.insert((*name).to_owned(), resolved);
     }
     user_groups
-}
-
-/// `discovery`: the highest spec version and the unstable features announced.
-fn discovery(resolver: &mut Resolver<'_>, chain: &[Link]) -> Discovery {
-    let max_version =
-        nearest(chain, |f| f.discovery.max_version.as_ref()).and_then(|(version, link)| {
-            let parsed = parse_version(version);
-            if parsed.is_none() {
-                resolver.problems.push(Problem::new(
-                    link.source.label("profile.yaml"),
-                    "discovery.max_version",
-                    format!("{version:?} is not a spec version like v1.11"),
-                ));
-            }
-            parsed
-        });
-    Discovery {
-        max_version,
-        unstable_features: nearest(chain, |f| f.discovery.unstable_features.as_ref())
-            .map(|(features, _)| features.iter().map(|f| Glob::new(f)).collect()),
-    }
-}
-
-/// `redactions`: how old an event may be and still be redacted.
-fn redactions(resolver: &mut Resolver<'_>, chain: &[Link]) -> RedactionRules {
-    RedactionRules {
-        max_age: nearest(chain, |f| f.redactions.max_age.as_ref()).map(|(limit, _)| AgeLimit {
-            meta: resolver.meta_of(limit, "this event is too old to be redacted"),
-            limit: limit.limit,
-        }),
-    }
-}
-
-/// `federation`: how transactions are judged, and whether signed lists
-/// may add to the allowlist.
-fn federation(chain: &[Link]) -> FederationRules {
-    FederationRules {
-        transactions: nearest(chain, |f| f.federation.transactions)
-            .map_or_else(TransactionMode::default, |(mode, _)| mode),
-        signed_lists: nearest(chain, |f| f.federation.signed_lists)
-            .is_none_or(|(allowed, _)| allowed),
-    }
 }
 
 /// The requirement references, merged by rule id (the child's winning);

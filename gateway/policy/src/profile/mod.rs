@@ -5,182 +5,49 @@
 //! [`load`] for the merge). Every name a rule uses is resolved and every
 //! schema compiled when the profile loads, so a mistake is an error at
 //! start-up, not a rule that silently never matches.
+//!
+//! Each section's file form, resolution and resolved type live with its
+//! concern (`crate::concerns`) and are re-exported here; this module holds
+//! the profile as a whole and what several concerns share: rule metadata,
+//! globs, user selectors and groups, allow lists, limits, field rules
+//! (`rules.rs`), their file forms and `ProfileFile` (`file.rs`), and the
+//! `Resolver` (`resolve.rs`).
 
-mod discovery;
 mod file;
 mod load;
-mod permissions;
 mod resolve;
 mod rules;
-mod schemas;
 mod source;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::time::Duration;
 
 use sectorgate_action::Endpoint;
-use serde_json::Value;
 
-pub use discovery::{Discovery, parse_version};
-pub use file::{Effect, EncryptionScope, Stage, TransactionMode};
-pub use permissions::{InvitePermissions, PermissionFacts, PermissionFormat};
-pub(crate) use rules::any_matches;
-pub use rules::{
-    AllowList, FieldRule, Glob, Groups, InviteRule, RuleMeta, StateCondition, UserSelector,
+pub use crate::concerns::appservices::{AppserviceRule, AppserviceRules};
+pub use crate::concerns::audit::AuditRules;
+pub use crate::concerns::content::{EMOJI_FORMAT, Schema, Schemas, is_one_emoji};
+pub use crate::concerns::discovery::{Discovery, parse_version};
+pub use crate::concerns::endpoints::EndpointRule;
+pub use crate::concerns::events::{Encryption, EncryptionScope, EventRules};
+pub use crate::concerns::federation::{FederationRules, TransactionMode};
+pub use crate::concerns::invites::{
+    InvitePermissions, InviteRule, InviteRules, PermissionFacts, PermissionFormat, StateCondition,
 };
-pub use schemas::{EMOJI_FORMAT, Schema, Schemas, is_one_emoji};
+pub use crate::concerns::media::MediaRules;
+pub use crate::concerns::redactions::{AgeLimit, RedactionRules};
+pub use crate::concerns::rooms::{RequiredState, RoomRules};
+pub(crate) use file::{
+    AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, UserSelectorFile, rule_file,
+};
+pub use file::{Effect, Stage};
+pub(crate) use load::{Link, nearest};
+pub(crate) use resolve::Resolver;
+pub(crate) use rules::any_matches;
+pub use rules::{AllowList, FieldRule, Glob, Groups, Limit, RuleMeta, UserSelector};
 pub use source::{ProfileSource, bundled_file};
 
-use crate::{ProfileError, RuleId};
-
-/// An endpoint rule, resolved.
-#[derive(Clone, Debug)]
-pub struct EndpointRule {
-    /// The rule's stable id.
-    pub id: RuleId,
-    /// Allow or deny.
-    pub effect: Effect,
-    /// Why, as told to the client on a denial.
-    pub reason: String,
-    /// Decided and recorded, but forwarded anyway.
-    pub shadow: bool,
-    /// The status and errcode of a denial (404 `M_UNRECOGNIZED` by default).
-    pub answer: (u16, &'static str),
-}
-
-/// Which rooms must be encrypted, and what may still be sent in the clear.
-#[derive(Clone, Debug)]
-pub struct Encryption {
-    /// The rule.
-    pub meta: RuleMeta,
-    /// Which rooms.
-    pub scope: EncryptionScope,
-    /// Message event types that may be sent unencrypted all the same.
-    pub plaintext_allowed: Vec<Glob>,
-}
-
-/// A numeric limit.
-#[derive(Clone, Debug)]
-pub struct Limit {
-    /// The rule.
-    pub meta: RuleMeta,
-    /// The limit.
-    pub limit: u64,
-}
-
-/// A time limit.
-#[derive(Clone, Debug)]
-pub struct AgeLimit {
-    /// The rule.
-    pub meta: RuleMeta,
-    /// The limit.
-    pub limit: Duration,
-}
-
-/// Rules on event contents.
-#[derive(Clone, Debug, Default)]
-pub struct EventRules {
-    /// Largest content, in bytes of JSON.
-    pub max_content_bytes: Option<u64>,
-    /// Allowed message event types.
-    pub message_types: Option<AllowList>,
-    /// Allowed state event types.
-    pub state_types: Option<AllowList>,
-    /// Allowed `msgtype`s.
-    pub msgtypes: Option<AllowList>,
-    /// Content schemas.
-    pub schemas: Schemas,
-    /// Field rules on contents, in order.
-    pub rules: Vec<FieldRule>,
-    /// Encryption requirement.
-    pub encryption: Option<Encryption>,
-}
-
-/// Rules on rooms: creation and upgrade.
-#[derive(Clone, Debug, Default)]
-pub struct RoomRules {
-    /// Allowed room versions.
-    pub versions: Option<AllowList>,
-    /// Most invites at `createRoom`.
-    pub max_invites: Option<Limit>,
-    /// Field rules on the `createRoom` body.
-    pub create_rules: Vec<FieldRule>,
-    /// Fields set when the client leaves them out.
-    pub create_defaults: Vec<(String, Value)>,
-    /// State event types a room must be created with.
-    pub required_state: Option<RequiredState>,
-}
-
-/// State event types a room must be created with.
-#[derive(Clone, Debug)]
-pub struct RequiredState {
-    /// The rule.
-    pub meta: RuleMeta,
-    /// The types.
-    pub types: Vec<String>,
-}
-
-/// A rule on an application service's traffic.
-#[derive(Clone, Debug)]
-pub struct AppserviceRule {
-    /// The rule.
-    pub meta: RuleMeta,
-    /// Which application services (by id).
-    pub appservice: Glob,
-    /// Allow or deny.
-    pub effect: Effect,
-    /// With allow: the users it may act as; `None`: all of its namespace.
-    pub users: Option<Vec<Glob>>,
-}
-
-/// Rules on application services (bridges).
-#[derive(Clone, Debug)]
-pub struct AppserviceRules {
-    /// For application services no rule names.
-    pub default: Effect,
-    /// The rules, in order; the first naming the application service decides.
-    pub rules: Vec<AppserviceRule>,
-}
-
-/// Rules on media.
-#[derive(Clone, Debug, Default)]
-pub struct MediaRules {
-    /// Largest upload.
-    pub max_upload_bytes: Option<Limit>,
-}
-
-/// Rules on invites.
-#[derive(Clone, Debug, Default)]
-pub struct InviteRules {
-    /// The rules, in order.
-    pub rules: Vec<InviteRule>,
-    /// Users' own invite-permission settings, when the profile honours them.
-    pub permissions: Option<InvitePermissions>,
-}
-
-/// Rules on federation.
-#[derive(Clone, Debug, Default)]
-pub struct FederationRules {
-    /// How a transaction with refused items is answered.
-    pub transactions: TransactionMode,
-    /// Whether a signed federation list may feed the allowlist.
-    pub signed_lists: bool,
-}
-
-/// What the audit log may name.
-#[derive(Clone, Debug, Default)]
-pub struct AuditRules {
-    /// Remote server names are recorded as pseudonyms.
-    pub pseudonymise_servers: bool,
-}
-
-/// Rules on redactions.
-#[derive(Clone, Debug, Default)]
-pub struct RedactionRules {
-    /// Oldest event that may be redacted.
-    pub max_age: Option<AgeLimit>,
-}
+use crate::ProfileError;
 
 /// A loaded, resolved sector profile.
 #[derive(Clone, Debug)]

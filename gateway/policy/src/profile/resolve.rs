@@ -1,89 +1,36 @@
-//! Resolving the merged chain's parts: endpoint names against the catalog,
-//! schemas compiled, rules with their metadata, user selectors checked
-//! against the profile's groups. Every problem is collected.
+//! The [`Resolver`], which the concerns resolve their sections with: rules
+//! with their metadata and answers, user selectors checked against the
+//! profile's groups, allow lists, limits and field rules. Every problem is
+//! collected.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-
-use sectorgate_action::{Api, Catalog, Endpoint};
-use serde_json::Value;
+use std::collections::HashSet;
 
 use super::file::{
-    AllowListFile, Effect, FieldRuleFile, LimitFile, ProfileFile, RuleFile, Stage, UserSelectorFile,
+    AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, Stage, UserSelectorFile,
 };
-use super::load::{Link, nearest};
-use super::permissions::InvitePermissions;
-use super::rules::{
-    AllowList, ERRCODES, FieldRule, Glob, InviteRule, RuleMeta, StateCondition, UserSelector,
-};
-use super::schemas::{Schema, Schemas};
-use super::source::ProfileSource;
-use super::{
-    AppserviceRule, AppserviceRules, Encryption, EndpointRule, EventRules, InviteRules, Limit,
-    RequiredState, RoomRules,
-};
-use crate::RuleId;
+use super::load::Link;
+use super::rules::{AllowList, ERRCODES, FieldRule, Glob, Limit, RuleMeta, UserSelector};
 use crate::error::Problem;
 
-pub(super) struct Resolver<'p> {
-    pub(super) shadow: bool,
-    pub(super) problems: &'p mut Vec<Problem>,
-    pub(super) group_names: HashSet<String>,
+/// Resolves the parts of a merged chain, collecting every problem.
+pub(crate) struct Resolver<'p> {
+    /// Whether the whole profile is in shadow mode.
+    pub(crate) shadow: bool,
+    /// The problems found so far.
+    pub(crate) problems: &'p mut Vec<Problem>,
+    /// The names of the profile's user groups.
+    pub(crate) group_names: HashSet<String>,
 }
 
 impl Resolver<'_> {
     /// A rule's id, text and mode, from its file form.
-    pub(super) fn meta_of(&self, rule: &impl RuleFile, fallback: &str) -> RuleMeta {
+    pub(crate) fn meta_of(&self, rule: &impl RuleFile, fallback: &str) -> RuleMeta {
         let (id, reason, shadow) = rule.head();
         RuleMeta::new(id, reason, shadow || self.shadow, fallback)
     }
 
-    pub(super) fn endpoint_rules(
-        &mut self,
-        chain: &[Link],
-    ) -> (Vec<EndpointRule>, HashMap<Endpoint, usize>) {
-        let catalog = Catalog::global();
-        let mut rules = Vec::new();
-        let mut by_endpoint = HashMap::new();
-        for link in chain {
-            for (index, rule) in link.file.endpoints.rules.iter().enumerate() {
-                let position = rules.len();
-                for (at, pattern) in rule.endpoints.iter().enumerate() {
-                    let matched = matching_endpoints(catalog, pattern);
-                    if matched.is_empty() {
-                        self.problems.push(Problem::new(
-                            link.source.label("profile.yaml"),
-                            format!("endpoints.rules[{index}].endpoints[{at}]"),
-                            format!("rule {} names unknown endpoint {pattern:?}", rule.id),
-                        ));
-                    }
-                    for endpoint in matched {
-                        by_endpoint.entry(endpoint).or_insert(position);
-                    }
-                }
-                rules.push(EndpointRule {
-                    id: RuleId::profile(&rule.id),
-                    effect: rule.verdict,
-                    reason: rule
-                        .reason
-                        .clone()
-                        .unwrap_or_else(|| format!("refused by rule {}", rule.id)),
-                    shadow: rule.shadow || self.shadow,
-                    answer: self
-                        .answer(
-                            link,
-                            &format!("endpoints.rules[{index}]"),
-                            rule.status,
-                            rule.errcode.as_deref(),
-                        )
-                        .unwrap_or((404, "M_UNRECOGNIZED")),
-                });
-            }
-        }
-        (rules, by_endpoint)
-    }
-
     /// A rule's own answer, if it sets one (both or neither).
-    fn answer(
+    pub(crate) fn answer(
         &mut self,
         link: &Link,
         at: &str,
@@ -124,14 +71,14 @@ impl Resolver<'_> {
         }
     }
 
-    pub(super) fn limit(&self, limit: &LimitFile, fallback: &str) -> Limit {
+    pub(crate) fn limit(&self, limit: &LimitFile, fallback: &str) -> Limit {
         Limit {
             meta: self.meta_of(limit, fallback),
             limit: limit.limit,
         }
     }
 
-    pub(super) fn selector(
+    pub(crate) fn selector(
         &mut self,
         file: &UserSelectorFile,
         link: &Link,
@@ -159,86 +106,7 @@ impl Resolver<'_> {
         }
     }
 
-    pub(super) fn invites(&mut self, chain: &[Link]) -> InviteRules {
-        let mut seen = HashSet::new();
-        let mut rules = Vec::new();
-        for link in chain {
-            for (index, rule) in link.file.invites.rules.iter().enumerate() {
-                if !seen.insert(rule.id.clone()) {
-                    continue;
-                }
-                let at = format!("invites.rules[{index}]");
-                let invitee = rule
-                    .invitee
-                    .as_ref()
-                    .map(|s| self.selector(s, link, &format!("{at}.invitee")));
-                let inviter = rule
-                    .inviter
-                    .as_ref()
-                    .map(|s| self.selector(s, link, &format!("{at}.inviter")));
-                rules.push(InviteRule {
-                    meta: self.meta_of(rule, "this invite is not allowed"),
-                    invitee,
-                    inviter,
-                    room_state: rule.room_state.as_ref().map(|condition| StateCondition {
-                        event_type: condition.event_type.clone(),
-                        field: condition.field.clone(),
-                        allow: condition.allow.clone(),
-                    }),
-                });
-            }
-        }
-        let permissions = nearest(chain, |f| f.invites.permissions.as_ref()).map(|(rule, link)| {
-            for (name, group) in &rule.group_names {
-                if !self.group_names.contains(group) {
-                    self.problems.push(Problem::new(
-                        link.source.label("profile.yaml"),
-                        format!("invites.permissions.group_names.{name}"),
-                        format!("no user group is named {group:?}"),
-                    ));
-                }
-            }
-            InvitePermissions {
-                meta: self.meta_of(rule, "the invitee does not accept invites from you"),
-                types: rule
-                    .account_data
-                    .iter()
-                    .map(|entry| (entry.event_type.clone(), entry.format))
-                    .collect(),
-                group_names: rule.group_names.clone(),
-            }
-        });
-        InviteRules { rules, permissions }
-    }
-
-    pub(super) fn appservices(&mut self, chain: &[Link]) -> AppserviceRules {
-        let mut seen = HashSet::new();
-        let mut rules = Vec::new();
-        for link in chain {
-            for rule in &link.file.appservices.rules {
-                if !seen.insert(rule.id.clone()) {
-                    continue;
-                }
-                rules.push(AppserviceRule {
-                    meta: self.meta_of(rule, "this application service may not act here"),
-                    appservice: Glob::new(&rule.appservice),
-                    effect: rule.verdict,
-                    users: rule
-                        .users
-                        .as_ref()
-                        .map(|users| users.iter().map(|u| Glob::new(u)).collect()),
-                });
-            }
-        }
-        AppserviceRules {
-            // The gateway recognises only the application services its
-            // configuration names; a profile that says nothing lets them act.
-            default: nearest(chain, |f| f.appservices.default).map_or(Effect::Allow, |(d, _)| d),
-            rules,
-        }
-    }
-
-    fn allow_list(&self, list: &AllowListFile, fallback: &str) -> AllowList {
+    pub(crate) fn allow_list(&self, list: &AllowListFile, fallback: &str) -> AllowList {
         AllowList {
             meta: self.meta_of(list, fallback),
             allow: list
@@ -249,7 +117,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn field_rules(
+    pub(crate) fn field_rules(
         &mut self,
         chain: &[Link],
         section: &str,
@@ -312,134 +180,4 @@ impl Resolver<'_> {
         }
         rules
     }
-
-    pub(super) fn events(&mut self, chain: &[Link]) -> EventRules {
-        let by_type = self.schema_map(chain, "events.schemas", |f| &f.events.schemas);
-        let by_msgtype = self.schema_map(chain, "events.msgtype_schemas", |f| {
-            &f.events.msgtype_schemas
-        });
-        EventRules {
-            max_content_bytes: nearest(chain, |f| f.events.max_content_bytes).map(|(n, _)| n),
-            message_types: nearest(chain, |f| f.events.message_types.as_ref())
-                .map(|(list, _)| self.allow_list(list, "this event type may not be sent")),
-            state_types: nearest(chain, |f| f.events.state_types.as_ref())
-                .map(|(list, _)| self.allow_list(list, "this state event type may not be set")),
-            msgtypes: nearest(chain, |f| f.events.msgtypes.as_ref())
-                .map(|(list, _)| self.allow_list(list, "this msgtype may not be sent")),
-            schemas: Schemas {
-                by_type,
-                by_msgtype,
-            },
-            rules: self.field_rules(chain, "events.rules", |f| &f.events.rules),
-            encryption: nearest(chain, |f| f.events.encryption.as_ref()).map(|(rule, _)| {
-                Encryption {
-                    meta: self.meta_of(rule, "this room must be end-to-end encrypted"),
-                    scope: rule.required_in,
-                    plaintext_allowed: rule
-                        .plaintext_allowed
-                        .iter()
-                        .map(|t| Glob::new(t))
-                        .collect(),
-                }
-            }),
-        }
-    }
-
-    pub(super) fn rooms(&mut self, chain: &[Link]) -> RoomRules {
-        let mut defaults: BTreeMap<String, Value> = BTreeMap::new();
-        for link in chain.iter().rev() {
-            for (pointer, value) in &link.file.rooms.create.defaults {
-                if !pointer.starts_with('/') || pointer.len() < 2 {
-                    self.problems.push(Problem::new(
-                        link.source.label("profile.yaml"),
-                        format!("rooms.create.defaults.{pointer}"),
-                        "a default names its field by JSON pointer (it must start with /)",
-                    ));
-                }
-                defaults.insert(pointer.clone(), value.clone());
-            }
-        }
-        RoomRules {
-            versions: nearest(chain, |f| f.rooms.versions.as_ref())
-                .map(|(list, _)| self.allow_list(list, "this room version is not allowed")),
-            max_invites: nearest(chain, |f| f.rooms.create.max_invites.as_ref())
-                .map(|(limit, _)| self.limit(limit, "too many invites at room creation")),
-            create_rules: self.field_rules(chain, "rooms.create.rules", |f| &f.rooms.create.rules),
-            create_defaults: defaults.into_iter().collect(),
-            required_state: nearest(chain, |f| f.rooms.create.required_state.as_ref()).map(
-                |(rule, _)| RequiredState {
-                    meta: self.meta_of(rule, "the room must be created with this state"),
-                    types: rule.types.clone(),
-                },
-            ),
-        }
-    }
-
-    /// Merges a schema map (root first, so the child's entries win) and
-    /// compiles every schema that remains.
-    fn schema_map(
-        &mut self,
-        chain: &[Link],
-        section: &str,
-        pick: impl Fn(&ProfileFile) -> &BTreeMap<String, Option<String>>,
-    ) -> HashMap<String, Schema> {
-        let mut merged: BTreeMap<&str, Option<(&ProfileSource, &str)>> = BTreeMap::new();
-        for link in chain.iter().rev() {
-            for (key, file) in pick(&link.file) {
-                merged.insert(key, file.as_deref().map(|file| (&link.source, file)));
-            }
-        }
-        let mut compiled = HashMap::new();
-        for (key, entry) in merged {
-            let Some((source, file)) = entry else {
-                continue;
-            };
-            let label = source.label(file);
-            let text = match source.read(file) {
-                Ok(text) => text,
-                Err(error) => {
-                    self.problems.push(Problem::new(
-                        source.label("profile.yaml"),
-                        format!("{section}.{key}"),
-                        format!("cannot read schema {file}: {error}"),
-                    ));
-                    continue;
-                }
-            };
-            let schema: Value = match serde_json::from_str(&text) {
-                Ok(schema) => schema,
-                Err(error) => {
-                    self.problems.push(Problem::new(
-                        label,
-                        format!("line {}", error.line()),
-                        error.to_string(),
-                    ));
-                    continue;
-                }
-            };
-            match Schema::compile(&label, &schema) {
-                Ok(schema) => {
-                    compiled.insert(key.to_owned(), schema);
-                }
-                Err((at, message)) => self.problems.push(Problem::new(label, at, message)),
-            }
-        }
-        compiled
-    }
-}
-
-/// The endpoints a pattern names: `client.<name>`, `federation.<name>`,
-/// `client.*`, `federation.*` or `*`.
-fn matching_endpoints(catalog: &Catalog, pattern: &str) -> Vec<Endpoint> {
-    let (api, name) = match pattern.split_once('.') {
-        Some(("client", name)) => (Some(Api::Client), name),
-        Some(("federation", name)) => (Some(Api::Federation), name),
-        None if pattern == "*" => (None, "*"),
-        _ => return Vec::new(),
-    };
-    catalog
-        .endpoints()
-        .filter(|endpoint| api.is_none_or(|api| endpoint.api == api))
-        .filter(|endpoint| name == "*" || endpoint.name == name)
-        .collect()
 }

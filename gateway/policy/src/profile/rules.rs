@@ -1,5 +1,6 @@
-//! The resolved building blocks of a profile's rules: rule metadata, name
-//! globs, allow lists and field rules.
+//! The resolved building blocks several concerns' rules share: rule
+//! metadata, name globs, allow lists, limits, field rules, user selectors
+//! and groups.
 
 use crate::federation::Allowlist;
 use std::collections::HashMap;
@@ -103,6 +104,15 @@ impl AllowList {
     pub fn allows(&self, name: &str) -> bool {
         any_matches(&self.allow, name)
     }
+}
+
+/// A numeric limit.
+#[derive(Clone, Debug)]
+pub struct Limit {
+    /// The rule.
+    pub meta: RuleMeta,
+    /// The limit.
+    pub limit: u64,
 }
 
 /// A rule on one field of a JSON object.
@@ -215,54 +225,4 @@ fn in_group(name: &str, user_id: &str, groups: Groups<'_>) -> bool {
     groups.named.get(name).is_some_and(|group| {
         group.groups.is_empty() && group.outside_groups.is_empty() && group.matches(user_id, groups)
     })
-}
-
-/// A condition on one field of one state event of a room.
-#[derive(Clone, Debug)]
-pub struct StateCondition {
-    /// The state event type (empty state key).
-    pub event_type: String,
-    /// A JSON pointer into its content.
-    pub field: String,
-    /// The values that meet the condition.
-    pub allow: Vec<Value>,
-}
-
-impl StateCondition {
-    /// Whether a room whose `event_type` state has this content (or none)
-    /// meets the condition.
-    pub fn holds(&self, content: Option<&Value>) -> bool {
-        content
-            .and_then(|content| content.pointer(&self.field))
-            .is_some_and(|value| self.allow.contains(value))
-    }
-}
-
-/// An invite rule: an `invitee` invited by an `inviter` is refused unless
-/// the room meets `room_state`.
-#[derive(Clone, Debug)]
-pub struct InviteRule {
-    /// The rule.
-    pub meta: RuleMeta,
-    /// Whom the rule protects (`None`: everyone).
-    pub invitee: Option<UserSelector>,
-    /// Whose invites it limits (`None`: everyone's).
-    pub inviter: Option<UserSelector>,
-    /// What the room must be like for the invite to pass (`None`: never).
-    pub room_state: Option<StateCondition>,
-}
-
-impl InviteRule {
-    /// Whether the rule concerns an invite of `invitee` by `inviter`
-    /// (an unknown inviter is concerned by every inviter selector).
-    pub fn concerns(&self, inviter: Option<&str>, invitee: &str, groups: Groups<'_>) -> bool {
-        self.invitee
-            .as_ref()
-            .is_none_or(|selector| selector.matches(invitee, groups))
-            && match (&self.inviter, inviter) {
-                (None, _) => true,
-                (Some(selector), Some(inviter)) => selector.matches(inviter, groups),
-                (Some(_), None) => true,
-            }
-    }
 }

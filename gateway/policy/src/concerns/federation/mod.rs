@@ -11,21 +11,50 @@
 //!   for rooms and users that match ([`membership`]).
 //! - A client may not reach, through the homeserver, a server outside the
 //!   federation ([`remote`]).
+//!
+//! The profile's `federation:` section ([`file`]) says how a transaction
+//! with refused items is answered and whether a signed list may feed the
+//! allowlist ([`FederationRules`]).
 
+mod file;
 mod items;
 mod membership;
 mod remote;
 mod transaction;
+
+pub(crate) use file::FederationFile;
+pub use file::TransactionMode;
 
 use std::borrow::Cow;
 
 use ruma::ServerName;
 use sectorgate_action::{Action, Api};
 
-use super::{Input, Judge};
+use crate::decide::{Input, Judge};
 use crate::federation::{Admission, FederationFacts};
+use crate::profile::{Link, nearest};
 use crate::rules::federation as rules;
 use crate::{Decision, RuleId};
+
+/// Rules on federation.
+#[derive(Clone, Debug, Default)]
+pub struct FederationRules {
+    /// How a transaction with refused items is answered.
+    pub transactions: TransactionMode,
+    /// Whether a signed federation list may feed the allowlist.
+    pub signed_lists: bool,
+}
+
+/// `federation`: how transactions are judged, and whether signed lists
+/// may add to the allowlist.
+pub(crate) fn resolve(chain: &[Link]) -> FederationRules {
+    FederationRules {
+        transactions: nearest(chain, |f| f.federation.transactions)
+            .map_or_else(TransactionMode::default, |(mode, _)| mode),
+        signed_lists: nearest(chain, |f| f.federation.signed_lists)
+            .is_none_or(|(allowed, _)| allowed),
+    }
+}
 
 /// Why a signed request could not be authenticated.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,17 +1,104 @@
 //! Room rules: `createRoom` (defaults, versions, field rules, invites, the
 //! initial state the request sets up, encryption at creation) and room
-//! upgrades (versions).
+//! upgrades (versions). The `rooms:` section ([`file`]), resolved into
+//! [`RoomRules`], and its check; the state a `createRoom` sets up is
+//! worked out in [`initial_state`].
+
+mod file;
+mod initial_state;
+
+use std::collections::BTreeMap;
 
 use sectorgate_action::Action;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
+
+pub(crate) use file::RoomsFile;
+pub use initial_state::initial_state_map;
+use initial_state::{apply_defaults, initial_state};
 
 use super::content::{check_event_content, content_len};
 use super::events::{Kind, check_event, must_be_encrypted};
-use super::{Input, Judge};
-use crate::profile::AllowList;
-use crate::{Decision, Profile, RoomFacts};
+use crate::decide::{Input, Judge};
+use crate::profile::{AllowList, FieldRule, Limit, Link, Resolver, RuleMeta, nearest};
+use crate::{Decision, Needs, Problem, Profile, RoomFacts};
 
-pub(super) fn check(
+/// Rules on rooms: creation and upgrade.
+#[derive(Clone, Debug, Default)]
+pub struct RoomRules {
+    /// Allowed room versions.
+    pub versions: Option<AllowList>,
+    /// Most invites at `createRoom`.
+    pub max_invites: Option<Limit>,
+    /// Field rules on the `createRoom` body.
+    pub create_rules: Vec<FieldRule>,
+    /// Fields set when the client leaves them out.
+    pub create_defaults: Vec<(String, Value)>,
+    /// State event types a room must be created with.
+    pub required_state: Option<RequiredState>,
+}
+
+/// State event types a room must be created with.
+#[derive(Clone, Debug)]
+pub struct RequiredState {
+    /// The rule.
+    pub meta: RuleMeta,
+    /// The types.
+    pub types: Vec<String>,
+}
+
+/// Resolves `rooms`: versions, the invite limit, field rules, defaults and
+/// required state.
+pub(crate) fn resolve(resolver: &mut Resolver<'_>, chain: &[Link]) -> RoomRules {
+    let defaults = defaults(resolver, chain);
+    RoomRules {
+        versions: nearest(chain, |f| f.rooms.versions.as_ref())
+            .map(|(list, _)| resolver.allow_list(list, "this room version is not allowed")),
+        max_invites: nearest(chain, |f| f.rooms.create.max_invites.as_ref())
+            .map(|(limit, _)| resolver.limit(limit, "too many invites at room creation")),
+        create_rules: resolver.field_rules(chain, "rooms.create.rules", |f| &f.rooms.create.rules),
+        create_defaults: defaults,
+        required_state: nearest(chain, |f| f.rooms.create.required_state.as_ref()).map(
+            |(rule, _)| RequiredState {
+                meta: resolver.meta_of(rule, "the room must be created with this state"),
+                types: rule.types.clone(),
+            },
+        ),
+    }
+}
+
+/// `rooms.create.defaults`, merged by JSON pointer (the child's winning).
+fn defaults(resolver: &mut Resolver<'_>, chain: &[Link]) -> Vec<(String, Value)> {
+    let mut defaults: BTreeMap<String, Value> = BTreeMap::new();
+    for link in chain.iter().rev() {
+        for (pointer, value) in &link.file.rooms.create.defaults {
+            if !pointer.starts_with('/') || pointer.len() < 2 {
+                resolver.problems.push(Problem::new(
+                    link.source.label("profile.yaml"),
+                    format!("rooms.create.defaults.{pointer}"),
+                    "a default names its field by JSON pointer (it must start with /)",
+                ));
+            }
+            defaults.insert(pointer.clone(), value.clone());
+        }
+    }
+    defaults.into_iter().collect()
+}
+
+/// A `createRoom` with field rules for some users needs the acting user.
+pub(crate) fn needs(action: &Action, profile: &Profile, needs: &mut Needs) {
+    if let Action::CreateRoom { .. } = action
+        && profile
+            .rooms
+            .create_rules
+            .iter()
+            .any(|rule| rule.who.is_some())
+    {
+        needs.user = true;
+    }
+}
+
+/// Checks a `createRoom` (whose body it may amend) or a room upgrade.
+pub(crate) fn check(
     input: &Input<'_>,
     content: Option<&mut Value>,
     judge: &mut Judge,
@@ -86,129 +173,6 @@ fn check_version(
         )),
         _ => Ok(()),
     }
-}
-
-/// Fills in the profile's defaults the client left out; true if any was.
-fn apply_defaults(body: &mut Value, profile: &Profile) -> bool {
-    let mut changed = false;
-    for (pointer, value) in &profile.rooms.create_defaults {
-        if body.pointer(pointer).is_none() && set_pointer(body, pointer, value.clone()) {
-            changed = true;
-        }
-    }
-    changed
-}
-
-/// Sets the field at `pointer`, creating objects on the way; false if a
-/// non-object is in the way.
-fn set_pointer(root: &mut Value, pointer: &str, value: Value) -> bool {
-    let mut keys: Vec<String> = pointer
-        .split('/')
-        .skip(1)
-        .map(|key| key.replace("~1", "/").replace("~0", "~"))
-        .collect();
-    let Some(last) = keys.pop() else {
-        return false;
-    };
-    let mut node = root;
-    for key in keys {
-        let Some(object) = node.as_object_mut() else {
-            return false;
-        };
-        node = object
-            .entry(key)
-            .or_insert_with(|| Value::Object(Map::new()));
-    }
-    match node.as_object_mut() {
-        Some(object) => {
-            object.insert(last, value);
-            true
-        }
-        None => false,
-    }
-}
-
-/// The state a `createRoom` body sets up, by type (empty state keys only).
-pub fn initial_state_map(body: &Value) -> std::collections::BTreeMap<String, Value> {
-    initial_state(body)
-        .into_iter()
-        .filter(|(_, state_key, _)| state_key.is_empty())
-        .map(|(event_type, _, content)| (event_type, content))
-        .collect()
-}
-
-/// The state a `createRoom` body sets up: what its preset implies, then its
-/// `initial_state`, `name`, `topic`, creation content and power levels.
-fn initial_state(body: &Value) -> Vec<(String, String, Value)> {
-    let visibility = body.get("visibility").and_then(Value::as_str);
-    let preset =
-        body.get("preset")
-            .and_then(Value::as_str)
-            .unwrap_or(if visibility == Some("public") {
-                "public_chat"
-            } else {
-                "private_chat"
-            });
-    let (join_rule, guest_access) = match preset {
-        "public_chat" => ("public", "forbidden"),
-        _ => ("invite", "can_join"),
-    };
-    let mut create = body
-        .get("creation_content")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    if let (Some(object), Some(version)) = (create.as_object_mut(), body.get("room_version")) {
-        object.insert("room_version".to_owned(), version.clone());
-    }
-    let mut state: Vec<(String, String, Value)> = vec![
-        ("m.room.create".to_owned(), String::new(), create),
-        (
-            "m.room.join_rules".to_owned(),
-            String::new(),
-            json!({"join_rule": join_rule}),
-        ),
-        (
-            "m.room.history_visibility".to_owned(),
-            String::new(),
-            json!({"history_visibility": "shared"}),
-        ),
-        (
-            "m.room.guest_access".to_owned(),
-            String::new(),
-            json!({"guest_access": guest_access}),
-        ),
-    ];
-    let mut set = |event_type: &str, state_key: &str, content: Value| {
-        state.retain(|(t, k, _)| !(t == event_type && k == state_key));
-        state.push((event_type.to_owned(), state_key.to_owned(), content));
-    };
-    if let Some(levels) = body.get("power_level_content_override") {
-        set("m.room.power_levels", "", levels.clone());
-    }
-    for event in body
-        .get("initial_state")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let event_type = event
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let state_key = event
-            .get("state_key")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let content = event.get("content").cloned().unwrap_or_else(|| json!({}));
-        set(event_type, state_key, content);
-    }
-    if let Some(name) = body.get("name") {
-        set("m.room.name", "", json!({"name": name}));
-    }
-    if let Some(topic) = body.get("topic") {
-        set("m.room.topic", "", json!({"topic": topic}));
-    }
-    state
 }
 
 /// Every initial state event goes through the same checks as a later

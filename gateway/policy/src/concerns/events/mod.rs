@@ -1,16 +1,65 @@
 //! Event rules: which event types and msgtypes may be sent, field rules on
-//! contents, and encryption on send.
+//! contents, and encryption on send ([`encryption`]). The `events:` section
+//! ([`file`]; its content settings are the content concern's), resolved
+//! into [`EventRules`], and its check, which the state a `createRoom` sets
+//! up also goes through.
+
+mod encryption;
+mod file;
 
 use sectorgate_action::Action;
 use serde_json::Value;
 
-use super::{Input, Judge, rules};
-use crate::profile::{EncryptionScope, any_matches};
-use crate::{Decision, Profile, RoomFacts};
+pub use encryption::Encryption;
+pub(crate) use encryption::{must_be_encrypted, needs};
+pub use file::EncryptionScope;
+pub(crate) use file::EventsFile;
+
+use super::content::{self, Schemas};
+use crate::decide::{Input, Judge};
+use crate::profile::{AllowList, FieldRule, Link, Resolver, nearest};
+use crate::{Decision, Profile};
+
+/// Rules on event contents.
+#[derive(Clone, Debug, Default)]
+pub struct EventRules {
+    /// Largest content, in bytes of JSON.
+    pub max_content_bytes: Option<u64>,
+    /// Allowed message event types.
+    pub message_types: Option<AllowList>,
+    /// Allowed state event types.
+    pub state_types: Option<AllowList>,
+    /// Allowed `msgtype`s.
+    pub msgtypes: Option<AllowList>,
+    /// Content schemas.
+    pub schemas: Schemas,
+    /// Field rules on contents, in order.
+    pub rules: Vec<FieldRule>,
+    /// Encryption requirement.
+    pub encryption: Option<Encryption>,
+}
+
+/// Resolves `events`: the content settings (by the content concern), the
+/// allow lists, the field rules and encryption.
+pub(crate) fn resolve(resolver: &mut Resolver<'_>, chain: &[Link]) -> EventRules {
+    let content = content::resolve(resolver, chain);
+    EventRules {
+        max_content_bytes: content.max_bytes,
+        message_types: nearest(chain, |f| f.events.message_types.as_ref())
+            .map(|(list, _)| resolver.allow_list(list, "this event type may not be sent")),
+        state_types: nearest(chain, |f| f.events.state_types.as_ref())
+            .map(|(list, _)| resolver.allow_list(list, "this state event type may not be set")),
+        msgtypes: nearest(chain, |f| f.events.msgtypes.as_ref())
+            .map(|(list, _)| resolver.allow_list(list, "this msgtype may not be sent")),
+        schemas: content.schemas,
+        rules: resolver.field_rules(chain, "events.rules", |f| &f.events.rules),
+        encryption: encryption::resolve(resolver, chain),
+    }
+}
 
 /// Whether an event is a message event or a state event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     /// A message event sent into a room.
     Message,
     /// A state event sent into a room.
@@ -19,7 +68,8 @@ pub(super) enum Kind {
     Created,
 }
 
-pub(super) fn check(
+/// Checks an event sent into a room (a message or a state event).
+pub(crate) fn check(
     input: &Input<'_>,
     content: Option<&Value>,
     judge: &mut Judge,
@@ -30,7 +80,7 @@ pub(super) fn check(
     match &input.classified.action {
         Action::SendMessageEvent { event_type, .. } => {
             check_event(Kind::Message, event_type, content, input.profile, judge)?;
-            check_encrypted(event_type, input, judge)
+            encryption::check(event_type, input, judge)
         }
         Action::SendStateEvent { event_type, .. } => {
             check_event(Kind::State, event_type, content, input.profile, judge)
@@ -41,7 +91,7 @@ pub(super) fn check(
 
 /// Type, msgtype and field rules for one event (also used for the state a
 /// `createRoom` sets up).
-pub(super) fn check_event(
+pub(crate) fn check_event(
     kind: Kind,
     event_type: &str,
     content: &Value,
@@ -74,7 +124,7 @@ pub(super) fn check_event(
             format!("{}: {msgtype}", msgtypes.meta.reason),
         ))?;
     }
-    let stage_applies = |rule: &&crate::profile::FieldRule| match kind {
+    let stage_applies = |rule: &&FieldRule| match kind {
         Kind::Message | Kind::State => rule.on_send,
         Kind::Created => rule.on_create,
     };
@@ -95,52 +145,4 @@ pub(super) fn check_event(
         }
     }
     Ok(())
-}
-
-/// Refuses a message sent in the clear into a room that must be encrypted.
-fn check_encrypted(event_type: &str, input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision> {
-    let Some(encryption) = &input.profile.events.encryption else {
-        return Ok(());
-    };
-    if encryption.scope == EncryptionScope::None
-        || event_type == "m.room.encrypted"
-        || any_matches(&encryption.plaintext_allowed, event_type)
-    {
-        return Ok(());
-    }
-    let must_encrypt = match (encryption.scope, input.context.room) {
-        (EncryptionScope::AllRooms, _) => true,
-        (_, Some(room)) => must_be_encrypted(encryption.scope, room),
-        (_, None) => {
-            return Err(Decision::deny(
-                rules::ROOM_STATE_UNAVAILABLE,
-                403,
-                "M_FORBIDDEN",
-                "The gateway could not learn whether this room is encrypted with your access; \
-                 the message was not sent.",
-            ));
-        }
-    };
-    if must_encrypt {
-        judge.deny(Decision::deny_by(
-            &encryption.meta,
-            403,
-            "M_FORBIDDEN",
-            format!(
-                "{}: {event_type} may not be sent unencrypted into this room",
-                encryption.meta.reason
-            ),
-        ))?;
-    }
-    Ok(())
-}
-
-/// Whether a room with these facts must only receive encrypted messages.
-pub(crate) fn must_be_encrypted(scope: EncryptionScope, room: &RoomFacts) -> bool {
-    room.encrypted()
-        || match scope {
-            EncryptionScope::None => false,
-            EncryptionScope::AllRooms => true,
-            EncryptionScope::PrivateRooms => room.join_rule() != Some("public"),
-        }
 }

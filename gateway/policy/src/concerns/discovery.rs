@@ -1,11 +1,27 @@
 //! What `GET /_matrix/client/versions` announces: a profile can cap the spec
 //! versions and hide unstable features, so that clients do not try what the
 //! sector does not offer. The homeserver's answer is rewritten on its way
-//! back; this module is the pure rewrite.
+//! back; this module holds the `discovery:` section, its resolution and the
+//! pure rewrite (there is no check in `decide`).
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::rules::{Glob, any_matches};
+use crate::Problem;
+use crate::profile::{Glob, Link, Resolver, any_matches, nearest};
+
+/// `discovery:` what `GET /_matrix/client/versions` announces.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiscoveryFile {
+    /// The newest spec version announced (`v1.11`); newer ones are hidden.
+    #[serde(default)]
+    pub(crate) max_version: Option<String>,
+    /// The `unstable_features` announced (globs); all others are hidden.
+    /// Not given: all are announced.
+    #[serde(default)]
+    pub(crate) unstable_features: Option<Vec<String>>,
+}
 
 /// A profile's discovery settings.
 #[derive(Clone, Debug, Default)]
@@ -14,6 +30,28 @@ pub struct Discovery {
     pub max_version: Option<(u64, u64)>,
     /// The unstable features announced; `None`: all.
     pub unstable_features: Option<Vec<Glob>>,
+}
+
+/// Resolves `discovery`: the highest spec version and the unstable
+/// features announced.
+pub(crate) fn resolve(resolver: &mut Resolver<'_>, chain: &[Link]) -> Discovery {
+    let max_version =
+        nearest(chain, |f| f.discovery.max_version.as_ref()).and_then(|(version, link)| {
+            let parsed = parse_version(version);
+            if parsed.is_none() {
+                resolver.problems.push(Problem::new(
+                    link.source.label("profile.yaml"),
+                    "discovery.max_version",
+                    format!("{version:?} is not a spec version like v1.11"),
+                ));
+            }
+            parsed
+        });
+    Discovery {
+        max_version,
+        unstable_features: nearest(chain, |f| f.discovery.unstable_features.as_ref())
+            .map(|(features, _)| features.iter().map(|f| Glob::new(f)).collect()),
+    }
 }
 
 impl Discovery {

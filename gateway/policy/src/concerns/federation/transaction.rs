@@ -13,9 +13,8 @@ use sectorgate_action::Transaction;
 use serde_json::{Map, Value, json};
 
 use super::items::{self, Problem};
-use super::rules;
+use super::{FederationRules, TransactionMode, rules};
 use crate::federation::FederationFacts;
-use crate::profile::{FederationRules, TransactionMode};
 use crate::{Decision, Denial, RULE_FIELD, Verdict};
 
 pub(super) fn check(

@@ -1,14 +1,19 @@
 //! Users' own invite-permission settings, as account data: gematik's
 //! `permissionConfig` (`de.gematik.tim.account.permissionconfig.pro.v1`,
 //! `….epa.v1`) and MSC4155's `m.invite_permission_config`. Which types a
-//! profile honours, and in which order, is the profile's choice.
+//! profile honours, and in which order, is the profile's choice
+//! (`invites.permissions`, resolved here); the settings are read in
+//! [`settings`](super::settings).
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-pub use super::file::PermissionFormat;
-use super::rules::{Glob, Groups, RuleMeta};
+use super::file::PermissionFormat;
+use super::settings::{gematik, msc4155};
+use crate::decide::{Input, Judge};
+use crate::profile::{Groups, Link, Resolver, RuleMeta, nearest};
+use crate::{Decision, Problem, canonical, rules};
 
 /// A profile's invite-permission rule.
 #[derive(Clone, Debug)]
@@ -81,99 +86,100 @@ impl InvitePermissions {
     }
 }
 
-fn server_of(user_id: &str) -> &str {
-    user_id.split_once(':').map_or("", |(_, server)| server)
-}
-
-/// gematik: the default setting, inverted for exceptions (by server, by
-/// user, by group).
-fn gematik(
-    content: &Value,
-    inviter: &str,
-    group_names: &BTreeMap<String, String>,
-    groups: Groups<'_>,
-) -> Result<bool, String> {
-    let allow_by_default = match content.get("defaultSetting").and_then(Value::as_str) {
-        Some("allow all") => true,
-        Some("block all") => false,
-        other => {
-            return Err(format!(
-                "defaultSetting must be \"allow all\" or \"block all\", not {other:?}"
-            ));
-        }
-    };
-    let keys = |field: &str| -> Result<Vec<String>, String> {
-        match content.get(field) {
-            None => Ok(Vec::new()),
-            Some(Value::Object(map)) => Ok(map.keys().cloned().collect()),
-            Some(_) => Err(format!("{field} must be an object")),
-        }
-    };
-    let servers = keys("serverExceptions")?;
-    let users = keys("userExceptions")?;
-    let group_exceptions: Vec<&str> = match content.get("groupExceptions") {
-        None => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| {
-                item.get("groupName")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| "groupExceptions items need a groupName".to_owned())
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err("groupExceptions must be an array".to_owned()),
-    };
-    let in_group = group_exceptions.iter().any(|name| {
-        group_names.get(*name).is_some_and(|group| {
-            groups
-                .named
-                .get(group)
-                .is_some_and(|selector| selector.matches(inviter, groups))
-        })
-    });
-    let excepted = servers.iter().any(|server| server == server_of(inviter))
-        || users.iter().any(|user| user == inviter)
-        || in_group;
-    Ok(allow_by_default != excepted)
-}
-
-/// MSC4155: the first list that matches decides, in the MSC's order; no
-/// match allows.
-fn msc4155(content: &Value, inviter: &str) -> Result<bool, String> {
-    let lists = [
-        ("allowed_users", true, false),
-        ("ignored_users", false, false),
-        ("blocked_users", false, false),
-        ("allowed_servers", true, true),
-        ("ignored_servers", false, true),
-        ("blocked_servers", false, true),
-    ];
-    for (field, allows, by_server) in lists {
-        let globs = match content.get(field) {
-            None => continue,
-            Some(Value::Array(items)) => items,
-            Some(_) => return Err(format!("{field} must be an array of globs")),
-        };
-        let subject = if by_server {
-            server_of(inviter)
-        } else {
-            inviter
-        };
-        for glob in globs {
-            let glob = glob
-                .as_str()
-                .ok_or_else(|| format!("{field} must be an array of globs"))?;
-            if Glob::new(glob).matches(subject) {
-                return Ok(allows);
+/// Resolves `invites.permissions`, the nearest profile's: its group names
+/// must name user groups.
+pub(super) fn resolve(resolver: &mut Resolver<'_>, chain: &[Link]) -> Option<InvitePermissions> {
+    nearest(chain, |f| f.invites.permissions.as_ref()).map(|(rule, link)| {
+        for (name, group) in &rule.group_names {
+            if !resolver.group_names.contains(group) {
+                resolver.problems.push(Problem::new(
+                    link.source.label("profile.yaml"),
+                    format!("invites.permissions.group_names.{name}"),
+                    format!("no user group is named {group:?}"),
+                ));
             }
         }
+        InvitePermissions {
+            meta: resolver.meta_of(rule, "the invitee does not accept invites from you"),
+            types: rule
+                .account_data
+                .iter()
+                .map(|entry| (entry.event_type.clone(), entry.format))
+                .collect(),
+            group_names: rule.group_names.clone(),
+        }
+    })
+}
+
+/// A user's own invite-permission setting must have the shape its type
+/// has, or the gateway could not honour it.
+pub(super) fn check_setting(
+    input: &Input<'_>,
+    event_type: &str,
+    raw: &str,
+) -> Result<(), Decision> {
+    let Some(permissions) = &input.profile.invites.permissions else {
+        return Ok(());
+    };
+    let Some(format) = permissions.format(event_type) else {
+        return Ok(());
+    };
+    let invalid = |why: String| {
+        Decision::deny(
+            rules::INVITE_PERMISSIONS_INVALID,
+            400,
+            "M_BAD_JSON",
+            format!("{event_type} is not a valid invite-permission setting: {why}"),
+        )
+    };
+    let content = canonical::parse(raw).map_err(invalid)?;
+    permissions.validate(format, &content).map_err(invalid)
+}
+
+/// The invitee's own settings: may this inviter invite them?
+pub(super) fn check(input: &Input<'_>, invitee: &str, judge: &mut Judge) -> Result<(), Decision> {
+    let profile = input.profile;
+    let Some(permissions) = &profile.invites.permissions else {
+        return Ok(());
+    };
+    let facts = input
+        .context
+        .invitees
+        .and_then(|invitees| invitees.iter().find(|(user, _)| user.as_str() == invitee))
+        .map(|(_, facts)| facts);
+    let (Some(inviter), Some(facts)) = (input.context.user, facts) else {
+        return Err(Decision::deny(
+            rules::INVITE_PERMISSIONS_UNAVAILABLE,
+            503,
+            "M_UNKNOWN",
+            "The gateway could not learn whether the invitee accepts your invite; try again later.",
+        ));
+    };
+    let PermissionFacts::Local(settings) = facts else {
+        return Ok(());
+    };
+    match permissions.allows(settings, inviter.as_str(), input.groups()) {
+        Ok(true) => Ok(()),
+        Ok(false) => judge.deny(Decision::deny_by(
+            &permissions.meta,
+            403,
+            "M_FORBIDDEN",
+            format!("{}: {invitee}", permissions.meta.reason),
+        )),
+        // A setting the gateway cannot read refuses, as "block all" would.
+        Err(why) => judge.deny(Decision::deny_by(
+            &permissions.meta,
+            403,
+            "M_FORBIDDEN",
+            format!("{}: {invitee} ({why})", permissions.meta.reason),
+        )),
     }
-    Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::Glob;
     use serde_json::json;
 
     fn rule() -> InvitePermissions {
