@@ -26,22 +26,24 @@ use crate::headers::strip_hop_by_hop;
 use crate::{forwarded, peer, servers};
 
 /// A request accepted.
-pub(super) struct Accepted {
+pub(super) struct Accepted<'g> {
     /// Who asks, as the record names them.
     pub(super) requester: Peer,
-    pub(super) received: Received,
+    pub(super) received: Received<'g>,
     /// A streamed body, still unread.
     pub(super) stream: Option<Body>,
 }
 
 /// What was received of an accepted request: its head as forwarded, an
 /// inspected body, and who sent it.
-pub(super) struct Received {
+pub(super) struct Received<'g> {
     pub(super) parts: Parts,
     /// An inspected body, read whole (empty for a streamed one).
     pub(super) buffered: Bytes,
     /// The user behind the access token, as the homeserver says.
     pub(super) user: Option<OwnedUserId>,
+    /// The application service whose token the request bears.
+    pub(super) appservice: Option<&'g str>,
     pub(super) client_ip: IpAddr,
     /// The server whose signature verified.
     pub(super) origin: Option<OwnedServerName>,
@@ -50,17 +52,18 @@ pub(super) struct Received {
 }
 
 /// Accepts a request, or refuses it.
-pub(super) async fn accept(
-    inbound: &mut Inbound<'_>,
+pub(super) async fn accept<'g>(
+    inbound: &mut Inbound<'g>,
     peer: SocketAddr,
     lookup: &Lookup<'_>,
     mut parts: Parts,
     body: Body,
-) -> Result<Accepted, Refusal> {
+) -> Result<Accepted<'g>, Refusal> {
     let gateway = inbound.gateway;
     inbound.endpoint = lookup.endpoint().map(|endpoint| endpoint.to_string());
-    let endpoint = inbound.endpoint.clone();
-    inbound.see(|seen| seen.endpoint = endpoint);
+    if let Some(seen) = inbound.seen.as_deref_mut() {
+        seen.endpoint.clone_from(&inbound.endpoint);
+    }
     let allowlist = gateway.federation.as_ref().map(|f| f.allowlist());
     let plan = early_checks(gateway, &parts, lookup, allowlist.as_deref())?;
     strip_hop_by_hop(&mut parts.headers);
@@ -73,7 +76,8 @@ pub(super) async fn accept(
         let decision = decide_rate_limited(rules::LIMIT_CLIENT, wait);
         return Err(Refusal::denied(Peer::Anonymous, decision));
     }
-    let (client, user) = identify(inbound, &parts, plan.signed.is_some()).await?;
+    let appservice = gateway.appservices.of(&parts);
+    let (client, user) = identify(inbound, &parts, appservice, plan.signed.is_some()).await?;
     if let Some(refusal) = plan.refusal {
         return Err(Refusal::denied(client, refusal));
     }
@@ -96,6 +100,7 @@ pub(super) async fn accept(
         parts,
         buffered,
         user,
+        appservice,
         client_ip,
         origin,
         allowlist,
@@ -155,6 +160,7 @@ fn early_checks(
 async fn identify(
     inbound: &mut Inbound<'_>,
     parts: &Parts,
+    appservice: Option<&str>,
     signed: bool,
 ) -> Result<(Peer, Option<OwnedUserId>), Refusal> {
     let gateway = inbound.gateway;
@@ -171,7 +177,6 @@ async fn identify(
         },
     };
     inbound.see(|seen| seen.user.clone_from(&user));
-    let appservice = gateway.appservices.of(parts);
     let token = access_token(&parts.headers, parts.uri.query());
     let client = peer::client(gateway, appservice, user.as_ref(), token, now_ms())
         .map_err(Refusal::no_pseudonym)?;

@@ -24,7 +24,7 @@ pub(super) struct Decided {
 pub(super) fn classify(
     inbound: &mut Inbound<'_>,
     lookup: Lookup<'_>,
-    received: &Received,
+    received: &Received<'_>,
 ) -> Result<Classified, ClassifyError> {
     let view = sectorgate_action::Request {
         method: &received.parts.method,
@@ -49,7 +49,7 @@ pub(super) async fn decide(
     inbound: &Inbound<'_>,
     classified: Result<Classified, ClassifyError>,
     requester: &Peer,
-    received: &Received,
+    received: &mut Received<'_>,
 ) -> Result<Decided, Refusal> {
     let gateway = inbound.gateway;
     let classified = match classified {
@@ -81,7 +81,7 @@ pub(super) async fn decide(
         room: gathered.room.as_ref(),
         event: gathered.event.as_ref(),
         invitees: gathered.invitees.as_ref(),
-        appservice: gateway.appservices.of(&received.parts),
+        appservice: received.appservice,
         federation,
     };
     let decision = sectorgate_policy::decide(&classified, &gateway.profile, &context);
@@ -97,12 +97,12 @@ pub(super) async fn decide(
 /// request (nothing, for most requests).
 async fn gather(
     inbound: &Inbound<'_>,
-    received: &Received,
+    received: &mut Received<'_>,
     classified: &Classified,
 ) -> Result<Gathered, crate::respond::Fault> {
     let gateway = inbound.gateway;
     let needs = needs(classified, &gateway.profile);
-    let user: Option<OwnedUserId> = received.user.clone();
+    let user: Option<OwnedUserId> = received.user.take();
     // Whom a request acts for (an application service too) is known.
     if needs.is_empty() {
         return Ok(Gathered {

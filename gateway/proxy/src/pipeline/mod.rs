@@ -94,13 +94,14 @@ struct Inbound<'a> {
 }
 
 impl Inbound<'_> {
-    /// What the record step needs besides the decision.
-    fn about(&self) -> About<'_> {
+    /// What the record step needs besides the decision; the endpoint's
+    /// name goes to the record (it is recorded once).
+    fn about(&mut self) -> About<'_> {
         About {
             request_id: self.request_id,
             trace_id: self.trace_id.as_deref(),
             direction: Direction::Inbound,
-            endpoint: self.endpoint.clone(),
+            endpoint: self.endpoint.take(),
             action: self.action,
         }
     }
@@ -131,7 +132,7 @@ async fn run(
     };
     match steps(&mut inbound, peer, parts, body).await {
         Ok(response) => response,
-        Err(refusal) => refusal.answer(&inbound).await,
+        Err(refusal) => refusal.answer(&mut inbound).await,
     }
 }
 
@@ -146,11 +147,11 @@ async fn steps(
     let lookup = Catalog::global().lookup(&parts.method, uri.path());
     let Accepted {
         requester,
-        received,
+        mut received,
         stream,
     } = accept::accept(inbound, peer, &lookup, parts, body).await?;
     let classified = decide::classify(inbound, lookup, &received);
-    let decided = decide::decide(inbound, classified, &requester, &received).await?;
+    let decided = decide::decide(inbound, classified, &requester, &mut received).await?;
     let recorded = record::settle(
         inbound.gateway,
         requester,
@@ -167,7 +168,7 @@ async fn steps(
 /// as the decision said.
 async fn forward(
     inbound: &Inbound<'_>,
-    received: Received,
+    received: Received<'_>,
     stream: Option<Body>,
     decided: Decided,
     recorded: Recorded,

@@ -52,7 +52,7 @@ impl Refusal {
     }
 
     /// Records the refusal and answers it.
-    pub(super) async fn answer(self, inbound: &Inbound<'_>) -> Response {
+    pub(super) async fn answer(self, inbound: &mut Inbound<'_>) -> Response {
         let gateway = inbound.gateway;
         match self {
             Self::Denied {
