@@ -113,14 +113,8 @@ impl Judging<'_> {
             Ok(tail) => self.judge(check, tail),
         };
         Some(TestResult {
-            id: test.id.clone(),
-            title: test.title.clone(),
-            requirements: test.requirements.clone(),
-            status,
-            duration_ms: 0,
-            messages,
-            evidence,
             expected_failure: self.options.selection.expected_failure(&test.id),
+            ..TestResult::of(test, status, messages, evidence)
         })
     }
 

@@ -123,6 +123,27 @@ pub struct TestResult {
     pub expected_failure: Option<String>,
 }
 
+impl TestResult {
+    /// `test`'s result, untimed and not on the expected-failure list.
+    pub fn of(
+        test: &crate::catalog::TestSpec,
+        status: Status,
+        messages: Vec<String>,
+        evidence: Vec<Exchange>,
+    ) -> Self {
+        Self {
+            id: test.id.clone(),
+            title: test.title.clone(),
+            requirements: test.requirements.clone(),
+            status,
+            duration_ms: 0,
+            messages,
+            evidence,
+            expected_failure: None,
+        }
+    }
+}
+
 /// A run's whole record: `results.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {

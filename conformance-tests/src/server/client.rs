@@ -27,6 +27,14 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// An answer's status and body as received (`null` when not JSON).
+    fn read(status: u16, bytes: &[u8]) -> Self {
+        Self {
+            status,
+            body: serde_json::from_slice(bytes).unwrap_or(Value::Null),
+        }
+    }
+
     /// The `errcode` of an error answer.
     pub fn errcode(&self) -> Option<&str> {
         self.body.get("errcode").and_then(Value::as_str)
@@ -189,10 +197,7 @@ impl Client {
                 body,
             )
             .map_err(Failure::Broken)?;
-        let answer = || Answer {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        };
+        let answer = || Answer::read(status, &bytes);
         if status >= 400 {
             return Err(Failure::Refused(answer()));
         }
@@ -225,10 +230,7 @@ impl Client {
         } else {
             self.exchange(trail, method, &url, &map, body)?
         };
-        Ok(Answer {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        })
+        Ok(Answer::read(status, &bytes))
     }
 
     /// Sends a request whose body the server may refuse on its length
@@ -245,10 +247,7 @@ impl Client {
     ) -> Result<Answer, String> {
         let map = header_map(token, headers, false)?;
         let (status, bytes) = self.verbatim(trail, method, path_and_query, &map, body, true)?;
-        Ok(Answer {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        })
+        Ok(Answer::read(status, &bytes))
     }
 
     /// Sends one request exactly as written, with `headers` (no library

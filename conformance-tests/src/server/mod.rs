@@ -244,7 +244,7 @@ fn setup_failed(catalog: &Catalog, options: &RunOptions, why: &str) -> Vec<TestR
         .iter()
         .filter(|test| selected(test, options))
         .map(|test| {
-            test_run::result(
+            TestResult::of(
                 test,
                 Status::Error,
                 vec![format!("setup failed: {why}")],

@@ -20,7 +20,7 @@ pub(super) fn run_test(bench: &Bench<'_>, product: &Product, test: &TestSpec) ->
     let started = Instant::now();
     let mut trail = Vec::new();
     let (status, messages) = exercise(bench, product, test, &mut trail);
-    let mut done = result(test, status, messages, trail);
+    let mut done = TestResult::of(test, status, messages, trail);
     done.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     done
 }
@@ -35,10 +35,15 @@ fn not_run(bench: &Bench<'_>, product: &Product, test: &TestSpec) -> Option<Test
             "this test does not look at a {} in active mode",
             target.as_str()
         );
-        return Some(result(test, Status::NotApplicable, vec![why], Vec::new()));
+        return Some(TestResult::of(
+            test,
+            Status::NotApplicable,
+            vec![why],
+            Vec::new(),
+        ));
     }
     if let Some(why) = &test.not_exercised {
-        return Some(result(
+        return Some(TestResult::of(
             test,
             Status::NotExercised,
             vec![why.clone()],
@@ -49,7 +54,7 @@ fn not_run(bench: &Bench<'_>, product: &Product, test: &TestSpec) -> Option<Test
         .needs
         .iter()
         .find_map(|need| lacking(bench, product, need).map(|why| (need, why)))?;
-    Some(result(
+    Some(TestResult::of(
         test,
         Status::NotExercised,
         vec![format!("needs {need}: {why}")],
@@ -105,24 +110,5 @@ fn exercise(
             Status::NotApplicable,
             vec!["a client test: run certify-client".to_owned()],
         ),
-    }
-}
-
-/// `test`'s result, untimed.
-pub(super) fn result(
-    test: &TestSpec,
-    status: Status,
-    messages: Vec<String>,
-    evidence: Vec<Exchange>,
-) -> TestResult {
-    TestResult {
-        id: test.id.clone(),
-        title: test.title.clone(),
-        requirements: test.requirements.clone(),
-        status,
-        duration_ms: 0,
-        messages,
-        evidence,
-        expected_failure: None,
     }
 }
