@@ -179,6 +179,12 @@ fn decision_entity(decision: &Decision, seq: u64) -> Value {
     if let Some(trace) = &decision.trace_id {
         details.push(detail("trace_id", trace));
     }
+    if let Some(destination) = decision.destination.as_ref().and_then(Peer::id) {
+        details.push(detail("destination", destination));
+    }
+    if let Some(rule) = &decision.by_gateway {
+        details.push(detail("by_gateway", rule));
+    }
     json!({
         "what": {"identifier": {"system": "urn:sectorgate:request-id", "value": decision.request_id}},
         "type": {

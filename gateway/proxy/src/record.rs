@@ -25,6 +25,10 @@ pub(crate) struct About<'a> {
     pub(crate) direction: Direction,
     pub(crate) endpoint: Option<String>,
     pub(crate) action: &'a str,
+    /// For an outbound request: the server it is sent to.
+    pub(crate) destination: Option<Peer>,
+    /// Set when the gateway makes the request itself: the rule that made it.
+    pub(crate) by_gateway: Option<&'static str>,
 }
 
 /// A decision that is durable; its outcome is still to be written.
@@ -186,6 +190,8 @@ fn decision_entry(
         peer,
         request_id: about.request_id.to_owned(),
         trace_id: about.trace_id.map(str::to_owned),
+        destination: about.destination,
+        by_gateway: about.by_gateway.map(str::to_owned),
     });
     (id, entry)
 }
@@ -277,6 +283,8 @@ pub(crate) fn edge_refusal(gateway: &Gateway, rule: &str, status: u16) -> String
     let about = About {
         request_id: &request_id,
         trace_id: None,
+        destination: None,
+        by_gateway: None,
         direction: Direction::Inbound,
         endpoint: None,
         action: "unparsed",

@@ -2,7 +2,8 @@
 //!
 //! They are exactly what `serde_json` writes for the record types (compact,
 //! fields in declaration order, `"v"` and `"type"` first, `None` as `null`
-//! except a server peer's absent fields, strings escaped by `serde_json`),
+//! except a server peer's absent fields and a decision's absent
+//! `destination` and `by_gateway`, strings escaped by `serde_json`),
 //! without the cost of serde's tagged and flattened maps: every request
 //! encodes two records. A test holds this writer to serde's output for
 //! every variant and for arbitrary strings.
@@ -77,6 +78,14 @@ impl Out {
         self.string(&decision.request_id);
         self.raw(",\"trace_id\":");
         self.optional_string(decision.trace_id.as_deref());
+        if let Some(destination) = &decision.destination {
+            self.raw(",\"destination\":");
+            self.peer(destination);
+        }
+        if let Some(rule) = &decision.by_gateway {
+            self.raw(",\"by_gateway\":");
+            self.string(rule);
+        }
     }
 
     fn peer(&mut self, peer: &Peer) {

@@ -56,6 +56,15 @@ pub struct Decision {
     pub request_id: String,
     /// The W3C trace id the request carried, if any.
     pub trace_id: Option<String>,
+    /// For an outbound request: the server it was sent to, named as a
+    /// server peer is (by name, or by pseudonym when server names are
+    /// personal). Absent from inbound records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<Peer>,
+    /// Set when the gateway made the request itself on `peer`'s behalf:
+    /// the id of the rule that made it (e.g. `redaction.cascade`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_gateway: Option<String>,
 }
 
 /// How the answer to a decided request ended, written after the answer.

@@ -25,6 +25,8 @@ pub(super) fn decision(id: &str, ts: i64) -> Entry {
         },
         request_id: "req-1".to_owned(),
         trace_id: None,
+        destination: None,
+        by_gateway: None,
     })
 }
 
@@ -260,6 +262,11 @@ fn the_encoder_writes_exactly_what_serde_writes() {
             peer,
             request_id: text(),
             trace_id: (round % 5 == 0).then(&mut text),
+            destination: (round % 4 == 1).then(|| Peer::Server {
+                name: Some(text()),
+                pseudonym: None,
+            }),
+            by_gateway: (round % 6 == 2).then(&mut text),
         });
         let outcome = Entry::Outcome(Outcome {
             decision: text(),

@@ -243,8 +243,16 @@ async fn outbound(
         verdict = decision.verdict_str(),
         "outbound federation request"
     );
-    let local = match peer::server(gateway, egress.federation.local().as_str(), now_ms()) {
-        Ok(local) => local,
+    // The record names both ends: the local server asks, the destination
+    // (or, when the request names none, the host it was tunnelled to) is asked.
+    let named = destination
+        .as_ref()
+        .map_or_else(|| target.host.clone(), ToString::to_string);
+    let now = now_ms();
+    let (local, to) = match peer::server(gateway, egress.federation.local().as_str(), now)
+        .and_then(|local| Ok((local, peer::server(gateway, &named, now)?)))
+    {
+        Ok(peers) => peers,
         Err(error) => {
             tracing::error!(%error, "no pseudonym for the audit record; refusing the request");
             return respond::fault(&Fault::AuditUnavailable, &request_id);
@@ -256,6 +264,8 @@ async fn outbound(
         direction: Direction::Outbound,
         endpoint: endpoint.clone(),
         action: "outbound",
+        destination: Some(to),
+        by_gateway: None,
     };
     let recorded = match record::settle(gateway, local, &decision, about).await {
         Ok(recorded) => recorded,

@@ -103,6 +103,8 @@ impl Inbound<'_> {
             direction: Direction::Inbound,
             endpoint: self.endpoint.take(),
             action: self.action,
+            destination: None,
+            by_gateway: None,
         }
     }
 
