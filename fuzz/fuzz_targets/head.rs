@@ -9,11 +9,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use sectorgate_action::{access_token, check_head, x_matrix};
-use sectorgate_proxy::framing::{Scan, Tracker};
+use sectorgate_proxy::framing::{Flaw, Scan, Tracker};
 
 /// Feeds `bytes` in pieces whose sizes cycle through `splits`; returns how
 /// many passed and the refusal, if any.
-fn feed(bytes: &[u8], splits: &[u8]) -> (usize, Option<&'static str>) {
+fn feed(bytes: &[u8], splits: &[u8]) -> (usize, Option<Flaw>) {
     let mut tracker = Tracker::new(512);
     let (mut passed, mut end) = (0, 0);
     for size in splits.iter().cycle() {
@@ -55,11 +55,13 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(bytes)
         && let Ok(uri) = text.parse::<http::Uri>()
     {
+        let lookup = sectorgate_action::Catalog::global().lookup(&http::Method::GET, uri.path());
         let _ = check_head(
             &http::Method::GET,
             &uri,
             http::Version::HTTP_11,
             &http::HeaderMap::new(),
+            &lookup,
         );
     }
 });

@@ -446,7 +446,7 @@ catalog! {
     (client kick_user [membership::kick_user::v3])
     (client leave_room [membership::leave_room::v3] parse::client::leave_room)
     (client unban_user [membership::unban_user::v3])
-    (client get_message_events [message::get_message_events::v3])
+    (client get_message_events [message::get_message_events::v3] parse::client::messages)
     (client send_message_event [message::send_message_event::v3] parse::client::send_message_event)
     (client get_all_delayed_events [delayed_events::get_all_delayed_events::unstable])
     (client get_delayed_event [delayed_events::get_delayed_event::unstable])

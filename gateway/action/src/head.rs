@@ -2,13 +2,21 @@
 //! `Host`, `Connection` and `Transfer-Encoding`.
 //!
 //! What passes here reads the same to every hop behind the gateway: the path
-//! has no dot segments, encoded separators, NUL or bad escapes that another
-//! hop could resolve into a different endpoint than the one decided on, and
-//! the framing headers leave no doubt about where the body ends.
+//! has no dot segments, encoded separators, NUL, raw non-ASCII or bad
+//! escapes that another hop could resolve into a different endpoint than
+//! the one decided on, the query no NUL, and the framing headers leave no
+//! doubt about where the body ends.
+//!
+//! An encoded slash (`%2F`) is an ordinary character inside a parameter of
+//! a Matrix route (a Megolm session id, a state key): the homeserver splits
+//! the raw path on `/` first and decodes each segment after, and so does
+//! the catalog. Anywhere else it is refused.
 
 use http::header::{CONNECTION, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Uri, Version};
 use percent_encoding::percent_decode;
+
+use crate::catalog::Lookup;
 
 /// Why a request head is refused before routing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +27,9 @@ pub enum HeadError {
     /// A path that could read differently to another hop.
     #[error("malformed request path: {0}")]
     Path(&'static str),
+    /// A query that could read differently to another hop.
+    #[error("malformed query: {0}")]
+    Query(&'static str),
     /// A missing, repeated or malformed `Host`, or one that disagrees with
     /// the request target.
     #[error("bad Host header: {0}")]
@@ -66,35 +77,72 @@ const PROTECTED: [&str; 12] = [
     "tracestate",
 ];
 
-/// Checks a request head. The first problem found is returned.
+/// Checks a request head; `lookup` is the catalog's answer for its method
+/// and path. The first problem found is returned.
 pub fn check_head(
     method: &Method,
     uri: &Uri,
     version: Version,
     headers: &HeaderMap,
+    lookup: &Lookup<'_>,
 ) -> Result<(), HeadError> {
     if !MATRIX_METHODS.contains(method) {
         return Err(HeadError::Method(method.clone()));
     }
-    check_path(uri.path())?;
+    let shape = check_path(uri.path())?;
+    // A route's literal segments have no `%`: on a path the catalog
+    // matched, every encoded slash is inside a parameter.
+    if shape.encoded_slash && !matches!(lookup, Lookup::Found(_) | Lookup::Preflight(_)) {
+        return Err(HeadError::Path("encoded slash outside a route parameter"));
+    }
+    if let Some(query) = uri.query() {
+        check_query(query)?;
+    }
     check_host(uri, version, headers)?;
     check_connection(headers)?;
     check_transfer_encoding(headers)
 }
 
-/// Checks a request path: origin-form, every escape well formed, and no
-/// segment that any hop could resolve, split or truncate.
-pub fn check_path(path: &str) -> Result<(), HeadError> {
+/// What [`check_path`] saw of a path that passed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathShape {
+    /// Some segment holds an encoded slash (`%2F`): fine only inside a
+    /// route's parameter.
+    pub encoded_slash: bool,
+}
+
+/// Checks a request path: origin-form, ASCII, every escape well formed, and
+/// no segment that any hop could resolve, split or truncate.
+pub fn check_path(path: &str) -> Result<PathShape, HeadError> {
     let Some(rest) = path.strip_prefix('/') else {
         return Err(HeadError::Path("not an absolute path"));
     };
+    let mut shape = PathShape::default();
     for segment in rest.split('/') {
-        check_segment(segment.as_bytes())?;
+        shape.encoded_slash |= check_segment(segment.as_bytes())?;
+    }
+    Ok(shape)
+}
+
+/// Checks a query: ASCII, and no parameter that decodes to a NUL, which
+/// some hops read as the end of the value and others do not.
+fn check_query(query: &str) -> Result<(), HeadError> {
+    if !query.is_ascii() {
+        return Err(HeadError::Query("raw non-ASCII byte"));
+    }
+    let nul = query
+        .as_bytes()
+        .windows(3)
+        .any(|window| window[0] == b'%' && window[1] == b'0' && window[2] == b'0');
+    if nul {
+        return Err(HeadError::Query("NUL"));
     }
     Ok(())
 }
 
-fn check_segment(raw: &[u8]) -> Result<(), HeadError> {
+/// Checks one segment; whether it holds an encoded slash.
+fn check_segment(raw: &[u8]) -> Result<bool, HeadError> {
+    let mut encoded_slash = false;
     // Whether some byte, once decoded, is not ASCII: only then can the
     // segment fail to be UTF-8.
     let mut wide = false;
@@ -109,11 +157,15 @@ fn check_segment(raw: &[u8]) -> Result<(), HeadError> {
                 };
                 at += 2;
                 match high << 4 | low {
-                    b'/' => return Err(HeadError::Path("encoded slash")),
+                    b'/' => {
+                        encoded_slash = true;
+                        b'/'
+                    }
                     b'\\' => return Err(HeadError::Path("encoded backslash")),
                     byte => byte,
                 }
             }
+            byte if byte >= 0x80 => return Err(HeadError::Path("raw non-ASCII byte")),
             b'\\' => return Err(HeadError::Path("backslash")),
             b';' => return Err(HeadError::Path("path parameter (;)")),
             byte => byte,
@@ -134,7 +186,7 @@ fn check_segment(raw: &[u8]) -> Result<(), HeadError> {
     if wide && decoded().decode_utf8().is_err() {
         return Err(HeadError::Path("escapes that are not UTF-8"));
     }
-    Ok(())
+    Ok(encoded_slash)
 }
 
 fn hex(byte: u8) -> Option<u8> {
@@ -203,7 +255,7 @@ mod tests {
     use http::HeaderValue;
 
     fn path(path: &str) -> Result<(), HeadError> {
-        check_path(path)
+        check_path(path).map(|_| ())
     }
 
     #[test]
@@ -228,8 +280,7 @@ mod tests {
             ("/_synapse/client/./x", "dot segment"),
             ("/_synapse/client/%2E%2E/admin", "dot segment"),
             ("/_synapse/client/.%2e/admin", "dot segment"),
-            ("/_synapse/client/..%2Fadmin", "encoded slash"),
-            ("/_synapse/client/x%2fy", "encoded slash"),
+            ("/_matrix/client/v3/profile/@j\u{fc}rgen:hs", "raw non-ASCII byte"),
             ("/_synapse/client/..\\admin", "backslash"),
             ("/_synapse/client/x%5Cy", "encoded backslash"),
             ("/_synapse/client/x;y=1", "path parameter (;)"),
@@ -257,7 +308,44 @@ mod tests {
         for (name, value) in headers {
             map.append(*name, HeaderValue::from_static(value));
         }
-        check_head(&method, &uri.parse().expect("uri"), version, &map)
+        let uri: Uri = uri.parse().expect("uri");
+        let lookup = crate::Catalog::global().lookup(&method, uri.path());
+        check_head(&method, &uri, version, &map, &lookup)
+    }
+
+    #[test]
+    fn an_encoded_slash_passes_only_inside_a_route_parameter() {
+        let get = |method: Method, uri: &str| head(method, uri, Version::HTTP_11, &[("host", "h")]);
+        let session = "/_matrix/client/v3/room_keys/keys/!r:hs/ab%2Fcd?version=1";
+        assert_eq!(check_path(session.split('?').next().expect("path")).map(|s| s.encoded_slash), Ok(true));
+        assert_eq!(get(Method::PUT, session), Ok(()));
+        assert_eq!(get(Method::OPTIONS, session), Ok(()));
+        assert_eq!(
+            get(Method::PUT, "/_matrix/client/v3/rooms/!r:hs/state/m.x/a%2Fb"),
+            Ok(())
+        );
+        for outside in [
+            "/_synapse/client/..%2Fadmin/v1/server_version",
+            "/_matrix/client/v3%2Fversions",
+            "/_matrix%2Fclient/versions",
+        ] {
+            assert_eq!(
+                get(Method::GET, outside),
+                Err(HeadError::Path("encoded slash outside a route parameter")),
+                "{outside}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_query_is_ascii_without_nul() {
+        let get = |uri: &str| head(Method::GET, uri, Version::HTTP_11, &[("host", "h")]);
+        assert_eq!(get("/_matrix/client/v3/publicRooms?server=a%20b&limit=10"), Ok(()));
+        assert_eq!(get("/_matrix/client/v3/publicRooms?server=hs%00.evil"), Err(HeadError::Query("NUL")));
+        assert_eq!(get("/_matrix/client/v3/publicRooms?server=h\u{e9}"), Err(HeadError::Query("raw non-ASCII byte")));
+        // `%000` is a NUL and a `0`; `%2500` is a `%` and `00`.
+        assert_eq!(get("/x?a=%000"), Err(HeadError::Query("NUL")));
+        assert_eq!(get("/x?a=%2500"), Ok(()));
     }
 
     #[test]

@@ -617,3 +617,36 @@ fn x_matrix_authorization_is_read_strictly() {
         );
     }
 }
+
+#[test]
+fn an_encoded_slash_inside_a_parameter_is_part_of_its_value() {
+    let uri = "/_matrix/client/v3/rooms/!room:example.org/state/m.room.x/a%2Fb";
+    match action(Method::PUT, uri, "{}") {
+        Action::SendStateEvent { state_key, .. } => assert_eq!(state_key, "a/b"),
+        other => panic!("unexpected {other:?}"),
+    }
+    let backup = "/_matrix/client/v3/room_keys/keys/!room:example.org/ab%2Fcd%2Bef?version=1";
+    let classified = run(Method::PUT, backup, r#"{"first_message_index":0,"forwarded_count":0,"is_verified":false,"session_data":{}}"#)
+        .expect("a session id with a slash");
+    assert_eq!(
+        classified.endpoint,
+        Some(Endpoint::client("add_backup_keys_for_session"))
+    );
+}
+
+#[test]
+fn messages_without_dir_are_read_as_the_older_versions_said() {
+    let room = "/_matrix/client/v3/rooms/!room:example.org/messages";
+    for query in ["", "?from=t1&limit=10", "?dir=b", "?limit=1&dir=f"] {
+        let classified = run(Method::GET, &format!("{room}{query}"), "").expect(query);
+        assert_eq!(
+            classified.endpoint,
+            Some(Endpoint::client("get_message_events")),
+            "{query}"
+        );
+    }
+    assert!(matches!(
+        run(Method::GET, &format!("{room}?dir=sideways"), ""),
+        Err(ClassifyError::InvalidParam(_))
+    ));
+}

@@ -121,6 +121,7 @@ pub fn plan(arrival: &Arrival<'_>, profile: &Profile) -> Result<Plan, Refused> {
         arrival.uri,
         arrival.version,
         arrival.headers,
+        arrival.lookup,
     ) {
         let gate = Gate::Head {
             closes_connection: error.closes_connection(),

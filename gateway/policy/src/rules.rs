@@ -15,9 +15,12 @@ pub const ENDPOINT_UNRECOGNIZED: RuleId = RuleId::builtin("endpoint.unrecognized
 pub const HOMESERVER_PATH: RuleId = RuleId::builtin("endpoint.homeserver_path");
 /// A known path called with the wrong method.
 pub const METHOD_NOT_ALLOWED: RuleId = RuleId::builtin("request.method_not_allowed");
-/// A request path another hop could resolve differently (dot segments,
-/// encoded slashes, NUL, bad escapes, …).
+/// A request target another hop could resolve differently (dot segments,
+/// encoded slashes outside a route parameter, NUL, raw non-ASCII, bad
+/// escapes, a fragment, …).
 pub const PATH_MALFORMED: RuleId = RuleId::builtin("request.path_malformed");
+/// A query another hop could read differently (a NUL, raw non-ASCII).
+pub const QUERY_MALFORMED: RuleId = RuleId::builtin("request.query_malformed");
 /// A missing, repeated or malformed `Host`.
 pub const HOST_INVALID: RuleId = RuleId::builtin("request.host_invalid");
 /// A `Connection` header naming an end-to-end header.

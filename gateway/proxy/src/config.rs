@@ -72,4 +72,7 @@ pub struct ProxyConfig {
     pub appservices: Vec<(String, String)>,
     /// Request rates per client address and per federation origin.
     pub rate_limits: RateLimits,
+    /// The gateway's own answer to `GET /.well-known/matrix/support`; the
+    /// request is forwarded when `None`.
+    pub support: Option<bytes::Bytes>,
 }

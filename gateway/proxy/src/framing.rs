@@ -4,7 +4,9 @@
 //! it accepts a bare LF as a line end and, given both `Content-Length` and
 //! `Transfer-Encoding`, drops the length and reads chunks. A proxy whose
 //! reading may differ from the next hop's must refuse such a request
-//! instead (RFC 9112 §2.2, §6.3). [`Tracker`] follows the framing of every
+//! instead (RFC 9112 §2.2, §6.3). Likewise the request target: `http`
+//! drops a fragment (`#…`) silently, so the request decided on would not
+//! be the one sent. [`Tracker`] follows the framing of every
 //! request on a connection: it holds each request head back until the
 //! whole head has arrived and passed, and lets body bytes through as they
 //! come, counting them to know where the next head begins. It only reads;
@@ -18,8 +20,36 @@ pub enum Scan {
     /// The first `n` bytes may be passed on; the rest must wait for more.
     Pass(usize),
     /// The first `n` bytes may be passed on; the head after them is refused
-    /// for `reason`, and nothing after it may be.
-    Refuse(usize, &'static str),
+    /// for the flaw, and nothing after it may be.
+    Refuse(usize, Flaw),
+}
+
+/// Why a head is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flaw {
+    /// Where the body ends is not unambiguous.
+    Framing(&'static str),
+    /// The request target holds what a parser would drop.
+    Target(&'static str),
+}
+
+impl Flaw {
+    /// The rule that refuses it.
+    pub fn rule(self) -> sectorgate_policy::RuleId {
+        use sectorgate_policy::rules;
+        match self {
+            Self::Framing(_) => rules::FRAMING_INVALID,
+            Self::Target(_) => rules::PATH_MALFORMED,
+        }
+    }
+
+    /// What is wrong, for the client.
+    pub fn message(self) -> String {
+        match self {
+            Self::Framing(reason) => format!("ambiguous request framing: {reason}"),
+            Self::Target(reason) => format!("malformed request target: {reason}"),
+        }
+    }
 }
 
 /// The framing state of one connection.
@@ -110,7 +140,7 @@ impl Tracker {
 
     /// A whole head at the start of `bytes`: its length once it has passed,
     /// `None` while it is incomplete.
-    fn head(&mut self, bytes: &[u8]) -> Result<Option<usize>, &'static str> {
+    fn head(&mut self, bytes: &[u8]) -> Result<Option<usize>, Flaw> {
         // An empty line before the request line is ignored (RFC 9112 §2.2).
         if bytes.starts_with(b"\r\n") {
             self.head_seen = 0;
@@ -133,7 +163,7 @@ impl Tracker {
                 continue;
             }
             if at == 0 || window[at - 1] != b'\r' {
-                return Err("a line ends in a bare LF");
+                return Err(Flaw::Framing("a line ends in a bare LF"));
             }
             if window[..=at].ends_with(b"\r\n\r\n") {
                 end = Some(at + 1);
@@ -150,7 +180,8 @@ impl Tracker {
             return Ok(None);
         };
         self.head_seen = 0;
-        self.phase = body_framing(&bytes[..end])?;
+        request_target(&bytes[..end])?;
+        self.phase = body_framing(&bytes[..end]).map_err(Flaw::Framing)?;
         Ok(Some(end))
     }
 
@@ -202,6 +233,18 @@ fn next_chunk_state(chunk: Chunk, byte: u8) -> Option<Chunk> {
         (Chunk::TrailerLf, b'\n') => Some(Chunk::TrailerStart),
         _ => None,
     }
+}
+
+/// The request line's target has no fragment: RFC 9112 §3.2 has none in a
+/// request target, and `http` would drop it without a word.
+fn request_target(head: &[u8]) -> Result<(), Flaw> {
+    let line = head.split(|byte| *byte == b'\r').next().unwrap_or_default();
+    let mut parts = line.split(|byte| *byte == b' ');
+    let target = parts.nth(1).unwrap_or_default();
+    if target.contains(&b'#') {
+        return Err(Flaw::Target("a fragment (#) in the request target"));
+    }
+    Ok(())
 }
 
 /// How the body after a complete `head` is framed, or why the head is
@@ -323,9 +366,27 @@ mod tests {
         ] {
             // A good request first: it passes; the bad head after it does not.
             let all = [GET, bytes].concat();
-            assert_eq!(scan_all(&all), Scan::Refuse(GET.len(), reason), "{all:?}");
-            assert_eq!(trickle(&all), Scan::Refuse(GET.len(), reason), "{all:?}");
+            let flaw = Flaw::Framing(reason);
+            assert_eq!(scan_all(&all), Scan::Refuse(GET.len(), flaw), "{all:?}");
+            assert_eq!(trickle(&all), Scan::Refuse(GET.len(), flaw), "{all:?}");
         }
+    }
+
+    #[test]
+    fn a_fragment_in_the_request_target_is_refused_at_its_head() {
+        let fragment = Flaw::Target("a fragment (#) in the request target");
+        for bytes in [
+            &b"GET /a#b HTTP/1.1\r\nhost: h\r\n\r\n"[..],
+            b"GET /a?x=1#b HTTP/1.1\r\nhost: h\r\n\r\n",
+            b"GET http://h/a# HTTP/1.1\r\nhost: h\r\n\r\n",
+        ] {
+            let all = [GET, bytes].concat();
+            assert_eq!(scan_all(&all), Scan::Refuse(GET.len(), fragment), "{all:?}");
+            assert_eq!(trickle(&all), Scan::Refuse(GET.len(), fragment), "{all:?}");
+        }
+        // A `#` in a header or a body is not the target's.
+        let fine = b"PUT /a HTTP/1.1\r\nx-tag: #1\r\ncontent-length: 1\r\n\r\n#";
+        assert_eq!(scan_all(fine), Scan::Pass(fine.len()));
     }
 
     #[test]

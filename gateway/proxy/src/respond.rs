@@ -76,6 +76,11 @@ pub fn denial(denial: &Denial, rule: &str, request_id: &str) -> Response {
     response
 }
 
+/// An answer the gateway gives itself, from its configuration.
+pub fn served(body: bytes::Bytes, request_id: &str) -> Response {
+    json_response(StatusCode::OK, body, request_id)
+}
+
 /// The response for a fault.
 pub fn fault(fault: &Fault, request_id: &str) -> Response {
     let (status, errcode, message) = match fault {
@@ -168,8 +173,8 @@ fn matrix_error(
     json_response(status, error_body(errcode, message, rule), request_id)
 }
 
-fn json_response(status: StatusCode, body: String, request_id: &str) -> Response {
-    let mut response = Response::new(Body::from(body));
+fn json_response(status: StatusCode, body: impl Into<Body>, request_id: &str) -> Response {
+    let mut response = Response::new(body.into());
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(

@@ -103,6 +103,7 @@ async fn gateway_with(homeserver: &str, dir: &tempfile::TempDir, profile: &str) 
         appservice_token: None,
         appservices: Vec::new(),
         rate_limits: sectorgate_proxy::RateLimits::default(),
+        support: None,
     };
     let gateway = Gateway::new(
         config,

@@ -44,12 +44,23 @@ async fn federation_status(State(Admin { federation, .. }): State<Admin>) -> Res
     };
     let allowlist = federation.allowlist();
     let now = std::time::SystemTime::now();
+    // The local server is always a member, whatever the lists say.
+    let local = federation.local().to_string();
+    let entries: Vec<String> = std::iter::once(local.clone())
+        .chain(
+            allowlist
+                .patterns()
+                .iter()
+                .map(ToString::to_string)
+                .filter(|entry| *entry != local),
+        )
+        .collect();
     Json(json!({
         "enabled": true,
         "server_name": federation.local(),
         "allowlist": {
             "sources": allowlist.sources(),
-            "entries": allowlist.patterns().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "entries": entries,
             "stale": allowlist.is_stale(),
         },
         "signed_list": federation.signed_list().map(|list| list.status(now)),

@@ -17,6 +17,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use sectorgate_policy::{RuleId, rules};
 use sectorgate_proxy::connection::{accept_next, cause};
+use sectorgate_proxy::framing::Flaw;
 use sectorgate_proxy::{Gateway, Serves, respond};
 use std::net::SocketAddr;
 
@@ -233,15 +234,19 @@ async fn handshake(
     }
 }
 
-/// Records a request head refused on its framing, and returns its answer.
-fn framing_refusal(audit: Option<&Gateway>, reason: &'static str) -> Vec<u8> {
-    let rule = rules::FRAMING_INVALID;
+/// Records a request head refused before hyper (its framing or its
+/// target), and returns its answer.
+fn framing_refusal(audit: Option<&Gateway>, flaw: Flaw) -> Vec<u8> {
+    let rule = flaw.rule();
     let status = StatusCode::BAD_REQUEST;
     let request_id = audit.map_or_else(String::new, |gateway| {
         gateway.record_edge_refusal(rule.as_str(), status.as_u16())
     });
-    let message = format!("ambiguous request framing: {reason}");
-    respond::raw_refusal(status, "M_UNKNOWN", &message, rule.as_str(), &request_id)
+    let errcode = match flaw {
+        Flaw::Framing(_) => "M_UNKNOWN",
+        Flaw::Target(_) => "M_UNRECOGNIZED",
+    };
+    respond::raw_refusal(status, errcode, &flaw.message(), rule.as_str(), &request_id)
 }
 
 /// The rule and status of a request the connection layer refused, from the

@@ -100,6 +100,7 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
         appservices,
         federation: federation_parts,
         egress_ca,
+        support,
     } = loaded;
     let pseudonyms = audit::pseudonyms(&config)?;
     let store = audit::store(&config).await?;
@@ -112,6 +113,7 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
         appservice_token,
         appservices,
         rate_limits: config.rate_limits.to_proxy(),
+        support: support.map(Into::into),
     };
     if profile.shadow {
         tracing::warn!(profile = %profile.id, "the profile is in SHADOW mode: its denials are recorded, and the requests forwarded anyway");

@@ -20,13 +20,13 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-use sectorgate_proxy::framing::{Scan, Tracker};
+use sectorgate_proxy::framing::{Flaw, Scan, Tracker};
 
 /// How many bytes one read asks for while a head is held back.
 const READ_SIZE: usize = 8 * 1024;
 
 /// A connection checked by a [`Tracker`]. `refuse` is called once, with
-/// the reason, when a head is refused, and returns the answer to send.
+/// the flaw, when a head is refused, and returns the answer to send.
 pub(crate) struct Strict<T, F> {
     io: T,
     tracker: Tracker,
@@ -42,7 +42,7 @@ pub(crate) struct Strict<T, F> {
     first_head: Option<Pin<Box<Sleep>>>,
 }
 
-impl<T, F: FnMut(&'static str) -> Vec<u8>> Strict<T, F> {
+impl<T, F: FnMut(Flaw) -> Vec<u8>> Strict<T, F> {
     /// Checks the requests on `io`, whose heads may be `max_head` bytes and
     /// whose first head must be whole within `head_timeout`.
     pub(crate) fn new(io: T, max_head: usize, head_timeout: Duration, refuse: F) -> Self {
@@ -76,16 +76,16 @@ impl<T, F: FnMut(&'static str) -> Vec<u8>> Strict<T, F> {
     fn apply(&mut self, scan: Scan) -> usize {
         match scan {
             Scan::Pass(passed) => passed,
-            Scan::Refuse(passed, reason) => {
-                tracing::info!(reason, "request refused: ambiguous framing");
-                self.answer = Some(((self.refuse)(reason), 0));
+            Scan::Refuse(passed, flaw) => {
+                tracing::info!(?flaw, "request refused before hyper");
+                self.answer = Some(((self.refuse)(flaw), 0));
                 passed
             }
         }
     }
 }
 
-impl<T: AsyncRead + Unpin, F: FnMut(&'static str) -> Vec<u8> + Unpin> AsyncRead for Strict<T, F> {
+impl<T: AsyncRead + Unpin, F: FnMut(Flaw) -> Vec<u8> + Unpin> AsyncRead for Strict<T, F> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -227,8 +227,8 @@ mod tests {
         let (client, server) = tokio::io::duplex(64);
         let (mut client_read, mut client_write) = tokio::io::split(client);
         let timeout = Duration::from_secs(5);
-        let mut strict = Strict::new(server, 1024, timeout, |reason: &'static str| {
-            format!("refused: {reason}").into_bytes()
+        let mut strict = Strict::new(server, 1024, timeout, |flaw: Flaw| {
+            format!("refused: {}", flaw.message()).into_bytes()
         });
         let chunks: Vec<Vec<u8>> = chunks.iter().map(|chunk| chunk.to_vec()).collect();
         let writer = tokio::spawn(async move {
@@ -280,7 +280,7 @@ mod tests {
     async fn a_first_head_not_whole_in_time_ends_the_connection() {
         let (mut client, server) = tokio::io::duplex(64);
         let timeout = Duration::from_secs(5);
-        let mut strict = Strict::new(server, 1024, timeout, |_: &'static str| Vec::new());
+        let mut strict = Strict::new(server, 1024, timeout, |_: Flaw| Vec::new());
         client
             .write_all(b"GET /a HTTP/1.1\r\n")
             .await
@@ -294,7 +294,7 @@ mod tests {
         assert!(passed.is_empty());
         // Once a head has passed, waiting is hyper's business.
         let (mut client, server) = tokio::io::duplex(64);
-        let mut strict = Strict::new(server, 1024, timeout, |_: &'static str| Vec::new());
+        let mut strict = Strict::new(server, 1024, timeout, |_: Flaw| Vec::new());
         client.write_all(GOOD).await.expect("write");
         let mut first = vec![0; GOOD.len()];
         strict.read_exact(&mut first).await.expect("the head");
@@ -309,7 +309,7 @@ mod tests {
     async fn a_read_into_a_full_buffer_is_not_the_end() {
         let (mut client, server) = tokio::io::duplex(64);
         let timeout = Duration::from_secs(5);
-        let mut strict = Strict::new(server, 1024, timeout, |_: &'static str| Vec::new());
+        let mut strict = Strict::new(server, 1024, timeout, |_: Flaw| Vec::new());
         client.write_all(GOOD).await.expect("write");
         let mut none: [u8; 0] = [];
         let mut full = ReadBuf::new(&mut none);

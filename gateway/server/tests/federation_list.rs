@@ -111,6 +111,15 @@ fn a_signed_list_admits_refuses_bad_updates_and_closes_federation_when_stale() {
         "the list was not loaded: {}",
         status(&gateway)
     );
+    // The local server is a member, listed first, besides the list's servers.
+    let entries = status(&gateway)["allowlist"]["entries"].clone();
+    assert_eq!(entries[0], LOCAL, "{entries}");
+    assert!(
+        entries
+            .as_array()
+            .is_some_and(|all| all.iter().any(|entry| entry == "kasse.example.org")),
+        "{entries}"
+    );
     assert_eq!(
         ask(&peer, &gateway),
         (502, "upstream.unreachable".to_owned())

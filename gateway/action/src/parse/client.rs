@@ -81,6 +81,33 @@ pub(crate) fn legacy(request: Http<'_>, _args: &[&str]) -> Parsed {
     }
 }
 
+/// `GET /_matrix/client/v3/rooms/{roomId}/messages`. `dir` has been
+/// required since spec v1.4; clients written before omit it, and
+/// homeservers still take that as forwards, as the older versions said.
+/// Only the parse fills it in: the request is forwarded as it came.
+pub(crate) fn messages(request: Http<'_>, args: &[&str]) -> Parsed {
+    let query = request.uri().query().unwrap_or_default();
+    let has_dir = query
+        .split('&')
+        .any(|pair| pair == "dir" || pair.starts_with("dir="));
+    let request = if has_dir {
+        request
+    } else {
+        let path = request.uri().path();
+        let uri = match query {
+            "" => format!("{path}?dir=f"),
+            query => format!("{path}?{query}&dir=f"),
+        };
+        let (mut parts, body) = request.into_parts();
+        parts.uri = uri
+            .parse()
+            .map_err(|error: http::uri::InvalidUri| ClassifyError::InvalidParam(error.to_string()))?;
+        http::Request::from_parts(parts, body)
+    };
+    let _: api::message::get_message_events::v3::Request = ruma(request, args)?;
+    Ok(Action::Other)
+}
+
 /// `POST /_matrix/client/v3/createRoom`
 pub(crate) fn create_room(request: Http<'_>, args: &[&str]) -> Parsed {
     let body = raw_body(request.body())?;

@@ -12,6 +12,7 @@ pub fn decide_bad_head(error: &HeadError) -> Decision {
     let (rule, status, errcode): (RuleId, u16, &'static str) = match error {
         HeadError::Method(_) => (rules::METHOD_NOT_ALLOWED, 405, "M_UNRECOGNIZED"),
         HeadError::Path(_) => (rules::PATH_MALFORMED, 400, "M_UNRECOGNIZED"),
+        HeadError::Query(_) => (rules::QUERY_MALFORMED, 400, "M_INVALID_PARAM"),
         HeadError::Host(_) => (rules::HOST_INVALID, 400, "M_UNKNOWN"),
         HeadError::Connection(_) => (rules::CONNECTION_INVALID, 400, "M_UNKNOWN"),
         HeadError::TransferEncoding => (rules::FRAMING_INVALID, 400, "M_UNKNOWN"),

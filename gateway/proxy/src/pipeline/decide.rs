@@ -2,14 +2,16 @@
 //! homeserver is asked what the profile needs to know of it, and the pure
 //! policy decides.
 
+use bytes::Bytes;
 use ruma::OwnedUserId;
-use sectorgate_action::{Classified, ClassifyError, Lookup, classify_lookup};
+use sectorgate_action::{Classified, ClassifyError, Endpoint, Lookup, classify_lookup};
 use sectorgate_audit::{Peer, now_ms};
 use sectorgate_policy::{Context, Decision, Peer as PolicyPeer, decide_input_error, needs};
 
 use super::accept::Received;
 use super::{Inbound, Refusal};
 use crate::facts::{Asker, Gathered};
+use crate::ProxyConfig;
 use crate::learn::Learned;
 use crate::rewrite::Reshape;
 
@@ -18,6 +20,17 @@ pub(super) struct Decided {
     pub(super) decision: Decision,
     pub(super) learned: Learned,
     pub(super) reshape: Reshape,
+    /// The gateway's own answer, for an endpoint it serves from its
+    /// configuration (`/.well-known/matrix/support`): not forwarded.
+    pub(super) served: Option<Bytes>,
+}
+
+/// The gateway's own answer to `classified`, if it serves it.
+fn served(classified: &Classified, config: &ProxyConfig) -> Option<Bytes> {
+    let support = Endpoint::client("discover_support");
+    (classified.endpoint == Some(support))
+        .then(|| config.support.clone())
+        .flatten()
 }
 
 /// Classifies a received request.
@@ -59,6 +72,7 @@ pub(super) async fn decide(
                 decision: decide_input_error(&error),
                 learned: Learned::Nothing,
                 reshape: Reshape::AsIs,
+                served: None,
             });
         }
     };
@@ -89,6 +103,7 @@ pub(super) async fn decide(
     Ok(Decided {
         learned: Learned::from(&classified, &gateway.profile, amended),
         reshape: Reshape::of(&classified.action),
+        served: served(&classified, &gateway.config),
         decision,
     })
 }

@@ -167,7 +167,8 @@ async fn steps(
 
 /// The *forward* step: the request as accepted (or as the profile amended
 /// it) to the homeserver, and its answer back, learned from and reshaped
-/// as the decision said.
+/// as the decision said; or the gateway's own answer, for what it serves
+/// itself.
 async fn forward(
     inbound: &Inbound<'_>,
     received: Received<'_>,
@@ -176,6 +177,9 @@ async fn forward(
     recorded: Recorded,
 ) -> Response {
     let (gateway, request_id) = (inbound.gateway, inbound.request_id);
+    if let Some(body) = decided.served {
+        return recorded.answer(respond::served(body, request_id), None);
+    }
     let Received {
         mut parts,
         buffered,

@@ -14,6 +14,7 @@ mod limits;
 mod listen;
 mod profile;
 mod record;
+mod support;
 mod telemetry;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub(crate) use limits::RateLimits;
 pub(crate) use listen::{Listen, ListenerConfig};
 pub(crate) use profile::ProfileChoice;
 pub(crate) use record::RecordConfig;
+pub(crate) use support::Support;
 pub(crate) use telemetry::{LogFormat, Telemetry};
 
 /// The whole configuration.
@@ -55,6 +57,8 @@ pub(crate) struct Config {
     pub(crate) egress: Option<EgressConfig>,
     /// Capture one test user's exchanges for client certification.
     pub(crate) record: Option<RecordConfig>,
+    /// Who to contact about this homeserver (`/.well-known/matrix/support`).
+    pub(crate) support: Option<Support>,
 }
 
 /// Why the configuration is unusable.
@@ -144,6 +148,7 @@ impl Config {
                 ));
             }
         };
+        let support = self.support.as_ref().map(Support::body).transpose()?;
         let appservice_token = self.homeserver.appservice_token()?;
         if profile.invites.permissions.is_some() && appservice_token.is_none() {
             return Err(ConfigError::Invalid(format!(
@@ -159,6 +164,7 @@ impl Config {
             appservices,
             federation,
             egress_ca,
+            support,
         })
     }
 }
@@ -178,6 +184,8 @@ pub(crate) struct Loaded {
     pub(crate) federation: Option<FederationParts>,
     /// The egress CA's certificate and key (PEM).
     pub(crate) egress_ca: Option<(String, String)>,
+    /// The answer to `/.well-known/matrix/support`, when configured.
+    pub(crate) support: Option<Vec<u8>>,
 }
 
 #[cfg(test)]
@@ -205,6 +213,25 @@ mod tests {
         let token = token_file();
         config.homeserver.appservice_token_file = Some(token.path().to_owned());
         config.check().expect("the example checks");
+    }
+
+    #[test]
+    fn the_example_shows_the_defaults_except_where_it_says_there_is_none() {
+        let text = std::fs::read_to_string(example()).expect("example");
+        let mut config = Config::parse(&text).expect("example parses");
+        // Each key without a default says so in the comment just above it.
+        let lines: Vec<&str> = text.lines().collect();
+        for (at, line) in lines.iter().enumerate() {
+            if line.starts_with("appservice_token_file") {
+                let above = lines[..at].iter().rev().take_while(|l| l.starts_with('#'));
+                assert!(
+                    above.into_iter().any(|l| l.contains("No default")),
+                    "{line}: the example does not say it has no default"
+                );
+            }
+        }
+        config.homeserver.appservice_token_file = None;
+        assert_eq!(format!("{config:?}"), format!("{:?}", Config::default()));
     }
 
     #[test]
