@@ -336,17 +336,20 @@ fn three_synapses_federate_only_inside_the_allowlist() {
 
     // hs1's own federation goes through the egress: to hs2 it passes and is
     // audited; to hs3 it is refused before it leaves.
-    let outbound = |rule: &str, endpoint: &str| {
+    // Each outbound record names the server the request was for.
+    let outbound = |rule: &str, endpoint: &str, destination: &str| {
         world.gateway.audit_records().into_iter().any(|record| {
             record.action == "outbound"
                 && record.rule == rule
                 && record.endpoint.as_deref() == Some(endpoint)
+                && record.destination.as_ref().and_then(|to| to.id()) == Some(destination)
         })
     };
     assert!(
         outbound(
             "federation.outbound_allowed",
-            "federation.send_transaction_message"
+            "federation.send_transaction_message",
+            &world.hs2_name,
         ),
         "hs1's transactions to hs2 are not audited as outbound"
     );
@@ -360,7 +363,8 @@ fn three_synapses_federate_only_inside_the_allowlist() {
     assert!(
         outbound(
             "federation.destination_not_allowed",
-            "federation.get_room_information"
+            "federation.get_room_information",
+            &world.hs3_name,
         ),
         "hs1's request to hs3 was not refused by the egress"
     );

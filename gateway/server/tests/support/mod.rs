@@ -196,6 +196,29 @@ impl Synapse {
         std::fs::read_to_string(&self.access_log).unwrap_or_default()
     }
 
+    /// How many files Synapse's media store holds (every upload it took
+    /// whole is one or more).
+    pub fn media_files(&self) -> usize {
+        let state: Value = serde_json::from_slice(
+            &std::fs::read(self.dir.path().join("harness.json")).expect("harness.json"),
+        )
+        .expect("harness.json is JSON");
+        let store = PathBuf::from(state["data_dir"].as_str().expect("data_dir")).join("media_store");
+        fn count(dir: &Path) -> usize {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|entry| match entry.file_type() {
+                        Ok(kind) if kind.is_dir() => count(&entry.path()),
+                        Ok(_) => 1,
+                        Err(_) => 0,
+                    })
+                    .sum()
+            })
+        }
+        count(&store)
+    }
+
     /// Waits until Synapse's access log mentions `needle` (true) or 15 s pass (false).
     pub fn saw(&self, needle: &str) -> bool {
         wait_for(Duration::from_secs(15), || {
