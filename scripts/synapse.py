@@ -15,6 +15,12 @@ so any python3 will do.
 The test homeserver is tuned for tests, not for production: every rate limit is
 lifted, registration is open without verification, it never talks to a key
 server, and its database and media live on tmpfs (/dev/shm) when possible.
+
+It is also set up as the bundled profiles' homeserver_settings ask (users may
+publish rooms in the room directory, the user directory searches every local
+user, new media is still served on the unauthenticated endpoints), so that
+the conformance suite's homeserver checks pass; --synapse-defaults leaves
+those settings at Synapse's own defaults instead.
 """
 
 from __future__ import annotations
@@ -110,6 +116,20 @@ URL_PREVIEW_IP_BLACKLIST = [
     "ff00::/8",
     "fec0::/10",
 ]
+
+# The settings the bundled profiles' homeserver_settings ask for (see
+# docs/profiles.md), which Synapse's defaults do not meet.
+PROFILE_SETTINGS = {
+    # A user may publish a room in the public room directory (default: only
+    # server admins).
+    "room_list_publication_rules": [{"action": "allow"}],
+    # The user directory finds every local user (default: only those who
+    # share a room with the searcher or are in a public room).
+    "user_directory": {"search_all_users": True},
+    # New media is still served on /_matrix/media/v3/download (default:
+    # only on the authenticated /_matrix/client/v1/media endpoints).
+    "enable_authenticated_media": False,
+}
 
 # Proxy settings inherited from the environment would send Synapse's outbound
 # requests (URL previews, federation) somewhere unexpected; tests that want a
@@ -308,6 +328,8 @@ def homeserver_config(args: argparse.Namespace, run_dir: Path, data_dir: Path, p
         config["https_proxy"] = args.https_proxy
     for key in RATE_LIMITS:
         set_nested(config, key, dict(UNLIMITED))
+    if not args.synapse_defaults:
+        config.update(json.loads(json.dumps(PROFILE_SETTINGS)))
     if args.url_preview:
         config["url_preview_ip_range_blacklist"] = URL_PREVIEW_IP_BLACKLIST
         if args.url_preview_allow:
@@ -671,6 +693,12 @@ def main() -> None:
         help="verify other servers against this CA, and allow federation over loopback",
     )
     start.add_argument("--https-proxy", metavar="URL", help="send outbound HTTPS (federation) through this proxy")
+    start.add_argument(
+        "--synapse-defaults",
+        action="store_true",
+        help="leave the settings the profiles' homeserver_settings ask for (room_list_publication_rules, "
+        "user_directory.search_all_users, enable_authenticated_media) at Synapse's own defaults",
+    )
     start.add_argument(
         "--watch-parent",
         type=int,

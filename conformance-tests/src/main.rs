@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sectorgate_conformance::catalog::{Catalog, Target};
+use sectorgate_conformance::catalog::{Catalog, Source, Target};
 use sectorgate_conformance::client::{self, CertifyOptions, People};
 use sectorgate_conformance::report::{Report, manifest};
 use sectorgate_conformance::selection::Selection;
@@ -479,6 +479,13 @@ fn list(profile: &str, json: bool) -> ExitCode {
         }
         if let Some(why) = &test.not_exercised {
             let _ = writeln!(out, "    not exercised: {why}");
+        }
+        if let Source::Homeserver(setting) = &test.source {
+            let _ = writeln!(out, "    probe: {}", setting.probe.as_str());
+            for (homeserver, change) in &setting.settings {
+                let _ = writeln!(out, "    on {homeserver}: {change}");
+            }
+            let _ = writeln!(out, "    on any homeserver: {}", setting.generic);
         }
     }
     print(&out)

@@ -70,6 +70,17 @@ fn list_shows_the_catalog_with_requirements_and_what_each_test_needs() {
     assert!(listed.contains("client.step.send_image  [client]"));
     assert!(listed.contains("needs: appservice"));
     assert!(listed.contains("needs: federated_peers"));
+    // The homeserver settings the profile depends on, each with its probe
+    // and the change to make.
+    assert!(listed.contains(
+        "homeserver.tim_public_rooms_listed  [server,gateway]\n    the homeserver is set up so \
+         that a public room a user publishes"
+    ));
+    assert!(listed.contains(
+        "covers: homeserver:tim.public_rooms_listed, gematik:A_25325-01, gematik:A_26515-01"
+    ));
+    assert!(listed.contains("probe: directory_finds_unshared_local_user"));
+    assert!(listed.contains("on Synapse: enable_authenticated_media: false"));
 
     let json = suite(&["list", "--profile", "healthcare-tim-epa", "--json"]);
     let tests: Vec<Value> = serde_json::from_slice(&json.stdout).expect("JSON catalog");
@@ -85,6 +96,13 @@ fn list_shows_the_catalog_with_requirements_and_what_each_test_needs() {
     assert!(
         ids.contains(&"case.healthcare-tim-pro.endpoints.url_previews_are_refused_legacy_media")
     );
+    // Nor does it ask for the public room directory and the directory of
+    // all users; unauthenticated media it still asks for.
+    let probed: Vec<&&str> = ids
+        .iter()
+        .filter(|id| id.starts_with("homeserver."))
+        .collect();
+    assert_eq!(probed, [&"homeserver.tim_legacy_media_served"]);
 
     let unknown = suite(&["list", "--profile", "no-such-profile"]);
     assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));

@@ -1,20 +1,22 @@
 //! The catalog: every test of a profile, with a stable id, the requirements
 //! it covers, what it targets and what it needs.
 //!
-//! Tests come from two places: the profile's decision cases (and those of
-//! the profiles it extends that still hold under it), and the scenarios
+//! Tests come from three places: the profile's decision cases (and those
+//! of the profiles it extends that still hold under it), the scenarios
 //! built into the suite for rules a single request cannot show (a user's
-//! own invite settings, a federation peer).
+//! own invite settings, a federation peer), and the homeserver settings the
+//! profile depends on, each probed black-box.
 
 mod cases;
 pub mod client;
+mod homeserver;
 mod scenarios;
 
 use std::fmt;
 
 use sectorgate_policy::Profile;
 use sectorgate_policy::cases::Case;
-use sectorgate_policy::profile::ProfileSource;
+use sectorgate_policy::profile::{HomeserverSetting, ProfileSource};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -116,17 +118,21 @@ pub enum Source {
     Scenario(Scenario),
     /// A check of client certification.
     Client(client::Check),
+    /// A homeserver setting the profile depends on, probed black-box.
+    Homeserver(HomeserverSetting),
 }
 
 /// One test.
 #[derive(Clone, Debug, Serialize)]
 pub struct TestSpec {
-    /// Stable id: `case.<profile>.<file>.<name>` or `scenario.<name>`.
+    /// Stable id: `case.<profile>.<file>.<name>`, `scenario.<name>` or
+    /// `homeserver.<setting>`.
     pub id: String,
     /// What the test shows.
     pub title: String,
-    /// The requirements covered: `rule:<rule id>`, then the public
-    /// references the profile gives for that rule (`gematik:A_26344`).
+    /// The requirements covered: `rule:<rule id>` (or, for a homeserver
+    /// setting, `homeserver:<setting id>`), then the public references the
+    /// profile gives for it (`gematik:A_26344`).
     pub requirements: Vec<String>,
     /// What it can look at.
     pub targets: Vec<Target>,
@@ -183,6 +189,7 @@ impl Catalog {
         let chain = chain(ProfileSource::named(name)?, &profile)?;
         let mut tests = cases::tests(&profile, &chain)?;
         tests.extend(scenarios::tests(&profile));
+        tests.extend(homeserver::tests(&profile));
         tests.extend(client::tests(&profile));
         Ok(Self {
             profile_hash: digest(&chain),

@@ -199,6 +199,13 @@ fn test(html: &mut String, result: &TestResult) {
     if let Some(reason) = &result.expected_failure {
         let _ = writeln!(html, "<p>Expected to fail: {}</p>", escape(reason));
     }
+    if let Some(remedy) = &result.remedy {
+        let _ = writeln!(
+            html,
+            "<p class=\"remedy\">To change: {}</p>",
+            escape(&remedy.describe())
+        );
+    }
     if !result.messages.is_empty() {
         html.push_str("<ul>");
         for message in &result.messages {

@@ -151,6 +151,9 @@ fn testcase(xml: &mut String, result: &TestResult) {
     if let Some(reason) = &result.expected_failure {
         property(xml, 8, "expected_failure", reason);
     }
+    if let Some(remedy) = &result.remedy {
+        property(xml, 8, "remedy", &remedy.describe());
+    }
     xml.push_str("      </properties>\n");
     let message = result.messages.first().map_or("", String::as_str);
     let detail = result.messages.join("\n");

@@ -121,6 +121,36 @@ pub struct TestResult {
     /// The reason given in the expected-failure list, when the test is on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_failure: Option<String>,
+    /// What to change on the homeserver, when a homeserver setting's probe
+    /// failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<Remedy>,
+}
+
+/// The change that makes a homeserver meet a setting the profile depends
+/// on (`homeserver_settings` in `profile.yaml`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remedy {
+    /// The setting's id in the profile.
+    pub setting: String,
+    /// The homeserver software the change is written for (`Synapse`), as
+    /// the target named itself; absent when the change is in words, for
+    /// any homeserver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homeserver: Option<String>,
+    /// The setting to change (`enable_authenticated_media: false`), or the
+    /// change in words.
+    pub change: String,
+}
+
+impl Remedy {
+    /// `on Synapse: set …` or `on the homeserver: …`, for messages.
+    pub fn describe(&self) -> String {
+        match &self.homeserver {
+            Some(homeserver) => format!("on {homeserver}, set `{}`", self.change),
+            None => format!("on the homeserver, {}", self.change),
+        }
+    }
 }
 
 impl TestResult {
@@ -140,6 +170,7 @@ impl TestResult {
             messages,
             evidence,
             expected_failure: None,
+            remedy: None,
         }
     }
 }

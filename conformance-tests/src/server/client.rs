@@ -310,6 +310,19 @@ impl Client {
         headers: &HeaderMap,
         body: Vec<u8>,
     ) -> Result<(u16, Vec<u8>), String> {
+        self.exchange_headed(trail, method, url, headers, body)
+            .map(|(status, _, bytes)| (status, bytes))
+    }
+
+    /// [`Self::exchange`], with the answer's headers.
+    pub(super) fn exchange_headed(
+        &self,
+        trail: &mut Vec<Exchange>,
+        method: &str,
+        url: &str,
+        headers: &HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<(u16, HeaderMap, Vec<u8>), String> {
         let mut exchange = Exchange {
             method: method.to_owned(),
             url: url.to_owned(),
@@ -338,14 +351,17 @@ impl Client {
             .send()
             .and_then(|response| {
                 let status = response.status().as_u16();
-                response.bytes().map(|bytes| (status, bytes.to_vec()))
+                let headers = response.headers().clone();
+                response
+                    .bytes()
+                    .map(|bytes| (status, headers, bytes.to_vec()))
             });
         exchange.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let outcome = match sent {
-            Ok((status, bytes)) => {
+            Ok((status, headers, bytes)) => {
                 exchange.status = Some(status);
                 exchange.response_body = redact(&bytes);
-                Ok((status, bytes))
+                Ok((status, headers, bytes))
             }
             Err(error) => {
                 let text = format!("{error:#}");

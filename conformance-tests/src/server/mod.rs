@@ -9,6 +9,7 @@ mod client;
 mod compliant;
 mod federation;
 mod fixtures;
+mod homeserver;
 mod judge;
 mod product;
 mod roles;

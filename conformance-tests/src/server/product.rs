@@ -1,7 +1,9 @@
 //! What the suite learns of the product before the tests: the
 //! specification versions it supports (`/versions`), the room versions it
 //! offers (`/capabilities`), and the name and version it reports
-//! (`/_matrix/federation/v1/version`), unless the run was given them.
+//! (`/_matrix/federation/v1/version`), unless the run was given them; and
+//! which homeserver it runs, as it says itself (that name, else its
+//! `Server` header), to name the settings to change on it.
 
 use std::collections::BTreeSet;
 
@@ -20,6 +22,10 @@ pub(super) struct Product {
     pub(super) room_versions: BTreeSet<String>,
     /// The specification versions `/versions` lists, parsed.
     pub(super) spec_versions: BTreeSet<(u64, u64)>,
+    /// The homeserver software, as the target names it
+    /// (`/_matrix/federation/v1/version`, else its `Server` header),
+    /// whatever the run calls the product.
+    pub(super) homeserver: Option<String>,
 }
 
 impl Product {
@@ -33,6 +39,7 @@ impl Product {
     ) -> Self {
         let (reported_name, reported_version) = reported.unzip();
         Self {
+            homeserver: reported_name.clone(),
             name: options.product.clone().or(reported_name),
             version: options
                 .product_version
@@ -51,8 +58,24 @@ impl Product {
             version: options.product_version.clone().unwrap_or_default(),
             room_versions: BTreeSet::new(),
             spec_versions: BTreeSet::new(),
+            homeserver: None,
         }
     }
+}
+
+/// The software the target's `Server` header names on `/versions` (its
+/// first product token, `Synapse` of `Synapse/1.163.2`).
+pub(super) fn server_software(client: &Client, trail: &mut Vec<Exchange>) -> Option<String> {
+    let url = format!("{}/_matrix/client/versions", client.base);
+    let (_, headers, _) = client
+        .exchange_headed(trail, "GET", &url, &http::HeaderMap::new(), Vec::new())
+        .ok()?;
+    let server = headers.get(http::header::SERVER)?.to_str().ok()?;
+    server
+        .split(['/', ' '])
+        .next()
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
 }
 
 /// The specification versions the product lists on `/versions`, parsed;

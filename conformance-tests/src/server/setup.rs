@@ -47,7 +47,10 @@ pub(super) fn prepare(
         .iter()
         .chain([&client])
         .find_map(|api| product::reported_product(api, trail));
-    let product = Product::new(options, reported, room_versions, spec_versions);
+    let mut product = Product::new(options, reported, room_versions, spec_versions);
+    if product.homeserver.is_none() {
+        product.homeserver = product::server_software(&client, trail);
+    }
     let setup = options.federated.as_ref().filter(|_| federation.is_some());
     let peer = federation
         .as_ref()

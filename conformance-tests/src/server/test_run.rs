@@ -1,15 +1,15 @@
 //! Running one test of the catalog: whether it applies here and the run has
-//! what it needs, then its case or scenario, timed, with its exchanges as
-//! evidence.
+//! what it needs, then its case, scenario or homeserver probe, timed, with
+//! its exchanges as evidence.
 
 use std::time::Instant;
 
 use sectorgate_policy::profile::parse_version;
 
 use super::product::Product;
-use super::{Bench, case, scenarios};
+use super::{Bench, case, homeserver, scenarios};
 use crate::catalog::{Mode, Need, Source, TestSpec};
-use crate::report::{Exchange, TestResult};
+use crate::report::{Exchange, Remedy, TestResult};
 use crate::status::Status;
 
 /// Runs `test`, or says why it is not run here.
@@ -19,8 +19,9 @@ pub(super) fn run_test(bench: &Bench<'_>, product: &Product, test: &TestSpec) ->
     }
     let started = Instant::now();
     let mut trail = Vec::new();
-    let (status, messages) = exercise(bench, product, test, &mut trail);
+    let (status, messages, remedy) = exercise(bench, product, test, &mut trail);
     let mut done = TestResult::of(test, status, messages, trail);
+    done.remedy = remedy;
     done.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     done
 }
@@ -96,19 +97,22 @@ fn why_lacking(need: &Need) -> String {
     }
 }
 
-/// Runs `test`'s case or scenario: its status and what it rests on.
+/// Runs `test`'s case, scenario or homeserver probe: its status, what it
+/// rests on and, for a homeserver setting not met, what to change.
 fn exercise(
     bench: &Bench<'_>,
     product: &Product,
     test: &TestSpec,
     trail: &mut Vec<Exchange>,
-) -> (Status, Vec<String>) {
-    match &test.source {
+) -> (Status, Vec<String>, Option<Remedy>) {
+    let (status, messages) = match &test.source {
         Source::Case { case, .. } => case::run(bench, product, case, trail),
         Source::Scenario(scenario) => scenarios::run(bench, product, test, scenario, trail),
+        Source::Homeserver(setting) => return homeserver::run(bench, product, setting, trail),
         Source::Client(_) => (
             Status::NotApplicable,
             vec!["a client test: run certify-client".to_owned()],
         ),
-    }
+    };
+    (status, messages, None)
 }

@@ -10,6 +10,7 @@ fn result(id: &str, requirements: &[&str], status: Status) -> TestResult {
         messages: vec![format!("{id} was {status}")],
         evidence: Vec::new(),
         expected_failure: None,
+        remedy: None,
     }
 }
 

@@ -3,9 +3,11 @@
 //! bundled sector profile, with every requirement that applies exercised;
 //! the same Synapse without the gateway fails exactly the rules Synapse
 //! does not enforce, with the evidence of each, and never certifies; a room
-//! the target refuses is an ERROR and leaves the run INCOMPLETE. The report
-//! folder is checked as a bundle (JUnit parses, a changed file fails
-//! `verify-report`).
+//! the target refuses is an ERROR and leaves the run INCOMPLETE. The
+//! homeserver settings the profile depends on pass on the Synapse the tests
+//! and the demo run, and fail, each naming Synapse's setting, on one with
+//! Synapse's own defaults, which changes nothing else. The report folder is
+//! checked as a bundle (JUnit parses, a changed file fails `verify-report`).
 
 #![allow(
     clippy::expect_used,
@@ -84,10 +86,17 @@ const BRIDGES: [&str; 2] = [
 
 impl Homeserver {
     fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// With `synapse_defaults`, the settings the profiles' homeserver
+    /// settings ask for stay at Synapse's own defaults.
+    fn start_with(synapse_defaults: bool) -> Self {
         let pki = TestPki::new();
         let synapse = Synapse::start(SynapseOptions {
             federation_ca: Some(pki.ca.clone()),
             bridges: BRIDGES.to_vec(),
+            synapse_defaults,
             ..SynapseOptions::default()
         });
         let appservices = registrations(&synapse)
@@ -286,10 +295,21 @@ fn server_mode_certifies_sectorgate_and_fails_a_bare_synapse_on_every_rule_it_la
     assert_eq!(report.header.profile, PROFILE);
     assert_eq!(report.header.profile_hash, catalog.profile_hash);
     assert_eq!(report.header.product, "Synapse");
+    let probed: Vec<&str> = report
+        .results
+        .iter()
+        .filter(|result| result.id.starts_with("homeserver."))
+        .map(|result| result.id.as_str())
+        .collect();
+    assert_eq!(
+        probed.len(),
+        catalog.profile.homeserver_settings.len(),
+        "every homeserver setting is probed, and passed: {probed:?}"
+    );
 
-    // A bare Synapse with default settings: every rule of the profile it
-    // does not enforce fails, with the exchange that shows it; it can
-    // never certify.
+    // A bare Synapse (set up as the profile's homeserver settings ask,
+    // otherwise with its defaults): every rule of the profile it does not
+    // enforce fails, with the exchange that shows it; it can never certify.
     let peers = homeserver.peers();
     let mut bare = homeserver.run_options(Target::Server, &homeserver.synapse.base_url, peers);
     bare.federation_url = Some(homeserver.synapse.base_url.clone());
@@ -344,6 +364,116 @@ fn server_mode_certifies_sectorgate_and_fails_a_bare_synapse_on_every_rule_it_la
     check_bundle(&report);
     a_room_the_target_refuses_is_an_error_and_the_run_incomplete(&homeserver);
     users_come_from_the_declared_hook(&catalog, &homeserver.synapse);
+}
+
+/// Behind sectorgate, a Synapse left with its own defaults for the settings
+/// the profile's `homeserver_settings` ask for fails exactly those, each
+/// FAIL naming Synapse's setting (in results.json, the HTML page and
+/// JUnit); every other test passes as on the Synapse set up as they ask.
+/// A `--target server` run of the probes alone, through the gateway, which
+/// learns that the homeserver is Synapse from its `Server` header, says the
+/// same.
+#[test]
+fn homeserver_settings_fail_exactly_on_a_synapse_with_its_own_defaults() {
+    let homeserver = Homeserver::start_with(true);
+    let catalog = Catalog::load(PROFILE).expect("catalog");
+    let settings = &catalog.profile.homeserver_settings;
+    assert!(!settings.is_empty(), "{PROFILE} names homeserver settings");
+    let report = certify_behind_sectorgate(&homeserver, PROFILE);
+    assert_eq!(report.verdict.outcome, Outcome::Fail);
+    assert!(!report.header.certification);
+    let failed: std::collections::BTreeSet<&str> = report
+        .verdict
+        .failed
+        .iter()
+        .map(|unmet| unmet.requirement.as_str())
+        .collect();
+    let expected: std::collections::BTreeSet<String> = settings
+        .iter()
+        .flat_map(|setting| {
+            std::iter::once(format!("homeserver:{}", setting.id))
+                .chain(setting.requirements.iter().cloned())
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        expected.iter().map(String::as_str).collect(),
+        "{:#?}",
+        report.verdict
+    );
+    assert!(
+        report.verdict.incomplete.is_empty(),
+        "{:#?}",
+        report.verdict
+    );
+    for result in &report.results {
+        if result.id.starts_with("homeserver.") {
+            continue;
+        }
+        assert!(
+            matches!(result.status, Status::Pass | Status::NotApplicable),
+            "{} is {} on a Synapse with its defaults: {:?}",
+            result.id,
+            result.status,
+            result.messages
+        );
+    }
+    homeserver_fails_name_synapse_settings(&report, &catalog);
+
+    // The probes alone, as a server run through the gateway, with no
+    // federation API to ask the homeserver's name of.
+    let (front, _) = gateway(&homeserver, PROFILE, free_port(), false);
+    let mut run = options(Target::Server, &front.url);
+    run.selection.only = vec!["homeserver.*".to_owned()];
+    let probes = server::run(&catalog, &run);
+    println!("probes alone:\n{}", probes.outline());
+    assert_eq!(probes.results.len(), settings.len());
+    // Unnamed as a product: Synapse was known by its `Server` header alone.
+    assert_eq!(probes.header.product, server::UNNAMED);
+    homeserver_fails_name_synapse_settings(&probes, &catalog);
+}
+
+/// Each homeserver setting's test FAILs, naming Synapse's setting from the
+/// profile in its message and its remedy, in every report file.
+fn homeserver_fails_name_synapse_settings(report: &Report, catalog: &Catalog) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    report.write(dir.path(), None).expect("write report");
+    let read = |file: &str| std::fs::read_to_string(dir.path().join(file)).expect(file);
+    let (html, junit) = (read("index.html"), read("junit.xml"));
+    let json: serde_json::Value = serde_json::from_str(&read("results.json")).expect("JSON");
+    for setting in &catalog.profile.homeserver_settings {
+        let id = format!("homeserver.{}", setting.id.replace('.', "_"));
+        let result = report.result(&id).expect("the setting's test");
+        let change = &setting.settings["Synapse"];
+        assert_eq!(result.status, Status::Fail, "{id}: {:?}", result.messages);
+        assert!(
+            result.messages[0].contains(&format!("on Synapse, set `{change}`")),
+            "{id}: {:?}",
+            result.messages
+        );
+        assert!(!result.evidence.is_empty(), "{id} fails with no evidence");
+        let remedy = json["results"]
+            .as_array()
+            .and_then(|results| results.iter().find(|r| r["id"] == id.as_str()))
+            .map(|r| r["remedy"].clone())
+            .expect("the result in results.json");
+        assert_eq!(
+            remedy,
+            serde_json::json!({"setting": setting.id, "homeserver": "Synapse", "change": change}),
+            "{id}"
+        );
+        let shown = format!("on Synapse, set `{change}`")
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&apos;");
+        assert!(
+            html.contains(&format!("To change: {shown}")),
+            "{id} in index.html"
+        );
+        assert!(junit.contains(&shown), "{id} in junit.xml");
+    }
 }
 
 /// The suite under `base` (whose rooms need no encryption) against a
@@ -433,7 +563,7 @@ fn users_come_from_the_declared_hook(catalog: &Catalog, synapse: &Synapse) {
 
 /// How many requirements a run under healthcare-tim-pro exercises (stated
 /// in docs/conformance.md).
-const EXERCISED_UNDER_TIM_PRO: usize = 47;
+const EXERCISED_UNDER_TIM_PRO: usize = 54;
 
 /// The profile's rules a bare Synapse does not enforce, as the suite finds
 /// them (sorted).

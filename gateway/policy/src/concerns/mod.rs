@@ -16,8 +16,9 @@
 //! The concerns, in the order `decide` checks them, then those it does not
 //! check: [`federation`], [`endpoints`], [`appservices`], [`content`],
 //! [`events`], [`rooms`], [`invites`], [`redactions`], [`media`];
-//! [`discovery`] (the `/versions` rewrite) and [`audit`] (what the audit
-//! log may name).
+//! [`discovery`] (the `/versions` rewrite), [`audit`] (what the audit
+//! log may name) and [`homeserver_settings`] (what the homeserver behind
+//! must be set up to do, for the conformance suite to probe).
 
 pub(crate) mod appservices;
 pub(crate) mod audit;
@@ -26,6 +27,7 @@ pub(crate) mod discovery;
 pub(crate) mod endpoints;
 pub(crate) mod events;
 pub(crate) mod federation;
+pub(crate) mod homeserver_settings;
 pub(crate) mod invites;
 pub(crate) mod media;
 pub(crate) mod redactions;

@@ -16,6 +16,7 @@ use crate::concerns::discovery::DiscoveryFile;
 use crate::concerns::endpoints::EndpointsFile;
 use crate::concerns::events::EventsFile;
 use crate::concerns::federation::FederationFile;
+use crate::concerns::homeserver_settings::HomeserverSettingsFile;
 use crate::concerns::invites::InvitesFile;
 use crate::concerns::media::MediaFile;
 use crate::concerns::redactions::RedactionsFile;
@@ -107,6 +108,10 @@ pub(crate) struct ProfileFile {
     pub(crate) federation: FederationFile,
     #[serde(default)]
     pub(crate) audit: AuditFile,
+    /// What the homeserver behind must be set up to do (merged by id, the
+    /// child's winning; `null` drops the parent's).
+    #[serde(default)]
+    pub(crate) homeserver_settings: HomeserverSettingsFile,
     /// The public requirements each rule implements: rule id → references
     /// such as `gematik:A_26344` (merged by rule id, the child's winning).
     #[serde(default)]

@@ -9,8 +9,9 @@
 //! - rule lists (`endpoints.rules`, `events.rules`, `rooms.create.rules`):
 //!   the child's come first, and a child rule with a parent rule's id
 //!   replaces it;
-//! - maps (`events.schemas`, `rooms.create.defaults`): merged by key, the
-//!   child's entry winning; a schema entry of `null` drops the parent's.
+//! - maps (`events.schemas`, `rooms.create.defaults`,
+//!   `homeserver_settings`): merged by key, the child's entry winning; a
+//!   schema or homeserver setting entry of `null` drops the parent's.
 //!
 //! Every problem found is collected, each with its file and path.
 
@@ -23,7 +24,8 @@ use super::rules::UserSelector;
 use super::source::ProfileSource;
 use crate::ProfileError;
 use crate::concerns::{
-    appservices, audit, discovery, endpoints, events, federation, invites, media, redactions, rooms,
+    appservices, audit, discovery, endpoints, events, federation, homeserver_settings, invites,
+    media, redactions, rooms,
 };
 use crate::error::Problem;
 
@@ -142,6 +144,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
     let discovery = discovery::resolve(&mut resolver, chain);
     let media = media::resolve(&resolver, chain);
     let endpoints = endpoints::resolve(&mut resolver, chain);
+    let homeserver_settings = homeserver_settings::resolve(resolver.problems, chain, &endpoints);
     let events = events::resolve(&mut resolver, chain);
     let rooms = rooms::resolve(&mut resolver, chain);
     let redactions = redactions::resolve(&resolver, chain);
@@ -169,6 +172,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         appservices,
         federation: federation::resolve(chain),
         audit: audit::resolve(chain),
+        homeserver_settings,
         user_groups,
         requirements: requirements(chain, resolver.problems),
         by_endpoint: endpoints.by_endpoint,
@@ -208,6 +212,13 @@ fn user_groups(
     user_groups
 }
 
+/// Whether `reference` reads `scheme:id` (`gematik:A_26344`).
+pub(crate) fn is_reference(reference: &str) -> bool {
+    reference
+        .split_once(':')
+        .is_some_and(|(scheme, id)| !scheme.is_empty() && !id.trim().is_empty())
+}
+
 /// The requirement references, merged by rule id (the child's winning);
 /// each must read `scheme:id`.
 fn requirements(chain: &[Link], problems: &mut Vec<Problem>) -> BTreeMap<String, Vec<String>> {
@@ -215,10 +226,7 @@ fn requirements(chain: &[Link], problems: &mut Vec<Problem>) -> BTreeMap<String,
     for link in chain.iter().rev() {
         for (rule, references) in &link.file.requirements {
             for reference in references {
-                let well_formed = reference
-                    .split_once(':')
-                    .is_some_and(|(scheme, id)| !scheme.is_empty() && !id.trim().is_empty());
-                if !well_formed {
+                if !is_reference(reference) {
                     problems.push(Problem::new(
                         link.source.label("profile.yaml"),
                         format!("requirements.{rule}"),

@@ -31,6 +31,7 @@ pub use crate::concerns::discovery::{Discovery, parse_version};
 pub use crate::concerns::endpoints::EndpointRule;
 pub use crate::concerns::events::{Encryption, EncryptionScope, EventRules};
 pub use crate::concerns::federation::{FederationRules, TransactionMode};
+pub use crate::concerns::homeserver_settings::{HomeserverSetting, Probe};
 pub use crate::concerns::invites::{
     InvitePermissions, InviteRule, InviteRules, PermissionFacts, PermissionFormat, StateCondition,
 };
@@ -41,7 +42,7 @@ pub(crate) use file::{
     AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, UserSelectorFile, rule_file,
 };
 pub use file::{Effect, Stage};
-pub(crate) use load::{Link, nearest};
+pub(crate) use load::{Link, is_reference, nearest};
 pub(crate) use resolve::Resolver;
 pub(crate) use rules::any_matches;
 pub use rules::{AllowList, FieldRule, Glob, Groups, Limit, RuleMeta, UserSelector};
@@ -88,6 +89,8 @@ pub struct Profile {
     pub federation: FederationRules,
     /// What the audit log may name.
     pub audit: AuditRules,
+    /// What the homeserver behind must be set up to do, by id.
+    pub homeserver_settings: Vec<HomeserverSetting>,
     /// Named groups of users.
     pub user_groups: HashMap<String, UserSelector>,
     /// The public requirements each rule implements: rule id → references

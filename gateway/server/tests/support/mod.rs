@@ -112,6 +112,9 @@ pub struct SynapseOptions {
     pub https_proxy: Option<String>,
     /// The registration shared secret, instead of a random one.
     pub shared_secret: Option<String>,
+    /// Leave the settings the profiles' `homeserver_settings` ask for at
+    /// Synapse's own defaults (`scripts/synapse.py --synapse-defaults`).
+    pub synapse_defaults: bool,
 }
 
 impl Synapse {
@@ -150,6 +153,9 @@ impl Synapse {
         }
         if let Some(proxy) = &options.https_proxy {
             command.args(["--https-proxy", proxy]);
+        }
+        if options.synapse_defaults {
+            command.arg("--synapse-defaults");
         }
         let output = command.output().expect("run synapse.py start");
         assert!(output.status.success(), "synapse.py start failed");
