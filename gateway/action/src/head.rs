@@ -280,7 +280,10 @@ mod tests {
             ("/_synapse/client/./x", "dot segment"),
             ("/_synapse/client/%2E%2E/admin", "dot segment"),
             ("/_synapse/client/.%2e/admin", "dot segment"),
-            ("/_matrix/client/v3/profile/@j\u{fc}rgen:hs", "raw non-ASCII byte"),
+            (
+                "/_matrix/client/v3/profile/@j\u{fc}rgen:hs",
+                "raw non-ASCII byte",
+            ),
             ("/_synapse/client/..\\admin", "backslash"),
             ("/_synapse/client/x%5Cy", "encoded backslash"),
             ("/_synapse/client/x;y=1", "path parameter (;)"),
@@ -317,11 +320,17 @@ mod tests {
     fn an_encoded_slash_passes_only_inside_a_route_parameter() {
         let get = |method: Method, uri: &str| head(method, uri, Version::HTTP_11, &[("host", "h")]);
         let session = "/_matrix/client/v3/room_keys/keys/!r:hs/ab%2Fcd?version=1";
-        assert_eq!(check_path(session.split('?').next().expect("path")).map(|s| s.encoded_slash), Ok(true));
+        assert_eq!(
+            check_path(session.split('?').next().expect("path")).map(|s| s.encoded_slash),
+            Ok(true)
+        );
         assert_eq!(get(Method::PUT, session), Ok(()));
         assert_eq!(get(Method::OPTIONS, session), Ok(()));
         assert_eq!(
-            get(Method::PUT, "/_matrix/client/v3/rooms/!r:hs/state/m.x/a%2Fb"),
+            get(
+                Method::PUT,
+                "/_matrix/client/v3/rooms/!r:hs/state/m.x/a%2Fb"
+            ),
             Ok(())
         );
         for outside in [
@@ -340,9 +349,18 @@ mod tests {
     #[test]
     fn a_query_is_ascii_without_nul() {
         let get = |uri: &str| head(Method::GET, uri, Version::HTTP_11, &[("host", "h")]);
-        assert_eq!(get("/_matrix/client/v3/publicRooms?server=a%20b&limit=10"), Ok(()));
-        assert_eq!(get("/_matrix/client/v3/publicRooms?server=hs%00.evil"), Err(HeadError::Query("NUL")));
-        assert_eq!(get("/_matrix/client/v3/publicRooms?server=h\u{e9}"), Err(HeadError::Query("raw non-ASCII byte")));
+        assert_eq!(
+            get("/_matrix/client/v3/publicRooms?server=a%20b&limit=10"),
+            Ok(())
+        );
+        assert_eq!(
+            get("/_matrix/client/v3/publicRooms?server=hs%00.evil"),
+            Err(HeadError::Query("NUL"))
+        );
+        assert_eq!(
+            get("/_matrix/client/v3/publicRooms?server=h\u{e9}"),
+            Err(HeadError::Query("raw non-ASCII byte"))
+        );
         // `%000` is a NUL and a `0`; `%2500` is a `%` and `00`.
         assert_eq!(get("/x?a=%000"), Err(HeadError::Query("NUL")));
         assert_eq!(get("/x?a=%2500"), Ok(()));

@@ -626,8 +626,12 @@ fn an_encoded_slash_inside_a_parameter_is_part_of_its_value() {
         other => panic!("unexpected {other:?}"),
     }
     let backup = "/_matrix/client/v3/room_keys/keys/!room:example.org/ab%2Fcd%2Bef?version=1";
-    let classified = run(Method::PUT, backup, r#"{"first_message_index":0,"forwarded_count":0,"is_verified":false,"session_data":{}}"#)
-        .expect("a session id with a slash");
+    let classified = run(
+        Method::PUT,
+        backup,
+        r#"{"first_message_index":0,"forwarded_count":0,"is_verified":false,"session_data":{}}"#,
+    )
+    .expect("a session id with a slash");
     assert_eq!(
         classified.endpoint,
         Some(Endpoint::client("add_backup_keys_for_session"))

@@ -6,6 +6,7 @@
 
 #![allow(
     clippy::expect_used,
+    clippy::panic,
     reason = "test code: a failed step fails the test"
 )]
 
@@ -44,10 +45,7 @@ fn create_room(base: &str, token: &str) -> String {
 #[test]
 fn identifiers_with_a_slash_pass_through_matrix_nio_under_healthcare() {
     let synapse = Synapse::start(SynapseOptions::default());
-    let gateway = Gateway::start(GatewayOptions::for_synapse(
-        &synapse,
-        "healthcare-tim-pro",
-    ));
+    let gateway = Gateway::start(GatewayOptions::for_synapse(&synapse, "healthcare-tim-pro"));
     let user = register(&gateway.url, &marker("slash"));
     let room = create_room(&gateway.url, &user.token);
     let mut command = Command::new(support::python());
@@ -75,9 +73,10 @@ fn identifiers_with_a_slash_pass_through_matrix_nio_under_healthcare() {
     assert!(synapse.saw(&sent), "{sent} never reached Synapse");
     assert!(synapse.saw("/state/org.sectorgate.test.ward/ward%2F7"));
     let allowed = |endpoint: &str| {
-        gateway.audit_records().iter().any(|record| {
-            record.endpoint.as_deref() == Some(endpoint) && record.verdict == "allow"
-        })
+        gateway
+            .audit_records()
+            .iter()
+            .any(|record| record.endpoint.as_deref() == Some(endpoint) && record.verdict == "allow")
     };
     for endpoint in [
         "client.add_backup_keys_for_session",
@@ -108,7 +107,10 @@ fn messages_without_dir_reach_the_homeserver_as_older_clients_send_them() {
         .expect("messages");
     assert_eq!(response.status().as_u16(), 200);
     let record = gateway.audit_record(&request_id(&response));
-    assert_eq!(record.endpoint.as_deref(), Some("client.get_message_events"));
+    assert_eq!(
+        record.endpoint.as_deref(),
+        Some("client.get_message_events")
+    );
     assert_eq!(record.verdict, "allow");
     let body: Value = response.json().expect("messages JSON");
     assert!(body["chunk"].is_array(), "{body}");
@@ -149,7 +151,10 @@ fn the_gateway_answers_the_support_contacts_itself_without_a_token() {
     let plain = Gateway::start(GatewayOptions::for_synapse(&synapse, "healthcare-tim-pro"));
     let forwarded = http().get(url(&plain.url)).send().expect("support");
     assert_eq!(forwarded.status().as_u16(), 404);
-    assert!(synapse.saw(&mark), "the request without [support] was not forwarded");
+    assert!(
+        synapse.saw(&mark),
+        "the request without [support] was not forwarded"
+    );
     // The gateway's own answer never went there: only one request has the marker.
     assert_eq!(synapse.access_log().matches(&mark).count(), 1);
 }
@@ -161,7 +166,10 @@ fn an_upload_whose_chunked_body_breaks_is_never_completed_at_the_homeserver() {
     let user = register(&gateway.url, &marker("upload"));
     // A whole upload first: the media store takes it, so it can be counted.
     let whole = http()
-        .post(format!("{}/_matrix/media/v3/upload?filename=ok.bin", gateway.url))
+        .post(format!(
+            "{}/_matrix/media/v3/upload?filename=ok.bin",
+            gateway.url
+        ))
         .bearer_auth(&user.token)
         .header("content-type", "application/octet-stream")
         .body(vec![7u8; 4096])
@@ -186,14 +194,16 @@ fn an_upload_whose_chunked_body_breaks_is_never_completed_at_the_homeserver() {
     bytes.extend_from_slice(b"\r\nzz\r\nnot a chunk\r\n0\r\n\r\n");
     let answers = support::raw::exchange(host, &bytes);
     assert_eq!(answers.first().map(|answer| answer.status), Some(400));
-    let refused: Value =
-        serde_json::from_slice(&answers[0].body).expect("a Matrix error");
+    let refused: Value = serde_json::from_slice(&answers[0].body).expect("a Matrix error");
     assert_eq!(refused["org.sectorgate.rule"], "request.body_unreadable");
 
     // Synapse never finished the request: no access-log line, no new media.
     let sentinel = marker("sentinel");
     let after = http()
-        .get(format!("{}/_matrix/client/versions?m={sentinel}", gateway.url))
+        .get(format!(
+            "{}/_matrix/client/versions?m={sentinel}",
+            gateway.url
+        ))
         .send()
         .expect("sentinel");
     assert!(after.status().is_success());
@@ -202,5 +212,9 @@ fn an_upload_whose_chunked_body_breaks_is_never_completed_at_the_homeserver() {
         !synapse.access_log().contains(&mark),
         "Synapse completed the broken upload"
     );
-    assert_eq!(synapse.media_files(), stored, "Synapse stored the broken upload");
+    assert_eq!(
+        synapse.media_files(),
+        stored,
+        "Synapse stored the broken upload"
+    );
 }

@@ -99,9 +99,9 @@ pub(crate) fn messages(request: Http<'_>, args: &[&str]) -> Parsed {
             query => format!("{path}?{query}&dir=f"),
         };
         let (mut parts, body) = request.into_parts();
-        parts.uri = uri
-            .parse()
-            .map_err(|error: http::uri::InvalidUri| ClassifyError::InvalidParam(error.to_string()))?;
+        parts.uri = uri.parse().map_err(|error: http::uri::InvalidUri| {
+            ClassifyError::InvalidParam(error.to_string())
+        })?;
         http::Request::from_parts(parts, body)
     };
     let _: api::message::get_message_events::v3::Request = ruma(request, args)?;

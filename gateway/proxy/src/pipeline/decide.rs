@@ -10,8 +10,8 @@ use sectorgate_policy::{Context, Decision, Peer as PolicyPeer, decide_input_erro
 
 use super::accept::Received;
 use super::{Inbound, Refusal};
-use crate::facts::{Asker, Gathered};
 use crate::ProxyConfig;
+use crate::facts::{Asker, Gathered};
 use crate::learn::Learned;
 use crate::rewrite::Reshape;
 

@@ -85,7 +85,9 @@ impl Contact {
             entry.insert("email_address".to_owned(), json!(email));
         }
         if self.matrix_id.is_none() && self.email.is_none() {
-            return Err(format!("contact with role {role} has neither matrix_id nor email"));
+            return Err(format!(
+                "contact with role {role} has neither matrix_id nor email"
+            ));
         }
         Ok(Value::Object(entry))
     }
@@ -133,10 +135,22 @@ mod tests {
         for (text, complaint) in [
             ("", "give a page, contacts, or both"),
             (r#"page = "help.example.org""#, "not an http(s) URL"),
-            ("[[contacts]]\nrole = \"m.role.admin\"", "neither matrix_id nor email"),
-            ("[[contacts]]\nrole = \"admin\"\nemail = \"a@b\"", "is not a role"),
-            ("[[contacts]]\nrole = \"m.role.admin\"\nmatrix_id = \"admin\"", "contact matrix_id"),
-            ("[[contacts]]\nrole = \"m.role.admin\"\nemail = \"admin\"", "not an email address"),
+            (
+                "[[contacts]]\nrole = \"m.role.admin\"",
+                "neither matrix_id nor email",
+            ),
+            (
+                "[[contacts]]\nrole = \"admin\"\nemail = \"a@b\"",
+                "is not a role",
+            ),
+            (
+                "[[contacts]]\nrole = \"m.role.admin\"\nmatrix_id = \"admin\"",
+                "contact matrix_id",
+            ),
+            (
+                "[[contacts]]\nrole = \"m.role.admin\"\nemail = \"admin\"",
+                "not an email address",
+            ),
         ] {
             let error = support(text).body().expect_err(text).to_string();
             assert!(error.contains(complaint), "{text}: {error}");

@@ -209,7 +209,8 @@ impl Synapse {
             &std::fs::read(self.dir.path().join("harness.json")).expect("harness.json"),
         )
         .expect("harness.json is JSON");
-        let store = PathBuf::from(state["data_dir"].as_str().expect("data_dir")).join("media_store");
+        let store =
+            PathBuf::from(state["data_dir"].as_str().expect("data_dir")).join("media_store");
         fn count(dir: &Path) -> usize {
             std::fs::read_dir(dir).map_or(0, |entries| {
                 entries
