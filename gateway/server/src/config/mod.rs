@@ -8,6 +8,7 @@
 //! `serve` uses as is: nothing is read twice.
 
 mod audit;
+mod env;
 pub(crate) mod federation;
 mod homeserver;
 mod limits;
@@ -91,8 +92,9 @@ impl Config {
     }
 
     /// Like [`Config::load`], with the profile named on the command line
-    /// (`--profile`) taking the place of the file's; with what checking
-    /// loaded.
+    /// (`--profile`) taking the place of the file's and the per-instance
+    /// variables of the environment over the file's values; with what
+    /// checking loaded.
     pub(crate) fn load_with(
         path: Option<&Path>,
         profile: Option<&str>,
@@ -110,6 +112,7 @@ impl Config {
                 })?
             }
         };
+        config.apply_env(|name| std::env::var(name).ok())?;
         if let Some(name) = profile {
             config.profile.choose(name);
         }
