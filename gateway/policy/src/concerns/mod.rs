@@ -15,7 +15,8 @@
 //!
 //! The concerns, in the order `decide` checks them, then those it does not
 //! check: [`federation`], [`endpoints`], [`appservices`], [`content`],
-//! [`events`], [`rooms`], [`invites`], [`redactions`], [`media`];
+//! [`events`], [`rooms`], [`invites`], [`redactions`], [`media`],
+//! [`lookups`];
 //! [`discovery`] (the `/versions` rewrite) and [`audit`] (what the audit
 //! log may name).
 
@@ -27,6 +28,7 @@ pub(crate) mod endpoints;
 pub(crate) mod events;
 pub(crate) mod federation;
 pub(crate) mod invites;
+pub(crate) mod lookups;
 pub(crate) mod media;
 pub(crate) mod redactions;
 pub(crate) mod rooms;

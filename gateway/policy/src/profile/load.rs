@@ -23,7 +23,8 @@ use super::rules::UserSelector;
 use super::source::ProfileSource;
 use crate::ProfileError;
 use crate::concerns::{
-    appservices, audit, discovery, endpoints, events, federation, invites, media, redactions, rooms,
+    appservices, audit, discovery, endpoints, events, federation, invites, lookups, media,
+    redactions, rooms,
 };
 use crate::error::Problem;
 
@@ -145,6 +146,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
     let events = events::resolve(&mut resolver, chain);
     let rooms = rooms::resolve(&mut resolver, chain);
     let redactions = redactions::resolve(&resolver, chain);
+    let lookups = lookups::resolve(&resolver, chain);
     Profile {
         id: child.id.clone(),
         title: child.title.clone(),
@@ -164,6 +166,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         rooms,
         redactions,
         invites,
+        lookups,
         media,
         discovery,
         appservices,
