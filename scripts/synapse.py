@@ -312,6 +312,12 @@ def homeserver_config(args: argparse.Namespace, run_dir: Path, data_dir: Path, p
         config["url_preview_ip_range_blacklist"] = URL_PREVIEW_IP_BLACKLIST
         if args.url_preview_allow:
             config["url_preview_ip_range_whitelist"] = args.url_preview_allow
+    for setting in args.set or []:
+        key, _, value = setting.partition("=")
+        try:
+            set_nested(config, key, json.loads(value))
+        except json.JSONDecodeError as error:
+            fail(f"--set {setting}: the value is not JSON ({error})")
     return config
 
 
@@ -671,6 +677,12 @@ def main() -> None:
         help="verify other servers against this CA, and allow federation over loopback",
     )
     start.add_argument("--https-proxy", metavar="URL", help="send outbound HTTPS (federation) through this proxy")
+    start.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=JSON",
+        help="set a homeserver.yaml key (dotted, e.g. user_directory.search_all_users=true) to a JSON value (repeatable)",
+    )
     start.add_argument(
         "--watch-parent",
         type=int,

@@ -112,6 +112,8 @@ pub struct SynapseOptions {
     pub https_proxy: Option<String>,
     /// The registration shared secret, instead of a random one.
     pub shared_secret: Option<String>,
+    /// `homeserver.yaml` settings, as `dotted.key=JSON`.
+    pub settings: Vec<&'static str>,
 }
 
 impl Synapse {
@@ -150,6 +152,9 @@ impl Synapse {
         }
         if let Some(proxy) = &options.https_proxy {
             command.args(["--https-proxy", proxy]);
+        }
+        for setting in &options.settings {
+            command.args(["--set", setting]);
         }
         let output = command.output().expect("run synapse.py start");
         assert!(output.status.success(), "synapse.py start failed");
