@@ -334,6 +334,12 @@ def homeserver_config(args: argparse.Namespace, run_dir: Path, data_dir: Path, p
         config["url_preview_ip_range_blacklist"] = URL_PREVIEW_IP_BLACKLIST
         if args.url_preview_allow:
             config["url_preview_ip_range_whitelist"] = args.url_preview_allow
+    for setting in args.set or []:
+        key, _, value = setting.partition("=")
+        try:
+            set_nested(config, key, json.loads(value))
+        except json.JSONDecodeError as error:
+            fail(f"--set {setting}: the value is not JSON ({error})")
     return config
 
 
@@ -698,6 +704,12 @@ def main() -> None:
         action="store_true",
         help="leave the settings the profiles' homeserver_settings ask for (room_list_publication_rules, "
         "user_directory.search_all_users, enable_authenticated_media) at Synapse's own defaults",
+    )
+    start.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=JSON",
+        help="set a homeserver.yaml key (dotted, e.g. user_directory.search_all_users=true) to a JSON value (repeatable)",
     )
     start.add_argument(
         "--watch-parent",

@@ -1,13 +1,15 @@
 //! Running one decision case black-box: its users cast as the run's
 //! accounts ([`Cast`]), its servers as the run's ([`Federated`]), its room
-//! made as a compliant client makes it, the settings and old events it
-//! rests on put in place (`appservices`, `invite_settings`), then its
-//! request sent as written (`send`: signed by the suite's peer when a
-//! server sends it) and the answer judged.
+//! made as a compliant client makes it, the settings, old events and
+//! shared room it rests on put in place (`appservices`, `invite_settings`,
+//! `shared_room`), then its request sent as written (`send`: signed by the
+//! suite's peer when a server sends it; without a token when the case is
+//! anonymous) and the answer judged.
 
 mod appservices;
 mod invite_settings;
 mod send;
+mod shared_room;
 
 use std::time::Duration;
 
@@ -25,6 +27,7 @@ use crate::status::Status;
 use appservices::{Room, appservice_in_room, bridge_for, dated_event, dated_event_in};
 use invite_settings::{invites, settle_invite_settings};
 use send::send;
+use shared_room::share_a_room;
 
 /// The status of a fixture that could not be made.
 pub(super) fn unmade(unmade: Unmade) -> (Status, Vec<String>) {
@@ -81,27 +84,36 @@ fn exercise(
         .holds(&case, profile, bench.now_ms)
         .map_err(not_exercised)?;
     let dated = dated_event(bench, case).map_err(not_exercised)?;
-    if invites(case) {
+    let shares_room = case.context.shares_room == Some(true);
+    if invites(case) || shares_room {
         settle_invite_settings(bench, &cast, case, trail).map_err(error)?;
     }
+    if shares_room {
+        share_a_room(bench, product, case, &cast, trail)?;
+    }
     let (room, event) = place(bench, product, case, &cast, appservice, dated, trail)?;
-    let token = acting_token(&cast, appservice, account);
+    let token = acting_token(case, &cast, appservice, account);
     let answer = send(bench, case, signer, (&room, &event), token, trail).map_err(error)?;
     Ok(judged(bench, case, signer, &answer))
 }
 
-/// The token the case's request is sent with: the application service's
-/// when it plays the case's bridge, the acting user's, or else `account`'s.
+/// The token the case's request is sent with: none when the case is
+/// anonymous, the application service's when it plays the case's bridge,
+/// the acting user's, or else `account`'s.
 fn acting_token<'t>(
+    case: &Case,
     cast: &'t Cast,
     appservice: Option<&'t Appservice>,
     account: &'t Account,
-) -> &'t str {
-    match (&cast.appservice, appservice, cast.actor()) {
+) -> Option<&'t str> {
+    if case.context.anonymous {
+        return None;
+    }
+    Some(match (&cast.appservice, appservice, cast.actor()) {
         (Some(_), Some(appservice), _) => appservice.as_token.as_str(),
         (_, _, Some(actor)) => actor.token.as_str(),
         _ => account.token.as_str(),
-    }
+    })
 }
 
 /// A federation case with its servers played by the run's (see

@@ -69,10 +69,15 @@ impl Cast {
             cast.roles.push((local.remove(0), user.clone()));
         }
         let mut regular = accounts.iter();
+        // Users the case says share no room with the acting user are new
+        // accounts: the run's may share rooms from earlier tests.
+        let strangers = case.context.shares_room == Some(false);
+        let acting = case.context.user.as_deref().unwrap_or(DEFAULT_USER);
         for user in local {
             let invitee = case.context.invitees.contains_key(&user);
+            let stranger = strangers && user != acting;
             let account = match group_of(case, &user) {
-                None if invitee => make(None)?,
+                None if invitee || stranger => make(None)?,
                 Some(group) => {
                     let account = make(Some(group))?;
                     let server = server_of(&account.user_id).to_owned();

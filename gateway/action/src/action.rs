@@ -262,6 +262,8 @@ pub enum Action {
         /// The user whose profile is asked for.
         user_id: OwnedUserId,
     },
+    /// `POST /_matrix/client/v3/user_directory/search`
+    SearchUsers,
     /// `GET /_matrix/federation/v1/query/directory`
     QueryDirectory {
         /// The room alias resolved.
@@ -349,6 +351,7 @@ impl Action {
             Self::QueryProfile { .. } => "get_profile_information",
             Self::QueryDirectory { .. } => "get_room_information",
             Self::GetProfile { .. } => "get_profile",
+            Self::SearchUsers => "search_users",
             Self::UserKeys { .. } => "user_keys",
             Self::UserDevices { .. } => "get_devices",
             Self::ServerKeys { .. } => "server_keys",

@@ -521,7 +521,7 @@ catalog! {
     (client send_event_to_device [to_device::send_event_to_device::v3])
     (client create_typing_event [typing::create_typing_event::v3])
     (client get_uiaa_fallback_page [uiaa::get_uiaa_fallback_page::v3])
-    (client search_users [user_directory::search_users::v3])
+    (client search_users [user_directory::search_users::v3] parse::client::search_users)
     (client get_turn_server_info [voip::get_turn_server_info::v3])
     (federation get_content [authenticated_media::get_content::v1] parse::federation::download)
     (federation get_content_thumbnail [authenticated_media::get_content_thumbnail::v1] parse::federation::thumbnail)

@@ -224,6 +224,18 @@ fn the_endpoints_policy_inspects_are_typed() {
         ),
         (
             Method::GET,
+            "/_matrix/client/v3/profile/@a:x.org/displayname",
+            "",
+            "get_profile",
+        ),
+        (
+            Method::POST,
+            "/_matrix/client/v3/user_directory/search",
+            r#"{"search_term":"a","limit":5}"#,
+            "search_users",
+        ),
+        (
+            Method::GET,
             "/_matrix/federation/v1/query/directory?room_alias=%23a:x.org",
             "",
             "get_room_information",

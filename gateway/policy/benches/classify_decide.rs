@@ -149,9 +149,11 @@ fn context(room: &RoomFacts) -> Context<'_> {
         },
         now_ms: 1_767_225_600_000,
         user: None,
+        token: false,
         room: Some(room),
         event: None,
         invitees: None,
+        shares_room: None,
         appservice: None,
         federation: None,
     }

@@ -11,7 +11,7 @@ use sectorgate_action::Classified;
 use serde_json::Value;
 
 use crate::Profile;
-use crate::concerns::{events, invites, redactions, rooms};
+use crate::concerns::{events, invites, lookups, redactions, rooms};
 use crate::federation::FederationFacts;
 use crate::profile::PermissionFacts;
 
@@ -62,12 +62,18 @@ pub struct Context<'a> {
     pub now_ms: u64,
     /// The user the request acts for, when known.
     pub user: Option<&'a OwnedUserId>,
+    /// Whether the request bears an access token; without a `user`, one
+    /// the homeserver does not know.
+    pub token: bool,
     /// The room's facts, when the profile needs them and they were learned.
     pub room: Option<&'a RoomFacts>,
     /// The targeted event's facts, when needed and learned.
     pub event: Option<&'a EventFacts>,
     /// The invitees' invite-permission settings, when needed and learned.
     pub invitees: Option<&'a BTreeMap<OwnedUserId, PermissionFacts>>,
+    /// Whether the acting user shares a room with the user a lookup names
+    /// ([`Needs::shared_room`]), when needed and learned.
+    pub shares_room: Option<bool>,
     /// The application service (bridge) acting, by the id its
     /// registration gives, when the request bears its token.
     pub appservice: Option<&'a str>,
@@ -87,9 +93,11 @@ impl<'a> Context<'a> {
             peer,
             now_ms,
             user: None,
+            token: false,
             room: None,
             event: None,
             invitees: None,
+            shares_room: None,
             appservice: None,
             federation: None,
         }
@@ -108,12 +116,19 @@ pub struct Needs {
     pub user: bool,
     /// The invitees whose invite-permission settings are needed.
     pub invitees: Vec<OwnedUserId>,
+    /// The user looked up, when whether the acting user shares a room
+    /// with them is needed.
+    pub shared_room: Option<OwnedUserId>,
 }
 
 impl Needs {
     /// Whether nothing needs fetching.
     pub fn is_empty(&self) -> bool {
-        self.room.is_none() && self.event.is_none() && !self.user && self.invitees.is_empty()
+        self.room.is_none()
+            && self.event.is_none()
+            && !self.user
+            && self.invitees.is_empty()
+            && self.shared_room.is_none()
     }
 
     /// Adds state event types of `room_id` to those needed.
@@ -138,5 +153,6 @@ pub fn needs(classified: &Classified, profile: &Profile) -> Needs {
     rooms::needs(action, profile, &mut needs);
     invites::needs(action, profile, &mut needs);
     redactions::needs(action, profile, &mut needs);
+    lookups::needs(action, profile, &mut needs);
     needs
 }

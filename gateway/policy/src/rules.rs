@@ -62,6 +62,9 @@ pub const EVENT_TOO_LARGE: RuleId = RuleId::builtin("event.too_large");
 pub const ROOM_STATE_UNAVAILABLE: RuleId = RuleId::builtin("room.state_unavailable");
 /// A targeted event the gateway needed to see but could not.
 pub const EVENT_UNAVAILABLE: RuleId = RuleId::builtin("event.unavailable");
+/// Whether the acting user shares a room with the user looked up could
+/// not be learned.
+pub const SHARED_ROOMS_UNAVAILABLE: RuleId = RuleId::builtin("lookup.shared_rooms_unavailable");
 /// An invitee's invite-permission settings could not be learned.
 pub const INVITE_PERMISSIONS_UNAVAILABLE: RuleId =
     RuleId::builtin("invite.permissions_unavailable");

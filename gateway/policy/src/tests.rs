@@ -337,3 +337,93 @@ fn allowlist_entries_match_exact_names_and_subdomains() {
         Admission::Stale
     );
 }
+
+/// The decision on one case, written as YAML, under `profile`.
+fn decide_case(profile: &Profile, case: &str) -> crate::Decision {
+    let case: cases::Case = serde_yaml_ng::from_str(case).expect("a case");
+    case.decide(profile, NOW_MS).expect("decided")
+}
+
+/// A profile extending base with `lookups` (YAML lines under it).
+fn with_lookups(name: &str, lookups: &str) -> Profile {
+    let dir = scratch(name);
+    write(
+        &dir,
+        "p/profile.yaml",
+        &format!("id: p\ntitle: t\nextends: base\nlookups:\n{lookups}"),
+    );
+    Profile::from_dir(&dir.join("p")).expect("loads")
+}
+
+const LOOKUP_OF_A_STRANGER: &str = "name: n\nrequest: {method: GET, path: \"/_matrix/client/v3/profile/@s:localhost\"}\ncontext: {shares_room: false}\nexpect: {verdict: deny, rule: r}\n";
+
+#[test]
+fn a_lookup_whose_shared_room_cannot_be_learned_is_refused_as_such() {
+    let epa = Profile::bundled("healthcare-tim-epa").expect("epa");
+    let decision = decide_case(
+        &epa,
+        "name: n\nrequest: {method: GET, path: \"/_matrix/client/v3/profile/@s:localhost\"}\nexpect: {verdict: deny, rule: r}\n",
+    );
+    assert_eq!(decision.rule, crate::rules::SHARED_ROOMS_UNAVAILABLE);
+    assert_eq!(decision.verdict_str(), "deny");
+}
+
+#[test]
+fn nobody_shares_a_room_and_a_shadowed_rule_refuses_and_filters_nothing() {
+    let enforced = with_lookups("lookups-enforced", "  shared_rooms: {id: p.shared}\n");
+    let anonymous = decide_case(
+        &enforced,
+        "name: n\nrequest: {method: GET, path: \"/_matrix/client/v3/profile/@s:localhost\"}\ncontext: {anonymous: true}\nexpect: {verdict: deny, rule: r}\n",
+    );
+    assert_eq!(
+        (anonymous.verdict_str(), anonymous.rule.as_str()),
+        ("deny", "p.shared")
+    );
+    let search = sectorgate_action::Action::SearchUsers;
+    assert!(crate::directory_filter(&search, &enforced).is_some());
+
+    let shadowed = with_lookups(
+        "lookups-shadow",
+        "  shared_rooms: {id: p.shared, shadow: true}\n",
+    );
+    let stranger = decide_case(&shadowed, LOOKUP_OF_A_STRANGER);
+    assert_eq!(
+        (stranger.verdict_str(), stranger.rule.as_str()),
+        ("shadow", "p.shared")
+    );
+    assert!(crate::directory_filter(&search, &shadowed).is_none());
+}
+
+#[test]
+fn requester_narrows_only_an_allowing_rule_and_a_verified_server_is_authenticated() {
+    let dir = scratch("requester");
+    write(
+        &dir,
+        "deny/profile.yaml",
+        "id: deny\ntitle: t\nextends: base\nendpoints:\n  rules:\n    - {id: d.x, verdict: deny, requester: authenticated, endpoints: [client.get_profile]}\n",
+    );
+    let found = problems(Profile::from_dir(&dir.join("deny")));
+    assert!(
+        found
+            .iter()
+            .any(|p| p.to_string().contains("endpoints.rules[0].requester")),
+        "{found:?}"
+    );
+    write(
+        &dir,
+        "fed/profile.yaml",
+        "id: fed\ntitle: t\nextends: base\nendpoints:\n  rules:\n    - {id: f.auth, verdict: allow, requester: authenticated, endpoints: [federation.get_profile_information]}\n",
+    );
+    let fed = Profile::from_dir(&dir.join("fed")).expect("loads");
+    let query = "request: {method: GET, path: \"/_matrix/federation/v1/query/profile?user_id=@u:localhost\"}\nexpect: {verdict: allow, rule: r}\n";
+    let signed = decide_case(
+        &fed,
+        &format!(
+            "name: n\n{query}context: {{anonymous: true, federation: {{allow: [hs2.example], origin: hs2.example}}}}\n"
+        ),
+    );
+    assert_eq!(
+        (signed.verdict_str(), signed.rule.as_str()),
+        ("allow", "f.auth")
+    );
+}

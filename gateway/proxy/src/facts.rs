@@ -15,6 +15,8 @@
 //!   read as the invitee through the gateway's application service, since
 //!   only the user can read their account data; kept for [`SETTINGS_TTL`]
 //!   and replaced as soon as a user's new setting passes through.
+//! - Whether the requester shares a room with a user they look up: see
+//!   `shared_rooms.rs`.
 //!
 //! A fact the homeserver will not show the requester (403, 404 for an
 //! event) is simply unknown: `decide` then refuses what needed it.
@@ -37,8 +39,9 @@ use sectorgate_policy::{EventFacts, Needs, RoomFacts};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::ProxyConfig;
 use crate::respond::Fault;
+use crate::shared_rooms::SharedRooms;
+use crate::{Gateway, ProxyConfig};
 
 /// How long learned room state (other than encryption) is believed.
 pub const STATE_TTL: Duration = Duration::from_secs(30);
@@ -60,6 +63,7 @@ pub(crate) struct FactCache {
     events: Cache<OwnedEventId, EventFacts>,
     users: Cache<[u8; 32], Stamped<OwnedUserId>>,
     settings: Cache<(OwnedUserId, String), Stamped<Option<Value>>>,
+    shared_rooms: SharedRooms,
 }
 
 impl std::fmt::Debug for FactCache {
@@ -68,6 +72,7 @@ impl std::fmt::Debug for FactCache {
             .field("state", &self.state.len())
             .field("events", &self.events.len())
             .field("users", &self.users.len())
+            .field("shared_rooms", &self.shared_rooms)
             .finish()
     }
 }
@@ -79,6 +84,7 @@ pub(crate) struct Gathered {
     pub(crate) event: Option<EventFacts>,
     pub(crate) user: Option<OwnedUserId>,
     pub(crate) invitees: Option<BTreeMap<OwnedUserId, PermissionFacts>>,
+    pub(crate) shares_room: Option<bool>,
 }
 
 impl FactCache {
@@ -88,7 +94,13 @@ impl FactCache {
             events: Cache::new(CACHE_ENTRIES),
             users: Cache::new(CACHE_ENTRIES),
             settings: Cache::new(CACHE_ENTRIES),
+            shared_rooms: SharedRooms::new(),
         }
+    }
+
+    /// Who shares a room with whom.
+    pub(crate) fn shared_rooms(&self) -> &SharedRooms {
+        &self.shared_rooms
     }
 
     /// Learns a user's setting that just passed through the gateway.
@@ -139,6 +151,12 @@ impl FactCache {
         }
         if let Some((room_id, event_id)) = &needs.event {
             gathered.event = self.event(asker, room_id, event_id).await?;
+        }
+        // Looking oneself up needs no shared room; nobody shares none.
+        if let (Some(other), Some(requester)) = (&needs.shared_room, &gathered.user)
+            && other != requester
+        {
+            gathered.shares_room = self.shared_rooms.share(asker, requester, other).await?;
         }
         Ok(gathered)
     }
@@ -286,6 +304,40 @@ impl FactCache {
     }
 }
 
+/// What a request presents to act as its requester (its access token, an
+/// application service's `user_id` parameter), kept to ask the homeserver
+/// as the requester once the request itself has gone on.
+pub(crate) struct Credentials(Parts);
+
+impl Credentials {
+    /// The credentials `parts` present.
+    pub(crate) fn of(parts: &Parts) -> Self {
+        let mut request = http::Request::new(());
+        *request.uri_mut() = parts.uri.clone();
+        if let Some(authorization) = parts.headers.get(AUTHORIZATION) {
+            request
+                .headers_mut()
+                .insert(AUTHORIZATION, authorization.clone());
+        }
+        Self(request.into_parts().0)
+    }
+
+    /// Asks `gateway`'s homeserver with these credentials.
+    pub(crate) fn asker<'a>(&'a self, gateway: &'a Gateway) -> Asker<'a> {
+        Asker {
+            client: &gateway.client,
+            config: &gateway.config,
+            parts: &self.0,
+        }
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(<redacted>)")
+    }
+}
+
 /// Asks the homeserver as the requester: with its access token, and its
 /// application service's `user_id` parameter.
 pub(crate) struct Asker<'a> {
@@ -337,7 +389,7 @@ impl Asker<'_> {
 
     /// `GET path` on the homeserver as the requester; the status and the
     /// JSON answer (`null` when it is not JSON).
-    async fn get(&self, path: &str) -> Result<(StatusCode, Value), Fault> {
+    pub(crate) async fn get(&self, path: &str) -> Result<(StatusCode, Value), Fault> {
         let path = match self.masquerade() {
             Some(user) => format!("{path}?user_id={user}"),
             None => path.to_owned(),
@@ -388,6 +440,6 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-fn encode(segment: &str) -> String {
+pub(crate) fn encode(segment: &str) -> String {
     utf8_percent_encode(segment, SEGMENT).to_string()
 }

@@ -10,6 +10,7 @@ mod body;
 pub mod capture;
 mod config;
 pub mod connection;
+mod directory;
 pub mod egress;
 mod facts;
 mod forward;
@@ -25,6 +26,7 @@ mod request_id;
 pub mod respond;
 mod rewrite;
 mod servers;
+mod shared_rooms;
 
 use std::sync::Arc;
 

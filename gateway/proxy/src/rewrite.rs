@@ -1,34 +1,62 @@
 //! Answers the profile changes on their way back: `GET /versions` announces
-//! only the spec versions and unstable features the profile allows.
+//! only the spec versions and unstable features the profile allows; a user
+//! directory search shows only the users the requester may look up
+//! (`directory.rs`). An answer the gateway reshapes is asked for
+//! uncompressed.
 
 use axum::body::Body;
 use axum::response::Response;
 use http::HeaderValue;
-use http::header::CONTENT_LENGTH;
+use http::header::{ACCEPT_ENCODING, CONTENT_LENGTH};
+use http::request::Parts;
 use http_body_util::{BodyExt, Limited};
+use ruma::OwnedUserId;
 use sectorgate_action::Action;
 use sectorgate_policy::profile::Discovery;
+use sectorgate_policy::{Profile, directory_filter};
 
+use crate::Gateway;
+use crate::directory::DirectoryFilter;
+use crate::facts::Credentials;
 use crate::respond::{self, Fault};
 
 /// Largest `/versions` answer rewritten; a larger one is a fault.
 const MAX_VERSIONS_BYTES: usize = 256 * 1024;
 
 /// What the profile makes of an answer on its way back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Reshape {
     /// Passed as the homeserver gave it.
     AsIs,
     /// A `/versions` answer, rewritten as the profile's `discovery` says.
     Versions,
+    /// A user directory answer, filtered by the shared-rooms rule.
+    Directory(Box<DirectoryFilter>),
 }
 
 impl Reshape {
-    /// What the answer to `action` becomes.
-    pub(crate) fn of(action: &Action) -> Self {
+    /// What the answer to `action`, asked by `user` with the credentials
+    /// `parts` present, becomes under `profile`.
+    pub(crate) fn of(
+        action: &Action,
+        profile: &Profile,
+        user: Option<&OwnedUserId>,
+        parts: &Parts,
+    ) -> Self {
         match action {
             Action::GetVersions => Self::Versions,
+            _ if directory_filter(action, profile).is_some() => Self::Directory(Box::new(
+                DirectoryFilter::new(user.cloned(), Credentials::of(parts)),
+            )),
             _ => Self::AsIs,
+        }
+    }
+
+    /// Readies the request: an answer the gateway reads is asked for
+    /// uncompressed.
+    pub(crate) fn prepare(&self, parts: &mut Parts) {
+        if !matches!(self, Self::AsIs) {
+            parts.headers.remove(ACCEPT_ENCODING);
         }
     }
 
@@ -37,15 +65,15 @@ impl Reshape {
     pub(crate) async fn apply(
         self,
         response: Response,
-        discovery: &Discovery,
+        gateway: &Gateway,
         request_id: &str,
     ) -> Response {
-        match self {
-            Self::AsIs => response,
-            Self::Versions => versions(response, discovery)
-                .await
-                .unwrap_or_else(|| respond::fault(&Fault::UpstreamUnreachable, request_id)),
-        }
+        let reshaped = match self {
+            Self::AsIs => return response,
+            Self::Versions => versions(response, &gateway.profile.discovery).await,
+            Self::Directory(filter) => filter.apply(response, gateway).await,
+        };
+        reshaped.unwrap_or_else(|| respond::fault(&Fault::UpstreamUnreachable, request_id))
     }
 }
 

@@ -5,9 +5,11 @@
 //! proof); an allowed one must reach Synapse unchanged and succeed there.
 //!
 //! `{room}` and `{event}` are real: a room with the case's facts and an
-//! event in it are made directly on Synapse, bypassing the gateway. Cases
-//! marked `e2e_skip` say why they cannot run here (another server's users,
-//! an event older than the test).
+//! event in it are made directly on Synapse, bypassing the gateway. The
+//! case's acting user is the test's user (named so in the path too); an
+//! anonymous case is sent without its token. Cases marked `e2e_skip` say
+//! why they cannot run here (another server's users, an event older than
+//! the test).
 
 #![allow(
     clippy::expect_used,
@@ -107,7 +109,11 @@ struct Sent {
 fn run_case(gateway: &Gateway, fixtures: &mut Fixtures<'_>, case: &Case) -> Result<Sent, String> {
     let (room, event) = fixtures.room(case.context.room.as_ref());
     let marker = marker("case");
-    let mut url = format!("{}{}", gateway.url, case.path(&room, &event, &marker));
+    let acting = case.context.user.as_deref().unwrap_or(cases::DEFAULT_USER);
+    let path = case
+        .path(&room, &event, &marker)
+        .replace(acting, &fixtures.user.user_id);
+    let mut url = format!("{}{path}", gateway.url);
     url.push(if url.contains('?') { '&' } else { '?' });
     url.push_str(&format!("sgcase={marker}"));
     let method: Method = case
@@ -117,8 +123,10 @@ fn run_case(gateway: &Gateway, fixtures: &mut Fixtures<'_>, case: &Case) -> Resu
         .map_err(|_| "bad method".to_owned())?;
     let mut request = http()
         .request(method, &url)
-        .bearer_auth(&fixtures.user.token)
         .body(case.body(&room, &event, &marker));
+    if !case.context.anonymous {
+        request = request.bearer_auth(&fixtures.user.token);
+    }
     for (name, value) in &case.request.headers {
         if !name.eq_ignore_ascii_case("content-length") {
             request = request.header(name, value);

@@ -1,6 +1,7 @@
-//! Sending a case's request as written: with the acting user's token, or
-//! signed by the suite's peer when a server sends it; to the stale instance
-//! when the case is about a stale federation list.
+//! Sending a case's request as written: with the acting user's token (none
+//! for an anonymous case), or signed by the suite's peer when a server
+//! sends it; to the stale instance when the case is about a stale
+//! federation list.
 
 use sectorgate_policy::cases::Case;
 
@@ -27,7 +28,7 @@ pub(super) fn send(
     case: &Case,
     signer: Option<Signer>,
     (room, event): (&str, &str),
-    token: &str,
+    token: Option<&str>,
     trail: &mut Vec<Exchange>,
 ) -> Result<Answer, String> {
     let written = written(case, room, event);
@@ -76,7 +77,7 @@ fn send_as_client(
     client: &Client,
     case: &Case,
     written: Written,
-    token: &str,
+    token: Option<&str>,
     trail: &mut Vec<Exchange>,
 ) -> Result<Answer, String> {
     let headers: Vec<(String, String)> = case
@@ -96,7 +97,7 @@ fn send_as_client(
         trail,
         &case.request.method,
         &written.path,
-        Some(token),
+        token,
         &headers,
         written.body,
     )

@@ -187,6 +187,12 @@ pub(crate) fn get_display_name(request: Http<'_>, args: &[&str]) -> Parsed {
     Ok(Action::GetProfile { user_id: r.user_id })
 }
 
+/// `POST /_matrix/client/v3/user_directory/search`
+pub(crate) fn search_users(request: Http<'_>, args: &[&str]) -> Parsed {
+    let _: api::user_directory::search_users::v3::Request = ruma(request, args)?;
+    Ok(Action::SearchUsers)
+}
+
 /// `POST /_matrix/client/v3/rooms/{roomId}/leave`
 pub(crate) fn leave_room(request: Http<'_>, args: &[&str]) -> Parsed {
     let r: api::membership::leave_room::v3::Request = ruma(request, args)?;

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version, header};
 use ruma::{OwnedServerName, OwnedUserId};
-use sectorgate_action::{Catalog, classify_lookup};
+use sectorgate_action::{Catalog, access_token, classify_lookup};
 
 use super::{Case, CaseFederation, CaseRoom, DEFAULT_USER, PLACEHOLDER_EVENT, PLACEHOLDER_ROOM};
 use crate::federation::{Allowlist, FederationFacts};
@@ -66,6 +66,7 @@ impl Case {
             Err(error) => return Ok(decide_input_error(&error)),
         };
         let user = self.user()?;
+        let token = access_token(&received.headers, received.uri.query()).is_some();
         let room = self.context.room.as_ref().map(CaseRoom::facts);
         let event = self.event_facts(now_ms);
         let invitees = self.invitee_facts(&needs(&classified, &profile).invitees)?;
@@ -74,10 +75,12 @@ impl Case {
                 addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             },
             now_ms,
-            user: Some(&user),
+            user: user.as_ref(),
+            token: user.is_some() || token,
             room: room.as_ref(),
             event: event.as_ref(),
             invitees: Some(&invitees),
+            shares_room: self.context.shares_room,
             appservice: self.context.appservice.as_deref(),
             federation: federation.as_ref().map(|(local, allowlist, origin)| {
                 federation_facts(local, allowlist, origin.as_ref())
@@ -142,10 +145,15 @@ impl Case {
         Cow::Owned(grouped)
     }
 
-    /// The acting user.
-    fn user(&self) -> Result<OwnedUserId, String> {
+    /// The acting user; none for an anonymous case.
+    fn user(&self) -> Result<Option<OwnedUserId>, String> {
+        if self.context.anonymous {
+            return Ok(None);
+        }
         let user = self.context.user.as_deref().unwrap_or(DEFAULT_USER);
-        OwnedUserId::try_from(user).map_err(|_| format!("bad user id {user:?}"))
+        OwnedUserId::try_from(user)
+            .map(Some)
+            .map_err(|_| format!("bad user id {user:?}"))
     }
 
     /// The targeted event, `event_age` old.

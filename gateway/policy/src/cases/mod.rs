@@ -82,6 +82,14 @@ pub struct CaseContext {
     /// The user the request acts for.
     #[serde(default)]
     pub user: Option<String>,
+    /// The homeserver knows no user behind the request: it bears no access
+    /// token, or (given in the request's headers) one it does not know.
+    #[serde(default)]
+    pub anonymous: bool,
+    /// Whether the acting user shares a room with the user a lookup names
+    /// (not known when not given).
+    #[serde(default)]
+    pub shares_room: Option<bool>,
     /// The application service (bridge) acting, by its registration's id.
     #[serde(default)]
     pub appservice: Option<String>,

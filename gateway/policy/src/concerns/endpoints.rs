@@ -1,7 +1,7 @@
-//! Endpoint rules: may this endpoint be called at all? The `endpoints:`
-//! section (the default for recognised endpoints, rules naming endpoints,
-//! homeserver paths outside the Matrix API), resolved against the catalog,
-//! and its check.
+//! Endpoint rules: may this endpoint be called at all, and by whom? The
+//! `endpoints:` section (the default for recognised endpoints, rules naming
+//! endpoints, homeserver paths outside the Matrix API), resolved against the
+//! catalog, and its check.
 
 use std::collections::HashMap;
 
@@ -30,12 +30,28 @@ rule_file! {
     EndpointRuleFile {
         verdict: Effect,
         endpoints: Vec<String>,
+        /// Who may call the endpoints an allowing rule names.
+        #[serde(default)]
+        requester: Option<Requester>,
         /// The answer instead of 404 `M_UNRECOGNIZED`.
         #[serde(default)]
         status: Option<u16>,
         #[serde(default)]
         errcode: Option<String>,
     }
+}
+
+/// Who may call an endpoint an allowing rule names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Requester {
+    /// Anyone, with or without credentials (the homeserver decides).
+    #[default]
+    Anyone,
+    /// A user the homeserver knows by the request's access token, or a
+    /// server whose signature verified; anyone else is answered 401
+    /// (`M_MISSING_TOKEN`, `M_UNKNOWN_TOKEN`), as a homeserver would.
+    Authenticated,
 }
 
 /// An endpoint rule, resolved.
@@ -51,6 +67,8 @@ pub struct EndpointRule {
     pub shadow: bool,
     /// The status and errcode of a denial (404 `M_UNRECOGNIZED` by default).
     pub answer: (u16, &'static str),
+    /// Who may call the endpoints it allows.
+    pub requester: Requester,
 }
 
 /// The `endpoints:` section, resolved: the parts of [`Profile`] it fills.
@@ -87,6 +105,16 @@ pub(crate) fn resolve(resolver: &mut Resolver<'_>, chain: &[Link]) -> Endpoints 
                     by_endpoint.entry(endpoint).or_insert(position);
                 }
             }
+            if rule.requester.is_some() && rule.verdict == Effect::Deny {
+                resolver.problems.push(Problem::new(
+                    link.source.label("profile.yaml"),
+                    format!("endpoints.rules[{index}].requester"),
+                    format!(
+                        "rule {} denies everyone: `requester` narrows an allowing rule",
+                        rule.id
+                    ),
+                ));
+            }
             rules.push(EndpointRule {
                 id: RuleId::profile(&rule.id),
                 effect: rule.verdict,
@@ -103,6 +131,7 @@ pub(crate) fn resolve(resolver: &mut Resolver<'_>, chain: &[Link]) -> Endpoints 
                         rule.errcode.as_deref(),
                     )
                     .unwrap_or((404, "M_UNRECOGNIZED")),
+                requester: rule.requester.unwrap_or_default(),
             });
         }
     }
@@ -169,7 +198,42 @@ pub(crate) fn check(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision
     let decision = decide_endpoint(&endpoint, input.profile);
     if decision.is_allowed() && !matches!(decision.verdict, crate::Verdict::Shadow(_)) {
         judge.allowed_by = decision.rule;
+        return match input.profile.rule_for(&endpoint) {
+            Some(rule) => check_requester(rule, input, judge),
+            None => Ok(()),
+        };
+    }
+    judge.deny(decision)
+}
+
+/// An endpoint its rule allows to authenticated requesters only: refused
+/// 401 when the homeserver knows no user behind the request and no
+/// server's signature verified, with the errcode a homeserver gives (no
+/// token, or one it does not know).
+fn check_requester(
+    rule: &EndpointRule,
+    input: &Input<'_>,
+    judge: &mut Judge,
+) -> Result<(), Decision> {
+    let context = input.context;
+    let server = context
+        .federation
+        .is_some_and(|facts| facts.origin.is_some());
+    if rule.requester == Requester::Anyone || context.user.is_some() || server {
         return Ok(());
+    }
+    let (errcode, why) = match context.token {
+        true => ("M_UNKNOWN_TOKEN", "the access token is not known"),
+        false => ("M_MISSING_TOKEN", "the request bears no access token"),
+    };
+    let mut decision = Decision::deny(
+        rule.id.clone(),
+        401,
+        errcode,
+        format!("{}: {why}", rule.reason),
+    );
+    if rule.shadow {
+        decision.into_shadow();
     }
     judge.deny(decision)
 }

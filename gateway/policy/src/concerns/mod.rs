@@ -15,10 +15,11 @@
 //!
 //! The concerns, in the order `decide` checks them, then those it does not
 //! check: [`federation`], [`endpoints`], [`appservices`], [`content`],
-//! [`events`], [`rooms`], [`invites`], [`redactions`], [`media`];
-//! [`discovery`] (the `/versions` rewrite), [`audit`] (what the audit
-//! log may name) and [`homeserver_settings`] (what the homeserver behind
-//! must be set up to do, for the conformance suite to probe).
+//! [`events`], [`rooms`], [`invites`], [`redactions`], [`media`],
+//! [`lookups`]; [`discovery`] (the `/versions` rewrite), [`audit`] (what
+//! the audit log may name) and [`homeserver_settings`] (what the
+//! homeserver behind must be set up to do, for the conformance suite to
+//! probe).
 
 pub(crate) mod appservices;
 pub(crate) mod audit;
@@ -29,6 +30,7 @@ pub(crate) mod events;
 pub(crate) mod federation;
 pub(crate) mod homeserver_settings;
 pub(crate) mod invites;
+pub(crate) mod lookups;
 pub(crate) mod media;
 pub(crate) mod redactions;
 pub(crate) mod rooms;

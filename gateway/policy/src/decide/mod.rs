@@ -20,6 +20,7 @@
 //!    (at `/invite` and at `createRoom`)?
 //! 6. [`redactions`]: may this event still be redacted?
 //! 7. [`media`]: may this upload be this large?
+//! 8. [`lookups`]: may this user look that user up?
 //!
 //! A denial by a rule in shadow mode does not stop the checks: it is kept,
 //! and if nothing enforced denies, the request is forwarded and recorded as
@@ -36,7 +37,7 @@ pub use input::{
 };
 
 use crate::concerns::{
-    appservices, content, endpoints, events, federation, invites, media, redactions, rooms,
+    appservices, content, endpoints, events, federation, invites, lookups, media, redactions, rooms,
 };
 use crate::rules;
 use crate::{Context, Decision, Profile, RuleId, Verdict};
@@ -135,5 +136,6 @@ fn run(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision> {
     invites::check(input, content.as_ref(), judge)?;
     redactions::check(input, judge)?;
     media::check(input, judge)?;
+    lookups::check(input, judge)?;
     Ok(())
 }

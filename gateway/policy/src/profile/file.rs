@@ -18,6 +18,7 @@ use crate::concerns::events::EventsFile;
 use crate::concerns::federation::FederationFile;
 use crate::concerns::homeserver_settings::HomeserverSettingsFile;
 use crate::concerns::invites::InvitesFile;
+use crate::concerns::lookups::LookupsFile;
 use crate::concerns::media::MediaFile;
 use crate::concerns::redactions::RedactionsFile;
 use crate::concerns::rooms::RoomsFile;
@@ -100,6 +101,8 @@ pub(crate) struct ProfileFile {
     pub(crate) invites: InvitesFile,
     #[serde(default)]
     pub(crate) media: MediaFile,
+    #[serde(default)]
+    pub(crate) lookups: LookupsFile,
     #[serde(default)]
     pub(crate) discovery: DiscoveryFile,
     #[serde(default)]

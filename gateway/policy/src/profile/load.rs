@@ -25,7 +25,7 @@ use super::source::ProfileSource;
 use crate::ProfileError;
 use crate::concerns::{
     appservices, audit, discovery, endpoints, events, federation, homeserver_settings, invites,
-    media, redactions, rooms,
+    lookups, media, redactions, rooms,
 };
 use crate::error::Problem;
 
@@ -148,6 +148,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
     let events = events::resolve(&mut resolver, chain);
     let rooms = rooms::resolve(&mut resolver, chain);
     let redactions = redactions::resolve(&resolver, chain);
+    let lookups = lookups::resolve(&resolver, chain);
     Profile {
         id: child.id.clone(),
         title: child.title.clone(),
@@ -167,6 +168,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         rooms,
         redactions,
         invites,
+        lookups,
         media,
         discovery,
         appservices,

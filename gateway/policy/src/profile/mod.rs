@@ -28,13 +28,14 @@ pub use crate::concerns::appservices::{AppserviceRule, AppserviceRules};
 pub use crate::concerns::audit::AuditRules;
 pub use crate::concerns::content::{EMOJI_FORMAT, Schema, Schemas, is_one_emoji};
 pub use crate::concerns::discovery::{Discovery, parse_version};
-pub use crate::concerns::endpoints::EndpointRule;
+pub use crate::concerns::endpoints::{EndpointRule, Requester};
 pub use crate::concerns::events::{Encryption, EncryptionScope, EventRules};
 pub use crate::concerns::federation::{FederationRules, TransactionMode};
 pub use crate::concerns::homeserver_settings::{HomeserverSetting, Probe};
 pub use crate::concerns::invites::{
     InvitePermissions, InviteRule, InviteRules, PermissionFacts, PermissionFormat, StateCondition,
 };
+pub use crate::concerns::lookups::LookupRules;
 pub use crate::concerns::media::MediaRules;
 pub use crate::concerns::redactions::{AgeLimit, RedactionRules};
 pub use crate::concerns::rooms::{RequiredState, RoomRules};
@@ -79,6 +80,8 @@ pub struct Profile {
     pub redactions: RedactionRules,
     /// Rules on invites.
     pub invites: InviteRules,
+    /// Who may look whom up.
+    pub lookups: LookupRules,
     /// Rules on media.
     pub media: MediaRules,
     /// What `/versions` announces.

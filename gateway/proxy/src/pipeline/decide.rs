@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 use ruma::OwnedUserId;
-use sectorgate_action::{Classified, ClassifyError, Endpoint, Lookup, classify_lookup};
+use sectorgate_action::{
+    Classified, ClassifyError, Endpoint, Lookup, access_token, classify_lookup,
+};
 use sectorgate_audit::{Peer, now_ms};
 use sectorgate_policy::{Context, Decision, Peer as PolicyPeer, decide_input_error, needs};
 
@@ -92,17 +94,22 @@ pub(super) async fn decide(
         },
         now_ms: now_ms().unsigned_abs(),
         user: gathered.user.as_ref(),
+        token: access_token(&received.parts.headers, received.parts.uri.query()).is_some(),
         room: gathered.room.as_ref(),
         event: gathered.event.as_ref(),
         invitees: gathered.invitees.as_ref(),
+        shares_room: gathered.shares_room,
         appservice: received.appservice,
         federation,
     };
     let decision = sectorgate_policy::decide(&classified, &gateway.profile, &context);
     let amended = decision.amended_body.as_deref();
+    let user = gathered.user.as_ref();
+    let reshape = Reshape::of(&classified.action, &gateway.profile, user, &received.parts);
+    reshape.prepare(&mut received.parts);
     Ok(Decided {
         learned: Learned::from(&classified, &gateway.profile, amended),
-        reshape: Reshape::of(&classified.action),
+        reshape,
         served: served(&classified, &gateway.config),
         decision,
     })

@@ -208,10 +208,7 @@ async fn forward(
             let upstream = response.status().as_u16();
             tracing::Span::current().record("upstream_status", upstream);
             let response = decided.learned.apply(response, &gateway.facts).await;
-            let answer = decided
-                .reshape
-                .apply(response, &gateway.profile.discovery, request_id)
-                .await;
+            let answer = decided.reshape.apply(response, gateway, request_id).await;
             recorded.answer(answer, Some(upstream))
         }
         Err(fault) => recorded.answer(respond::fault(&fault, request_id), None),

@@ -115,6 +115,8 @@ pub struct SynapseOptions {
     /// Leave the settings the profiles' `homeserver_settings` ask for at
     /// Synapse's own defaults (`scripts/synapse.py --synapse-defaults`).
     pub synapse_defaults: bool,
+    /// `homeserver.yaml` settings, as `dotted.key=JSON`.
+    pub settings: Vec<&'static str>,
 }
 
 impl Synapse {
@@ -156,6 +158,9 @@ impl Synapse {
         }
         if options.synapse_defaults {
             command.arg("--synapse-defaults");
+        }
+        for setting in &options.settings {
+            command.args(["--set", setting]);
         }
         let output = command.output().expect("run synapse.py start");
         assert!(output.status.success(), "synapse.py start failed");
