@@ -1,9 +1,10 @@
 //! The admin listener: `/health` (the process is alive), `/ready` (the
-//! homeserver answers and the audit store takes writes; whether federation
-//! is open) and `/federation` (the allowlist in force and the signed
-//! list's state).
+//! homeserver answers and the audit store takes writes, and the gateway is
+//! not stopping; whether federation is open) and `/federation` (the
+//! allowlist in force and the signed list's state).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -24,10 +25,16 @@ const READY_WITHIN: Duration = Duration::from_millis(1500);
 struct Admin {
     gateway: Arc<Gateway>,
     federation: Option<Arc<Federation>>,
+    /// Set once the gateway is stopping.
+    draining: Arc<AtomicBool>,
 }
 
 /// The admin router.
-pub(crate) fn router(gateway: Arc<Gateway>, federation: Option<Arc<Federation>>) -> Router {
+pub(crate) fn router(
+    gateway: Arc<Gateway>,
+    federation: Option<Arc<Federation>>,
+    draining: Arc<AtomicBool>,
+) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -35,6 +42,7 @@ pub(crate) fn router(gateway: Arc<Gateway>, federation: Option<Arc<Federation>>)
         .with_state(Admin {
             gateway,
             federation,
+            draining,
         })
 }
 
@@ -76,8 +84,13 @@ async fn ready(
     State(Admin {
         gateway,
         federation,
+        draining,
     }): State<Admin>,
 ) -> Response {
+    if draining.load(Ordering::SeqCst) {
+        let body = json!({"ready": false, "draining": true});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
     // The audit probe is a real, durable write through the log's writer,
     // behind the records queued: ready means the next request's record can
     // be written too.

@@ -40,13 +40,12 @@ pub(crate) struct ConnectionLimits {
     pub(crate) header_read_timeout: Duration,
     /// Open connections per client address, if bounded.
     pub(crate) per_address: Option<Arc<PerAddress>>,
+    /// How long requests in flight get to finish once accepting stopped.
+    pub(crate) drain: Duration,
 }
 
-/// How long in-flight requests get to finish after shutdown is asked for.
-const DRAIN: Duration = Duration::from_secs(30);
-
 /// Serves `router` on `listener` until `shutdown` resolves, then lets
-/// requests in flight finish (up to 30 s). With `tls`, each connection is
+/// requests in flight finish (up to `limits.drain`). With `tls`, each connection is
 /// a TLS one (the handshake bounded by the header read timeout). Every
 /// request carries the APIs the listener `serves`. Requests refused here,
 /// before the pipeline, are recorded in `audit`'s log.
@@ -85,11 +84,12 @@ pub(crate) async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
+    let drain = listening.limits.drain;
+    if tokio::time::timeout(drain, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("requests still in flight after {DRAIN:?}; closing them");
+        tracing::warn!("requests still in flight after {drain:?}; closing them");
     }
 }
 

@@ -14,6 +14,7 @@ mod federation_cmd;
 mod listener;
 mod profile_cmd;
 mod serve;
+mod stopping;
 mod strict;
 mod telemetry;
 mod tls;

@@ -20,6 +20,7 @@ use crate::cli::ServeArgs;
 use crate::config::{Config, ConfigError, Loaded};
 use crate::connections::PerAddress;
 use crate::listener::{self, ConnectionLimits};
+use crate::stopping::Stopping;
 use crate::{admin, audit, telemetry, tls};
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -221,7 +222,9 @@ fn announce(bound: &Bound, args: &ServeArgs) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Serves every listener until SIGINT or SIGTERM, then lets them drain.
+/// Serves every listener until SIGINT or SIGTERM, then drains (see
+/// `[shutdown]`): `/ready` turns 503 at once, the listeners accept for the
+/// grace period, then stop and let requests in flight finish.
 async fn serve_all(
     config: &Config,
     bound: Bound,
@@ -234,6 +237,7 @@ async fn serve_all(
         max_headers: limits.max_headers,
         header_read_timeout: limits.header_read_timeout,
         per_address: None,
+        drain: config.shutdown.drain,
     };
     let matrix_limits = ConnectionLimits {
         per_address: (limits.max_connections_per_address > 0).then(|| {
@@ -244,9 +248,10 @@ async fn serve_all(
         }),
         ..admin_limits.clone()
     };
+    let stopping = Stopping::after_signal(config.shutdown.grace);
     let matrix = sectorgate_proxy::router(Arc::clone(&gateway));
     let edge = Arc::clone(&gateway);
-    let admin = admin::router(gateway, federation);
+    let admin = admin::router(gateway, federation, stopping.draining());
     let matrix_served =
         futures_util::future::join_all(bound.matrix.into_iter().map(|(listener, tls, serves)| {
             let audit = Some(Arc::clone(&edge));
@@ -258,12 +263,12 @@ async fn serve_all(
                 tls,
                 serves,
                 audit,
-                shutdown_signal(),
+                stopping.stopped(),
             )
         }));
     let egress_served = async {
         if let Some((listener, egress)) = bound.egress {
-            egress::serve(listener, egress, shutdown_signal()).await;
+            egress::serve(listener, egress, stopping.stopped()).await;
         }
     };
     let admin_served = listener::serve(
@@ -273,7 +278,7 @@ async fn serve_all(
         None,
         Serves::BOTH,
         None,
-        shutdown_signal(),
+        stopping.stopped(),
     );
     tokio::join!(matrix_served, egress_served, admin_served);
 }
@@ -282,27 +287,4 @@ async fn bind(addr: SocketAddr, name: &str) -> Result<TcpListener, String> {
     TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr} ({name}): {e}"))
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
 }

@@ -202,9 +202,16 @@ impl Writer {
         Committed(result.map_err(Arc::new))
     }
 
-    /// Writes what waits before the writer stops.
+    /// Writes what waits before the writer stops, with a checkpoint over
+    /// the whole log: a log that was closed ends signed.
     async fn flush(&mut self) -> Flushed {
-        Flushed(self.write_later().await.map_err(Arc::new))
+        let leaves = take(&self.later);
+        let count = leaves.len();
+        let result = self.commit(leaves, count, true).await;
+        if let Err(error) = &result {
+            tracing::error!(%error, "the last audit records or the final checkpoint could not be written");
+        }
+        Flushed(result.map_err(Arc::new))
     }
 
     async fn load_head(&mut self) -> Result<Head, AuditError> {

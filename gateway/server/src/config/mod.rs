@@ -15,6 +15,7 @@ mod limits;
 mod listen;
 mod profile;
 mod record;
+mod shutdown;
 mod support;
 mod telemetry;
 
@@ -32,6 +33,7 @@ pub(crate) use limits::RateLimits;
 pub(crate) use listen::{Listen, ListenerConfig};
 pub(crate) use profile::ProfileChoice;
 pub(crate) use record::RecordConfig;
+pub(crate) use shutdown::Shutdown;
 pub(crate) use support::Support;
 pub(crate) use telemetry::{LogFormat, Telemetry};
 
@@ -60,6 +62,8 @@ pub(crate) struct Config {
     pub(crate) record: Option<RecordConfig>,
     /// Who to contact about this homeserver (`/.well-known/matrix/support`).
     pub(crate) support: Option<Support>,
+    /// How the gateway stops.
+    pub(crate) shutdown: Shutdown,
 }
 
 /// Why the configuration is unusable.

@@ -426,7 +426,7 @@ impl Gateway {
              [homeserver]\nurl = \"{hs}\"\nconnect_timeout = \"2s\"\nresponse_timeout = \"{timeout}\"\n{token}\n\
              [profile]\n{profile}\n\n\
              [audit]\ndatabase = \"{db}\"\n{audit_extra}\npseudonym_keys = \"{key}\"\ncheckpoint_key = \"{checkpoint}\"\nlock_timeout = \"300ms\"\n\n\
-             [telemetry]\nlog_format = \"json\"\nlog_filter = \"info\"\n{otlp}\n{extra}\n",
+             [telemetry]\nlog_format = \"json\"\nlog_filter = \"info\"\n{otlp}\n{shutdown}{extra}\n",
             hs = options.homeserver,
             token = options
                 .appservice_token_file
@@ -453,6 +453,12 @@ impl Gateway {
                 .otlp_endpoint
                 .map(|endpoint| format!("otlp_endpoint = \"{endpoint}\"\n"))
                 .unwrap_or_default(),
+            // Tests stop their gateways at once, unless they test stopping.
+            shutdown = if options.extra.contains("[shutdown]") {
+                ""
+            } else {
+                "[shutdown]\ngrace = \"0s\"\n"
+            },
             extra = options.extra,
         );
         let config_path = dir.path().join("sectorgate.toml");
@@ -550,9 +556,19 @@ impl Gateway {
 
     /// Stops the gateway with SIGTERM and waits for it to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.send_term();
+        self.wait()
+    }
+
+    /// Sends SIGTERM, and returns at once.
+    pub fn send_term(&self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status();
+    }
+
+    /// Waits for the gateway to exit.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
         self.child.wait().expect("gateway exit")
     }
 
