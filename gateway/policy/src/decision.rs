@@ -83,10 +83,11 @@ pub struct Decision {
     pub rule: RuleId,
     /// The body to forward instead of the client's, when the profile fills
     /// in defaults (`rooms.create.defaults`).
-    pub amended_body: Option<Vec<u8>>,
+    pub amended_body: Option<Box<[u8]>>,
     /// What the gateway does itself once the homeserver has taken the
     /// request (`redactions.cascade_replacements`).
-    pub cascade: Option<RedactionCascade>,
+    /// (Boxed: most decisions have none.)
+    pub cascade: Option<Box<RedactionCascade>>,
 }
 
 impl Decision {

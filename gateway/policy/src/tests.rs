@@ -264,10 +264,16 @@ fn an_allowed_redaction_carries_its_cascade() {
     let late = case("25h").decide(&shadowed, NOW_MS).expect("decides");
     assert_eq!(late.verdict_str(), "shadow");
     let cascade = late.cascade.expect("a forwarded redaction is followed");
-    assert!(cascade.shadow, "in shadow mode the cascade is only recorded");
+    assert!(
+        cascade.shadow,
+        "in shadow mode the cascade is only recorded"
+    );
 
     let base = Profile::bundled("base").expect("base");
-    assert_eq!(case("1h").decide(&base, NOW_MS).expect("decides").cascade, None);
+    assert_eq!(
+        case("1h").decide(&base, NOW_MS).expect("decides").cascade,
+        None
+    );
 }
 
 #[test]

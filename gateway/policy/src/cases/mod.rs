@@ -248,7 +248,10 @@ impl Case {
                 decision.rule, expected.rule
             ));
         }
-        let cascade = decision.cascade.as_ref().map(|cascade| cascade.rule.as_str());
+        let cascade = decision
+            .cascade
+            .as_ref()
+            .map(|cascade| cascade.rule.as_str());
         if cascade != expected.cascade.as_deref() {
             wrong.push(format!(
                 "cascade {cascade:?} (expected {:?})",

@@ -85,9 +85,7 @@ pub(crate) fn resolve(resolver: &Resolver<'_>, chain: &[Link]) -> RedactionRules
             limit: limit.limit,
         }),
         cascade_replacements: nearest(chain, |f| f.redactions.cascade_replacements.as_ref()).map(
-            |(rule, _)| {
-                resolver.meta_of(rule, "redacting an event also redacts its replacements")
-            },
+            |(rule, _)| resolver.meta_of(rule, "redacting an event also redacts its replacements"),
         ),
     }
 }
@@ -123,13 +121,15 @@ pub(crate) fn check(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision
         .redactions
         .cascade_replacements
         .as_ref()
-        .map(|meta| RedactionCascade {
-            rule: meta.id.clone(),
-            shadow: meta.shadow,
-            room_id: room_id.clone(),
-            event_id: event_id.clone(),
-            txn_id: txn_id.clone(),
-            reason: reason.clone(),
+        .map(|meta| {
+            Box::new(RedactionCascade {
+                rule: meta.id.clone(),
+                shadow: meta.shadow,
+                room_id: room_id.clone(),
+                event_id: event_id.clone(),
+                txn_id: txn_id.clone(),
+                reason: reason.clone(),
+            })
         });
     Ok(())
 }

@@ -68,9 +68,9 @@ pub(crate) struct Judge {
     pub(crate) allowed_by: RuleId,
     shadowed: Option<Decision>,
     /// The body to forward instead of the client's.
-    pub(crate) amended_body: Option<Vec<u8>>,
+    pub(crate) amended_body: Option<Box<[u8]>>,
     /// What follows once the homeserver has taken the request.
-    pub(crate) cascade: Option<RedactionCascade>,
+    pub(crate) cascade: Option<Box<RedactionCascade>>,
 }
 
 impl Judge {
