@@ -9,17 +9,25 @@
 //! redacted someone else's message, that is what hides the edits, and the
 //! homeserver's own power levels decide as for the original.
 //!
-//! Each cascaded redaction is a request of its own: its own request id and
-//! decision record (rule and `by_gateway` the cascade's rule, the peer the
-//! requester), durable before it is sent, then its outcome. Its transaction
-//! id is derived from the client's redaction, so a retried redaction
-//! repeats the same requests and the homeserver takes each once.
+//! The replacements are looked up just before the client's redaction is
+//! forwarded (the relations API, as the requester; see `replacements.rs`):
+//! once an event is redacted, Synapse no longer lists its edits. The lookup
+//! is bounded ([`LOOKUP_DEADLINE`], [`MAX_RELATION_PAGES`],
+//! [`MAX_REPLACEMENTS`]) and never refuses: if it fails, that is logged and
+//! nothing follows. An edit sent between the lookup and the redaction is
+//! not seen.
 //!
-//! A cascade runs in a task of its own, after the client's answer is
-//! settled: it never holds up or changes that answer. It is bounded (see
-//! [`replacements::MAX_REPLACEMENTS`] and
-//! [`replacements::MAX_RELATION_PAGES`]); what fails is logged and recorded,
-//! never told to the client.
+//! Once the homeserver has answered the client's redaction with a 2xx, the
+//! replacements are redacted in a task of its own, which never holds up or
+//! changes the client's answer. Each is a request of its own: its own
+//! request id and decision record (rule and `by_gateway` the cascade's
+//! rule, the peer the requester's; its trace id the client's request's, or
+//! that request's id), durable before it is sent, then its outcome (the
+//! homeserver's status, or the gateway's fault). What fails is logged and
+//! recorded, never told to the client. Its transaction id is derived from
+//! the client's redaction, so a retried redaction repeats the same requests
+//! and the homeserver takes each once. In shadow mode each is recorded
+//! (`shadow`, outcome 0) and not sent.
 
 mod replacements;
 mod requester;
@@ -27,7 +35,7 @@ mod requester;
 use std::sync::Arc;
 
 use http::request::Parts;
-use ruma::OwnedEventId;
+use ruma::{EventId, OwnedEventId};
 use sectorgate_audit::{Direction, Peer};
 use sectorgate_policy::{Decision, RedactionCascade};
 use serde_json::json;
@@ -39,7 +47,7 @@ use crate::facts::encode;
 use crate::record::{self, About, Recorded};
 use requester::{AsRequester, Requester};
 
-pub use replacements::{MAX_RELATION_PAGES, MAX_REPLACEMENTS};
+pub use replacements::{LOOKUP_DEADLINE, MAX_RELATION_PAGES, MAX_REPLACEMENTS};
 
 /// The endpoint of a cascaded redaction, as recorded.
 const ENDPOINT: &str = "client.redact_event";
@@ -54,6 +62,8 @@ pub(crate) struct Cascade {
     /// What links its records to the client's redaction: that request's
     /// trace id, or its request id when it carried none.
     trace_id: String,
+    /// The replacements to redact, once looked up.
+    replacements: Vec<OwnedEventId>,
 }
 
 impl Cascade {
@@ -72,10 +82,46 @@ impl Cascade {
             plan,
             peer,
             trace_id: trace_id.unwrap_or(request_id).to_owned(),
+            replacements: Vec::new(),
         })
     }
 
-    /// Runs the cascade in a task of its own.
+    /// Finds the replacements to redact, before the client's redaction is
+    /// forwarded: once an event is redacted, the homeserver no longer lists
+    /// its edits (Synapse hides them, as they would show its content).
+    /// Within [`LOOKUP_DEADLINE`]; a lookup that fails is logged and leaves
+    /// nothing to redact, never a refusal. `None`: nothing to redact.
+    pub(crate) async fn look_up(mut self, gateway: &Gateway) -> Option<Self> {
+        let homeserver = AsRequester {
+            client: &gateway.client,
+            config: &gateway.config,
+            requester: &self.requester,
+        };
+        let lookup = replacements::find(&homeserver, &self.plan.room_id, &self.plan.event_id);
+        let found = match tokio::time::timeout(LOOKUP_DEADLINE, lookup).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(why)) => {
+                tracing::warn!(rule = %self.plan.rule, %why, "replacements not looked up");
+                return None;
+            }
+            Err(_) => {
+                tracing::warn!(rule = %self.plan.rule, "replacements not looked up in time");
+                return None;
+            }
+        };
+        if !found.complete {
+            tracing::warn!(
+                rule = %self.plan.rule,
+                found = found.ids.len(),
+                "not every replacement could be read, or there are more than the bounds \
+                 allow; only those found are redacted"
+            );
+        }
+        self.replacements = found.ids;
+        (!self.replacements.is_empty()).then_some(self)
+    }
+
+    /// Redacts the replacements found, in a task of its own.
     pub(crate) fn spawn(self, gateway: Arc<Gateway>) {
         let span = tracing::info_span!(
             "cascade",
@@ -91,23 +137,8 @@ impl Cascade {
             config: &gateway.config,
             requester: &self.requester,
         };
-        let found =
-            match replacements::find(&homeserver, &self.plan.room_id, &self.plan.event_id).await {
-                Ok(found) => found,
-                Err(why) => {
-                    tracing::warn!(%why, "replacements not redacted");
-                    return;
-                }
-            };
-        if !found.complete {
-            tracing::warn!(
-                redacting = found.ids.len(),
-                "not every replacement could be read, or there are more than the bounds allow; \
-                 the others stay"
-            );
-        }
-        for replacement in found.ids {
-            if !self.redact(gateway, &homeserver, &replacement).await {
+        for replacement in &self.replacements {
+            if !self.redact(gateway, &homeserver, replacement).await {
                 break;
             }
         }
@@ -193,7 +224,7 @@ impl Cascade {
             "/_matrix/client/v3/rooms/{}/redact/{}/{}",
             encode(self.plan.room_id.as_str()),
             encode(replacement.as_str()),
-            self.txn_id(replacement)
+            txn_id(&self.plan, replacement)
         );
         let body = match &self.plan.reason {
             Some(reason) => json!({ "reason": reason }),
@@ -218,20 +249,59 @@ impl Cascade {
             }
         }
     }
+}
 
-    /// The transaction id of the redaction of `replacement`: the same
-    /// for every retry of the client's redaction.
-    fn txn_id(&self, replacement: &OwnedEventId) -> String {
-        let mut hasher = Sha256::new();
-        for part in [
-            self.plan.event_id.as_str(),
-            self.plan.txn_id.as_str(),
-            replacement.as_str(),
-        ] {
-            hasher.update(part.as_bytes());
-            hasher.update([0]);
+/// The transaction id of the redaction of `replacement` that follows the
+/// client's redaction of `event_id` (transaction `txn_id`): the same for
+/// every retry of that redaction, another for any other.
+fn txn_id(plan: &RedactionCascade, replacement: &EventId) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        plan.event_id.as_str(),
+        plan.txn_id.as_str(),
+        replacement.as_str(),
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    format!("sgcascade.{}", hex::encode(&digest[..16]))
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId};
+    use sectorgate_policy::{RedactionCascade, RuleId};
+
+    use super::txn_id;
+
+    fn plan(event: &str, txn: &str) -> RedactionCascade {
+        RedactionCascade {
+            rule: RuleId::profile("tim.redaction_cascade"),
+            shadow: false,
+            room_id: OwnedRoomId::try_from("!room:example.org").expect("room"),
+            event_id: OwnedEventId::try_from(event).expect("event"),
+            txn_id: OwnedTransactionId::from(txn),
+            reason: None,
         }
-        let digest = hasher.finalize();
-        format!("sgcascade.{}", hex::encode(&digest[..16]))
+    }
+
+    #[test]
+    fn a_retried_redaction_repeats_its_transaction_ids_and_no_other_does() {
+        let edit = OwnedEventId::try_from("$edit:example.org").expect("edit");
+        let other = OwnedEventId::try_from("$other:example.org").expect("edit");
+        let first = txn_id(&plan("$a:example.org", "t1"), &edit);
+        assert_eq!(first, txn_id(&plan("$a:example.org", "t1"), &edit));
+        assert!(
+            first.starts_with("sgcascade.") && first.len() == 42,
+            "{first}"
+        );
+        for different in [
+            txn_id(&plan("$a:example.org", "t1"), &other),
+            txn_id(&plan("$a:example.org", "t2"), &edit),
+            txn_id(&plan("$b:example.org", "t1"), &edit),
+        ] {
+            assert_ne!(first, different);
+        }
     }
 }

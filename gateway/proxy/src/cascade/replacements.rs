@@ -2,6 +2,8 @@
 //! made: `GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}/m.replace`
 //! (client-server API, "Relationships"), page by page, within bounds.
 
+use std::time::Duration;
+
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use serde_json::Value;
 
@@ -13,6 +15,8 @@ use crate::respond::Fault;
 pub const MAX_REPLACEMENTS: usize = 100;
 /// Most pages of relations read after one redaction.
 pub const MAX_RELATION_PAGES: usize = 10;
+/// Longest the lookup may hold up the client's redaction.
+pub const LOOKUP_DEADLINE: Duration = Duration::from_secs(5);
 /// Relations asked for per page.
 const PAGE_SIZE: u32 = 50;
 
@@ -123,4 +127,30 @@ fn by_sender(page: &Value, sender: &OwnedUserId) -> Vec<OwnedEventId> {
         .filter_map(|event| event.get("event_id").and_then(Value::as_str))
         .filter_map(|id| OwnedEventId::try_from(id).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::OwnedUserId;
+    use serde_json::json;
+
+    use super::by_sender;
+
+    #[test]
+    fn only_the_senders_unredacted_replacements_are_taken() {
+        let alice = OwnedUserId::try_from("@alice:example.org").expect("user");
+        let page = json!({"chunk": [
+            {"event_id": "$mine:example.org", "sender": "@alice:example.org"},
+            {"event_id": "$theirs:example.org", "sender": "@carol:example.org"},
+            {"event_id": "$gone:example.org", "sender": "@alice:example.org",
+             "unsigned": {"redacted_because": {}}},
+            {"event_id": "not an id", "sender": "@alice:example.org"},
+        ]});
+        let ids: Vec<String> = by_sender(&page, &alice)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(ids, ["$mine:example.org"]);
+        assert!(by_sender(&json!({"errcode": "M_FORBIDDEN"}), &alice).is_empty());
+    }
 }

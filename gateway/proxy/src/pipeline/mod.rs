@@ -155,7 +155,8 @@ async fn steps(
     } = accept::accept(inbound, peer, &lookup, parts, body).await?;
     let classified = decide::classify(inbound, lookup, &received);
     let mut decided = decide::decide(inbound, classified, &requester, &mut received).await?;
-    // What the gateway does itself once the homeserver has taken the request.
+    // What the gateway does itself once the homeserver has taken the
+    // request: looked up before it is forwarded, done after.
     let cascade = decided.decision.cascade.take().and_then(|plan| {
         let (request_id, trace_id) = (inbound.request_id, inbound.trace_id.as_deref());
         Cascade::new(
@@ -174,6 +175,10 @@ async fn steps(
     )
     .await
     .map_err(Refusal::answered)?;
+    let cascade = match cascade {
+        Some(cascade) => cascade.look_up(inbound.gateway).await,
+        None => None,
+    };
     let response = forward(inbound, received, stream, decided, recorded).await;
     if let Some(cascade) = cascade
         && response.status().is_success()
