@@ -342,4 +342,55 @@ fn redacting_a_message_redacts_its_edits_under_tim_pro_and_not_under_base() {
             .contains(&format!("/relations/{}", encode(&edited.original))),
         "base looked for the edits"
     );
+
+    in_shadow_mode_the_cascade_is_recorded_and_not_made(&synapse, (&alice, &bob));
+}
+
+/// Under healthcare-tim-pro in shadow mode, the cascaded redaction is
+/// recorded (`shadow`, outcome 0) and not sent: the edit stays.
+fn in_shadow_mode_the_cascade_is_recorded_and_not_made(
+    synapse: &Synapse,
+    (alice, bob): (&User, &User),
+) {
+    let folder = tempfile::tempdir().expect("profile folder");
+    let profile = folder.path().join("tim-shadow");
+    std::fs::create_dir_all(&profile).expect("mkdir");
+    std::fs::write(
+        profile.join("profile.yaml"),
+        "id: tim-shadow\ntitle: TI-M Pro, rolled out\nextends: healthcare-tim-pro\nshadow: true\n",
+    )
+    .expect("write profile");
+    let gateway = Gateway::start(GatewayOptions::for_synapse(
+        synapse,
+        profile.to_str().expect("utf-8 path"),
+    ));
+    let base = gateway.url.as_str();
+    let room = room_with_bob(base, alice, bob, false);
+    let edited = send_edited(base, alice, room, false);
+    let (status, redaction) = redact_original(base, alice, &edited);
+    assert_eq!(status, 200);
+    let record = wait_for(Duration::from_secs(15), || cascaded(&gateway).pop())
+        .expect("the cascaded redaction is recorded");
+    assert_eq!(record.verdict, "shadow");
+    assert_eq!(record.by_gateway.as_deref(), Some(RULE));
+    assert_eq!(record.peer, gateway.audit_record(&redaction).peer);
+    let outcome = wait_for(Duration::from_secs(15), || {
+        gateway
+            .audit_entries()
+            .into_iter()
+            .find_map(|entry| match entry {
+                Entry::Outcome(outcome) if outcome.decision == record.id => Some(outcome),
+                _ => None,
+            })
+    })
+    .expect("its outcome");
+    assert_eq!((outcome.status, outcome.upstream_status), (0, None));
+    let seen = event_as(base, bob, &edited.room, &edited.edit);
+    assert!(!redacted(&seen), "shadow mode redacted the edit: {seen}");
+    assert!(
+        !synapse
+            .access_log()
+            .contains(&format!("/redact/{}/", encode(&edited.edit))),
+        "shadow mode sent the redaction"
+    );
 }
