@@ -169,12 +169,14 @@ impl Cascade {
             let Some(recorded) = self.record(gateway, &request_id).await else {
                 return false;
             };
-            if self.plan.shadow {
+            let status = if self.plan.shadow {
                 recorded.close(0, None);
+                0
             } else {
                 self.send(homeserver, replacement, &request_id, recorded)
-                    .await;
-            }
+                    .await
+            };
+            tracing::info!(status, "request done");
             true
         }
         .instrument(span)
@@ -212,14 +214,14 @@ impl Cascade {
         }
     }
 
-    /// Sends the cascaded redaction and records its outcome.
+    /// Sends the cascaded redaction and records its outcome; its status.
     async fn send(
         &self,
         homeserver: &AsRequester<'_>,
         replacement: &OwnedEventId,
         request_id: &str,
         recorded: Recorded,
-    ) {
+    ) -> u16 {
         let path = format!(
             "/_matrix/client/v3/rooms/{}/redact/{}/{}",
             encode(self.plan.room_id.as_str()),
@@ -241,11 +243,13 @@ impl Cascade {
                     tracing::warn!(status, "the homeserver refused a cascaded redaction");
                 }
                 recorded.close(status, Some(status));
+                status
             }
             Err(fault) => {
-                let status = crate::respond::fault(&fault, request_id).status();
+                let status = crate::respond::fault(&fault, request_id).status().as_u16();
                 tracing::warn!(?fault, "a cascaded redaction did not reach the homeserver");
-                recorded.close(status.as_u16(), None);
+                recorded.close(status, None);
+                status
             }
         }
     }
