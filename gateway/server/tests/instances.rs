@@ -85,19 +85,32 @@ fn two_instances_share_one_config_file_with_their_origins_from_the_environment()
         ("first", &first_seen, &in_first, &in_second),
         ("second", &second_seen, &in_second, &in_first),
     ] {
-        let lost = seen.acknowledged.iter().filter(|id| !own.contains(*id)).count();
-        assert_eq!(lost, 0, "{name}: {lost} acknowledged requests have no record");
+        let lost = seen
+            .acknowledged
+            .iter()
+            .filter(|id| !own.contains(*id))
+            .count();
+        assert_eq!(
+            lost, 0,
+            "{name}: {lost} acknowledged requests have no record"
+        );
         assert!(
             seen.acknowledged.iter().all(|id| !other.contains(id)),
             "{name}'s requests were recorded in the other instance's log"
         );
     }
-    assert!(second_key.exists(), "the second instance's checkpoint key is not where its environment said");
+    assert!(
+        second_key.exists(),
+        "the second instance's checkpoint key is not where its environment said"
+    );
 
     for (name, gateway) in [("first", &first), ("second", &second)] {
         let (code, report) = gateway.audit_command(&["verify"]);
         assert_eq!(code, 0, "{name}'s log does not verify:\n{report}");
         assert!(report.contains("\"ok\": true"), "{report}");
-        assert!(report.contains(&origin(if name == "first" { 1 } else { 2 })), "{report}");
+        assert!(
+            report.contains(&origin(if name == "first" { 1 } else { 2 })),
+            "{report}"
+        );
     }
 }
