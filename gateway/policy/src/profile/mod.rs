@@ -37,7 +37,7 @@ pub use crate::concerns::invites::{
 };
 pub use crate::concerns::lookups::LookupRules;
 pub use crate::concerns::media::MediaRules;
-pub use crate::concerns::redactions::{AgeLimit, RedactionRules};
+pub use crate::concerns::redactions::{AgeLimit, RedactionCascade, RedactionRules};
 pub use crate::concerns::rooms::{RequiredState, RoomRules};
 pub(crate) use file::{
     AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, UserSelectorFile, rule_file,

@@ -110,7 +110,7 @@ pub(crate) fn check(
                 return Ok(());
             };
             if apply_defaults(body, profile) {
-                judge.amended_body = serde_json::to_vec(body).ok();
+                judge.amended_body = serde_json::to_vec(body).ok().map(Vec::into_boxed_slice);
             }
             let body: &Value = body;
             if let Some(version) = body.get("room_version").and_then(Value::as_str) {
