@@ -133,6 +133,7 @@ fn the_gateway_answers_the_support_contacts_itself_without_a_token() {
     let record = gateway.audit_record(&request_id(&response));
     assert_eq!(record.endpoint.as_deref(), Some("client.discover_support"));
     assert_eq!(record.verdict, "allow");
+    assert_eq!(record.rule, "endpoint.allowed");
     assert_eq!(record.peer.kind(), "anonymous");
     let body: Value = response.json().expect("support JSON");
     assert_eq!(
