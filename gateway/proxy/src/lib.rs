@@ -19,6 +19,7 @@ mod forwarded;
 pub mod framing;
 mod headers;
 mod learn;
+pub mod metrics;
 mod peer;
 pub mod pipeline;
 mod rate;
@@ -60,6 +61,7 @@ pub struct Gateway {
     federation: Option<Arc<Federation>>,
     limiters: Arc<rate::Limiters>,
     capture: Option<capture::Capture>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Gateway {
@@ -91,6 +93,7 @@ impl Gateway {
             }
         });
         Self {
+            metrics: Arc::new(metrics::Metrics::new()),
             limiters,
             appservices,
             config,
@@ -139,6 +142,16 @@ impl Gateway {
     /// The outcome of the audit store's last write.
     pub fn audit_status(&self) -> WriteStatus {
         self.audit.status()
+    }
+
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The audit state a metrics scrape reads.
+    pub fn audit_scraped(&self) -> (usize, WriteStatus) {
+        (self.audit.queued(), self.audit.status())
     }
 
     /// Records an answer the connection layer gave before the pipeline

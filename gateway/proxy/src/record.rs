@@ -16,6 +16,7 @@ use sectorgate_audit::{
 use sectorgate_policy::Decision;
 
 use crate::Gateway;
+use crate::metrics::Metrics;
 use crate::respond::{self, Fault};
 
 /// What the record step needs to know of a request besides its decision.
@@ -35,6 +36,8 @@ pub(crate) struct About<'a> {
 #[must_use = "a recorded decision's answer must carry its outcome"]
 pub(crate) struct Recorded {
     log: AuditLog,
+    metrics: Arc<Metrics>,
+    outbound: bool,
     decision_id: String,
     started: Instant,
     bytes_in: Arc<AtomicU64>,
@@ -120,10 +123,13 @@ async fn append(
     about: About<'_>,
 ) -> Result<Recorded, Response> {
     let request_id = about.request_id;
+    let outbound = about.direction == Direction::Outbound;
     let (decision_id, entry) = decision_entry(gateway, peer, rule, verdict, about);
     match gateway.audit.append(&entry).await {
         Ok(()) => Ok(Recorded {
             log: gateway.audit.clone(),
+            metrics: Arc::clone(&gateway.metrics),
+            outbound,
             decision_id,
             started: Instant::now(),
             bytes_in: Arc::default(),
@@ -177,6 +183,12 @@ fn decision_entry(
     verdict: Verdict,
     about: About<'_>,
 ) -> (String, Entry) {
+    gateway.metrics.decided(
+        about.direction == Direction::Outbound,
+        about.endpoint.as_deref(),
+        verdict.as_str(),
+        rule,
+    );
     let id = gateway.decision_ids.next();
     let entry = Entry::Decision(Record {
         id: id.clone(),
@@ -262,6 +274,10 @@ impl OutcomeGuard {
 impl Drop for OutcomeGuard {
     fn drop(&mut self) {
         let recorded = &self.recorded;
+        let took = recorded.started.elapsed();
+        recorded
+            .metrics
+            .answered(recorded.outbound, self.status, took);
         recorded.log.append_later(&Entry::Outcome(Outcome {
             decision: recorded.decision_id.clone(),
             ts: now_ms(),
@@ -269,7 +285,7 @@ impl Drop for OutcomeGuard {
             upstream_status: self.upstream_status,
             bytes_in: recorded.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out,
-            duration_ms: u64::try_from(recorded.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
         }));
     }
 }

@@ -1,7 +1,8 @@
 //! The admin listener: `/health` (the process is alive), `/ready` (the
 //! homeserver answers and the audit store takes writes, and the gateway is
-//! not stopping; whether federation is open) and `/federation` (the
-//! allowlist in force and the signed list's state).
+//! not stopping; whether federation is open), `/federation` (the
+//! allowlist in force and the signed list's state) and `/metrics`
+//! (Prometheus, OpenMetrics text).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::{Router, routing::get};
 use sectorgate_federation::Federation;
 use sectorgate_proxy::Gateway;
+use sectorgate_proxy::metrics::Scraped;
 use serde_json::json;
 
 /// How long `/ready` waits for the homeserver and the audit store: a
@@ -39,6 +41,7 @@ pub(crate) fn router(
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/federation", get(federation_status))
+        .route("/metrics", get(metrics))
         .with_state(Admin {
             gateway,
             federation,
@@ -74,6 +77,46 @@ async fn federation_status(State(Admin { federation, .. }): State<Admin>) -> Res
         "signed_list": federation.signed_list().map(|list| list.status(now)),
     }))
     .into_response()
+}
+
+/// The metrics, with the state kept elsewhere read now.
+async fn metrics(
+    State(Admin {
+        gateway,
+        federation,
+        ..
+    }): State<Admin>,
+) -> Response {
+    let (audit_queued, status) = gateway.audit_scraped();
+    let now_ms = sectorgate_audit::now_ms();
+    let mut scraped = Scraped {
+        audit_queued,
+        audit_size: status.size,
+        audit_last_write: (status.at_ms > 0)
+            .then(|| (ms_to_seconds(now_ms - status.at_ms), status.ok)),
+        ..Scraped::default()
+    };
+    if let Some(federation) = &federation {
+        scraped.federation_open = Some(!federation.allowlist().is_stale());
+        let status = federation
+            .signed_list()
+            .map(|list| list.status(std::time::SystemTime::now()));
+        scraped.federation_list =
+            status.and_then(|status| Some((status.version?, status.age_secs?)));
+    }
+    let text = gateway.metrics().encode(&scraped);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+fn ms_to_seconds(ms: i64) -> f64 {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0)).as_secs_f64()
 }
 
 async fn health() -> Response {

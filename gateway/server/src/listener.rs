@@ -144,6 +144,10 @@ impl Listening {
     /// Serves one connection (after its TLS handshake, if any) behind the
     /// framing check; a request it refused is recorded.
     async fn connection(&self, stream: TcpStream, peer: SocketAddr, watcher: Watcher) {
+        let _open = self
+            .audit
+            .as_ref()
+            .map(|gateway| gateway.metrics().connection());
         let _ = stream.set_nodelay(true);
         let requests = Arc::new(AtomicU64::new(0));
         let service = service(

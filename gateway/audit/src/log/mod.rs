@@ -247,6 +247,11 @@ impl AuditLog {
         (since > 0).then(|| Duration::from_millis(u64::try_from(now_ms() - since).unwrap_or(0)))
     }
 
+    /// Records and commands waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// The outcome of the last write.
     pub fn status(&self) -> WriteStatus {
         self.status

@@ -28,6 +28,7 @@ use crate::body;
 use crate::capture::Seen;
 use crate::cascade::Cascade;
 use crate::forward;
+use crate::metrics::{Laps, Step};
 use crate::record::{self, About, Recorded, trace_id};
 use crate::respond::{self, REQUEST_ID};
 use accept::{Accepted, Received};
@@ -146,15 +147,21 @@ async fn steps(
     parts: Parts,
     body: Body,
 ) -> Result<Response, Refusal> {
+    let mut laps = Laps::start(inbound.gateway.metrics());
     let uri = parts.uri.clone();
     let lookup = Catalog::global().lookup(&parts.method, uri.path());
+    let accepted = accept::accept(inbound, peer, &lookup, parts, body).await;
+    laps.lap(Step::Accept);
     let Accepted {
         requester,
         mut received,
         stream,
-    } = accept::accept(inbound, peer, &lookup, parts, body).await?;
+    } = accepted?;
     let classified = decide::classify(inbound, lookup, &received);
-    let mut decided = decide::decide(inbound, classified, &requester, &mut received).await?;
+    laps.lap(Step::Classify);
+    let decided = decide::decide(inbound, classified, &requester, &mut received).await;
+    laps.lap(Step::Decide);
+    let mut decided = decided?;
     // What the gateway does itself once the homeserver has taken the
     // request: looked up before it is forwarded, done after.
     let cascade = decided.decision.cascade.take().and_then(|plan| {
@@ -173,13 +180,16 @@ async fn steps(
         &decided.decision,
         inbound.about(),
     )
-    .await
-    .map_err(Refusal::answered)?;
+    .await;
+    laps.lap(Step::Record);
+    let recorded = recorded.map_err(Refusal::answered)?;
     let cascade = match cascade {
         Some(cascade) => cascade.look_up(inbound.gateway).await,
         None => None,
     };
+    laps.restart();
     let response = forward(inbound, received, stream, decided, recorded).await;
+    laps.lap(Step::Forward);
     if let Some(cascade) = cascade
         && response.status().is_success()
     {
@@ -234,7 +244,10 @@ async fn forward(
             let answer = decided.reshape.apply(response, gateway, request_id).await;
             recorded.answer(answer, Some(upstream))
         }
-        Err(fault) => recorded.answer(respond::fault(&fault, request_id), None),
+        Err(fault) => {
+            gateway.metrics().upstream_failed(fault.rule().as_str());
+            recorded.answer(respond::fault(&fault, request_id), None)
+        }
     }
 }
 

@@ -1,0 +1,390 @@
+//! [`Metrics`]: what Prometheus scrapes from the admin listener's
+//! `/metrics`, in the OpenMetrics text format. Each count is taken where
+//! the step it measures ends: a decision when it is recorded, an answer
+//! when its outcome is, a step's time when the step returns. Gauges of
+//! state kept elsewhere (the audit queue, the federation list) are read
+//! when scraped.
+
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+/// A recorded decision's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    direction: &'static str,
+    endpoint: String,
+    verdict: &'static str,
+    rule: String,
+}
+
+/// An answer's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnswerLabels {
+    direction: &'static str,
+    /// `2xx`, `4xx`, …; `none` when the connection ended first.
+    status: &'static str,
+}
+
+/// A step of the request path.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    step: &'static str,
+}
+
+/// A rule's label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    rule: String,
+}
+
+/// A step of the request path, as measured.
+#[derive(Clone, Copy, Debug)]
+pub enum Step {
+    /// Accepting: head checks, who asks, reading the body, the signature.
+    Accept,
+    /// The request becoming an action.
+    Classify,
+    /// The facts the profile needs, and the decision.
+    Decide,
+    /// The decision made durable.
+    Record,
+    /// The homeserver's answer head.
+    Forward,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Accept => "accept",
+            Self::Classify => "classify",
+            Self::Decide => "decide",
+            Self::Record => "record",
+            Self::Forward => "forward",
+        }
+    }
+}
+
+/// Times the steps of one request, one after the other.
+pub(crate) struct Laps<'m> {
+    metrics: &'m Metrics,
+    since: Instant,
+}
+
+impl<'m> Laps<'m> {
+    /// Starts timing the first step.
+    pub(crate) fn start(metrics: &'m Metrics) -> Self {
+        Self {
+            metrics,
+            since: Instant::now(),
+        }
+    }
+
+    /// The step since the last lap ended now.
+    pub(crate) fn lap(&mut self, step: Step) {
+        let now = Instant::now();
+        self.metrics.step(step, now - self.since);
+        self.since = now;
+    }
+
+    /// What ran since the last lap belongs to no step.
+    pub(crate) fn restart(&mut self) {
+        self.since = Instant::now();
+    }
+}
+
+/// State read when scraped.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Scraped {
+    /// Records queued for the audit writer.
+    pub audit_queued: usize,
+    /// Records in the log after the last write (0: none yet).
+    pub audit_size: u64,
+    /// Seconds since the last audit write ended, and whether it succeeded.
+    pub audit_last_write: Option<(f64, bool)>,
+    /// The signed federation list's version and age in seconds, if one is
+    /// configured and loaded.
+    pub federation_list: Option<(u64, u64)>,
+    /// Whether federation is open (the allowlist is fresh), with federation on.
+    pub federation_open: Option<bool>,
+}
+
+/// Every metric of the gateway.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    decisions: Family<DecisionLabels, Counter>,
+    answers: Family<AnswerLabels, Histogram>,
+    steps: Family<StepLabels, Histogram>,
+    upstream_failures: Family<RuleLabels, Counter>,
+    connections_open: Gauge,
+    connections: Counter,
+    audit_queued: Gauge,
+    audit_size: Gauge,
+    audit_write_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    audit_writable: Gauge,
+    federation_list_version: Gauge,
+    federation_list_age: Gauge,
+    federation_open: Gauge,
+}
+
+/// Latency buckets from 100 µs to about 26 s.
+fn seconds() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric, under the `sectorgate` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sectorgate");
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "decisions",
+            "Decisions recorded, by direction, endpoint, verdict and rule",
+            decisions.clone(),
+        );
+        let answers = Family::<AnswerLabels, Histogram>::new_with_constructor(seconds);
+        registry.register_with_unit(
+            "request_duration",
+            "From the decision to the end of the answer, by direction and status class",
+            Unit::Seconds,
+            answers.clone(),
+        );
+        let steps = Family::<StepLabels, Histogram>::new_with_constructor(seconds);
+        registry.register_with_unit(
+            "step_duration",
+            "Time spent in each step of the request path",
+            Unit::Seconds,
+            steps.clone(),
+        );
+        let upstream_failures = Family::<RuleLabels, Counter>::default();
+        registry.register(
+            "upstream_failures",
+            "Requests the homeserver did not answer, by rule (unreachable, timeout, …)",
+            upstream_failures.clone(),
+        );
+        let metrics = Self {
+            decisions,
+            answers,
+            steps,
+            upstream_failures,
+            connections_open: Gauge::default(),
+            connections: Counter::default(),
+            audit_queued: Gauge::default(),
+            audit_size: Gauge::default(),
+            audit_write_age: Gauge::default(),
+            audit_writable: Gauge::default(),
+            federation_list_version: Gauge::default(),
+            federation_list_age: Gauge::default(),
+            federation_open: Gauge::default(),
+            registry,
+        };
+        metrics.register_gauges()
+    }
+
+    fn register_gauges(mut self) -> Self {
+        let registry = &mut self.registry;
+        registry.register(
+            "connections_open",
+            "Client and federation connections open now",
+            self.connections_open.clone(),
+        );
+        registry.register(
+            "connections",
+            "Client and federation connections accepted",
+            self.connections.clone(),
+        );
+        registry.register(
+            "audit_queue_depth",
+            "Audit records waiting for the writer",
+            self.audit_queued.clone(),
+        );
+        registry.register(
+            "audit_log_size",
+            "Records in the audit log after the last write",
+            self.audit_size.clone(),
+        );
+        registry.register_with_unit(
+            "audit_last_write_age",
+            "Since the last audit write ended",
+            Unit::Seconds,
+            self.audit_write_age.clone(),
+        );
+        registry.register(
+            "audit_writable",
+            "Whether the last audit write succeeded (1) or failed (0)",
+            self.audit_writable.clone(),
+        );
+        registry.register(
+            "federation_list_version",
+            "The signed federation list's version",
+            self.federation_list_version.clone(),
+        );
+        registry.register_with_unit(
+            "federation_list_age",
+            "Age of the signed federation list",
+            Unit::Seconds,
+            self.federation_list_age.clone(),
+        );
+        registry.register(
+            "federation_open",
+            "Whether federation is open (1) or closed by a stale list (0)",
+            self.federation_open.clone(),
+        );
+        self
+    }
+
+    /// A decision was recorded.
+    pub fn decided(
+        &self,
+        outbound: bool,
+        endpoint: Option<&str>,
+        verdict: &'static str,
+        rule: &str,
+    ) {
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                direction: direction(outbound),
+                endpoint: endpoint.unwrap_or("unrecognized").to_owned(),
+                verdict,
+                rule: rule.to_owned(),
+            })
+            .inc();
+    }
+
+    /// An answer ended (`status` 0: the connection ended first).
+    pub fn answered(&self, outbound: bool, status: u16, took: Duration) {
+        let status = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            500..=599 => "5xx",
+            _ => "none",
+        };
+        self.answers
+            .get_or_create(&AnswerLabels {
+                direction: direction(outbound),
+                status,
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// A step of the request path took `took`.
+    pub fn step(&self, step: Step, took: Duration) {
+        self.steps
+            .get_or_create(&StepLabels { step: step.name() })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The homeserver did not answer, for `rule`.
+    pub fn upstream_failed(&self, rule: &str) {
+        self.upstream_failures
+            .get_or_create(&RuleLabels {
+                rule: rule.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A connection was accepted; it is counted open until the guard drops.
+    pub fn connection(&self) -> OpenConnection {
+        self.connections.inc();
+        self.connections_open.inc();
+        OpenConnection(self.connections_open.clone())
+    }
+
+    /// The text a scrape gets, with the gauges read now.
+    pub fn encode(&self, scraped: &Scraped) -> String {
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.audit_queued
+            .set(i64::try_from(scraped.audit_queued).unwrap_or(i64::MAX));
+        self.audit_size.set(as_i64(scraped.audit_size));
+        if let Some((age, ok)) = scraped.audit_last_write {
+            self.audit_write_age.set(age);
+            self.audit_writable.set(i64::from(ok));
+        }
+        if let Some((version, age)) = scraped.federation_list {
+            self.federation_list_version.set(as_i64(version));
+            self.federation_list_age.set(as_i64(age));
+        }
+        if let Some(open) = scraped.federation_open {
+            self.federation_open.set(i64::from(open));
+        }
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+fn direction(outbound: bool) -> &'static str {
+    if outbound { "outbound" } else { "inbound" }
+}
+
+/// An open connection, counted until dropped.
+#[derive(Debug)]
+pub struct OpenConnection(Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_show_in_the_scrape_with_their_labels() {
+        let metrics = Metrics::new();
+        metrics.decided(
+            false,
+            Some("client.sync_events"),
+            "allow",
+            "endpoint.allowed",
+        );
+        metrics.decided(
+            false,
+            Some("client.sync_events"),
+            "allow",
+            "endpoint.allowed",
+        );
+        metrics.decided(true, None, "deny", "federation.destination_not_allowed");
+        metrics.answered(false, 200, Duration::from_millis(3));
+        let open = metrics.connection();
+        let text = metrics.encode(&Scraped::default());
+        assert!(text.contains(
+            "sectorgate_decisions_total{direction=\"inbound\",endpoint=\"client.sync_events\",verdict=\"allow\",rule=\"endpoint.allowed\"} 2"
+        ), "{text}");
+        assert!(
+            text.contains("endpoint=\"unrecognized\",verdict=\"deny\""),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "sectorgate_request_duration_seconds_count{direction=\"inbound\",status=\"2xx\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("sectorgate_connections_open 1"), "{text}");
+        drop(open);
+        assert!(
+            metrics
+                .encode(&Scraped::default())
+                .contains("sectorgate_connections_open 0")
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
