@@ -32,6 +32,7 @@ mod shared_rooms;
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
@@ -48,9 +49,9 @@ pub use sectorgate_policy::Serves;
 #[derive(Debug)]
 pub struct Gateway {
     config: ProxyConfig,
-    profile: Arc<Profile>,
-    /// The profile as audit records name it.
-    profile_ref: ProfileRef,
+    /// The profile in force: a request runs under the one it started with
+    /// (see [`Gateway::in_force`]); a reload replaces it for the next.
+    in_force: ArcSwap<InForce>,
     audit: AuditLog,
     pseudonyms: Arc<Pseudonymiser>,
     client: Client<HttpConnector, axum::body::Body>,
@@ -97,11 +98,7 @@ impl Gateway {
             limiters,
             appservices,
             config,
-            profile_ref: ProfileRef {
-                id: profile.id.clone(),
-                revision: profile.revision(),
-            },
-            profile: Arc::new(profile),
+            in_force: ArcSwap::from_pointee(InForce::of(profile)),
             audit,
             pseudonyms,
             client,
@@ -119,9 +116,15 @@ impl Gateway {
         self
     }
 
-    /// The profile in force.
-    pub fn profile(&self) -> &Profile {
-        &self.profile
+    /// The profile in force now.
+    pub fn in_force(&self) -> Arc<InForce> {
+        self.in_force.load_full()
+    }
+
+    /// Puts `profile` in force for every request that starts from now on;
+    /// requests under way finish under the one they started with.
+    pub fn put_in_force(&self, profile: Profile) {
+        self.in_force.store(Arc::new(InForce::of(profile)));
     }
 
     /// Whether the homeserver answers (any non-5xx answer to `/versions`).
@@ -160,6 +163,27 @@ impl Gateway {
     /// Returns the request id it was recorded under.
     pub fn record_edge_refusal(&self, rule: &str, status: u16) -> String {
         record::edge_refusal(self, rule, status)
+    }
+}
+
+/// A profile in force, and how audit records name it.
+#[derive(Debug)]
+pub struct InForce {
+    /// The profile.
+    pub profile: Profile,
+    /// Its id and revision, as records name it.
+    pub reference: ProfileRef,
+}
+
+impl InForce {
+    fn of(profile: Profile) -> Self {
+        Self {
+            reference: ProfileRef {
+                id: profile.id.clone(),
+                revision: profile.revision(),
+            },
+            profile,
+        }
     }
 }
 

@@ -37,6 +37,13 @@ struct StepLabels {
     step: &'static str,
 }
 
+/// A reload's result.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    /// `ok` or `failed`.
+    result: &'static str,
+}
+
 /// A rule's label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RuleLabels {
@@ -122,6 +129,7 @@ pub struct Metrics {
     answers: Family<AnswerLabels, Histogram>,
     steps: Family<StepLabels, Histogram>,
     upstream_failures: Family<RuleLabels, Counter>,
+    reloads: Family<ResultLabels, Counter>,
     connections_open: Gauge,
     connections: Counter,
     audit_queued: Gauge,
@@ -174,7 +182,14 @@ impl Metrics {
             "Requests the homeserver did not answer, by rule (unreachable, timeout, …)",
             upstream_failures.clone(),
         );
+        let reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "reloads",
+            "Reloads asked for (SIGHUP), by result: a failed one keeps the profile in force",
+            reloads.clone(),
+        );
         let metrics = Self {
+            reloads,
             decisions,
             answers,
             steps,
@@ -295,6 +310,12 @@ impl Metrics {
                 rule: rule.to_owned(),
             })
             .inc();
+    }
+
+    /// A reload put its profile in force (`ok`), or failed.
+    pub fn reloaded(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.reloads.get_or_create(&ResultLabels { result }).inc();
     }
 
     /// A connection was accepted; it is counted open until the guard drops.

@@ -9,6 +9,7 @@
 
 use ruma::OwnedUserId;
 use sectorgate_audit::{AuditError, Peer};
+use sectorgate_policy::Profile;
 
 use crate::Gateway;
 
@@ -37,8 +38,13 @@ pub(crate) fn client(
 }
 
 /// The peer of a verified server request (or of the egress: the local server).
-pub(crate) fn server(gateway: &Gateway, name: &str, now_ms: i64) -> Result<Peer, AuditError> {
-    Ok(if gateway.profile.audit.pseudonymise_servers {
+pub(crate) fn server(
+    gateway: &Gateway,
+    profile: &Profile,
+    name: &str,
+    now_ms: i64,
+) -> Result<Peer, AuditError> {
+    Ok(if profile.audit.pseudonymise_servers {
         Peer::Server {
             name: None,
             pseudonym: Some(gateway.pseudonyms.pseudonym("server", name, now_ms)?),

@@ -11,7 +11,7 @@ use axum::response::Response;
 use http::HeaderMap;
 use http_body_util::BodyExt;
 use sectorgate_audit::{
-    AuditLog, Decision as Record, Direction, Entry, Outcome, Peer, Verdict, now_ms,
+    AuditLog, Decision as Record, Direction, Entry, Outcome, Peer, ProfileRef, Verdict, now_ms,
 };
 use sectorgate_policy::Decision;
 
@@ -28,6 +28,8 @@ pub(crate) struct About<'a> {
     pub(crate) action: &'a str,
     /// For an outbound request: the server it is sent to.
     pub(crate) destination: Option<Peer>,
+    /// The profile that decided, as the record names it.
+    pub(crate) profile: &'a ProfileRef,
     /// Set when the gateway makes the request itself: the rule that made it.
     pub(crate) by_gateway: Option<&'a str>,
 }
@@ -193,7 +195,7 @@ fn decision_entry(
     let entry = Entry::Decision(Record {
         id: id.clone(),
         ts: now_ms(),
-        profile: gateway.profile_ref.clone(),
+        profile: about.profile.clone(),
         direction: about.direction,
         endpoint: about.endpoint,
         action: about.action.to_owned(),
@@ -308,7 +310,9 @@ pub(crate) fn trace_id(headers: &HeaderMap) -> Option<&str> {
 /// forwarded nothing): its decision and its outcome.
 pub(crate) fn edge_refusal(gateway: &Gateway, rule: &str, status: u16) -> String {
     let request_id = gateway.request_ids.next();
+    let in_force = gateway.in_force();
     let about = About {
+        profile: &in_force.reference,
         request_id: &request_id,
         trace_id: None,
         destination: None,

@@ -66,11 +66,12 @@ impl Reshape {
         self,
         response: Response,
         gateway: &Gateway,
+        profile: &Profile,
         request_id: &str,
     ) -> Response {
         let reshaped = match self {
             Self::AsIs => return response,
-            Self::Versions => versions(response, &gateway.profile.discovery).await,
+            Self::Versions => versions(response, &profile.discovery).await,
             Self::Directory(filter) => filter.apply(response, gateway).await,
         };
         reshaped.unwrap_or_else(|| respond::fault(&Fault::UpstreamUnreachable, request_id))

@@ -15,6 +15,8 @@ use axum::{Router, routing::get};
 use sectorgate_federation::Federation;
 use sectorgate_proxy::Gateway;
 use sectorgate_proxy::metrics::Scraped;
+
+use crate::reload::Reloads;
 use serde_json::json;
 
 /// How long `/ready` waits for the homeserver and the audit store: a
@@ -29,6 +31,8 @@ struct Admin {
     federation: Option<Arc<Federation>>,
     /// Set once the gateway is stopping.
     draining: Arc<AtomicBool>,
+    /// What the last reload did.
+    reloads: Reloads,
 }
 
 /// The admin router.
@@ -36,6 +40,7 @@ pub(crate) fn router(
     gateway: Arc<Gateway>,
     federation: Option<Arc<Federation>>,
     draining: Arc<AtomicBool>,
+    reloads: Reloads,
 ) -> Router {
     Router::new()
         .route("/health", get(health))
@@ -46,6 +51,7 @@ pub(crate) fn router(
             gateway,
             federation,
             draining,
+            reloads,
         })
 }
 
@@ -128,6 +134,7 @@ async fn ready(
         gateway,
         federation,
         draining,
+        reloads,
     }): State<Admin>,
 ) -> Response {
     if draining.load(Ordering::SeqCst) {
@@ -153,8 +160,15 @@ async fn ready(
         "homeserver_reachable": homeserver,
         "audit_writable": audit.is_ok(),
         "audit_last_write": gateway.audit_status(),
-        "profile": gateway.profile().id,
+        "profile": gateway.in_force().reference.revision,
     });
+    // A failed reload leaves the profile in force working: it is reported,
+    // not a reason to take the instance out of rotation.
+    if let Ok(status) = reloads.lock()
+        && status.count > 0
+    {
+        body["reload"] = json!(*status);
+    }
     if let Err(reason) = audit {
         body["audit_error"] = reason.into();
     }

@@ -13,6 +13,7 @@ mod connections;
 mod federation_cmd;
 mod listener;
 mod profile_cmd;
+mod reload;
 mod serve;
 mod stopping;
 mod strict;

@@ -21,7 +21,7 @@ use crate::config::{Config, ConfigError, Loaded};
 use crate::connections::PerAddress;
 use crate::listener::{self, ConnectionLimits};
 use crate::stopping::Stopping;
-use crate::{admin, audit, telemetry, tls};
+use crate::{admin, audit, reload, telemetry, tls};
 
 /// Runs the gateway until SIGINT or SIGTERM.
 pub(crate) fn run(args: ServeArgs) -> ExitCode {
@@ -144,7 +144,12 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
     let gateway = Arc::new(gateway);
     let bound = bind_all(&config, &gateway, egress_ca).await?;
     announce(&bound, &args)?;
-    serve_all(&config, bound, gateway, federation).await;
+    let source = reload::Source {
+        file: args.config.config.clone(),
+        profile: args.profile.clone(),
+    };
+    let reloads = reload::on_hangup(source, &config, Arc::clone(&gateway));
+    serve_all(&config, bound, gateway, federation, reloads).await;
     // The outcome records still queued are written before the end.
     if let Err(error) = audit_log.close().await {
         tracing::error!(%error, "the last audit records could not be written");
@@ -230,6 +235,7 @@ async fn serve_all(
     bound: Bound,
     gateway: Arc<Gateway>,
     federation: Option<Arc<Federation>>,
+    reloads: reload::Reloads,
 ) {
     let limits = &config.limits;
     let admin_limits = ConnectionLimits {
@@ -251,7 +257,7 @@ async fn serve_all(
     let stopping = Stopping::after_signal(config.shutdown.grace);
     let matrix = sectorgate_proxy::router(Arc::clone(&gateway));
     let edge = Arc::clone(&gateway);
-    let admin = admin::router(gateway, federation, stopping.draining());
+    let admin = admin::router(gateway, federation, stopping.draining(), reloads);
     let matrix_served =
         futures_util::future::join_all(bound.matrix.into_iter().map(|(listener, tls, serves)| {
             let audit = Some(Arc::clone(&edge));

@@ -196,7 +196,9 @@ impl Cascade {
             );
             decision.into_shadow();
         }
+        let in_force = gateway.in_force();
         let about = About {
+            profile: &in_force.reference,
             request_id,
             trace_id: Some(&self.trace_id),
             direction: Direction::Inbound,

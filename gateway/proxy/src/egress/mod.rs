@@ -32,7 +32,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::ServerName as TlsName;
 use sectorgate_action::{Catalog, x_matrix};
-use sectorgate_audit::Direction;
+use sectorgate_audit::{AuditError, Direction, Peer};
 use sectorgate_federation::Federation;
 use sectorgate_policy::decide_destination;
 use tokio::net::{TcpListener, TcpStream};
@@ -212,6 +212,25 @@ fn destination(parts: &http::request::Parts, target: &Target) -> Option<OwnedSer
     OwnedServerName::try_from(host).ok()
 }
 
+/// The two ends a record names: the local server asks, the destination
+/// (or, when the request names none, the host it was tunnelled to) is asked.
+fn ends(
+    egress: &Egress,
+    profile: &sectorgate_policy::Profile,
+    destination: Option<&OwnedServerName>,
+    target: &Target,
+) -> Result<(Peer, Peer), AuditError> {
+    let named = destination.map_or_else(|| target.host.clone(), ToString::to_string);
+    let now = now_ms();
+    let local = peer::server(
+        &egress.gateway,
+        profile,
+        egress.federation.local().as_str(),
+        now,
+    )?;
+    Ok((local, peer::server(&egress.gateway, profile, &named, now)?))
+}
+
 /// Decides on, records and forwards one request of the homeserver's.
 async fn outbound(
     egress: &Egress,
@@ -243,15 +262,8 @@ async fn outbound(
         verdict = decision.verdict_str(),
         "outbound federation request"
     );
-    // The record names both ends: the local server asks, the destination
-    // (or, when the request names none, the host it was tunnelled to) is asked.
-    let named = destination
-        .as_ref()
-        .map_or_else(|| target.host.clone(), ToString::to_string);
-    let now = now_ms();
-    let (local, to) = match peer::server(gateway, egress.federation.local().as_str(), now)
-        .and_then(|local| Ok((local, peer::server(gateway, &named, now)?)))
-    {
+    let in_force = gateway.in_force();
+    let (local, to) = match ends(egress, &in_force.profile, destination.as_ref(), target) {
         Ok(peers) => peers,
         Err(error) => {
             tracing::error!(%error, "no pseudonym for the audit record; refusing the request");
@@ -259,6 +271,7 @@ async fn outbound(
         }
     };
     let about = About {
+        profile: &in_force.reference,
         request_id: &request_id,
         trace_id: trace_id(&parts.headers),
         direction: Direction::Outbound,

@@ -2,6 +2,7 @@
 //! address's rate, who asks, the body, and a server's signature with its
 //! rate.
 
+use sectorgate_policy::Profile;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -65,7 +66,13 @@ pub(super) async fn accept<'g>(
         seen.endpoint.clone_from(&inbound.endpoint);
     }
     let allowlist = gateway.federation.as_ref().map(|f| f.allowlist());
-    let plan = early_checks(gateway, &parts, lookup, allowlist.as_deref())?;
+    let plan = early_checks(
+        gateway,
+        &inbound.in_force.profile,
+        &parts,
+        lookup,
+        allowlist.as_deref(),
+    )?;
     strip_hop_by_hop(&mut parts.headers);
     let client_ip = forwarded::apply(
         &mut parts.headers,
@@ -93,7 +100,16 @@ pub(super) async fn accept<'g>(
         seen.streamed = stream.is_some();
     });
     let (requester, origin) = match &plan.signed {
-        Some(x_matrix) => verified(gateway, x_matrix, &parts, &buffered).await?,
+        Some(x_matrix) => {
+            verified(
+                gateway,
+                &inbound.in_force.profile,
+                x_matrix,
+                &parts,
+                &buffered,
+            )
+            .await?
+        }
         None => (client, None),
     };
     let received = Received {
@@ -116,6 +132,7 @@ pub(super) async fn accept<'g>(
 /// names nobody.
 fn early_checks(
     gateway: &Gateway,
+    profile: &Profile,
     parts: &Parts,
     lookup: &Lookup<'_>,
     allowlist: Option<&Allowlist>,
@@ -137,7 +154,7 @@ fn early_checks(
             .unwrap_or(Serves::BOTH),
         federation: federation.as_ref(),
     };
-    plan(&arrival, &gateway.profile).map_err(|refused| {
+    plan(&arrival, profile).map_err(|refused| {
         if let (Gate::Origin, Some(federation)) = (refused.gate, &gateway.federation) {
             // A server the list does not know yet may be on a newer list.
             federation.want_refresh();
@@ -193,6 +210,7 @@ async fn identify(
 /// rate.
 async fn verified(
     gateway: &Gateway,
+    profile: &Profile,
     x_matrix: &XMatrix,
     parts: &Parts,
     body: &Bytes,
@@ -201,7 +219,8 @@ async fn verified(
     let origin = servers::verify(gateway, x_matrix, parts, body, now)
         .await
         .map_err(|decision| Refusal::denied(Peer::Anonymous, decision))?;
-    let server = peer::server(gateway, origin.as_str(), now_ms()).map_err(Refusal::no_pseudonym)?;
+    let server =
+        peer::server(gateway, profile, origin.as_str(), now_ms()).map_err(Refusal::no_pseudonym)?;
     if let Err(wait) = gateway.limiters.origin(origin.as_str()) {
         let decision = decide_rate_limited(rules::LIMIT_ORIGIN, wait);
         return Err(Refusal::denied(server, decision));

@@ -102,13 +102,18 @@ pub(super) async fn decide(
         appservice: received.appservice,
         federation,
     };
-    let decision = sectorgate_policy::decide(&classified, &gateway.profile, &context);
+    let decision = sectorgate_policy::decide(&classified, &inbound.in_force.profile, &context);
     let amended = decision.amended_body.as_deref();
     let user = gathered.user.as_ref();
-    let reshape = Reshape::of(&classified.action, &gateway.profile, user, &received.parts);
+    let reshape = Reshape::of(
+        &classified.action,
+        &inbound.in_force.profile,
+        user,
+        &received.parts,
+    );
     reshape.prepare(&mut received.parts);
     Ok(Decided {
-        learned: Learned::from(&classified, &gateway.profile, amended),
+        learned: Learned::from(&classified, &inbound.in_force.profile, amended),
         reshape,
         served: served(&classified, &gateway.config),
         decision,
@@ -123,7 +128,7 @@ async fn gather(
     classified: &Classified,
 ) -> Result<Gathered, crate::respond::Fault> {
     let gateway = inbound.gateway;
-    let needs = needs(classified, &gateway.profile);
+    let needs = needs(classified, &inbound.in_force.profile);
     let user: Option<OwnedUserId> = received.user.take();
     // Whom a request acts for (an application service too) is known.
     if needs.is_empty() {
@@ -137,7 +142,8 @@ async fn gather(
         config: &gateway.config,
         parts: &received.parts,
     };
-    let setting_types: Vec<String> = gateway
+    let setting_types: Vec<String> = inbound
+        .in_force
         .profile
         .invites
         .permissions

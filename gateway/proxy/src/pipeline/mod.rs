@@ -10,6 +10,7 @@ mod accept;
 mod decide;
 mod refusal;
 
+use sectorgate_policy::Profile;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,7 +24,6 @@ use sectorgate_action::Catalog;
 use sectorgate_audit::Direction;
 use tracing::{Instrument, field};
 
-use crate::Gateway;
 use crate::body;
 use crate::capture::Seen;
 use crate::cascade::Cascade;
@@ -31,6 +31,7 @@ use crate::forward;
 use crate::metrics::{Laps, Step};
 use crate::record::{self, About, Recorded, trace_id};
 use crate::respond::{self, REQUEST_ID};
+use crate::{Gateway, InForce};
 use accept::{Accepted, Received};
 use decide::Decided;
 use refusal::Refusal;
@@ -86,6 +87,8 @@ pub async fn handle(
 /// the capture.
 struct Inbound<'a> {
     gateway: &'a Arc<Gateway>,
+    /// The profile the request runs under, from start to end.
+    in_force: Arc<InForce>,
     request_id: &'a str,
     trace_id: Option<String>,
     endpoint: Option<String>,
@@ -100,6 +103,7 @@ impl Inbound<'_> {
     /// name goes to the record (it is recorded once).
     fn about(&mut self) -> About<'_> {
         About {
+            profile: &self.in_force.reference,
             request_id: self.request_id,
             trace_id: self.trace_id.as_deref(),
             direction: Direction::Inbound,
@@ -127,6 +131,7 @@ async fn run(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let mut inbound = Inbound {
+        in_force: gateway.in_force(),
         gateway,
         request_id,
         trace_id: trace_id(&parts.headers).map(str::to_owned),
@@ -219,7 +224,10 @@ async fn forward(
         ..
     } = received;
     let body = match (stream, decided.decision.amended_body) {
-        (Some(stream), _) => recorded.count_in(body::streamed(stream, upload_limit(gateway))),
+        (Some(stream), _) => recorded.count_in(body::streamed(
+            stream,
+            upload_limit(gateway, &inbound.in_force.profile),
+        )),
         (None, Some(amended)) => {
             parts.headers.insert(
                 http::header::CONTENT_LENGTH,
@@ -241,7 +249,10 @@ async fn forward(
             let upstream = response.status().as_u16();
             tracing::Span::current().record("upstream_status", upstream);
             let response = decided.learned.apply(response, &gateway.facts).await;
-            let answer = decided.reshape.apply(response, gateway, request_id).await;
+            let answer = decided
+                .reshape
+                .apply(response, gateway, &inbound.in_force.profile, request_id)
+                .await;
             recorded.answer(answer, Some(upstream))
         }
         Err(fault) => {
@@ -252,10 +263,9 @@ async fn forward(
 }
 
 /// The largest upload: the gateway's limit, or the profile's if smaller.
-fn upload_limit(gateway: &Gateway) -> u64 {
+fn upload_limit(gateway: &Gateway, profile: &Profile) -> u64 {
     let configured = gateway.config.limits.max_upload_bytes;
-    gateway
-        .profile
+    profile
         .media
         .max_upload_bytes
         .as_ref()

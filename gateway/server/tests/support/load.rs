@@ -14,6 +14,7 @@ pub struct Load {
     stop: Arc<AtomicBool>,
     acknowledged: Arc<Mutex<Vec<String>>>,
     refused: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
     unready: Arc<AtomicU64>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -24,6 +25,8 @@ pub struct Seen {
     pub acknowledged: Vec<String>,
     /// Requests answered 503.
     pub refused: u64,
+    /// Requests that got no answer, or one neither 2xx nor 503.
+    pub failed: u64,
     /// `/ready` answers other than 200.
     pub unready: u64,
 }
@@ -34,18 +37,23 @@ impl Load {
             stop: Arc::default(),
             acknowledged: Arc::default(),
             refused: Arc::default(),
+            failed: Arc::default(),
             unready: Arc::default(),
             threads: Vec::new(),
         };
         let url = format!("{}/_matrix/client/versions", gateway.url);
         for _ in 0..clients {
             let (stop, url) = (Arc::clone(&load.stop), url.clone());
-            let (acknowledged, refused) =
-                (Arc::clone(&load.acknowledged), Arc::clone(&load.refused));
+            let (acknowledged, refused, failed) = (
+                Arc::clone(&load.acknowledged),
+                Arc::clone(&load.refused),
+                Arc::clone(&load.failed),
+            );
             load.threads.push(std::thread::spawn(move || {
                 let client = http();
                 while !stop.load(Ordering::Relaxed) {
                     let Ok(response) = client.get(&url).send() else {
+                        failed.fetch_add(1, Ordering::Relaxed);
                         continue;
                     };
                     if response.status().is_success() {
@@ -56,6 +64,8 @@ impl Load {
                         acknowledged.lock().expect("ids").push(id);
                     } else if response.status() == 503 {
                         refused.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }));
@@ -90,6 +100,7 @@ impl Load {
         Seen {
             acknowledged: std::mem::take(&mut self.acknowledged.lock().expect("ids")),
             refused: self.refused.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
             unready: self.unready.load(Ordering::Relaxed),
         }
     }
