@@ -94,7 +94,7 @@ impl Gateway {
             }
         });
         Self {
-            metrics: Arc::new(metrics::Metrics::new()),
+            metrics: Arc::new(metrics::Metrics::new(federation.is_some())),
             limiters,
             appservices,
             config,

@@ -146,15 +146,11 @@ fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 18))
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    /// Registers every metric, under the `sectorgate` prefix.
-    pub fn new() -> Self {
+    /// Registers every metric, under the `sectorgate` prefix; the
+    /// federation gauges only with `federation` on, so that no alarm reads
+    /// a closed federation into a gateway that has none.
+    pub fn new(federation: bool) -> Self {
         let mut registry = Registry::with_prefix("sectorgate");
         let decisions = Family::<DecisionLabels, Counter>::default();
         registry.register(
@@ -205,10 +201,10 @@ impl Metrics {
             federation_open: Gauge::default(),
             registry,
         };
-        metrics.register_gauges()
+        metrics.register_gauges(federation)
     }
 
-    fn register_gauges(mut self) -> Self {
+    fn register_gauges(mut self, federation: bool) -> Self {
         let registry = &mut self.registry;
         registry.register(
             "connections_open",
@@ -241,22 +237,24 @@ impl Metrics {
             "Whether the last audit write succeeded (1) or failed (0)",
             self.audit_writable.clone(),
         );
-        registry.register(
-            "federation_list_version",
-            "The signed federation list's version",
-            self.federation_list_version.clone(),
-        );
-        registry.register_with_unit(
-            "federation_list_age",
-            "Age of the signed federation list",
-            Unit::Seconds,
-            self.federation_list_age.clone(),
-        );
-        registry.register(
-            "federation_open",
-            "Whether federation is open (1) or closed by a stale list (0)",
-            self.federation_open.clone(),
-        );
+        if federation {
+            registry.register(
+                "federation_list_version",
+                "The signed federation list's version",
+                self.federation_list_version.clone(),
+            );
+            registry.register_with_unit(
+                "federation_list_age",
+                "Age of the signed federation list",
+                Unit::Seconds,
+                self.federation_list_age.clone(),
+            );
+            registry.register(
+                "federation_open",
+                "Whether federation is open (1) or closed by a stale list (0)",
+                self.federation_open.clone(),
+            );
+        }
         self
     }
 
@@ -331,10 +329,10 @@ impl Metrics {
         self.audit_queued
             .set(i64::try_from(scraped.audit_queued).unwrap_or(i64::MAX));
         self.audit_size.set(as_i64(scraped.audit_size));
-        if let Some((age, ok)) = scraped.audit_last_write {
-            self.audit_write_age.set(age);
-            self.audit_writable.set(i64::from(ok));
-        }
+        // Before the first write, nothing has failed.
+        let (age, ok) = scraped.audit_last_write.unwrap_or((0.0, true));
+        self.audit_write_age.set(age);
+        self.audit_writable.set(i64::from(ok));
         if let Some((version, age)) = scraped.federation_list {
             self.federation_list_version.set(as_i64(version));
             self.federation_list_age.set(as_i64(age));
@@ -369,7 +367,7 @@ mod tests {
 
     #[test]
     fn counts_show_in_the_scrape_with_their_labels() {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(false);
         metrics.decided(
             false,
             Some("client.sync_events"),

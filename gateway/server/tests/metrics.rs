@@ -10,27 +10,55 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use support::{Gateway, GatewayOptions, Synapse, SynapseOptions, http};
 
-/// Parses OpenMetrics text with `prometheus_client`; every sample as
-/// `(name, labels, value)`.
+/// Parses OpenMetrics text with `prometheus_client`: its families (name,
+/// type) and every sample (name, labels, value).
 const PARSE: &str = "\
 import json, sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
-samples = [
-    {'name': s.name, 'labels': s.labels, 'value': s.value}
-    for family in text_string_to_metric_families(sys.stdin.read())
-    for s in family.samples
-]
-print(json.dumps(samples))
+families = list(text_string_to_metric_families(sys.stdin.read()))
+print(json.dumps({
+    'families': [{'name': f.name, 'type': f.type} for f in families],
+    'samples': [
+        {'name': s.name, 'labels': s.labels, 'value': s.value}
+        for f in families for s in f.samples
+    ],
+}))
 ";
 
-/// A scrape, parsed.
+/// A scrape's samples.
 fn scrape(gateway: &Gateway) -> Vec<Value> {
+    let parsed = scrape_parsed(gateway);
+    parsed["samples"].as_array().cloned().unwrap_or_default()
+}
+
+/// Every name a query can read from a scrape: a counter's `_total`, a
+/// histogram's `_bucket`, `_count` and `_sum`, a gauge's own.
+fn exported(gateway: &Gateway) -> BTreeSet<String> {
+    let parsed = scrape_parsed(gateway);
+    let families = parsed["families"].as_array().cloned().unwrap_or_default();
+    families
+        .iter()
+        .flat_map(|family| {
+            let name = family["name"].as_str().unwrap_or_default();
+            let suffixes: &[&str] = match family["type"].as_str() {
+                Some("counter") => &["_total"],
+                Some("histogram") => &["_bucket", "_count", "_sum"],
+                _ => &[""],
+            };
+            suffixes.iter().map(move |suffix| format!("{name}{suffix}"))
+        })
+        .collect()
+}
+
+/// A scrape, parsed.
+fn scrape_parsed(gateway: &Gateway) -> Value {
     let response = http()
         .get(format!("{}/metrics", gateway.admin_url))
         .send()
@@ -146,4 +174,76 @@ fn metrics_parse_as_openmetrics_and_move_by_what_was_sent() {
     assert!(moved("sectorgate_connections_total", &[]) >= 1.0);
     assert!(value(&after, "sectorgate_audit_log_size", &[]) >= 10.0);
     assert_eq!(value(&after, "sectorgate_audit_writable", &[]), 1.0);
+}
+
+/// Every `sectorgate_…` name in `text`.
+fn names_in(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("sectorgate_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        names.insert(name);
+    }
+    names
+}
+
+#[test]
+fn the_alerts_and_the_dashboard_read_only_metrics_the_gateway_exports() {
+    // Nothing listens upstream: a request is decided, answered 502 and
+    // counted as the homeserver's failure; a SIGHUP is a reload. Then every
+    // family has a sample, and a scrape names it.
+    let mut options = GatewayOptions::for_stand_in("http://127.0.0.1:9", "base");
+    options.extra = "[federation]\nserver_name = \"gw.example.org\"\n".to_owned();
+    let gateway = Gateway::start(options);
+    let failed = http()
+        .get(format!("{}/_matrix/client/versions", gateway.url))
+        .send()
+        .expect("versions");
+    assert_eq!(failed.status().as_u16(), 502);
+    let hangup = Command::new("kill")
+        .args(["-HUP", &gateway.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(hangup.success());
+    let reloaded = support::wait_for(std::time::Duration::from_secs(10), || {
+        exported(&gateway)
+            .contains("sectorgate_reloads_total")
+            .then_some(())
+    });
+    assert!(reloaded.is_some(), "no reload counted");
+    let exported = exported(&gateway);
+
+    let repo = support::repo();
+    let alerts =
+        std::fs::read_to_string(repo.join("deploy/prometheus/alerts.yaml")).expect("alerts");
+    let rules: Value = serde_yaml_ng::from_str(&alerts).expect("the alerts are YAML");
+    let rules = rules["groups"][0]["rules"].as_array().expect("rules");
+    assert!(rules.len() >= 5);
+    for rule in rules {
+        for field in ["alert", "expr"] {
+            assert!(rule[field].is_string(), "{field} missing: {rule}");
+        }
+        assert!(rule["labels"]["severity"].is_string(), "{rule}");
+        assert!(rule["annotations"]["summary"].is_string(), "{rule}");
+    }
+    let dashboard =
+        std::fs::read_to_string(repo.join("deploy/grafana/sectorgate.json")).expect("dashboard");
+    let parsed: Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    assert!(
+        parsed["panels"]
+            .as_array()
+            .is_some_and(|panels| !panels.is_empty())
+    );
+
+    let used = names_in(&alerts).into_iter().chain(names_in(&dashboard));
+    for name in used {
+        assert!(
+            exported.contains(&name),
+            "{name} is used by an alert or the dashboard but not exported; exported: {exported:?}"
+        );
+    }
 }
