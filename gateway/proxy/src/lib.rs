@@ -29,6 +29,7 @@ pub mod respond;
 mod rewrite;
 mod servers;
 mod shared_rooms;
+mod trace;
 
 use std::sync::Arc;
 

@@ -108,3 +108,55 @@ fn json_logs_carry_the_request_span() {
     assert!(span["request_id"].is_string());
     assert!(span["latency_ms"].is_number());
 }
+
+/// The `traceparent` the homeserver received with the request that carried
+/// `mark`, if any.
+fn traceparent_at(upstream: &support::upstream::Upstream, mark: &str) -> Option<String> {
+    upstream
+        .received()
+        .into_iter()
+        .find(|request| request.target.contains(mark))?
+        .header("traceparent")
+        .first()
+        .map(|value| (*value).to_owned())
+}
+
+#[test]
+fn the_trace_continues_from_the_client_through_the_gateway_to_the_homeserver() {
+    let (endpoint, _received) = collector();
+    let upstream = support::upstream::start_recording();
+    let gateway = Gateway::start(GatewayOptions {
+        otlp_endpoint: Some(endpoint),
+        ..GatewayOptions::for_stand_in(&upstream.url, "base")
+    });
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let client_span = "00f067aa0ba902b7";
+    let send = |mark: &str, traceparent: Option<String>| {
+        let mut request = http().get(format!("{}/_matrix/client/versions?m={mark}", gateway.url));
+        if let Some(value) = traceparent {
+            request = request.header("traceparent", value);
+        }
+        assert_eq!(request.send().expect("request").status().as_u16(), 200);
+    };
+
+    // A client's trace: the homeserver hears the same trace, with the
+    // gateway's span as the parent.
+    let joined = support::marker("joined");
+    send(&joined, Some(format!("00-{trace}-{client_span}-01")));
+    let passed = traceparent_at(&upstream, &joined).expect("a traceparent reached the homeserver");
+    let parts: Vec<&str> = passed.split('-').collect();
+    assert_eq!(parts.len(), 4, "{passed}");
+    assert_eq!(parts[1], trace, "the trace id changed: {passed}");
+    assert_ne!(
+        parts[2], client_span,
+        "the gateway's span is not the parent: {passed}"
+    );
+    assert_eq!(parts[2].len(), 16, "{passed}");
+
+    // No trace from the client: the gateway's starts one.
+    let started = support::marker("started");
+    send(&started, None);
+    let passed = traceparent_at(&upstream, &started).expect("a traceparent reached the homeserver");
+    assert!(passed.starts_with("00-") && passed.len() == 55, "{passed}");
+    assert!(!passed.contains(trace));
+}

@@ -54,6 +54,7 @@ pub async fn handle(
         upstream_status = field::Empty,
         latency_ms = field::Empty,
     );
+    crate::trace::continue_trace(&span, request.headers());
     let started = Instant::now();
     // The `record` option's capture: what the pipeline learns of the request.
     let mut seen = gateway.capture.as_ref().map(|_| {
@@ -244,6 +245,7 @@ async fn forward(
     if let Ok(value) = HeaderValue::from_str(request_id) {
         parts.headers.insert(REQUEST_ID, value);
     }
+    crate::trace::pass_on(&mut parts.headers);
     match forward::forward(&gateway.client, &gateway.config, parts, body).await {
         Ok(response) => {
             let upstream = response.status().as_u16();
