@@ -43,6 +43,13 @@ impl Flaw {
         }
     }
 
+    /// What is wrong, in a few words.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Framing(reason) | Self::Target(reason) => reason,
+        }
+    }
+
     /// What is wrong, for the client.
     pub fn message(self) -> String {
         match self {

@@ -228,7 +228,7 @@ mod tests {
         let (mut client_read, mut client_write) = tokio::io::split(client);
         let timeout = Duration::from_secs(5);
         let mut strict = Strict::new(server, 1024, timeout, |flaw: Flaw| {
-            format!("refused: {}", flaw.message()).into_bytes()
+            format!("refused: {}", flaw.reason()).into_bytes()
         });
         let chunks: Vec<Vec<u8>> = chunks.iter().map(|chunk| chunk.to_vec()).collect();
         let writer = tokio::spawn(async move {
