@@ -337,11 +337,14 @@ EOF
 if [ -n "$BIN" ] && [ -x "$BIN" ]; then
     mkdir -p "$WORK/configs"
     check "sectorgate check-config: the example, Kubernetes and compose configs" check_configs "$BIN" "$WORK/configs"
-    if command -v strace >/dev/null && command -v systemd-analyze >/dev/null && command -v setpriv >/dev/null; then
+    if ! command -v strace >/dev/null || ! command -v systemd-analyze >/dev/null ||
+        ! command -v setpriv >/dev/null || ! command -v pgrep >/dev/null; then
+        skip "sectorgate.service: system calls of a traced run" "strace, setpriv, pgrep or systemd-analyze not found"
+    elif ! strace -f -qq -o /dev/null true 2>/dev/null; then
+        skip "sectorgate.service: system calls of a traced run" "strace cannot trace here (ptrace not permitted)"
+    else
         check "sectorgate.service: a traced run of the gateway makes only system calls its SystemCallFilter allows" \
             trace_gateway "$BIN" "$WORK/trace"
-    else
-        skip "sectorgate.service: system calls of a traced run" "strace, setpriv or systemd-analyze not found"
     fi
 else
     skip "sectorgate check-config on the deploy configs" "no built gateway (cargo build -p sectorgate, or SECTORGATE_BIN)"
