@@ -465,6 +465,7 @@ def check_systemd(path: Path) -> None:
     s = unit_settings(path)
     exec_start = s.get("ExecStart", [""])[-1]
     p.expect(exec_start.startswith("/usr/local/bin/sectorgate serve --config /etc/sectorgate/sectorgate.toml"), "ExecStart serves /etc/sectorgate/sectorgate.toml")
+    p.expect(any("-HUP $MAINPID" in r for r in s.get("ExecReload", [])), "ExecReload sends SIGHUP (the gateway reloads its profile)")
     p.expect(s.get("User") == ["sectorgate"], "User=sectorgate")
     p.expect(s.get("StateDirectory") == ["sectorgate"] and s.get("WorkingDirectory") == ["/var/lib/sectorgate"], "state in /var/lib/sectorgate, the working directory")
     p.expect(s.get("KillSignal") == ["SIGTERM"], "KillSignal=SIGTERM")
