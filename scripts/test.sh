@@ -18,6 +18,9 @@ bash scripts/deps.sh >/dev/null
 echo "==> no secrets or databases tracked" >&2
 bash scripts/check-secrets.sh
 
+echo "==> deployment artefacts (image, Kubernetes, compose, systemd)" >&2
+bash scripts/check-deploy.sh
+
 echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check
 
