@@ -18,6 +18,9 @@
 //! - Whether the requester shares a room with a user they look up: see
 //!   `shared_rooms.rs`.
 //!
+//! - A room's listing in the room directory, its members, the requester's
+//!   membership in it: asked each time (`room_facts.rs`).
+//!
 //! A fact the homeserver will not show the requester (403, 404 for an
 //! event) is simply unknown: `decide` then refuses what needed it.
 
@@ -40,6 +43,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::respond::Fault;
+use crate::room_facts;
 use crate::shared_rooms::SharedRooms;
 use crate::{Gateway, ProxyConfig};
 
@@ -85,6 +89,7 @@ pub(crate) struct Gathered {
     pub(crate) user: Option<OwnedUserId>,
     pub(crate) invitees: Option<BTreeMap<OwnedUserId, PermissionFacts>>,
     pub(crate) shares_room: Option<bool>,
+    pub(crate) membership: Option<String>,
 }
 
 impl FactCache {
@@ -149,6 +154,7 @@ impl FactCache {
         if let Some((room_id, types)) = &needs.room {
             gathered.room = self.room(asker, room_id, types).await?;
         }
+        gather_room_extras(asker, needs, &mut gathered).await?;
         if let Some((room_id, event_id)) = &needs.event {
             gathered.event = self.event(asker, room_id, event_id).await?;
         }
@@ -275,7 +281,10 @@ impl FactCache {
                 state.insert(event_type.clone(), content);
             }
         }
-        Ok(Some(RoomFacts { state }))
+        Ok(Some(RoomFacts {
+            state,
+            ..RoomFacts::default()
+        }))
     }
 
     async fn event(
@@ -336,6 +345,38 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Credentials(<redacted>)")
     }
+}
+
+/// Gathers what `needs` names of a room besides its state: its listing
+/// in the room directory, its members (where its state, as gathered,
+/// meets the rule that reads them), the requester's membership.
+async fn gather_room_extras(
+    asker: &Asker<'_>,
+    needs: &Needs,
+    gathered: &mut Gathered,
+) -> Result<(), Fault> {
+    if let Some(room) = &needs.membership {
+        gathered.membership = room_facts::membership(asker, room).await?;
+    }
+    // A room whose state could not be learned stays unknown.
+    if needs.room.is_some() && gathered.room.is_none() {
+        return Ok(());
+    }
+    if let Some(room_id) = &needs.published {
+        let published = room_facts::published(asker, room_id).await?;
+        gathered
+            .room
+            .get_or_insert_with(RoomFacts::default)
+            .published = published;
+    }
+    if let Some(need) = &needs.members {
+        let state = gathered.room.as_ref().map(|room| &room.state);
+        if need.wanted(state) {
+            let members = room_facts::members(asker, &need.room_id).await?;
+            gathered.room.get_or_insert_with(RoomFacts::default).members = members;
+        }
+    }
+    Ok(())
 }
 
 /// Asks the homeserver as the requester: with its access token, and its

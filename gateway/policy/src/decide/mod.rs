@@ -9,15 +9,16 @@
 //!    its own users? May this client reach that server?
 //! 1. [`endpoints`]: may this endpoint be called at all?
 //!    [`appservices`]: may this application service (bridge) act, and as
-//!    this user?
+//!    this user? [`answers`]: does the gateway answer this itself?
 //! 2. [`content`]: is the event content canonical JSON, small enough, and
 //!    valid against its schema?
 //! 3. [`events`]: may this event type, msgtype and content be sent into
 //!    this room (field rules, encryption)?
-//! 4. [`rooms`]: room creation and upgrade (versions, fields, invites,
-//!    initial state, encryption at creation).
+//! 4. [`rooms`]: room creation (defaults, versions, fields, invites,
+//!    initial state, encryption at creation), joins, listing in the room
+//!    directory, upgrades.
 //! 5. [`invites`]: may this inviter invite this invitee into this room
-//!    (at `/invite` and at `createRoom`)?
+//!    (at `/invite`, by `m.room.member` state and at `createRoom`)?
 //! 6. [`redactions`]: may this event still be redacted?
 //! 7. [`media`]: may this upload be this large?
 //! 8. [`lookups`]: may this user look that user up?
@@ -37,7 +38,8 @@ pub use input::{
 };
 
 use crate::concerns::{
-    appservices, content, endpoints, events, federation, invites, lookups, media, redactions, rooms,
+    answers, appservices, content, endpoints, events, federation, invites, lookups, media,
+    redactions, rooms,
 };
 use crate::rules;
 use crate::{Context, Decision, Profile, RuleId, Verdict};
@@ -130,6 +132,7 @@ fn run(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision> {
     federation::check(input, judge)?;
     endpoints::check(input, judge)?;
     appservices::check(input, judge)?;
+    answers::check(input, judge)?;
     let mut content: Option<Value> = content::check(input, judge)?;
     events::check(input, content.as_ref(), judge)?;
     rooms::check(input, content.as_mut(), judge)?;

@@ -18,14 +18,22 @@ const OVERRIDES: [(&str, &str, Setter); 7] = [
         v.clone_into(&mut c.audit.database);
         Ok(())
     }),
-    ("SECTORGATE_AUDIT_CHECKPOINT_KEY", "audit.checkpoint_key", |c, v| {
-        c.audit.checkpoint_key = PathBuf::from(v);
-        Ok(())
-    }),
-    ("SECTORGATE_AUDIT_PSEUDONYM_KEYS", "audit.pseudonym_keys", |c, v| {
-        c.audit.pseudonym_keys = PathBuf::from(v);
-        Ok(())
-    }),
+    (
+        "SECTORGATE_AUDIT_CHECKPOINT_KEY",
+        "audit.checkpoint_key",
+        |c, v| {
+            c.audit.checkpoint_key = PathBuf::from(v);
+            Ok(())
+        },
+    ),
+    (
+        "SECTORGATE_AUDIT_PSEUDONYM_KEYS",
+        "audit.pseudonym_keys",
+        |c, v| {
+            c.audit.pseudonym_keys = PathBuf::from(v);
+            Ok(())
+        },
+    ),
     ("SECTORGATE_HOMESERVER_URL", "homeserver.url", |c, v| {
         v.clone_into(&mut c.homeserver.url);
         Ok(())
@@ -87,7 +95,10 @@ mod tests {
                 ("SECTORGATE_LISTEN_ADMIN", "0.0.0.0:9090"),
             ]))
             .expect("applies");
-        assert_eq!(config.audit.origin.as_deref(), Some("gw-1.example/sectorgate"));
+        assert_eq!(
+            config.audit.origin.as_deref(),
+            Some("gw-1.example/sectorgate")
+        );
         assert_eq!(config.audit.database, "postgres://db/audit");
         assert_eq!(config.listen.admin.to_string(), "0.0.0.0:9090");
         // What no variable names keeps the file's value or the default.
@@ -97,11 +108,19 @@ mod tests {
     #[test]
     fn an_empty_or_bad_variable_is_an_error_naming_it() {
         for (pairs, named) in [
-            (&[("SECTORGATE_AUDIT_ORIGIN", " ")][..], "SECTORGATE_AUDIT_ORIGIN is set but empty"),
-            (&[("SECTORGATE_LISTEN_CLIENT", "port 80")][..], "SECTORGATE_LISTEN_CLIENT (listen.client)"),
+            (
+                &[("SECTORGATE_AUDIT_ORIGIN", " ")][..],
+                "SECTORGATE_AUDIT_ORIGIN is set but empty",
+            ),
+            (
+                &[("SECTORGATE_LISTEN_CLIENT", "port 80")][..],
+                "SECTORGATE_LISTEN_CLIENT (listen.client)",
+            ),
         ] {
             let pairs: &'static [(&'static str, &'static str)] = pairs;
-            let error = Config::default().apply_env(env(pairs)).expect_err("refused");
+            let error = Config::default()
+                .apply_env(env(pairs))
+                .expect_err("refused");
             assert!(error.to_string().contains(named), "{error}");
         }
     }
