@@ -107,7 +107,7 @@ fn unplaceable(case: &Case) -> Option<String> {
     let room = case.context.room.as_ref();
     let fact = if case.context.membership.is_some() {
         "the acting user's membership in the room joined"
-    } else if room.is_some_and(|room| room.published.is_some()) {
+    } else if room.is_some_and(|room| room.published == Some(true)) {
         "the room's listing in the room directory"
     } else if room.is_some_and(|room| room.members.is_some()) {
         "the room's members"
