@@ -101,8 +101,9 @@ fn exercise(
 }
 
 /// Why the suite cannot put in place what `case` rests on, if it cannot:
-/// a room's listing in the directory or its members as the case names
-/// them, or the acting user's membership in a room they are not in.
+/// a room's listing in the directory, its members or its creation event as
+/// the case names them, or the acting user's membership in a room they are
+/// not in.
 fn unplaceable(case: &Case) -> Option<String> {
     let room = case.context.room.as_ref();
     let fact = if case.context.membership.is_some() {
@@ -111,6 +112,8 @@ fn unplaceable(case: &Case) -> Option<String> {
         "the room's listing in the room directory"
     } else if room.is_some_and(|room| room.members.is_some()) {
         "the room's members"
+    } else if room.is_some_and(|room| room.state.contains_key("m.room.create")) {
+        "the room's creation event (who created it, its version)"
     } else {
         return None;
     };

@@ -1,7 +1,8 @@
 //! The facts `decide` needs about rooms, events and users, learned from the
 //! homeserver through the requester's own access, and cached.
 //!
-//! - Room state (`GET …/rooms/{roomId}/state/{type}/`): a room that is
+//! - Room state (`GET …/rooms/{roomId}/state/{type}/`; `m.room.create`
+//!   whole, its sender kept as its content's `creator`): a room that is
 //!   encrypted stays encrypted, so that answer is kept until evicted; other
 //!   state is kept for [`STATE_TTL`]. State that passes through the gateway
 //!   (a `createRoom`, a state event set) is learned without asking
@@ -261,13 +262,17 @@ impl FactCache {
             let content = match cached {
                 Some((_, content)) => content,
                 None => {
-                    let path = format!(
+                    let mut path = format!(
                         "/_matrix/client/v3/rooms/{}/state/{}/",
                         encode(room_id.as_str()),
                         encode(event_type)
                     );
+                    if event_type == CREATE {
+                        path.push_str("?format=event");
+                    }
                     let (status, body) = asker.get(&path).await?;
                     let content = match status {
+                        StatusCode::OK if event_type == CREATE => Some(create_content(body)),
                         StatusCode::OK => Some(body),
                         StatusCode::NOT_FOUND => None,
                         // The requester cannot see the room: nothing is known.
@@ -345,6 +350,19 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Credentials(<redacted>)")
     }
+}
+
+/// `m.room.create`, asked for whole: its content, with the room's creator
+/// (the event's sender) as `creator`, as room versions before 11 wrote it.
+const CREATE: &str = "m.room.create";
+
+fn create_content(event: Value) -> Value {
+    let sender = event.get("sender").cloned();
+    let mut content = event.get("content").cloned().unwrap_or(Value::Null);
+    if let (Some(object), Some(sender)) = (content.as_object_mut(), sender) {
+        object.entry("creator").or_insert(sender);
+    }
+    content
 }
 
 /// Gathers what `needs` names of a room besides its state: its listing
@@ -432,6 +450,7 @@ impl Asker<'_> {
     /// JSON answer (`null` when it is not JSON).
     pub(crate) async fn get(&self, path: &str) -> Result<(StatusCode, Value), Fault> {
         let path = match self.masquerade() {
+            Some(user) if path.contains('?') => format!("{path}&user_id={user}"),
             Some(user) => format!("{path}?user_id={user}"),
             None => path.to_owned(),
         };

@@ -613,6 +613,18 @@ fn an_access_rule_only_opens_and_never_in_a_listed_room_or_a_forum() {
             .clone()
     };
     let private = bench.room(agent, &tchap_private_room());
+    // A moderator may not open it; its administrator (its creator) may.
+    let moderator = make_moderator(&bench, &private);
+    bench.refused(
+        &bench.put_state(
+            moderator,
+            &private,
+            "im.vector.room.access_rules",
+            &json!({"rule": "unrestricted"}),
+        ),
+        (403, "M_FORBIDDEN", "gov.access_rule_by_admins"),
+    );
+    assert_eq!(rule_of(&private), "restricted");
     bench.passed(&bench.put_state(
         agent,
         &private,
@@ -677,6 +689,23 @@ fn an_access_rule_only_opens_and_never_in_a_listed_room_or_a_forum() {
         (403, "M_FORBIDDEN", "gov.forum_keeps_its_rule"),
     );
     assert_eq!(rule_of(&forum), "restricted");
+}
+
+/// Has the colleague join `room` and makes them a moderator (50), all
+/// through the gateway; the colleague.
+fn make_moderator<'b>(bench: &'b Bench, room: &str) -> &'b User {
+    let (agent, colleague) = (&bench.agent, &bench.colleague);
+    let invite_path = format!("/_matrix/client/v3/rooms/{}/invite", encode(room));
+    let invite = json!({"user_id": colleague.user_id});
+    bench.passed(&bench.send(agent, Method::POST, &invite_path, &invite));
+    let join_path = format!("/_matrix/client/v3/join/{}", encode(room));
+    bench.passed(&bench.send(colleague, Method::POST, &join_path, &json!({})));
+    let mut levels = bench
+        .state(agent, room, "m.room.power_levels")
+        .expect("levels");
+    levels["users"][&colleague.user_id] = json!(50);
+    bench.passed(&bench.put_state(agent, room, "m.room.power_levels", &levels));
+    colleague
 }
 
 /// Whether Synapse lists a room in its directory (`public` or `private`).

@@ -1,6 +1,7 @@
 //! Conditions a rule names under `when:`: what a room must be like (a field
-//! of one of its state events, whether it is listed in the room directory)
-//! or what a `createRoom` request asks, for the rule to apply. They are
+//! of one of its state events, whether it is listed in the room directory),
+//! what a `createRoom` request asks, or how much power the acting user has
+//! in the room, for the rule to apply. They are
 //! judged against a [`Situation`]: the room's state as learned (or the state
 //! a `createRoom` sets up), the request, and the directory listing.
 
@@ -26,6 +27,9 @@ pub(crate) struct ConditionFile {
     /// Whether the room is listed in the room directory.
     #[serde(default)]
     published: Option<bool>,
+    /// The acting user's power level in the room is below this.
+    #[serde(default)]
+    power_below: Option<i64>,
     /// A JSON pointer into the state event's content (the whole content
     /// when not given).
     #[serde(default)]
@@ -88,6 +92,9 @@ pub enum Condition {
     },
     /// Whether the room is listed in the room directory.
     Published(bool),
+    /// The acting user's power level in the room is below this (read from
+    /// its `m.room.power_levels` and `m.room.create`).
+    PowerBelow(i64),
 }
 
 /// What conditions are judged against. A fact that is `None` is not known.
@@ -99,6 +106,8 @@ pub struct Situation<'a> {
     pub request: Option<&'a Value>,
     /// Whether the room is listed in the room directory.
     pub published: Option<bool>,
+    /// The acting user.
+    pub user: Option<&'a str>,
 }
 
 impl Condition {
@@ -124,16 +133,61 @@ impl Condition {
                     .is_some_and(|request| test.passes(request.pointer(field))),
             ),
             Self::Published(published) => situation.published.map(|known| known == *published),
+            Self::PowerBelow(level) => {
+                let level_of = power_level(situation.state?, situation.user?);
+                Some(level_of < *level)
+            }
         }
     }
 
-    /// The room state event type the condition reads, if it reads one.
-    pub fn state_type(&self) -> Option<&str> {
+    /// The room state event types the condition reads.
+    pub fn state_types(&self) -> Vec<String> {
         match self {
-            Self::State { event_type, .. } => Some(event_type),
-            _ => None,
+            Self::State { event_type, .. } => vec![event_type.clone()],
+            Self::PowerBelow(_) => vec![POWER_LEVELS.to_owned(), CREATE.to_owned()],
+            Self::Request { .. } | Self::Published(_) => Vec::new(),
         }
     }
+}
+
+const POWER_LEVELS: &str = "m.room.power_levels";
+const CREATE: &str = "m.room.create";
+
+/// `user`'s power level in a room with this state: infinite for a creator
+/// in a room version that makes creators privileged (12 on), else what
+/// `m.room.power_levels` says (its `users`, then `users_default`), or 100
+/// for the creator of a room without power levels. The creators are
+/// `m.room.create`'s `creator` (as the gateway learns it: the event's
+/// sender) and `additional_creators`.
+pub fn power_level(state: &BTreeMap<String, Value>, user: &str) -> i64 {
+    let create = state.get(CREATE);
+    let creator = create.is_some_and(|create| {
+        create.get("creator").and_then(Value::as_str) == Some(user)
+            || create
+                .get("additional_creators")
+                .and_then(Value::as_array)
+                .is_some_and(|creators| creators.iter().any(|c| c.as_str() == Some(user)))
+    });
+    let version = create
+        .and_then(|create| create.get("room_version"))
+        .and_then(Value::as_str)
+        .unwrap_or("1");
+    let privileged = !matches!(
+        version,
+        "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "10" | "11"
+    );
+    if creator && privileged {
+        return i64::MAX;
+    }
+    let Some(levels) = state.get(POWER_LEVELS) else {
+        return if creator { 100 } else { 0 };
+    };
+    levels
+        .get("users")
+        .and_then(|users| users.get(user))
+        .or_else(|| levels.get("users_default"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 /// Whether all of `conditions` hold: `Some(false)` as soon as one does not,
@@ -190,6 +244,22 @@ fn condition(file: &ConditionFile) -> Result<Condition, String> {
             ))
         }
     };
+    if let Some(level) = file.power_below {
+        return match file {
+            ConditionFile {
+                state: None,
+                request: None,
+                published: None,
+                field: None,
+                allow: None,
+                forbid: None,
+                present: None,
+                default: None,
+                ..
+            } => Ok(Condition::PowerBelow(level)),
+            _ => Err("`power_below` is a condition of its own".to_owned()),
+        };
+    }
     match (&file.state, &file.request, file.published) {
         (Some(event_type), None, None) => Ok(Condition::State {
             event_type: event_type.clone(),
@@ -213,8 +283,8 @@ fn condition(file: &ConditionFile) -> Result<Condition, String> {
             Ok(Condition::Published(published))
         }
         _ => Err(
-            "a condition is one of `state` (with `field`, `default`), `request` \
-                  or `published`, alone"
+            "a condition is one of `state` (with `field`, `default`), `request`, \
+             `published` or `power_below`, alone"
                 .to_owned(),
         ),
     }

@@ -45,7 +45,7 @@ pub use crate::concerns::rooms::{
     CarryState, JoinRule, PublishRule, RequiredState, RoomRules, StateDefault,
 };
 pub(crate) use conditions::ConditionFile;
-pub use conditions::{Condition, Situation, Test, all_hold, read_directory};
+pub use conditions::{Condition, Situation, Test, all_hold, power_level, read_directory};
 pub(crate) use file::{
     AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, UserSelectorFile, rule_file,
 };

@@ -18,7 +18,8 @@ pub(crate) use file::EventsFile;
 use super::content::{self, Schemas};
 use crate::decide::{Input, Judge};
 use crate::profile::{
-    AllowList, FieldRule, Groups, Link, Resolver, Situation, all_hold, nearest, read_directory,
+    AllowList, Condition, FieldRule, Groups, Link, Resolver, Situation, all_hold, nearest,
+    read_directory,
 };
 use crate::{Decision, Needs, Profile, rules};
 
@@ -80,14 +81,16 @@ pub(crate) fn check(
         return Ok(());
     };
     let room = input.context.room;
+    let user = input.context.user.map(|user| user.as_str());
     let around = Around {
         situation: Situation {
             state: room.map(|room| &room.state),
             request: None,
             published: room.and_then(|room| room.published),
+            user,
         },
         groups: input.groups(),
-        user: input.context.user.map(|user| user.as_str()),
+        user,
     };
     match &input.classified.action {
         Action::SendMessageEvent { event_type, .. } => {
@@ -244,11 +247,14 @@ fn rules_need(action: &Action, profile: &Profile, needs: &mut Needs) {
     };
     let mut types = Vec::new();
     for rule in applicable(kind, event_type, profile) {
-        types.extend(
-            rule.when
-                .iter()
-                .filter_map(|c| c.state_type().map(str::to_owned)),
-        );
+        types.extend(rule.when.iter().flat_map(Condition::state_types));
+        if rule
+            .when
+            .iter()
+            .any(|condition| matches!(condition, Condition::PowerBelow(_)))
+        {
+            needs.user = true;
+        }
         if rule.transitions.is_some() {
             types.push(event_type.clone());
         }

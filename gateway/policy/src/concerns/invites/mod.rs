@@ -173,7 +173,7 @@ pub(crate) fn needs(action: &Action, profile: &Profile, needs: &mut Needs) {
             .iter()
             .filter_map(|rule| rule.room_state.as_ref())
             .map(|condition| condition.event_type.clone())
-            .chain(conditions.filter_map(|c| c.state_type().map(str::to_owned)))
+            .chain(conditions.flat_map(Condition::state_types))
             .collect();
         if !types.is_empty() {
             needs.room_state(room_id, types);

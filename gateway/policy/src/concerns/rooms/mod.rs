@@ -182,14 +182,16 @@ fn check_create(input: &Input<'_>, body: &mut Value, judge: &mut Judge) -> Resul
         check_version(profile.rooms.versions.as_ref(), version, judge)?;
     }
     let state = initial_state_map(body);
+    let user = input.context.user.map(|user| user.as_str());
     let around = Around {
         situation: Situation {
             state: Some(&state),
             request: Some(body),
             published: None,
+            user,
         },
         groups: input.groups(),
-        user: input.context.user.map(|user| user.as_str()),
+        user,
     };
     for rule in &profile.rooms.create_rules {
         if !concerns(rule, &around)? {

@@ -38,8 +38,8 @@ pub(super) fn needs(action: &Action, profile: &Profile, needs: &mut Needs) {
     } = action
         && let Some(rule) = &profile.rooms.publish
     {
-        let types = rule.when.iter().filter_map(Condition::state_type);
-        needs.room_state(room_id, types.map(str::to_owned).collect::<Vec<_>>());
+        let types = rule.when.iter().flat_map(Condition::state_types);
+        needs.room_state(room_id, types.collect::<Vec<_>>());
     }
 }
 
@@ -56,7 +56,7 @@ pub(super) fn check_created(
             let situation = Situation {
                 state: Some(state),
                 request: Some(body),
-                published: None,
+                ..Situation::default()
             };
             judge_listing(rule, &situation, judge)
         }

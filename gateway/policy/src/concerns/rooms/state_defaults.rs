@@ -69,7 +69,7 @@ pub(super) fn fill(body: &mut Value, defaults: &[StateDefault]) -> bool {
         let situation = Situation {
             state: Some(&state),
             request: Some(body),
-            published: None,
+            ..Situation::default()
         };
         if all_hold(&default.when, &situation) != Some(true) {
             continue;
