@@ -373,8 +373,10 @@ async fn gather_room_extras(
     needs: &Needs,
     gathered: &mut Gathered,
 ) -> Result<(), Fault> {
+    // Only some joins need it, and a join the homeserver cannot serve is
+    // refused or failed later: a lookup that fails leaves it unknown.
     if let Some(room) = &needs.membership {
-        gathered.membership = room_facts::membership(asker, room).await?;
+        gathered.membership = room_facts::membership(asker, room).await.unwrap_or(None);
     }
     // A room whose state could not be learned stays unknown.
     if needs.room.is_some() && gathered.room.is_none() {
