@@ -122,6 +122,10 @@ pub enum Action {
         room_id: OwnedRoomId,
         /// The redacted event.
         event_id: OwnedEventId,
+        /// The client's transaction id.
+        txn_id: OwnedTransactionId,
+        /// The reason given, if any.
+        reason: Option<String>,
     },
     /// `POST /_matrix/client/v3/rooms/{roomId}/upgrade`
     UpgradeRoom {

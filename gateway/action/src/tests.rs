@@ -62,6 +62,28 @@ fn a_message_send_is_typed_and_keeps_its_content() {
 }
 
 #[test]
+fn a_redaction_keeps_its_transaction_id_and_reason() {
+    let uri = "/_matrix/client/v3/rooms/!r:x.org/redact/%24e:x.org/t1";
+    match action(Method::PUT, uri, r#"{"reason":"typo"}"#) {
+        Action::Redact {
+            event_id,
+            txn_id,
+            reason,
+            ..
+        } => {
+            assert_eq!(event_id.as_str(), "$e:x.org");
+            assert_eq!(txn_id.as_str(), "t1");
+            assert_eq!(reason.as_deref(), Some("typo"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match action(Method::PUT, uri, "{}") {
+        Action::Redact { reason, .. } => assert_eq!(reason, None),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
 fn room_version_12_ids_without_a_server_part_classify() {
     let uri = "/_matrix/client/v3/rooms/%2131hneApxJ_1o-63DmFrpeqnkFfWppnzWso1JvH3ogLM/send/m.room.message/t";
     match action(Method::PUT, uri, r#"{"body":"x","msgtype":"m.text"}"#) {

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::concerns::redactions::RedactionCascade;
 use crate::profile::RuleMeta;
 
 /// A stable rule identifier such as `endpoint.unrecognized` or
@@ -82,7 +83,11 @@ pub struct Decision {
     pub rule: RuleId,
     /// The body to forward instead of the client's, when the profile fills
     /// in defaults (`rooms.create.defaults`).
-    pub amended_body: Option<Vec<u8>>,
+    pub amended_body: Option<Box<[u8]>>,
+    /// What the gateway does itself once the homeserver has taken the
+    /// request (`redactions.cascade_replacements`).
+    /// (Boxed: most decisions have none.)
+    pub cascade: Option<Box<RedactionCascade>>,
 }
 
 impl Decision {
@@ -92,6 +97,7 @@ impl Decision {
             verdict: Verdict::Allow,
             rule,
             amended_body: None,
+            cascade: None,
         }
     }
 
@@ -111,6 +117,7 @@ impl Decision {
             }),
             rule,
             amended_body: None,
+            cascade: None,
         }
     }
 

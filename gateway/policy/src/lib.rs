@@ -22,6 +22,7 @@ pub use concerns::federation::{
     Unauthenticated, decide_destination, decide_origin, decide_unauthenticated,
 };
 pub use concerns::lookups::{directory_filter, may_look_up};
+pub use concerns::redactions::RedactionCascade;
 pub use concerns::rooms::initial_state_map as created_room_state;
 pub use context::{
     Context, EventFacts, GATEWAY_APPSERVICE, MembersNeed, Needs, Peer, RoomFacts, needs,

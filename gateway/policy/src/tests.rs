@@ -230,6 +230,52 @@ fn a_child_overrides_its_parent() {
     );
 }
 
+/// A redaction the profile lets pass carries what follows it: the cascade
+/// to its replacements, with the client's transaction id and reason, in
+/// shadow mode when the rule is; a refused one carries none.
+#[test]
+fn an_allowed_redaction_carries_its_cascade() {
+    let case = |age: &str| -> cases::Case {
+        serde_yaml_ng::from_str(&format!(
+            "name: r\nrequest: {{method: PUT, path: '/_matrix/client/v3/rooms/{{room}}/redact/{{event}}/t1', body: {{reason: typo}}}}\ncontext: {{event_age: {age}}}\nexpect: {{verdict: allow, rule: endpoint.allowed}}\n"
+        ))
+        .expect("case")
+    };
+    let pro = Profile::bundled("healthcare-tim-pro").expect("pro");
+    let decision = case("1h").decide(&pro, NOW_MS).expect("decides");
+    let cascade = decision.cascade.expect("a cascade follows");
+    assert_eq!(cascade.rule.as_str(), "tim.redaction_cascade");
+    assert!(!cascade.shadow);
+    assert_eq!(cascade.room_id.as_str(), cases::PLACEHOLDER_ROOM);
+    assert_eq!(cascade.event_id.as_str(), cases::PLACEHOLDER_EVENT);
+    assert_eq!(cascade.txn_id.as_str(), "t1");
+    assert_eq!(cascade.reason.as_deref(), Some("typo"));
+    let late = case("25h").decide(&pro, NOW_MS).expect("decides");
+    assert_eq!(late.verdict_str(), "deny");
+    assert_eq!(late.cascade, None, "a refused redaction is not followed");
+
+    let dir = scratch("cascade-shadow");
+    write(
+        &dir,
+        "p/profile.yaml",
+        "id: p\ntitle: t\nextends: healthcare-tim-pro\nshadow: true\n",
+    );
+    let shadowed = Profile::from_dir(&dir.join("p")).expect("loads");
+    let late = case("25h").decide(&shadowed, NOW_MS).expect("decides");
+    assert_eq!(late.verdict_str(), "shadow");
+    let cascade = late.cascade.expect("a forwarded redaction is followed");
+    assert!(
+        cascade.shadow,
+        "in shadow mode the cascade is only recorded"
+    );
+
+    let base = Profile::bundled("base").expect("base");
+    assert_eq!(
+        case("1h").decide(&base, NOW_MS).expect("decides").cascade,
+        None
+    );
+}
+
 #[test]
 fn an_unknown_bundled_profile_is_an_error() {
     assert!(matches!(

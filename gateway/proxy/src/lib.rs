@@ -8,6 +8,7 @@
 mod appservices;
 mod body;
 pub mod capture;
+mod cascade;
 mod config;
 pub mod connection;
 mod directory;
@@ -38,6 +39,7 @@ use sectorgate_audit::{AuditLog, ProfileRef, Pseudonymiser, WriteStatus};
 use sectorgate_federation::Federation;
 use sectorgate_policy::Profile;
 
+pub use cascade::{LOOKUP_DEADLINE, MAX_RELATION_PAGES, MAX_REPLACEMENTS};
 pub use config::{Limits, ProxyConfig};
 pub use rate::{Rate, RateLimits};
 pub use sectorgate_policy::Serves;

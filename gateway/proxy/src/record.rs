@@ -28,7 +28,7 @@ pub(crate) struct About<'a> {
     /// For an outbound request: the server it is sent to.
     pub(crate) destination: Option<Peer>,
     /// Set when the gateway makes the request itself: the rule that made it.
-    pub(crate) by_gateway: Option<&'static str>,
+    pub(crate) by_gateway: Option<&'a str>,
 }
 
 /// A decision that is durable; its outcome is still to be written.
@@ -211,6 +211,18 @@ impl Recorded {
     /// Notes bytes of a request body read whole before forwarding.
     pub(crate) fn add_in(&self, bytes: usize) {
         self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The outcome of a request the gateway made itself, written at once:
+    /// `status` is the homeserver's, or the fault's when it gave none (0:
+    /// nothing was sent).
+    pub(crate) fn close(self, status: u16, upstream_status: Option<u16>) {
+        drop(OutcomeGuard {
+            recorded: self,
+            status,
+            upstream_status,
+            bytes_out: 0,
+        });
     }
 
     /// The answer, carrying its outcome record: written once the body has

@@ -214,6 +214,8 @@ pub(crate) fn redact_event(request: Http<'_>, args: &[&str]) -> Parsed {
     Ok(Action::Redact {
         room_id: r.room_id,
         event_id: r.event_id,
+        txn_id: r.txn_id,
+        reason: r.reason,
     })
 }
 

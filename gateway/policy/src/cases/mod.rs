@@ -215,6 +215,10 @@ pub struct Expected {
     /// The Matrix errcode of a denial.
     #[serde(default)]
     pub errcode: Option<String>,
+    /// The rule of the cascade that follows an allowed redaction
+    /// (`redactions.cascade_replacements`); none when not given.
+    #[serde(default)]
+    pub cascade: Option<String>,
     /// For a `createRoom`: state the room is created with, as forwarded
     /// (type → the content's expected members; `null`: no such state).
     #[serde(default)]
@@ -264,6 +268,16 @@ impl Case {
             wrong.push(format!(
                 "rule {} (expected {})",
                 decision.rule, expected.rule
+            ));
+        }
+        let cascade = decision
+            .cascade
+            .as_ref()
+            .map(|cascade| cascade.rule.as_str());
+        if cascade != expected.cascade.as_deref() {
+            wrong.push(format!(
+                "cascade {cascade:?} (expected {:?})",
+                expected.cascade
             ));
         }
         if let Verdict::Deny(denial) | Verdict::Shadow(denial) = &decision.verdict {

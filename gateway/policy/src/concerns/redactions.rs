@@ -1,15 +1,17 @@
-//! Redaction rules: how old an event may be and still be redacted. The
+//! Redaction rules: how old an event may be and still be redacted, and
+//! whether redacting an event also redacts its replacements (edits). The
 //! `redactions:` section, its resolution, what it needs (the targeted
 //! event) and its check.
 
 use std::time::Duration;
 
+use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId};
 use sectorgate_action::Action;
 use serde::Deserialize;
 
 use crate::decide::{Input, Judge};
 use crate::profile::{Link, Resolver, RuleMeta, nearest, rule_file};
-use crate::{Decision, Needs, Profile, rules};
+use crate::{Decision, Needs, Profile, RuleId, rules};
 
 /// `redactions:`
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -17,6 +19,8 @@ use crate::{Decision, Needs, Profile, rules};
 pub(crate) struct RedactionsFile {
     #[serde(default)]
     pub(crate) max_age: Option<AgeLimitFile>,
+    #[serde(default)]
+    pub(crate) cascade_replacements: Option<CascadeFile>,
 }
 
 rule_file! {
@@ -25,6 +29,12 @@ rule_file! {
         #[serde(with = "humantime_serde")]
         limit: Duration,
     }
+}
+
+rule_file! {
+    /// Redacting an event also redacts its replacements: the rule id the
+    /// gateway's own redactions are recorded under.
+    CascadeFile {}
 }
 
 /// A time limit.
@@ -41,15 +51,42 @@ pub struct AgeLimit {
 pub struct RedactionRules {
     /// Oldest event that may be redacted.
     pub max_age: Option<AgeLimit>,
+    /// Redacting an event also redacts its replacements (`m.replace`
+    /// edits) by the event's sender; the rule that makes those redactions.
+    pub cascade_replacements: Option<RuleMeta>,
 }
 
-/// Resolves `redactions`: how old an event may be and still be redacted.
+/// What follows an allowed redaction under `redactions.cascade_replacements`:
+/// once the homeserver has taken it, the gateway redacts the replacements
+/// of the redacted event that its sender made, as the requester.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedactionCascade {
+    /// The rule that makes the cascaded redactions.
+    pub rule: RuleId,
+    /// The rule is in shadow mode: the redactions are recorded, not made.
+    pub shadow: bool,
+    /// The room of the redacted event.
+    pub room_id: OwnedRoomId,
+    /// The redacted event, whose replacements are redacted.
+    pub event_id: OwnedEventId,
+    /// The client's transaction id, from which the cascaded redactions'
+    /// are derived (a retry of the client's redaction repeats them).
+    pub txn_id: OwnedTransactionId,
+    /// The client's reason, given to each cascaded redaction.
+    pub reason: Option<String>,
+}
+
+/// Resolves `redactions`: how old an event may be and still be redacted,
+/// and whether its replacements follow it.
 pub(crate) fn resolve(resolver: &Resolver<'_>, chain: &[Link]) -> RedactionRules {
     RedactionRules {
         max_age: nearest(chain, |f| f.redactions.max_age.as_ref()).map(|(limit, _)| AgeLimit {
             meta: resolver.meta_of(limit, "this event is too old to be redacted"),
             limit: limit.limit,
         }),
+        cascade_replacements: nearest(chain, |f| f.redactions.cascade_replacements.as_ref()).map(
+            |(rule, _)| resolver.meta_of(rule, "redacting an event also redacts its replacements"),
+        ),
     }
 }
 
@@ -64,14 +101,41 @@ pub(crate) fn needs(action: &Action, profile: &Profile, needs: &mut Needs) {
     }
 }
 
-/// Checks a redaction against the age limit.
+/// Checks a redaction against the age limit; one that may pass is
+/// followed by the cascade to its replacements, when the profile says so.
 pub(crate) fn check(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision> {
-    let Action::Redact { .. } = &input.classified.action else {
+    let Action::Redact {
+        room_id,
+        event_id,
+        txn_id,
+        reason,
+    } = &input.classified.action
+    else {
         return Ok(());
     };
-    let Some(max_age) = &input.profile.redactions.max_age else {
-        return Ok(());
-    };
+    if let Some(max_age) = &input.profile.redactions.max_age {
+        check_age(input, max_age, judge)?;
+    }
+    judge.cascade = input
+        .profile
+        .redactions
+        .cascade_replacements
+        .as_ref()
+        .map(|meta| {
+            Box::new(RedactionCascade {
+                rule: meta.id.clone(),
+                shadow: meta.shadow,
+                room_id: room_id.clone(),
+                event_id: event_id.clone(),
+                txn_id: txn_id.clone(),
+                reason: reason.clone(),
+            })
+        });
+    Ok(())
+}
+
+/// Checks the targeted event's age against the limit.
+fn check_age(input: &Input<'_>, max_age: &AgeLimit, judge: &mut Judge) -> Result<(), Decision> {
     let Some(event) = input.context.event else {
         return Err(Decision::deny(
             rules::EVENT_UNAVAILABLE,

@@ -19,7 +19,8 @@
 //!    directory, upgrades.
 //! 5. [`invites`]: may this inviter invite this invitee into this room
 //!    (at `/invite`, by `m.room.member` state and at `createRoom`)?
-//! 6. [`redactions`]: may this event still be redacted?
+//! 6. [`redactions`]: may this event still be redacted? Do its
+//!    replacements follow it?
 //! 7. [`media`]: may this upload be this large?
 //! 8. [`lookups`]: may this user look that user up?
 //!
@@ -37,6 +38,7 @@ pub use input::{
     decide_body_unreadable, decide_input_error, decide_rate_limited, decide_too_large,
 };
 
+use crate::concerns::redactions::RedactionCascade;
 use crate::concerns::{
     answers, appservices, content, endpoints, events, federation, invites, lookups, media,
     redactions, rooms,
@@ -62,13 +64,15 @@ impl Input<'_> {
 }
 
 /// Collects the outcome while the checks run: the rule that allowed, the
-/// first shadow denial, and an amended body.
+/// first shadow denial, an amended body, and what follows.
 pub(crate) struct Judge {
     /// The rule that allowed the request.
     pub(crate) allowed_by: RuleId,
     shadowed: Option<Decision>,
     /// The body to forward instead of the client's.
-    pub(crate) amended_body: Option<Vec<u8>>,
+    pub(crate) amended_body: Option<Box<[u8]>>,
+    /// What follows once the homeserver has taken the request.
+    pub(crate) cascade: Option<Box<RedactionCascade>>,
 }
 
 impl Judge {
@@ -89,6 +93,7 @@ impl Judge {
             .shadowed
             .unwrap_or_else(|| Decision::allow(self.allowed_by));
         decision.amended_body = self.amended_body;
+        decision.cascade = self.cascade;
         decision
     }
 }
@@ -121,6 +126,7 @@ pub fn decide(classified: &Classified, profile: &Profile, context: &Context<'_>)
         allowed_by: rules::ENDPOINT_ALLOWED,
         shadowed: None,
         amended_body: None,
+        cascade: None,
     };
     match run(&input, &mut judge) {
         Ok(()) => judge.finish(),

@@ -40,7 +40,7 @@ pub use crate::concerns::invites::{
 };
 pub use crate::concerns::lookups::LookupRules;
 pub use crate::concerns::media::MediaRules;
-pub use crate::concerns::redactions::{AgeLimit, RedactionRules};
+pub use crate::concerns::redactions::{AgeLimit, RedactionCascade, RedactionRules};
 pub use crate::concerns::rooms::{
     CarryState, JoinRule, PublishRule, RequiredState, RoomRules, StateDefault,
 };

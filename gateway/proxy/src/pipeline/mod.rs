@@ -26,6 +26,7 @@ use tracing::{Instrument, field};
 use crate::Gateway;
 use crate::body;
 use crate::capture::Seen;
+use crate::cascade::Cascade;
 use crate::forward;
 use crate::record::{self, About, Recorded, trace_id};
 use crate::respond::{self, REQUEST_ID};
@@ -83,7 +84,7 @@ pub async fn handle(
 /// What is known of a request on its way, for its record, its log span and
 /// the capture.
 struct Inbound<'a> {
-    gateway: &'a Gateway,
+    gateway: &'a Arc<Gateway>,
     request_id: &'a str,
     trace_id: Option<String>,
     endpoint: Option<String>,
@@ -117,7 +118,7 @@ impl Inbound<'_> {
 }
 
 async fn run(
-    gateway: &Gateway,
+    gateway: &Arc<Gateway>,
     peer: SocketAddr,
     request: Request,
     request_id: &str,
@@ -153,7 +154,19 @@ async fn steps(
         stream,
     } = accept::accept(inbound, peer, &lookup, parts, body).await?;
     let classified = decide::classify(inbound, lookup, &received);
-    let decided = decide::decide(inbound, classified, &requester, &mut received).await?;
+    let mut decided = decide::decide(inbound, classified, &requester, &mut received).await?;
+    // What the gateway does itself once the homeserver has taken the
+    // request: looked up before it is forwarded, done after.
+    let cascade = decided.decision.cascade.take().and_then(|plan| {
+        let (request_id, trace_id) = (inbound.request_id, inbound.trace_id.as_deref());
+        Cascade::new(
+            plan,
+            &received.parts,
+            requester.clone(),
+            request_id,
+            trace_id,
+        )
+    });
     let recorded = record::settle(
         inbound.gateway,
         requester,
@@ -162,7 +175,17 @@ async fn steps(
     )
     .await
     .map_err(Refusal::answered)?;
-    Ok(forward(inbound, received, stream, decided, recorded).await)
+    let cascade = match cascade {
+        Some(cascade) => cascade.look_up(inbound.gateway).await,
+        None => None,
+    };
+    let response = forward(inbound, received, stream, decided, recorded).await;
+    if let Some(cascade) = cascade
+        && response.status().is_success()
+    {
+        cascade.spawn(Arc::clone(inbound.gateway));
+    }
+    Ok(response)
 }
 
 /// The *forward* step: the request as accepted (or as the profile amended
@@ -193,7 +216,7 @@ async fn forward(
                 HeaderValue::from(amended.len()),
             );
             recorded.add_in(amended.len());
-            Body::from(amended)
+            Body::from(Vec::from(amended))
         }
         (None, None) => {
             recorded.add_in(buffered.len());

@@ -489,6 +489,26 @@ impl Gateway {
         })
     }
 
+    /// Another instance with the same config file, in a folder of its own,
+    /// with its own environment (its log's origin, `origin`, among it).
+    pub fn sibling(&self, origin: &str, env: Vec<(&'static str, String)>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (child, url, admin_url) = launch(dir.path(), &self.config_path, false, &env)
+            .unwrap_or_else(|log| panic!("{log}"));
+        Self {
+            dir,
+            url,
+            admin_url,
+            audit_db: self.audit_db.clone(),
+            audit_url: self.audit_url.clone(),
+            audit_origin: Some(origin.to_owned()),
+            config_path: self.config_path.clone(),
+            unprivileged: false,
+            env,
+            child,
+        }
+    }
+
     /// Kills the gateway with SIGKILL (no chance to clean up) and waits.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -514,6 +534,7 @@ impl Gateway {
     /// code and standard output.
     pub fn audit_command(&self, args: &[&str]) -> (i32, String) {
         let output = Command::new(env!("CARGO_BIN_EXE_sectorgate"))
+            .envs(self.env.iter().map(|(name, value)| (*name, value)))
             .arg("audit")
             .args(args)
             .arg("--config")

@@ -175,7 +175,7 @@ fn check_create(input: &Input<'_>, body: &mut Value, judge: &mut Judge) -> Resul
     let profile = input.profile;
     let filled = apply_defaults(body, profile);
     if filled | state_defaults::fill(body, &profile.rooms.state_defaults) {
-        judge.amended_body = serde_json::to_vec(body).ok();
+        judge.amended_body = serde_json::to_vec(body).ok().map(Vec::into_boxed_slice);
     }
     let body: &Value = body;
     if let Some(version) = body.get("room_version").and_then(Value::as_str) {
