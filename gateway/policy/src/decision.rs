@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::concerns::redactions::RedactionCascade;
+use crate::concerns::rooms::StateCarry;
 use crate::profile::RuleMeta;
 
 /// A stable rule identifier such as `endpoint.unrecognized` or
@@ -88,6 +89,9 @@ pub struct Decision {
     /// request (`redactions.cascade_replacements`).
     /// (Boxed: most decisions have none.)
     pub cascade: Option<Box<RedactionCascade>>,
+    /// State the gateway sets in an upgraded room's replacement once the
+    /// homeserver has upgraded it (`rooms.upgrade.carry_state`).
+    pub carry: Option<Box<StateCarry>>,
 }
 
 impl Decision {
@@ -98,6 +102,7 @@ impl Decision {
             rule,
             amended_body: None,
             cascade: None,
+            carry: None,
         }
     }
 
@@ -118,6 +123,7 @@ impl Decision {
             rule,
             amended_body: None,
             cascade: None,
+            carry: None,
         }
     }
 

@@ -23,6 +23,7 @@ pub use concerns::federation::{
 };
 pub use concerns::lookups::{directory_filter, may_look_up};
 pub use concerns::redactions::RedactionCascade;
+pub use concerns::rooms::StateCarry;
 pub use concerns::rooms::initial_state_map as created_room_state;
 pub use context::{
     Context, EventFacts, GATEWAY_APPSERVICE, MembersNeed, Needs, Peer, RoomFacts, needs,

@@ -768,3 +768,77 @@ fn a_forum_stays_public_unencrypted_and_keeps_messages_three_months_at_most() {
         bench.passed(&bench.put_state(agent, &private, "m.room.join_rules", &content));
     }
 }
+
+#[test]
+fn an_upgraded_room_keeps_its_access_rule_which_the_gateway_sets_as_the_user() {
+    let bench = Bench::start();
+    let agent = &bench.agent;
+    let rule_of = |room: &str| {
+        bench
+            .state(agent, room, "im.vector.room.access_rules")
+            .map(|content| content["rule"].clone())
+    };
+    let upgrade = |base: &str, room: &str| {
+        let response = http()
+            .post(format!(
+                "{base}/_matrix/client/v3/rooms/{}/upgrade",
+                encode(room)
+            ))
+            .bearer_auth(&agent.token)
+            .json(&json!({"new_version": "11"}))
+            .send()
+            .expect("upgrade");
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body: Value = response.json().expect("JSON");
+        let replacement = body["replacement_room"]
+            .as_str()
+            .expect("replacement")
+            .to_owned();
+        (replacement, request_id)
+    };
+
+    // A room of version 10 (as Tchap's rooms are), upgraded to 11.
+    let mut older = tchap_external_room();
+    older["room_version"] = json!("10");
+    // Synapse alone does not carry the access rule into the new room.
+    let bare = bench.room(agent, &older);
+    let (bare_new, _) = upgrade(&bench.synapse.base_url, &bare);
+    assert_eq!(rule_of(&bare_new), None, "Synapse copied the access rule");
+
+    // Through the gateway, the new room gets the old room's rule, set by
+    // the gateway as the user, recorded under the rule.
+    let open = bench.room(agent, &older);
+    let (replacement, upgrade_id) = upgrade(&bench.gateway.url, &open);
+    let carried = support::wait_for(std::time::Duration::from_secs(15), || rule_of(&replacement));
+    assert_eq!(carried, Some(json!("unrestricted")));
+    let upgrade_record = bench.gateway.audit_record(&upgrade_id.expect("request id"));
+    assert_eq!(upgrade_record.verdict, "allow");
+    assert_eq!(upgrade_record.by_gateway, None);
+    let records = bench.gateway.audit_records();
+    let mine: Vec<_> = records
+        .iter()
+        .filter(|record| record.by_gateway.as_deref() == Some("gov.upgrade_keeps_access_rule"))
+        .collect();
+    assert_eq!(mine.len(), 1, "one request on the user's behalf: {mine:?}");
+    let record = mine[0];
+    assert_eq!(record.rule, "gov.upgrade_keeps_access_rule");
+    assert_eq!(record.verdict, "allow");
+    assert_eq!(record.peer, upgrade_record.peer, "as the same user");
+    assert_eq!(record.endpoint.as_deref(), Some("client.send_state_event"));
+    assert_ne!(record.request_id, upgrade_record.request_id);
+    let outcome = support::wait_for(std::time::Duration::from_secs(10), || {
+        bench
+            .gateway
+            .audit_entries()
+            .into_iter()
+            .find_map(|entry| match entry {
+                sectorgate_audit::Entry::Outcome(o) if o.decision == record.id => Some(o.status),
+                _ => None,
+            })
+    });
+    assert_eq!(outcome, Some(200));
+}

@@ -215,8 +215,11 @@ pub struct Expected {
     /// The Matrix errcode of a denial.
     #[serde(default)]
     pub errcode: Option<String>,
-    /// The rule of the cascade that follows an allowed redaction
-    /// (`redactions.cascade_replacements`); none when not given.
+    /// The rule of the requests the gateway makes on the user's behalf
+    /// once the homeserver took this one: the cascade that follows an
+    /// allowed redaction (`redactions.cascade_replacements`), the state
+    /// carried into an upgraded room (`rooms.upgrade.carry_state`); none
+    /// when not given.
     #[serde(default)]
     pub cascade: Option<String>,
     /// For a `createRoom`: state the room is created with, as forwarded
@@ -273,7 +276,8 @@ impl Case {
         let cascade = decision
             .cascade
             .as_ref()
-            .map(|cascade| cascade.rule.as_str());
+            .map(|cascade| cascade.rule.as_str())
+            .or_else(|| decision.carry.as_ref().map(|carry| carry.rule.as_str()));
         if cascade != expected.cascade.as_deref() {
             wrong.push(format!(
                 "cascade {cascade:?} (expected {:?})",

@@ -140,5 +140,6 @@ fn answer(rule: &AnswerRule) -> Decision {
         rule: rule.meta.id.clone(),
         amended_body: None,
         cascade: None,
+        carry: None,
     }
 }

@@ -39,6 +39,7 @@ pub use input::{
 };
 
 use crate::concerns::redactions::RedactionCascade;
+use crate::concerns::rooms::StateCarry;
 use crate::concerns::{
     answers, appservices, content, endpoints, events, federation, invites, lookups, media,
     redactions, rooms,
@@ -73,6 +74,8 @@ pub(crate) struct Judge {
     pub(crate) amended_body: Option<Box<[u8]>>,
     /// What follows once the homeserver has taken the request.
     pub(crate) cascade: Option<Box<RedactionCascade>>,
+    /// The state carried into an upgraded room's replacement.
+    pub(crate) carry: Option<Box<StateCarry>>,
 }
 
 impl Judge {
@@ -94,6 +97,7 @@ impl Judge {
             .unwrap_or_else(|| Decision::allow(self.allowed_by));
         decision.amended_body = self.amended_body;
         decision.cascade = self.cascade;
+        decision.carry = self.carry;
         decision
     }
 }
@@ -127,6 +131,7 @@ pub fn decide(classified: &Classified, profile: &Profile, context: &Context<'_>)
         shadowed: None,
         amended_body: None,
         cascade: None,
+        carry: None,
     };
     match run(&input, &mut judge) {
         Ok(()) => judge.finish(),

@@ -26,7 +26,7 @@ use tracing::{Instrument, field};
 use crate::Gateway;
 use crate::body;
 use crate::capture::Seen;
-use crate::cascade::Cascade;
+use crate::cascade::{Carry, Cascade};
 use crate::forward;
 use crate::record::{self, About, Recorded, trace_id};
 use crate::respond::{self, REQUEST_ID};
@@ -156,10 +156,21 @@ async fn steps(
     let classified = decide::classify(inbound, lookup, &received);
     let mut decided = decide::decide(inbound, classified, &requester, &mut received).await?;
     // What the gateway does itself once the homeserver has taken the
-    // request: looked up before it is forwarded, done after.
+    // request (looked up before it is forwarded, done after): a redaction's
+    // cascade, an upgrade's state carried into the new room.
     let cascade = decided.decision.cascade.take().and_then(|plan| {
         let (request_id, trace_id) = (inbound.request_id, inbound.trace_id.as_deref());
         Cascade::new(
+            plan,
+            &received.parts,
+            requester.clone(),
+            request_id,
+            trace_id,
+        )
+    });
+    let carry = decided.decision.carry.take().and_then(|plan| {
+        let (request_id, trace_id) = (inbound.request_id, inbound.trace_id.as_deref());
+        Carry::new(
             plan,
             &received.parts,
             requester.clone(),
@@ -180,12 +191,16 @@ async fn steps(
         None => None,
     };
     let response = forward(inbound, received, stream, decided, recorded).await;
-    if let Some(cascade) = cascade
-        && response.status().is_success()
-    {
+    if !response.status().is_success() {
+        return Ok(response);
+    }
+    if let Some(cascade) = cascade {
         cascade.spawn(Arc::clone(inbound.gateway));
     }
-    Ok(response)
+    Ok(match carry {
+        Some(carry) => carry.follow(response, Arc::clone(inbound.gateway)).await,
+        None => response,
+    })
 }
 
 /// The *forward* step: the request as accepted (or as the profile amended

@@ -14,6 +14,7 @@ mod state_defaults;
 
 use std::collections::BTreeMap;
 
+use ruma::OwnedRoomId;
 use sectorgate_action::Action;
 use serde_json::Value;
 
@@ -29,7 +30,7 @@ use super::content::{check_event_content, content_len};
 use super::events::{Around, Kind, check_event, concerns, must_be_encrypted};
 use crate::decide::{Input, Judge};
 use crate::profile::{AllowList, FieldRule, Limit, Link, Resolver, RuleMeta, Situation, nearest};
-use crate::{Decision, Needs, Problem, Profile, RoomFacts};
+use crate::{Decision, Needs, Problem, Profile, RoomFacts, RuleId};
 
 /// Rules on rooms: creation, joins, the room directory and upgrades.
 #[derive(Clone, Debug, Default)]
@@ -72,6 +73,21 @@ pub struct CarryState {
     pub meta: RuleMeta,
     /// The types.
     pub types: Vec<String>,
+}
+
+/// What follows an allowed room upgrade under `rooms.upgrade.carry_state`:
+/// once the homeserver has upgraded the room, the gateway sets these state
+/// events, as the old room has them, in its replacement, as the requester.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateCarry {
+    /// The rule that sets them.
+    pub rule: RuleId,
+    /// The rule is in shadow mode: the requests are recorded, not made.
+    pub shadow: bool,
+    /// The room upgraded.
+    pub room_id: OwnedRoomId,
+    /// The state events (empty state key) to set: type and content.
+    pub state: Vec<(String, Value)>,
 }
 
 /// Resolves `rooms`.
@@ -161,8 +177,13 @@ pub(crate) fn check(
         Action::SetRoomVisibility { public: true, .. } => {
             publish::check_listed(profile, input.context.room, judge)
         }
-        Action::UpgradeRoom { new_version, .. } => {
-            check_version(profile.rooms.versions.as_ref(), new_version.as_str(), judge)
+        Action::UpgradeRoom {
+            room_id,
+            new_version,
+        } => {
+            check_version(profile.rooms.versions.as_ref(), new_version.as_str(), judge)?;
+            judge.carry = carry(room_id, profile, input.context.room);
+            Ok(())
         }
         _ => join::check(input, judge),
     }
@@ -225,6 +246,31 @@ fn check_create(input: &Input<'_>, body: &mut Value, judge: &mut Judge) -> Resul
     }
     check_initial_state(body, &around, profile, judge)?;
     publish::check_created(body, &state, profile, judge)
+}
+
+/// The state an upgrade carries into the new room: the types the rule
+/// names that the old room has (nothing when its state is not known: the
+/// homeserver refuses an upgrade by whom cannot see it).
+fn carry(
+    room_id: &OwnedRoomId,
+    profile: &Profile,
+    room: Option<&RoomFacts>,
+) -> Option<Box<StateCarry>> {
+    let rule = profile.rooms.carry_state.as_ref()?;
+    let room = room?;
+    let state: Vec<(String, Value)> = rule
+        .types
+        .iter()
+        .filter_map(|event_type| Some((event_type.clone(), room.state.get(event_type)?.clone())))
+        .collect();
+    (!state.is_empty()).then(|| {
+        Box::new(StateCarry {
+            rule: rule.meta.id.clone(),
+            shadow: rule.meta.shadow,
+            room_id: room_id.clone(),
+            state,
+        })
+    })
 }
 
 fn check_version(
