@@ -32,7 +32,7 @@ pub use decide::{
     decide, decide_api_not_served, decide_bad_authorization, decide_bad_head, decide_body_timeout,
     decide_body_unreadable, decide_input_error, decide_rate_limited, decide_too_large,
 };
-pub use decision::{Decision, Denial, RULE_FIELD, RuleId, Verdict};
+pub use decision::{Decision, Denial, FollowUp, RULE_FIELD, RuleId, Verdict};
 pub use error::{Problem, ProfileError};
 pub use plan::{Arrival, Gate, Plan, Refused, Serves, plan};
 pub use profile::Profile;

@@ -243,7 +243,7 @@ fn an_allowed_redaction_carries_its_cascade() {
     };
     let pro = Profile::bundled("healthcare-tim-pro").expect("pro");
     let decision = case("1h").decide(&pro, NOW_MS).expect("decides");
-    let cascade = decision.cascade.expect("a cascade follows");
+    let cascade = decision.cascade().expect("a cascade follows");
     assert_eq!(cascade.rule.as_str(), "tim.redaction_cascade");
     assert!(!cascade.shadow);
     assert_eq!(cascade.room_id.as_str(), cases::PLACEHOLDER_ROOM);
@@ -252,7 +252,7 @@ fn an_allowed_redaction_carries_its_cascade() {
     assert_eq!(cascade.reason.as_deref(), Some("typo"));
     let late = case("25h").decide(&pro, NOW_MS).expect("decides");
     assert_eq!(late.verdict_str(), "deny");
-    assert_eq!(late.cascade, None, "a refused redaction is not followed");
+    assert_eq!(late.cascade(), None, "a refused redaction is not followed");
 
     let dir = scratch("cascade-shadow");
     write(
@@ -263,7 +263,7 @@ fn an_allowed_redaction_carries_its_cascade() {
     let shadowed = Profile::from_dir(&dir.join("p")).expect("loads");
     let late = case("25h").decide(&shadowed, NOW_MS).expect("decides");
     assert_eq!(late.verdict_str(), "shadow");
-    let cascade = late.cascade.expect("a forwarded redaction is followed");
+    let cascade = late.cascade().expect("a forwarded redaction is followed");
     assert!(
         cascade.shadow,
         "in shadow mode the cascade is only recorded"
@@ -271,7 +271,7 @@ fn an_allowed_redaction_carries_its_cascade() {
 
     let base = Profile::bundled("base").expect("base");
     assert_eq!(
-        case("1h").decide(&base, NOW_MS).expect("decides").cascade,
+        case("1h").decide(&base, NOW_MS).expect("decides").cascade(),
         None
     );
 }

@@ -274,10 +274,9 @@ impl Case {
             ));
         }
         let cascade = decision
-            .cascade
+            .follow_up
             .as_ref()
-            .map(|cascade| cascade.rule.as_str())
-            .or_else(|| decision.carry.as_ref().map(|carry| carry.rule.as_str()));
+            .map(|follow_up| follow_up.rule().as_str());
         if cascade != expected.cascade.as_deref() {
             wrong.push(format!(
                 "cascade {cascade:?} (expected {:?})",

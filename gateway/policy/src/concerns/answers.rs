@@ -139,7 +139,6 @@ fn answer(rule: &AnswerRule) -> Decision {
         },
         rule: rule.meta.id.clone(),
         amended_body: None,
-        cascade: None,
-        carry: None,
+        follow_up: None,
     }
 }

@@ -38,14 +38,12 @@ pub use input::{
     decide_body_unreadable, decide_input_error, decide_rate_limited, decide_too_large,
 };
 
-use crate::concerns::redactions::RedactionCascade;
-use crate::concerns::rooms::StateCarry;
 use crate::concerns::{
     answers, appservices, content, endpoints, events, federation, invites, lookups, media,
     redactions, rooms,
 };
 use crate::rules;
-use crate::{Context, Decision, Profile, RuleId, Verdict};
+use crate::{Context, Decision, FollowUp, Profile, RuleId, Verdict};
 
 /// One request under one profile, with what is known around it.
 pub(crate) struct Input<'a> {
@@ -73,9 +71,7 @@ pub(crate) struct Judge {
     /// The body to forward instead of the client's.
     pub(crate) amended_body: Option<Box<[u8]>>,
     /// What follows once the homeserver has taken the request.
-    pub(crate) cascade: Option<Box<RedactionCascade>>,
-    /// The state carried into an upgraded room's replacement.
-    pub(crate) carry: Option<Box<StateCarry>>,
+    pub(crate) follow_up: Option<Box<FollowUp>>,
 }
 
 impl Judge {
@@ -96,8 +92,7 @@ impl Judge {
             .shadowed
             .unwrap_or_else(|| Decision::allow(self.allowed_by));
         decision.amended_body = self.amended_body;
-        decision.cascade = self.cascade;
-        decision.carry = self.carry;
+        decision.follow_up = self.follow_up;
         decision
     }
 }
@@ -130,8 +125,7 @@ pub fn decide(classified: &Classified, profile: &Profile, context: &Context<'_>)
         allowed_by: rules::ENDPOINT_ALLOWED,
         shadowed: None,
         amended_body: None,
-        cascade: None,
-        carry: None,
+        follow_up: None,
     };
     match run(&input, &mut judge) {
         Ok(()) => judge.finish(),

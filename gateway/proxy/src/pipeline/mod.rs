@@ -33,6 +33,7 @@ use crate::respond::{self, REQUEST_ID};
 use accept::{Accepted, Received};
 use decide::Decided;
 use refusal::Refusal;
+use sectorgate_policy::FollowUp;
 
 /// Runs one request through the pipeline.
 pub async fn handle(
@@ -158,26 +159,12 @@ async fn steps(
     // What the gateway does itself once the homeserver has taken the
     // request (looked up before it is forwarded, done after): a redaction's
     // cascade, an upgrade's state carried into the new room.
-    let cascade = decided.decision.cascade.take().and_then(|plan| {
-        let (request_id, trace_id) = (inbound.request_id, inbound.trace_id.as_deref());
-        Cascade::new(
-            plan,
-            &received.parts,
-            requester.clone(),
-            request_id,
-            trace_id,
-        )
-    });
-    let carry = decided.decision.carry.take().and_then(|plan| {
-        let (request_id, trace_id) = (inbound.request_id, inbound.trace_id.as_deref());
-        Carry::new(
-            plan,
-            &received.parts,
-            requester.clone(),
-            request_id,
-            trace_id,
-        )
-    });
+    let (cascade, carry) = follow_ups(
+        decided.decision.follow_up.take(),
+        inbound,
+        &received,
+        &requester,
+    );
     let recorded = record::settle(
         inbound.gateway,
         requester,
@@ -201,6 +188,41 @@ async fn steps(
         Some(carry) => carry.follow(response, Arc::clone(inbound.gateway)).await,
         None => response,
     })
+}
+
+/// What follows the request, as the decision says: a redaction cascade,
+/// or state carried into an upgraded room.
+fn follow_ups(
+    follow_up: Option<Box<FollowUp>>,
+    inbound: &Inbound<'_>,
+    received: &Received<'_>,
+    requester: &sectorgate_audit::Peer,
+) -> (Option<Cascade>, Option<Carry>) {
+    let (request_id, trace_id) = (inbound.request_id, inbound.trace_id.as_deref());
+    let parts = &received.parts;
+    match follow_up.map(|follow_up| *follow_up) {
+        Some(FollowUp::Redactions(plan)) => (
+            Cascade::new(
+                Box::new(plan),
+                parts,
+                requester.clone(),
+                request_id,
+                trace_id,
+            ),
+            None,
+        ),
+        Some(FollowUp::CarryState(plan)) => (
+            None,
+            Carry::new(
+                Box::new(plan),
+                parts,
+                requester.clone(),
+                request_id,
+                trace_id,
+            ),
+        ),
+        None => (None, None),
+    }
 }
 
 /// The *forward* step: the request as accepted (or as the profile amended

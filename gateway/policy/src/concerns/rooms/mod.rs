@@ -30,7 +30,7 @@ use super::content::{check_event_content, content_len};
 use super::events::{Around, Kind, check_event, concerns, must_be_encrypted};
 use crate::decide::{Input, Judge};
 use crate::profile::{AllowList, FieldRule, Limit, Link, Resolver, RuleMeta, Situation, nearest};
-use crate::{Decision, Needs, Problem, Profile, RoomFacts, RuleId};
+use crate::{Decision, FollowUp, Needs, Problem, Profile, RoomFacts, RuleId};
 
 /// Rules on rooms: creation, joins, the room directory and upgrades.
 #[derive(Clone, Debug, Default)]
@@ -182,7 +182,7 @@ pub(crate) fn check(
             new_version,
         } => {
             check_version(profile.rooms.versions.as_ref(), new_version.as_str(), judge)?;
-            judge.carry = carry(room_id, profile, input.context.room);
+            judge.follow_up = carry(room_id, profile, input.context.room);
             Ok(())
         }
         _ => join::check(input, judge),
@@ -255,7 +255,7 @@ fn carry(
     room_id: &OwnedRoomId,
     profile: &Profile,
     room: Option<&RoomFacts>,
-) -> Option<Box<StateCarry>> {
+) -> Option<Box<FollowUp>> {
     let rule = profile.rooms.carry_state.as_ref()?;
     let room = room?;
     let state: Vec<(String, Value)> = rule
@@ -264,12 +264,12 @@ fn carry(
         .filter_map(|event_type| Some((event_type.clone(), room.state.get(event_type)?.clone())))
         .collect();
     (!state.is_empty()).then(|| {
-        Box::new(StateCarry {
+        Box::new(FollowUp::CarryState(StateCarry {
             rule: rule.meta.id.clone(),
             shadow: rule.meta.shadow,
             room_id: room_id.clone(),
             state,
-        })
+        }))
     })
 }
 
