@@ -109,14 +109,16 @@ pub(crate) fn needs(endpoint: Option<&Endpoint>, profile: &Profile, needs: &mut 
     }
 }
 
-/// Answers the request if a rule selects its requester (a request of no
-/// known user is answered by every rule that names its endpoint).
+/// Answers the request if a rule selects its requester. A rule for some
+/// requesters leaves a request of no known user to the homeserver (which
+/// refuses it, as it would anyway).
 pub(crate) fn check(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision> {
     let user = input.context.user.map(|user| user.as_str());
     for rule in answering(input.classified.endpoint.as_ref(), input.profile) {
         let selected = match (&rule.requester, user) {
+            (None, _) => true,
             (Some(requester), Some(user)) => requester.matches(user, input.groups()),
-            _ => true,
+            (Some(_), None) => false,
         };
         if selected {
             judge.deny(answer(rule))?;

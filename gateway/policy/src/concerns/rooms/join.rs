@@ -87,8 +87,8 @@ pub(super) fn needs(action: &Action, profile: &Profile, needs: &mut Needs) {
     }
 }
 
-/// Checks a join against the rules that concern the joiner (an unknown
-/// joiner is concerned by all).
+/// Checks a join against the rules that concern the joiner (a join of no
+/// known user, which the homeserver refuses, only by rules for everyone).
 pub(super) fn check(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision> {
     let action = &input.classified.action;
     if joined(action).is_none() {
@@ -104,8 +104,10 @@ pub(super) fn check(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision
     let user = input.context.user.map(|user| user.as_str());
     for rule in &input.profile.rooms.join {
         let concerned = match (&rule.who, user) {
+            (None, _) => true,
             (Some(who), Some(user)) => who.matches(user, input.groups()),
-            _ => true,
+            // No user: the homeserver refuses the join itself.
+            (Some(_), None) => false,
         };
         if !concerned {
             continue;
