@@ -50,6 +50,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let room = RoomFacts {
         state: BTreeMap::new(),
+        ..RoomFacts::default()
     };
     let context = Context {
         room: Some(&room),

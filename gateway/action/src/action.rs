@@ -268,6 +268,13 @@ pub enum Action {
     },
     /// `POST /_matrix/client/v3/user_directory/search`
     SearchUsers,
+    /// `PUT /_matrix/client/v3/directory/list/room/{roomId}`
+    SetRoomVisibility {
+        /// The room listed, or taken out of the room directory.
+        room_id: OwnedRoomId,
+        /// Whether it is to be listed (`visibility: public`).
+        public: bool,
+    },
     /// `GET /_matrix/federation/v1/query/directory`
     QueryDirectory {
         /// The room alias resolved.
@@ -356,6 +363,7 @@ impl Action {
             Self::QueryDirectory { .. } => "get_room_information",
             Self::GetProfile { .. } => "get_profile",
             Self::SearchUsers => "search_users",
+            Self::SetRoomVisibility { .. } => "set_room_visibility",
             Self::UserKeys { .. } => "user_keys",
             Self::UserDevices { .. } => "get_devices",
             Self::ServerKeys { .. } => "server_keys",

@@ -409,7 +409,7 @@ catalog! {
     (client get_public_rooms [directory::get_public_rooms::v3] parse::client::public_rooms)
     (client get_public_rooms_filtered [directory::get_public_rooms_filtered::v3] parse::client::public_rooms_filtered)
     (client get_room_visibility [directory::get_room_visibility::v3])
-    (client set_room_visibility [directory::set_room_visibility::v3])
+    (client set_room_visibility [directory::set_room_visibility::v3] parse::client::set_room_visibility)
     (client discover_homeserver [discovery::discover_homeserver])
     (client discover_policy_server [discovery::discover_policy_server])
     (client discover_support [discovery::discover_support])

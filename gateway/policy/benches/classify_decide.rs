@@ -138,6 +138,7 @@ fn public_room() -> RoomFacts {
             "m.room.join_rules".to_owned(),
             json!({"join_rule": "public"}),
         )]),
+        ..RoomFacts::default()
     }
 }
 
@@ -154,6 +155,7 @@ fn context(room: &RoomFacts) -> Context<'_> {
         event: None,
         invitees: None,
         shares_room: None,
+        membership: None,
         appservice: None,
         federation: None,
     }

@@ -6,14 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
+use ruma::{OwnedEventId, OwnedRoomId, OwnedRoomOrAliasId, OwnedUserId};
 use sectorgate_action::Classified;
 use serde_json::Value;
 
 use crate::Profile;
-use crate::concerns::{events, invites, lookups, redactions, rooms};
+use crate::concerns::{answers, events, invites, lookups, redactions, rooms};
 use crate::federation::FederationFacts;
-use crate::profile::PermissionFacts;
+use crate::profile::{Condition, PermissionFacts, Situation, all_hold};
 
 /// Who sent the request, as far as the network tells.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,12 +23,18 @@ pub struct Peer {
 }
 
 /// What the gateway knows of a room: the contents of the state events
-/// (empty state key) the profile needs, by type; a type without an entry
-/// has no such state event.
+/// (empty state key) the profile needs, by type (a type without an entry
+/// has no such state event); whether it is listed in the room directory,
+/// and who has a membership in it, when those are needed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RoomFacts {
     /// State event contents by type.
     pub state: BTreeMap<String, Value>,
+    /// Whether the room is listed in the room directory, when needed.
+    pub published: Option<bool>,
+    /// The users with a membership event in the room (joined, invited,
+    /// left, banned), when needed.
+    pub members: Option<BTreeSet<String>>,
 }
 
 impl RoomFacts {
@@ -74,6 +80,10 @@ pub struct Context<'a> {
     /// Whether the acting user shares a room with the user a lookup names
     /// ([`Needs::shared_room`]), when needed and learned.
     pub shares_room: Option<bool>,
+    /// The acting user's membership in the room a request names (`join`,
+    /// `invite`, `leave`, …; `leave` for a room they cannot see), when
+    /// needed and learned ([`Needs::membership`]).
+    pub membership: Option<&'a str>,
     /// The application service (bridge) acting, by the id its
     /// registration gives, when the request bears its token.
     pub appservice: Option<&'a str>,
@@ -98,6 +108,7 @@ impl<'a> Context<'a> {
             event: None,
             invitees: None,
             shares_room: None,
+            membership: None,
             appservice: None,
             federation: None,
         }
@@ -119,6 +130,34 @@ pub struct Needs {
     /// The user looked up, when whether the acting user shares a room
     /// with them is needed.
     pub shared_room: Option<OwnedUserId>,
+    /// The room whose listing in the room directory is needed.
+    pub published: Option<OwnedRoomId>,
+    /// The room whose members are needed, if its state meets the conditions.
+    pub members: Option<MembersNeed>,
+    /// The room (or alias) the acting user's membership in is needed.
+    pub membership: Option<OwnedRoomOrAliasId>,
+}
+
+/// A room's members, needed only where the room's state meets `only_if`
+/// (so that the members of a large room are not asked for in vain).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MembersNeed {
+    /// The room.
+    pub room_id: OwnedRoomId,
+    /// The conditions on its state (the state [`Needs::room`] names).
+    pub only_if: Vec<Condition>,
+}
+
+impl MembersNeed {
+    /// Whether the members are needed, for a room with this state; with
+    /// the state not known, they are.
+    pub fn wanted(&self, state: Option<&BTreeMap<String, Value>>) -> bool {
+        let situation = Situation {
+            state,
+            ..Situation::default()
+        };
+        all_hold(&self.only_if, &situation) != Some(false)
+    }
 }
 
 impl Needs {
@@ -129,6 +168,9 @@ impl Needs {
             && !self.user
             && self.invitees.is_empty()
             && self.shared_room.is_none()
+            && self.published.is_none()
+            && self.members.is_none()
+            && self.membership.is_none()
     }
 
     /// Adds state event types of `room_id` to those needed.
@@ -149,6 +191,7 @@ impl Needs {
 pub fn needs(classified: &Classified, profile: &Profile) -> Needs {
     let mut needs = Needs::default();
     let action = &classified.action;
+    answers::needs(classified.endpoint.as_ref(), profile, &mut needs);
     events::needs(action, profile, &mut needs);
     rooms::needs(action, profile, &mut needs);
     invites::needs(action, profile, &mut needs);

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::concerns::redactions::RedactionCascade;
+use crate::concerns::rooms::StateCarry;
 use crate::profile::RuleMeta;
 
 /// A stable rule identifier such as `endpoint.unrecognized` or
@@ -84,10 +85,31 @@ pub struct Decision {
     /// The body to forward instead of the client's, when the profile fills
     /// in defaults (`rooms.create.defaults`).
     pub amended_body: Option<Box<[u8]>>,
-    /// What the gateway does itself once the homeserver has taken the
-    /// request (`redactions.cascade_replacements`).
-    /// (Boxed: most decisions have none.)
-    pub cascade: Option<Box<RedactionCascade>>,
+    /// What the gateway does itself, on the user's behalf, once the
+    /// homeserver has taken the request. (Boxed: most decisions have none.)
+    pub follow_up: Option<Box<FollowUp>>,
+}
+
+/// What the gateway does on the user's behalf once the homeserver has
+/// taken their request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FollowUp {
+    /// The redacted event's replacements are redacted
+    /// (`redactions.cascade_replacements`).
+    Redactions(RedactionCascade),
+    /// State is set in an upgraded room's replacement
+    /// (`rooms.upgrade.carry_state`).
+    CarryState(StateCarry),
+}
+
+impl FollowUp {
+    /// The rule that makes its requests.
+    pub fn rule(&self) -> &RuleId {
+        match self {
+            Self::Redactions(cascade) => &cascade.rule,
+            Self::CarryState(carry) => &carry.rule,
+        }
+    }
 }
 
 impl Decision {
@@ -97,7 +119,7 @@ impl Decision {
             verdict: Verdict::Allow,
             rule,
             amended_body: None,
-            cascade: None,
+            follow_up: None,
         }
     }
 
@@ -117,7 +139,7 @@ impl Decision {
             }),
             rule,
             amended_body: None,
-            cascade: None,
+            follow_up: None,
         }
     }
 
@@ -135,6 +157,14 @@ impl Decision {
             decision.into_shadow();
         }
         decision
+    }
+
+    /// The redaction cascade that follows, if any.
+    pub fn cascade(&self) -> Option<&RedactionCascade> {
+        match self.follow_up.as_deref() {
+            Some(FollowUp::Redactions(cascade)) => Some(cascade),
+            _ => None,
+        }
     }
 
     /// Turns a denial into its shadow-mode form (forwarded, recorded `shadow`).

@@ -23,13 +23,16 @@ pub use concerns::federation::{
 };
 pub use concerns::lookups::{directory_filter, may_look_up};
 pub use concerns::redactions::RedactionCascade;
+pub use concerns::rooms::StateCarry;
 pub use concerns::rooms::initial_state_map as created_room_state;
-pub use context::{Context, EventFacts, GATEWAY_APPSERVICE, Needs, Peer, RoomFacts, needs};
+pub use context::{
+    Context, EventFacts, GATEWAY_APPSERVICE, MembersNeed, Needs, Peer, RoomFacts, needs,
+};
 pub use decide::{
     decide, decide_api_not_served, decide_bad_authorization, decide_bad_head, decide_body_timeout,
     decide_body_unreadable, decide_input_error, decide_rate_limited, decide_too_large,
 };
-pub use decision::{Decision, Denial, RULE_FIELD, RuleId, Verdict};
+pub use decision::{Decision, Denial, FollowUp, RULE_FIELD, RuleId, Verdict};
 pub use error::{Problem, ProfileError};
 pub use plan::{Arrival, Gate, Plan, Refused, Serves, plan};
 pub use profile::Profile;

@@ -65,6 +65,11 @@ pub const EVENT_UNAVAILABLE: RuleId = RuleId::builtin("event.unavailable");
 /// Whether the acting user shares a room with the user looked up could
 /// not be learned.
 pub const SHARED_ROOMS_UNAVAILABLE: RuleId = RuleId::builtin("lookup.shared_rooms_unavailable");
+/// The joiner's membership in the room could not be learned.
+pub const MEMBERSHIP_UNAVAILABLE: RuleId = RuleId::builtin("room.membership_unavailable");
+/// A room's members, which a rule on how many it may hold reads, could not
+/// be learned.
+pub const MEMBERS_UNAVAILABLE: RuleId = RuleId::builtin("room.members_unavailable");
 /// An invitee's invite-permission settings could not be learned.
 pub const INVITE_PERMISSIONS_UNAVAILABLE: RuleId =
     RuleId::builtin("invite.permissions_unavailable");

@@ -243,7 +243,7 @@ fn an_allowed_redaction_carries_its_cascade() {
     };
     let pro = Profile::bundled("healthcare-tim-pro").expect("pro");
     let decision = case("1h").decide(&pro, NOW_MS).expect("decides");
-    let cascade = decision.cascade.expect("a cascade follows");
+    let cascade = decision.cascade().expect("a cascade follows");
     assert_eq!(cascade.rule.as_str(), "tim.redaction_cascade");
     assert!(!cascade.shadow);
     assert_eq!(cascade.room_id.as_str(), cases::PLACEHOLDER_ROOM);
@@ -252,7 +252,7 @@ fn an_allowed_redaction_carries_its_cascade() {
     assert_eq!(cascade.reason.as_deref(), Some("typo"));
     let late = case("25h").decide(&pro, NOW_MS).expect("decides");
     assert_eq!(late.verdict_str(), "deny");
-    assert_eq!(late.cascade, None, "a refused redaction is not followed");
+    assert_eq!(late.cascade(), None, "a refused redaction is not followed");
 
     let dir = scratch("cascade-shadow");
     write(
@@ -263,7 +263,7 @@ fn an_allowed_redaction_carries_its_cascade() {
     let shadowed = Profile::from_dir(&dir.join("p")).expect("loads");
     let late = case("25h").decide(&shadowed, NOW_MS).expect("decides");
     assert_eq!(late.verdict_str(), "shadow");
-    let cascade = late.cascade.expect("a forwarded redaction is followed");
+    let cascade = late.cascade().expect("a forwarded redaction is followed");
     assert!(
         cascade.shadow,
         "in shadow mode the cascade is only recorded"
@@ -271,7 +271,7 @@ fn an_allowed_redaction_carries_its_cascade() {
 
     let base = Profile::bundled("base").expect("base");
     assert_eq!(
-        case("1h").decide(&base, NOW_MS).expect("decides").cascade,
+        case("1h").decide(&base, NOW_MS).expect("decides").cascade(),
         None
     );
 }
@@ -472,4 +472,120 @@ fn requester_narrows_only_an_allowing_rule_and_a_verified_server_is_authenticate
         (signed.verdict_str(), signed.rule.as_str()),
         ("allow", "f.auth")
     );
+}
+
+/// A profile extending base with these sections (YAML at the top level).
+fn with_sections(name: &str, sections: &str) -> Profile {
+    let dir = scratch(name);
+    write(
+        &dir,
+        "p/profile.yaml",
+        &format!(
+            "id: p\ntitle: t\nextends: base\nuser_groups: {{ext: {{users: [\"@*:ext.example\"]}}}}\n{sections}"
+        ),
+    );
+    Profile::from_dir(&dir.join("p")).expect("loads")
+}
+
+#[test]
+fn conditions_field_rules_and_answers_are_checked_when_the_profile_loads() {
+    let dir = scratch("when-problems");
+    write(
+        &dir,
+        "p/profile.yaml",
+        "id: p\ntitle: t\nextends: base\nevents:\n  rules:\n    - {id: a, types: [x], when: [{state: s, request: /r, allow: [1]}], field: /f, allow: [1]}\n    - {id: b, types: [x], allow: [1]}\n    - {id: c, types: [x], field: /f}\n    - {id: d, types: [x], when: [{state: s, field: f, allow: [1]}]}\nanswers:\n  - {id: e, endpoints: [client.nothing_such], status: 600, body: {}}\n",
+    );
+    let found: Vec<String> = problems(Profile::from_dir(&dir.join("p")))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for at in [
+        "events.rules[0].when[0]",
+        "events.rules[1]",
+        "events.rules[2]",
+        "events.rules[3].when[0]",
+        "answers[0].endpoints[0]",
+        "answers[0].status",
+    ] {
+        assert!(
+            found.iter().any(|p| p.contains(at)),
+            "{at} not in {found:?}"
+        );
+    }
+}
+
+#[test]
+fn state_defaults_apply_the_first_entry_whose_conditions_hold_and_merge_only_when_told() {
+    let profile = with_sections(
+        "state-defaults",
+        "rooms:\n  create:\n    state_defaults:\n      - {type: x.rule, when: [{request: /is_direct, allow: [true]}], content: {rule: direct}}\n      - {type: x.rule, content: {rule: plain, extra: 1}}\n      - {type: m.room.power_levels, merge: true, content: {invite: 50, events: {a: 1, b: 2}}}\n",
+    );
+    let created = |body: &str| {
+        let decision = decide_case(
+            &profile,
+            &format!(
+                "name: n\nrequest: {{method: POST, path: /_matrix/client/v3/createRoom, body: {body}}}\nexpect: {{verdict: allow, rule: r}}\n"
+            ),
+        );
+        let forwarded: serde_json::Value =
+            serde_json::from_slice(decision.amended_body.as_deref().expect("amended"))
+                .expect("json");
+        crate::created_room_state(&forwarded)
+    };
+    let direct = created("{is_direct: true}");
+    assert_eq!(direct["x.rule"], serde_json::json!({"rule": "direct"}));
+    assert_eq!(
+        direct["m.room.power_levels"],
+        serde_json::json!({"invite": 50, "events": {"a": 1, "b": 2}})
+    );
+    // The request's own state is kept as it is (no merge), its power
+    // levels are completed key by key.
+    let own = created(
+        "{initial_state: [{type: x.rule, state_key: '', content: {rule: mine}}], power_level_content_override: {invite: 100, events: {a: 9}}}",
+    );
+    assert_eq!(own["x.rule"], serde_json::json!({"rule": "mine"}));
+    assert_eq!(
+        own["m.room.power_levels"],
+        serde_json::json!({"invite": 100, "events": {"a": 9, "b": 2}})
+    );
+}
+
+#[test]
+fn facts_a_rule_reads_and_cannot_learn_refuse_by_their_own_rule() {
+    let government = Profile::bundled("government").expect("government");
+    let decide = |request: &str, context: &str| {
+        decide_case(
+            &government,
+            &format!("name: n\nrequest: {request}\ncontext: {context}\nexpect: {{verdict: deny, rule: r}}\n"),
+        )
+        .rule
+    };
+    let name = "{method: PUT, path: \"/_matrix/client/v3/rooms/{room}/state/m.room.name/\", body: {name: n}}";
+    assert_eq!(decide(name, "{}"), crate::rules::ROOM_STATE_UNAVAILABLE);
+    let invite = "{method: POST, path: \"/_matrix/client/v3/rooms/{room}/invite\", body: {user_id: \"@m:localhost\"}}";
+    let direct = "{room: {encrypted: true, state: {im.vector.room.access_rules: {rule: direct}}}}";
+    assert_eq!(decide(invite, direct), crate::rules::MEMBERS_UNAVAILABLE);
+    let join = "{method: POST, path: \"/_matrix/client/v3/join/{room}\", body: {}}";
+    let external = "{user: \"@j:ext.example\", groups: {external: [\"@*:ext.example\"]}}";
+    assert_eq!(decide(join, external), crate::rules::MEMBERSHIP_UNAVAILABLE);
+    // A rule that cannot apply needs no fact: a restricted room's name.
+    let restricted =
+        "{room: {encrypted: true, state: {im.vector.room.access_rules: {rule: restricted}}}}";
+    assert_eq!(decide(name, restricted), crate::rules::ENDPOINT_ALLOWED);
+}
+
+#[test]
+fn an_answer_in_shadow_mode_is_recorded_and_forwarded() {
+    let profile = with_sections(
+        "answers-shadow",
+        "answers:\n  - {id: p.none, endpoints: [client.search_users], requester: {groups: [ext]}, status: 200, body: {results: []}, shadow: true}\n",
+    );
+    let search = "name: n\nrequest: {method: POST, path: /_matrix/client/v3/user_directory/search, body: {search_term: a}}\ncontext: {user: \"@j:ext.example\"}\nexpect: {verdict: deny, rule: r}\n";
+    let decision = decide_case(&profile, search);
+    assert_eq!(
+        (decision.verdict_str(), decision.rule.as_str()),
+        ("shadow", "p.none")
+    );
+    let agent = decide_case(&profile, &search.replace("@j:ext.example", "@a:localhost"));
+    assert_eq!(agent.verdict_str(), "allow");
 }

@@ -1,7 +1,8 @@
 //! The facts `decide` needs about rooms, events and users, learned from the
 //! homeserver through the requester's own access, and cached.
 //!
-//! - Room state (`GET …/rooms/{roomId}/state/{type}/`): a room that is
+//! - Room state (`GET …/rooms/{roomId}/state/{type}/`; `m.room.create`
+//!   whole, its sender kept as its content's `creator`): a room that is
 //!   encrypted stays encrypted, so that answer is kept until evicted; other
 //!   state is kept for [`STATE_TTL`]. State that passes through the gateway
 //!   (a `createRoom`, a state event set) is learned without asking
@@ -17,6 +18,9 @@
 //!   and replaced as soon as a user's new setting passes through.
 //! - Whether the requester shares a room with a user they look up: see
 //!   `shared_rooms.rs`.
+//!
+//! - A room's listing in the room directory, its members, the requester's
+//!   membership in it: asked each time (`room_facts.rs`).
 //!
 //! A fact the homeserver will not show the requester (403, 404 for an
 //! event) is simply unknown: `decide` then refuses what needed it.
@@ -40,6 +44,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::respond::Fault;
+use crate::room_facts;
 use crate::shared_rooms::SharedRooms;
 use crate::{Gateway, ProxyConfig};
 
@@ -85,6 +90,7 @@ pub(crate) struct Gathered {
     pub(crate) user: Option<OwnedUserId>,
     pub(crate) invitees: Option<BTreeMap<OwnedUserId, PermissionFacts>>,
     pub(crate) shares_room: Option<bool>,
+    pub(crate) membership: Option<String>,
 }
 
 impl FactCache {
@@ -149,6 +155,7 @@ impl FactCache {
         if let Some((room_id, types)) = &needs.room {
             gathered.room = self.room(asker, room_id, types).await?;
         }
+        gather_room_extras(asker, needs, &mut gathered).await?;
         if let Some((room_id, event_id)) = &needs.event {
             gathered.event = self.event(asker, room_id, event_id).await?;
         }
@@ -255,13 +262,17 @@ impl FactCache {
             let content = match cached {
                 Some((_, content)) => content,
                 None => {
-                    let path = format!(
+                    let mut path = format!(
                         "/_matrix/client/v3/rooms/{}/state/{}/",
                         encode(room_id.as_str()),
                         encode(event_type)
                     );
+                    if event_type == CREATE {
+                        path.push_str("?format=event");
+                    }
                     let (status, body) = asker.get(&path).await?;
                     let content = match status {
+                        StatusCode::OK if event_type == CREATE => Some(create_content(body)),
                         StatusCode::OK => Some(body),
                         StatusCode::NOT_FOUND => None,
                         // The requester cannot see the room: nothing is known.
@@ -275,7 +286,10 @@ impl FactCache {
                 state.insert(event_type.clone(), content);
             }
         }
-        Ok(Some(RoomFacts { state }))
+        Ok(Some(RoomFacts {
+            state,
+            ..RoomFacts::default()
+        }))
     }
 
     async fn event(
@@ -338,6 +352,53 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// `m.room.create`, asked for whole: its content, with the room's creator
+/// (the event's sender) as `creator`, as room versions before 11 wrote it.
+const CREATE: &str = "m.room.create";
+
+fn create_content(event: Value) -> Value {
+    let sender = event.get("sender").cloned();
+    let mut content = event.get("content").cloned().unwrap_or(Value::Null);
+    if let (Some(object), Some(sender)) = (content.as_object_mut(), sender) {
+        object.entry("creator").or_insert(sender);
+    }
+    content
+}
+
+/// Gathers what `needs` names of a room besides its state: its listing
+/// in the room directory, its members (where its state, as gathered,
+/// meets the rule that reads them), the requester's membership.
+async fn gather_room_extras(
+    asker: &Asker<'_>,
+    needs: &Needs,
+    gathered: &mut Gathered,
+) -> Result<(), Fault> {
+    // Only some joins need it, and a join the homeserver cannot serve is
+    // refused or failed later: a lookup that fails leaves it unknown.
+    if let Some(room) = &needs.membership {
+        gathered.membership = room_facts::membership(asker, room).await.unwrap_or(None);
+    }
+    // A room whose state could not be learned stays unknown.
+    if needs.room.is_some() && gathered.room.is_none() {
+        return Ok(());
+    }
+    if let Some(room_id) = &needs.published {
+        let published = room_facts::published(asker, room_id).await?;
+        gathered
+            .room
+            .get_or_insert_with(RoomFacts::default)
+            .published = published;
+    }
+    if let Some(need) = &needs.members {
+        let state = gathered.room.as_ref().map(|room| &room.state);
+        if need.wanted(state) {
+            let members = room_facts::members(asker, &need.room_id).await?;
+            gathered.room.get_or_insert_with(RoomFacts::default).members = members;
+        }
+    }
+    Ok(())
+}
+
 /// Asks the homeserver as the requester: with its access token, and its
 /// application service's `user_id` parameter.
 pub(crate) struct Asker<'a> {
@@ -391,6 +452,7 @@ impl Asker<'_> {
     /// JSON answer (`null` when it is not JSON).
     pub(crate) async fn get(&self, path: &str) -> Result<(StatusCode, Value), Fault> {
         let path = match self.masquerade() {
+            Some(user) if path.contains('?') => format!("{path}&user_id={user}"),
             Some(user) => format!("{path}?user_id={user}"),
             None => path.to_owned(),
         };

@@ -111,8 +111,12 @@ impl Learned {
                     // known too, for as long as other state is believed.
                     let encryption = state.get("m.room.encryption").cloned();
                     facts.learn_room_state(&room_id, "m.room.encryption", encryption);
+                    // The create event's sender is not in the request: it
+                    // is asked for when it is needed.
                     for (event_type, content) in state {
-                        facts.learn_room_state(&room_id, &event_type, Some(content));
+                        if event_type != "m.room.create" {
+                            facts.learn_room_state(&room_id, &event_type, Some(content));
+                        }
                     }
                 }
                 Response::from_parts(parts, Body::from(bytes))

@@ -27,6 +27,7 @@ mod record;
 mod request_id;
 pub mod respond;
 mod rewrite;
+mod room_facts;
 mod servers;
 mod shared_rooms;
 mod trace;

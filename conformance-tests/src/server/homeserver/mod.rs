@@ -53,6 +53,7 @@ pub(super) fn run(
         Probe::PublishedRoomListed => published_room::probe(bench, product, trail),
         Probe::DirectoryFindsUnsharedLocalUser => directory::probe(bench, trail),
         Probe::LegacyMediaServed => legacy_media::probe(bench, trail),
+        Probe::Unprobed => unprobed(setting, product),
     };
     match probed {
         Probed::Met(how) => (Status::Pass, vec![how], None),
@@ -65,6 +66,16 @@ pub(super) fn run(
         Probed::NotHere(why) => (Status::NotExercised, vec![why], None),
         Probed::Broken(why) => (Status::Error, vec![why], None),
     }
+}
+
+/// A setting no probe shows: not exercised, saying what to check by hand.
+fn unprobed(setting: &HomeserverSetting, product: &Product) -> Probed {
+    let remedy = remedy(setting, product.homeserver.as_deref());
+    Probed::NotHere(format!(
+        "the suite cannot probe this: {}; to check on the homeserver: {}",
+        setting.reason,
+        remedy.describe()
+    ))
 }
 
 /// The change `setting` asks of a homeserver that names itself

@@ -74,6 +74,7 @@ fn public_room(
         encrypted: false,
         join_rule: Some("public".to_owned()),
         state: BTreeMap::from([("m.room.name".to_owned(), json!({ "name": name }))]),
+        ..CaseRoom::default()
     };
     let made =
         bench

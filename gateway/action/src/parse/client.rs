@@ -193,6 +193,15 @@ pub(crate) fn search_users(request: Http<'_>, args: &[&str]) -> Parsed {
     Ok(Action::SearchUsers)
 }
 
+/// `PUT /_matrix/client/v3/directory/list/room/{roomId}`
+pub(crate) fn set_room_visibility(request: Http<'_>, args: &[&str]) -> Parsed {
+    let r: api::directory::set_room_visibility::v3::Request = ruma(request, args)?;
+    Ok(Action::SetRoomVisibility {
+        room_id: r.room_id,
+        public: r.visibility == api::room::Visibility::Public,
+    })
+}
+
 /// `POST /_matrix/client/v3/rooms/{roomId}/leave`
 pub(crate) fn leave_room(request: Http<'_>, args: &[&str]) -> Parsed {
     let r: api::membership::leave_room::v3::Request = ruma(request, args)?;

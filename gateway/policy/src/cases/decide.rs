@@ -81,6 +81,7 @@ impl Case {
             event: event.as_ref(),
             invitees: Some(&invitees),
             shares_room: self.context.shares_room,
+            membership: self.context.membership.as_deref(),
             appservice: self.context.appservice.as_deref(),
             federation: federation.as_ref().map(|(local, allowlist, origin)| {
                 federation_facts(local, allowlist, origin.as_ref())

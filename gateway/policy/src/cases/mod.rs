@@ -23,7 +23,7 @@ use ruma::OwnedServerName;
 use crate::error::Problem;
 use crate::federation::{Allowlist, ServerPattern};
 use crate::profile::ProfileSource;
-use crate::{Decision, Profile, RoomFacts, Verdict};
+use crate::{Decision, Profile, RoomFacts, Verdict, created_room_state};
 
 /// The room id that `{room}` stands for when a case runs without a homeserver.
 pub const PLACEHOLDER_ROOM: &str = "!room:example.org";
@@ -90,6 +90,10 @@ pub struct CaseContext {
     /// (not known when not given).
     #[serde(default)]
     pub shares_room: Option<bool>,
+    /// The acting user's membership in the room a join names (`invite`,
+    /// `join`, `leave`, …; not known when not given).
+    #[serde(default)]
+    pub membership: Option<String>,
     /// The application service (bridge) acting, by its registration's id.
     #[serde(default)]
     pub appservice: Option<String>,
@@ -163,6 +167,13 @@ pub struct CaseRoom {
     /// Other state: event type → content.
     #[serde(default)]
     pub state: BTreeMap<String, Value>,
+    /// Whether the room is listed in the room directory (not known when
+    /// not given).
+    #[serde(default)]
+    pub published: Option<bool>,
+    /// The users with a membership in the room (not known when not given).
+    #[serde(default)]
+    pub members: Option<Vec<String>>,
 }
 
 impl CaseRoom {
@@ -179,7 +190,14 @@ impl CaseRoom {
                 serde_json::json!({"algorithm": "m.megolm.v1.aes-sha2"}),
             );
         }
-        RoomFacts { state }
+        RoomFacts {
+            state,
+            published: self.published,
+            members: self
+                .members
+                .as_ref()
+                .map(|members| members.iter().cloned().collect()),
+        }
     }
 }
 
@@ -197,10 +215,17 @@ pub struct Expected {
     /// The Matrix errcode of a denial.
     #[serde(default)]
     pub errcode: Option<String>,
-    /// The rule of the cascade that follows an allowed redaction
-    /// (`redactions.cascade_replacements`); none when not given.
+    /// The rule of the requests the gateway makes on the user's behalf
+    /// once the homeserver took this one: the cascade that follows an
+    /// allowed redaction (`redactions.cascade_replacements`), the state
+    /// carried into an upgraded room (`rooms.upgrade.carry_state`); none
+    /// when not given.
     #[serde(default)]
     pub cascade: Option<String>,
+    /// For a `createRoom`: state the room is created with, as forwarded
+    /// (type → the content's expected members; `null`: no such state).
+    #[serde(default)]
+    pub creates: BTreeMap<String, Value>,
 }
 
 impl Case {
@@ -249,9 +274,9 @@ impl Case {
             ));
         }
         let cascade = decision
-            .cascade
+            .follow_up
             .as_ref()
-            .map(|cascade| cascade.rule.as_str());
+            .map(|follow_up| follow_up.rule().as_str());
         if cascade != expected.cascade.as_deref() {
             wrong.push(format!(
                 "cascade {cascade:?} (expected {:?})",
@@ -279,11 +304,53 @@ impl Case {
                 ));
             }
         }
+        wrong.extend(self.check_created(decision));
         if wrong.is_empty() {
             Ok(())
         } else {
             Err(wrong.join(", "))
         }
+    }
+
+    /// How the state the forwarded `createRoom` sets up differs from what
+    /// the case expects.
+    fn check_created(&self, decision: &Decision) -> Vec<String> {
+        if self.expect.creates.is_empty() {
+            return Vec::new();
+        }
+        let forwarded = decision
+            .amended_body
+            .as_deref()
+            .and_then(|body| serde_json::from_slice(body).ok())
+            .or_else(|| self.request.body.clone());
+        let state = forwarded
+            .as_ref()
+            .map(created_room_state)
+            .unwrap_or_default();
+        self.expect
+            .creates
+            .iter()
+            .filter(|(event_type, expected)| !includes(state.get(*event_type), expected))
+            .map(|(event_type, expected)| {
+                format!(
+                    "{event_type} is {} (expected {expected})",
+                    state.get(event_type).unwrap_or(&Value::Null)
+                )
+            })
+            .collect()
+    }
+}
+
+/// Whether `actual` has what `expected` names: every member of an expected
+/// object (recursively), any other value equal; `null` expects nothing.
+fn includes(actual: Option<&Value>, expected: &Value) -> bool {
+    match (actual, expected) {
+        (None, Value::Null) => true,
+        (Some(Value::Object(actual)), Value::Object(expected)) => expected
+            .iter()
+            .all(|(key, value)| includes(actual.get(key), value)),
+        (Some(actual), expected) => actual == expected,
+        (None, _) => false,
     }
 }
 

@@ -146,7 +146,7 @@ pub(crate) fn resolve(resolver: &mut Resolver<'_>, chain: &[Link]) -> Endpoints 
 
 /// The endpoints a pattern names: `client.<name>`, `federation.<name>`,
 /// `client.*`, `federation.*` or `*`.
-fn matching_endpoints(catalog: &Catalog, pattern: &str) -> Vec<Endpoint> {
+pub(crate) fn matching_endpoints(catalog: &Catalog, pattern: &str) -> Vec<Endpoint> {
     let (api, name) = match pattern.split_once('.') {
         Some(("client", name)) => (Some(Api::Client), name),
         Some(("federation", name)) => (Some(Api::Federation), name),

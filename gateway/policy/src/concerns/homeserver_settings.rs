@@ -50,14 +50,19 @@ pub enum Probe {
     /// Media uploaded now is served by the legacy, unauthenticated
     /// `/_matrix/media/v3/download/…`.
     LegacyMediaServed,
+    /// None: what the homeserver does cannot be shown by a probe the suite
+    /// has (it happens in the homeserver, in a module, after the fact). The
+    /// suite reports it as not exercised, with the setting to check.
+    Unprobed,
 }
 
 impl Probe {
     /// Every probe kind.
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 4] = [
         Self::PublishedRoomListed,
         Self::DirectoryFindsUnsharedLocalUser,
         Self::LegacyMediaServed,
+        Self::Unprobed,
     ];
 
     /// Its name in a profile.
@@ -66,6 +71,7 @@ impl Probe {
             Self::PublishedRoomListed => "published_room_listed",
             Self::DirectoryFindsUnsharedLocalUser => "directory_finds_unshared_local_user",
             Self::LegacyMediaServed => "legacy_media_served",
+            Self::Unprobed => "none",
         }
     }
 
@@ -85,6 +91,7 @@ impl Probe {
             ],
             Self::DirectoryFindsUnsharedLocalUser => &["joined_rooms", "search_users"],
             Self::LegacyMediaServed => &["create_content", "get_content"],
+            Self::Unprobed => &[],
         }
     }
 }

@@ -14,13 +14,15 @@
 //! in `context.rs` and `run` in `decide/mod.rs`.
 //!
 //! The concerns, in the order `decide` checks them, then those it does not
-//! check: [`federation`], [`endpoints`], [`appservices`], [`content`],
+//! check: [`federation`], [`endpoints`], [`appservices`], [`answers`],
+//! [`content`],
 //! [`events`], [`rooms`], [`invites`], [`redactions`], [`media`],
 //! [`lookups`]; [`discovery`] (the `/versions` rewrite), [`audit`] (what
 //! the audit log may name) and [`homeserver_settings`] (what the
 //! homeserver behind must be set up to do, for the conformance suite to
 //! probe).
 
+pub(crate) mod answers;
 pub(crate) mod appservices;
 pub(crate) mod audit;
 pub(crate) mod content;

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::decide::{Input, Judge};
 use crate::profile::{Link, Resolver, RuleMeta, nearest, rule_file};
-use crate::{Decision, Needs, Profile, RuleId, rules};
+use crate::{Decision, FollowUp, Needs, Profile, RuleId, rules};
 
 /// `redactions:`
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -116,20 +116,20 @@ pub(crate) fn check(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision
     if let Some(max_age) = &input.profile.redactions.max_age {
         check_age(input, max_age, judge)?;
     }
-    judge.cascade = input
+    judge.follow_up = input
         .profile
         .redactions
         .cascade_replacements
         .as_ref()
         .map(|meta| {
-            Box::new(RedactionCascade {
+            Box::new(FollowUp::Redactions(RedactionCascade {
                 rule: meta.id.clone(),
                 shadow: meta.shadow,
                 room_id: room_id.clone(),
                 event_id: event_id.clone(),
                 txn_id: txn_id.clone(),
                 reason: reason.clone(),
-            })
+            }))
         });
     Ok(())
 }

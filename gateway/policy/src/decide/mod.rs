@@ -9,15 +9,16 @@
 //!    its own users? May this client reach that server?
 //! 1. [`endpoints`]: may this endpoint be called at all?
 //!    [`appservices`]: may this application service (bridge) act, and as
-//!    this user?
+//!    this user? [`answers`]: does the gateway answer this itself?
 //! 2. [`content`]: is the event content canonical JSON, small enough, and
 //!    valid against its schema?
 //! 3. [`events`]: may this event type, msgtype and content be sent into
 //!    this room (field rules, encryption)?
-//! 4. [`rooms`]: room creation and upgrade (versions, fields, invites,
-//!    initial state, encryption at creation).
+//! 4. [`rooms`]: room creation (defaults, versions, fields, invites,
+//!    initial state, encryption at creation), joins, listing in the room
+//!    directory, upgrades.
 //! 5. [`invites`]: may this inviter invite this invitee into this room
-//!    (at `/invite` and at `createRoom`)?
+//!    (at `/invite`, by `m.room.member` state and at `createRoom`)?
 //! 6. [`redactions`]: may this event still be redacted? Do its
 //!    replacements follow it?
 //! 7. [`media`]: may this upload be this large?
@@ -37,12 +38,12 @@ pub use input::{
     decide_body_unreadable, decide_input_error, decide_rate_limited, decide_too_large,
 };
 
-use crate::concerns::redactions::RedactionCascade;
 use crate::concerns::{
-    appservices, content, endpoints, events, federation, invites, lookups, media, redactions, rooms,
+    answers, appservices, content, endpoints, events, federation, invites, lookups, media,
+    redactions, rooms,
 };
 use crate::rules;
-use crate::{Context, Decision, Profile, RuleId, Verdict};
+use crate::{Context, Decision, FollowUp, Profile, RuleId, Verdict};
 
 /// One request under one profile, with what is known around it.
 pub(crate) struct Input<'a> {
@@ -70,7 +71,7 @@ pub(crate) struct Judge {
     /// The body to forward instead of the client's.
     pub(crate) amended_body: Option<Box<[u8]>>,
     /// What follows once the homeserver has taken the request.
-    pub(crate) cascade: Option<Box<RedactionCascade>>,
+    pub(crate) follow_up: Option<Box<FollowUp>>,
 }
 
 impl Judge {
@@ -91,7 +92,7 @@ impl Judge {
             .shadowed
             .unwrap_or_else(|| Decision::allow(self.allowed_by));
         decision.amended_body = self.amended_body;
-        decision.cascade = self.cascade;
+        decision.follow_up = self.follow_up;
         decision
     }
 }
@@ -124,7 +125,7 @@ pub fn decide(classified: &Classified, profile: &Profile, context: &Context<'_>)
         allowed_by: rules::ENDPOINT_ALLOWED,
         shadowed: None,
         amended_body: None,
-        cascade: None,
+        follow_up: None,
     };
     match run(&input, &mut judge) {
         Ok(()) => judge.finish(),
@@ -136,6 +137,7 @@ fn run(input: &Input<'_>, judge: &mut Judge) -> Result<(), Decision> {
     federation::check(input, judge)?;
     endpoints::check(input, judge)?;
     appservices::check(input, judge)?;
+    answers::check(input, judge)?;
     let mut content: Option<Value> = content::check(input, judge)?;
     events::check(input, content.as_ref(), judge)?;
     rooms::check(input, content.as_mut(), judge)?;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::concerns::answers::AnswerRuleFile;
 use crate::concerns::appservices::AppservicesFile;
 use crate::concerns::audit::AuditFile;
 use crate::concerns::discovery::DiscoveryFile;
@@ -22,6 +23,8 @@ use crate::concerns::lookups::LookupsFile;
 use crate::concerns::media::MediaFile;
 use crate::concerns::redactions::RedactionsFile;
 use crate::concerns::rooms::RoomsFile;
+
+use super::conditions::ConditionFile;
 
 /// The three fields every rule's file form has, whatever else it says.
 pub(crate) trait RuleFile {
@@ -103,6 +106,9 @@ pub(crate) struct ProfileFile {
     pub(crate) media: MediaFile,
     #[serde(default)]
     pub(crate) lookups: LookupsFile,
+    /// Answers the gateway gives itself, for some endpoints and requesters.
+    #[serde(default)]
+    pub(crate) answers: Vec<AnswerRuleFile>,
     #[serde(default)]
     pub(crate) discovery: DiscoveryFile,
     #[serde(default)]
@@ -160,8 +166,10 @@ rule_file! {
         /// Event types the rule applies to (globs); unused for `createRoom` rules.
         #[serde(default)]
         types: Option<Vec<String>>,
-        /// A JSON pointer, e.g. `/m.relates_to/rel_type`.
-        field: String,
+        /// A JSON pointer, e.g. `/m.relates_to/rel_type`; without one, the
+        /// rule refuses whatever it applies to.
+        #[serde(default)]
+        field: Option<String>,
         /// The field must be present.
         #[serde(default)]
         required: bool,
@@ -171,6 +179,23 @@ rule_file! {
         /// If present, the field must not have any of these values.
         #[serde(default)]
         forbid: Option<Vec<Value>>,
+        /// If present, the field must be a number at least this.
+        #[serde(default)]
+        min: Option<f64>,
+        /// If present, the field must be a number at most this.
+        #[serde(default)]
+        max: Option<f64>,
+        /// The field is an object keyed by user ids (a power levels'
+        /// `users`): the checks apply to the entries of these users.
+        #[serde(default)]
+        entries_of: Option<UserSelectorFile>,
+        /// The field's value in the room's current state event of the same
+        /// type → the values it may change to (staying the same always may).
+        #[serde(default)]
+        transitions: Option<BTreeMap<String, Vec<Value>>>,
+        /// Only when the room (or the `createRoom` request) meets all of these.
+        #[serde(default)]
+        when: Vec<ConditionFile>,
         /// Only when the acting user matches (e.g. `groups: [insured]`).
         #[serde(default)]
         who: Option<UserSelectorFile>,

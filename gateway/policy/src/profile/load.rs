@@ -24,8 +24,8 @@ use super::rules::UserSelector;
 use super::source::ProfileSource;
 use crate::ProfileError;
 use crate::concerns::{
-    appservices, audit, discovery, endpoints, events, federation, homeserver_settings, invites,
-    lookups, media, redactions, rooms,
+    answers, appservices, audit, discovery, endpoints, events, federation, homeserver_settings,
+    invites, lookups, media, redactions, rooms,
 };
 use crate::error::Problem;
 
@@ -149,6 +149,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
     let rooms = rooms::resolve(&mut resolver, chain);
     let redactions = redactions::resolve(&resolver, chain);
     let lookups = lookups::resolve(&resolver, chain);
+    let answers = answers::resolve(&mut resolver, chain);
     Profile {
         id: child.id.clone(),
         title: child.title.clone(),
@@ -169,6 +170,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         redactions,
         invites,
         lookups,
+        answers,
         media,
         discovery,
         appservices,

@@ -10,9 +10,11 @@
 //! concern (`crate::concerns`) and are re-exported here; this module holds
 //! the profile as a whole and what several concerns share: rule metadata,
 //! globs, user selectors and groups, allow lists, limits, field rules
-//! (`rules.rs`), their file forms and `ProfileFile` (`file.rs`), and the
-//! `Resolver` (`resolve.rs`).
+//! (`rules.rs`), conditions on rooms and requests (`conditions.rs`), their
+//! file forms and `ProfileFile` (`file.rs`), and the `Resolver`
+//! (`resolve.rs`).
 
+mod conditions;
 mod file;
 mod load;
 mod resolve;
@@ -24,6 +26,7 @@ use std::path::Path;
 
 use sectorgate_action::Endpoint;
 
+pub use crate::concerns::answers::AnswerRule;
 pub use crate::concerns::appservices::{AppserviceRule, AppserviceRules};
 pub use crate::concerns::audit::AuditRules;
 pub use crate::concerns::content::{EMOJI_FORMAT, Schema, Schemas, is_one_emoji};
@@ -38,7 +41,11 @@ pub use crate::concerns::invites::{
 pub use crate::concerns::lookups::LookupRules;
 pub use crate::concerns::media::MediaRules;
 pub use crate::concerns::redactions::{AgeLimit, RedactionCascade, RedactionRules};
-pub use crate::concerns::rooms::{RequiredState, RoomRules};
+pub use crate::concerns::rooms::{
+    CarryState, JoinRule, PublishRule, RequiredState, RoomRules, StateDefault,
+};
+pub(crate) use conditions::ConditionFile;
+pub use conditions::{Condition, Situation, Test, all_hold, power_level, read_directory};
 pub(crate) use file::{
     AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, UserSelectorFile, rule_file,
 };
@@ -82,6 +89,8 @@ pub struct Profile {
     pub invites: InviteRules,
     /// Who may look whom up.
     pub lookups: LookupRules,
+    /// Answers the gateway gives itself.
+    pub answers: Vec<AnswerRule>,
     /// Rules on media.
     pub media: MediaRules,
     /// What `/versions` announces.

@@ -5,6 +5,8 @@
 
 use std::collections::HashSet;
 
+use serde_json::Value;
+
 use super::file::{
     AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, Stage, UserSelectorFile,
 };
@@ -127,57 +129,88 @@ impl Resolver<'_> {
         let mut rules = Vec::new();
         for link in chain {
             for (index, rule) in pick(&link.file).iter().enumerate() {
-                if !seen.insert(rule.id.clone()) {
-                    continue;
+                if seen.insert(rule.id.clone()) {
+                    let at = format!("{section}[{index}]");
+                    rules.push(self.field_rule(rule, link, &at));
                 }
-                if !rule.field.starts_with('/') {
-                    self.problems.push(Problem::new(
-                        link.source.label("profile.yaml"),
-                        format!("{section}[{index}].field"),
-                        format!(
-                            "{:?} is not a JSON pointer (it must start with /)",
-                            rule.field
-                        ),
-                    ));
-                }
-                if !rule.required && rule.allow.is_none() && rule.forbid.is_none() {
-                    self.problems.push(Problem::new(
-                        link.source.label("profile.yaml"),
-                        format!("{section}[{index}]"),
-                        "a field rule needs `required`, `allow` or `forbid`",
-                    ));
-                }
-                let mut meta = self.meta_of(rule, &format!("refused by rule {}", rule.id));
-                meta.answer = self.answer(
-                    link,
-                    &format!("{section}[{index}]"),
-                    rule.status,
-                    rule.errcode.as_deref(),
-                );
-                let stages = rule
-                    .on
-                    .clone()
-                    .unwrap_or_else(|| vec![Stage::Create, Stage::Send]);
-                let who = rule
-                    .who
-                    .as_ref()
-                    .map(|who| self.selector(who, link, &format!("{section}[{index}].who")));
-                rules.push(FieldRule {
-                    who,
-                    meta,
-                    on_create: stages.contains(&Stage::Create),
-                    on_send: stages.contains(&Stage::Send),
-                    types: rule
-                        .types
-                        .as_ref()
-                        .map(|types| types.iter().map(|t| Glob::new(t)).collect()),
-                    field: rule.field.clone(),
-                    required: rule.required,
-                    allow: rule.allow.clone(),
-                    forbid: rule.forbid.clone(),
-                });
             }
         }
         rules
+    }
+
+    fn field_rule(&mut self, rule: &FieldRuleFile, link: &Link, at: &str) -> FieldRule {
+        self.check_field_rule(rule, link, at);
+        let mut meta = self.meta_of(rule, &format!("refused by rule {}", rule.id));
+        meta.answer = self.answer(link, at, rule.status, rule.errcode.as_deref());
+        let stages = rule
+            .on
+            .clone()
+            .unwrap_or_else(|| vec![Stage::Create, Stage::Send]);
+        let who = rule
+            .who
+            .as_ref()
+            .map(|who| self.selector(who, link, &format!("{at}.who")));
+        let entries_of = rule
+            .entries_of
+            .as_ref()
+            .map(|users| self.selector(users, link, &format!("{at}.entries_of")));
+        let transitions = rule.transitions.as_ref().map(|transitions| {
+            transitions
+                .iter()
+                .map(|(from, to)| (Value::String(from.clone()), to.clone()))
+                .collect()
+        });
+        FieldRule {
+            who,
+            meta,
+            on_create: stages.contains(&Stage::Create),
+            on_send: stages.contains(&Stage::Send),
+            types: rule
+                .types
+                .as_ref()
+                .map(|types| types.iter().map(|t| Glob::new(t)).collect()),
+            field: rule.field.clone(),
+            required: rule.required,
+            allow: rule.allow.clone(),
+            forbid: rule.forbid.clone(),
+            min: rule.min,
+            max: rule.max,
+            entries_of,
+            transitions,
+            when: self.conditions(&rule.when, link, at),
+        }
+    }
+
+    /// A field rule names its field by JSON pointer and says what it asks
+    /// of it; a rule without a field refuses whatever it applies to, so it
+    /// asks nothing of one.
+    fn check_field_rule(&mut self, rule: &FieldRuleFile, link: &Link, at: &str) {
+        let asks = rule.required
+            || rule.allow.is_some()
+            || rule.forbid.is_some()
+            || rule.min.is_some()
+            || rule.max.is_some()
+            || rule.transitions.is_some();
+        let problem = match &rule.field {
+            Some(field) if !field.starts_with('/') => Some(format!(
+                "{field:?} is not a JSON pointer (it must start with /)"
+            )),
+            Some(_) if !asks => Some(
+                "a field rule needs `required`, `allow`, `forbid`, `min`, `max` or `transitions`"
+                    .to_owned(),
+            ),
+            None if asks || rule.entries_of.is_some() => Some(
+                "a rule without `field` refuses whatever it applies to: it asks nothing of a field"
+                    .to_owned(),
+            ),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            self.problems.push(Problem::new(
+                link.source.label("profile.yaml"),
+                at.to_owned(),
+                problem,
+            ));
+        }
     }
 }

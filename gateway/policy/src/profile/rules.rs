@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::conditions::Condition;
 use crate::RuleId;
 
 /// What every profile rule carries: its id, the reason told to the client,
@@ -122,14 +123,26 @@ pub struct FieldRule {
     pub meta: RuleMeta,
     /// Event types it applies to (`None`: every type, or the `createRoom` body).
     pub types: Option<Vec<Glob>>,
-    /// The field, as a JSON pointer.
-    pub field: String,
+    /// The field, as a JSON pointer; `None`: the rule refuses whatever it
+    /// applies to.
+    pub field: Option<String>,
     /// The field must be present.
     pub required: bool,
     /// The field, when present, must be one of these.
     pub allow: Option<Vec<Value>>,
     /// The field, when present, must be none of these.
     pub forbid: Option<Vec<Value>>,
+    /// The field, when present, must be a number at least this.
+    pub min: Option<f64>,
+    /// The field, when present, must be a number at most this.
+    pub max: Option<f64>,
+    /// The field is an object keyed by user ids; the checks apply to the
+    /// entries of these users.
+    pub entries_of: Option<UserSelector>,
+    /// The field's current value → the values it may change to.
+    pub transitions: Option<Vec<(Value, Vec<Value>)>>,
+    /// Only where all of these hold.
+    pub when: Vec<Condition>,
     /// Only when the acting user is one of these.
     pub who: Option<UserSelector>,
     /// Whether it applies to the state a `createRoom` sets up.
@@ -146,25 +159,92 @@ impl FieldRule {
             .is_none_or(|types| any_matches(types, event_type))
     }
 
-    /// Checks `object`; on a violation, says what is wrong.
-    pub fn check(&self, object: &Value) -> Result<(), String> {
-        match object.pointer(&self.field) {
-            None if self.required => Err(format!("{} is required", self.field)),
-            None => Ok(()),
-            Some(value) => {
-                if let Some(allow) = &self.allow
-                    && !allow.contains(value)
-                {
-                    return Err(format!("{} may not be {value}", self.field));
-                }
-                if let Some(forbid) = &self.forbid
-                    && forbid.contains(value)
-                {
-                    return Err(format!("{} may not be {value}", self.field));
+    /// Checks `object`, whose room's current state event of the same type
+    /// is `current` (for `transitions`); on a violation, says what is wrong.
+    pub fn check(
+        &self,
+        object: &Value,
+        current: Option<&Value>,
+        groups: Groups<'_>,
+    ) -> Result<(), String> {
+        let Some(field) = &self.field else {
+            return Err("not allowed".to_owned());
+        };
+        let value = object.pointer(field);
+        if let Some(transitions) = &self.transitions {
+            let before = current.and_then(|current| current.pointer(field));
+            check_transition(field, transitions, before, value)?;
+        }
+        let Some(value) = value else {
+            return match self.required {
+                true => Err(format!("{field} is required")),
+                false => Ok(()),
+            };
+        };
+        match &self.entries_of {
+            None => self.check_value(field, value),
+            Some(users) => {
+                let entries = value.as_object().into_iter().flatten();
+                for (user, value) in entries.filter(|(user, _)| users.matches(user, groups)) {
+                    self.check_value(&format!("{field}/{user}"), value)?;
                 }
                 Ok(())
             }
         }
+    }
+
+    fn check_value(&self, field: &str, value: &Value) -> Result<(), String> {
+        if let Some(allow) = &self.allow
+            && !allow.contains(value)
+        {
+            return Err(format!("{field} may not be {value}"));
+        }
+        if let Some(forbid) = &self.forbid
+            && forbid.contains(value)
+        {
+            return Err(format!("{field} may not be {value}"));
+        }
+        if self.min.is_some() || self.max.is_some() {
+            let Some(number) = value.as_f64() else {
+                return Err(format!("{field} must be a number"));
+            };
+            if let Some(min) = self.min
+                && number < min
+            {
+                return Err(format!("{field} may not be below {min}"));
+            }
+            if let Some(max) = self.max
+                && number > max
+            {
+                return Err(format!("{field} may not be above {max}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A field may keep its value, or change as `transitions` says from the
+/// value it has (a room without the field may take any).
+fn check_transition(
+    field: &str,
+    transitions: &[(Value, Vec<Value>)],
+    before: Option<&Value>,
+    after: Option<&Value>,
+) -> Result<(), String> {
+    let Some(before) = before else {
+        return Ok(());
+    };
+    if after == Some(before) {
+        return Ok(());
+    }
+    let allowed = transitions
+        .iter()
+        .find(|(from, _)| from == before)
+        .is_some_and(|(_, to)| after.is_some_and(|after| to.contains(after)));
+    match (allowed, after) {
+        (true, _) => Ok(()),
+        (false, Some(after)) => Err(format!("{field} may not change from {before} to {after}")),
+        (false, None) => Err(format!("{field} may not be taken away from {before}")),
     }
 }
 

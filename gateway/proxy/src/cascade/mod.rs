@@ -1,3 +1,8 @@
+//! What the gateway does on a user's behalf once the homeserver has taken
+//! their request, each a request of its own ([`behalf`]): redaction
+//! cascades, here, and the state carried into an upgraded room
+//! ([`carry`]).
+//!
 //! Redaction cascades (`redactions.cascade_replacements`): once the
 //! homeserver has taken a redaction the profile says is followed, the
 //! gateway redacts the replacements (`m.replace` edits) of the redacted
@@ -29,6 +34,8 @@
 //! and the homeserver takes each once. In shadow mode each is recorded
 //! (`shadow`, outcome 0) and not sent.
 
+mod behalf;
+mod carry;
 mod replacements;
 mod requester;
 
@@ -36,15 +43,16 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use ruma::{EventId, OwnedEventId};
-use sectorgate_audit::{Direction, Peer};
-use sectorgate_policy::{Decision, RedactionCascade};
+use sectorgate_audit::Peer;
+use sectorgate_policy::RedactionCascade;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tracing::{Instrument, field};
+use tracing::Instrument;
 
 use crate::Gateway;
 use crate::facts::encode;
-use crate::record::{self, About, Recorded};
+use behalf::{Behalf, Put};
+pub(crate) use carry::Carry;
 use requester::{AsRequester, Requester};
 
 pub use replacements::{LOOKUP_DEADLINE, MAX_RELATION_PAGES, MAX_REPLACEMENTS};
@@ -137,93 +145,24 @@ impl Cascade {
             config: &gateway.config,
             requester: &self.requester,
         };
+        let behalf = Behalf {
+            gateway,
+            homeserver: &homeserver,
+            peer: &self.peer,
+            trace_id: &self.trace_id,
+            rule: &self.plan.rule,
+            shadow: self.plan.shadow,
+        };
         for replacement in &self.replacements {
-            if !self.redact(gateway, &homeserver, replacement).await {
+            if behalf.put(self.redaction(replacement)).await.is_none() {
+                tracing::error!("the cascade stops");
                 break;
             }
         }
     }
 
-    /// Redacts one replacement: recorded first, then sent (unless the rule
-    /// is in shadow mode), then its outcome recorded. `false` when its
-    /// record could not be made durable: the cascade stops.
-    async fn redact(
-        &self,
-        gateway: &Gateway,
-        homeserver: &AsRequester<'_>,
-        replacement: &OwnedEventId,
-    ) -> bool {
-        let request_id = gateway.request_ids.next();
-        let span = tracing::info_span!(
-            "request",
-            request_id = %request_id,
-            method = "PUT",
-            by_gateway = %self.plan.rule,
-            endpoint = field::Empty,
-            action = field::Empty,
-            rule = field::Empty,
-            verdict = field::Empty,
-            upstream_status = field::Empty,
-        );
-        async {
-            let Some(recorded) = self.record(gateway, &request_id).await else {
-                return false;
-            };
-            let status = if self.plan.shadow {
-                recorded.close(0, None);
-                0
-            } else {
-                self.send(homeserver, replacement, &request_id, recorded)
-                    .await
-            };
-            tracing::info!(status, "request done");
-            true
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// The cascaded redaction's decision record, durable.
-    async fn record(&self, gateway: &Gateway, request_id: &str) -> Option<Recorded> {
-        let mut decision = Decision::allow(self.plan.rule.clone());
-        if self.plan.shadow {
-            // Recorded as `shadow`: the rule is in shadow mode, nothing is sent.
-            decision = Decision::deny(
-                self.plan.rule.clone(),
-                403,
-                "M_FORBIDDEN",
-                "shadow mode: the replacement is not redacted",
-            );
-            decision.into_shadow();
-        }
-        let in_force = gateway.in_force();
-        let about = About {
-            profile: &in_force.reference,
-            request_id,
-            trace_id: Some(&self.trace_id),
-            direction: Direction::Inbound,
-            endpoint: Some(ENDPOINT.to_owned()),
-            action: ACTION,
-            destination: None,
-            by_gateway: Some(self.plan.rule.as_str()),
-        };
-        match record::settle(gateway, self.peer.clone(), &decision, about).await {
-            Ok(recorded) => Some(recorded),
-            Err(_) => {
-                tracing::error!("cascaded redaction not recorded; not sent, the cascade stops");
-                None
-            }
-        }
-    }
-
-    /// Sends the cascaded redaction and records its outcome; its status.
-    async fn send(
-        &self,
-        homeserver: &AsRequester<'_>,
-        replacement: &OwnedEventId,
-        request_id: &str,
-        recorded: Recorded,
-    ) -> u16 {
+    /// The redaction of one replacement.
+    fn redaction(&self, replacement: &OwnedEventId) -> Put {
         let path = format!(
             "/_matrix/client/v3/rooms/{}/redact/{}/{}",
             encode(self.plan.room_id.as_str()),
@@ -233,26 +172,12 @@ impl Cascade {
         let body = match &self.plan.reason {
             Some(reason) => json!({ "reason": reason }),
             None => json!({}),
-        }
-        .to_string()
-        .into_bytes();
-        recorded.add_in(body.len());
-        match homeserver.put(&path, body, request_id).await {
-            Ok((status, _)) => {
-                let status = status.as_u16();
-                tracing::Span::current().record("upstream_status", status);
-                if !(200..300).contains(&status) {
-                    tracing::warn!(status, "the homeserver refused a cascaded redaction");
-                }
-                recorded.close(status, Some(status));
-                status
-            }
-            Err(fault) => {
-                let status = crate::respond::fault(&fault, request_id).status().as_u16();
-                tracing::warn!(?fault, "a cascaded redaction did not reach the homeserver");
-                recorded.close(status, None);
-                status
-            }
+        };
+        Put {
+            endpoint: ENDPOINT,
+            action: ACTION,
+            path,
+            body: body.to_string().into_bytes(),
         }
     }
 }

@@ -99,6 +99,7 @@ pub(super) async fn decide(
         event: gathered.event.as_ref(),
         invitees: gathered.invitees.as_ref(),
         shares_room: gathered.shares_room,
+        membership: gathered.membership.as_deref(),
         appservice: received.appservice,
         federation,
     };

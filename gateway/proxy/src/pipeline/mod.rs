@@ -26,7 +26,7 @@ use tracing::{Instrument, field};
 
 use crate::body;
 use crate::capture::Seen;
-use crate::cascade::Cascade;
+use crate::cascade::{Carry, Cascade};
 use crate::forward;
 use crate::metrics::{Laps, Step};
 use crate::record::{self, About, Recorded, trace_id};
@@ -35,6 +35,7 @@ use crate::{Gateway, InForce};
 use accept::{Accepted, Received};
 use decide::Decided;
 use refusal::Refusal;
+use sectorgate_policy::FollowUp;
 
 /// Runs one request through the pipeline.
 pub async fn handle(
@@ -169,17 +170,14 @@ async fn steps(
     laps.lap(Step::Decide);
     let mut decided = decided?;
     // What the gateway does itself once the homeserver has taken the
-    // request: looked up before it is forwarded, done after.
-    let cascade = decided.decision.cascade.take().and_then(|plan| {
-        let (request_id, trace_id) = (inbound.request_id, inbound.trace_id.as_deref());
-        Cascade::new(
-            plan,
-            &received.parts,
-            requester.clone(),
-            request_id,
-            trace_id,
-        )
-    });
+    // request (looked up before it is forwarded, done after): a redaction's
+    // cascade, an upgrade's state carried into the new room.
+    let (cascade, carry) = follow_ups(
+        decided.decision.follow_up.take(),
+        inbound,
+        &received,
+        &requester,
+    );
     let recorded = record::settle(
         inbound.gateway,
         requester,
@@ -196,12 +194,51 @@ async fn steps(
     laps.restart();
     let response = forward(inbound, received, stream, decided, recorded).await;
     laps.lap(Step::Forward);
-    if let Some(cascade) = cascade
-        && response.status().is_success()
-    {
+    if !response.status().is_success() {
+        return Ok(response);
+    }
+    if let Some(cascade) = cascade {
         cascade.spawn(Arc::clone(inbound.gateway));
     }
-    Ok(response)
+    Ok(match carry {
+        Some(carry) => carry.follow(response, Arc::clone(inbound.gateway)).await,
+        None => response,
+    })
+}
+
+/// What follows the request, as the decision says: a redaction cascade,
+/// or state carried into an upgraded room.
+fn follow_ups(
+    follow_up: Option<Box<FollowUp>>,
+    inbound: &Inbound<'_>,
+    received: &Received<'_>,
+    requester: &sectorgate_audit::Peer,
+) -> (Option<Cascade>, Option<Carry>) {
+    let (request_id, trace_id) = (inbound.request_id, inbound.trace_id.as_deref());
+    let parts = &received.parts;
+    match follow_up.map(|follow_up| *follow_up) {
+        Some(FollowUp::Redactions(plan)) => (
+            Cascade::new(
+                Box::new(plan),
+                parts,
+                requester.clone(),
+                request_id,
+                trace_id,
+            ),
+            None,
+        ),
+        Some(FollowUp::CarryState(plan)) => (
+            None,
+            Carry::new(
+                Box::new(plan),
+                parts,
+                requester.clone(),
+                request_id,
+                trace_id,
+            ),
+        ),
+        None => (None, None),
+    }
 }
 
 /// The *forward* step: the request as accepted (or as the profile amended

@@ -11,14 +11,17 @@ use sectorgate_action::Action;
 use serde_json::Value;
 
 pub use encryption::Encryption;
-pub(crate) use encryption::{must_be_encrypted, needs};
+pub(crate) use encryption::must_be_encrypted;
 pub use file::EncryptionScope;
 pub(crate) use file::EventsFile;
 
 use super::content::{self, Schemas};
 use crate::decide::{Input, Judge};
-use crate::profile::{AllowList, FieldRule, Link, Resolver, nearest};
-use crate::{Decision, Profile};
+use crate::profile::{
+    AllowList, Condition, FieldRule, Groups, Link, Resolver, Situation, all_hold, nearest,
+    read_directory,
+};
+use crate::{Decision, Needs, Profile, rules};
 
 /// Rules on event contents.
 #[derive(Clone, Debug, Default)]
@@ -77,16 +80,48 @@ pub(crate) fn check(
     let Some(content) = content else {
         return Ok(());
     };
+    let room = input.context.room;
+    let user = input.context.user.map(|user| user.as_str());
+    let around = Around {
+        situation: Situation {
+            state: room.map(|room| &room.state),
+            request: None,
+            published: room.and_then(|room| room.published),
+            user,
+        },
+        groups: input.groups(),
+        user,
+    };
     match &input.classified.action {
         Action::SendMessageEvent { event_type, .. } => {
-            check_event(Kind::Message, event_type, content, input.profile, judge)?;
+            check_event(
+                Kind::Message,
+                event_type,
+                content,
+                &around,
+                input.profile,
+                judge,
+            )?;
             encryption::check(event_type, input, judge)
         }
-        Action::SendStateEvent { event_type, .. } => {
-            check_event(Kind::State, event_type, content, input.profile, judge)
-        }
+        Action::SendStateEvent { event_type, .. } => check_event(
+            Kind::State,
+            event_type,
+            content,
+            &around,
+            input.profile,
+            judge,
+        ),
         _ => Ok(()),
     }
+}
+
+/// What an event is checked in: the room (or the state a `createRoom` sets
+/// up, and its request), the profile's groups and the acting user.
+pub(crate) struct Around<'a> {
+    pub(crate) situation: Situation<'a>,
+    pub(crate) groups: Groups<'a>,
+    pub(crate) user: Option<&'a str>,
 }
 
 /// Type, msgtype and field rules for one event (also used for the state a
@@ -95,6 +130,7 @@ pub(crate) fn check_event(
     kind: Kind,
     event_type: &str,
     content: &Value,
+    around: &Around<'_>,
     profile: &Profile,
     judge: &mut Judge,
 ) -> Result<(), Decision> {
@@ -124,18 +160,20 @@ pub(crate) fn check_event(
             format!("{}: {msgtype}", msgtypes.meta.reason),
         ))?;
     }
-    let stage_applies = |rule: &&FieldRule| match kind {
-        Kind::Message | Kind::State => rule.on_send,
-        Kind::Created => rule.on_create,
+    // The state a room has now, for rules on how a field may change; the
+    // state a createRoom sets up changes nothing.
+    let current = match kind {
+        Kind::State => around
+            .situation
+            .state
+            .and_then(|state| state.get(event_type)),
+        Kind::Message | Kind::Created => None,
     };
-    for rule in profile
-        .events
-        .rules
-        .iter()
-        .filter(|r| r.applies_to(event_type))
-        .filter(stage_applies)
-    {
-        if let Err(why) = rule.check(content) {
+    for rule in applicable(kind, event_type, profile) {
+        if !concerns(rule, around)? {
+            continue;
+        }
+        if let Err(why) = rule.check(content, current, around.groups) {
             judge.deny(Decision::deny_by(
                 &rule.meta,
                 403,
@@ -145,4 +183,86 @@ pub(crate) fn check_event(
         }
     }
     Ok(())
+}
+
+/// The field rules for events of `event_type` at this stage.
+fn applicable<'p>(
+    kind: Kind,
+    event_type: &'p str,
+    profile: &'p Profile,
+) -> impl Iterator<Item = &'p FieldRule> {
+    profile.events.rules.iter().filter(move |rule| {
+        rule.applies_to(event_type)
+            && match kind {
+                Kind::Message | Kind::State => rule.on_send,
+                Kind::Created => rule.on_create,
+            }
+    })
+}
+
+/// Whether a field rule concerns this event: its acting user (an unknown
+/// user is concerned) and its `when`; a condition that cannot be judged
+/// refuses, as a fact the homeserver would not show.
+pub(crate) fn concerns(rule: &FieldRule, around: &Around<'_>) -> Result<bool, Decision> {
+    if let (Some(who), Some(user)) = (&rule.who, around.user)
+        && !who.matches(user, around.groups)
+    {
+        return Ok(false);
+    }
+    match all_hold(&rule.when, &around.situation) {
+        Some(holds) => Ok(holds),
+        None => Err(Decision::deny(
+            rules::ROOM_STATE_UNAVAILABLE,
+            403,
+            "M_FORBIDDEN",
+            "The gateway could not learn this room's state with your access; \
+             the request was not sent.",
+        )),
+    }
+}
+
+/// What an event into a room needs: what encryption on send needs, and
+/// what its field rules read.
+pub(crate) fn needs(action: &Action, profile: &Profile, needs: &mut Needs) {
+    encryption::needs(action, profile, needs);
+    rules_need(action, profile, needs);
+}
+
+/// An event into a room whose field rules read the room (their `when`,
+/// how a field may change) needs the room's state, and its listing in the
+/// room directory when a condition reads it.
+fn rules_need(action: &Action, profile: &Profile, needs: &mut Needs) {
+    let (room_id, event_type, kind) = match action {
+        Action::SendMessageEvent {
+            room_id,
+            event_type,
+            ..
+        } => (room_id, event_type, Kind::Message),
+        Action::SendStateEvent {
+            room_id,
+            event_type,
+            ..
+        } => (room_id, event_type, Kind::State),
+        _ => return,
+    };
+    let mut types = Vec::new();
+    for rule in applicable(kind, event_type, profile) {
+        types.extend(rule.when.iter().flat_map(Condition::state_types));
+        if rule
+            .when
+            .iter()
+            .any(|condition| matches!(condition, Condition::PowerBelow(_)))
+        {
+            needs.user = true;
+        }
+        if rule.transitions.is_some() {
+            types.push(event_type.clone());
+        }
+        if read_directory(&rule.when) {
+            needs.published = Some(room_id.clone());
+        }
+    }
+    if !types.is_empty() {
+        needs.room_state(room_id, types);
+    }
 }

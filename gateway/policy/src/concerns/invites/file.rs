@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::profile::{UserSelectorFile, rule_file};
+use crate::profile::{ConditionFile, UserSelectorFile, rule_file};
 
 /// `invites:`
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -61,6 +61,13 @@ rule_file! {
         inviter: Option<UserSelectorFile>,
         #[serde(default)]
         room_state: Option<StateConditionFile>,
+        /// Only into rooms that meet all of these.
+        #[serde(default)]
+        when: Vec<ConditionFile>,
+        /// The most users a room may have had a membership in, the invitee
+        /// included (instead of `room_state`).
+        #[serde(default)]
+        max_members: Option<u64>,
     }
 }
 

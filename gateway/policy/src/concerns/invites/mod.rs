@@ -1,16 +1,19 @@
 //! Invite rules: who may invite whom, into what kind of room, and what the
 //! invitee's own invite-permission settings say ([`permissions`]). The
 //! `invites:` section ([`file`]), resolved into [`InviteRules`], what it
-//! needs, and its check: at `/invite` (with the room's state as learned)
+//! needs, and its check: at `/invite` and on an `m.room.member` state
+//! event set to `invite` (with the room's state and members as learned),
 //! and for each invite of a `createRoom` (with the state the request sets
-//! up). A user's setting is checked for its shape when it is set.
+//! up, the creator and the invitees before counting as members). A user's
+//! setting is checked for its shape when it is set.
 
 mod file;
 mod permissions;
 mod settings;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+use ruma::{OwnedRoomId, OwnedUserId};
 use sectorgate_action::Action;
 use serde_json::Value;
 
@@ -18,10 +21,12 @@ pub(crate) use file::InvitesFile;
 pub use file::PermissionFormat;
 pub use permissions::{InvitePermissions, PermissionFacts};
 
-use crate::concerns::rooms::initial_state_map;
+use crate::concerns::rooms::{initial_state_map, membership_of};
 use crate::decide::{Input, Judge};
-use crate::profile::{Groups, Link, Resolver, RuleMeta, UserSelector};
-use crate::{Decision, Needs, Profile, rules};
+use crate::profile::{
+    Condition, Groups, Link, Resolver, RuleMeta, Situation, UserSelector, all_hold,
+};
+use crate::{Decision, MembersNeed, Needs, Profile, rules};
 
 /// Rules on invites.
 #[derive(Clone, Debug, Default)]
@@ -63,8 +68,14 @@ pub struct InviteRule {
     pub invitee: Option<UserSelector>,
     /// Whose invites it limits (`None`: everyone's).
     pub inviter: Option<UserSelector>,
-    /// What the room must be like for the invite to pass (`None`: never).
+    /// What the room must be like for the invite to pass (`None`: never,
+    /// unless `max_members` says how many it may hold).
     pub room_state: Option<StateCondition>,
+    /// Only into rooms that meet all of these.
+    pub when: Vec<Condition>,
+    /// The most users a room may have had a membership in, the invitee
+    /// included: the rule refuses only invites beyond.
+    pub max_members: Option<u64>,
 }
 
 impl InviteRule {
@@ -111,6 +122,8 @@ pub(crate) fn resolve(resolver: &mut Resolver<'_>, chain: &[Link]) -> InviteRule
                     field: condition.field.clone(),
                     allow: condition.allow.clone(),
                 }),
+                when: resolver.conditions(&rule.when, link, &at),
+                max_members: rule.max_members,
             });
         }
     }
@@ -120,38 +133,79 @@ pub(crate) fn resolve(resolver: &mut Resolver<'_>, chain: &[Link]) -> InviteRule
     }
 }
 
-/// An invite needs the inviter when a rule limits inviters, the invitees'
-/// settings when the profile honours them, and the room's state that the
-/// rules' conditions read.
-pub(crate) fn needs(action: &Action, profile: &Profile, needs: &mut Needs) {
-    let invite_rules = &profile.invites.rules;
-    let limits_inviters = invite_rules.iter().any(|rule| rule.inviter.is_some());
-    let honours_settings = profile.invites.permissions.is_some();
+/// The room and the invitee of an invite: `POST /rooms/{roomId}/invite`,
+/// or an `m.room.member` state event set to `invite`.
+fn invite_of(action: &Action) -> Option<(&OwnedRoomId, OwnedUserId)> {
     match action {
         Action::Invite {
             room_id,
             invitee: Some(invitee),
-        } => {
-            needs.user |= limits_inviters || honours_settings;
-            if honours_settings {
-                needs.invitees.push(invitee.clone());
-            }
-            let types: Vec<String> = invite_rules
-                .iter()
-                .filter_map(|rule| rule.room_state.as_ref())
-                .map(|condition| condition.event_type.clone())
-                .collect();
-            if !types.is_empty() {
-                needs.room_state(room_id, types);
-            }
+        } => Some((room_id, invitee.clone())),
+        Action::SendStateEvent {
+            room_id,
+            event_type,
+            state_key,
+            content,
+        } if event_type == "m.room.member" && membership_of(content.get()) == Some("invite") => {
+            OwnedUserId::try_from(state_key.as_str())
+                .ok()
+                .map(|invitee| (room_id, invitee))
         }
-        Action::CreateRoom { invite, .. } if !invite.is_empty() => {
-            needs.user |= limits_inviters || honours_settings;
-            if honours_settings {
-                needs.invitees.extend(invite.iter().cloned());
-            }
+        _ => None,
+    }
+}
+
+/// An invite needs the inviter when a rule limits inviters, the invitees'
+/// settings when the profile honours them, the room's state that the
+/// rules' conditions read, and its members where a rule caps them.
+pub(crate) fn needs(action: &Action, profile: &Profile, needs: &mut Needs) {
+    let invite_rules = &profile.invites.rules;
+    let limits_inviters = invite_rules.iter().any(|rule| rule.inviter.is_some());
+    let caps_members = invite_rules.iter().any(|rule| rule.max_members.is_some());
+    let honours_settings = profile.invites.permissions.is_some();
+    if let Some((room_id, invitee)) = invite_of(action) {
+        needs.user |= limits_inviters || honours_settings;
+        if honours_settings {
+            needs.invitees.push(invitee);
         }
-        _ => {}
+        let conditions = invite_rules.iter().flat_map(|rule| rule.when.iter());
+        let types: Vec<String> = invite_rules
+            .iter()
+            .filter_map(|rule| rule.room_state.as_ref())
+            .map(|condition| condition.event_type.clone())
+            .chain(conditions.flat_map(Condition::state_types))
+            .collect();
+        if !types.is_empty() {
+            needs.room_state(room_id, types);
+        }
+        if caps_members {
+            needs.members = Some(members_need(room_id, invite_rules));
+        }
+        return;
+    }
+    if let Action::CreateRoom { invite, .. } = action
+        && !invite.is_empty()
+    {
+        needs.user |= limits_inviters || honours_settings || caps_members;
+        if honours_settings {
+            needs.invitees.extend(invite.iter().cloned());
+        }
+    }
+}
+
+/// The members of `room_id`, wanted where the one rule that caps them
+/// applies (always, when several do).
+fn members_need(room_id: &OwnedRoomId, invite_rules: &[InviteRule]) -> MembersNeed {
+    let mut capping = invite_rules
+        .iter()
+        .filter(|rule| rule.max_members.is_some());
+    let only_if = match (capping.next(), capping.next()) {
+        (Some(rule), None) => rule.when.clone(),
+        _ => Vec::new(),
+    };
+    MembersNeed {
+        room_id: room_id.clone(),
+        only_if,
     }
 }
 
@@ -162,24 +216,38 @@ pub(crate) fn check(
     content: Option<&Value>,
     judge: &mut Judge,
 ) -> Result<(), Decision> {
-    match &input.classified.action {
+    let action = &input.classified.action;
+    if let Some((_, invitee)) = invite_of(action) {
+        let room = input.context.room;
+        let into = Room {
+            state: room.map(|room| &room.state),
+            members: room.and_then(|room| room.members.clone()),
+        };
+        return check_invite(input, invitee.as_str(), &into, judge);
+    }
+    match action {
         Action::SetAccountData {
             event_type,
             content,
             room_id: None,
             ..
         } => permissions::check_setting(input, event_type, content.get()),
-        Action::Invite {
-            invitee: Some(invitee),
-            ..
-        } => {
-            let state = input.context.room.map(|room| &room.state);
-            check_invite(input, invitee.as_str(), state, judge)
-        }
         Action::CreateRoom { invite, .. } if !invite.is_empty() => {
             let state = content.map(initial_state_map).unwrap_or_default();
+            // The creator is the first member, then each invitee in turn.
+            let mut members: BTreeSet<String> = input
+                .context
+                .user
+                .map(|user| user.to_string())
+                .into_iter()
+                .collect();
             for invitee in invite {
-                check_invite(input, invitee.as_str(), Some(&state), judge)?;
+                let into = Room {
+                    state: Some(&state),
+                    members: Some(members.clone()),
+                };
+                check_invite(input, invitee.as_str(), &into, judge)?;
+                members.insert(invitee.to_string());
             }
             Ok(())
         }
@@ -187,32 +255,41 @@ pub(crate) fn check(
     }
 }
 
+/// The room an invite is into, as far as it is known.
+struct Room<'a> {
+    state: Option<&'a BTreeMap<String, Value>>,
+    members: Option<BTreeSet<String>>,
+}
+
 /// One invite: the invitee's settings, then the rules in order.
 fn check_invite(
     input: &Input<'_>,
     invitee: &str,
-    state: Option<&BTreeMap<String, Value>>,
+    room: &Room<'_>,
     judge: &mut Judge,
 ) -> Result<(), Decision> {
     permissions::check(input, invitee, judge)?;
-    let profile = input.profile;
     let inviter = input.context.user.map(|user| user.as_str());
-    for rule in &profile.invites.rules {
+    for rule in &input.profile.invites.rules {
         if !rule.concerns(inviter, invitee, input.groups()) {
             continue;
         }
-        let allowed = match (&rule.room_state, state) {
-            (None, _) => false,
-            (Some(condition), Some(state)) => condition.holds(state.get(&condition.event_type)),
-            (Some(_), None) => {
-                return Err(Decision::deny(
-                    rules::ROOM_STATE_UNAVAILABLE,
-                    403,
-                    "M_FORBIDDEN",
-                    "The gateway could not learn this room's state with your access; \
-                     the invite was not sent.",
-                ));
+        let situation = Situation {
+            state: room.state,
+            ..Situation::default()
+        };
+        match all_hold(&rule.when, &situation) {
+            Some(true) => {}
+            Some(false) => continue,
+            None => return Err(state_unavailable()),
+        }
+        let allowed = match (rule.max_members, &rule.room_state, room.state) {
+            (Some(max), _, _) => within(max, invitee, room.members.as_ref())?,
+            (None, None, _) => false,
+            (None, Some(condition), Some(state)) => {
+                condition.holds(state.get(&condition.event_type))
             }
+            (None, Some(_), None) => return Err(state_unavailable()),
         };
         if !allowed {
             judge.deny(Decision::deny_by(
@@ -224,4 +301,30 @@ fn check_invite(
         }
     }
     Ok(())
+}
+
+/// Whether a room whose members are `members` may take `invitee` under a
+/// cap of `max` (a user who had a membership already counts once).
+fn within(max: u64, invitee: &str, members: Option<&BTreeSet<String>>) -> Result<bool, Decision> {
+    let Some(members) = members else {
+        return Err(Decision::deny(
+            rules::MEMBERS_UNAVAILABLE,
+            403,
+            "M_FORBIDDEN",
+            "The gateway could not learn this room's members with your access; \
+             the invite was not sent.",
+        ));
+    };
+    let others = members.iter().filter(|member| *member != invitee).count();
+    Ok((others as u64) < max)
+}
+
+fn state_unavailable() -> Decision {
+    Decision::deny(
+        rules::ROOM_STATE_UNAVAILABLE,
+        403,
+        "M_FORBIDDEN",
+        "The gateway could not learn this room's state with your access; \
+         the invite was not sent.",
+    )
 }
