@@ -165,12 +165,7 @@ struct Answer {
 impl Answer {
     fn of(response: reqwest::blocking::Response, mark: String) -> Self {
         let status = response.status().as_u16();
-        let request_id = response
-            .headers()
-            .get("x-request-id")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let request_id = support::request_id(&response);
         let body = response.json().unwrap_or(Value::Null);
         Self {
             status,
