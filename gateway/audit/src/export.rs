@@ -176,6 +176,9 @@ fn decision_entity(decision: &Decision, seq: u64) -> Value {
         ),
         detail("seq", seq),
     ];
+    if let Some(digest) = &decision.profile.digest {
+        details.push(detail("profile_digest", digest));
+    }
     if let Some(trace) = &decision.trace_id {
         details.push(detail("trace_id", trace));
     }

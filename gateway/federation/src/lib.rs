@@ -34,9 +34,12 @@ pub use resolve::Resolver;
 #[derive(Debug)]
 pub struct Federation {
     local: OwnedServerName,
-    static_list: Allowlist,
+    static_list: ArcSwap<Allowlist>,
     signed: Option<SignedList>,
     allowlist: ArcSwap<Allowlist>,
+    /// Held while the allowlist in force is built, so that two sources
+    /// changing at once cannot leave the older view in force.
+    recomposing: std::sync::Mutex<()>,
     keys: KeyStore,
     client: reqwest::Client,
     wanted: tokio::sync::Notify,
@@ -56,7 +59,8 @@ impl Federation {
         let federation = Self {
             local,
             allowlist: ArcSwap::from_pointee(static_list.clone()),
-            static_list,
+            static_list: ArcSwap::from_pointee(static_list),
+            recomposing: std::sync::Mutex::new(()),
             signed,
             keys,
             client,
@@ -83,7 +87,11 @@ impl Federation {
     /// Builds the allowlist in force from the static list and the signed
     /// list (stale when the signed list is missing or too old).
     pub fn recompose(&self, now: SystemTime) {
-        let mut allowlist = self.static_list.clone();
+        let _one_at_a_time = self
+            .recomposing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut allowlist = Allowlist::clone(&self.static_list.load());
         if let Some(signed) = &self.signed {
             let source = format!("signed list ({})", signed.config().source);
             match signed.in_force() {
@@ -107,6 +115,13 @@ impl Federation {
             }
         }
         self.allowlist.store(Arc::new(allowlist));
+    }
+
+    /// Puts a new static allowlist (from a reloaded config) in force,
+    /// with the signed list as it is.
+    pub fn replace_static(&self, static_list: Allowlist) {
+        self.static_list.store(Arc::new(static_list));
+        self.recompose(SystemTime::now());
     }
 
     /// Asks for the signed list to be fetched soon (an unknown server

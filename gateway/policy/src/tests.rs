@@ -71,6 +71,7 @@ fn bundled_profiles_match_the_folders() {
         let bundled = Profile::bundled(id).unwrap_or_else(|e| panic!("{e}"));
         let folder = Profile::from_dir(&profiles_dir().join(id)).expect("folder");
         assert_eq!(bundled.id, folder.id);
+        assert_eq!(bundled.digest, folder.digest, "{id}");
         assert_eq!(bundled.rules.len(), folder.rules.len());
         assert_eq!(
             bundled.events.schemas.by_type.len(),
@@ -160,6 +161,42 @@ fn an_unknown_endpoint_is_reported_with_its_path() {
         found[0].path, "endpoints.rules[0].endpoints[0]",
         "{found:?}"
     );
+}
+
+#[test]
+fn the_digest_follows_every_file_and_not_where_it_is_read_from() {
+    let digest = |name: &str, topic_type: &str, title: &str| {
+        let dir = scratch(name);
+        write(
+            &dir,
+            "p/profile.yaml",
+            &format!(
+                "id: p\ntitle: {title}\nextends: base\nevents:\n  schemas:\n    m.room.topic: schemas/topic.json\n"
+            ),
+        );
+        write(
+            &dir,
+            "p/schemas/topic.json",
+            &format!(
+                r#"{{"type": "object", "properties": {{"topic": {{"type": "{topic_type}"}}}}}}"#
+            ),
+        );
+        Profile::from_dir(&dir.join("p")).expect("loads").digest
+    };
+    let first = digest("digest-a", "string", "t");
+    assert!(
+        first.starts_with("sha256:") && first.len() == 7 + 64,
+        "{first}"
+    );
+    assert_eq!(first, digest("digest-b", "string", "t"));
+    assert_ne!(first, digest("digest-c", "object", "t"), "a schema changed");
+    assert_ne!(
+        first,
+        digest("digest-d", "string", "u"),
+        "profile.yaml changed"
+    );
+    let base = Profile::bundled("base").expect("base").digest;
+    assert_ne!(first, base);
 }
 
 #[test]

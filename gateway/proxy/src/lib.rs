@@ -183,6 +183,7 @@ impl InForce {
             reference: ProfileRef {
                 id: profile.id.clone(),
                 revision: profile.revision(),
+                digest: Some(profile.digest.clone()),
             },
             profile,
         }

@@ -130,6 +130,7 @@ pub struct Metrics {
     steps: Family<StepLabels, Histogram>,
     upstream_failures: Family<RuleLabels, Counter>,
     reloads: Family<ResultLabels, Counter>,
+    certificate_reloads: Family<ResultLabels, Counter>,
     connections_open: Gauge,
     connections: Counter,
     audit_queued: Gauge,
@@ -181,11 +182,18 @@ impl Metrics {
         let reloads = Family::<ResultLabels, Counter>::default();
         registry.register(
             "reloads",
-            "Reloads asked for (SIGHUP), by result: a failed one keeps the profile in force",
+            "Reloads asked for (SIGHUP or a watched file changed), by result: a failed one keeps what is in force",
             reloads.clone(),
+        );
+        let certificate_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "certificate_reloads",
+            "TLS certificates read again (changed files or a reload), by result: a failed one keeps the certificate in use",
+            certificate_reloads.clone(),
         );
         let metrics = Self {
             reloads,
+            certificate_reloads,
             decisions,
             answers,
             steps,
@@ -314,6 +322,14 @@ impl Metrics {
     pub fn reloaded(&self, ok: bool) {
         let result = if ok { "ok" } else { "failed" };
         self.reloads.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// A listener's TLS certificate was read again (`ok`), or could not be.
+    pub fn certificate_reloaded(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.certificate_reloads
+            .get_or_create(&ResultLabels { result })
+            .inc();
     }
 
     /// A connection was accepted; it is counted open until the guard drops.

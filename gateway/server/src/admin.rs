@@ -155,12 +155,14 @@ async fn ready(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let in_force = gateway.in_force();
     let mut body = json!({
         "ready": ready,
         "homeserver_reachable": homeserver,
         "audit_writable": audit.is_ok(),
         "audit_last_write": gateway.audit_status(),
-        "profile": gateway.in_force().reference.revision,
+        "profile": in_force.reference.revision,
+        "profile_digest": in_force.profile.digest,
     });
     // A failed reload leaves the profile in force working: it is reported,
     // not a reason to take the instance out of rotation.

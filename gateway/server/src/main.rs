@@ -19,6 +19,7 @@ mod stopping;
 mod strict;
 mod telemetry;
 mod tls;
+mod watch;
 
 use std::process::ExitCode;
 

@@ -64,8 +64,9 @@ fn check(name: &str) -> ExitCode {
     match cases::run_all(&source, &profile, now_ms) {
         Ok(count) => {
             println!(
-                "profile {} ok: {} endpoint rules, {} event rules, {} schemas, {count} decision cases hold",
+                "profile {} ({}) ok: {} endpoint rules, {} event rules, {} schemas, {count} decision cases hold",
                 profile.revision(),
+                profile.digest,
                 profile.rules.len(),
                 profile.events.rules.len(),
                 profile.events.schemas.by_type.len() + profile.events.schemas.by_msgtype.len(),

@@ -121,11 +121,19 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
     }
     tracing::info!(
         profile = %profile.revision(),
+        digest = %profile.digest,
         homeserver = %config.homeserver.url,
         audit = %audit::redact(&config.audit.database),
         "starting sectorgate {}",
         env!("CARGO_PKG_VERSION")
     );
+    let watched = crate::watch::Watched::default();
+    watched.set(reload::watched(
+        args.config.config.as_deref(),
+        &config,
+        &profile,
+    ));
+    let asks = crate::watch::spawn(watched.clone());
     let federation = federation(&config, federation_parts)?;
     let audit_log = audit::spawn(&config, store).await?;
     let mut gateway = Gateway::new(
@@ -142,13 +150,18 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
         gateway = gateway.with_capture(capture);
     }
     let gateway = Arc::new(gateway);
-    let bound = bind_all(&config, &gateway, egress_ca).await?;
+    let bound = bind_all(&config, &gateway, egress_ca, &asks).await?;
     announce(&bound, &args)?;
     let source = reload::Source {
         file: args.config.config.clone(),
         profile: args.profile.clone(),
     };
-    let reloads = reload::on_hangup(source, &config, Arc::clone(&gateway));
+    let targets = reload::Targets {
+        gateway: Arc::clone(&gateway),
+        federation: federation.clone(),
+        watched,
+    };
+    let reloads = reload::spawn(source, &config, targets, asks);
     serve_all(&config, bound, gateway, federation, reloads).await;
     // The outcome records still queued are written before the end.
     if let Err(error) = audit_log.close().await {
@@ -178,11 +191,12 @@ async fn bind_all(
     config: &Config,
     gateway: &Arc<Gateway>,
     egress_ca: Option<(String, String)>,
+    asks: &crate::watch::Asks,
 ) -> Result<Bound, ServeError> {
     let mut matrix = Vec::new();
     for listener in config.matrix_listeners() {
         let tls = match &listener.tls {
-            Some(files) => Some(tls::acceptor(files)?),
+            Some(files) => Some(tls::acceptor(files, asks.clone(), Arc::clone(gateway))?),
             None => None,
         };
         let bound = bind(listener.bind, "matrix").await?;

@@ -1,6 +1,8 @@
 //! TLS for listeners: a certificate and key from PEM files, read again
-//! when either file changes, so that a renewed certificate is served
-//! without a restart. A bad new pair is logged and the old one kept.
+//! when either file changes and on every reload ([`crate::watch`]), so
+//! that a renewed certificate is served without a restart: connections
+//! already open keep theirs, new handshakes get the new one. A bad new
+//! pair is logged and counted, and the old one kept.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,8 +13,11 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
+use sectorgate_proxy::Gateway;
 use serde::Deserialize;
 use tokio_rustls::TlsAcceptor;
+
+use crate::watch::Asks;
 
 /// How often the files are checked for changes.
 const RELOAD_CHECK: Duration = Duration::from_secs(5);
@@ -56,8 +61,13 @@ impl ResolvesServerCert for Reloading {
     }
 }
 
-/// A TLS acceptor over `files`, and a task that reloads them on change.
-pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
+/// A TLS acceptor over `files`, and a task that reloads them when they
+/// change or a reload is asked for.
+pub(crate) fn acceptor(
+    files: &TlsFiles,
+    mut asks: Asks,
+    gateway: Arc<Gateway>,
+) -> Result<TlsAcceptor, String> {
     let resolver = Arc::new(Reloading {
         current: ArcSwap::from_pointee(files.load()?),
     });
@@ -74,13 +84,18 @@ pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
     tokio::spawn(async move {
         let mut seen = files.modified();
         loop {
-            tokio::time::sleep(RELOAD_CHECK).await;
+            let asked = tokio::select! {
+                () = tokio::time::sleep(RELOAD_CHECK) => false,
+                changed = asks.changed() => changed.is_ok(),
+            };
             let now = files.modified();
-            if now == seen {
+            if now == seen && !asked {
                 continue;
             }
             seen = now;
-            match files.load() {
+            let loaded = files.load();
+            gateway.metrics().certificate_reloaded(loaded.is_ok());
+            match loaded {
                 Ok(key) => {
                     resolver.current.store(Arc::new(key));
                     tracing::info!(certificate = %files.certificate.display(), "TLS certificate reloaded");

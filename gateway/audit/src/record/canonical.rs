@@ -3,7 +3,7 @@
 //! They are exactly what `serde_json` writes for the record types (compact,
 //! fields in declaration order, `"v"` and `"type"` first, `None` as `null`
 //! except a server peer's absent fields and a decision's absent
-//! `destination` and `by_gateway`, strings escaped by `serde_json`),
+//! `destination`, `by_gateway` and profile `digest`, strings escaped by `serde_json`),
 //! without the cost of serde's tagged and flattened maps: every request
 //! encodes two records. A test holds this writer to serde's output for
 //! every variant and for arbitrary strings.
@@ -58,6 +58,10 @@ impl Out {
         self.string(&decision.profile.id);
         self.raw(",\"revision\":");
         self.string(&decision.profile.revision);
+        if let Some(digest) = &decision.profile.digest {
+            self.raw(",\"digest\":");
+            self.string(digest);
+        }
         self.raw("},\"direction\":");
         self.raw(match decision.direction {
             Direction::Inbound => "\"inbound\"",

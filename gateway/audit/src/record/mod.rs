@@ -95,6 +95,10 @@ pub struct ProfileRef {
     pub id: String,
     /// Its revision, e.g. `healthcare-tim-pro@1.2`.
     pub revision: String,
+    /// The digest of the files it was loaded from (`sha256:…`); absent in
+    /// records written before it was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// Which way a request went through the gateway.

@@ -14,6 +14,7 @@ pub(super) fn decision(id: &str, ts: i64) -> Entry {
         profile: ProfileRef {
             id: "healthcare-tim-pro".to_owned(),
             revision: "healthcare-tim-pro@1".to_owned(),
+            digest: None,
         },
         direction: Direction::Inbound,
         endpoint: Some("client.send_message_event".to_owned()),
@@ -245,6 +246,7 @@ fn the_encoder_writes_exactly_what_serde_writes() {
             profile: ProfileRef {
                 id: text(),
                 revision: text(),
+                digest: (round % 2 == 1).then(&mut text),
             },
             direction: if round % 2 == 0 {
                 Direction::Inbound

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::Profile;
 use super::file::{ProfileFile, UserSelectorFile};
-use super::resolve::Resolver;
+use super::resolve::{Digest, Resolver};
 use super::rules::UserSelector;
 use super::source::ProfileSource;
 use crate::ProfileError;
@@ -38,6 +38,8 @@ pub(crate) struct Link {
     pub(crate) source: ProfileSource,
     /// What it says.
     pub(crate) file: ProfileFile,
+    /// Its `profile.yaml`, as read.
+    pub(crate) text: String,
 }
 
 /// Loads and resolves a profile and everything it extends.
@@ -113,7 +115,7 @@ fn read_chain(first: ProfileSource, problems: &mut Vec<Problem>) -> Vec<Link> {
                 }
             }
         }
-        chain.push(Link { source, file });
+        chain.push(Link { source, file, text });
     }
     chain
 }
@@ -132,10 +134,15 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
     let child = &chain[0].file;
     let shadow = nearest(chain, |f| f.shadow).is_some_and(|(shadow, _)| shadow);
     let group_files = group_files(chain);
+    let mut digest = Digest::new();
+    for link in chain {
+        digest.add(&link.file.id, "profile.yaml", &link.text);
+    }
     let mut resolver = Resolver {
         shadow,
         problems,
         group_names: group_files.keys().map(|name| (*name).to_owned()).collect(),
+        digest,
     };
     // The sections are resolved in this order, the order of their problems.
     let user_groups = user_groups(&mut resolver, &group_files);
@@ -150,7 +157,9 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
     let redactions = redactions::resolve(&resolver, chain);
     let lookups = lookups::resolve(&resolver, chain);
     let answers = answers::resolve(&mut resolver, chain);
+    let requirements = requirements(chain, resolver.problems);
     Profile {
+        digest: resolver.digest.finish(),
         id: child.id.clone(),
         title: child.title.clone(),
         version: nearest(chain, |f| f.version.clone()).map_or_else(|| "0".to_owned(), |(v, _)| v),
@@ -178,7 +187,7 @@ fn resolve(chain: &[Link], problems: &mut Vec<Problem>) -> Profile {
         audit: audit::resolve(chain),
         homeserver_settings,
         user_groups,
-        requirements: requirements(chain, resolver.problems),
+        requirements,
         by_endpoint: endpoints.by_endpoint,
     }
 }

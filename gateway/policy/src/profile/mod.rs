@@ -67,6 +67,9 @@ pub struct Profile {
     pub title: String,
     /// The profile's version.
     pub version: String,
+    /// A digest of every file it was loaded from (`sha256:…`), the same
+    /// wherever they are read from.
+    pub digest: String,
     /// The Matrix specification version it follows.
     pub spec_version: String,
     /// The profile ids it extends, nearest first.

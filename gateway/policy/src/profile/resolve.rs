@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 
 use super::file::{
     AllowListFile, FieldRuleFile, LimitFile, ProfileFile, RuleFile, Stage, UserSelectorFile,
@@ -22,6 +23,32 @@ pub(crate) struct Resolver<'p> {
     pub(crate) problems: &'p mut Vec<Problem>,
     /// The names of the profile's user groups.
     pub(crate) group_names: HashSet<String>,
+    /// The digest of every file read.
+    pub(crate) digest: Digest,
+}
+
+/// A SHA-256 over the files a profile is made of, each named by its
+/// profile's id and its path in the folder, so that the same content
+/// has the same digest wherever it is read from.
+pub(crate) struct Digest(Sha256);
+
+impl Digest {
+    pub(crate) fn new() -> Self {
+        Self(Sha256::new())
+    }
+
+    /// Adds a file: its name and its text, each length-prefixed.
+    pub(crate) fn add(&mut self, profile: &str, relative: &str, text: &str) {
+        for part in [profile, relative, text] {
+            self.0.update((part.len() as u64).to_be_bytes());
+            self.0.update(part.as_bytes());
+        }
+    }
+
+    /// `sha256:` and the digest in hex.
+    pub(crate) fn finish(self) -> String {
+        format!("sha256:{}", hex::encode(self.0.finalize()))
+    }
 }
 
 impl Resolver<'_> {

@@ -31,8 +31,23 @@ pub struct Seen {
     pub unready: u64,
 }
 
+/// Makes a load client's HTTP client.
+pub type MakeClient = Arc<dyn Fn() -> reqwest::blocking::Client + Send + Sync>;
+
 impl Load {
     pub fn start(gateway: &Gateway, clients: usize, pollers: usize) -> Self {
+        Self::start_on(gateway, &gateway.url, Arc::new(http), clients, pollers)
+    }
+
+    /// Clients sending to `base` (a listener of `gateway`) with clients
+    /// `make_client` makes.
+    pub fn start_on(
+        gateway: &Gateway,
+        base: &str,
+        make_client: MakeClient,
+        clients: usize,
+        pollers: usize,
+    ) -> Self {
         let mut load = Self {
             stop: Arc::default(),
             acknowledged: Arc::default(),
@@ -41,16 +56,17 @@ impl Load {
             unready: Arc::default(),
             threads: Vec::new(),
         };
-        let url = format!("{}/_matrix/client/versions", gateway.url);
+        let url = format!("{base}/_matrix/client/versions");
         for _ in 0..clients {
             let (stop, url) = (Arc::clone(&load.stop), url.clone());
+            let make_client = Arc::clone(&make_client);
             let (acknowledged, refused, failed) = (
                 Arc::clone(&load.acknowledged),
                 Arc::clone(&load.refused),
                 Arc::clone(&load.failed),
             );
             load.threads.push(std::thread::spawn(move || {
-                let client = http();
+                let client = make_client();
                 while !stop.load(Ordering::Relaxed) {
                     let Ok(response) = client.get(&url).send() else {
                         failed.fetch_add(1, Ordering::Relaxed);

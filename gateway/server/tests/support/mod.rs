@@ -634,6 +634,11 @@ impl Gateway {
     }
 
     /// The audit record of one request.
+    /// The config file the gateway was started with.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
     pub fn audit_record(&self, request_id: &str) -> sectorgate_audit::Decision {
         self.audit_records()
             .into_iter()

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 pub use schemas::{EMOJI_FORMAT, Schema, Schemas, is_one_emoji};
 
 use crate::decide::{Input, Judge, profile_denial};
-use crate::profile::{Link, ProfileFile, ProfileSource, Resolver, nearest};
+use crate::profile::{Link, ProfileFile, Resolver, nearest};
 use crate::{Decision, Problem, Profile, canonical, rules};
 
 /// A schema map as written: key → a schema file under the profile folder,
@@ -55,20 +55,24 @@ fn schema_map(
     section: &str,
     pick: impl Fn(&ProfileFile) -> &SchemaFiles,
 ) -> HashMap<String, Schema> {
-    let mut merged: BTreeMap<&str, Option<(&ProfileSource, &str)>> = BTreeMap::new();
+    let mut merged: BTreeMap<&str, Option<(&Link, &str)>> = BTreeMap::new();
     for link in chain.iter().rev() {
         for (key, file) in pick(&link.file) {
-            merged.insert(key, file.as_deref().map(|file| (&link.source, file)));
+            merged.insert(key, file.as_deref().map(|file| (link, file)));
         }
     }
     let mut compiled = HashMap::new();
     for (key, entry) in merged {
-        let Some((source, file)) = entry else {
+        let Some((link, file)) = entry else {
             continue;
         };
+        let source = &link.source;
         let label = source.label(file);
         let text = match source.read(file) {
-            Ok(text) => text,
+            Ok(text) => {
+                resolver.digest.add(&link.file.id, file, &text);
+                text
+            }
             Err(error) => {
                 resolver.problems.push(Problem::new(
                     source.label("profile.yaml"),
