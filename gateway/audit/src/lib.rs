@@ -25,7 +25,7 @@ mod verify;
 pub use checkpoint::{CheckedCheckpoint, CheckpointSigner, check as check_checkpoint, public_path};
 pub use error::{AuditError, CheckpointError, InclusionError, RecordError};
 pub use export::{Format, export};
-pub use log::{AuditLog, LogConfig, WriteStatus, now_ms};
+pub use log::{AuditLog, CommitObserver, LogConfig, WriteStatus, now_ms};
 pub use proof::{InclusionProof, check_inclusion, prove_inclusion};
 pub use prune::{Pruned, prune};
 pub use pseudonym::Pseudonymiser;

@@ -4,6 +4,7 @@
 //! at most seven days.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +22,13 @@ pub const MAX_KEY_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// for a key it did not have, or after a failed fetch.
 const REFETCH_AFTER: Duration = Duration::from_secs(60);
 
+/// Where a key was found.
+enum Source {
+    Pinned,
+    Cache,
+    Fetch,
+}
+
 #[derive(Clone, Debug)]
 struct Cached {
     keys: PublicKeySet,
@@ -28,9 +36,23 @@ struct Cached {
     fetched_at_ms: u64,
 }
 
+/// How many key lookups were answered from each source.
+#[derive(Debug, Default)]
+struct Lookups {
+    pinned: AtomicU64,
+    cache: AtomicU64,
+    fetch: AtomicU64,
+    failed: AtomicU64,
+}
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Signing keys by server.
 #[derive(Debug)]
 pub struct KeyStore {
+    lookups: Lookups,
     pinned: BTreeMap<OwnedServerName, PublicKeySet>,
     cache: Mutex<HashMap<OwnedServerName, Cached>>,
     /// When a fetch from a server last failed, and why.
@@ -47,6 +69,7 @@ impl KeyStore {
         resolver: Resolver,
     ) -> Self {
         Self {
+            lookups: Lookups::default(),
             pinned,
             cache: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
@@ -64,10 +87,40 @@ impl KeyStore {
         key_id: &str,
         now_ms: u64,
     ) -> Result<PublicKeyMap, KeyError> {
+        let found = self.look_up(server, key_id, now_ms).await;
+        let lookups = &self.lookups;
+        count(match &found {
+            Ok((_, Source::Pinned)) => &lookups.pinned,
+            Ok((_, Source::Cache)) => &lookups.cache,
+            Ok((_, Source::Fetch)) => &lookups.fetch,
+            Err(_) => &lookups.failed,
+        });
+        found.map(|(map, _)| map)
+    }
+
+    /// Key lookups so far, by source: `pinned`, `cache`, `fetch` (a fetch
+    /// that found the key) and `failed` (no key, for whatever reason).
+    pub fn lookups(&self) -> [(&'static str, u64); 4] {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let lookups = &self.lookups;
+        [
+            ("pinned", read(&lookups.pinned)),
+            ("cache", read(&lookups.cache)),
+            ("fetch", read(&lookups.fetch)),
+            ("failed", read(&lookups.failed)),
+        ]
+    }
+
+    async fn look_up(
+        &self,
+        server: &ServerName,
+        key_id: &str,
+        now_ms: u64,
+    ) -> Result<(PublicKeyMap, Source), KeyError> {
         if let Some(pinned) = self.pinned.get(server) {
             return pinned
                 .get(key_id)
-                .map(|key| single(server, key_id, key))
+                .map(|key| (single(server, key_id, key), Source::Pinned))
                 .ok_or_else(|| KeyError::NotPinned {
                     server: server.to_owned(),
                     key_id: key_id.to_owned(),
@@ -78,7 +131,7 @@ impl KeyStore {
             && entry.valid_until_ms > now_ms
             && let Some(key) = entry.keys.get(key_id)
         {
-            return Ok(single(server, key_id, key));
+            return Ok((single(server, key_id, key), Source::Cache));
         }
         if let Some(entry) = &cached
             && now_ms.saturating_sub(entry.fetched_at_ms) < millis(REFETCH_AFTER)
@@ -104,7 +157,7 @@ impl KeyStore {
         let found = fetched
             .keys
             .get(key_id)
-            .map(|key| single(server, key_id, key));
+            .map(|key| (single(server, key_id, key), Source::Fetch));
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(server.to_owned(), fetched);
         }

@@ -132,6 +132,11 @@ impl Federation {
         }
     }
 
+    /// Signing-key lookups so far, by source (see [`KeyStore::lookups`]).
+    pub fn key_lookups(&self) -> [(&'static str, u64); 4] {
+        self.keys.lookups()
+    }
+
     /// The homeserver's server name.
     pub fn local(&self) -> &ServerName {
         &self.local

@@ -95,8 +95,10 @@ impl Gateway {
                 limiters.forget_idle();
             }
         });
+        let metrics = Arc::new(metrics::Metrics::new(federation.is_some()));
+        audit.observe(Arc::clone(&metrics) as Arc<dyn sectorgate_audit::CommitObserver>);
         Self {
-            metrics: Arc::new(metrics::Metrics::new(federation.is_some())),
+            metrics,
             limiters,
             appservices,
             config,

@@ -44,6 +44,13 @@ struct ResultLabels {
     result: &'static str,
 }
 
+/// Where a federation signing key came from.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeySourceLabels {
+    /// `pinned`, `cache`, `fetch` or `failed`.
+    source: &'static str,
+}
+
 /// A rule's label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RuleLabels {
@@ -119,6 +126,12 @@ pub struct Scraped {
     pub federation_list: Option<(u64, u64)>,
     /// Whether federation is open (the allowlist is fresh), with federation on.
     pub federation_open: Option<bool>,
+    /// Seconds since this instance last signed a checkpoint (or since the
+    /// last one in the store when it started), if there is one.
+    pub audit_checkpoint_age: Option<f64>,
+    /// Signing keys looked up so far, by where they came from (`pinned`,
+    /// `cache`, `fetch`, `failed`), with federation on.
+    pub key_lookups: Option<[(&'static str, u64); 4]>,
 }
 
 /// Every metric of the gateway.
@@ -137,6 +150,13 @@ pub struct Metrics {
     audit_size: Gauge,
     audit_write_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     audit_writable: Gauge,
+    audit_records: Counter,
+    audit_commit_records: Histogram,
+    audit_commit_duration: Histogram,
+    audit_checkpoint_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    key_lookups: Family<KeySourceLabels, Counter>,
+    /// Held while a scrape brings the counters kept elsewhere up to date.
+    scraping: std::sync::Mutex<()>,
     federation_list_version: Gauge,
     federation_list_age: Gauge,
     federation_open: Gauge,
@@ -191,6 +211,12 @@ impl Metrics {
             "TLS certificates read again (changed files or a reload), by result: a failed one keeps the certificate in use",
             certificate_reloads.clone(),
         );
+        // Both results from the start, so that an alert on `increase` sees
+        // the first failure.
+        for result in ["ok", "failed"] {
+            let _ = reloads.get_or_create(&ResultLabels { result });
+            let _ = certificate_reloads.get_or_create(&ResultLabels { result });
+        }
         let metrics = Self {
             reloads,
             certificate_reloads,
@@ -204,6 +230,13 @@ impl Metrics {
             audit_size: Gauge::default(),
             audit_write_age: Gauge::default(),
             audit_writable: Gauge::default(),
+            audit_records: Counter::default(),
+            // 1 to 4096 records.
+            audit_commit_records: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
+            audit_commit_duration: seconds(),
+            audit_checkpoint_age: Gauge::default(),
+            key_lookups: Family::default(),
+            scraping: std::sync::Mutex::new(()),
             federation_list_version: Gauge::default(),
             federation_list_age: Gauge::default(),
             federation_open: Gauge::default(),
@@ -245,7 +278,34 @@ impl Metrics {
             "Whether the last audit write succeeded (1) or failed (0)",
             self.audit_writable.clone(),
         );
+        registry.register(
+            "audit_records",
+            "Audit records made durable (decisions and outcomes)",
+            self.audit_records.clone(),
+        );
+        registry.register(
+            "audit_commit_records",
+            "Records per audit commit (one durable write covers them all)",
+            self.audit_commit_records.clone(),
+        );
+        registry.register_with_unit(
+            "audit_commit_duration",
+            "Time a durable audit commit took in the store",
+            Unit::Seconds,
+            self.audit_commit_duration.clone(),
+        );
+        registry.register_with_unit(
+            "audit_checkpoint_age",
+            "Since this instance last signed a checkpoint (none are due while no records come)",
+            Unit::Seconds,
+            self.audit_checkpoint_age.clone(),
+        );
         if federation {
+            registry.register(
+                "federation_key_lookups",
+                "Federation signing keys looked up, by source: pinned, cache, fetch (a fetch that succeeded) or failed",
+                self.key_lookups.clone(),
+            );
             registry.register(
                 "federation_list_version",
                 "The signed federation list's version",
@@ -341,7 +401,18 @@ impl Metrics {
 
     /// The text a scrape gets, with the gauges read now.
     pub fn encode(&self, scraped: &Scraped) -> String {
+        let _one_at_a_time = self
+            .scraping
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        if let Some(age) = scraped.audit_checkpoint_age {
+            self.audit_checkpoint_age.set(age);
+        }
+        for (source, total) in scraped.key_lookups.into_iter().flatten() {
+            let counter = self.key_lookups.get_or_create(&KeySourceLabels { source });
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         self.audit_queued
             .set(i64::try_from(scraped.audit_queued).unwrap_or(i64::MAX));
         self.audit_size.set(as_i64(scraped.audit_size));
@@ -360,6 +431,15 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+impl sectorgate_audit::CommitObserver for Metrics {
+    fn committed(&self, records: usize, took: Duration) {
+        self.audit_records.inc_by(records as u64);
+        #[allow(clippy::cast_precision_loss, reason = "a batch is far below 2^52")]
+        self.audit_commit_records.observe(records as f64);
+        self.audit_commit_duration.observe(took.as_secs_f64());
     }
 }
 

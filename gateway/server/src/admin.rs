@@ -100,10 +100,13 @@ async fn metrics(
         audit_size: status.size,
         audit_last_write: (status.at_ms > 0)
             .then(|| (ms_to_seconds(now_ms - status.at_ms), status.ok)),
+        audit_checkpoint_age: (status.checkpoint_at_ms > 0)
+            .then(|| ms_to_seconds(now_ms - status.checkpoint_at_ms)),
         ..Scraped::default()
     };
     if let Some(federation) = &federation {
         scraped.federation_open = Some(!federation.allowlist().is_stale());
+        scraped.key_lookups = Some(federation.key_lookups());
         let status = federation
             .signed_list()
             .map(|list| list.status(std::time::SystemTime::now()));

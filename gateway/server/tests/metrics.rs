@@ -129,6 +129,9 @@ fn metrics_parse_as_openmetrics_and_move_by_what_was_sent() {
             .expect("unknown");
         assert_eq!(response.status().as_u16(), 404);
     }
+    // The outcome records are written with the next commit, or after a
+    // short wait when none comes.
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let after = scrape(&gateway);
     let moved = |name: &str, labels: &[(&str, &str)]| {
         value(&after, name, labels) - value(&before, name, labels)
@@ -172,7 +175,21 @@ fn metrics_parse_as_openmetrics_and_move_by_what_was_sent() {
         10.0
     );
     assert!(moved("sectorgate_connections_total", &[]) >= 1.0);
-    assert!(value(&after, "sectorgate_audit_log_size", &[]) >= 10.0);
+    // A decision and an outcome each, every one counted as it was
+    // committed: the log holds exactly what the counter says.
+    let size = value(&after, "sectorgate_audit_log_size", &[]);
+    assert_eq!(size, 20.0);
+    assert_eq!(value(&after, "sectorgate_audit_records_total", &[]), size);
+    let commits = value(
+        &after,
+        "sectorgate_audit_commit_duration_seconds_count",
+        &[],
+    );
+    assert!((1.0..=20.0).contains(&commits), "{commits} commits");
+    assert_eq!(
+        value(&after, "sectorgate_audit_commit_records_count", &[]),
+        commits
+    );
     assert_eq!(value(&after, "sectorgate_audit_writable", &[]), 1.0);
 }
 
@@ -210,9 +227,8 @@ fn the_alerts_and_the_dashboard_read_only_metrics_the_gateway_exports() {
         .expect("kill");
     assert!(hangup.success());
     let reloaded = support::wait_for(std::time::Duration::from_secs(10), || {
-        exported(&gateway)
-            .contains("sectorgate_reloads_total")
-            .then_some(())
+        let samples = scrape(&gateway);
+        (value(&samples, "sectorgate_reloads_total", &[("result", "ok")]) == 1.0).then_some(())
     });
     assert!(reloaded.is_some(), "no reload counted");
     let exported = exported(&gateway);

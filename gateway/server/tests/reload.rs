@@ -52,9 +52,10 @@ fn hang_up(gateway: &Gateway) {
     assert!(status.success());
 }
 
-/// A counter's value in the metrics now (0 when not there yet).
-fn counter(gateway: &Gateway, name: &str, result: &str) -> u64 {
-    let prefix = format!("{name}{{result=\"{result}\"}} ");
+/// A counter's value in the metrics now, by its one label (0 when not
+/// there yet).
+fn counter(gateway: &Gateway, name: &str, label: &str) -> u64 {
+    let prefix = format!("{name}{{{label}}} ");
     let text = http()
         .get(format!("{}/metrics", gateway.admin_url))
         .send()
@@ -69,7 +70,8 @@ fn counter(gateway: &Gateway, name: &str, result: &str) -> u64 {
 /// Waits until the metrics count `count` reloads with `result`.
 fn reloads(gateway: &Gateway, result: &str, count: u64) {
     let seen = wait_for(Duration::from_secs(15), || {
-        (counter(gateway, "sectorgate_reloads_total", result) == count).then_some(())
+        let label = format!("result=\"{result}\"");
+        (counter(gateway, "sectorgate_reloads_total", &label) == count).then_some(())
     });
     assert!(seen.is_some(), "never saw {count} reloads {result}");
 }
@@ -226,7 +228,11 @@ fn a_rotated_certificate_and_a_changed_profile_file_drop_no_request_of_a_load() 
     let both = Arc::new(move || tls_client(&[&first_ca, &renewed_ca]));
     let load = Load::start_on(&gateway, &tls_base, both, 4, 0);
     std::thread::sleep(Duration::from_millis(500));
-    let rotated_before = counter(&gateway, "sectorgate_certificate_reloads_total", "ok");
+    let rotated_before = counter(
+        &gateway,
+        "sectorgate_certificate_reloads_total",
+        "result=\"ok\"",
+    );
     replace(&renewed.key, &key);
     replace(&renewed.cert, &cert);
     hang_up(&gateway);
@@ -237,7 +243,13 @@ fn a_rotated_certificate_and_a_changed_profile_file_drop_no_request_of_a_load() 
         versions(&tls_client(&[&first.ca])).is_err(),
         "a new connection still gets the old certificate"
     );
-    assert!(counter(&gateway, "sectorgate_certificate_reloads_total", "ok") > rotated_before);
+    assert!(
+        counter(
+            &gateway,
+            "sectorgate_certificate_reloads_total",
+            "result=\"ok\""
+        ) > rotated_before
+    );
 
     // The profile's file changes and nobody signals: the change is seen.
     write(folder.path(), SECOND);
@@ -316,6 +328,12 @@ fn a_changed_allowlist_applies_without_a_restart_and_other_settings_wait_for_one
     let (status, body) = query(&after);
     assert_eq!(status, 200, "{body}");
     assert!(received(&after));
+    // Its key is the pinned one; the refused request never looked one up.
+    let pinned = "source=\"pinned\"";
+    assert_eq!(
+        counter(&gateway, "sectorgate_federation_key_lookups_total", pinned),
+        1
+    );
     let ready: Value = http()
         .get(format!("{}/ready", gateway.admin_url))
         .send()

@@ -64,7 +64,19 @@ pub struct WriteStatus {
     pub error: Option<String>,
     /// Records in the log after it.
     pub size: u64,
+    /// When this instance last signed a checkpoint, in milliseconds since
+    /// the Unix epoch (0: none yet).
+    pub checkpoint_at_ms: i64,
 }
+
+/// Told of every commit that made records durable.
+pub trait CommitObserver: Send + Sync {
+    /// `records` were made durable in one commit that took `took`.
+    fn committed(&self, records: usize, took: Duration);
+}
+
+/// The observer, once one is set.
+type Observer = Arc<std::sync::OnceLock<Arc<dyn CommitObserver>>>;
 
 /// A record, encoded and hashed by the requester.
 struct Leaf {
@@ -116,6 +128,7 @@ pub struct AuditLog {
     writing_since: Arc<AtomicI64>,
     /// Appends in the batch the writer holds.
     in_batch: Arc<AtomicUsize>,
+    observer: Observer,
     origin: Arc<str>,
 }
 
@@ -144,6 +157,7 @@ impl AuditLog {
         let later = LaterList::default();
         let writing_since = Arc::new(AtomicI64::new(0));
         let in_batch = Arc::new(AtomicUsize::new(0));
+        let observer = Observer::default();
         let writer = Writer::new(
             store,
             claim,
@@ -155,6 +169,7 @@ impl AuditLog {
                 status: Arc::clone(&status),
                 writing_since: Arc::clone(&writing_since),
                 in_batch: Arc::clone(&in_batch),
+                observer: Arc::clone(&observer),
             },
         );
         tokio::spawn(writer.run(receiver));
@@ -164,8 +179,15 @@ impl AuditLog {
             status,
             writing_since,
             in_batch,
+            observer,
             origin,
         }
+    }
+
+    /// Tells `observer` of every commit from now on (the first observer
+    /// set stays).
+    pub fn observe(&self, observer: Arc<dyn CommitObserver>) {
+        let _ = self.observer.set(observer);
     }
 
     /// The log's origin line.

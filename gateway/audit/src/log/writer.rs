@@ -11,7 +11,9 @@ use tlog_tiles::{record_hash, sub_tree_index};
 use tokio::sync::mpsc;
 
 use super::batch::{Batch, CloseAck, Command, Committed, Flushed, Probed};
-use super::{LATER_WAIT, LaterList, Leaf, LogConfig, MAX_LATER, WriteStatus, now_ms, take};
+use super::{
+    LATER_WAIT, LaterList, Leaf, LogConfig, MAX_LATER, Observer, WriteStatus, now_ms, take,
+};
 use crate::AuditError;
 use crate::checkpoint::CheckpointSigner;
 use crate::merkle::{Frontier, from_blob, locate};
@@ -37,6 +39,7 @@ pub(super) struct Shared {
     pub(super) writing_since: Arc<AtomicI64>,
     /// Appends in the batch the writer holds, waiting for its commit.
     pub(super) in_batch: Arc<AtomicUsize>,
+    pub(super) observer: Observer,
 }
 
 /// Outcome records failed commits held, written with the next commit.
@@ -83,6 +86,7 @@ pub(super) struct Writer {
     status: Arc<Mutex<WriteStatus>>,
     writing_since: Arc<AtomicI64>,
     in_batch: Arc<AtomicUsize>,
+    observer: Observer,
 }
 
 impl Writer {
@@ -106,6 +110,7 @@ impl Writer {
             status: shared.status,
             writing_since: shared.writing_since,
             in_batch: shared.in_batch,
+            observer: shared.observer,
         }
     }
 
@@ -239,11 +244,13 @@ impl Writer {
             nodes.push(*hashes.get(*position).ok_or_else(corrupt)?);
         }
         let frontier = Frontier::from_subtrees(size, nodes).ok_or_else(corrupt)?;
-        let checkpointed = self
-            .store
-            .last_checkpoint(origin)
-            .await?
-            .map_or(0, |checkpoint| checkpoint.size);
+        let last = self.store.last_checkpoint(origin).await?;
+        if let Some(last) = &last
+            && let Ok(mut status) = self.status.lock()
+        {
+            status.checkpoint_at_ms = status.checkpoint_at_ms.max(last.created_at);
+        }
+        let checkpointed = last.map_or(0, |checkpoint| checkpoint.size);
         Ok(Head {
             frontier,
             checkpointed,
@@ -372,15 +379,22 @@ impl Writer {
         } else {
             None
         };
+        let started = Instant::now();
         match self
             .store
             .append(&self.config.origin, &bundle, checkpoint.as_ref())
             .await
         {
             Ok(()) => {
+                if let Some(observer) = self.observer.get() {
+                    observer.committed(leaves.len(), started.elapsed());
+                }
                 let size = frontier.size();
                 self.head = Some(match checkpoint {
                     Some(checkpoint) => {
+                        if let Ok(mut status) = self.status.lock() {
+                            status.checkpoint_at_ms = checkpoint.created_at;
+                        }
                         self.sink.send(checkpoint.note);
                         Head {
                             frontier,
@@ -474,6 +488,7 @@ impl Writer {
                 at_ms: now_ms(),
                 size: size.unwrap_or(status.size),
                 error,
+                checkpoint_at_ms: status.checkpoint_at_ms,
             };
         }
     }
