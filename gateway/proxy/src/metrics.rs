@@ -145,6 +145,7 @@ pub struct Metrics {
     reloads: Family<ResultLabels, Counter>,
     certificate_reloads: Family<ResultLabels, Counter>,
     connections_open: Gauge,
+    connections_parked: Gauge,
     connections: Counter,
     audit_queued: Gauge,
     audit_size: Gauge,
@@ -225,6 +226,7 @@ impl Metrics {
             steps,
             upstream_failures,
             connections_open: Gauge::default(),
+            connections_parked: Gauge::default(),
             connections: Counter::default(),
             audit_queued: Gauge::default(),
             audit_size: Gauge::default(),
@@ -242,10 +244,14 @@ impl Metrics {
             federation_open: Gauge::default(),
             registry,
         };
-        metrics.register_gauges(federation)
+        let mut metrics = metrics.register_connections().register_audit();
+        if federation {
+            metrics = metrics.register_federation();
+        }
+        metrics
     }
 
-    fn register_gauges(mut self, federation: bool) -> Self {
+    fn register_connections(mut self) -> Self {
         let registry = &mut self.registry;
         registry.register(
             "connections_open",
@@ -253,10 +259,20 @@ impl Metrics {
             self.connections_open.clone(),
         );
         registry.register(
+            "connections_parked",
+            "Idle HTTP/1 connections parked now, holding no buffers",
+            self.connections_parked.clone(),
+        );
+        registry.register(
             "connections",
             "Client and federation connections accepted",
             self.connections.clone(),
         );
+        self
+    }
+
+    fn register_audit(mut self) -> Self {
+        let registry = &mut self.registry;
         registry.register(
             "audit_queue_depth",
             "Audit records waiting for the writer",
@@ -300,29 +316,34 @@ impl Metrics {
             Unit::Seconds,
             self.audit_checkpoint_age.clone(),
         );
-        if federation {
-            registry.register(
-                "federation_key_lookups",
-                "Federation signing keys looked up, by source: pinned, cache, fetch (a fetch that succeeded) or failed",
-                self.key_lookups.clone(),
-            );
-            registry.register(
-                "federation_list_version",
-                "The signed federation list's version",
-                self.federation_list_version.clone(),
-            );
-            registry.register_with_unit(
-                "federation_list_age",
-                "Age of the signed federation list",
-                Unit::Seconds,
-                self.federation_list_age.clone(),
-            );
-            registry.register(
-                "federation_open",
-                "Whether federation is open (1) or closed by a stale list (0)",
-                self.federation_open.clone(),
-            );
-        }
+        self
+    }
+
+    /// Only with federation on, so that no alarm reads a closed federation
+    /// into a gateway that has none.
+    fn register_federation(mut self) -> Self {
+        let registry = &mut self.registry;
+        registry.register(
+            "federation_key_lookups",
+            "Federation signing keys looked up, by source: pinned, cache, fetch (a fetch that succeeded) or failed",
+            self.key_lookups.clone(),
+        );
+        registry.register(
+            "federation_list_version",
+            "The signed federation list's version",
+            self.federation_list_version.clone(),
+        );
+        registry.register_with_unit(
+            "federation_list_age",
+            "Age of the signed federation list",
+            Unit::Seconds,
+            self.federation_list_age.clone(),
+        );
+        registry.register(
+            "federation_open",
+            "Whether federation is open (1) or closed by a stale list (0)",
+            self.federation_open.clone(),
+        );
         self
     }
 
@@ -399,6 +420,12 @@ impl Metrics {
         OpenConnection(self.connections_open.clone())
     }
 
+    /// A connection was parked; it is counted parked until the guard drops.
+    pub fn parked(&self) -> OpenConnection {
+        self.connections_parked.inc();
+        OpenConnection(self.connections_parked.clone())
+    }
+
     /// The text a scrape gets, with the gauges read now.
     pub fn encode(&self, scraped: &Scraped) -> String {
         let _one_at_a_time = self
@@ -447,7 +474,7 @@ fn direction(outbound: bool) -> &'static str {
     if outbound { "outbound" } else { "inbound" }
 }
 
-/// An open connection, counted until dropped.
+/// An open (or parked) connection, counted until dropped.
 #[derive(Debug)]
 pub struct OpenConnection(Gauge);
 

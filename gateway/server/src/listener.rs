@@ -1,10 +1,11 @@
 //! The *accept* step's connection handling: one accept loop per listener,
 //! with limits on request heads (size, count, read time) and graceful
-//! shutdown. Each connection's peer address reaches handlers as axum's
-//! `ConnectInfo`.
+//! shutdown. A connection speaks HTTP/2 when it opens with HTTP/2's
+//! preface, HTTP/1 otherwise; HTTP/1 connections are parked while idle
+//! ([`crate::parking`]). Each connection's peer address reaches handlers
+//! as axum's `ConnectInfo`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -12,21 +13,24 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use sectorgate_policy::{RuleId, rules};
 use sectorgate_proxy::connection::{accept_next, cause};
 use sectorgate_proxy::framing::Flaw;
 use sectorgate_proxy::{Gateway, Serves, respond};
 use std::net::SocketAddr;
+use std::pin::Pin;
 
-use hyper_util::server::graceful::Watcher;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::connections::{Admitted, PerAddress};
+use crate::parking::{self, Activity, Parking, UnderWay};
+use crate::rewind::{Rewind, sniff};
 use crate::strict::Strict;
 
 /// Limits applied to every connection before a request reaches the pipeline.
@@ -59,14 +63,17 @@ pub(crate) async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let listening = Arc::new(Listening {
-        builder: http_builder(&limits),
+        http1: http1_builder(&limits),
+        http2: http2_builder(&limits),
         router,
         limits,
         tls,
         serves,
         audit,
     });
-    let graceful = GracefulShutdown::new();
+    // Each connection holds a receiver: stopping is a change, and the
+    // sender sees every receiver gone once the connections are.
+    let (stop, stopped) = watch::channel(());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -77,25 +84,25 @@ pub(crate) async fn serve(
             continue;
         };
         let listening = Arc::clone(&listening);
-        let watcher = graceful.watcher();
+        let stopped = stopped.clone();
         tokio::spawn(async move {
             let _admitted = admitted;
-            listening.connection(stream, peer, watcher).await;
+            listening.connection(stream, peer, stopped).await;
         });
     }
     drop(listener);
+    drop(stopped);
     let drain = listening.limits.drain;
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let _ = stop.send(());
+    if tokio::time::timeout(drain, stop.closed()).await.is_err() {
         tracing::warn!("requests still in flight after {drain:?}; closing them");
     }
 }
 
 /// One listener's settings, shared by its connections.
 struct Listening {
-    builder: Builder<TokioExecutor>,
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
     router: Router,
     limits: ConnectionLimits,
     tls: Option<TlsAcceptor>,
@@ -103,11 +110,10 @@ struct Listening {
     audit: Option<Arc<Gateway>>,
 }
 
-/// HTTP/1.1 and HTTP/2 with the head limits.
-fn http_builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
-    let mut builder = Builder::new(TokioExecutor::new());
+/// HTTP/1.1 with the head limits.
+fn http1_builder(limits: &ConnectionLimits) -> http1::Builder {
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         // A client that shuts its side after sending a request still gets
         // its answer.
@@ -116,7 +122,12 @@ fn http_builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
         .max_buf_size(limits.max_header_bytes)
         .max_headers(limits.max_headers);
     builder
-        .http2()
+}
+
+/// HTTP/2 with the head limits.
+fn http2_builder(limits: &ConnectionLimits) -> http2::Builder<TokioExecutor> {
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     builder
@@ -143,19 +154,19 @@ impl Listening {
 
     /// Serves one connection (after its TLS handshake, if any) behind the
     /// framing check; a request it refused is recorded.
-    async fn connection(&self, stream: TcpStream, peer: SocketAddr, watcher: Watcher) {
+    async fn connection(&self, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<()>) {
         let _open = self
             .audit
             .as_ref()
             .map(|gateway| gateway.metrics().connection());
         let _ = stream.set_nodelay(true);
-        let requests = Arc::new(AtomicU64::new(0));
-        let service = service(
-            self.router.clone(),
-            self.serves,
+        let activity = Arc::new(Activity::default());
+        let service = Service {
+            router: self.router.clone(),
+            serves: self.serves,
             peer,
-            Arc::clone(&requests),
-        );
+            activity: Arc::clone(&activity),
+        };
         let refused_audit = self.audit.clone();
         let refuse = move |reason| framing_refusal(refused_audit.as_deref(), reason);
         let (max_head, head_timeout) = (
@@ -163,59 +174,96 @@ impl Listening {
             self.limits.header_read_timeout,
         );
         let result = match &self.tls {
+            // Boxed, so that each connection's task is as large as the
+            // protocol it speaks needs, not the largest of them all.
             None => {
                 let stream = Strict::new(stream, max_head, head_timeout, refuse);
-                let connection = self
-                    .builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service);
-                watcher.watch(connection.into_owned()).await
+                Box::pin(self.serve_http(stream, service, &activity, stop)).await
             }
             Some(acceptor) => {
-                let Some(stream) = handshake(acceptor, stream, peer, head_timeout).await else {
+                let handshake = Box::pin(handshake(acceptor, stream, peer, head_timeout));
+                let Some(stream) = handshake.await else {
                     return;
                 };
                 let stream = Strict::new(stream, max_head, head_timeout, refuse);
-                let connection = self
-                    .builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service);
-                watcher.watch(connection.into_owned()).await
+                Box::pin(self.serve_http(stream, service, &activity, stop)).await
             }
         };
         if let Err(error) = result {
             tracing::debug!(%error, %peer, "connection ended with an error");
-            let served = requests.load(Ordering::Relaxed);
+            let served = activity.began();
             if let (Some(gateway), Some((rule, status))) = (&self.audit, refusal(&*error, served)) {
                 tracing::info!(%peer, rule = rule.as_str(), status, "request refused before the pipeline");
                 gateway.record_edge_refusal(rule.as_str(), status);
             }
         }
     }
+
+    /// HTTP/2 when the connection opens with its preface, HTTP/1 otherwise.
+    async fn serve_http<T>(
+        &self,
+        mut io: T,
+        service: Service,
+        activity: &Activity,
+        mut stop: watch::Receiver<()>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (h2, read) = sniff(&mut io).await?;
+        let io = Rewind::new(read, io);
+        if h2 {
+            let mut connection = Box::pin(self.http2.serve_connection(TokioIo::new(io), service));
+            tokio::select! {
+                done = &mut connection => return Ok(done?),
+                _ = stop.changed() => connection.as_mut().graceful_shutdown(),
+            }
+            return Ok(connection.await?);
+        }
+        let parking = Parking {
+            builder: &self.http1,
+            activity,
+            idle_limit: self.limits.header_read_timeout,
+            metrics: self.audit.as_ref().map(|gateway| gateway.metrics()),
+        };
+        parking::serve(parking, io, service, &mut stop).await?;
+        Ok(())
+    }
 }
 
+/// What the service answers with.
+type ServiceFuture = Pin<
+    Box<
+        dyn std::future::Future<Output = Result<axum::response::Response, std::convert::Infallible>>
+            + Send,
+    >,
+>;
+
 /// The router, each request marked with its peer and the APIs served, and
-/// counted.
-fn service(
+/// counted under way until its answer is sent.
+#[derive(Clone)]
+struct Service {
     router: Router,
     serves: Serves,
     peer: SocketAddr,
-    requests: Arc<AtomicU64>,
-) -> impl hyper::service::Service<
-    axum::http::Request<Incoming>,
-    Response = axum::response::Response,
-    Error = std::convert::Infallible,
-    Future = impl std::future::Future<
-        Output = Result<axum::response::Response, std::convert::Infallible>,
-    > + Send,
-> + Clone
-+ Send
-+ 'static {
-    hyper::service::service_fn(move |mut request: axum::http::Request<Incoming>| {
-        requests.fetch_add(1, Ordering::Relaxed);
-        request.extensions_mut().insert(ConnectInfo(peer));
-        request.extensions_mut().insert(serves);
-        let router = router.clone();
-        async move { router.oneshot(request.map(Body::new)).await }
-    })
+    activity: Arc<Activity>,
+}
+
+impl hyper::service::Service<axum::http::Request<Incoming>> for Service {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = ServiceFuture;
+
+    fn call(&self, mut request: axum::http::Request<Incoming>) -> Self::Future {
+        let under_way = UnderWay::begin(&self.activity);
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        request.extensions_mut().insert(self.serves);
+        let router = self.router.clone();
+        Box::pin(async move {
+            let response = router.oneshot(request.map(Body::new)).await;
+            response.map(|response| under_way.until_sent(response))
+        })
+    }
 }
 
 /// The TLS handshake, bounded by the head's read time.

@@ -4,6 +4,13 @@
 //! sets up telemetry, opens the audit store, loads the profile and serves
 //! the client/federation listener and the admin listener.
 
+/// jemalloc, whose background thread gives memory freed by closed or
+/// parked connections back to the system within seconds (glibc's malloc
+/// keeps most of it; docs/benchmarks.md, idle connections). Its settings
+/// are in `.cargo/config.toml`.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod admin;
 mod audit;
 mod audit_cmd;
@@ -12,8 +19,10 @@ mod config;
 mod connections;
 mod federation_cmd;
 mod listener;
+mod parking;
 mod profile_cmd;
 mod reload;
+mod rewind;
 mod serve;
 mod stopping;
 mod strict;

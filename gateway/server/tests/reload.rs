@@ -117,6 +117,21 @@ fn capabilities(gateway: &Gateway, user: &User, mark: &str) -> (u16, String, Str
     (status, rule, id)
 }
 
+/// Stops `load`: every request got its normal answer, and each one
+/// acknowledged has its record.
+fn lost_nothing(gateway: &Gateway, load: Load) {
+    let seen = load.stop();
+    assert_eq!(seen.failed, 0, "requests of the load failed");
+    assert_eq!(seen.refused, 0);
+    assert!(seen.acknowledged.len() > 20, "too little load");
+    let recorded: HashSet<String> = gateway
+        .audit_records()
+        .into_iter()
+        .map(|decision| decision.request_id)
+        .collect();
+    assert!(seen.acknowledged.iter().all(|id| recorded.contains(id)));
+}
+
 fn write(folder: &Path, profile: &str) {
     std::fs::write(folder.join("profile.yaml"), profile).expect("write profile");
 }
@@ -170,19 +185,7 @@ fn a_profile_reloads_under_load_and_a_broken_one_leaves_it_in_force() {
     assert_eq!(ready["profile"], "reloadable@2", "{ready}");
 
     std::thread::sleep(Duration::from_millis(300));
-    let seen = load.stop();
-    assert_eq!(
-        seen.failed, 0,
-        "requests of the load failed across the reloads"
-    );
-    assert_eq!(seen.refused, 0);
-    assert!(seen.acknowledged.len() > 20, "too little load");
-    let recorded: HashSet<String> = gateway
-        .audit_records()
-        .into_iter()
-        .map(|decision| decision.request_id)
-        .collect();
-    assert!(seen.acknowledged.iter().all(|id| recorded.contains(id)));
+    lost_nothing(&gateway, load);
     // The refused requests never reached Synapse.
     assert!(synapse.saw(&allowed));
     let log = synapse.access_log();
@@ -260,19 +263,7 @@ fn a_rotated_certificate_and_a_changed_profile_file_drop_no_request_of_a_load() 
     assert_eq!(gateway.audit_record(&id).profile.revision, "reloadable@2");
 
     std::thread::sleep(Duration::from_millis(500));
-    let seen = load.stop();
-    assert_eq!(
-        seen.failed, 0,
-        "requests of the load failed across the rotation"
-    );
-    assert_eq!(seen.refused, 0);
-    assert!(seen.acknowledged.len() > 20, "too little load");
-    let recorded: HashSet<String> = gateway
-        .audit_records()
-        .into_iter()
-        .map(|decision| decision.request_id)
-        .collect();
-    assert!(seen.acknowledged.iter().all(|id| recorded.contains(id)));
+    lost_nothing(&gateway, load);
     assert!(!synapse.access_log().contains(&refused));
 }
 
