@@ -116,14 +116,6 @@ impl HttpBody for Counted {
     }
 }
 
-/// How a connection ended.
-pub(crate) enum Ended {
-    /// The client closed it, asked for it to close, or idled too long.
-    Closed,
-    /// The gateway is stopping.
-    Stopped,
-}
-
 /// How a connection is served and parked.
 pub(crate) struct Parking<'a> {
     pub(crate) builder: &'a http1::Builder,
@@ -143,20 +135,20 @@ pub(crate) async fn serve<T, S>(
     mut io: Rewind<T>,
     service: S,
     stop: &mut watch::Receiver<()>,
-) -> Result<Ended, hyper::Error>
+) -> Result<(), hyper::Error>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send,
     S: HttpService<Incoming, ResBody = Body> + Clone + Unpin,
     S::Future: Unpin,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let Parking {
+        builder,
+        activity,
+        idle_limit,
+        metrics,
+    } = parking;
     loop {
-        let Parking {
-            builder,
-            activity,
-            idle_limit,
-            metrics,
-        } = parking;
         // On the heap, so that it is freed while the connection is parked.
         let mut connection = Box::new(builder.serve_connection(TokioIo::new(io), service.clone()));
         let mut parking = false;
@@ -190,22 +182,18 @@ where
         if stopping || !parking {
             // hyper is done with it: as it would, shut it down.
             let _ = io.get_mut().shutdown().await;
-            return Ok(if stopping {
-                Ended::Stopped
-            } else {
-                Ended::Closed
-            });
+            return Ok(());
         }
         let _parked = metrics.map(Metrics::parked);
         let mut first = [0_u8; WAKE_READ];
         let read = tokio::select! {
             read = tokio::time::timeout(idle_limit, io.read(&mut first)) => read,
-            _ = stop.changed() => return Ok(Ended::Stopped),
+            _ = stop.changed() => return Ok(()),
         };
         match read {
             Ok(Ok(n)) if n > 0 => io.rewind(Bytes::copy_from_slice(&first[..n])),
             // Closed by the client, failed, or idle too long.
-            _ => return Ok(Ended::Closed),
+            _ => return Ok(()),
         }
     }
 }

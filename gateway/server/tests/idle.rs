@@ -14,27 +14,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use support::{Gateway, GatewayOptions, http, marker, upstream, wait_for};
-
-/// The value of an unlabelled gauge in the metrics now.
-fn gauge(gateway: &Gateway, name: &str) -> u64 {
-    let text = http()
-        .get(format!("{}/metrics", gateway.admin_url))
-        .send()
-        .expect("metrics")
-        .text()
-        .expect("metrics text");
-    let prefix = format!("{name} ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map(|value| value.trim().parse().expect("a number"))
-        .expect("the gauge is exported")
-}
+use support::{Gateway, GatewayOptions, marker, upstream, wait_for};
 
 /// Waits until `name` reads `value`.
 fn gauge_reaches(gateway: &Gateway, name: &str, value: u64) {
     let seen = wait_for(Duration::from_secs(10), || {
-        (gauge(gateway, name) == value).then_some(())
+        (gateway.metric(name) == value).then_some(())
     });
     assert!(seen.is_some(), "{name} never read {value}");
 }
@@ -92,7 +77,7 @@ fn an_idle_connection_is_parked_and_serves_its_next_requests_on_the_same_socket(
 
     // Idle, and so parked.
     gauge_reaches(&gateway, "sectorgate_connections_parked", 1);
-    assert_eq!(gauge(&gateway, "sectorgate_connections_open"), 1);
+    assert_eq!(gateway.metric("sectorgate_connections_open"), 1);
 
     // Two requests in one write wake it: both answered, in order.
     let (second, third) = (marker("second"), marker("third"));
@@ -105,7 +90,7 @@ fn an_idle_connection_is_parked_and_serves_its_next_requests_on_the_same_socket(
         assert!(!head.contains("connection: close"), "{head}");
         assert!(received(mark), "{mark} did not reach the homeserver");
     }
-    assert_eq!(gauge(&gateway, "sectorgate_connections_parked"), 0);
+    assert_eq!(gateway.metric("sectorgate_connections_parked"), 0);
 
     // A request whose body comes late is under way: never parked mid-way.
     gauge_reaches(&gateway, "sectorgate_connections_parked", 1);
@@ -122,7 +107,7 @@ fn an_idle_connection_is_parked_and_serves_its_next_requests_on_the_same_socket(
         )
         .expect("send head");
     std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(gauge(&gateway, "sectorgate_connections_parked"), 0);
+    assert_eq!(gateway.metric("sectorgate_connections_parked"), 0);
     writer.write_all(body.as_bytes()).expect("send body");
     let (status, _, _) = answer(&mut reader);
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");

@@ -52,26 +52,13 @@ fn hang_up(gateway: &Gateway) {
     assert!(status.success());
 }
 
-/// A counter's value in the metrics now, by its one label (0 when not
-/// there yet).
-fn counter(gateway: &Gateway, name: &str, label: &str) -> u64 {
-    let prefix = format!("{name}{{{label}}} ");
-    let text = http()
-        .get(format!("{}/metrics", gateway.admin_url))
-        .send()
-        .expect("metrics")
-        .text()
-        .expect("metrics text");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map_or(0, |value| value.trim().parse().expect("a count"))
-}
+const CERTIFICATES_RELOADED: &str = "sectorgate_certificate_reloads_total{result=\"ok\"}";
 
 /// Waits until the metrics count `count` reloads with `result`.
 fn reloads(gateway: &Gateway, result: &str, count: u64) {
     let seen = wait_for(Duration::from_secs(15), || {
-        let label = format!("result=\"{result}\"");
-        (counter(gateway, "sectorgate_reloads_total", &label) == count).then_some(())
+        let series = format!("sectorgate_reloads_total{{result=\"{result}\"}}");
+        (gateway.metric(&series) == count).then_some(())
     });
     assert!(seen.is_some(), "never saw {count} reloads {result}");
 }
@@ -172,12 +159,7 @@ fn a_profile_reloads_under_load_and_a_broken_one_leaves_it_in_force() {
     let still = marker("still");
     let (status, rule, _) = capabilities(&gateway, &user, &still);
     assert_eq!((status, rule.as_str()), (403, "reload.no_capabilities"));
-    let ready: Value = http()
-        .get(format!("{}/ready", gateway.admin_url))
-        .send()
-        .expect("ready")
-        .json()
-        .expect("ready JSON");
+    let ready = gateway.ready();
     assert_eq!(ready["ready"], true, "{ready}");
     assert_eq!(ready["reload"]["ok"], false, "{ready}");
     assert_eq!(ready["reload"]["count"], 2, "{ready}");
@@ -231,11 +213,7 @@ fn a_rotated_certificate_and_a_changed_profile_file_drop_no_request_of_a_load() 
     let both = Arc::new(move || tls_client(&[&first_ca, &renewed_ca]));
     let load = Load::start_on(&gateway, &tls_base, both, 4, 0);
     std::thread::sleep(Duration::from_millis(500));
-    let rotated_before = counter(
-        &gateway,
-        "sectorgate_certificate_reloads_total",
-        "result=\"ok\"",
-    );
+    let rotated_before = gateway.metric(CERTIFICATES_RELOADED);
     replace(&renewed.key, &key);
     replace(&renewed.cert, &cert);
     hang_up(&gateway);
@@ -246,13 +224,7 @@ fn a_rotated_certificate_and_a_changed_profile_file_drop_no_request_of_a_load() 
         versions(&tls_client(&[&first.ca])).is_err(),
         "a new connection still gets the old certificate"
     );
-    assert!(
-        counter(
-            &gateway,
-            "sectorgate_certificate_reloads_total",
-            "result=\"ok\""
-        ) > rotated_before
-    );
+    assert!(gateway.metric(CERTIFICATES_RELOADED) > rotated_before);
 
     // The profile's file changes and nobody signals: the change is seen.
     write(folder.path(), SECOND);
@@ -320,17 +292,9 @@ fn a_changed_allowlist_applies_without_a_restart_and_other_settings_wait_for_one
     assert_eq!(status, 200, "{body}");
     assert!(received(&after));
     // Its key is the pinned one; the refused request never looked one up.
-    let pinned = "source=\"pinned\"";
-    assert_eq!(
-        counter(&gateway, "sectorgate_federation_key_lookups_total", pinned),
-        1
-    );
-    let ready: Value = http()
-        .get(format!("{}/ready", gateway.admin_url))
-        .send()
-        .expect("ready")
-        .json()
-        .expect("ready JSON");
+    let pinned = "sectorgate_federation_key_lookups_total{source=\"pinned\"}";
+    assert_eq!(gateway.metric(pinned), 1);
+    let ready = gateway.ready();
     assert_eq!(ready["reload"]["restart_needed"], false, "{ready}");
 
     // A setting only a restart applies: the reload says so.
@@ -339,11 +303,6 @@ fn a_changed_allowlist_applies_without_a_restart_and_other_settings_wait_for_one
     std::fs::write(gateway.config_path(), slower).expect("config");
     hang_up(&gateway);
     reloads(&gateway, "ok", 2);
-    let ready: Value = http()
-        .get(format!("{}/ready", gateway.admin_url))
-        .send()
-        .expect("ready")
-        .json()
-        .expect("ready JSON");
+    let ready = gateway.ready();
     assert_eq!(ready["reload"]["restart_needed"], true, "{ready}");
 }

@@ -634,6 +634,31 @@ impl Gateway {
     }
 
     /// The audit record of one request.
+    /// A series' value in `/metrics` now, named with its labels as
+    /// scraped (`sectorgate_reloads_total{result="ok"}`); 0 when absent.
+    pub fn metric(&self, series: &str) -> u64 {
+        let text = http()
+            .get(format!("{}/metrics", self.admin_url))
+            .send()
+            .expect("metrics")
+            .text()
+            .expect("metrics text");
+        let prefix = format!("{series} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .map_or(0, |value| value.trim().parse().expect("a whole number"))
+    }
+
+    /// `/ready`'s answer.
+    pub fn ready(&self) -> serde_json::Value {
+        http()
+            .get(format!("{}/ready", self.admin_url))
+            .send()
+            .expect("ready")
+            .json()
+            .expect("ready JSON")
+    }
+
     /// The config file the gateway was started with.
     pub fn config_path(&self) -> &Path {
         &self.config_path
