@@ -35,6 +35,9 @@ Options:
   --docs FILE           markdown file to update (default docs/benchmarks.md)
   --no-docs             print the results only, leave the docs alone
   --keep-tmp            keep the work directory (configs, logs, raw results)
+  --before BIN          also run "before-tim": the gateway binary BIN (an
+                        earlier build) under healthcare-tim-pro, so that a
+                        change is measured side by side with the build before it
   --perf                after the rounds, profile "sectorgate" under each load
                         with perf (cpu-clock samples with call stacks) and
                         report the audit path's share of its CPU per request
@@ -77,6 +80,7 @@ DOCS_FILE="docs/benchmarks.md"
 WRITE_DOCS=1
 KEEP_TMP=0
 PERF=0
+BEFORE_BIN=""
 BODY_BYTES=700
 
 while [[ $# -gt 0 ]]; do
@@ -99,6 +103,8 @@ while [[ $# -gt 0 ]]; do
         --no-docs) WRITE_DOCS=0; shift ;;
         --keep-tmp) KEEP_TMP=1; shift ;;
         --perf) PERF=1; shift ;;
+        --before) BEFORE_BIN="${2:?--before needs a value}"; shift 2 ;;
+        --before=*) BEFORE_BIN="${1#*=}"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option: $1" ;;
     esac
@@ -131,6 +137,11 @@ done
 [[ " ${TARGETS[*]} " == *" sectorgate-disk "* ]] && AUDIT_ON_DISK=1
 if (( AUDIT_ON_DISK )) && [[ " ${TARGETS[*]} " != *" sectorgate-disk "* ]]; then
     TARGETS+=("sectorgate-disk")
+fi
+if [[ -n "$BEFORE_BIN" ]]; then
+    [[ -x "$BEFORE_BIN" ]] || die "--before $BEFORE_BIN is not an executable file"
+    BEFORE_BIN="$(cd "$(dirname "$BEFORE_BIN")" && pwd)/$(basename "$BEFORE_BIN")"
+    TARGETS+=("before-tim")
 fi
 
 LOAD_LIST=()
@@ -515,8 +526,8 @@ PY
 }
 
 start_sectorgate() {
-    # start_sectorgate NAME AUDIT_DIR [PROFILE]
-    local name="$1" audit_dir="$2" profile="${3:-base}" dir="$WORK_DIR/$1" pid client_port admin_port i addrs=""
+    # start_sectorgate NAME AUDIT_DIR [PROFILE [BINARY]]
+    local name="$1" audit_dir="$2" profile="${3:-base}" bin="${4:-$SG_BIN}" dir="$WORK_DIR/$1" pid client_port admin_port i addrs=""
     mkdir -p "$dir" "$audit_dir"
     read -r client_port admin_port <<<"$(free_ports 2)"
     # Profiles that honour invite permissions want an application service
@@ -543,7 +554,7 @@ pseudonym_keys = "$dir/pseudonym-keys"
 log_format = "json"
 log_filter = "warn"
 EOF
-    taskset -c "$PROXY_CPU" "$SG_BIN" serve --config "$dir/sectorgate.toml" --addr-file "$dir/addr.json" \
+    taskset -c "$PROXY_CPU" "$bin" serve --config "$dir/sectorgate.toml" --addr-file "$dir/addr.json" \
         >"$dir/sectorgate.log" 2>&1 &
     pid=$!
     STARTED_PIDS+=("$pid")
@@ -589,6 +600,10 @@ if [[ " ${TARGETS[*]} " == *" sectorgate-tim "* ]]; then
         start_sectorgate sectorgate-tim "$WORK_DIR/sectorgate-tim" healthcare-tim-pro
         AUDIT_WHERE[sectorgate-tim]="disk, no /dev/shm ($(fs_type "$WORK_DIR"))"
     fi
+fi
+if [[ " ${TARGETS[*]} " == *" before-tim "* ]]; then
+    start_sectorgate before-tim "${SHM_DIR:-$WORK_DIR}/before-tim" healthcare-tim-pro "$BEFORE_BIN"
+    AUDIT_WHERE[before-tim]="${AUDIT_WHERE[sectorgate-tim]:-/dev/shm or disk, as sectorgate-tim}"
 fi
 if [[ " ${TARGETS[*]} " == *" sectorgate-disk "* ]]; then
     start_sectorgate sectorgate-disk "$WORK_DIR/sectorgate-disk"
@@ -903,11 +918,14 @@ meta connections "$CONNECTIONS"
 meta gen_cpu "$GEN_CPU"
 meta proxy_cpu "$PROXY_CPU"
 meta clk_tck "$CLK_TCK"
-for t in sectorgate sectorgate-tim sectorgate-disk; do
+for t in sectorgate sectorgate-tim sectorgate-disk before-tim; do
     [[ -n "${AUDIT_WHERE[$t]:-}" ]] && meta "audit_$t" "${AUDIT_WHERE[$t]}"
 done
 if [[ -n "$SG_BIN" ]]; then
     meta sectorgate_bin "${SG_BIN#"$REPO_ROOT"/} (built $(date -u -r "$SG_BIN" '+%Y-%m-%d %H:%M UTC'))"
+fi
+if [[ -n "$BEFORE_BIN" ]]; then
+    meta before_bin "$BEFORE_BIN (built $(date -u -r "$BEFORE_BIN" '+%Y-%m-%d %H:%M UTC'))"
 fi
 
 docs_arg=""
@@ -985,8 +1003,9 @@ table = md_table(headers, body, align)
 
 ratio_rows = []
 for load in loads:
-    pairs = [(t, "nginx") for t in ("sectorgate", "sectorgate-tim", "sectorgate-disk")]
+    pairs = [(t, "nginx") for t in ("sectorgate", "sectorgate-tim", "sectorgate-disk", "before-tim")]
     pairs.append(("sectorgate-tim", "sectorgate"))
+    pairs.append(("sectorgate-tim", "before-tim"))
     for target, reference in pairs:
         s, ref = summary.get((load, target)), summary.get((load, reference))
         if ref and s:

@@ -28,12 +28,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::upstream::Upstream;
 use axum::body::Body;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
-use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use quick_cache::sync::Cache;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
@@ -402,7 +402,7 @@ async fn gather_room_extras(
 /// Asks the homeserver as the requester: with its access token, and its
 /// application service's `user_id` parameter.
 pub(crate) struct Asker<'a> {
-    pub(crate) client: &'a Client<HttpConnector, Body>,
+    pub(crate) client: &'a Upstream,
     pub(crate) config: &'a ProxyConfig,
     pub(crate) parts: &'a Parts,
 }

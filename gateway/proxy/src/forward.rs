@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
+use crate::upstream::Upstream;
 use axum::body::Body;
 use axum::response::Response;
 use http::request::Parts;
 use http::uri::{PathAndQuery, Uri};
-use hyper_util::client::legacy::{Client, connect::HttpConnector};
 
 use crate::ProxyConfig;
 use crate::body::ClientBodyError;
@@ -23,7 +23,7 @@ const MAX_LONG_POLL: Duration = Duration::from_secs(300);
 
 /// Sends the request to the homeserver and returns its response, streaming.
 pub(crate) async fn forward(
-    client: &Client<HttpConnector, Body>,
+    client: &Upstream,
     config: &ProxyConfig,
     mut parts: Parts,
     body: Body,
@@ -56,7 +56,7 @@ pub(crate) async fn forward(
 }
 
 /// Whether the homeserver answers `/versions` with anything but a 5xx.
-pub(crate) async fn probe(client: &Client<HttpConnector, Body>, config: &ProxyConfig) -> bool {
+pub(crate) async fn probe(client: &Upstream, config: &ProxyConfig) -> bool {
     let Ok(uri) = upstream_uri(
         &config.homeserver,
         Some(&PathAndQuery::from_static("/_matrix/client/versions")),

@@ -31,13 +31,12 @@ mod room_facts;
 mod servers;
 mod shared_rooms;
 mod trace;
+mod upstream;
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use axum::Router;
-use hyper_util::client::legacy::{Client, connect::HttpConnector};
-use hyper_util::rt::TokioExecutor;
 use sectorgate_audit::{AuditLog, ProfileRef, Pseudonymiser, WriteStatus};
 use sectorgate_federation::Federation;
 use sectorgate_policy::Profile;
@@ -56,7 +55,7 @@ pub struct Gateway {
     in_force: ArcSwap<InForce>,
     audit: AuditLog,
     pseudonyms: Arc<Pseudonymiser>,
-    client: Client<HttpConnector, axum::body::Body>,
+    client: upstream::Upstream,
     request_ids: request_id::RequestIds,
     decision_ids: request_id::RequestIds,
     facts: facts::FactCache,
@@ -76,23 +75,20 @@ impl Gateway {
         pseudonyms: Arc<Pseudonymiser>,
         federation: Option<Arc<Federation>>,
     ) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(60))
-            .build(connector);
+        let client = upstream::Upstream::new(&config.homeserver, config.connect_timeout);
         let appservices = appservices::Appservices::new(&config);
         let limiters = Arc::new(rate::Limiters::new(config.rate_limits));
         let idle = Arc::downgrade(&limiters);
+        let connections = client.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            let mut every = tokio::time::interval(upstream::IDLE_TIMEOUT);
             loop {
                 every.tick().await;
                 let Some(limiters) = idle.upgrade() else {
                     break;
                 };
                 limiters.forget_idle();
+                connections.close_expired();
             }
         });
         let metrics = Arc::new(metrics::Metrics::new(federation.is_some()));

@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use sectorgate_policy::{RuleId, rules};
 use sectorgate_proxy::connection::{accept_next, cause};
 use sectorgate_proxy::framing::Flaw;
-use sectorgate_proxy::{Gateway, Serves, respond};
+use sectorgate_proxy::{Gateway, Serves, pipeline, respond};
 use std::net::SocketAddr;
 use std::pin::Pin;
 
@@ -48,14 +48,23 @@ pub(crate) struct ConnectionLimits {
     pub(crate) drain: Duration,
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets
+/// What a listener's requests are answered by.
+#[derive(Clone)]
+pub(crate) enum Handler {
+    /// The Matrix APIs: the pipeline, called directly (no router between).
+    Pipeline(Arc<Gateway>),
+    /// The admin API's router.
+    Router(Router),
+}
+
+/// Serves `handler` on `listener` until `shutdown` resolves, then lets
 /// requests in flight finish (up to `limits.drain`). With `tls`, each connection is
 /// a TLS one (the handshake bounded by the header read timeout). Every
 /// request carries the APIs the listener `serves`. Requests refused here,
 /// before the pipeline, are recorded in `audit`'s log.
 pub(crate) async fn serve(
     listener: TcpListener,
-    router: Router,
+    handler: Handler,
     limits: ConnectionLimits,
     tls: Option<TlsAcceptor>,
     serves: Serves,
@@ -65,7 +74,7 @@ pub(crate) async fn serve(
     let listening = Arc::new(Listening {
         http1: http1_builder(&limits),
         http2: http2_builder(&limits),
-        router,
+        handler,
         limits,
         tls,
         serves,
@@ -103,7 +112,7 @@ pub(crate) async fn serve(
 struct Listening {
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
-    router: Router,
+    handler: Handler,
     limits: ConnectionLimits,
     tls: Option<TlsAcceptor>,
     serves: Serves,
@@ -162,7 +171,7 @@ impl Listening {
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::default());
         let service = Service {
-            router: self.router.clone(),
+            handler: self.handler.clone(),
             serves: self.serves,
             peer,
             activity: Arc::clone(&activity),
@@ -239,11 +248,11 @@ type ServiceFuture = Pin<
     >,
 >;
 
-/// The router, each request marked with its peer and the APIs served, and
-/// counted under way until its answer is sent.
+/// The handler, told each request's peer and the APIs served, each
+/// request counted under way until its answer is sent.
 #[derive(Clone)]
 struct Service {
-    router: Router,
+    handler: Handler,
     serves: Serves,
     peer: SocketAddr,
     activity: Arc<Activity>,
@@ -254,15 +263,27 @@ impl hyper::service::Service<axum::http::Request<Incoming>> for Service {
     type Error = std::convert::Infallible;
     type Future = ServiceFuture;
 
-    fn call(&self, mut request: axum::http::Request<Incoming>) -> Self::Future {
+    fn call(&self, request: axum::http::Request<Incoming>) -> Self::Future {
         let under_way = UnderWay::begin(&self.activity);
-        request.extensions_mut().insert(ConnectInfo(self.peer));
-        request.extensions_mut().insert(self.serves);
-        let router = self.router.clone();
-        Box::pin(async move {
-            let response = router.oneshot(request.map(Body::new)).await;
-            response.map(|response| under_way.until_sent(response))
-        })
+        let (peer, serves, request) = (self.peer, self.serves, request.map(Body::new));
+        match &self.handler {
+            Handler::Pipeline(gateway) => {
+                let gateway = Arc::clone(gateway);
+                Box::pin(async move {
+                    let response = pipeline::serve(&gateway, peer, serves, request).await;
+                    Ok(under_way.until_sent(response))
+                })
+            }
+            Handler::Router(router) => {
+                let (router, mut request) = (router.clone(), request);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request.extensions_mut().insert(serves);
+                Box::pin(async move {
+                    let response = router.oneshot(request).await;
+                    response.map(|response| under_way.until_sent(response))
+                })
+            }
+        }
     }
 }
 

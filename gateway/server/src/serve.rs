@@ -19,7 +19,7 @@ use crate::audit::StoreError;
 use crate::cli::ServeArgs;
 use crate::config::{Config, ConfigError, Loaded};
 use crate::connections::PerAddress;
-use crate::listener::{self, ConnectionLimits};
+use crate::listener::{self, ConnectionLimits, Handler};
 use crate::stopping::Stopping;
 use crate::{admin, audit, reload, telemetry, tls};
 
@@ -269,16 +269,16 @@ async fn serve_all(
         ..admin_limits.clone()
     };
     let stopping = Stopping::after_signal(config.shutdown.grace);
-    let matrix = sectorgate_proxy::router(Arc::clone(&gateway));
+    let matrix = Handler::Pipeline(Arc::clone(&gateway));
     let edge = Arc::clone(&gateway);
     let admin = admin::router(gateway, federation, stopping.draining(), reloads);
     let matrix_served =
         futures_util::future::join_all(bound.matrix.into_iter().map(|(listener, tls, serves)| {
             let audit = Some(Arc::clone(&edge));
-            let (router, limits) = (matrix.clone(), matrix_limits.clone());
+            let (handler, limits) = (matrix.clone(), matrix_limits.clone());
             listener::serve(
                 listener,
-                router,
+                handler,
                 limits,
                 tls,
                 serves,
@@ -293,7 +293,7 @@ async fn serve_all(
     };
     let admin_served = listener::serve(
         bound.admin,
-        admin,
+        Handler::Router(admin),
         admin_limits,
         None,
         Serves::BOTH,

@@ -1,12 +1,12 @@
 //! The homeserver, asked as the user a cascade acts for: with their access
 //! token and, for an application service, the `user_id` it acted as.
 
+use crate::upstream::Upstream;
 use axum::body::Body;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::request::Parts;
 use http::{HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
-use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use sectorgate_action::access_token;
 use serde_json::Value;
 
@@ -39,7 +39,7 @@ impl Requester {
 
 /// The homeserver, asked as a [`Requester`].
 pub(crate) struct AsRequester<'a> {
-    pub(crate) client: &'a Client<HttpConnector, Body>,
+    pub(crate) client: &'a Upstream,
     pub(crate) config: &'a ProxyConfig,
     pub(crate) requester: &'a Requester,
 }
@@ -108,7 +108,7 @@ impl AsRequester<'_> {
 
 /// Sends `request`; the answer's head and body within the response timeout.
 async fn send(
-    client: &Client<HttpConnector, Body>,
+    client: &Upstream,
     config: &ProxyConfig,
     request: http::Request<Body>,
 ) -> Result<(StatusCode, Value), Fault> {

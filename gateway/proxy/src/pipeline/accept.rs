@@ -69,6 +69,7 @@ pub(super) async fn accept<'g>(
     let plan = early_checks(
         gateway,
         &inbound.in_force.profile,
+        inbound.serves,
         &parts,
         lookup,
         allowlist.as_deref(),
@@ -133,6 +134,7 @@ pub(super) async fn accept<'g>(
 fn early_checks(
     gateway: &Gateway,
     profile: &Profile,
+    serves: Serves,
     parts: &Parts,
     lookup: &Lookup<'_>,
     allowlist: Option<&Allowlist>,
@@ -147,11 +149,7 @@ fn early_checks(
         version: parts.version,
         headers: &parts.headers,
         lookup,
-        serves: parts
-            .extensions
-            .get::<Serves>()
-            .copied()
-            .unwrap_or(Serves::BOTH),
+        serves,
         federation: federation.as_ref(),
     };
     plan(&arrival, profile).map_err(|refused| {

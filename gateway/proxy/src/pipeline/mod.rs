@@ -35,12 +35,30 @@ use crate::{Gateway, InForce};
 use accept::{Accepted, Received};
 use decide::Decided;
 use refusal::Refusal;
-use sectorgate_policy::FollowUp;
+use sectorgate_policy::{FollowUp, Serves};
 
-/// Runs one request through the pipeline.
+/// Runs one request through the pipeline, as an axum handler (see
+/// [`crate::router`]): the APIs served come from the request's [`Serves`]
+/// extension, both when it has none.
 pub async fn handle(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let serves = request
+        .extensions()
+        .get::<Serves>()
+        .copied()
+        .unwrap_or(Serves::BOTH);
+    serve(&gateway, peer, serves, request).await
+}
+
+/// Runs one request from `peer` through the pipeline, on a listener that
+/// `serves` these APIs. The data path's entry: listeners call it directly.
+pub async fn serve(
+    gateway: &Arc<Gateway>,
+    peer: SocketAddr,
+    serves: Serves,
     request: Request,
 ) -> Response {
     let request_id = gateway.request_ids.next();
@@ -66,8 +84,9 @@ pub async fn handle(
         )
     });
     let mut response = run(
-        &gateway,
+        gateway,
         peer,
+        serves,
         request,
         &request_id,
         seen.as_mut().map(|(seen, _, _)| seen),
@@ -97,6 +116,8 @@ struct Inbound<'a> {
     /// The action's kind once classified; `unparsed` before, `invalid`
     /// when its body or parameters cannot be read.
     action: &'static str,
+    /// The APIs the listener it came in on serves.
+    serves: Serves,
     seen: Option<&'a mut Seen>,
 }
 
@@ -127,6 +148,7 @@ impl Inbound<'_> {
 async fn run(
     gateway: &Arc<Gateway>,
     peer: SocketAddr,
+    serves: Serves,
     request: Request,
     request_id: &str,
     seen: Option<&mut Seen>,
@@ -139,6 +161,7 @@ async fn run(
         trace_id: trace_id(&parts.headers).map(str::to_owned),
         endpoint: None,
         action: "unparsed",
+        serves,
         seen,
     };
     match steps(&mut inbound, peer, parts, body).await {
