@@ -3,7 +3,7 @@
 use http::HeaderMap;
 use http::header::{self, HeaderName};
 
-const HOP_BY_HOP: &[HeaderName] = &[
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
@@ -11,6 +11,8 @@ const HOP_BY_HOP: &[HeaderName] = &[
     header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
 ];
 
 /// Removes hop-by-hop headers, including any the `Connection` header names.
@@ -25,6 +27,4 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in HOP_BY_HOP.iter().chain(named.iter()) {
         headers.remove(name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
 }
