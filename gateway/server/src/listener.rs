@@ -275,9 +275,9 @@ impl hyper::service::Service<axum::http::Request<Incoming>> for Service {
                 })
             }
             Handler::Router(router) => {
-                let (router, mut request) = (router.clone(), request);
+                let router = router.clone();
+                let mut request = request;
                 request.extensions_mut().insert(ConnectInfo(peer));
-                request.extensions_mut().insert(serves);
                 Box::pin(async move {
                     let response = router.oneshot(request).await;
                     response.map(|response| under_way.until_sent(response))

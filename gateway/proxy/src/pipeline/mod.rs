@@ -37,20 +37,14 @@ use decide::Decided;
 use refusal::Refusal;
 use sectorgate_policy::{FollowUp, Serves};
 
-/// Runs one request through the pipeline, as an axum handler (see
-/// [`crate::router`]): the APIs served come from the request's [`Serves`]
-/// extension, both when it has none.
+/// Runs one request through the pipeline, as an axum handler serving both
+/// APIs (see [`crate::router`]).
 pub async fn handle(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
-    let serves = request
-        .extensions()
-        .get::<Serves>()
-        .copied()
-        .unwrap_or(Serves::BOTH);
-    serve(&gateway, peer, serves, request).await
+    serve(&gateway, peer, Serves::BOTH, request).await
 }
 
 /// Runs one request from `peer` through the pipeline, on a listener that
