@@ -53,16 +53,19 @@ impl Jitter {
 /// moments; every request answered 2xx must have its decision recorded.
 fn survives_kills(mut gateway: Gateway) {
     let mut acknowledged = Vec::new();
+    let (mut refused, mut failed) = (0, 0);
     let mut jitter = Jitter::new();
     for round in 0..20 {
         let load = Load::start(&gateway, 16, 0);
         std::thread::sleep(jitter.millis(150, 900));
         gateway.kill();
-        acknowledged.extend(load.stop().acknowledged);
+        let seen = load.stop();
+        acknowledged.extend(seen.acknowledged);
+        (refused, failed) = (refused + seen.refused, failed + seen.failed);
         gateway.restart();
         assert!(
             !acknowledged.is_empty() || round < 2,
-            "no request succeeded"
+            "no request succeeded ({refused} answered 503, {failed} failed otherwise)"
         );
     }
     let recorded: HashSet<String> = gateway

@@ -186,18 +186,20 @@ fn a_failing_homeserver_gets_clean_answers_and_is_used_again_once_it_recovers() 
     assert_eq!(versions(&gateway).status().as_u16(), 200, "after silence");
 
     // An answer cut off mid-body stays visibly cut off: the client is not
-    // handed a short body as if it were whole.
+    // handed a short body as if it were whole. Whether the head reaches it
+    // first depends on whether the cut came before the head was flushed.
     faulty.set(Fault::Truncate);
-    let cut = versions(&gateway);
-    assert_eq!(
-        cut.status().as_u16(),
-        200,
-        "the head was already on its way"
-    );
-    assert!(
-        cut.text().is_err(),
-        "a truncated body was passed on as whole"
-    );
+    let cut = http()
+        .get(format!("{}/_matrix/client/versions", gateway.url))
+        .send();
+    if let Ok(cut) = cut {
+        assert_eq!(cut.status().as_u16(), 200, "the homeserver's head");
+        let body = cut.text();
+        assert!(
+            body.is_err(),
+            "a truncated body was passed on as whole: {body:?}"
+        );
+    }
     faulty.set(Fault::None);
     assert_eq!(versions(&gateway).status().as_u16(), 200, "after a cut");
 
