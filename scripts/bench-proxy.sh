@@ -38,6 +38,12 @@ Options:
   --before BIN          also run "before-tim": the gateway binary BIN (an
                         earlier build) under healthcare-tim-pro, so that a
                         change is measured side by side with the build before it
+  --open-loop RATES     after the rounds, load each target at a fixed rate
+                        (oha, open loop, latency-corrected) for every rate in
+                        RATES (requests/s, comma-separated; "half" is half of
+                        nginx's median req/s under that load in this run) and
+                        report p50, p99, what each target adds over direct,
+                        and CPU per request at that rate
   --perf                after the rounds, profile "sectorgate" under each load
                         with perf (cpu-clock samples with call stacks) and
                         report the audit path's share of its CPU per request
@@ -49,6 +55,8 @@ Environment:
                         missing)
   BENCH_GEN_CPU         core for wrk (default 0)
   BENCH_PROXY_CPU       core for the proxies and the upstream (default 1)
+  BENCH_UPSTREAM_CPU    core for the upstream alone (default BENCH_PROXY_CPU;
+                        BENCH_GEN_CPU gives each proxy a core of its own)
   BENCH_TMPDIR          where the disk work directory is made (default /var/tmp)
 EOF
 }
@@ -81,7 +89,10 @@ WRITE_DOCS=1
 KEEP_TMP=0
 PERF=0
 BEFORE_BIN=""
+OPEN_LOOP=""
 BODY_BYTES=700
+# The open-loop load generator, installed with cargo when missing.
+OHA_VERSION=1.16.0
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -105,6 +116,8 @@ while [[ $# -gt 0 ]]; do
         --perf) PERF=1; shift ;;
         --before) BEFORE_BIN="${2:?--before needs a value}"; shift 2 ;;
         --before=*) BEFORE_BIN="${1#*=}"; shift ;;
+        --open-loop) OPEN_LOOP="${2:?--open-loop needs a value}"; shift 2 ;;
+        --open-loop=*) OPEN_LOOP="${1#*=}"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option: $1" ;;
     esac
@@ -155,6 +168,18 @@ for l in "${_loads[@]}"; do
     [[ " ${LOAD_LIST[*]-} " == *" $l "* ]] || LOAD_LIST+=("$l")
 done
 (( ${#LOAD_LIST[@]} > 0 )) || die "--loads selects no load"
+
+RATE_LIST=()
+IFS=',' read -r -a _rates <<<"$OPEN_LOOP"
+for r in "${_rates[@]}"; do
+    [[ -z "$r" ]] && continue
+    if [[ "$r" == half ]]; then
+        [[ " ${TARGETS[*]} " == *" nginx "* ]] || die "--open-loop half needs the target nginx"
+    else
+        is_uint "$r" && (( 10#$r >= 1 )) || die "--open-loop: not a rate: $r (requests/s or half)"
+    fi
+    RATE_LIST+=("$r")
+done
 
 wants_gateway() {
     [[ " ${TARGETS[*]} " == *" sectorgate"* ]]
@@ -275,6 +300,12 @@ NGINX_BIN="$(find_nginx)"
 for tool in wrk taskset python3 getconf; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed"
 done
+if (( ${#RATE_LIST[@]} > 0 )) && ! command -v oha >/dev/null 2>&1; then
+    command -v cargo >/dev/null 2>&1 || die "--open-loop needs oha, and cargo to install it"
+    note "installing oha $OHA_VERSION with cargo (a few minutes, once)"
+    cargo install --locked --quiet "oha@$OHA_VERSION" || die "cannot install oha"
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
 
 NPROC="$(nproc)"
 GEN_CPU="${BENCH_GEN_CPU:-0}"
@@ -282,6 +313,7 @@ PROXY_CPU="${BENCH_PROXY_CPU:-1}"
 (( NPROC >= 2 )) || die "needs at least 2 cores (one for wrk, one for the servers); this machine has $NPROC"
 (( GEN_CPU < NPROC && PROXY_CPU < NPROC )) || die "BENCH_GEN_CPU/BENCH_PROXY_CPU must be below $NPROC"
 (( GEN_CPU != PROXY_CPU )) || die "BENCH_GEN_CPU and BENCH_PROXY_CPU must differ"
+UPSTREAM_CPU="${BENCH_UPSTREAM_CPU:-$PROXY_CPU}"
 CLK_TCK="$(getconf CLK_TCK)"
 
 # ---------------------------------------------------------------- gateway binary
@@ -425,11 +457,11 @@ EOF
 }
 
 start_nginx() {
-    # start_nginx NAME PORT ; records the master's PID in SERVER_PID[NAME]
-    local name="$1" port="$2" dir="$WORK_DIR/$1" pid
+    # start_nginx NAME PORT CPU ; records the master's PID in SERVER_PID[NAME]
+    local name="$1" port="$2" cpu="$3" dir="$WORK_DIR/$1" pid
     "$NGINX_BIN" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
         || die "nginx config for $name is invalid (see $dir/nginx.conf)"
-    taskset -c "$PROXY_CPU" "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
+    taskset -c "$cpu" "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
         >"$dir/stdout.log" 2>&1 &
     pid=$!
     STARTED_PIDS+=("$pid")
@@ -493,9 +525,9 @@ $(nginx_common_http "$WORK_DIR/nginx")
 EOF
 } >"$WORK_DIR/nginx/nginx.conf"
 
-start_nginx upstream "$UPSTREAM_PORT"
+start_nginx upstream "$UPSTREAM_PORT" "$UPSTREAM_CPU"
 if [[ " ${TARGETS[*]} " == *" nginx "* ]]; then
-    start_nginx nginx "$NGINX_PORT"
+    start_nginx nginx "$NGINX_PORT" "$PROXY_CPU"
 fi
 
 # ---------------------------------------------------------------- sectorgate
@@ -833,6 +865,89 @@ for (( round = 1; round <= ROUNDS; round++ )); do
     done
 done
 
+# ---------------------------------------------------------------- open loop
+
+OPEN_RESULTS="$WORK_DIR/openloop.tsv"
+printf 'round\tload\trate\ttarget\trequests\tduration_us\tp50_us\tp99_us\ttarget_ticks\n' >"$OPEN_RESULTS"
+
+# The rate "half" resolved for LOAD: half of nginx's median req/s in this run.
+resolve_rate() {
+    local load="$1" rate="$2"
+    [[ "$rate" != half ]] && { echo "$rate"; return; }
+    python3 - "$RESULTS" "$load" <<'PY'
+import csv, statistics, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1]), delimiter="\t")
+        if r["load"] == sys.argv[2] and r["target"] == "nginx"]
+print(round(statistics.median(int(r["requests"]) / (int(r["duration_us"]) / 1e6) for r in rows) / 2))
+PY
+}
+
+# run_oha LOAD TARGET RATE ROUND: RATE requests/s for DURATION seconds, sent
+# on schedule whether or not earlier ones were answered; latencies count
+# from when each request was due (oha --latency-correction).
+run_oha() {
+    local load="$1" target="$2" rate="$3" round="$4"
+    local out="$WORK_DIR/oha.$load.$target.$rate.$round.json" url="${TARGET_URL[$target]}"
+    local args=(-q "$rate" -z "${DURATION}s" -c "$CONNECTIONS" --latency-correction --no-tui
+                --output-format json)
+    if [[ "$load" == get ]]; then
+        args+=("$url/_matrix/client/versions")
+    else
+        # A transaction id no other request uses, drawn from a pattern (in
+        # oha's patterns a dot stands for itself).
+        local pattern="$url$ROOM_PATH$RUN_TAG.ol.[a-z0-9]{24}"
+        args+=(-m PUT -H "Authorization: Bearer benchtoken" -H "Content-Type: application/json"
+               -D "$WORK_DIR/put.body" --rand-regex-url "$pattern")
+    fi
+    local tpids tc0 tc1
+    mapfile -t tpids < <(target_pids "$target")
+    tc0="$(cpu_ticks "${tpids[@]}")"
+    taskset -c "$GEN_CPU" oha "${args[@]}" >"$out" 2>"$out.err" \
+        || { cat "$out.err" >&2; die "oha failed ($load, $target, $rate req/s)"; }
+    sleep "$SETTLE"
+    tc1="$(cpu_ticks "${tpids[@]}")"
+    python3 - "$out" "$round" "$load" "$rate" "$target" "$(( tc1 - tc0 ))" "$CLK_TCK" >>"$OPEN_RESULTS" <<'PY'
+import json, sys
+out, rnd, load, rate, target, ticks, tck = sys.argv[1:8]
+report = json.load(open(out))
+codes = report.get("statusCodeDistribution", {})
+bad = {code: n for code, n in codes.items() if not code.startswith("2")}
+# Requests still under way when the time is up are cut off, not failed.
+errors = {e: n for e, n in report.get("errorDistribution", {}).items() if "deadline" not in e}
+if bad or errors or not codes:
+    sys.exit(f"bench-proxy: {target} under {load} at {rate} req/s: statuses {codes}, errors {errors}")
+requests = sum(codes.values())
+summary, latency = report["summary"], report["latencyPercentiles"]
+duration_us = round(summary["total"] * 1e6)
+print("\t".join(str(v) for v in (rnd, load, rate, target, requests, duration_us,
+                                 round(latency["p50"] * 1e6), round(latency["p99"] * 1e6), ticks)))
+print(f"bench-proxy: open loop {rnd} {load:3} {rate:>6} req/s {target:15}"
+      f" {requests / summary['total']:8.0f} req/s  p50 {latency['p50'] * 1e3:6.3f} ms"
+      f"  p99 {latency['p99'] * 1e3:6.3f} ms  cpu {int(ticks) * 1e6 / float(tck) / requests:6.2f} us/req",
+      file=sys.stderr)
+PY
+}
+
+if (( ${#RATE_LIST[@]} > 0 )); then
+    python3 - "$BODY_BYTES" >"$WORK_DIR/put.body" <<'PY'
+import sys
+n = int(sys.argv[1])
+prefix, suffix = '{"msgtype":"m.text","body":"', '"}'
+text = "The quick brown fox jumps over the lazy dog. " * 40
+sys.stdout.write(prefix + text[: n - len(prefix) - len(suffix)] + suffix)
+PY
+    for load in "${LOAD_LIST[@]}"; do
+        for rate in "${RATE_LIST[@]}"; do
+            rate="$(resolve_rate "$load" "$rate")"
+            for (( round = 1; round <= ROUNDS; round++ )); do
+                for target in "${TARGETS[@]}"; do
+                    run_oha "$load" "$target" "$rate" "$round"
+                done
+            done
+        done
+    done
+fi
+
 # profile_audit LOAD: one more run of "sectorgate" under perf; the share of
 # its CPU samples whose call stack passes through the audit path (the record
 # step, the pseudonyms, the writer, sqlx and SQLite), times its median CPU
@@ -917,6 +1032,7 @@ meta warmup "$WARMUP"
 meta connections "$CONNECTIONS"
 meta gen_cpu "$GEN_CPU"
 meta proxy_cpu "$PROXY_CPU"
+meta upstream_cpu "$UPSTREAM_CPU"
 meta clk_tck "$CLK_TCK"
 for t in sectorgate sectorgate-tim sectorgate-disk before-tim; do
     [[ -n "${AUDIT_WHERE[$t]:-}" ]] && meta "audit_$t" "${AUDIT_WHERE[$t]}"
@@ -931,10 +1047,10 @@ fi
 docs_arg=""
 (( WRITE_DOCS )) && docs_arg="$DOCS_FILE"
 
-python3 - "$RESULTS" "$META" "$docs_arg" <<'PY'
+python3 - "$RESULTS" "$META" "$docs_arg" "$OPEN_RESULTS" <<'PY'
 import csv, os, statistics, sys
 
-results_path, meta_path, docs_path = sys.argv[1], sys.argv[2], sys.argv[3]
+results_path, meta_path, docs_path, open_path = sys.argv[1:5]
 
 meta = {}
 with open(meta_path) as f:
@@ -942,6 +1058,8 @@ with open(meta_path) as f:
         k, _, v = line.rstrip("\n").partition("\t")
         meta[k] = v
 tck = float(meta["clk_tck"])
+# Whether the upstream shares the proxies' core (then both count towards it).
+shared_core = meta["upstream_cpu"] == meta["proxy_cpu"]
 
 runs = []
 with open(results_path) as f:
@@ -961,7 +1079,7 @@ with open(results_path) as f:
             "up_cpu": None if u_ticks is None else u_ticks / tck * 1e6 / req,
             # The CPU window also spans the settle pause after wrk stops, when the
             # servers idle; wrk's own duration is the better denominator.
-            "core": 100 * (t_ticks + (u_ticks or 0)) / tck / dur_s,
+            "core": 100 * (t_ticks + ((u_ticks or 0) if shared_core else 0)) / tck / dur_s,
             "gen": 100 * (float(row["wrk_user_s"]) + float(row["wrk_sys_s"])) / dur_s,
         })
 
@@ -1015,11 +1133,38 @@ for load in loads:
                                f"{s['p99'] / ref['p99']:.2f}" if ref["p99"] else "–"])
 ratios = md_table(["load", "ratio", "req/s", "CPU µs/req", "p99"], ratio_rows, ["l", "l", "r", "r", "r"]) if ratio_rows else ""
 
+# The open loop: medians over rounds per (load, rate, target), and what each
+# target adds to direct's latency at the same rate.
+open_runs = {}
+with open(open_path) as f:
+    for row in csv.DictReader(f, delimiter="\t"):
+        req = int(row["requests"])
+        open_runs.setdefault((row["load"], int(row["rate"]), row["target"]), []).append({
+            "rps": req / (int(row["duration_us"]) / 1e6),
+            "p50": int(row["p50_us"]) / 1000,
+            "p99": int(row["p99_us"]) / 1000,
+            "cpu": int(row["target_ticks"]) / tck * 1e6 / req,
+        })
+open_summary = {key: {k: statistics.median(r[k] for r in rows) for k in ("rps", "p50", "p99", "cpu")}
+                for key, rows in open_runs.items()}
+open_rows = []
+for (load, rate, target), s in open_summary.items():
+    floor = open_summary.get((load, rate, "direct"))
+    added = lambda k: "–" if floor is None or target == "direct" else f"{s[k] - floor[k]:+.3f}"
+    open_rows.append([load, f"{rate:,}", target, f"{s['rps']:,.0f}", f"{s['p50']:.3f}", f"{s['p99']:.3f}",
+                      added("p50"), added("p99"), f"{s['cpu']:.2f}"])
+open_table = md_table(["load", "rate req/s", "target", "served req/s", "p50 ms", "p99 ms", "added p50 ms",
+                       "added p99 ms", "CPU µs/req"], open_rows,
+                      ["l", "r", "l", "r", "r", "r", "r", "r", "r"]) if open_rows else ""
+
 print()
 print(table)
 if ratios:
     print()
     print(ratios)
+if open_table:
+    print()
+    print(open_table)
 print()
 
 if not docs_path:
@@ -1037,7 +1182,10 @@ params += [
     f"- Targets: {', '.join(targets)}; {meta['rounds']} round(s) of {meta['duration']} s per load and target "
     f"(after {meta['warmup']} s of warm-up each); the table shows the median over rounds",
     f"- wrk: 1 thread, {meta['connections']} connections, pinned to core {meta['gen_cpu']}; "
-    f"nginx (upstream and proxy, 1 worker each) and sectorgate pinned to core {meta['proxy_cpu']}",
+    (f"nginx (upstream and proxy, 1 worker each) and sectorgate pinned to core {meta['proxy_cpu']}"
+     if meta["upstream_cpu"] == meta["proxy_cpu"] else
+     f"the upstream (nginx, 1 worker) pinned to core {meta['upstream_cpu']}; nginx (1 worker) and "
+     f"sectorgate pinned to core {meta['proxy_cpu']}"),
 ]
 for load in loads:
     params.append(f"- Load `{load}`: {meta['load_' + load]}")
@@ -1058,6 +1206,9 @@ section = [
 ]
 if ratios:
     section += ["Ratios of medians (below 1 for req/s, or above 1 for CPU and p99, means sectorgate costs more than nginx):", "", ratios, ""]
+if open_table:
+    section += ["Open loop (oha, latency-corrected: each latency counts from when its request was due; "
+                "median over rounds; *added* is over direct at the same rate):", "", open_table, ""]
 raw_rows = [[r["round"], r["load"], r["target"], f"{r['rps']:,.0f}", f"{r['p50']:.3f}", f"{r['p99']:.3f}",
              f"{r['cpu']:.2f}", fmt(r["up_cpu"], ".2f"), f"{r['core']:.0f}", f"{r['gen']:.0f}"]
             for r in runs]

@@ -98,6 +98,8 @@ fn every_acknowledged_request_survives_kills_on_sqlite() {
     survives_kills(Gateway::start(options(&upstream)));
 }
 
+/// Also the gateway on one thread (as on one core): a request that waits
+/// on the audit log leaves that thread to the others.
 #[test]
 fn every_acknowledged_request_survives_kills_on_postgres() {
     let upstream = upstream::start();
@@ -105,6 +107,7 @@ fn every_acknowledged_request_survives_kills_on_postgres() {
     survives_kills(Gateway::start(GatewayOptions {
         audit_database: Some(shared_url()),
         audit_origin: Some(origin),
+        env: vec![("TOKIO_WORKER_THREADS", "1".to_owned())],
         ..options(&upstream)
     }));
 }
