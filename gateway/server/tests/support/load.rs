@@ -40,7 +40,8 @@ impl Load {
     }
 
     /// Clients sending to `base` (a listener of `gateway`) with clients
-    /// `make_client` makes.
+    /// `make_client` makes. Returns once every client is made: making one
+    /// (its TLS setup) can take longer than a short load lasts.
     pub fn start_on(
         gateway: &Gateway,
         base: &str,
@@ -57,6 +58,9 @@ impl Load {
             threads: Vec::new(),
         };
         let url = format!("{base}/_matrix/client/versions");
+        // Each thread says when its client is made (or drops its end when
+        // it fails to), so that every client waits for none of the others.
+        let (made, all_made) = std::sync::mpsc::channel::<()>();
         for _ in 0..clients {
             let (stop, url) = (Arc::clone(&load.stop), url.clone());
             let make_client = Arc::clone(&make_client);
@@ -65,8 +69,11 @@ impl Load {
                 Arc::clone(&load.refused),
                 Arc::clone(&load.failed),
             );
+            let made = made.clone();
             load.threads.push(std::thread::spawn(move || {
                 let client = make_client();
+                let _ = made.send(());
+                drop(made);
                 while !stop.load(Ordering::Relaxed) {
                     let Ok(response) = client.get(&url).send() else {
                         failed.fetch_add(1, Ordering::Relaxed);
@@ -93,8 +100,11 @@ impl Load {
                 ready.clone(),
                 Arc::clone(&load.unready),
             );
+            let made = made.clone();
             load.threads.push(std::thread::spawn(move || {
                 let client = http();
+                let _ = made.send(());
+                drop(made);
                 while !stop.load(Ordering::Relaxed) {
                     if let Ok(response) = client.get(&ready).send()
                         && response.status() != 200
@@ -105,6 +115,8 @@ impl Load {
                 }
             }));
         }
+        drop(made);
+        let _ = all_made.iter().count();
         load
     }
 
