@@ -698,14 +698,21 @@ function done(summary, latency, requests)
 end
 '
 
+# The PUT load's body, the same for wrk and oha.
+python3 - "$BODY_BYTES" >"$WORK_DIR/put.body" <<'PY'
+import sys
+n = int(sys.argv[1])
+prefix, suffix = '{"msgtype":"m.text","body":"', '"}'
+text = "The quick brown fox jumps over the lazy dog. " * 40
+sys.stdout.write(prefix + text[: n - len(prefix) - len(suffix)] + suffix)
+PY
+
 cat >"$WORK_DIR/put.lua" <<EOF
 -- PUT a room message with a transaction id no other request uses:
 -- run tag (from the command line) + thread number + per-thread counter.
-local body_len = $BODY_BYTES
-local prefix = '{"msgtype":"m.text","body":"'
-local suffix = '"}'
-local text = string.rep("The quick brown fox jumps over the lazy dog. ", 40)
-local body = prefix .. text:sub(1, body_len - #prefix - #suffix) .. suffix
+local file = assert(io.open("$WORK_DIR/put.body", "rb"))
+local body = file:read("*a")
+file:close()
 local base_path = "$ROOM_PATH"
 local headers = {
     ["Authorization"] = "Bearer benchtoken",
@@ -929,13 +936,6 @@ PY
 }
 
 if (( ${#RATE_LIST[@]} > 0 )); then
-    python3 - "$BODY_BYTES" >"$WORK_DIR/put.body" <<'PY'
-import sys
-n = int(sys.argv[1])
-prefix, suffix = '{"msgtype":"m.text","body":"', '"}'
-text = "The quick brown fox jumps over the lazy dog. " * 40
-sys.stdout.write(prefix + text[: n - len(prefix) - len(suffix)] + suffix)
-PY
     for load in "${LOAD_LIST[@]}"; do
         for rate in "${RATE_LIST[@]}"; do
             rate="$(resolve_rate "$load" "$rate")"

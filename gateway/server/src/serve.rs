@@ -63,11 +63,14 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let threads = std::env::var("TOKIO_WORKER_THREADS")
         .ok()
         .and_then(|threads| threads.parse::<usize>().ok())
+        .filter(|&threads| threads > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     let mut builder = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
     };
     builder.enable_all().build()
 }

@@ -116,7 +116,7 @@ impl Load {
             }));
         }
         drop(made);
-        let _ = all_made.iter().count();
+        while all_made.recv().is_ok() {}
         load
     }
 
