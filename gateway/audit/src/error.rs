@@ -61,6 +61,12 @@ pub enum AuditError {
     /// The checkpoint key could not be read or used.
     #[error("checkpoint key: {0}")]
     Checkpoint(String),
+    /// A write or sync of the audit journal failed: it takes no more
+    /// writes until it is opened again.
+    #[error(
+        "the audit journal could not be written ({0}); it takes no more writes until the gateway is restarted, which reads back what reached the disk"
+    )]
+    JournalFailed(String),
     /// What is stored cannot be what this code wrote.
     #[error("the audit log is damaged: {0}")]
     Corrupt(String),

@@ -12,6 +12,7 @@
 mod checkpoint;
 mod error;
 pub mod export;
+pub mod journal;
 mod log;
 pub mod merkle;
 mod proof;

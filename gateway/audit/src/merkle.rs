@@ -48,6 +48,20 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// Appends the next record by the hashes stored with it (as [`Frontier::push`]
+    /// hands them out), without hashing; `None` if they are not as many as
+    /// its sequence number calls for.
+    pub fn push_stored(&mut self, stored: &[Hash]) -> Option<()> {
+        let (&top, _) = stored.split_last()?;
+        if stored.len() != stored_count(self.size) || self.nodes.len() < stored.len() - 1 {
+            return None;
+        }
+        self.nodes.truncate(self.nodes.len() - (stored.len() - 1));
+        self.nodes.push(top);
+        self.size += 1;
+        Some(())
+    }
+
     /// The root hash (RFC 6962's MTH of the whole tree).
     pub fn root(&self) -> Hash {
         let mut nodes = self.nodes.iter().rev();

@@ -6,7 +6,9 @@
 mod acks;
 mod encoding;
 mod fixture;
+mod journal;
 mod log;
 mod merkle;
+mod sim_files;
 mod stall;
 mod tamper;

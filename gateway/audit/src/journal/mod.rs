@@ -1,0 +1,268 @@
+//! The journal: the log as append-only files, one frame per group commit.
+//!
+//! A journal is a directory of [`segment`]s, each a pre-allocated file of
+//! [`frame`]s. A commit encodes its records, their stored Merkle hashes
+//! and any checkpoint into one frame, writes it with one write and makes
+//! it durable with `fdatasync` before anyone is told it is written. A new
+//! segment is made, its header written and synced, and the directory
+//! synced, before a frame goes into it. Opening a journal reads it back
+//! ([`recover`]): a torn last frame, never acknowledged, is cut; damage
+//! anywhere else stops the open. A write or sync that fails leaves the
+//! journal refusing every later write: after a failed `fdatasync` what the
+//! file holds is unknown, so it is never written again by this process;
+//! the next open reads what reached the disk.
+
+pub mod frame;
+pub mod recover;
+pub mod segment;
+pub mod storage;
+
+use crate::AuditError;
+use crate::merkle::{Frontier, from_blob, stored_count};
+use crate::store::{Bundle, CheckpointRow};
+use frame::Frame;
+use recover::Tail;
+use segment::Header;
+use storage::Storage;
+
+/// A segment's size when none is configured: 64 MiB.
+pub const SEGMENT_BYTES: u64 = 64 << 20;
+
+/// The segment frames go into.
+#[derive(Debug)]
+struct Active {
+    name: String,
+    /// Where the next frame goes.
+    end: u64,
+    capacity: u64,
+}
+
+/// What opening a journal found.
+#[derive(Debug)]
+pub struct Recovered {
+    /// The tree's edge.
+    pub frontier: Frontier,
+    /// The last checkpoint written.
+    pub last_checkpoint: Option<CheckpointRow>,
+    /// The bytes of a torn last frame that were cut (0: none).
+    pub cut: u64,
+}
+
+/// The writing end of a journal.
+pub struct Journal<S: Storage> {
+    storage: S,
+    origin: String,
+    segment_bytes: u64,
+    active: Option<Active>,
+    size: u64,
+    /// The frame being written, kept to be reused.
+    buffer: Vec<u8>,
+    /// Why the journal takes no more writes.
+    failed: Option<String>,
+}
+
+impl<S: Storage> std::fmt::Debug for Journal<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("origin", &self.origin)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Storage> Journal<S> {
+    /// Opens the journal of `origin` in `storage` for writing, after
+    /// reading it back and cutting a torn last frame. New segments are
+    /// `segment_bytes` long (longer if one frame needs it).
+    pub fn open(
+        mut storage: S,
+        origin: &str,
+        segment_bytes: u64,
+    ) -> Result<(Self, Recovered), AuditError> {
+        let mut frontier = Frontier::default();
+        let mut last_checkpoint = None;
+        let scanned = recover::scan(&storage, origin, |frame| {
+            push_frame(&mut frontier, &frame)?;
+            if frame.checkpoint.is_some() {
+                last_checkpoint = frame.checkpoint;
+            }
+            Some(())
+        })?;
+        let mut cut = 0;
+        let active = match scanned.tail {
+            Tail::Empty => None,
+            Tail::Segment {
+                name,
+                end,
+                torn,
+                capacity,
+                unwritten,
+            } => {
+                if unwritten {
+                    let header = header(origin, scanned.size).encode();
+                    storage.write_at(&name, 0, &header)?;
+                    storage.sync(&name)?;
+                    storage.sync_dir()?;
+                    Some(Active {
+                        name,
+                        end: len(&header),
+                        capacity,
+                    })
+                } else {
+                    if torn > 0 {
+                        let zeros = vec![0; usize::try_from(torn).unwrap_or(usize::MAX)];
+                        storage.write_at(&name, end, &zeros)?;
+                        storage.sync(&name)?;
+                        cut = torn;
+                        tracing::warn!(segment = %name, at = end, bytes = torn, "audit journal: a torn last frame, never acknowledged, was cut");
+                    }
+                    Some(Active {
+                        name,
+                        end,
+                        capacity,
+                    })
+                }
+            }
+        };
+        let journal = Self {
+            storage,
+            origin: origin.to_owned(),
+            segment_bytes,
+            active,
+            size: scanned.size,
+            buffer: Vec::new(),
+            failed: None,
+        };
+        Ok((
+            journal,
+            Recovered {
+                frontier,
+                last_checkpoint,
+                cut,
+            },
+        ))
+    }
+
+    /// Records in the journal.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends `bundle` (which must start at [`Journal::size`]) and
+    /// `checkpoint` as one frame; returns once they are durable.
+    pub fn append(
+        &mut self,
+        bundle: &Bundle,
+        checkpoint: Option<&CheckpointRow>,
+    ) -> Result<(), AuditError> {
+        if let Some(why) = &self.failed {
+            return Err(AuditError::JournalFailed(why.clone()));
+        }
+        if bundle.first_seq != self.size || bundle.count == 0 {
+            return Err(AuditError::Corrupt(format!(
+                "a commit of records {}+{} to a journal of {}",
+                bundle.first_seq, bundle.count, self.size
+            )));
+        }
+        frame::encode(bundle, checkpoint, &mut self.buffer);
+        match self.write_frame() {
+            Ok(()) => {
+                self.size += bundle.count;
+                Ok(())
+            }
+            Err(error) => {
+                let why = error.to_string();
+                self.failed = Some(why.clone());
+                Err(AuditError::JournalFailed(why))
+            }
+        }
+    }
+
+    /// Syncs the segment written last: whether the journal still takes
+    /// durable writes.
+    pub fn probe(&mut self) -> Result<(), AuditError> {
+        if let Some(why) = &self.failed {
+            return Err(AuditError::JournalFailed(why.clone()));
+        }
+        let Some(active) = &self.active else {
+            return self.storage.sync_dir().map_err(Into::into);
+        };
+        if let Err(error) = self.storage.sync(&active.name) {
+            let why = error.to_string();
+            self.failed = Some(why.clone());
+            return Err(AuditError::JournalFailed(why));
+        }
+        Ok(())
+    }
+
+    fn write_frame(&mut self) -> std::io::Result<()> {
+        let need = len(&self.buffer);
+        let mut active = match self.active.take() {
+            Some(active) if active.end + need <= active.capacity => active,
+            _ => self.start_segment(need)?,
+        };
+        self.storage
+            .write_at(&active.name, active.end, &self.buffer)?;
+        self.storage.sync(&active.name)?;
+        active.end += need;
+        self.active = Some(active);
+        Ok(())
+    }
+
+    /// Makes the segment of the next record, with room for `need` bytes:
+    /// header written and synced, then the directory synced.
+    fn start_segment(&mut self, need: u64) -> std::io::Result<Active> {
+        let header = header(&self.origin, self.size).encode();
+        let capacity = self.segment_bytes.max(len(&header) + need);
+        let name = segment::name(self.size);
+        self.storage.create(&name, capacity)?;
+        self.storage.write_at(&name, 0, &header)?;
+        self.storage.sync(&name)?;
+        self.storage.sync_dir()?;
+        Ok(Active {
+            name,
+            end: len(&header),
+            capacity,
+        })
+    }
+}
+
+/// Every frame of the journal of `origin` in `storage`, in order, without
+/// changing anything (a torn tail is left as it is and not read).
+pub fn read(
+    storage: &impl Storage,
+    origin: &str,
+    mut visit: impl FnMut(Frame) -> Option<()>,
+) -> Result<u64, AuditError> {
+    Ok(recover::scan(storage, origin, &mut visit)?.size)
+}
+
+/// Moves `frontier` past the frame's records; `None` if its blobs do not
+/// hold what its count says.
+fn push_frame(frontier: &mut Frontier, frame: &Frame) -> Option<()> {
+    let bundle = &frame.bundle;
+    let hashes = from_blob(&bundle.hashes)?;
+    let mut hashes = hashes.as_slice();
+    let mut records = bundle.records.as_slice();
+    for _ in 0..bundle.count {
+        let (stored, rest) = hashes.split_at_checked(stored_count(frontier.size()))?;
+        hashes = rest;
+        frontier.push_stored(stored)?;
+        let (length, rest) = records.split_at_checked(4)?;
+        let length = usize::try_from(u32::from_be_bytes(length.try_into().ok()?)).ok()?;
+        records = rest.get(length..)?;
+    }
+    (hashes.is_empty() && records.is_empty()).then_some(())
+}
+
+fn header(origin: &str, first_seq: u64) -> Header {
+    Header {
+        leaf_format: segment::LEAF_RECORD,
+        first_seq,
+        origin: origin.to_owned(),
+    }
+}
+
+fn len(bytes: &[u8]) -> u64 {
+    u64::try_from(bytes.len()).unwrap_or(u64::MAX)
+}

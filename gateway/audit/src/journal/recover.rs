@@ -1,0 +1,169 @@
+//! Reading a journal back: every segment in order, every frame up to the
+//! first that does not check, and what to make of the first that does not.
+//!
+//! Frames are written one at a time, each synced before the next is
+//! written, so only the last frame of the last segment can be partly on
+//! disk, and it was never acknowledged: a bad frame there, with nothing
+//! after it but bytes that are no frame, is a **torn tail**, cut on
+//! recovery. A bad frame anywhere else (in an earlier segment, or followed
+//! by a frame whose CRC holds), a frame out of sequence, a segment missing
+//! or of another log is **damage**: reported, never repaired.
+
+use super::frame::{self, Frame};
+use super::segment::{self, Header};
+use super::storage::Storage;
+use crate::AuditError;
+
+/// Where the log ends on disk.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Tail {
+    /// No segment yet.
+    Empty,
+    /// The last segment; its frames end at `end`, and after `end` come
+    /// the `torn` bytes of a frame that was never completed (0: none).
+    Segment {
+        /// Its file name.
+        name: String,
+        /// Where its frames end.
+        end: u64,
+        /// How far the bytes of a torn frame reach past `end`.
+        torn: u64,
+        /// Its length.
+        capacity: u64,
+        /// Whether its header must be written again: the last segment was
+        /// made but its header never became durable, nor any frame.
+        unwritten: bool,
+    },
+}
+
+/// What a scan found.
+#[derive(Debug)]
+pub struct Scanned {
+    /// Records in the log (the next sequence number).
+    pub size: u64,
+    /// Where it ends.
+    pub tail: Tail,
+}
+
+/// Reads every frame of the log of `origin` in `storage`, in order,
+/// handing each to `visit` (which may refuse one as damaged by returning
+/// `None`).
+pub fn scan(
+    storage: &impl Storage,
+    origin: &str,
+    mut visit: impl FnMut(Frame) -> Option<()>,
+) -> Result<Scanned, AuditError> {
+    let mut names: Vec<(u64, String)> = storage
+        .list()?
+        .into_iter()
+        .filter_map(|name| Some((segment::first_seq_of(&name)?, name)))
+        .collect();
+    names.sort();
+    let mut size = 0;
+    let mut tail = Tail::Empty;
+    let count = names.len();
+    for (index, (first_seq, name)) in names.into_iter().enumerate() {
+        let last = index + 1 == count;
+        let bytes = storage.read(&name)?;
+        let damaged = |what: String| AuditError::Corrupt(format!("journal segment {name}: {what}"));
+        if first_seq != size {
+            return Err(damaged(format!(
+                "it starts at record {first_seq}, the segments before it end at {size}"
+            )));
+        }
+        let Some((header, start)) = Header::decode(&bytes) else {
+            // A new segment's header is synced, and then its name, before
+            // any frame goes in: a last segment with no good header and
+            // no frame was made by a commit that never completed.
+            if last && !frame::any_frame_after_start(&bytes) {
+                tail = Tail::Segment {
+                    name,
+                    end: 0,
+                    torn: 0,
+                    capacity: len(&bytes),
+                    unwritten: true,
+                };
+                break;
+            }
+            return Err(damaged("its header is damaged".into()));
+        };
+        let expected = Header {
+            leaf_format: segment::LEAF_RECORD,
+            first_seq,
+            origin: origin.to_owned(),
+        };
+        if header != expected {
+            return Err(damaged(format!(
+                "its header says {header:?}, this log is {expected:?}"
+            )));
+        }
+        let (end, next) = frames(&bytes, start, first_seq, &mut visit)
+            .map_err(|(at, what)| damaged(format!("byte {at}: {what}")))?;
+        size = next;
+        let torn = torn_bytes(&bytes[end..]);
+        if torn > 0 {
+            if !last {
+                return Err(damaged(format!(
+                    "byte {end}: a damaged frame, and segments follow it"
+                )));
+            }
+            if frame::any_frame_after_start(&bytes[end..]) {
+                return Err(damaged(format!(
+                    "byte {end}: a damaged frame, and written frames follow it"
+                )));
+            }
+        }
+        tail = Tail::Segment {
+            name,
+            end: len(&bytes[..end]),
+            torn,
+            capacity: len(&bytes),
+            unwritten: false,
+        };
+    }
+    Ok(Scanned { size, tail })
+}
+
+/// Reads the frames of one segment from `start`: where they end and the
+/// next sequence number, or where a frame with a good CRC breaks the
+/// sequence.
+fn frames(
+    bytes: &[u8],
+    mut at: usize,
+    mut next: u64,
+    visit: &mut impl FnMut(Frame) -> Option<()>,
+) -> Result<(usize, u64), (usize, String)> {
+    loop {
+        match frame::decode(&bytes[at..]) {
+            Ok((frame, length)) => {
+                let bundle = &frame.bundle;
+                if bundle.first_seq != next || bundle.count == 0 {
+                    return Err((
+                        at,
+                        format!(
+                            "a frame of records {}+{} where record {next} comes next",
+                            bundle.first_seq, bundle.count
+                        ),
+                    ));
+                }
+                next += bundle.count;
+                visit(frame).ok_or((at, "a frame whose records do not parse".into()))?;
+                at += length;
+            }
+            // Zeros end the segment; anything else is judged by the caller.
+            Err(_) => return Ok((at, next)),
+        }
+    }
+}
+
+/// How many bytes at the start of `rest` (what follows the last good
+/// frame) are not zeros: up to the last byte that is not zero.
+fn torn_bytes(rest: &[u8]) -> u64 {
+    rest.iter()
+        .rposition(|&byte| byte != 0)
+        .map_or(0, |last| len(&rest[..=last]))
+}
+
+fn len(bytes: &[u8]) -> u64 {
+    u64::try_from(bytes.len()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,101 @@
+//! The file layer under the journal: [`Storage`], with [`Disk`] for real
+//! files. Tests put a layer of their own under the journal that loses what
+//! was not synced when it "crashes".
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// What the journal asks of the files it keeps in one directory.
+pub trait Storage: Send + 'static {
+    /// The names of the files in the directory.
+    fn list(&self) -> io::Result<Vec<String>>;
+    /// A file's whole content.
+    fn read(&self, name: &str) -> io::Result<Vec<u8>>;
+    /// Makes a new file of `len` zero bytes, its space allocated; it is
+    /// durable in the directory only after [`Storage::sync_dir`].
+    fn create(&mut self, name: &str, len: u64) -> io::Result<()>;
+    /// Writes `bytes` at `offset`, in one write.
+    fn write_at(&mut self, name: &str, offset: u64, bytes: &[u8]) -> io::Result<()>;
+    /// Makes what was written to the file durable (`fdatasync`).
+    fn sync(&mut self, name: &str) -> io::Result<()>;
+    /// Makes the directory's entries durable.
+    fn sync_dir(&mut self) -> io::Result<()>;
+}
+
+/// Files in a directory on disk. Keeps the files it writes open.
+#[derive(Debug)]
+pub struct Disk {
+    dir: PathBuf,
+    open: HashMap<String, File>,
+}
+
+impl Disk {
+    /// The directory `dir`, made if missing (the caller syncs its parent
+    /// when that matters).
+    pub fn new(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            open: HashMap::new(),
+        })
+    }
+
+    fn file(&mut self, name: &str) -> io::Result<&File> {
+        if !self.open.contains_key(name) {
+            let file = OpenOptions::new().write(true).open(self.dir.join(name))?;
+            self.open.insert(name.to_owned(), file);
+        }
+        self.open
+            .get(name)
+            .ok_or_else(|| io::Error::other("file not open"))
+    }
+}
+
+impl Storage for Disk {
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            if let Ok(name) = entry?.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(self.dir.join(name))
+    }
+
+    fn create(&mut self, name: &str, len: u64) -> io::Result<()> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(self.dir.join(name))?;
+        // Allocated now, so that a commit's fdatasync has no size or
+        // extent to write; where the file system cannot, a sparse file.
+        if rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, len).is_err() {
+            file.set_len(len)?;
+        }
+        file.sync_all()?;
+        // One file is written at a time: the others are closed.
+        self.open.clear();
+        self.open.insert(name.to_owned(), file);
+        Ok(())
+    }
+
+    fn write_at(&mut self, name: &str, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.file(name)?.write_all_at(bytes, offset)
+    }
+
+    fn sync(&mut self, name: &str) -> io::Result<()> {
+        self.file(name)?.sync_data()
+    }
+
+    fn sync_dir(&mut self) -> io::Result<()> {
+        File::open(&self.dir)?.sync_all()
+    }
+}
