@@ -16,7 +16,7 @@ pub enum AuditError {
     #[error("audit database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The database URL names no supported backend.
-    #[error("audit database {0:?}: use a sqlite:// or postgres:// URL")]
+    #[error("audit database {0:?}: use a sqlite://, postgres:// or journal: URL")]
     Url(String),
     /// Another gateway instance writes the log of this origin.
     #[error(
@@ -67,6 +67,9 @@ pub enum AuditError {
         "the audit journal could not be written ({0}); it takes no more writes until the gateway is restarted, which reads back what reached the disk"
     )]
     JournalFailed(String),
+    /// The store cannot do what was asked.
+    #[error("{0} is not supported by this audit store")]
+    Unsupported(&'static str),
     /// What is stored cannot be what this code wrote.
     #[error("the audit log is damaged: {0}")]
     Corrupt(String),

@@ -1,5 +1,5 @@
 //! The audit log under faults, against the real binary: killed at random
-//! moments under load (SQLite and PostgreSQL), a database that stops, turns
+//! moments under load (SQLite, PostgreSQL and the journal), a database that stops, turns
 //! read-only or fills up. Every acknowledged request keeps its record, the
 //! log verifies, nothing is forwarded while the log cannot be written, and
 //! the gateway recovers by itself.
@@ -96,6 +96,18 @@ fn survives_kills(mut gateway: Gateway) {
 fn every_acknowledged_request_survives_kills_on_sqlite() {
     let upstream = upstream::start();
     survives_kills(Gateway::start(options(&upstream)));
+}
+
+/// The journal: a kill leaves at most a torn last frame, never
+/// acknowledged, which the restart cuts.
+#[test]
+fn every_acknowledged_request_survives_kills_on_the_journal() {
+    let upstream = upstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    survives_kills(Gateway::start(GatewayOptions {
+        audit_database: Some(format!("journal:{}", dir.path().join("audit").display())),
+        ..options(&upstream)
+    }));
 }
 
 /// Also the gateway on one thread (as on one core): a request that waits

@@ -9,7 +9,7 @@
 //! | 4 | body length `B` |
 //! | 8 | first sequence number |
 //! | 4 | record count |
-//! | 8 | when the first record was made (ms since the Unix epoch) |
+//! | 8 | when the first record was made (ms since the Unix epoch; 0: no records) |
 //! | 4 + n | the records blob (see `store::bundle`) |
 //! | 4 + n | the hashes blob |
 //! | 4 + n | the checkpoint (0: none): size u64, root (32), made at i64, signed note |
@@ -80,6 +80,17 @@ pub fn encode(bundle: &Bundle, checkpoint: Option<&CheckpointRow>, out: &mut Vec
     out[4..HEAD].copy_from_slice(&body.to_be_bytes());
     let crc = CRC32C.checksum(out);
     out.extend_from_slice(&crc.to_be_bytes());
+}
+
+/// Bytes a frame's head (magic and body length) is.
+pub const HEAD_BYTES: usize = HEAD;
+
+/// The whole length of the frame whose head starts `head`, if it starts
+/// with a frame's head.
+pub fn length_of(head: &[u8]) -> Option<usize> {
+    let head = head.get(..HEAD)?;
+    let body = usize::try_from(read_u32(&head[4..])).ok()?;
+    (head[..4] == MAGIC && body <= MAX_BODY).then_some(HEAD + body + TAIL)
 }
 
 /// Reads the frame at the start of `bytes`: the frame and its length in

@@ -16,6 +16,7 @@ pub mod frame;
 pub mod recover;
 pub mod segment;
 pub mod storage;
+mod thread;
 
 use crate::AuditError;
 use crate::merkle::{Frontier, from_blob, stored_count};
@@ -24,6 +25,7 @@ use frame::Frame;
 use recover::Tail;
 use segment::Header;
 use storage::Storage;
+pub use thread::JournalThread;
 
 /// A segment's size when none is configured: 64 MiB.
 pub const SEGMENT_BYTES: u64 = 64 << 20;
@@ -55,6 +57,10 @@ pub struct Journal<S: Storage> {
     segment_bytes: u64,
     active: Option<Active>,
     size: u64,
+    /// The tree's edge after the last frame.
+    frontier: Frontier,
+    /// The last checkpoint written.
+    last_checkpoint: Option<CheckpointRow>,
     /// The frame being written, kept to be reused.
     buffer: Vec<u8>,
     /// Why the journal takes no more writes.
@@ -81,8 +87,8 @@ impl<S: Storage> Journal<S> {
     ) -> Result<(Self, Recovered), AuditError> {
         let mut frontier = Frontier::default();
         let mut last_checkpoint = None;
-        let scanned = recover::scan(&storage, origin, |frame| {
-            push_frame(&mut frontier, &frame)?;
+        let scanned = recover::scan(&storage, origin, |_, frame| {
+            push_frame(&mut frontier, &frame.bundle)?;
             if frame.checkpoint.is_some() {
                 last_checkpoint = frame.checkpoint;
             }
@@ -130,6 +136,8 @@ impl<S: Storage> Journal<S> {
             segment_bytes,
             active,
             size: scanned.size,
+            frontier: frontier.clone(),
+            last_checkpoint: last_checkpoint.clone(),
             buffer: Vec::new(),
             failed: None,
         };
@@ -149,25 +157,36 @@ impl<S: Storage> Journal<S> {
     }
 
     /// Appends `bundle` (which must start at [`Journal::size`]) and
-    /// `checkpoint` as one frame; returns once they are durable.
+    /// `checkpoint` as one frame; returns once they are durable. A frame
+    /// holds records, a checkpoint, or both.
     pub fn append(
         &mut self,
         bundle: &Bundle,
         checkpoint: Option<&CheckpointRow>,
     ) -> Result<(), AuditError> {
-        if let Some(why) = &self.failed {
-            return Err(AuditError::JournalFailed(why.clone()));
-        }
-        if bundle.first_seq != self.size || bundle.count == 0 {
+        self.check()?;
+        let empty = bundle.count == 0 && checkpoint.is_none();
+        if bundle.first_seq != self.size || empty {
             return Err(AuditError::Corrupt(format!(
                 "a commit of records {}+{} to a journal of {}",
                 bundle.first_seq, bundle.count, self.size
+            )));
+        }
+        let mut frontier = self.frontier.clone();
+        if push_frame(&mut frontier, bundle).is_none() {
+            return Err(AuditError::Corrupt(format!(
+                "a commit of records {}+{} whose blobs do not hold them",
+                bundle.first_seq, bundle.count
             )));
         }
         frame::encode(bundle, checkpoint, &mut self.buffer);
         match self.write_frame() {
             Ok(()) => {
                 self.size += bundle.count;
+                self.frontier = frontier;
+                if let Some(checkpoint) = checkpoint {
+                    self.last_checkpoint = Some(checkpoint.clone());
+                }
                 Ok(())
             }
             Err(error) => {
@@ -178,12 +197,23 @@ impl<S: Storage> Journal<S> {
         }
     }
 
+    /// Whether the journal takes writes: an error once one failed.
+    pub fn check(&self) -> Result<(), AuditError> {
+        match &self.failed {
+            Some(why) => Err(AuditError::JournalFailed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// The tree's edge and the last checkpoint, as the last frame left them.
+    pub fn head(&self) -> (Frontier, Option<CheckpointRow>) {
+        (self.frontier.clone(), self.last_checkpoint.clone())
+    }
+
     /// Syncs the segment written last: whether the journal still takes
     /// durable writes.
     pub fn probe(&mut self) -> Result<(), AuditError> {
-        if let Some(why) = &self.failed {
-            return Err(AuditError::JournalFailed(why.clone()));
-        }
+        self.check()?;
         let Some(active) = &self.active else {
             return self.storage.sync_dir().map_err(Into::into);
         };
@@ -227,20 +257,20 @@ impl<S: Storage> Journal<S> {
     }
 }
 
-/// Every frame of the journal of `origin` in `storage`, in order, without
-/// changing anything (a torn tail is left as it is and not read).
+/// Every frame of the journal of `origin` in `storage`, in order, with
+/// where it was read, without changing anything (a torn tail is left as it
+/// is and not read). Returns the number of records.
 pub fn read(
     storage: &impl Storage,
     origin: &str,
-    mut visit: impl FnMut(Frame) -> Option<()>,
+    visit: impl FnMut(recover::Place<'_>, Frame) -> Option<()>,
 ) -> Result<u64, AuditError> {
-    Ok(recover::scan(storage, origin, &mut visit)?.size)
+    Ok(recover::scan(storage, origin, visit)?.size)
 }
 
-/// Moves `frontier` past the frame's records; `None` if its blobs do not
-/// hold what its count says.
-fn push_frame(frontier: &mut Frontier, frame: &Frame) -> Option<()> {
-    let bundle = &frame.bundle;
+/// Moves `frontier` past the records of `bundle`; `None` if its blobs do
+/// not hold what its count says.
+fn push_frame(frontier: &mut Frontier, bundle: &Bundle) -> Option<()> {
     let hashes = from_blob(&bundle.hashes)?;
     let mut hashes = hashes.as_slice();
     let mut records = bundle.records.as_slice();

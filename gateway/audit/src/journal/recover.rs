@@ -36,6 +36,17 @@ pub enum Tail {
     },
 }
 
+/// Where a frame was read.
+#[derive(Clone, Copy, Debug)]
+pub struct Place<'a> {
+    /// The segment's file name.
+    pub segment: &'a str,
+    /// The frame's offset in it.
+    pub offset: u64,
+    /// The frame's length.
+    pub len: u64,
+}
+
 /// What a scan found.
 #[derive(Debug)]
 pub struct Scanned {
@@ -46,12 +57,12 @@ pub struct Scanned {
 }
 
 /// Reads every frame of the log of `origin` in `storage`, in order,
-/// handing each to `visit` (which may refuse one as damaged by returning
-/// `None`).
+/// handing each to `visit` with where it was read (`visit` may refuse one
+/// as damaged by returning `None`).
 pub fn scan(
     storage: &impl Storage,
     origin: &str,
-    mut visit: impl FnMut(Frame) -> Option<()>,
+    mut visit: impl FnMut(Place<'_>, Frame) -> Option<()>,
 ) -> Result<Scanned, AuditError> {
     let mut names: Vec<(u64, String)> = storage
         .list()?
@@ -97,8 +108,15 @@ pub fn scan(
                 "its header says {header:?}, this log is {expected:?}"
             )));
         }
-        let (end, next) = frames(&bytes, start, first_seq, &mut visit)
-            .map_err(|(at, what)| damaged(format!("byte {at}: {what}")))?;
+        let (end, next) = frames(&bytes, start, first_seq, |offset, len, frame| {
+            let place = Place {
+                segment: &name,
+                offset,
+                len,
+            };
+            visit(place, frame)
+        })
+        .map_err(|(at, what)| damaged(format!("byte {at}: {what}")))?;
         size = next;
         let torn = torn_bytes(&bytes[end..]);
         if torn > 0 {
@@ -131,13 +149,14 @@ fn frames(
     bytes: &[u8],
     mut at: usize,
     mut next: u64,
-    visit: &mut impl FnMut(Frame) -> Option<()>,
+    mut visit: impl FnMut(u64, u64, Frame) -> Option<()>,
 ) -> Result<(usize, u64), (usize, String)> {
     loop {
         match frame::decode(&bytes[at..]) {
             Ok((frame, length)) => {
                 let bundle = &frame.bundle;
-                if bundle.first_seq != next || bundle.count == 0 {
+                let empty = bundle.count == 0 && frame.checkpoint.is_none();
+                if bundle.first_seq != next || empty {
                     return Err((
                         at,
                         format!(
@@ -147,7 +166,8 @@ fn frames(
                     ));
                 }
                 next += bundle.count;
-                visit(frame).ok_or((at, "a frame whose records do not parse".into()))?;
+                visit(len(&bytes[..at]), len(&bytes[at..at + length]), frame)
+                    .ok_or((at, "a frame whose records do not parse".into()))?;
                 at += length;
             }
             // Zeros end the segment; anything else is judged by the caller.

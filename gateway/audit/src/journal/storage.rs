@@ -14,6 +14,8 @@ pub trait Storage: Send + 'static {
     fn list(&self) -> io::Result<Vec<String>>;
     /// A file's whole content.
     fn read(&self, name: &str) -> io::Result<Vec<u8>>;
+    /// Up to `len` bytes of a file from `offset` (fewer at its end).
+    fn read_at(&self, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>>;
     /// Makes a new file of `len` zero bytes, its space allocated; it is
     /// durable in the directory only after [`Storage::sync_dir`].
     fn create(&mut self, name: &str, len: u64) -> io::Result<()>;
@@ -43,6 +45,15 @@ impl Disk {
         })
     }
 
+    /// The directory `dir` as it is, for reading: one that does not exist
+    /// lists no files.
+    pub fn reading(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            open: HashMap::new(),
+        }
+    }
+
     fn file(&mut self, name: &str) -> io::Result<&File> {
         if !self.open.contains_key(name) {
             let file = OpenOptions::new().write(true).open(self.dir.join(name))?;
@@ -57,7 +68,11 @@ impl Disk {
 impl Storage for Disk {
     fn list(&self) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
-        for entry in std::fs::read_dir(&self.dir)? {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(names),
+            entries => entries?,
+        };
+        for entry in entries {
             if let Ok(name) = entry?.file_name().into_string() {
                 names.push(name);
             }
@@ -67,6 +82,22 @@ impl Storage for Disk {
 
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
         std::fs::read(self.dir.join(name))
+    }
+
+    fn read_at(&self, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let file = File::open(self.dir.join(name))?;
+        let mut bytes = vec![0; len];
+        let mut filled = 0;
+        while filled < len {
+            match file.read_at(&mut bytes[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        bytes.truncate(filled);
+        Ok(bytes)
     }
 
     fn create(&mut self, name: &str, len: u64) -> io::Result<()> {

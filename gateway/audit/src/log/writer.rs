@@ -227,6 +227,10 @@ impl Writer {
                 claimed => claimed?,
             };
         }
+        if let Store::Journal(journal, _) = &self.store {
+            let (frontier, last) = journal.head(origin).await?;
+            return Ok(self.head_at(frontier, last));
+        }
         let size = self.store.size(origin).await?;
         let places: Vec<(u64, usize)> = sub_tree_index(0, size, vec![])
             .into_iter()
@@ -245,17 +249,22 @@ impl Writer {
         }
         let frontier = Frontier::from_subtrees(size, nodes).ok_or_else(corrupt)?;
         let last = self.store.last_checkpoint(origin).await?;
+        Ok(self.head_at(frontier, last))
+    }
+
+    /// The head of a tree with edge `frontier` whose last checkpoint is `last`.
+    fn head_at(&self, frontier: Frontier, last: Option<CheckpointRow>) -> Head {
         if let Some(last) = &last
             && let Ok(mut status) = self.status.lock()
         {
             status.checkpoint_at_ms = status.checkpoint_at_ms.max(last.created_at);
         }
         let checkpointed = last.map_or(0, |checkpoint| checkpoint.size);
-        Ok(Head {
+        Head {
             frontier,
             checkpointed,
             checkpointed_at: Instant::now(),
-        })
+        }
     }
 
     /// Appends `leaves` (possibly none; the first `later` of them outcome
@@ -382,7 +391,7 @@ impl Writer {
         let started = Instant::now();
         match self
             .store
-            .append(&self.config.origin, &bundle, checkpoint.as_ref())
+            .append(&self.config.origin, bundle, checkpoint.as_ref())
             .await
         {
             Ok(()) => {

@@ -5,8 +5,9 @@
 //! interleave their sequence numbers: the second one is refused at start,
 //! with the reason. PostgreSQL: a session advisory lock, on a connection of
 //! the claim's own. SQLite: an exclusive lock on a file beside the database
-//! (`<database>-<origin digest>.claim`). Either is released when the claim
-//! is dropped or the process ends.
+//! (`<database>-<origin digest>.claim`). The journal: an exclusive lock on
+//! the `lock` file in the log's folder. Each is released when the claim is
+//! dropped or the process ends.
 
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ pub struct Claim {
 #[derive(Debug)]
 enum Holder {
     Postgres(PgConnection),
-    Sqlite(
+    File(
         #[expect(
             dead_code,
             reason = "held, never read: the lock lasts while the file is open"
@@ -97,10 +98,18 @@ impl Claim {
         match file.try_lock() {
             Ok(()) => Ok(Self {
                 origin: origin.to_owned(),
-                holder: Holder::Sqlite(file),
+                holder: Holder::File(file),
             }),
             Err(TryLockError::WouldBlock) => Err(AuditError::Claimed(origin.to_owned())),
             Err(TryLockError::Error(error)) => Err(error.into()),
+        }
+    }
+
+    /// A claim held by an exclusive lock on `file`.
+    pub(super) fn file(origin: &str, file: File) -> Self {
+        Self {
+            origin: origin.to_owned(),
+            holder: Holder::File(file),
         }
     }
 
@@ -114,7 +123,7 @@ impl Claim {
     pub async fn holds(&mut self) -> bool {
         match &mut self.holder {
             Holder::Postgres(connection) => connection.ping().await.is_ok(),
-            Holder::Sqlite(_) | Holder::Memory => true,
+            Holder::File(_) | Holder::Memory => true,
         }
     }
 
@@ -127,7 +136,7 @@ impl Claim {
                 .fetch_one(connection)
                 .await
                 .ok(),
-            Holder::Sqlite(_) | Holder::Memory => None,
+            Holder::File(_) | Holder::Memory => None,
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Where the log lives: [`Store`], SQLite (embedded, the default) or
-//! PostgreSQL (several gateway instances, one database), through sqlx.
+//! PostgreSQL (several gateway instances, one database), through sqlx, or
+//! the append-only [`journal`] files.
 //!
-//! Both run the same SQL; the schema comes from each backend's sqlx
-//! migrations. Records are stored by commit, one row (a [`bundle`]) each. A commit is durable when it returns: SQLite in WAL mode with
+//! The databases run the same SQL; the schema comes from each backend's
+//! sqlx migrations. Records are stored by commit, one row (a [`bundle`]) each. A commit is durable when it returns: SQLite in WAL mode with
 //! `synchronous = FULL`, PostgreSQL with `synchronous_commit = on`.
 
 pub mod bundle;
 mod claim;
+pub mod journal;
 mod migrations;
 
 use std::str::FromStr;
@@ -75,6 +77,8 @@ pub enum Store {
     Sqlite(Arc<SqliteState>),
     /// PostgreSQL.
     Postgres(PgPool),
+    /// The journal: append-only files in a directory.
+    Journal(Arc<journal::JournalStore>, Duration),
 }
 
 impl std::fmt::Debug for Store {
@@ -82,6 +86,7 @@ impl std::fmt::Debug for Store {
         f.write_str(match self {
             Self::Sqlite(_) => "Store::Sqlite",
             Self::Postgres(_) => "Store::Postgres",
+            Self::Journal(..) => "Store::Journal",
         })
     }
 }
@@ -137,6 +142,7 @@ macro_rules! on_writer {
                     let $conn = pool;
                     $body
                 }
+                Store::Journal(..) => Err(AuditError::Unsupported("SQL on a journal")),
             }
         })
         .await
@@ -160,6 +166,7 @@ macro_rules! on_pool {
                     let $pool = pool;
                     $body
                 }
+                Store::Journal(..) => Err(AuditError::Unsupported("SQL on a journal")),
             }
         })
         .await
@@ -186,6 +193,8 @@ pub enum Backend {
     Sqlite,
     /// `postgres:…` or `postgresql:…`.
     Postgres,
+    /// `journal:<directory>`: append-only files.
+    Journal,
 }
 
 impl Backend {
@@ -195,6 +204,7 @@ impl Backend {
         match scheme {
             "sqlite" => Some(Self::Sqlite),
             "postgres" | "postgresql" => Some(Self::Postgres),
+            "journal" => Some(Self::Journal),
             _ => None,
         }
     }
@@ -225,13 +235,19 @@ fn i64_of(value: u64) -> i64 {
 }
 
 impl Store {
-    /// Opens the database at `url` (`sqlite://file.db` or
-    /// `postgres://…`) and brings its schema up to date. `lock_timeout`
-    /// bounds how long a write waits for a lock or a connection.
+    /// Opens the store at `url` (`sqlite://file.db`, `postgres://…` or
+    /// `journal:<directory>`) and brings a database's schema up to date.
+    /// `lock_timeout` bounds how long a write waits for a lock or a
+    /// connection.
     pub async fn open(url: &str, lock_timeout: Duration) -> Result<Self, AuditError> {
         match Backend::of(url) {
             Some(Backend::Sqlite) => Self::open_sqlite(url, lock_timeout).await,
             Some(Backend::Postgres) => Self::open_postgres(url, lock_timeout).await,
+            Some(Backend::Journal) => {
+                let dir = journal::directory(url).ok_or_else(|| AuditError::Url(url.to_owned()))?;
+                let store = journal::JournalStore::open(&dir)?;
+                Ok(Self::Journal(Arc::new(store), lock_timeout))
+            }
             None => Err(AuditError::Url(url.to_owned())),
         }
     }
@@ -272,6 +288,8 @@ impl Store {
     /// operation opens fresh ones (SQLite keeps a connection it opened
     /// read-only read-only until it is closed, even once the file is
     /// writable again). PostgreSQL's pool reconnects by itself.
+    /// The journal has nothing to reopen: after a failed write it takes
+    /// none until the gateway is restarted (see [`journal`]).
     pub async fn recover(&self) {
         if let Self::Sqlite(state) = self {
             // A connection stuck in a hung disk's fsync is left behind.
@@ -294,6 +312,7 @@ impl Store {
         let lock_timeout = match self {
             Self::Sqlite(state) => state.lock_timeout,
             Self::Postgres(pool) => pool.options().get_acquire_timeout(),
+            Self::Journal(_, lock_timeout) => *lock_timeout,
         };
         lock_timeout.saturating_mul(2).max(Duration::from_secs(1))
     }
@@ -303,9 +322,19 @@ impl Store {
     pub async fn append(
         &self,
         origin: &str,
-        bundle: &Bundle,
+        bundle: Bundle,
         checkpoint: Option<&CheckpointRow>,
     ) -> Result<(), AuditError> {
+        if let Self::Journal(journal, _) = self {
+            if bundle.is_empty() && checkpoint.is_none() {
+                return Ok(());
+            }
+            return bounded(
+                self.stall_after(),
+                journal.append(origin, bundle, checkpoint),
+            )
+            .await;
+        }
         on_writer!(self, |pool| {
             let insert = (!bundle.is_empty()).then(|| {
                 sqlx::query(INSERT_BUNDLE)
@@ -353,6 +382,7 @@ impl Store {
         let deadline = Instant::now() + wait;
         loop {
             let claimed = match self {
+                Self::Journal(journal, _) => journal.claim(origin),
                 Self::Sqlite(state) => {
                     Claim::sqlite(state.options.get_filename(), state.volatile, origin)
                 }
@@ -376,6 +406,7 @@ impl Store {
         const UPSERT: &str = "INSERT INTO audit_health (origin, written_at) VALUES ($1, $2) \
              ON CONFLICT (origin) DO UPDATE SET written_at = excluded.written_at";
         match self {
+            Self::Journal(journal, _) => bounded(self.stall_after(), journal.probe(origin)).await,
             Self::Sqlite(_) => on_pool!(self, |pool| {
                 sqlx::query(UPSERT)
                     .bind(origin)
@@ -414,6 +445,9 @@ impl Store {
 
     /// Records in the log (one more than the last sequence number).
     pub async fn size(&self, origin: &str) -> Result<u64, AuditError> {
+        if let Self::Journal(journal, _) = self {
+            return bounded(self.stall_after(), journal.size(origin)).await;
+        }
         on_pool!(self, |pool| {
             let row = sqlx::query(
                 "SELECT first_seq, count FROM audit_bundles WHERE origin = $1 \
@@ -489,6 +523,9 @@ impl Store {
         origin: &str,
         seqs: &[u64],
     ) -> Result<Vec<(u64, Vec<u8>)>, AuditError> {
+        if let Self::Journal(journal, _) = self {
+            return bounded(self.stall_after(), journal.hashes(origin, seqs)).await;
+        }
         let mut found = Vec::with_capacity(seqs.len());
         for &seq in seqs {
             if let Some(row) = self
@@ -511,6 +548,9 @@ impl Store {
         from: u64,
         limit: u32,
     ) -> Result<Vec<LeafRow>, AuditError> {
+        if let Self::Journal(journal, _) = self {
+            return bounded(self.stall_after(), journal.leaves(origin, from, limit)).await;
+        }
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let mut leaves = Vec::new();
         let mut next = from;
@@ -532,6 +572,9 @@ impl Store {
     /// A record at or before the first one made at or after `since_ms`: the
     /// start of the bundle before the first bundle begun at or after it.
     pub async fn first_since(&self, origin: &str, since_ms: i64) -> Result<u64, AuditError> {
+        if let Self::Journal(journal, _) = self {
+            return bounded(self.stall_after(), journal.first_since(origin, since_ms)).await;
+        }
         on_pool!(self, |pool| {
             let row = sqlx::query(
                 "SELECT MAX(first_seq) AS start FROM audit_bundles WHERE origin = $1 AND recorded_at < $2",
@@ -547,6 +590,9 @@ impl Store {
 
     /// The log's checkpoints, in the order they were made.
     pub async fn checkpoints(&self, origin: &str) -> Result<Vec<CheckpointRow>, AuditError> {
+        if let Self::Journal(journal, _) = self {
+            return bounded(self.stall_after(), journal.checkpoints(origin)).await;
+        }
         on_pool!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT size, root, note, created_at FROM audit_checkpoints \
@@ -570,6 +616,9 @@ impl Store {
 
     /// The latest checkpoint, if any.
     pub async fn last_checkpoint(&self, origin: &str) -> Result<Option<CheckpointRow>, AuditError> {
+        if let Self::Journal(journal, _) = self {
+            return bounded(self.stall_after(), journal.last_checkpoint(origin)).await;
+        }
         on_pool!(self, |pool| {
             let row = sqlx::query(
                 "SELECT size, root, note, created_at FROM audit_checkpoints \
@@ -592,6 +641,9 @@ impl Store {
 
     /// The logs (origins) in this database.
     pub async fn origins(&self) -> Result<Vec<String>, AuditError> {
+        if let Self::Journal(journal, _) = self {
+            return journal.origins();
+        }
         on_pool!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT origin FROM audit_bundles GROUP BY origin \
@@ -613,6 +665,9 @@ impl Store {
     /// with some records it would have removed still there; running it
     /// again removes them.
     pub async fn prune(&self, origin: &str, below: u64, now_ms: i64) -> Result<u64, AuditError> {
+        if let Self::Journal(..) = self {
+            return Err(AuditError::Unsupported("pruning a journal"));
+        }
         on_pool!(self, |pool| {
             sqlx::query("INSERT INTO audit_prunes (origin, below, pruned_at) VALUES ($1, $2, $3)")
                 .bind(origin)
@@ -647,6 +702,9 @@ impl Store {
 
     /// Records below this were pruned (0 if none were).
     pub async fn pruned_below(&self, origin: &str) -> Result<u64, AuditError> {
+        if let Self::Journal(..) = self {
+            return Ok(0);
+        }
         on_pool!(self, |pool| {
             let row = sqlx::query("SELECT MAX(below) AS below FROM audit_prunes WHERE origin = $1")
                 .bind(origin)

@@ -1,5 +1,5 @@
-//! A log on a fresh SQLite file or on the PostgreSQL server, each under an
-//! origin of its own.
+//! A log on a fresh SQLite file, on the PostgreSQL server or in a fresh
+//! journal directory, each under an origin of its own.
 
 use std::time::Duration;
 
@@ -38,20 +38,29 @@ impl Fixture {
     }
 }
 
-/// Both backends, each with checkpoints every `every` records.
+/// Both databases, each with checkpoints every `every` records.
 pub(super) async fn both(every: u64) -> Vec<Fixture> {
     vec![open("sqlite", every).await, open("postgres", every).await]
+}
+
+/// Both databases and the journal.
+pub(super) async fn all(every: u64) -> Vec<Fixture> {
+    let mut fixtures = both(every).await;
+    fixtures.push(open("journal", every).await);
+    fixtures
 }
 
 pub(super) async fn open(backend: &str, every: u64) -> Fixture {
     let url = match backend {
         "sqlite" => String::new(),
+        "journal" => "journal".to_owned(),
         _ => postgres_url(),
     };
     open_at(&url, backend, every, Duration::from_secs(5)).await
 }
 
-/// A log at `url` (empty: a new SQLite file in the fixture's folder),
+/// A log at `url` (empty: a new SQLite file in the fixture's folder;
+/// `journal`: a journal in it),
 /// writes waiting up to `lock_timeout` for a lock.
 pub(super) async fn open_at(
     url: &str,
@@ -62,6 +71,7 @@ pub(super) async fn open_at(
     let dir = tempfile::tempdir().expect("tempdir");
     let url = match url {
         "" => format!("sqlite://{}", dir.path().join("audit.db").display()),
+        "journal" => format!("journal:{}", dir.path().join("journal").display()),
         url => url.to_owned(),
     };
     let store = Store::open(&url, lock_timeout)

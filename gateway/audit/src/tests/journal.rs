@@ -72,7 +72,7 @@ fn run_plan(journal: &mut Journal<SimFiles>) -> (Vec<Vec<u8>>, Option<Vec<Vec<u8
 fn contents(files: &SimFiles) -> (Vec<Vec<u8>>, Option<u64>) {
     let mut records = Vec::new();
     let mut checkpointed = None;
-    journal::read(files, ORIGIN, |frame| {
+    journal::read(files, ORIGIN, |_, frame| {
         let bundle = &frame.bundle;
         let rows = bundle::decode(
             bundle.first_seq,

@@ -1,10 +1,10 @@
-//! The log on both backends: group commit, reopening, checkpoints by time,
+//! The log on every backend: group commit, reopening, checkpoints by time,
 //! proofs, pruning, export, the checkpoint sink and the claim on an origin.
 
 use std::time::Duration;
 
 use crate::tests::encoding::{decision, outcome};
-use crate::tests::fixture::{both, claim, open};
+use crate::tests::fixture::{all, both, claim, open};
 use crate::{
     AuditError, AuditLog, CheckpointSigner, CheckpointSink, Entry, Format, LogConfig, Outcome,
     Pseudonymiser, SinkConfig, Store, Verdict, check_inclusion, export, prove_inclusion, prune,
@@ -13,7 +13,7 @@ use crate::{
 
 #[tokio::test]
 async fn concurrent_writers_share_commits_and_the_log_verifies() {
-    for fixture in both(100).await {
+    for fixture in all(100).await {
         let appends = (0..600).map(|i| {
             let log = fixture.log.clone();
             tokio::spawn(async move { log.append(&decision(&format!("d{i}"), i)).await })
@@ -34,7 +34,7 @@ async fn concurrent_writers_share_commits_and_the_log_verifies() {
 
 #[tokio::test]
 async fn a_reopened_log_continues_the_same_tree() {
-    for fixture in both(7).await {
+    for fixture in all(7).await {
         for i in 0..23 {
             fixture
                 .log
@@ -78,7 +78,7 @@ async fn a_reopened_log_continues_the_same_tree() {
 
 #[tokio::test]
 async fn a_checkpoint_is_made_after_the_interval_without_more_records() {
-    for backend in ["sqlite", "postgres"] {
+    for backend in ["sqlite", "postgres", "journal"] {
         let fixture = open(backend, 1000).await;
         let key = fixture.dir.path().join("timed.key");
         let origin = format!("{}-timed", fixture.origin);
@@ -115,7 +115,7 @@ async fn a_checkpoint_is_made_after_the_interval_without_more_records() {
 
 #[tokio::test]
 async fn every_covered_record_has_an_inclusion_proof_checked_offline() {
-    for fixture in both(10).await {
+    for fixture in all(10).await {
         for i in 0..25 {
             fixture
                 .log
@@ -368,13 +368,14 @@ async fn checkpoints_are_sent_to_syslog() {
 
 #[tokio::test]
 async fn an_origin_is_written_by_one_instance_at_a_time() {
-    for backend in ["sqlite", "postgres"] {
+    for backend in ["sqlite", "postgres", "journal"] {
         let fixture = open(backend, 1000).await;
         fixture.log.append(&decision("d", 1)).await.expect("append");
         // Another instance on the same database: its own connections, its
         // own store.
         let url = match backend {
             "sqlite" => format!("sqlite://{}", fixture.dir.path().join("audit.db").display()),
+            "journal" => format!("journal:{}", fixture.dir.path().join("journal").display()),
             _ => crate::tests::fixture::postgres_url(),
         };
         let other = Store::open(&url, Duration::from_secs(5))
@@ -455,7 +456,7 @@ async fn a_database_in_memory_is_claimed_without_a_lock_file() {
 
 #[tokio::test]
 async fn outcome_records_ride_with_the_next_commit_or_follow_alone() {
-    for backend in ["sqlite", "postgres"] {
+    for backend in ["sqlite", "postgres", "journal"] {
         let fixture = open(backend, 1000).await;
         let size = || fixture.store.size(&fixture.origin);
         // Waiting, an outcome goes with the next decision's commit.
@@ -490,7 +491,7 @@ async fn outcome_records_ride_with_the_next_commit_or_follow_alone() {
 
 #[tokio::test]
 async fn a_log_verifies_while_it_is_being_written() {
-    for backend in ["sqlite", "postgres"] {
+    for backend in ["sqlite", "postgres", "journal"] {
         // Checkpoints come while `verify` reads, too.
         let fixture = open(backend, 7).await;
         let log = fixture.log.clone();

@@ -190,6 +190,12 @@ impl Storage for SimFiles {
         Ok(file.current())
     }
 
+    fn read_at(&self, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let bytes = self.read(name)?;
+        let from = usize::try_from(offset).expect("offset").min(bytes.len());
+        Ok(bytes[from..(from + len).min(bytes.len())].to_vec())
+    }
+
     fn create(&mut self, name: &str, len: u64) -> io::Result<()> {
         let mut state = self.state();
         if state.files.contains_key(name) {

@@ -15,7 +15,8 @@ use super::federation::FederationConfig;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Audit {
-    /// `sqlite://file.db` (embedded) or `postgres://…`.
+    /// `sqlite://file.db` (embedded), `postgres://…` or
+    /// `journal:<directory>` (append-only files).
     pub(crate) database: String,
     /// The log's origin line; unique per gateway instance.
     pub(crate) origin: Option<String>,
@@ -73,7 +74,7 @@ impl Audit {
         let database = &self.database;
         let Some(backend) = Backend::of(database) else {
             return Err(invalid(
-                "audit.database must be a sqlite:// or postgres:// URL",
+                "audit.database must be a sqlite://, postgres:// or journal: URL",
             ));
         };
         let postgres = backend == Backend::Postgres;
