@@ -1,6 +1,6 @@
 //! Durable records per second through `AuditLog` (group commit), on SQLite
-//! (a file on disk, `SECTORGATE_BENCH_DIR`, default /var/tmp) and on
-//! PostgreSQL (`SECTORGATE_TEST_POSTGRES`), at 1, 16 and 256 concurrent
+//! and the journal (on disk, `SECTORGATE_BENCH_DIR`, default /var/tmp) and
+//! on PostgreSQL (`SECTORGATE_TEST_POSTGRES`), at 1, 16 and 256 concurrent
 //! writers. Each writer appends and waits for durability, as a request does.
 //!
 //!     cargo bench -p sectorgate-audit --bench durable
@@ -28,7 +28,8 @@ fn durable_records(c: &mut Criterion) {
     let postgres = std::env::var("SECTORGATE_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-    for (name, url) in [("sqlite", sqlite), ("postgres", postgres)] {
+    let journal = format!("journal:{}", dir.path().join("journal").display());
+    for (name, url) in [("sqlite", sqlite), ("postgres", postgres), ("journal", journal)] {
         let key = dir.path().join(format!("{name}.key"));
         let Some(log) = runtime.block_on(fixture::log(&url, &key)) else {
             continue;

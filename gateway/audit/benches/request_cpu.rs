@@ -11,7 +11,9 @@
 //!
 //! `SECTORGATE_BENCH_WORK_US` (default 30) sets the other work per request,
 //! `SECTORGATE_BENCH_SECONDS` (default 5) each run's length;
-//! `SECTORGATE_TEST_POSTGRES` the PostgreSQL server.
+//! `SECTORGATE_TEST_POSTGRES` the PostgreSQL server;
+//! `SECTORGATE_BENCH_ONLY` runs only the stores whose name holds it
+//! (e.g. `journal`).
 
 #![allow(
     clippy::expect_used,
@@ -121,9 +123,18 @@ fn main() {
             format!("sqlite://{}", disk.path().join("a.db").display()),
         ),
         ("postgres", postgres),
+        (
+            "journal on tmpfs",
+            format!("journal:{}", tmpfs.path().join("journal").display()),
+        ),
+        (
+            "journal on disk",
+            format!("journal:{}", disk.path().join("journal").display()),
+        ),
     ];
     println!("{REQUESTERS} requesters, {work_us} us of other work per request, {seconds} s each");
-    for (name, url) in targets {
+    let only = std::env::var("SECTORGATE_BENCH_ONLY").unwrap_or_default();
+    for (name, url) in targets.into_iter().filter(|(name, _)| name.contains(&only)) {
         runtime.block_on(async {
             let key = tmpfs.path().join(format!("{name}.key").replace(' ', "-"));
             let Some(log) = fixture::log(&url, &key).await else {

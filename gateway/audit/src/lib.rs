@@ -32,7 +32,7 @@ pub use prune::{Pruned, prune};
 pub use pseudonym::Pseudonymiser;
 pub use record::{Decision, Direction, Entry, Outcome, Peer, ProfileRef, RECORD_VERSION, Verdict};
 pub use sink::{CheckpointSink, SinkConfig, split_notes};
-pub use store::{Backend, CheckpointRow, Claim, LeafRow, Store, is_volatile};
+pub use store::{Backend, Bundle, CheckpointRow, Claim, LeafRow, Store, is_volatile};
 pub use verify::{Problem, ProblemKind, Report, verify};
 
 #[cfg(test)]
