@@ -58,6 +58,11 @@ Environment:
   BENCH_UPSTREAM_CPU    core for the upstream alone (default BENCH_PROXY_CPU;
                         BENCH_GEN_CPU gives each proxy a core of its own)
   BENCH_TMPDIR          where the disk work directory is made (default /var/tmp)
+  BENCH_AUDIT_STORE     the gateways' audit store: sqlite (default) or journal
+  BENCH_BEFORE_AUDIT_STORE
+                        the audit store of "before-tim" (default
+                        BENCH_AUDIT_STORE); with --before set to the same
+                        binary, two stores are measured side by side
 EOF
 }
 
@@ -89,6 +94,8 @@ WRITE_DOCS=1
 KEEP_TMP=0
 PERF=0
 BEFORE_BIN=""
+AUDIT_STORE="${BENCH_AUDIT_STORE:-sqlite}"
+BEFORE_AUDIT_STORE="${BENCH_BEFORE_AUDIT_STORE:-$AUDIT_STORE}"
 OPEN_LOOP=""
 BODY_BYTES=700
 # The open-loop load generator, installed with cargo when missing.
@@ -558,9 +565,14 @@ PY
 }
 
 start_sectorgate() {
-    # start_sectorgate NAME AUDIT_DIR [PROFILE [BINARY]]
-    local name="$1" audit_dir="$2" profile="${3:-base}" bin="${4:-$SG_BIN}" dir="$WORK_DIR/$1" pid client_port admin_port i addrs=""
+    # start_sectorgate NAME AUDIT_DIR [PROFILE [BINARY [STORE]]]
+    local name="$1" audit_dir="$2" profile="${3:-base}" bin="${4:-$SG_BIN}" store="${5:-$AUDIT_STORE}" dir="$WORK_DIR/$1" pid client_port admin_port i addrs="" database
     mkdir -p "$dir" "$audit_dir"
+    case "$store" in
+        sqlite) database="sqlite://$audit_dir/audit.db" ;;
+        journal) database="journal:$audit_dir/journal" ;;
+        *) die "unknown audit store: $store (known: sqlite, journal)" ;;
+    esac
     read -r client_port admin_port <<<"$(free_ports 2)"
     # Profiles that honour invite permissions want an application service
     # token; the stand-in upstream never checks it.
@@ -578,7 +590,7 @@ appservice_token_file = "$dir/appservice.token"
 bundled = "$profile"
 
 [audit]
-database = "sqlite://$audit_dir/audit.db"
+database = "$database"
 checkpoint_key = "$dir/checkpoint.key"
 pseudonym_keys = "$dir/pseudonym-keys"
 
@@ -607,7 +619,7 @@ EOF
         if http_ok "http://$admin/health"; then
             TARGET_URL[$name]="http://$client"
             TARGET_PID[$name]="$pid"
-            note "sectorgate ($name) up: client $client, admin $admin, audit db in $audit_dir"
+            note "sectorgate ($name) up: client $client, admin $admin, audit $store in $audit_dir"
             return 0
         fi
         sleep 0.1
@@ -618,28 +630,32 @@ EOF
 if [[ " ${TARGETS[*]} " == *" sectorgate "* ]]; then
     if [[ -n "$SHM_DIR" ]]; then
         start_sectorgate sectorgate "$SHM_DIR/sectorgate"
-        AUDIT_WHERE[sectorgate]="/dev/shm ($(fs_type /dev/shm))"
+        AUDIT_WHERE[sectorgate]="$AUDIT_STORE on /dev/shm ($(fs_type /dev/shm))"
     else
         start_sectorgate sectorgate "$WORK_DIR/sectorgate"
-        AUDIT_WHERE[sectorgate]="disk, no /dev/shm ($(fs_type "$WORK_DIR"))"
+        AUDIT_WHERE[sectorgate]="$AUDIT_STORE on disk, no /dev/shm ($(fs_type "$WORK_DIR"))"
     fi
 fi
 if [[ " ${TARGETS[*]} " == *" sectorgate-tim "* ]]; then
     if [[ -n "$SHM_DIR" ]]; then
         start_sectorgate sectorgate-tim "$SHM_DIR/sectorgate-tim" healthcare-tim-pro
-        AUDIT_WHERE[sectorgate-tim]="/dev/shm ($(fs_type /dev/shm))"
+        AUDIT_WHERE[sectorgate-tim]="$AUDIT_STORE on /dev/shm ($(fs_type /dev/shm))"
     else
         start_sectorgate sectorgate-tim "$WORK_DIR/sectorgate-tim" healthcare-tim-pro
-        AUDIT_WHERE[sectorgate-tim]="disk, no /dev/shm ($(fs_type "$WORK_DIR"))"
+        AUDIT_WHERE[sectorgate-tim]="$AUDIT_STORE on disk, no /dev/shm ($(fs_type "$WORK_DIR"))"
     fi
 fi
 if [[ " ${TARGETS[*]} " == *" before-tim "* ]]; then
-    start_sectorgate before-tim "${SHM_DIR:-$WORK_DIR}/before-tim" healthcare-tim-pro "$BEFORE_BIN"
-    AUDIT_WHERE[before-tim]="${AUDIT_WHERE[sectorgate-tim]:-/dev/shm or disk, as sectorgate-tim}"
+    start_sectorgate before-tim "${SHM_DIR:-$WORK_DIR}/before-tim" healthcare-tim-pro "$BEFORE_BIN" "$BEFORE_AUDIT_STORE"
+    if [[ -n "$SHM_DIR" ]]; then
+        AUDIT_WHERE[before-tim]="$BEFORE_AUDIT_STORE on /dev/shm"
+    else
+        AUDIT_WHERE[before-tim]="$BEFORE_AUDIT_STORE on disk"
+    fi
 fi
 if [[ " ${TARGETS[*]} " == *" sectorgate-disk "* ]]; then
     start_sectorgate sectorgate-disk "$WORK_DIR/sectorgate-disk"
-    AUDIT_WHERE[sectorgate-disk]="disk, ${WORK_DIR%/*} ($(fs_type "$WORK_DIR"))"
+    AUDIT_WHERE[sectorgate-disk]="$AUDIT_STORE on disk, ${WORK_DIR%/*} ($(fs_type "$WORK_DIR"))"
 fi
 
 # PIDs whose CPU time is charged to a target, and the upstream's.
@@ -1182,7 +1198,7 @@ params += [
     f"- Targets: {', '.join(targets)}; {meta['rounds']} round(s) of {meta['duration']} s per load and target "
     f"(after {meta['warmup']} s of warm-up each); the table shows the median over rounds",
     f"- wrk: 1 thread, {meta['connections']} connections, pinned to core {meta['gen_cpu']}; "
-    (f"nginx (upstream and proxy, 1 worker each) and sectorgate pinned to core {meta['proxy_cpu']}"
+    + (f"nginx (upstream and proxy, 1 worker each) and sectorgate pinned to core {meta['proxy_cpu']}"
      if meta["upstream_cpu"] == meta["proxy_cpu"] else
      f"the upstream (nginx, 1 worker) pinned to core {meta['upstream_cpu']}; nginx (1 worker) and "
      f"sectorgate pinned to core {meta['proxy_cpu']}"),

@@ -29,7 +29,11 @@ fn durable_records(c: &mut Criterion) {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     let journal = format!("journal:{}", dir.path().join("journal").display());
-    for (name, url) in [("sqlite", sqlite), ("postgres", postgres), ("journal", journal)] {
+    for (name, url) in [
+        ("sqlite", sqlite),
+        ("postgres", postgres),
+        ("journal", journal),
+    ] {
         let key = dir.path().join(format!("{name}.key"));
         let Some(log) = runtime.block_on(fixture::log(&url, &key)) else {
             continue;

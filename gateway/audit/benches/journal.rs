@@ -16,10 +16,10 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sectorgate_audit::Bundle;
 use sectorgate_audit::journal::Journal;
 use sectorgate_audit::journal::storage::Disk;
 use sectorgate_audit::merkle::Frontier;
-use sectorgate_audit::Bundle;
 use tlog_tiles::record_hash;
 
 mod fixture;

@@ -21,6 +21,7 @@ mod pseudonym;
 mod record;
 mod sink;
 mod store;
+mod tiles;
 mod verify;
 
 pub use checkpoint::{CheckedCheckpoint, CheckpointSigner, check as check_checkpoint, public_path};
@@ -33,6 +34,7 @@ pub use pseudonym::Pseudonymiser;
 pub use record::{Decision, Direction, Entry, Outcome, Peer, ProfileRef, RECORD_VERSION, Verdict};
 pub use sink::{CheckpointSink, SinkConfig, split_notes};
 pub use store::{Backend, Bundle, CheckpointRow, Claim, LeafRow, Store, is_volatile};
+pub use tiles::{TilesWritten, export_tiles};
 pub use verify::{Problem, ProblemKind, Report, verify};
 
 #[cfg(test)]

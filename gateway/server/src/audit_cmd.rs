@@ -50,8 +50,11 @@ enum CommandError {
     #[error("not a proof: {0}")]
     NotAProof(#[source] serde_json::Error),
     /// `--format` names no export format.
-    #[error("--format {0}: use jsonl or fhir")]
+    #[error("--format {0}: use jsonl, fhir or tiles")]
     Format(String),
+    /// Tiles are a folder: `--out` must name it.
+    #[error("--format tiles writes a folder: give it with --out DIR")]
+    TilesOut,
     /// A time is neither RFC 3339 nor a date.
     #[error("{text:?} is not a time (RFC 3339 or YYYY-MM-DD): {source}")]
     Time {
@@ -204,6 +207,7 @@ async fn export(
     let format = match format {
         "jsonl" => Format::Jsonl,
         "fhir" => Format::Fhir,
+        "tiles" => return export_tiles(log, out).await,
         other => return Err(CommandError::Format(other.to_owned())),
     };
     let since = since.map(parse_time).transpose()?.unwrap_or(0);
@@ -221,6 +225,15 @@ async fn export(
         sectorgate_audit::export(&log.store, &log.origin, since, format, &mut sink).await?;
     sink.flush().map_err(CommandError::Output)?;
     eprintln!("{written} records exported");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit export --format tiles`: the log as C2SP tlog-tiles in `out`.
+async fn export_tiles(log: &LogArgs, out: Option<&Path>) -> Result<ExitCode, CommandError> {
+    let out = out.ok_or(CommandError::TilesOut)?;
+    let log = open(log).await?;
+    let written = sectorgate_audit::export_tiles(&log.store, &log.origin, out).await?;
+    print_json(&written)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -79,17 +79,18 @@ pub(crate) enum AuditCommand {
         #[arg(long)]
         public_key: String,
     },
-    /// Write records as JSON lines or FHIR R4 AuditEvents (NDJSON).
+    /// Write records as JSON lines or FHIR R4 AuditEvents (NDJSON), or the
+    /// log as C2SP tlog-tiles (a folder, at its latest checkpoint).
     Export {
         #[command(flatten)]
         log: LogArgs,
-        /// `jsonl` or `fhir`.
+        /// `jsonl`, `fhir` or `tiles` (needs `--out DIR`).
         #[arg(long, default_value = "jsonl")]
         format: String,
         /// Only records made at or after this time (RFC 3339, or a date).
         #[arg(long)]
         since: Option<String>,
-        /// Write here instead of standard output.
+        /// Write here instead of standard output (tiles: this folder).
         #[arg(long)]
         out: Option<PathBuf>,
     },

@@ -244,8 +244,9 @@ impl Store {
             Some(Backend::Sqlite) => Self::open_sqlite(url, lock_timeout).await,
             Some(Backend::Postgres) => Self::open_postgres(url, lock_timeout).await,
             Some(Backend::Journal) => {
-                let dir = journal::directory(url).ok_or_else(|| AuditError::Url(url.to_owned()))?;
-                let store = journal::JournalStore::open(&dir)?;
+                let (dir, segment_bytes) =
+                    journal::directory(url).ok_or_else(|| AuditError::Url(url.to_owned()))?;
+                let store = journal::JournalStore::open(&dir, segment_bytes)?;
                 Ok(Self::Journal(Arc::new(store), lock_timeout))
             }
             None => Err(AuditError::Url(url.to_owned())),
@@ -665,8 +666,8 @@ impl Store {
     /// with some records it would have removed still there; running it
     /// again removes them.
     pub async fn prune(&self, origin: &str, below: u64, now_ms: i64) -> Result<u64, AuditError> {
-        if let Self::Journal(..) = self {
-            return Err(AuditError::Unsupported("pruning a journal"));
+        if let Self::Journal(journal, _) = self {
+            return journal.prune(origin, below).await;
         }
         on_pool!(self, |pool| {
             sqlx::query("INSERT INTO audit_prunes (origin, below, pruned_at) VALUES ($1, $2, $3)")
@@ -702,8 +703,8 @@ impl Store {
 
     /// Records below this were pruned (0 if none were).
     pub async fn pruned_below(&self, origin: &str) -> Result<u64, AuditError> {
-        if let Self::Journal(..) = self {
-            return Ok(0);
+        if let Self::Journal(journal, _) = self {
+            return journal.pruned_below(origin).await;
         }
         on_pool!(self, |pool| {
             let row = sqlx::query("SELECT MAX(below) AS below FROM audit_prunes WHERE origin = $1")

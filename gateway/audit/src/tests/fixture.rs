@@ -53,14 +53,15 @@ pub(super) async fn all(every: u64) -> Vec<Fixture> {
 pub(super) async fn open(backend: &str, every: u64) -> Fixture {
     let url = match backend {
         "sqlite" => String::new(),
-        "journal" => "journal".to_owned(),
+        // Small segments (a few frames each), so that logs of a few records span several.
+        "journal" => "journal?segment_bytes=1024".to_owned(),
         _ => postgres_url(),
     };
     open_at(&url, backend, every, Duration::from_secs(5)).await
 }
 
 /// A log at `url` (empty: a new SQLite file in the fixture's folder;
-/// `journal`: a journal in it),
+/// `journal…`: a journal in it, with what follows as its options),
 /// writes waiting up to `lock_timeout` for a lock.
 pub(super) async fn open_at(
     url: &str,
@@ -71,7 +72,11 @@ pub(super) async fn open_at(
     let dir = tempfile::tempdir().expect("tempdir");
     let url = match url {
         "" => format!("sqlite://{}", dir.path().join("audit.db").display()),
-        "journal" => format!("journal:{}", dir.path().join("journal").display()),
+        url if url.starts_with("journal") => format!(
+            "journal:{}{}",
+            dir.path().join("journal").display(),
+            &url["journal".len()..]
+        ),
         url => url.to_owned(),
     };
     let store = Store::open(&url, lock_timeout)

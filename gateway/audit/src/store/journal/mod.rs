@@ -13,6 +13,8 @@ use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod prune;
+
 use crate::journal::recover::Place;
 use crate::journal::segment::{self, Header};
 use crate::journal::storage::{Disk, Storage};
@@ -86,15 +88,18 @@ struct Log {
 #[derive(Debug)]
 pub struct JournalStore {
     dir: PathBuf,
+    segment_bytes: u64,
     logs: std::sync::Mutex<HashMap<String, Arc<Log>>>,
 }
 
 impl JournalStore {
-    /// The store in `dir` (made if missing).
-    pub fn open(dir: &Path) -> Result<Self, AuditError> {
+    /// The store in `dir` (made if missing), whose new segments are
+    /// `segment_bytes` long.
+    pub fn open(dir: &Path, segment_bytes: u64) -> Result<Self, AuditError> {
         std::fs::create_dir_all(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
+            segment_bytes,
             logs: std::sync::Mutex::default(),
         })
     }
@@ -138,8 +143,9 @@ impl JournalStore {
         }
         let folder = self.folder(origin);
         let owned = origin.to_owned();
+        let segment_bytes = self.segment_bytes;
         let journal = tokio::task::spawn_blocking(move || {
-            let (journal, recovered) = Journal::open(Disk::new(&folder)?, &owned, SEGMENT_BYTES)?;
+            let (journal, recovered) = Journal::open(Disk::new(&folder)?, &owned, segment_bytes)?;
             tracing::info!(origin = %owned, records = journal.size(), cut = recovered.cut, "audit journal opened");
             Ok::<_, AuditError>(journal)
         })
@@ -175,11 +181,13 @@ impl JournalStore {
     }
 
     /// Runs `read` on `origin`'s index, brought up to date first, on a
-    /// thread for blocking work.
+    /// thread for blocking work. When a frame no longer reads where the
+    /// index has it (a prune rewrote its segment), the index is built
+    /// anew and `read` runs once more.
     async fn indexed<T: Send + 'static>(
         &self,
         origin: &str,
-        read: impl FnOnce(&Index, &Disk) -> Result<T, AuditError> + Send + 'static,
+        read: impl Fn(&Index, &Disk) -> Result<T, AuditError> + Send + 'static,
     ) -> Result<T, AuditError> {
         let log = self.log(origin);
         let folder = self.folder(origin);
@@ -190,21 +198,40 @@ impl JournalStore {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let disk = Disk::reading(&folder);
-            match &mut *index {
-                Some(index) => refresh(index, &disk, &origin)?,
-                None => {
-                    let mut built = Index::default();
-                    journal::read(&disk, &origin, |place, frame| {
-                        built.add(place, frame);
-                        Some(())
-                    })?;
-                    *index = Some(built);
+            if let Some(current) = &mut *index {
+                refresh(current, &disk, &origin)?;
+                match read(current, &disk) {
+                    Err(AuditError::Corrupt(_)) => {}
+                    done => return done,
                 }
             }
-            read(index.as_ref().ok_or(AuditError::Closed)?, &disk)
+            let built = build(&disk, &origin)?;
+            let answer = read(&built, &disk);
+            *index = Some(built);
+            answer
         })
         .await
         .map_err(|_| AuditError::Closed)?
+    }
+
+    /// Empties the records of the frames wholly below `below` in every
+    /// segment but the last (the one being written), after noting the
+    /// prune; returns how many frames it emptied. Each segment is written
+    /// anew beside the old one, synced, and renamed over it.
+    pub async fn prune(&self, origin: &str, below: u64) -> Result<u64, AuditError> {
+        let folder = self.folder(origin);
+        let origin = origin.to_owned();
+        tokio::task::spawn_blocking(move || prune::segments(&folder, &origin, below))
+            .await
+            .map_err(|_| AuditError::Closed)?
+    }
+
+    /// Records below this were pruned (0 if none were).
+    pub async fn pruned_below(&self, origin: &str) -> Result<u64, AuditError> {
+        let folder = self.folder(origin);
+        tokio::task::spawn_blocking(move || prune::below(&folder))
+            .await
+            .map_err(|_| AuditError::Closed)?
     }
 
     /// Records in `origin`'s log.
@@ -221,7 +248,7 @@ impl JournalStore {
         let seqs = seqs.to_vec();
         self.indexed(origin, move |index, disk| {
             let mut found = Vec::with_capacity(seqs.len());
-            for seq in seqs {
+            for &seq in &seqs {
                 let Some(at) = index.holding(seq) else {
                     continue;
                 };
@@ -301,6 +328,16 @@ impl JournalStore {
     }
 }
 
+/// The index of every frame of the log.
+fn build(disk: &Disk, origin: &str) -> Result<Index, AuditError> {
+    let mut index = Index::default();
+    journal::read(disk, origin, |place, frame| {
+        index.add(place, frame);
+        Some(())
+    })?;
+    Ok(index)
+}
+
 /// Reads what was added to the log since `index` was brought up to date:
 /// frames after its tail, then the segments after it.
 fn refresh(index: &mut Index, disk: &Disk, origin: &str) -> Result<(), AuditError> {
@@ -339,6 +376,11 @@ fn refresh(index: &mut Index, disk: &Disk, origin: &str) -> Result<(), AuditErro
 /// one yet; whether there was.
 fn next_segment(index: &mut Index, disk: &Disk, origin: &str) -> Result<bool, AuditError> {
     let name = segment::name(index.size);
+    if index.tail.as_ref().is_some_and(|(tail, _)| **tail == *name) {
+        // The segment read last is the one of the next record: no frame
+        // has gone into it yet.
+        return Ok(false);
+    }
     let Ok(bytes) = disk.read_at(&name, 0, 4096) else {
         return Ok(false);
     };
@@ -380,12 +422,24 @@ fn rows(disk: &Disk, at: &FrameAt) -> Result<Vec<LeafRow>, AuditError> {
     .ok_or_else(damaged)
 }
 
-/// The directory a `journal:` URL names: `journal:/var/lib/audit`,
-/// `journal:///var/lib/audit` or `journal:relative/dir`.
-pub fn directory(url: &str) -> Option<PathBuf> {
+/// The directory a `journal:` URL names (`journal:/var/lib/audit`,
+/// `journal:///var/lib/audit` or `journal:relative/dir`) and the size of
+/// its new segments (`?segment_bytes=N`, at least 1 KiB; default
+/// [`SEGMENT_BYTES`]).
+pub fn directory(url: &str) -> Option<(PathBuf, u64)> {
     let rest = url.strip_prefix("journal:")?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
-    (!rest.is_empty()).then(|| PathBuf::from(rest))
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut segment_bytes = SEGMENT_BYTES;
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        match pair.split_once('=') {
+            Some(("segment_bytes", value)) => {
+                segment_bytes = value.parse().ok().filter(|&bytes| bytes >= 1024)?;
+            }
+            _ => return None,
+        }
+    }
+    (!path.is_empty()).then(|| (PathBuf::from(path), segment_bytes))
 }
 
 /// The folder name of `origin`: letters, digits, `.`, `-` and `_` as
