@@ -44,7 +44,7 @@ pub async fn export(
             let Some(bytes) = row.record else {
                 continue;
             };
-            let entry = Entry::decode(&bytes)
+            let entry = Entry::decode_leaf(&bytes)
                 .map_err(|e| AuditError::Corrupt(format!("record {}: {e}", row.seq)))?;
             if entry.ts() < since_ms {
                 continue;

@@ -31,6 +31,7 @@ pub use log::{AuditLog, CommitObserver, LogConfig, WriteStatus, now_ms};
 pub use proof::{InclusionProof, check_inclusion, prove_inclusion};
 pub use prune::{Pruned, prune};
 pub use pseudonym::Pseudonymiser;
+pub use record::leaf;
 pub use record::{Decision, Direction, Entry, Outcome, Peer, ProfileRef, RECORD_VERSION, Verdict};
 pub use sink::{CheckpointSink, SinkConfig, split_notes};
 pub use store::{Backend, Bundle, CheckpointRow, Claim, LeafRow, Store, is_volatile};

@@ -13,7 +13,7 @@ use tlog_tiles::{Hash, HashReader, check_record, prove_record, record_hash};
 use crate::checkpoint::check;
 use crate::merkle::{MemoryHashes, from_blob, locate};
 use crate::store::Store;
-use crate::{AuditError, InclusionError};
+use crate::{AuditError, InclusionError, leaf};
 
 /// That record `seq` is in the tree of `tree_size` records the
 /// `checkpoint` signs.
@@ -27,6 +27,10 @@ pub struct InclusionProof {
     pub tree_size: u64,
     /// The record's canonical bytes, as text; `None` if pruned.
     pub record: Option<String>,
+    /// The nonce of a committed leaf, hex (see [`crate::leaf`]): the leaf
+    /// is `0x02 ‖ nonce ‖ record`. `None` for a plain leaf or when pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
     /// The record's leaf hash, base64.
     pub leaf_hash: String,
     /// The audit path, leaf to root, base64.
@@ -64,13 +68,23 @@ pub async fn prove_inclusion(
     let leaf = from_blob(&row.hashes)
         .and_then(|hashes| hashes.first().copied())
         .ok_or_else(|| AuditError::Corrupt(format!("the hashes of record {seq}")))?;
+    let (nonce, record) = match &row.record {
+        Some(data) => {
+            let (nonce, record) =
+                leaf::split(data).map_err(|e| AuditError::Corrupt(format!("record {seq}: {e}")))?;
+            (
+                nonce.map(hex::encode),
+                Some(String::from_utf8_lossy(record).into_owned()),
+            )
+        }
+        None => (None, None),
+    };
     Ok(InclusionProof {
         origin: origin.to_owned(),
         seq,
         tree_size,
-        record: row
-            .record
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+        record,
+        nonce,
         leaf_hash: STANDARD.encode(leaf.0),
         proof: proof.iter().map(|hash| STANDARD.encode(hash.0)).collect(),
         checkpoint: checkpoint.note,
@@ -84,10 +98,20 @@ pub fn check_inclusion(proof: &InclusionProof, vkey: &str) -> Result<(), Inclusi
         return Err(InclusionError::OtherTree);
     }
     let leaf = decode_hash(&proof.leaf_hash)?;
-    if let Some(record) = &proof.record
-        && record_hash(record.as_bytes()) != leaf
-    {
-        return Err(InclusionError::LeafHash);
+    if let Some(record) = &proof.record {
+        let data = match &proof.nonce {
+            Some(nonce) => {
+                let nonce: [u8; leaf::NONCE_BYTES] = hex::decode(nonce)
+                    .ok()
+                    .and_then(|bytes| bytes.try_into().ok())
+                    .ok_or(InclusionError::LeafHash)?;
+                leaf::committed_with(&nonce, record.as_bytes())
+            }
+            None => record.as_bytes().to_vec(),
+        };
+        if record_hash(&data) != leaf {
+            return Err(InclusionError::LeafHash);
+        }
     }
     let path = proof
         .proof

@@ -4,6 +4,7 @@
 //! result answers which waiter.
 
 mod acks;
+mod commitments;
 mod encoding;
 mod fixture;
 mod journal;

@@ -303,7 +303,7 @@ async fn entries(dir: &tempfile::TempDir) -> Vec<Entry> {
         .await
         .expect("leaves")
         .into_iter()
-        .map(|row| Entry::decode(&row.record.expect("content")).expect("entry"))
+        .map(|row| Entry::decode_leaf(&row.record.expect("content")).expect("entry"))
         .collect()
 }
 

@@ -287,7 +287,7 @@ fn push_frame(frontier: &mut Frontier, bundle: &Bundle) -> Option<()> {
 
 fn header(origin: &str, first_seq: u64) -> Header {
     Header {
-        leaf_format: segment::LEAF_RECORD,
+        leaf_format: segment::LEAF_COMMITTED,
         first_seq,
         origin: origin.to_owned(),
     }

@@ -99,7 +99,7 @@ pub fn scan(
             return Err(damaged("its header is damaged".into()));
         };
         let expected = Header {
-            leaf_format: segment::LEAF_RECORD,
+            leaf_format: segment::LEAF_COMMITTED,
             first_seq,
             origin: origin.to_owned(),
         };

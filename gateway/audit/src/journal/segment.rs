@@ -2,15 +2,15 @@
 //! number of its first record, opened by a header that names the log.
 //!
 //! Header (integers big-endian): magic `SGAJRNL` and format 1 (8 bytes),
-//! leaf format (1 byte; 1: the leaf is the canonical record), first
+//! leaf format (1 byte; 2: committed leaves, see `record::leaf`), first
 //! sequence number (8), origin length (2) and origin, CRC32C of all of it
 //! (4). Frames follow it back to back; the rest of the file is zeros.
 
 use super::frame::CRC32C;
 
 const MAGIC: [u8; 8] = *b"SGAJRNL\x01";
-/// The leaf is the record's canonical bytes.
-pub const LEAF_RECORD: u8 = 1;
+/// Leaves are committed: `0x02`, a nonce, the record (`record::leaf`).
+pub const LEAF_COMMITTED: u8 = 2;
 const SUFFIX: &str = ".journal";
 
 /// What a segment's header says.

@@ -19,7 +19,7 @@
 mod batch;
 mod writer;
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use crate::checkpoint::CheckpointSigner;
 use crate::sink::CheckpointSink;
 use crate::store::{Claim, Store};
-use crate::{AuditError, Entry};
+use crate::{AuditError, Entry, leaf};
 use batch::{AppendAck, CloseAck, Command, ProbeAck, Waiting};
 use writer::Writer;
 
@@ -86,12 +86,28 @@ struct Leaf {
 }
 
 impl Leaf {
-    fn of(entry: &Entry) -> Self {
-        let bytes = entry.encode();
+    /// The leaf of `entry`, committed (see [`crate::leaf`]) or plain.
+    fn of(entry: &Entry, commit: bool) -> Self {
+        let record = entry.encode();
+        let bytes = if commit {
+            leaf::committed(&record)
+        } else {
+            record
+        };
         Self {
             recorded_at: entry.ts(),
             hash: record_hash(&bytes),
             bytes,
+        }
+    }
+
+    /// This leaf made committed or plain, as `commit` says.
+    fn conform(&mut self, commit: bool) {
+        if leaf::is_committed(&self.bytes) != commit
+            && let Ok(bytes) = leaf::converted(&self.bytes, commit)
+        {
+            self.hash = record_hash(&bytes);
+            self.bytes = bytes;
         }
     }
 }
@@ -130,6 +146,9 @@ pub struct AuditLog {
     in_batch: Arc<AtomicUsize>,
     observer: Observer,
     origin: Arc<str>,
+    /// Whether the log's leaves are committed (it began with commitments,
+    /// or is new): set by the writer once it has read the log.
+    commit: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -158,6 +177,7 @@ impl AuditLog {
         let writing_since = Arc::new(AtomicI64::new(0));
         let in_batch = Arc::new(AtomicUsize::new(0));
         let observer = Observer::default();
+        let commit = Arc::new(AtomicBool::new(true));
         let writer = Writer::new(
             store,
             claim,
@@ -170,6 +190,7 @@ impl AuditLog {
                 writing_since: Arc::clone(&writing_since),
                 in_batch: Arc::clone(&in_batch),
                 observer: Arc::clone(&observer),
+                commit: Arc::clone(&commit),
             },
         );
         tokio::spawn(writer.run(receiver));
@@ -181,6 +202,7 @@ impl AuditLog {
             in_batch,
             observer,
             origin,
+            commit,
         }
     }
 
@@ -198,7 +220,8 @@ impl AuditLog {
     /// Appends a record; returns once it is durable, or with why it is not.
     pub async fn append(&self, entry: &Entry) -> Result<(), Arc<AuditError>> {
         let (ack, done) = AppendAck::new();
-        self.send(Command::Append(Leaf::of(entry), ack), done).await
+        let leaf = Leaf::of(entry, self.commit.load(Ordering::Relaxed));
+        self.send(Command::Append(leaf, ack), done).await
     }
 
     /// Appends a record without waiting for it (outcome records, written
@@ -209,7 +232,7 @@ impl AuditLog {
             tracing::error!("audit writer gone; an outcome record is lost");
             return;
         }
-        let leaf = Leaf::of(entry);
+        let leaf = Leaf::of(entry, self.commit.load(Ordering::Relaxed));
         let Ok(mut later) = self.later.lock() else {
             return;
         };

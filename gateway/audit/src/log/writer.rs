@@ -3,7 +3,7 @@
 //! outcome records left waiting; after a failure it reopens the store and
 //! reads the tree's edge back before the next write.
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,11 +14,11 @@ use super::batch::{Batch, CloseAck, Command, Committed, Flushed, Probed};
 use super::{
     LATER_WAIT, LaterList, Leaf, LogConfig, MAX_LATER, Observer, WriteStatus, now_ms, take,
 };
-use crate::AuditError;
 use crate::checkpoint::CheckpointSigner;
 use crate::merkle::{Frontier, from_blob, locate};
 use crate::sink::CheckpointSink;
 use crate::store::{Bundle, CheckpointRow, Claim, Store, bounded};
+use crate::{AuditError, leaf};
 
 /// Records per commit at most.
 const MAX_BATCH: usize = 2048;
@@ -40,6 +40,8 @@ pub(super) struct Shared {
     /// Appends in the batch the writer holds, waiting for its commit.
     pub(super) in_batch: Arc<AtomicUsize>,
     pub(super) observer: Observer,
+    /// Whether the log's leaves are committed, as the handles make them.
+    pub(super) commit: Arc<AtomicBool>,
 }
 
 /// Outcome records failed commits held, written with the next commit.
@@ -68,6 +70,8 @@ struct Head {
     frontier: Frontier,
     checkpointed: u64,
     checkpointed_at: Instant,
+    /// Whether the log's leaves are committed.
+    commit: bool,
 }
 
 pub(super) struct Writer {
@@ -87,6 +91,7 @@ pub(super) struct Writer {
     writing_since: Arc<AtomicI64>,
     in_batch: Arc<AtomicUsize>,
     observer: Observer,
+    commit: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -111,6 +116,7 @@ impl Writer {
             writing_since: shared.writing_since,
             in_batch: shared.in_batch,
             observer: shared.observer,
+            commit: shared.commit,
         }
     }
 
@@ -228,8 +234,9 @@ impl Writer {
             };
         }
         if let Store::Journal(journal, _) = &self.store {
+            // A journal is new with commitments: its leaves are committed.
             let (frontier, last) = journal.head(origin).await?;
-            return Ok(self.head_at(frontier, last));
+            return Ok(self.head_at(frontier, last, true));
         }
         let size = self.store.size(origin).await?;
         let places: Vec<(u64, usize)> = sub_tree_index(0, size, vec![])
@@ -249,11 +256,25 @@ impl Writer {
         }
         let frontier = Frontier::from_subtrees(size, nodes).ok_or_else(corrupt)?;
         let last = self.store.last_checkpoint(origin).await?;
-        Ok(self.head_at(frontier, last))
+        // A log keeps the kind of leaf it began with; its last record
+        // tells (a new log, or one pruned to the end, is committed).
+        let commit = match size.checked_sub(1) {
+            Some(seq) => self
+                .store
+                .leaves(origin, seq, 1)
+                .await?
+                .first()
+                .and_then(|row| row.record.as_deref())
+                .is_none_or(leaf::is_committed),
+            None => true,
+        };
+        Ok(self.head_at(frontier, last, commit))
     }
 
-    /// The head of a tree with edge `frontier` whose last checkpoint is `last`.
-    fn head_at(&self, frontier: Frontier, last: Option<CheckpointRow>) -> Head {
+    /// The head of a tree with edge `frontier` whose last checkpoint is
+    /// `last`, and whose leaves are committed if `commit`.
+    fn head_at(&self, frontier: Frontier, last: Option<CheckpointRow>, commit: bool) -> Head {
+        self.commit.store(commit, Ordering::Relaxed);
         if let Some(last) = &last
             && let Ok(mut status) = self.status.lock()
         {
@@ -264,6 +285,7 @@ impl Writer {
             frontier,
             checkpointed,
             checkpointed_at: Instant::now(),
+            commit,
         }
     }
 
@@ -293,7 +315,7 @@ impl Writer {
                 match self.drop_landed(&mut leaves, retried, size).await {
                     Ok(dropped) => {
                         later -= dropped;
-                        (self.write(head, &leaves, force).await, Some(size))
+                        (self.write(head, &mut leaves, force).await, Some(size))
                     }
                     Err(error) => (Err(self.failed(error).await), None),
                 }
@@ -368,10 +390,19 @@ impl Writer {
     }
 
     /// Writes `leaves` after `head` and, if due or `force`d, a checkpoint.
-    async fn write(&mut self, head: Head, leaves: &[Leaf], force: bool) -> Result<(), AuditError> {
+    async fn write(
+        &mut self,
+        head: Head,
+        leaves: &mut [Leaf],
+        force: bool,
+    ) -> Result<(), AuditError> {
         let mut frontier = head.frontier.clone();
+        for leaf in leaves.iter_mut() {
+            // Made before the log was read: of the kind a new log has.
+            leaf.conform(head.commit);
+        }
         let mut bundle = Bundle::starting_at(frontier.size(), leaves.len(), RECORD_BYTES);
-        for leaf in leaves {
+        for leaf in leaves.iter() {
             bundle.add_record(leaf.recorded_at, &leaf.bytes);
             frontier.push(leaf.hash, |hash| bundle.add_hash(hash));
         }
@@ -409,6 +440,7 @@ impl Writer {
                             frontier,
                             checkpointed: size,
                             checkpointed_at: Instant::now(),
+                            commit: head.commit,
                         }
                     }
                     None => Head { frontier, ..head },

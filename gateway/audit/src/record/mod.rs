@@ -7,6 +7,7 @@
 //! names or user IDs; people appear only as [`Peer`] pseudonyms.
 
 mod canonical;
+pub mod leaf;
 
 use serde::{Deserialize, Serialize};
 
@@ -256,6 +257,11 @@ impl Entry {
             return Err(RecordError::NotCanonical);
         }
         Ok(envelope.entry)
+    }
+
+    /// Reads the record a leaf holds (see [`leaf`]), committed or plain.
+    pub fn decode_leaf(leaf: &[u8]) -> Result<Self, RecordError> {
+        Self::decode(leaf::split(leaf)?.1)
     }
 
     /// When the record was made, in milliseconds since the Unix epoch.

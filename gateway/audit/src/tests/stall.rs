@@ -326,7 +326,7 @@ impl Relayed {
             .expect("leaves");
         leaves
             .iter()
-            .filter_map(|leaf| Entry::decode(leaf.record.as_deref()?).ok())
+            .filter_map(|leaf| Entry::decode_leaf(leaf.record.as_deref()?).ok())
             .filter(|entry| matches!(entry, Entry::Outcome(outcome) if outcome.decision == id))
             .count()
     }

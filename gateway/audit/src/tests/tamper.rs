@@ -44,6 +44,18 @@ fn blob(backend: &str, bytes: &[u8]) -> String {
     }
 }
 
+/// `leaf` with its record's text changed by `edit`, its nonce kept.
+fn edited(leaf: &[u8], edit: impl Fn(&str) -> String) -> Vec<u8> {
+    let (nonce, record) = crate::leaf::split(leaf).expect("a leaf");
+    let text = edit(std::str::from_utf8(record).expect("utf-8"));
+    match nonce {
+        Some(nonce) => {
+            crate::leaf::committed_with(nonce.try_into().expect("a nonce"), text.as_bytes())
+        }
+        None => text.into_bytes(),
+    }
+}
+
 async fn record(fixture: &Fixture, seq: u64) -> Vec<u8> {
     fixture
         .store
@@ -92,10 +104,10 @@ async fn one_edited_byte_is_caught() {
 async fn an_edit_with_its_leaf_hash_rewritten_is_caught_by_the_tree() {
     for backend in ["sqlite", "postgres"] {
         let fixture = log_of_40(backend).await;
-        let edited = String::from_utf8(record(&fixture, 10).await)
-            .expect("utf-8")
-            .replace("\"allow\"", "\"deny\"");
-        let leaf = tlog_tiles::record_hash(edited.as_bytes());
+        let edited = edited(&record(&fixture, 10).await, |text| {
+            text.replace("\"allow\"", "\"deny\"")
+        });
+        let leaf = tlog_tiles::record_hash(&edited);
         // Record 10 completes one subtree: its blob holds two hashes.
         let stored = &fixture
             .store
@@ -109,7 +121,7 @@ async fn an_edit_with_its_leaf_hash_rewritten_is_caught_by_the_tree() {
             .tamper(&format!(
                 "UPDATE audit_bundles SET records = {}, hashes = {} \
                  WHERE origin = '{{origin}}' AND first_seq = 10",
-                one(backend, edited.as_bytes()),
+                one(backend, &edited),
                 blob(backend, &hashes)
             ))
             .await;
@@ -346,13 +358,13 @@ async fn a_malformed_bundle_is_caught() {
 async fn a_record_with_an_unknown_verdict_is_reported_invalid() {
     for backend in ["sqlite", "postgres"] {
         let fixture = log_of_40(backend).await;
-        let edited = String::from_utf8(record(&fixture, 12).await)
-            .expect("utf-8")
-            .replace(r#""verdict":"allow""#, r#""verdict":"maybe""#);
+        let edited = edited(&record(&fixture, 12).await, |text| {
+            text.replace(r#""verdict":"allow""#, r#""verdict":"maybe""#)
+        });
         fixture
             .tamper(&format!(
                 "UPDATE audit_bundles SET records = {} WHERE origin = '{{origin}}' AND first_seq = 12",
-                one(backend, edited.as_bytes())
+                one(backend, &edited)
             ))
             .await;
         let report = verify(&fixture.store, &fixture.origin, &fixture.vkey, &[])

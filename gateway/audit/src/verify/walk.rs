@@ -106,7 +106,7 @@ impl Walk<'_> {
     fn leaf(&mut self, seq: u64, record: Option<&[u8]>, stored: Hash) -> Hash {
         match record {
             Some(bytes) => {
-                if let Err(error) = Entry::decode(bytes) {
+                if let Err(error) = Entry::decode_leaf(bytes) {
                     self.report
                         .problem(ProblemKind::RecordInvalid, Some(seq), error);
                 }

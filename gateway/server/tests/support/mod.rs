@@ -607,7 +607,7 @@ impl Gateway {
             for origin in origins {
                 for row in store.leaves(&origin, 0, u32::MAX).await.expect("leaves") {
                     let bytes = row.record.expect("unpruned record");
-                    entries.push(sectorgate_audit::Entry::decode(&bytes).expect("a record"));
+                    entries.push(sectorgate_audit::Entry::decode_leaf(&bytes).expect("a record"));
                 }
             }
             entries
