@@ -53,9 +53,17 @@ pub async fn export_tiles(
         pruned_bundles: 0,
     };
     for n in 0..size.div_ceil(WIDTH) {
-        let first = n * WIDTH;
-        let width = (size - first).min(WIDTH);
-        level_zero(store, origin, dir, n, width, &mut written).await?;
+        let width = (size - n * WIDTH).min(WIDTH);
+        let (hashes, entries) = leaf_tile(store, origin, n, width).await?;
+        write(dir, &tile_path("0", n, width), &hashes)?;
+        written.hash_tiles += 1;
+        match entries {
+            Some(bundle) => {
+                write(dir, &tile_path("entries", n, width), &bundle)?;
+                written.entry_bundles += 1;
+            }
+            None => written.pruned_bundles += 1,
+        }
     }
     for level in 1.. {
         let Some(nodes) = size.checked_shr(HEIGHT * level).filter(|&nodes| nodes > 0) else {
@@ -72,39 +80,38 @@ pub async fn export_tiles(
     Ok(written)
 }
 
-/// The level-0 tile `n` (leaf hashes) and its entry bundle, `width` wide.
-async fn level_zero(
+/// The level-0 tile `n` (leaf hashes), `width` wide, and its entry
+/// bundle (`None` when a record in it was pruned).
+async fn leaf_tile(
     store: &Store,
     origin: &str,
-    dir: &Path,
     n: u64,
     width: u64,
-    written: &mut TilesWritten,
-) -> Result<(), AuditError> {
+) -> Result<(Vec<u8>, Option<Vec<u8>>), AuditError> {
     let first = n * WIDTH;
     let rows = store
         .leaves(origin, first, u32::try_from(width).unwrap_or(u32::MAX))
         .await?;
+    if u64::try_from(rows.len()).ok() != Some(width) {
+        return Err(AuditError::Corrupt(format!(
+            "records {first} to {} are not all there",
+            first + width
+        )));
+    }
     let mut hashes = Vec::with_capacity(rows.len() * 32);
     let mut entries = Some(Vec::new());
-    for (offset, row) in (0..width).zip(&rows) {
-        if row.seq != first + offset {
-            return Err(AuditError::Corrupt(format!(
-                "record {} is missing",
-                first + offset
-            )));
+    for (seq, row) in (first..).zip(&rows) {
+        if row.seq != seq {
+            return Err(AuditError::Corrupt(format!("record {seq} is missing")));
         }
         let leaf = from_blob(&row.hashes)
             .and_then(|blob| blob.first().copied())
-            .ok_or_else(|| AuditError::Corrupt(format!("the hashes of record {}", row.seq)))?;
+            .ok_or_else(|| AuditError::Corrupt(format!("the hashes of record {seq}")))?;
         hashes.extend_from_slice(&leaf.0);
         entries = match (entries, &row.record) {
             (Some(mut bundle), Some(record)) => {
                 let length = u16::try_from(record.len()).map_err(|_| {
-                    AuditError::Proof(format!(
-                        "record {} is too long for an entry bundle",
-                        row.seq
-                    ))
+                    AuditError::Proof(format!("record {seq} is too long for an entry bundle"))
                 })?;
                 bundle.extend_from_slice(&length.to_be_bytes());
                 bundle.extend_from_slice(record);
@@ -113,22 +120,7 @@ async fn level_zero(
             _ => None,
         };
     }
-    if u64::try_from(rows.len()).ok() != Some(width) {
-        return Err(AuditError::Corrupt(format!(
-            "records {first} to {} are not all there",
-            first + width
-        )));
-    }
-    write(dir, &tile_path("0", n, width), &hashes)?;
-    written.hash_tiles += 1;
-    match entries {
-        Some(bundle) => {
-            write(dir, &tile_path("entries", n, width), &bundle)?;
-            written.entry_bundles += 1;
-        }
-        None => written.pruned_bundles += 1,
-    }
-    Ok(())
+    Ok((hashes, entries))
 }
 
 /// The hashes of the complete subtrees `from..from + width` of 256^`level`
@@ -169,6 +161,75 @@ async fn subtree_hashes(
     Ok(data)
 }
 
+/// One file of the tiles of `origin`'s log at its latest checkpoint, by
+/// its path (`checkpoint`, `tile/<L>/<n>[.p/<W>]`, `tile/entries/…`), as
+/// the admin listener serves them; `None` if the tree has no such tile
+/// (or its entries were pruned).
+pub async fn tile(store: &Store, origin: &str, path: &str) -> Result<Option<Vec<u8>>, AuditError> {
+    let Some(checkpoint) = store.last_checkpoint(origin).await? else {
+        return Ok(None);
+    };
+    if path == "checkpoint" {
+        return Ok(Some(checkpoint.note.into_bytes()));
+    }
+    let Some((kind, n, width)) = parse_tile_path(path) else {
+        return Ok(None);
+    };
+    let level = match kind {
+        "entries" => None,
+        level => match level.parse::<u32>() {
+            Ok(level) if level < 8 && level.to_string() == kind => Some(level),
+            _ => return Ok(None),
+        },
+    };
+    // The items of this tile's level the tree has.
+    let items = checkpoint
+        .size
+        .checked_shr(HEIGHT * level.unwrap_or(0))
+        .unwrap_or(0);
+    let end = n
+        .checked_mul(WIDTH)
+        .and_then(|first| first.checked_add(width));
+    if end.is_none_or(|end| end > items) {
+        return Ok(None);
+    }
+    match level {
+        None => Ok(leaf_tile(store, origin, n, width).await?.1),
+        Some(0) => Ok(Some(leaf_tile(store, origin, n, width).await?.0)),
+        Some(level) => Ok(Some(
+            subtree_hashes(store, origin, level, n * WIDTH, width).await?,
+        )),
+    }
+}
+
+/// The kind (level or `entries`), number and width a tile path names.
+fn parse_tile_path(path: &str) -> Option<(&str, u64, u64)> {
+    let rest = path.strip_prefix("tile/")?;
+    let (kind, rest) = rest.split_once('/')?;
+    let (number, width) = match rest.split_once(".p/") {
+        Some((number, width)) => {
+            let width: u64 = width.parse().ok().filter(|&w| (1..WIDTH).contains(&w))?;
+            (number, width)
+        }
+        None => (rest, WIDTH),
+    };
+    let groups: Vec<&str> = number.split('/').collect();
+    let (last, leading) = groups.split_last()?;
+    let mut n: u64 = 0;
+    for group in leading
+        .iter()
+        .map(|group| group.strip_prefix('x'))
+        .chain([Some(*last)])
+    {
+        let group = group?;
+        if group.len() != 3 || !group.bytes().all(|byte| byte.is_ascii_digit()) {
+            return None;
+        }
+        n = n.checked_mul(1000)?.checked_add(group.parse().ok()?)?;
+    }
+    (tile_path(kind, n, width) == path).then_some((kind, n, width))
+}
+
 /// `tile/<kind>/<n>`, with `.p/<width>` when the tile is partial (only
 /// the rightmost of a level can be).
 fn tile_path(kind: &str, n: u64, width: u64) -> String {
@@ -206,7 +267,32 @@ fn write(dir: &Path, path: &str, bytes: &[u8]) -> Result<(), AuditError> {
 
 #[cfg(test)]
 mod tests {
-    use super::tile_path;
+    use super::{parse_tile_path, tile_path};
+
+    #[test]
+    fn tile_paths_read_back() {
+        for (kind, n, width) in [
+            ("0", 0, 256),
+            ("entries", 1_234_067, 7),
+            ("3", 999, 256),
+            ("1", 1000, 1),
+        ] {
+            let path = tile_path(kind, n, width);
+            assert_eq!(parse_tile_path(&path), Some((kind, n, width)), "{path}");
+        }
+        for bad in [
+            "tile/0/1",
+            "tile/0/x000/001",
+            "tile/0/001.p/256",
+            "tile/0/001.p/0",
+            "tile/0/abc",
+            "tile/0/001/",
+            "checkpoints",
+            "tile/0/x01/001",
+        ] {
+            assert_eq!(parse_tile_path(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn tile_paths_are_as_c2sp_writes_them() {

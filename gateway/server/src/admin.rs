@@ -1,17 +1,19 @@
 //! The admin listener: `/health` (the process is alive), `/ready` (the
 //! homeserver answers and the audit store takes writes, and the gateway is
 //! not stopping; whether federation is open), `/federation` (the
-//! allowlist in force and the signed list's state) and `/metrics`
-//! (Prometheus, OpenMetrics text).
+//! allowlist in force and the signed list's state), `/metrics`
+//! (Prometheus, OpenMetrics text) and `/audit/tiles/…` (the audit log as
+//! C2SP tlog-tiles, read-only).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::{Router, routing::get};
+use sectorgate_audit::Store;
 use sectorgate_federation::Federation;
 use sectorgate_proxy::Gateway;
 use sectorgate_proxy::metrics::Scraped;
@@ -33,6 +35,8 @@ struct Admin {
     draining: Arc<AtomicBool>,
     /// What the last reload did.
     reloads: Reloads,
+    /// The audit store and this instance's origin, for the tiles.
+    audit: (Store, Arc<str>),
 }
 
 /// The admin router.
@@ -41,18 +45,51 @@ pub(crate) fn router(
     federation: Option<Arc<Federation>>,
     draining: Arc<AtomicBool>,
     reloads: Reloads,
+    audit: (Store, Arc<str>),
 ) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/federation", get(federation_status))
         .route("/metrics", get(metrics))
+        .route("/audit/tiles/{*path}", get(tiles))
         .with_state(Admin {
             gateway,
             federation,
             draining,
             reloads,
+            audit,
         })
+}
+
+/// One file of the audit log's C2SP tlog-tiles at its latest checkpoint:
+/// `checkpoint`, `tile/<L>/<n>[.p/<W>]`, `tile/entries/<n>[.p/<W>]`. Full
+/// tiles never change; the checkpoint and partial tiles do.
+async fn tiles(State(Admin { audit, .. }): State<Admin>, Path(path): Path<String>) -> Response {
+    let (store, origin) = audit;
+    match sectorgate_audit::tile(&store, &origin, &path).await {
+        Ok(Some(bytes)) => {
+            let full = path.starts_with("tile/") && !path.contains(".p/");
+            let (kind, cache) = match (path.as_str(), full) {
+                ("checkpoint", _) => ("text/plain; charset=utf-8", "no-cache"),
+                (_, true) => (
+                    "application/octet-stream",
+                    "public, max-age=31536000, immutable",
+                ),
+                (_, false) => ("application/octet-stream", "no-cache"),
+            };
+            (
+                [(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, cache)],
+                bytes,
+            )
+                .into_response()
+        }
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(error) => {
+            tracing::error!(%error, path, "audit tiles: could not read the log");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
 }
 
 async fn federation_status(State(Admin { federation, .. }): State<Admin>) -> Response {
@@ -138,6 +175,7 @@ async fn ready(
         federation,
         draining,
         reloads,
+        ..
     }): State<Admin>,
 ) -> Response {
     if draining.load(Ordering::SeqCst) {

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use sectorgate_audit::Store;
 use sectorgate_federation::Federation;
 use sectorgate_proxy::capture::Capture;
 use sectorgate_proxy::egress::{self, Egress};
@@ -151,6 +152,7 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
     ));
     let asks = crate::watch::spawn(watched.clone());
     let federation = federation(&config, federation_parts)?;
+    let tiles: (Store, Arc<str>) = (store.clone(), Arc::from(audit::origin(&config)));
     let audit_log = audit::spawn(&config, store).await?;
     let mut gateway = Gateway::new(
         proxy_config,
@@ -178,7 +180,7 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
         watched,
     };
     let reloads = reload::spawn(source, &config, targets, asks);
-    serve_all(&config, bound, gateway, federation, reloads).await;
+    serve_all(&config, bound, gateway, federation, reloads, tiles).await;
     // The outcome records still queued are written before the end.
     if let Err(error) = audit_log.close().await {
         tracing::error!(%error, "the last audit records could not be written");
@@ -266,6 +268,7 @@ async fn serve_all(
     gateway: Arc<Gateway>,
     federation: Option<Arc<Federation>>,
     reloads: reload::Reloads,
+    tiles: (Store, Arc<str>),
 ) {
     let limits = &config.limits;
     let admin_limits = ConnectionLimits {
@@ -287,7 +290,7 @@ async fn serve_all(
     let stopping = Stopping::after_signal(config.shutdown.grace);
     let matrix = Handler::Pipeline(Arc::clone(&gateway));
     let edge = Arc::clone(&gateway);
-    let admin = admin::router(gateway, federation, stopping.draining(), reloads);
+    let admin = admin::router(gateway, federation, stopping.draining(), reloads, tiles);
     let matrix_served =
         futures_util::future::join_all(bound.matrix.into_iter().map(|(listener, tls, serves)| {
             let audit = Some(Arc::clone(&edge));

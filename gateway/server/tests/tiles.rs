@@ -2,7 +2,7 @@
 //! Python from the specifications (`tests/clients/verify_tiles.py`), not
 //! by our code: a gateway's log at two checkpoints (consistent with each
 //! other) on SQLite and on the journal, through `sectorgate audit export
-//! --format tiles`; a log past 65,536 records, whose tiles have a second
+//! --format tiles`, and as the admin listener serves it (`/audit/tiles/`); a log past 65,536 records, whose tiles have a second
 //! and a third level; and exports changed after the fact (an entry, a
 //! higher-level hash) or checked with another key, which it refuses.
 
@@ -88,6 +88,34 @@ fn a_gateway_log_exported_as_tiles_checks_with_an_independent_verifier() {
         assert_eq!(summary["consistent"], true, "{store}: {summary}");
         assert_eq!(summary["exports"][0]["size"], size, "{store}");
         assert_eq!(summary["exports"][1]["size"], grown, "{store}");
+
+        // The admin listener serves the same tiles: read as a tlog-tiles
+        // client reads them, they are consistent with both exports.
+        std::thread::sleep(Duration::from_millis(1500));
+        let served = format!("{}/audit/tiles", gateway.admin_url);
+        let (ok, summary) = verify_tiles(&vkey, &[&first, &second, Path::new(&served)]);
+        assert!(ok, "{store}: served tiles: {summary}");
+        let client = support::http();
+        let full = client
+            .get(format!("{served}/tile/0/000"))
+            .send()
+            .expect("a full tile");
+        assert_eq!(full.status(), 200);
+        assert_eq!(
+            full.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(full.bytes().expect("body").len(), 256 * 32);
+        let beyond = client
+            .get(format!("{served}/tile/0/x001/000"))
+            .send()
+            .expect("answer");
+        assert_eq!(beyond.status(), 404, "a tile past the tree");
+        let malformed = client
+            .get(format!("{served}/tile/0/1"))
+            .send()
+            .expect("answer");
+        assert_eq!(malformed.status(), 404, "a path that is not a tile's");
 
         // The verifier can fail: one byte of an entry changed…
         let bundle = second.join("tile/entries/000");

@@ -5,7 +5,8 @@ signed-note) and RFC 6962, sharing no code with the gateway:
 
     verify_tiles.py VKEY DIR [DIR ...]
 
-For each DIR (an export: `checkpoint`, `tile/<L>/...`, `tile/entries/...`):
+For each DIR (an export: `checkpoint`, `tile/<L>/...`, `tile/entries/...`,
+or the URL the same files are served under, fetched as a tlog-tiles client):
 the checkpoint's Ed25519 signature under the verifier key VKEY; every
 level-0 tile against the entries (leaf hash = SHA-256(0x00 || entry));
 every tile of a higher level against the tiles below it; the tree's root
@@ -20,6 +21,8 @@ import hashlib
 import json
 import os
 import sys
+import urllib.error
+import urllib.request
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -98,6 +101,12 @@ def tile_path(kind, n, width):
 
 
 def read(directory, path):
+    if directory.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(f"{directory}/{path}", timeout=10) as response:
+                return response.read()
+        except urllib.error.HTTPError as error:
+            raise Failed(f"{path}: HTTP {error.code}")
     try:
         with open(os.path.join(directory, path), "rb") as f:
             return f.read()
