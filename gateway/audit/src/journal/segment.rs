@@ -6,7 +6,7 @@
 //! sequence number (8), origin length (2) and origin, CRC32C of all of it
 //! (4). Frames follow it back to back; the rest of the file is zeros.
 
-use super::frame::CRC32C;
+use super::frame::crc32c;
 
 const MAGIC: [u8; 8] = *b"SGAJRNL\x01";
 /// Leaves are committed: `0x02`, a nonce, the record (`record::leaf`).
@@ -38,7 +38,7 @@ impl Header {
                 .to_be_bytes(),
         );
         out.extend_from_slice(&origin[..origin.len().min(usize::from(u16::MAX))]);
-        let crc = CRC32C.checksum(&out);
+        let crc = crc32c(&out);
         out.extend_from_slice(&crc.to_be_bytes());
         out
     }
@@ -57,7 +57,7 @@ impl Header {
         let length = fixed + origin_length + 4;
         let whole = bytes.get(..length)?;
         let (covered, crc) = whole.split_at(length - 4);
-        if CRC32C.checksum(covered) != u32::from_be_bytes(crc.try_into().ok()?) {
+        if crc32c(covered) != u32::from_be_bytes(crc.try_into().ok()?) {
             return None;
         }
         let origin = String::from_utf8(covered[fixed..].to_vec()).ok()?;

@@ -88,12 +88,7 @@ struct Leaf {
 impl Leaf {
     /// The leaf of `entry`, committed (see [`crate::leaf`]) or plain.
     fn of(entry: &Entry, commit: bool) -> Self {
-        let record = entry.encode();
-        let bytes = if commit {
-            leaf::committed(&record)
-        } else {
-            record
-        };
+        let bytes = entry.encode_leaf(commit);
         Self {
             recorded_at: entry.ts(),
             hash: record_hash(&bytes),

@@ -25,8 +25,9 @@ const MAX_BATCH: usize = 2048;
 /// How long outcome records held by a failed commit wait before the
 /// writer tries them again, when no other commit comes.
 const RETRY_WAIT: Duration = Duration::from_secs(1);
-/// A typical record's size, to size a commit's buffers once.
-const RECORD_BYTES: usize = 320;
+/// A typical leaf's size (a decision with its nonce), to size a commit's
+/// buffers once.
+const RECORD_BYTES: usize = 448;
 /// How many times the writer yields to let a batch grow before it commits.
 const LINGER_YIELDS: usize = 8;
 

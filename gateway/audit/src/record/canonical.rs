@@ -15,7 +15,13 @@ const CAPACITY: usize = 512;
 
 /// The canonical bytes of `entry`.
 pub(super) fn encode(entry: &Entry) -> Vec<u8> {
-    let mut out = Out(Vec::with_capacity(CAPACITY));
+    encode_after(entry, &[])
+}
+
+/// `prefix`, then the canonical bytes of `entry`, in one buffer.
+pub(super) fn encode_after(entry: &Entry, prefix: &[u8]) -> Vec<u8> {
+    let mut out = Out(Vec::with_capacity(CAPACITY + prefix.len()));
+    out.0.extend_from_slice(prefix);
     out.raw("{\"v\":");
     out.number(RECORD_VERSION);
     match entry {

@@ -259,6 +259,18 @@ impl Entry {
         Ok(envelope.entry)
     }
 
+    /// The leaf of this record (see [`leaf`]): committed with a fresh
+    /// nonce if `commit`, else plain. One buffer, no copy.
+    pub fn encode_leaf(&self, commit: bool) -> Vec<u8> {
+        if !commit {
+            return self.encode();
+        }
+        let mut prefix = [0; 1 + leaf::NONCE_BYTES];
+        prefix[0] = leaf::COMMITTED;
+        rand::fill(&mut prefix[1..]);
+        canonical::encode_after(self, &prefix)
+    }
+
     /// Reads the record a leaf holds (see [`leaf`]), committed or plain.
     pub fn decode_leaf(leaf: &[u8]) -> Result<Self, RecordError> {
         Self::decode(leaf::split(leaf)?.1)
