@@ -67,6 +67,10 @@ pub enum AuditError {
         "the audit journal could not be written ({0}); it takes no more writes until the gateway is restarted, which reads back what reached the disk"
     )]
     JournalFailed(String),
+    /// The audit journal could not begin its next segment (a full disk):
+    /// the next commit tries again.
+    #[error("the audit journal could not begin a new segment ({0}); the next write tries again")]
+    JournalSegment(String),
     /// The store cannot do what was asked.
     #[error("{0} is not supported by this audit store")]
     Unsupported(&'static str),

@@ -295,6 +295,25 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_disk_fails_closed_and_recovers() {
+    full_disk_fails_closed_and_recovers(
+        |dir| format!("sqlite://{}", dir.join("audit.db").display()),
+        "full",
+    );
+}
+
+/// The journal, in small segments: the first segment it cannot make
+/// fails; once there is room, the next commit makes it.
+#[test]
+fn a_full_disk_fails_closed_and_recovers_on_the_journal() {
+    full_disk_fails_closed_and_recovers(
+        |dir| format!("journal:{}?segment_bytes=4096", dir.join("audit").display()),
+        "no space left",
+    );
+}
+
+/// A gateway whose audit store (`database` of a folder) is on a small
+/// filesystem that is then filled (`/ready` then says `why`), and freed.
+fn full_disk_fails_closed_and_recovers(database: impl Fn(&std::path::Path) -> String, why: &str) {
     let mount = Tmpfs(tempfile::tempdir().expect("tempdir"));
     let status = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
@@ -306,9 +325,8 @@ fn a_full_disk_fails_closed_and_recovers() {
         "cannot mount a tmpfs (the test needs root)"
     );
     let upstream = upstream::start();
-    let db = mount.0.path().join("audit.db");
     let gateway = Gateway::start(GatewayOptions {
-        audit_database: Some(format!("sqlite://{}", db.display())),
+        audit_database: Some(database(mount.0.path())),
         ..options(&upstream)
     });
     assert_eq!(get(&gateway).0, 200);
@@ -319,12 +337,13 @@ fn a_full_disk_fails_closed_and_recovers() {
         .arg(format!("of={}", filler.display()))
         .stderr(std::process::Stdio::null())
         .status();
-    // A few requests may still fit in pages SQLite already has.
+    // A few requests may still fit in pages SQLite already has, or in the
+    // journal's segment in use.
     let full = wait_for(Duration::from_secs(20), || {
         (get(&gateway).0 == 503).then_some(())
     });
     assert!(full.is_some(), "requests still pass on a full disk");
-    refuses_while_broken(&gateway, &upstream, "full");
+    refuses_while_broken(&gateway, &upstream, why);
     std::fs::remove_file(&filler).expect("free the disk");
     recovers(&gateway);
     shows_the_refusals(&gateway);

@@ -7,10 +7,12 @@
 //! segment is made, its header written and synced, and the directory
 //! synced, before a frame goes into it. Opening a journal reads it back
 //! ([`recover`]): a torn last frame, never acknowledged, is cut; damage
-//! anywhere else stops the open. A write or sync that fails leaves the
-//! journal refusing every later write: after a failed `fdatasync` what the
-//! file holds is unknown, so it is never written again by this process;
-//! the next open reads what reached the disk.
+//! anywhere else stops the open. A write or sync of a segment in use that
+//! fails leaves the journal refusing every later write: after a failed
+//! `fdatasync` what the file holds is unknown, so it is never written again
+//! by this process; the next open reads what reached the disk. A new
+//! segment that cannot be made (a full disk) is removed and made again by
+//! the next commit.
 
 pub mod frame;
 pub mod recover;
@@ -39,6 +41,15 @@ struct Active {
     capacity: u64,
 }
 
+/// Why a frame was not written.
+enum WriteError {
+    /// The next segment could not be made: nothing went into a segment in
+    /// use, and the next commit tries again.
+    NewSegment(std::io::Error),
+    /// Writing or syncing the segment in use failed.
+    Segment(std::io::Error),
+}
+
 /// What opening a journal found.
 #[derive(Debug)]
 pub struct Recovered {
@@ -65,6 +76,8 @@ pub struct Journal<S: Storage> {
     buffer: Vec<u8>,
     /// Why the journal takes no more writes.
     failed: Option<String>,
+    /// Set while the last attempt to begin a segment failed.
+    no_segment: bool,
 }
 
 impl<S: Storage> std::fmt::Debug for Journal<S> {
@@ -140,6 +153,7 @@ impl<S: Storage> Journal<S> {
             last_checkpoint: last_checkpoint.clone(),
             buffer: Vec::new(),
             failed: None,
+            no_segment: false,
         };
         Ok((
             journal,
@@ -181,18 +195,23 @@ impl<S: Storage> Journal<S> {
         }
         frame::encode(bundle, checkpoint, &mut self.buffer);
         match self.write_frame() {
+            Err(WriteError::NewSegment(error)) => {
+                self.no_segment = true;
+                Err(AuditError::JournalSegment(error.to_string()))
+            }
+            Err(WriteError::Segment(error)) => {
+                let why = error.to_string();
+                self.failed = Some(why.clone());
+                Err(AuditError::JournalFailed(why))
+            }
             Ok(()) => {
+                self.no_segment = false;
                 self.size += bundle.count;
                 self.frontier = frontier;
                 if let Some(checkpoint) = checkpoint {
                     self.last_checkpoint = Some(checkpoint.clone());
                 }
                 Ok(())
-            }
-            Err(error) => {
-                let why = error.to_string();
-                self.failed = Some(why.clone());
-                Err(AuditError::JournalFailed(why))
             }
         }
     }
@@ -211,9 +230,17 @@ impl<S: Storage> Journal<S> {
     }
 
     /// Syncs the segment written last: whether the journal still takes
-    /// durable writes.
+    /// durable writes. After a segment could not be begun, it tries to
+    /// begin it now (the next commit would need it).
     pub fn probe(&mut self) -> Result<(), AuditError> {
         self.check()?;
+        if self.no_segment {
+            let active = self
+                .start_segment(0)
+                .map_err(|error| AuditError::JournalSegment(error.to_string()))?;
+            self.active = Some(active);
+            self.no_segment = false;
+        }
         let Some(active) = &self.active else {
             return self.storage.sync_dir().map_err(Into::into);
         };
@@ -225,30 +252,66 @@ impl<S: Storage> Journal<S> {
         Ok(())
     }
 
-    fn write_frame(&mut self) -> std::io::Result<()> {
+    fn write_frame(&mut self) -> Result<(), WriteError> {
         let need = len(&self.buffer);
         let mut active = match self.active.take() {
             Some(active) if active.end + need <= active.capacity => active,
-            _ => self.start_segment(need)?,
+            previous => {
+                let previous = self.drop_if_empty(previous)?;
+                match self.start_segment(need) {
+                    Ok(active) => active,
+                    Err(error) => {
+                        self.active = previous;
+                        return Err(WriteError::NewSegment(error));
+                    }
+                }
+            }
         };
-        self.storage
-            .write_at(&active.name, active.end, &self.buffer)?;
-        self.storage.sync(&active.name)?;
+        let written = self
+            .storage
+            .write_at(&active.name, active.end, &self.buffer)
+            .and_then(|()| self.storage.sync(&active.name));
+        written.map_err(WriteError::Segment)?;
         active.end += need;
         self.active = Some(active);
         Ok(())
     }
 
+    /// `previous` unless it is the segment of the next record, which then
+    /// holds no frame and is too small for the one to write: that one is
+    /// removed, to be made again, larger.
+    fn drop_if_empty(&mut self, previous: Option<Active>) -> Result<Option<Active>, WriteError> {
+        match previous {
+            Some(empty) if empty.name == segment::name(self.size) => {
+                if let Err(error) = self.storage.remove(&empty.name) {
+                    self.active = Some(empty);
+                    return Err(WriteError::NewSegment(error));
+                }
+                Ok(None)
+            }
+            previous => Ok(previous),
+        }
+    }
+
     /// Makes the segment of the next record, with room for `need` bytes:
-    /// header written and synced, then the directory synced.
+    /// header written and synced, then the directory synced. If any step
+    /// fails (a full disk), the new file is removed: no frame went into
+    /// it, so the next commit can make it again.
     fn start_segment(&mut self, need: u64) -> std::io::Result<Active> {
         let header = header(&self.origin, self.size).encode();
         let capacity = self.segment_bytes.max(len(&header) + need);
         let name = segment::name(self.size);
-        self.storage.create(&name, capacity)?;
-        self.storage.write_at(&name, 0, &header)?;
-        self.storage.sync(&name)?;
-        self.storage.sync_dir()?;
+        let made = self.storage.create(&name, capacity).and_then(|()| {
+            self.storage.write_at(&name, 0, &header)?;
+            self.storage.sync(&name)?;
+            self.storage.sync_dir()
+        });
+        if let Err(error) = made {
+            if error.kind() != std::io::ErrorKind::AlreadyExists {
+                let _ = self.storage.remove(&name);
+            }
+            return Err(error);
+        }
         Ok(Active {
             name,
             end: len(&header),

@@ -25,6 +25,8 @@ pub trait Storage: Send + 'static {
     fn sync(&mut self, name: &str) -> io::Result<()>;
     /// Makes the directory's entries durable.
     fn sync_dir(&mut self) -> io::Result<()>;
+    /// Removes a file (one that does not exist is no error).
+    fn remove(&mut self, name: &str) -> io::Result<()>;
 }
 
 /// Files in a directory on disk. Keeps the files it writes open.
@@ -128,5 +130,13 @@ impl Storage for Disk {
 
     fn sync_dir(&mut self) -> io::Result<()> {
         File::open(&self.dir)?.sync_all()
+    }
+
+    fn remove(&mut self, name: &str) -> io::Result<()> {
+        self.open.remove(name);
+        match std::fs::remove_file(self.dir.join(name)) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            removed => removed,
+        }
     }
 }

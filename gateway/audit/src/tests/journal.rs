@@ -397,3 +397,76 @@ fn a_frame_checks_every_byte() {
         );
     }
 }
+
+#[test]
+fn a_segment_that_cannot_be_made_is_made_by_the_next_commit() {
+    let files = SimFiles::default();
+    let (mut journal, _) = Journal::open(files.clone(), ORIGIN, SEGMENT).unwrap();
+    let mut frontier = Frontier::default();
+    let mut acked = Vec::new();
+    files.set_full(true);
+    let mut refused = 0;
+    // The disk is full: commits go into the segment in use until one
+    // needs a new segment.
+    for (index, count) in PLAN.into_iter().enumerate() {
+        let mut next = frontier.clone();
+        let (bundle, checkpoint) = commit(&mut next, count, index % 3 == 2);
+        match journal.append(&bundle, checkpoint.as_ref()) {
+            Ok(()) => {
+                acked.extend((frontier.size()..next.size()).map(record));
+                frontier = next;
+            }
+            Err(AuditError::JournalSegment(why)) => {
+                assert!(why.contains("no storage space"), "{why}");
+                refused += 1;
+                assert!(
+                    journal.check().is_ok(),
+                    "a full disk leaves the journal usable"
+                );
+                if refused == 3 {
+                    files.set_full(false);
+                }
+            }
+            Err(other) => panic!("commit {index}: {other}"),
+        }
+    }
+    assert_eq!(
+        refused, 3,
+        "the full disk refused the commits that needed a segment"
+    );
+    assert!(
+        acked.len() > 1,
+        "commits after the disk was freed were written"
+    );
+    assert_eq!(contents(&files).0, acked);
+    let (_, recovered) = Journal::open(files.clone(), ORIGIN, SEGMENT).unwrap();
+    assert_eq!(recovered.cut, 0);
+    assert!(files.ops().iter().any(|op| matches!(op, Op::Create(_))));
+}
+
+#[test]
+fn a_probe_fails_while_a_segment_cannot_be_made_and_makes_it_once_it_can() {
+    let files = SimFiles::default();
+    let (mut journal, _) = Journal::open(files.clone(), ORIGIN, SEGMENT).unwrap();
+    let mut frontier = Frontier::default();
+    let (bundle, _) = commit(&mut frontier, 1, false);
+    journal.append(&bundle, None).unwrap();
+    assert!(journal.probe().is_ok());
+    files.set_full(true);
+    let (bundle, _) = commit(&mut frontier.clone(), 40, false);
+    assert!(matches!(
+        journal.append(&bundle, None),
+        Err(AuditError::JournalSegment(_))
+    ));
+    assert!(
+        matches!(journal.probe(), Err(AuditError::JournalSegment(_))),
+        "ready while no segment can be made"
+    );
+    files.set_full(false);
+    journal.probe().expect("the segment is made by the probe");
+    journal
+        .append(&bundle, None)
+        .expect("and the commit goes into it");
+    assert_eq!(contents(&files).0.len(), 41);
+    assert_eq!(segments(&files).len(), 2);
+}

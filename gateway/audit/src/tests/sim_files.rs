@@ -17,6 +17,7 @@ pub enum Op {
     Write { name: String, offset: u64, len: u64 },
     Sync(String),
     SyncDir,
+    Remove(String),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -47,6 +48,8 @@ struct State {
     syncs: usize,
     /// The sync (counted from 0) that fails, if one should.
     fail_sync: Option<usize>,
+    /// Whether new files cannot be made (a full disk).
+    full: bool,
 }
 
 /// The simulated directory; clones share it.
@@ -73,6 +76,11 @@ impl SimFiles {
     pub fn fail_sync_in(&self, n: usize) {
         let mut state = self.state();
         state.fail_sync = Some(state.syncs + n);
+    }
+
+    /// Makes new files fail to be made (a full disk), or not.
+    pub fn set_full(&self, full: bool) {
+        self.state().full = full;
     }
 
     /// Syncs done so far.
@@ -201,6 +209,9 @@ impl Storage for SimFiles {
         if state.files.contains_key(name) {
             return Err(io::ErrorKind::AlreadyExists.into());
         }
+        if state.full {
+            return Err(io::ErrorKind::StorageFull.into());
+        }
         let file = File {
             durable: vec![0; usize::try_from(len).expect("length")],
             ..File::default()
@@ -228,5 +239,12 @@ impl Storage for SimFiles {
 
     fn sync_dir(&mut self) -> io::Result<()> {
         self.sync_op(Op::SyncDir)
+    }
+
+    fn remove(&mut self, name: &str) -> io::Result<()> {
+        let mut state = self.state();
+        state.files.remove(name);
+        state.ops.push(Op::Remove(name.to_owned()));
+        Ok(())
     }
 }

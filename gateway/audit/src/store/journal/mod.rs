@@ -96,7 +96,7 @@ impl JournalStore {
     /// The store in `dir` (made if missing), whose new segments are
     /// `segment_bytes` long.
     pub fn open(dir: &Path, segment_bytes: u64) -> Result<Self, AuditError> {
-        std::fs::create_dir_all(dir)?;
+        make_durable_dir(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
             segment_bytes,
@@ -120,7 +120,7 @@ impl JournalStore {
     /// Claims `origin`: an exclusive lock on its folder's `lock` file.
     pub fn claim(&self, origin: &str) -> Result<Claim, AuditError> {
         let folder = self.folder(origin);
-        std::fs::create_dir_all(&folder)?;
+        make_durable_dir(&folder)?;
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -336,6 +336,19 @@ fn build(disk: &Disk, origin: &str) -> Result<Index, AuditError> {
         Some(())
     })?;
     Ok(index)
+}
+
+/// Makes `dir` if it is missing, and makes its name durable in its parent
+/// (a log's first records are synced into a folder that a power cut must
+/// not take away).
+fn make_durable_dir(dir: &Path) -> Result<(), AuditError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    let parent = dir.parent().filter(|parent| !parent.as_os_str().is_empty());
+    File::open(parent.unwrap_or(Path::new(".")))?.sync_all()?;
+    Ok(())
 }
 
 /// Reads what was added to the log since `index` was brought up to date:
