@@ -4,18 +4,14 @@
 //! them.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use tlog_tiles::record_hash;
 
 use crate::merkle::Frontier;
 use crate::store::Bundle;
 use crate::tests::encoding::decision;
-use crate::tests::fixture::{all, claim, open};
-use crate::{
-    AuditLog, CheckpointSigner, CheckpointSink, Entry, LogConfig, check_inclusion, leaf,
-    prove_inclusion, prune, verify,
-};
+use crate::tests::fixture::{all, open};
+use crate::{Entry, check_inclusion, leaf, prove_inclusion, prune, verify};
 
 #[tokio::test]
 async fn a_pruned_record_of_a_new_log_confirms_no_guess() {
@@ -107,18 +103,7 @@ async fn a_log_begun_with_plain_leaves_keeps_them() {
             .append(&fixture.origin, bundle, None)
             .await
             .expect("plain records");
-        let key = fixture.dir.path().join("checkpoint.key");
-        let log = AuditLog::spawn(
-            fixture.store.clone(),
-            claim(&fixture.store, &fixture.origin).await,
-            CheckpointSigner::load_or_create(&key, &fixture.origin).expect("key"),
-            LogConfig {
-                origin: fixture.origin.clone(),
-                checkpoint_every: 5,
-                checkpoint_interval: Duration::from_secs(3600),
-            },
-            CheckpointSink::none(),
-        );
+        let log = fixture.reopen(5).await;
         for i in 0..7 {
             log.append(&decision(&format!("new{i}"), 10 + i))
                 .await

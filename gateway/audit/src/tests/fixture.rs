@@ -29,6 +29,24 @@ pub(super) struct Fixture {
 }
 
 impl Fixture {
+    /// A new writer of this log (as after a restart: its claim taken
+    /// again, the same key), with checkpoints every `every` records. The
+    /// fixture's own writer must be closed first.
+    pub(super) async fn reopen(&self, every: u64) -> AuditLog {
+        let key = self.dir.path().join("checkpoint.key");
+        AuditLog::spawn(
+            self.store.clone(),
+            claim(&self.store, &self.origin).await,
+            CheckpointSigner::load_or_create(&key, &self.origin).expect("key"),
+            LogConfig {
+                origin: self.origin.clone(),
+                checkpoint_every: every,
+                checkpoint_interval: Duration::from_secs(3600),
+            },
+            CheckpointSink::none(),
+        )
+    }
+
     /// Runs a statement with `{origin}` replaced by this log's origin.
     pub(super) async fn tamper(&self, sql: &str) -> u64 {
         self.store

@@ -44,7 +44,6 @@ async fn a_reopened_log_continues_the_same_tree() {
         }
         // A second writer over the same log (as after a restart) reads the
         // tree's edge back from the store.
-        let key = fixture.dir.path().join("checkpoint.key");
         fixture.log.close().await.expect("close");
         // Closing signs the whole log: a checkpoint at 23, past the cadence's 21.
         let closed = verify(&fixture.store, &fixture.origin, &fixture.vkey, &[])
@@ -52,17 +51,7 @@ async fn a_reopened_log_continues_the_same_tree() {
             .expect("verify");
         assert_eq!(closed.latest_checkpoint, Some(23), "{closed:?}");
         assert_eq!(closed.unattested, 0);
-        let again = AuditLog::spawn(
-            fixture.store.clone(),
-            claim(&fixture.store, &fixture.origin).await,
-            CheckpointSigner::load_or_create(&key, &fixture.origin).expect("key"),
-            LogConfig {
-                origin: fixture.origin.clone(),
-                checkpoint_every: 7,
-                checkpoint_interval: Duration::from_secs(3600),
-            },
-            CheckpointSink::none(),
-        );
+        let again = fixture.reopen(7).await;
         for i in 0..20 {
             again.append(&decision("second", i)).await.expect("append");
         }
