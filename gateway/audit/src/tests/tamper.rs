@@ -406,6 +406,7 @@ fn problem_kinds_are_reported_by_their_stable_names() {
             ProblemKind::TrustedCheckpointBeyondLog,
             "trusted_checkpoint_beyond_log",
         ),
+        (ProblemKind::StoreDamaged, "store_damaged"),
     ];
     for (kind, name) in names {
         let problem = crate::Problem {
@@ -416,6 +417,62 @@ fn problem_kinds_are_reported_by_their_stable_names() {
         assert_eq!(
             serde_json::to_string(&problem).expect("json"),
             format!(r#"{{"kind":"{name}","seq":3,"detail":"d"}}"#)
+        );
+    }
+}
+
+/// A journal's file changed on disk: a byte of a frame in an early segment
+/// (its CRC no longer holds), and a segment removed. `verify` says the
+/// store is damaged, where, and that the log does not verify.
+#[tokio::test]
+async fn a_damaged_journal_does_not_verify() {
+    for damage in ["a changed byte", "a removed segment"] {
+        let fixture = crate::tests::fixture::open("journal", 10).await;
+        for i in 0..30 {
+            fixture
+                .log
+                .append(&decision(&format!("d{i}"), i))
+                .await
+                .expect("append");
+        }
+        fixture.log.close().await.expect("close");
+        let folder = fixture
+            .dir
+            .path()
+            .join("journal")
+            .join(crate::store::journal::folder_name(&fixture.origin));
+        let mut segments: Vec<_> = std::fs::read_dir(&folder)
+            .expect("folder")
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "journal"))
+            .collect();
+        segments.sort();
+        assert!(segments.len() > 3, "{segments:?}");
+        match damage {
+            "a changed byte" => {
+                let mut bytes = std::fs::read(&segments[1]).expect("segment");
+                bytes[120] ^= 0x20;
+                std::fs::write(&segments[1], bytes).expect("write");
+            }
+            _ => std::fs::remove_file(&segments[2]).expect("remove"),
+        }
+        let report = verify(&fixture.store, &fixture.origin, &fixture.vkey, &[])
+            .await
+            .expect("a report");
+        assert!(!report.ok, "{damage}: {report:?}");
+        assert_eq!(
+            report.problems[0].kind,
+            ProblemKind::StoreDamaged,
+            "{damage}: {report:?}"
+        );
+        let name = segments[if damage == "a changed byte" { 1 } else { 3 }]
+            .file_name()
+            .and_then(|name| name.to_str())
+            .expect("name")
+            .to_owned();
+        assert!(
+            report.problems[0].detail.contains(&name),
+            "{damage}: {report:?}"
         );
     }
 }

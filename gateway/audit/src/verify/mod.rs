@@ -66,7 +66,13 @@ pub async fn verify(
         ..Report::default()
     };
     let pruned_below = store.pruned_below(origin).await?;
-    let stored = store.checkpoints(origin).await?;
+    let stored = match store.checkpoints(origin).await {
+        Err(AuditError::Corrupt(detail)) => {
+            report.problem(ProblemKind::StoreDamaged, None, detail);
+            return Ok(report);
+        }
+        stored => stored?,
+    };
     let mut expected = checkpoints::Expected::default();
     expected.read_stored(&stored, origin, vkey, &mut report);
     expected.read_trusted(trusted, origin, vkey, &mut report);

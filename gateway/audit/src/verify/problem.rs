@@ -48,4 +48,8 @@ pub enum ProblemKind {
     TrustedRootMismatch,
     /// A trusted checkpoint covers more records than the log holds.
     TrustedCheckpointBeyondLog,
+    /// The store cannot be read as a log at all (a journal's frame that
+    /// does not check before its last, a segment missing or of another
+    /// log): nothing further is checked.
+    StoreDamaged,
 }
