@@ -13,7 +13,8 @@
 //! `SECTORGATE_BENCH_SECONDS` (default 5) each run's length;
 //! `SECTORGATE_TEST_POSTGRES` the PostgreSQL server;
 //! `SECTORGATE_BENCH_ONLY` runs only the stores whose name holds it
-//! (e.g. `journal`).
+//! (e.g. `journal`); `SECTORGATE_BENCH_ROUNDS` (default 1) measures each
+//! store that many times, the stores taking turns, and prints the medians.
 
 #![allow(
     clippy::expect_used,
@@ -132,24 +133,47 @@ fn main() {
             format!("journal:{}", disk.path().join("journal").display()),
         ),
     ];
-    println!("{REQUESTERS} requesters, {work_us} us of other work per request, {seconds} s each");
+    let rounds = env_u64("SECTORGATE_BENCH_ROUNDS", 1).max(1);
+    println!(
+        "{REQUESTERS} requesters, {work_us} us of other work per request, {seconds} s each, {rounds} round(s)"
+    );
     let only = std::env::var("SECTORGATE_BENCH_ONLY").unwrap_or_default();
-    for (name, url) in targets.into_iter().filter(|(name, _)| name.contains(&only)) {
-        runtime.block_on(async {
+    let logs: Vec<(&str, AuditLog)> = targets
+        .iter()
+        .filter(|(name, _)| name.contains(&only))
+        .filter_map(|(name, url)| {
             let key = tmpfs.path().join(format!("{name}.key").replace(' ', "-"));
-            let Some(log) = fixture::log(&url, &key).await else {
-                return;
-            };
+            let log = runtime.block_on(fixture::log(url, &key))?;
             // Warm up: the first pages, the first checkpoint, the caches.
-            run(&log, 1, iterations).await;
+            runtime.block_on(run(&log, 1, iterations));
+            Some((*name, log))
+        })
+        .collect();
+    // Round after round, each store in turn, so that what the machine does
+    // meanwhile falls on all of them alike.
+    let mut measured: Vec<Vec<f64>> = vec![Vec::new(); logs.len()];
+    for _ in 0..rounds {
+        for ((name, log), runs) in logs.iter().zip(&mut measured) {
             let before = cpu_us();
-            let served = run(&log, seconds, iterations).await;
+            let served = runtime.block_on(run(log, seconds, iterations));
             let audit = (cpu_us() - before) / served as f64 - work_us as f64;
             println!(
                 "{name:16} {:>9.0} requests/s   audit path {audit:5.2} us of CPU per request",
                 served as f64 / seconds as f64
             );
-            let _ = log.close().await;
-        });
+            runs.push(audit);
+        }
+    }
+    if rounds > 1 {
+        for ((name, _), runs) in logs.iter().zip(&mut measured) {
+            runs.sort_by(f64::total_cmp);
+            println!(
+                "{name:16} median audit path {:5.2} us of CPU per request",
+                runs[runs.len() / 2]
+            );
+        }
+    }
+    for (_, log) in logs {
+        let _ = runtime.block_on(log.close());
     }
 }
