@@ -110,6 +110,58 @@ fn every_acknowledged_request_survives_kills_on_the_journal() {
     }));
 }
 
+/// A journal changed behind the gateway's back (a byte of a frame in an
+/// early segment) is damage, not a torn tail: after a restart every
+/// request is refused and nothing forwarded, `/ready` names the segment,
+/// and `audit verify` says the log does not verify.
+#[test]
+fn a_damaged_journal_refuses_every_request_and_says_where() {
+    let upstream = upstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit");
+    let mut gateway = Gateway::start(GatewayOptions {
+        audit_database: Some(format!("journal:{}?segment_bytes=1024", audit.display())),
+        ..options(&upstream)
+    });
+    for _ in 0..20 {
+        assert_eq!(get(&gateway).0, 200);
+    }
+    assert!(gateway.terminate().success());
+    let folder = std::fs::read_dir(&audit)
+        .expect("the store")
+        .find_map(|entry| entry.ok().filter(|entry| entry.path().is_dir()))
+        .expect("the log's folder")
+        .path();
+    let mut segments: Vec<_> = std::fs::read_dir(&folder)
+        .expect("the log's folder")
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "journal"))
+        .collect();
+    segments.sort();
+    assert!(segments.len() > 3, "{segments:?}");
+    let mut bytes = std::fs::read(&segments[1]).expect("a segment");
+    bytes[120] ^= 0x20;
+    std::fs::write(&segments[1], bytes).expect("write");
+    gateway.restart();
+    let forwarded = upstream.hits();
+    assert_eq!(get(&gateway).0, 503);
+    assert_eq!(upstream.hits(), forwarded, "forwarded over a damaged log");
+    let (status, body) = ready(&gateway);
+    assert_eq!(status, 503, "{body}");
+    let name = segments[1]
+        .file_name()
+        .and_then(|name| name.to_str())
+        .expect("name");
+    let reason = body["audit_error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(name) && reason.contains("damaged"),
+        "{body}"
+    );
+    let (code, report) = gateway.audit_command(&["verify"]);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains("store_damaged"), "{report}");
+}
+
 /// Also the gateway on one thread (as on one core): a request that waits
 /// on the audit log leaves that thread to the others.
 #[test]
