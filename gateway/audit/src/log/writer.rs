@@ -7,18 +7,18 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tlog_tiles::{record_hash, sub_tree_index};
+use tlog_tiles::record_hash;
 use tokio::sync::mpsc;
 
 use super::batch::{Batch, CloseAck, Command, Committed, Flushed, Probed};
 use super::{
     LATER_WAIT, LaterList, Leaf, LogConfig, MAX_LATER, Observer, WriteStatus, now_ms, take,
 };
+use crate::AuditError;
 use crate::checkpoint::CheckpointSigner;
-use crate::merkle::{Frontier, from_blob, locate};
+use crate::merkle::Frontier;
 use crate::sink::CheckpointSink;
-use crate::store::{Bundle, CheckpointRow, Claim, Store, bounded};
-use crate::{AuditError, leaf};
+use crate::store::{Bundle, CheckpointRow, Claim, Store, StoredHead, bounded};
 
 /// Records per commit at most.
 const MAX_BATCH: usize = 2048;
@@ -234,47 +234,18 @@ impl Writer {
                 claimed => claimed?,
             };
         }
-        if let Store::Journal(journal, _) = &self.store {
-            // A journal is new with commitments: its leaves are committed.
-            let (frontier, last) = journal.head(origin).await?;
-            return Ok(self.head_at(frontier, last, true));
-        }
-        let size = self.store.size(origin).await?;
-        let places: Vec<(u64, usize)> = sub_tree_index(0, size, vec![])
-            .into_iter()
-            .map(locate)
-            .collect();
-        let seqs: Vec<u64> = places.iter().map(|(seq, _)| *seq).collect();
-        let blobs = self.store.hashes(origin, &seqs).await?;
-        let corrupt = || AuditError::Corrupt(format!("the stored hashes of {origin} are damaged"));
-        let mut nodes = Vec::with_capacity(places.len());
-        for ((seq, position), (found, blob)) in places.iter().zip(&blobs) {
-            if seq != found {
-                return Err(corrupt());
-            }
-            let hashes = from_blob(blob).ok_or_else(corrupt)?;
-            nodes.push(*hashes.get(*position).ok_or_else(corrupt)?);
-        }
-        let frontier = Frontier::from_subtrees(size, nodes).ok_or_else(corrupt)?;
-        let last = self.store.last_checkpoint(origin).await?;
-        // A log keeps the kind of leaf it began with; its last record
-        // tells (a new log, or one pruned to the end, is committed).
-        let commit = match size.checked_sub(1) {
-            Some(seq) => self
-                .store
-                .leaves(origin, seq, 1)
-                .await?
-                .first()
-                .and_then(|row| row.record.as_deref())
-                .is_none_or(leaf::is_committed),
-            None => true,
-        };
-        Ok(self.head_at(frontier, last, commit))
+        let stored = self.store.head(origin).await?;
+        Ok(self.head_at(stored))
     }
 
-    /// The head of a tree with edge `frontier` whose last checkpoint is
-    /// `last`, and whose leaves are committed if `commit`.
-    fn head_at(&self, frontier: Frontier, last: Option<CheckpointRow>, commit: bool) -> Head {
+    /// The writer's head of the `stored` one; the handles learn what kind
+    /// of leaf to make.
+    fn head_at(&self, stored: StoredHead) -> Head {
+        let StoredHead {
+            frontier,
+            last_checkpoint: last,
+            commit,
+        } = stored;
         self.commit.store(commit, Ordering::Relaxed);
         if let Some(last) = &last
             && let Ok(mut status) = self.status.lock()

@@ -8,6 +8,7 @@
 
 pub mod bundle;
 mod claim;
+mod head;
 pub mod journal;
 mod migrations;
 
@@ -27,6 +28,7 @@ use crate::AuditError;
 pub use bundle::Bundle;
 pub(crate) use claim::CLAIM_SESSION_DROPPED_WITHIN_S;
 pub use claim::Claim;
+pub use head::StoredHead;
 
 const INSERT_BUNDLE: &str = "INSERT INTO audit_bundles \
      (origin, first_seq, count, recorded_at, records, hashes) VALUES ($1, $2, $3, $4, $5, $6)";
@@ -289,8 +291,9 @@ impl Store {
     /// operation opens fresh ones (SQLite keeps a connection it opened
     /// read-only read-only until it is closed, even once the file is
     /// writable again). PostgreSQL's pool reconnects by itself.
-    /// The journal has nothing to reopen: after a failed write it takes
-    /// none until the gateway is restarted (see [`journal`]).
+    /// The journal has nothing to reopen: after a failed write to a
+    /// segment it takes none until the gateway is restarted (see
+    /// [`journal`]).
     pub async fn recover(&self) {
         if let Self::Sqlite(state) = self {
             // A connection stuck in a hung disk's fsync is left behind.
