@@ -80,6 +80,14 @@ pub enum AuditError {
     /// A proof cannot be made.
     #[error("{0}")]
     Proof(String),
+    /// A folder of tiles could not be read or brought up to the log.
+    #[error("the audit tiles in {dir}: {reason}")]
+    Tiles {
+        /// The folder.
+        dir: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Writing an export failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),

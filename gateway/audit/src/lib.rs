@@ -35,7 +35,7 @@ pub use record::leaf;
 pub use record::{Decision, Direction, Entry, Outcome, Peer, ProfileRef, RECORD_VERSION, Verdict};
 pub use sink::{CheckpointSink, SinkConfig, split_notes};
 pub use store::{Backend, Bundle, CheckpointRow, Claim, LeafRow, Store, is_volatile};
-pub use tiles::{TilesWritten, export_tiles, tile};
+pub use tiles::{DiskTiles, TileFiles, TileFolder, TilesWritten, export_tiles, tile};
 pub use verify::{Problem, ProblemKind, Report, verify};
 
 #[cfg(test)]

@@ -13,3 +13,4 @@ mod merkle;
 mod sim_files;
 mod stall;
 mod tamper;
+mod tile_folder;

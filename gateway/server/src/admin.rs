@@ -13,12 +13,12 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::{Router, routing::get};
-use sectorgate_audit::Store;
 use sectorgate_federation::Federation;
 use sectorgate_proxy::Gateway;
 use sectorgate_proxy::metrics::Scraped;
 
 use crate::reload::Reloads;
+use crate::tiles::Tiles;
 use serde_json::json;
 
 /// How long `/ready` waits for the homeserver and the audit store: a
@@ -35,8 +35,8 @@ struct Admin {
     draining: Arc<AtomicBool>,
     /// What the last reload did.
     reloads: Reloads,
-    /// The audit store and this instance's origin, for the tiles.
-    audit: (Store, Arc<str>),
+    /// The audit log's tiles.
+    tiles: Tiles,
 }
 
 /// The admin router.
@@ -45,29 +45,31 @@ pub(crate) fn router(
     federation: Option<Arc<Federation>>,
     draining: Arc<AtomicBool>,
     reloads: Reloads,
-    audit: (Store, Arc<str>),
+    tiles: Tiles,
 ) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/federation", get(federation_status))
         .route("/metrics", get(metrics))
-        .route("/audit/tiles/{*path}", get(tiles))
+        .route("/audit/tiles/{*path}", get(audit_tiles))
         .with_state(Admin {
             gateway,
             federation,
             draining,
             reloads,
-            audit,
+            tiles,
         })
 }
 
 /// One file of the audit log's C2SP tlog-tiles at its latest checkpoint:
 /// `checkpoint`, `tile/<L>/<n>[.p/<W>]`, `tile/entries/<n>[.p/<W>]`. Full
 /// tiles never change; the checkpoint and partial tiles do.
-async fn tiles(State(Admin { audit, .. }): State<Admin>, Path(path): Path<String>) -> Response {
-    let (store, origin) = audit;
-    match sectorgate_audit::tile(&store, &origin, &path).await {
+async fn audit_tiles(
+    State(Admin { tiles, .. }): State<Admin>,
+    Path(path): Path<String>,
+) -> Response {
+    match tiles.get(&path).await {
         Ok(Some(bytes)) => {
             let full = path.starts_with("tile/") && !path.contains(".p/");
             let (kind, cache) = match (path.as_str(), full) {

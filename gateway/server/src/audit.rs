@@ -1,12 +1,13 @@
 //! Opening the audit log from `[audit]`: the store, the claim on the
-//! origin, the checkpoint key, the checkpoint copies and the pseudonym keys.
+//! origin, the checkpoint key, the checkpoint copies, the pseudonym keys
+//! and the folder of tiles.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sectorgate_audit::{
     AuditError, AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Pseudonymiser, SinkConfig,
-    Store,
+    Store, TileFolder,
 };
 
 use crate::config::Config;
@@ -34,6 +35,16 @@ pub(crate) async fn store(config: &Config) -> Result<Store, StoreError> {
 /// The pseudonym keys.
 pub(crate) fn pseudonyms(config: &Config) -> Result<Arc<Pseudonymiser>, AuditError> {
     Pseudonymiser::open(&config.audit.pseudonym_keys, config.audit.pseudonym_period).map(Arc::new)
+}
+
+/// The folder `[audit] tiles` names, opened (made if missing).
+pub(crate) fn tile_folder(config: &Config) -> Result<Option<TileFolder>, AuditError> {
+    config
+        .audit
+        .tiles
+        .as_deref()
+        .map(TileFolder::open)
+        .transpose()
 }
 
 /// The log's origin.

@@ -237,8 +237,9 @@ async fn export_tiles(log: &LogArgs, out: Option<&Path>) -> Result<ExitCode, Com
     Ok(ExitCode::SUCCESS)
 }
 
-/// `audit prune`: removes the content of records made before `before`, and
-/// the pseudonym keys no longer needed.
+/// `audit prune`: removes the content of records made before `before` (and
+/// their entry bundles from `[audit] tiles`), and the pseudonym keys no
+/// longer needed.
 async fn prune(log: &LogArgs, before: &str) -> Result<ExitCode, CommandError> {
     let before = parse_time(before)?;
     let log = open(log).await?;
@@ -246,7 +247,12 @@ async fn prune(log: &LogArgs, before: &str) -> Result<ExitCode, CommandError> {
     let pruned =
         sectorgate_audit::prune(&log.store, &log.origin, before, now_ms(), Some(&pseudonyms))
             .await?;
-    print_json(&pruned)?;
+    let mut report = serde_json::to_value(&pruned).map_err(CommandError::Json)?;
+    // The entry bundles of the pruned records go from the folder of tiles too.
+    if let Some(folder) = audit::tile_folder(&log.config)? {
+        report["tile_files_removed"] = folder.forget(pruned.below).await?.into();
+    }
+    print_json(&report)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -27,6 +27,7 @@ mod serve;
 mod stopping;
 mod strict;
 mod telemetry;
+mod tiles;
 mod tls;
 mod watch;
 

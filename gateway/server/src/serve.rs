@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use sectorgate_audit::Store;
 use sectorgate_federation::Federation;
 use sectorgate_proxy::capture::Capture;
 use sectorgate_proxy::egress::{self, Egress};
@@ -152,7 +151,11 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
     ));
     let asks = crate::watch::spawn(watched.clone());
     let federation = federation(&config, federation_parts)?;
-    let tiles: (Store, Arc<str>) = (store.clone(), Arc::from(audit::origin(&config)));
+    let tiles = crate::tiles::Tiles::new(
+        store.clone(),
+        Arc::from(audit::origin(&config)),
+        audit::tile_folder(&config)?,
+    );
     let audit_log = audit::spawn(&config, store).await?;
     let mut gateway = Gateway::new(
         proxy_config,
@@ -180,13 +183,22 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
         watched,
     };
     let reloads = reload::spawn(source, &config, targets, asks);
-    serve_all(&config, bound, gateway, federation, reloads, tiles).await;
-    // The outcome records still queued are written before the end.
+    tiles.spawn();
+    serve_all(&config, bound, gateway, federation, reloads, tiles.clone()).await;
+    close(&audit_log, &tiles).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Writes the outcome records still queued, and brings the tiles up to
+/// the checkpoint that closes the log.
+async fn close(audit_log: &sectorgate_audit::AuditLog, tiles: &crate::tiles::Tiles) {
     if let Err(error) = audit_log.close().await {
         tracing::error!(%error, "the last audit records could not be written");
     }
-    tracing::info!("stopped");
-    Ok(())
+    if let Err(error) = tiles.catch_up().await {
+        tracing::warn!(%error, "audit tiles: not brought up to the last checkpoint");
+    }
 }
 
 /// The federation state, built and refreshing, when `[federation]` is set.
@@ -268,7 +280,7 @@ async fn serve_all(
     gateway: Arc<Gateway>,
     federation: Option<Arc<Federation>>,
     reloads: reload::Reloads,
-    tiles: (Store, Arc<str>),
+    tiles: crate::tiles::Tiles,
 ) {
     let limits = &config.limits;
     let admin_limits = ConnectionLimits {

@@ -2,9 +2,13 @@
 //! Python from the specifications (`tests/clients/verify_tiles.py`), not
 //! by our code: a gateway's log at two checkpoints (consistent with each
 //! other) on SQLite and on the journal, through `sectorgate audit export
-//! --format tiles`, and as the admin listener serves it (`/audit/tiles/`); a log past 65,536 records, whose tiles have a second
-//! and a third level; and exports changed after the fact (an entry, a
-//! higher-level hash) or checked with another key, which it refuses.
+//! --format tiles`, and as the admin listener serves it (`/audit/tiles/`);
+//! the folder a gateway keeps up by itself (`[audit] tiles`), at the
+//! checkpoint that closes the log, and after `audit prune` took the entry
+//! bundles of the pruned records; a log past 65,536 records, whose tiles
+//! have a second and a third level; and exports changed after the fact
+//! (an entry, a higher-level hash) or checked with another key, which it
+//! refuses.
 
 #![allow(
     clippy::expect_used,
@@ -145,6 +149,98 @@ fn a_gateway_log_exported_as_tiles_checks_with_an_independent_verifier() {
         std::fs::write(&bundle, &bytes).expect("write");
         let (ok, summary) = verify_tiles(&vkey, &[&first, &second]);
         assert!(ok, "{store}: the restored export: {summary}");
+    }
+}
+
+/// The size of the tree the checkpoint in a folder of tiles is of.
+fn folder_size(tiles: &Path) -> Option<u64> {
+    std::fs::read_to_string(tiles.join("checkpoint"))
+        .ok()?
+        .lines()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn a_gateway_keeps_durable_tiles_that_check_and_prune_forgets_their_entries() {
+    let upstream = upstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tiles = dir.path().join("tiles");
+    let mut gateway = Gateway::start(GatewayOptions {
+        audit_database: Some(format!("journal:{}", dir.path().join("audit").display())),
+        audit_extra: format!(
+            "checkpoint_interval = \"1s\"\ntiles = \"{}\"\n",
+            tiles.display()
+        ),
+        ..GatewayOptions::for_stand_in(&upstream.url, "base")
+    });
+    // The gateway brings the folder up to each checkpoint by itself.
+    let mut size = 0;
+    for _ in 0..20 {
+        let load = Load::start(&gateway, 8, 0);
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(!load.stop().acknowledged.is_empty());
+        size = support::wait_for(Duration::from_secs(5), || {
+            folder_size(&tiles).filter(|&size| size > 300)
+        })
+        .unwrap_or(0);
+        if size > 300 {
+            break;
+        }
+    }
+    assert!(size > 300, "the folder's checkpoint covers {size} records");
+    let vkey = gateway.checkpoint_public_key();
+    let served = format!("{}/audit/tiles", gateway.admin_url);
+    let (ok, summary) = verify_tiles(&vkey, &[&tiles, Path::new(&served)]);
+    assert!(ok, "{summary}");
+    assert_eq!(summary["exports"][0]["pruned_bundles"], 0, "{summary}");
+
+    // Stopped, the folder holds the checkpoint that closes the log.
+    assert!(gateway.terminate().success());
+    let (code, report) = gateway.audit_command(&["verify"]);
+    assert_eq!(code, 0, "{report}");
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    let records = report["records"].as_u64().expect("records");
+    assert_eq!(folder_size(&tiles), Some(records), "{report}");
+    let (ok, summary) = verify_tiles(&vkey, &[&tiles]);
+    assert!(ok, "{summary}");
+    let bundles = summary["exports"][0]["entry_bundles"].as_u64().expect("n");
+    assert_eq!(bundles, records.div_ceil(256), "{summary}");
+
+    // Pruned, the entry bundles of the pruned records leave the folder;
+    // the hash tiles stay complete, and still check.
+    let (code, pruned) = gateway.audit_command(&["prune", "--before", "2100-01-01T00:00:00Z"]);
+    assert_eq!(code, 0, "{pruned}");
+    let pruned: serde_json::Value = serde_json::from_str(&pruned).expect("json");
+    // Whole commits are pruned: all but the last, at least.
+    let below = pruned["below"].as_u64().expect("below");
+    assert!(below > records - 256 && below <= records, "{pruned}");
+    let forgotten = below.div_ceil(256);
+    assert!(
+        pruned["tile_files_removed"].as_u64() >= Some(forgotten),
+        "{pruned}"
+    );
+    let (ok, summary) = verify_tiles(&vkey, &[&tiles]);
+    assert!(ok, "{summary}");
+    assert_eq!(
+        summary["exports"][0]["entry_bundles"],
+        bundles - forgotten,
+        "{summary}"
+    );
+    assert_eq!(
+        summary["exports"][0]["pruned_bundles"], forgotten,
+        "{summary}"
+    );
+    // Neither the full bundles nor any partial one of them is left.
+    for n in 0..forgotten {
+        let bundle = tiles.join(format!("tile/entries/{n:03}"));
+        assert!(!bundle.exists(), "{}", bundle.display());
+        assert!(
+            !bundle.with_extension("p").exists(),
+            "{}.p",
+            bundle.display()
+        );
     }
 }
 

@@ -36,6 +36,9 @@ pub(crate) struct Audit {
     pub(crate) pseudonym_period: Duration,
     #[serde(with = "humantime_serde")]
     pub(crate) lock_timeout: Duration,
+    /// Keep the log's C2SP tiles durable in this folder (and serve them
+    /// from it), brought up to each checkpoint off the hot path.
+    pub(crate) tiles: Option<PathBuf>,
 }
 
 impl Default for Audit {
@@ -51,6 +54,7 @@ impl Default for Audit {
             pseudonym_keys: PathBuf::from("sectorgate-pseudonym-keys"),
             pseudonym_period: Duration::from_secs(30 * 86_400),
             lock_timeout: Duration::from_secs(2),
+            tiles: None,
         }
     }
 }

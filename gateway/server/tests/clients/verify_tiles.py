@@ -8,8 +8,9 @@ signed-note) and RFC 6962, sharing no code with the gateway:
 For each DIR (an export: `checkpoint`, `tile/<L>/...`, `tile/entries/...`,
 or the URL the same files are served under, fetched as a tlog-tiles client):
 the checkpoint's Ed25519 signature under the verifier key VKEY; every
-level-0 tile against the entries (leaf hash = SHA-256(0x00 || entry));
-every tile of a higher level against the tiles below it; the tree's root
+level-0 tile against the entries (leaf hash = SHA-256(0x00 || entry)),
+where the entry bundle is there (an absent one holds pruned records: its
+hashes are checked by the levels above); every tile of a higher level against the tiles below it; the tree's root
 against the checkpoint. Then, for the exports in order of size, that each
 smaller tree is a prefix of the larger one: the same leaves, and the root
 of the larger one's first leaves is the smaller one's checkpoint root.
@@ -100,17 +101,22 @@ def tile_path(kind, n, width):
     return path + (f".p/{width}" if width < WIDTH else "")
 
 
-def read(directory, path):
+def read(directory, path, optional=False):
+    """A file of the export; with optional, None if it is absent (404)."""
     if directory.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(f"{directory}/{path}", timeout=10) as response:
                 return response.read()
         except urllib.error.HTTPError as error:
+            if optional and error.code == 404:
+                return None
             raise Failed(f"{path}: HTTP {error.code}")
     try:
         with open(os.path.join(directory, path), "rb") as f:
             return f.read()
     except FileNotFoundError:
+        if optional:
+            return None
         raise Failed(f"{path} is missing")
 
 
@@ -124,12 +130,18 @@ def check_export(directory, vkey):
     origin, size, root = check_checkpoint(read(directory, "checkpoint").decode(), vkey)
     leaves = []
     bundles = 0
+    pruned = 0
     for n in range((size + WIDTH - 1) // WIDTH):
         width = min(WIDTH, size - n * WIDTH)
         path = tile_path("0", n, width)
         tile = hashes_of(read(directory, path), width, path)
         entries_path = tile_path("entries", n, width)
-        bundle = read(directory, entries_path)
+        bundle = read(directory, entries_path, optional=True)
+        leaves.extend(tile)
+        if bundle is None:
+            # Pruned: the hashes stay and are checked with the levels above.
+            pruned += 1
+            continue
         at = 0
         for index in range(width):
             if at + 2 > len(bundle):
@@ -144,7 +156,6 @@ def check_export(directory, vkey):
         if at != len(bundle):
             raise Failed(f"{entries_path} holds more than {width} entries")
         bundles += 1
-        leaves.extend(tile)
     below = leaves
     tiles = (size + WIDTH - 1) // WIDTH
     level = 1
@@ -165,7 +176,7 @@ def check_export(directory, vkey):
         level += 1
     if mth(leaves) != root:
         raise Failed(f"{directory}: the tiles' root is not the checkpoint's")
-    return {"origin": origin, "size": size, "root": root, "leaves": leaves, "hash_tiles": tiles, "entry_bundles": bundles}
+    return {"origin": origin, "size": size, "root": root, "leaves": leaves, "hash_tiles": tiles, "entry_bundles": bundles, "pruned_bundles": pruned}
 
 
 def main():
@@ -182,7 +193,7 @@ def main():
     except Failed as failure:
         print(json.dumps({"ok": False, "reason": str(failure)}))
         sys.exit(1)
-    summary = [{k: e[k] for k in ("size", "hash_tiles", "entry_bundles")} for e in exports]
+    summary = [{k: e[k] for k in ("size", "hash_tiles", "entry_bundles", "pruned_bundles")} for e in exports]
     print(json.dumps({"ok": True, "exports": summary, "consistent": len(exports) > 1}))
 
 
