@@ -140,8 +140,9 @@ render_base() {
         echo "$(grep -c '^kind:' "$WORK/base.yaml") resources"
 }
 
-# An overlay adding the ServiceMonitor component, as an operator writes one:
-# outside the base, with relative paths (kustomize wants both).
+# An overlay adding both components (the ServiceMonitor, the logs on
+# PostgreSQL), as an operator writes one: outside the base, with relative
+# paths (kustomize wants both).
 render_monitored() {
     local base
     mkdir -p "$WORK/overlay"
@@ -154,6 +155,7 @@ resources:
   - $base
 components:
   - $base/components/servicemonitor
+  - $base/components/postgres-audit
 replicas:
   - name: sectorgate
     count: 3
@@ -165,14 +167,14 @@ EOF
 
 echo "==> Kubernetes (deploy/kubernetes)" >&2
 check "kustomize: the base renders (kubectl kustomize deploy/kubernetes)" render_base
-check "kustomize: an overlay with components/servicemonitor renders" render_monitored
+check "kustomize: an overlay with components/servicemonitor and postgres-audit renders" render_monitored
 for version in "$K8S_OLDEST" "$K8S_NEWEST"; do
     check "kubernetes-validate --strict, Kubernetes $version: the base" \
         "$VENV/bin/kubernetes-validate" --strict --quiet -k "$version" "$WORK/base.yaml"
 done
 check "kubernetes-validate --strict, Kubernetes $K8S_NEWEST: the overlay but its ServiceMonitor (a CRD, no schema)" \
     "$VENV/bin/kubernetes-validate" --strict --quiet -k "$K8S_NEWEST" "$WORK/monitored-core.yaml"
-check "kubernetes: origins per pod, shared keys, probes, stop timeout, security context, selectors, ServiceMonitor" \
+check "kubernetes: origins per pod, journal and keys on the pod's claim, shared pseudonym keys, probes, stop timeout, security context, selectors, ServiceMonitor, postgres-audit" \
     "$PY" "$HELPER" kubernetes "$WORK/base.yaml" "$WORK/monitored.yaml"
 
 # --- compose -----------------------------------------------------------------

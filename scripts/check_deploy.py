@@ -277,8 +277,7 @@ def check_kubernetes(base_path: Path, monitored_path: Path) -> None:
     for e in env:
         for ref in re.findall(r"\$\(([A-Z_]+)\)", e.get("value", "")):
             p.expect(ref in names[: names.index(e["name"])], f"{e['name']} refers to {ref}, defined before it")
-    database = next((e for e in env if e["name"] == "SECTORGATE_AUDIT_DATABASE"), None)
-    p.expect(database and "secretKeyRef" in database.get("valueFrom", {}), "the database URL comes from a Secret")
+    p.expect("SECTORGATE_AUDIT_DATABASE" not in names, "the base keeps each pod's log in its own journal")
     p.expect(pod.get("enableServiceLinks") is False, "no Service link variables in the environment")
 
     # The config the pods read: from the generated ConfigMap.
@@ -306,7 +305,15 @@ def check_kubernetes(base_path: Path, monitored_path: Path) -> None:
     p.expect(port_of(listen.get("admin", ":0")) == ports.get("admin"), "listen.admin is the admin port")
     p.expect(listen.get("admin", "").startswith("0.0.0.0:"), "the admin listener is reachable by the probes")
     audit = config.get("audit", {})
-    p.expect("database" not in audit and "origin" not in audit, "database and origin come from the environment only")
+    p.expect("origin" not in audit, "the origin comes from the environment only")
+    journal = audit.get("database", "").removeprefix("journal:")
+    journal_mount = next((m for path, m in mounts.items() if under(journal, path)), None)
+    p.expect(
+        audit.get("database", "").startswith("journal:/") and journal_mount and journal_mount["name"] in claims,
+        "the audit journal is on the pod's own claim",
+    )
+    tiles_mount = next((m for path, m in mounts.items() if under(audit.get("tiles", ""), path)), None)
+    p.expect(tiles_mount and tiles_mount["name"] in claims, "the audit tiles are on the pod's own claim")
     key = audit.get("checkpoint_key", "")
     key_mount = next((m for path, m in mounts.items() if under(key, path)), None)
     p.expect(key_mount and key_mount["name"] in claims, "the checkpoint key is on the pod's own claim")
@@ -358,6 +365,14 @@ def check_kubernetes(base_path: Path, monitored_path: Path) -> None:
             p.expect(endpoint.get("port") in port_names and endpoint.get("path") == "/metrics", "it scrapes /metrics on the admin port")
         namespaces = {d["metadata"].get("namespace") for d in monitored}
         p.expect(len(namespaces) == 1, "the overlay puts everything in one namespace")
+    # The overlay's postgres-audit component: the database URL from a Secret.
+    (overlay_sts,) = by_kind(monitored, "StatefulSet") or [None]
+    overlay_env = overlay_sts["spec"]["template"]["spec"]["containers"][0].get("env", []) if overlay_sts else []
+    database = next((e for e in overlay_env if e["name"] == "SECTORGATE_AUDIT_DATABASE"), None)
+    p.expect(
+        database and "secretKeyRef" in database.get("valueFrom", {}),
+        "the postgres-audit component takes the database URL from a Secret",
+    )
     p.done()
 
 

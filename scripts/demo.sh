@@ -40,9 +40,10 @@ fi
 cat >&2 <<MSG
 
   sectorgate is starting in front of Synapse with built-in defaults: the
-  bundled healthcare-tim-pro profile and the audit log in .demo/sectorgate.db.
-  Its config (.demo/sectorgate.toml) names only Synapse's application
-  service token, through which the gateway reads users' invite permissions.
+  bundled healthcare-tim-pro profile. Its config (.demo/sectorgate.toml)
+  names Synapse's application service token, through which the gateway
+  reads users' invite permissions, and the audit log's embedded SQLite
+  database, .demo/sectorgate.db.
 
     Homeserver URL for your Matrix client:  http://127.0.0.1:8080
     Demo user:                              demo / demo-password
@@ -53,6 +54,7 @@ cat >&2 <<MSG
 
 MSG
 token_file=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["appservice_token_file"])' "$demo/synapse.json")
-printf '[homeserver]\nappservice_token_file = "%s"\n' "$token_file" >"$demo/sectorgate.toml"
+printf '[homeserver]\nappservice_token_file = "%s"\n\n[audit]\ndatabase = "sqlite://sectorgate.db"\n' \
+    "$token_file" >"$demo/sectorgate.toml"
 cd "$demo"
 "$bin" serve --config "$demo/sectorgate.toml"

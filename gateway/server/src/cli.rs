@@ -137,7 +137,7 @@ pub(crate) enum ProfileCommand {
 pub(crate) struct ConfigArg {
     /// The config file (TOML). Without one, built-in defaults are used:
     /// listener 127.0.0.1:8080, admin 127.0.0.1:8081, homeserver
-    /// http://127.0.0.1:8008, audit database sqlite://sectorgate.db, the
+    /// http://127.0.0.1:8008, audit journal in ./audit-journal, the
     /// bundled healthcare-tim-pro profile.
     #[arg(long, short, env = "SECTORGATE_CONFIG")]
     pub(crate) config: Option<PathBuf>,

@@ -44,7 +44,7 @@ pub(crate) struct Audit {
 impl Default for Audit {
     fn default() -> Self {
         Self {
-            database: "sqlite://sectorgate.db".to_owned(),
+            database: "journal:audit-journal".to_owned(),
             origin: None,
             checkpoint_key: PathBuf::from("sectorgate-checkpoint.key"),
             checkpoint_every: 1000,

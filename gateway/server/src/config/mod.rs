@@ -253,7 +253,7 @@ mod tests {
         let config = Config::parse(&text).expect("parses");
         config.check().expect("checks");
         assert_eq!(config.listen.client.port(), 8080);
-        assert_eq!(config.audit.database, "sqlite://sectorgate.db");
+        assert_eq!(config.audit.database, "journal:audit-journal");
         assert_eq!(
             config
                 .homeserver
