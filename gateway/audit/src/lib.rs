@@ -23,6 +23,7 @@ mod sink;
 mod store;
 mod tiles;
 mod verify;
+mod witness;
 
 pub use checkpoint::{CheckedCheckpoint, CheckpointSigner, check as check_checkpoint, public_path};
 pub use error::{AuditError, CheckpointError, InclusionError, RecordError};
@@ -33,10 +34,11 @@ pub use prune::{Pruned, prune};
 pub use pseudonym::Pseudonymiser;
 pub use record::leaf;
 pub use record::{Decision, Direction, Entry, Outcome, Peer, ProfileRef, RECORD_VERSION, Verdict};
-pub use sink::{CheckpointSink, SinkConfig, split_notes};
+pub use sink::{CheckpointSink, SinkConfig, append_note, split_notes};
 pub use store::{Backend, Bundle, CheckpointRow, Claim, LeafRow, Store, is_volatile};
 pub use tiles::{DiskTiles, TileFiles, TileFolder, TilesWritten, export_tiles, tile};
-pub use verify::{Problem, ProblemKind, Report, verify};
+pub use verify::{Problem, ProblemKind, Report, Witnessed, verify, verify_witnessed};
+pub use witness::{WitnessKey, add_checkpoint_body, cosigned_by, take_cosignatures};
 
 #[cfg(test)]
 mod tests;

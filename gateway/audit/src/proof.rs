@@ -1,14 +1,15 @@
 //! Proofs an auditor can check offline: that a record is in the tree a
-//! signed checkpoint commits to (inclusion, RFC 9162 §2.1.3). (Consistency
-//! with a checkpoint kept elsewhere is checked by `verify`, which recomputes
-//! the root at its size.)
+//! signed checkpoint commits to (inclusion, RFC 9162 §2.1.3), and that a
+//! tree is a prefix of a larger one (consistency, §2.1.4), which witnesses
+//! check. (Consistency with a checkpoint kept elsewhere is checked by
+//! `verify`, which recomputes the root at its size.)
 
 use std::cell::RefCell;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
-use tlog_tiles::{Hash, HashReader, check_record, prove_record, record_hash};
+use tlog_tiles::{Hash, HashReader, check_record, prove_record, prove_tree, record_hash};
 
 use crate::checkpoint::check;
 use crate::merkle::{MemoryHashes, from_blob, locate};
@@ -131,6 +132,17 @@ fn decode_hash(text: &str) -> Result<Hash, InclusionError> {
 
 /// Runs `prove` twice: once to learn which stored hashes it reads, then with
 /// just those read from the store.
+/// The consistency proof from the tree of the first `old` records to the
+/// tree of the first `size` (`0 < old <= size`).
+pub(crate) async fn prove_consistency(
+    store: &Store,
+    origin: &str,
+    old: u64,
+    size: u64,
+) -> Result<Vec<Hash>, AuditError> {
+    with_hashes(store, origin, |reader| prove_tree(size, old, &reader)).await
+}
+
 async fn with_hashes<T>(
     store: &Store,
     origin: &str,

@@ -50,7 +50,8 @@ impl CheckpointSink {
                 if let Some(path) = &config.file {
                     let path = path.clone();
                     let text = note.clone();
-                    let written = tokio::task::spawn_blocking(move || append(&path, &text)).await;
+                    let written =
+                        tokio::task::spawn_blocking(move || append_note(&path, &text)).await;
                     if !matches!(written, Ok(Ok(()))) {
                         tracing::error!(
                             alarm = "audit.checkpoint_export_failed",
@@ -82,7 +83,9 @@ impl CheckpointSink {
     }
 }
 
-fn append(path: &std::path::Path, note: &str) -> std::io::Result<()> {
+/// Appends a note to a file of notes (followed by a blank line, as
+/// [`split_notes`] reads them) and syncs it.
+pub fn append_note(path: &std::path::Path, note: &str) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

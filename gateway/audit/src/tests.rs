@@ -14,3 +14,4 @@ mod sim_files;
 mod stall;
 mod tamper;
 mod tile_folder;
+mod witness;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use sectorgate_audit::{AuditError, Format, InclusionProof, Store, now_ms};
+use sectorgate_audit::{AuditError, Format, InclusionProof, Store, WitnessKey, now_ms};
 
 use crate::audit::{self, StoreError};
 use crate::cli::{AuditCommand, LogArgs};
@@ -127,7 +127,8 @@ async fn execute(command: AuditCommand) -> Result<ExitCode, CommandError> {
             log,
             public_key,
             trusted_checkpoint,
-        } => verify(&log, public_key.as_deref(), &trusted_checkpoint).await,
+            witness,
+        } => verify(&log, public_key.as_deref(), &trusted_checkpoint, &witness).await,
         AuditCommand::Prove { log, seq } => prove(&log, seq).await,
         AuditCommand::CheckProof { proof, public_key } => check_proof(&proof, &public_key),
         AuditCommand::Export {
@@ -145,6 +146,7 @@ async fn verify(
     log: &LogArgs,
     public_key: Option<&str>,
     trusted_checkpoints: &[PathBuf],
+    witnesses: &[String],
 ) -> Result<ExitCode, CommandError> {
     let log = open(log).await?;
     let vkey = match public_key {
@@ -159,7 +161,13 @@ async fn verify(
     for path in trusted_checkpoints {
         trusted.extend(sectorgate_audit::split_notes(&read_file(path)?));
     }
-    let report = sectorgate_audit::verify(&log.store, &log.origin, &vkey, &trusted).await?;
+    let witnesses = witnesses
+        .iter()
+        .map(|key| Ok(WitnessKey::parse(&key_text(key)?)?))
+        .collect::<Result<Vec<_>, CommandError>>()?;
+    let report =
+        sectorgate_audit::verify_witnessed(&log.store, &log.origin, &vkey, &trusted, &witnesses)
+            .await?;
     print_json(&report)?;
     Ok(if report.ok {
         ExitCode::SUCCESS

@@ -62,6 +62,11 @@ pub(crate) enum AuditCommand {
         /// notes copied from syslog); each must be consistent with the log.
         #[arg(long)]
         trusted_checkpoint: Vec<PathBuf>,
+        /// A witness's cosigning key (`<name>+<id>+<key>`, or a file
+        /// holding it): one of the trusted checkpoints (e.g. the
+        /// `audit.cosigned_file`) must carry its cosignature. Repeatable.
+        #[arg(long)]
+        witness: Vec<String>,
     },
     /// Print an inclusion proof of record SEQ against the latest checkpoint,
     /// as JSON, to check offline with `audit check-proof`.

@@ -30,6 +30,7 @@ mod telemetry;
 mod tiles;
 mod tls;
 mod watch;
+mod witness;
 
 use std::process::ExitCode;
 

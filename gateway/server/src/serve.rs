@@ -21,6 +21,7 @@ use crate::config::{Config, ConfigError, Loaded};
 use crate::connections::PerAddress;
 use crate::listener::{self, ConnectionLimits, Handler};
 use crate::stopping::Stopping;
+use crate::witness::Witnesses;
 use crate::{admin, audit, reload, telemetry, tls};
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -151,11 +152,7 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
     ));
     let asks = crate::watch::spawn(watched.clone());
     let federation = federation(&config, federation_parts)?;
-    let tiles = crate::tiles::Tiles::new(
-        store.clone(),
-        Arc::from(audit::origin(&config)),
-        audit::tile_folder(&config)?,
-    );
+    let (tiles, witnesses) = audit_views(&config, &store)?;
     let audit_log = audit::spawn(&config, store).await?;
     let mut gateway = Gateway::new(
         proxy_config,
@@ -183,21 +180,47 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
         watched,
     };
     let reloads = reload::spawn(source, &config, targets, asks);
-    tiles.spawn();
     serve_all(&config, bound, gateway, federation, reloads, tiles.clone()).await;
-    close(&audit_log, &tiles).await;
+    close(&audit_log, &tiles, witnesses.as_ref()).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Writes the outcome records still queued, and brings the tiles up to
-/// the checkpoint that closes the log.
-async fn close(audit_log: &sectorgate_audit::AuditLog, tiles: &crate::tiles::Tiles) {
+/// What is kept up to the audit log off the hot path, started: the tiles
+/// (`[audit] tiles`) and the witnesses' cosignatures.
+fn audit_views(
+    config: &Config,
+    store: &sectorgate_audit::Store,
+) -> Result<(crate::tiles::Tiles, Option<Witnesses>), ServeError> {
+    let origin = audit::origin(config);
+    let tiles = crate::tiles::Tiles::new(
+        store.clone(),
+        Arc::from(origin.as_str()),
+        audit::tile_folder(config)?,
+    );
+    tiles.spawn();
+    let witnesses = Witnesses::from_config(config, store.clone(), origin)?;
+    if let Some(witnesses) = &witnesses {
+        witnesses.spawn();
+    }
+    Ok((tiles, witnesses))
+}
+
+/// Writes the outcome records still queued, then brings the tiles up to
+/// the checkpoint that closes the log and submits it to the witnesses.
+async fn close(
+    audit_log: &sectorgate_audit::AuditLog,
+    tiles: &crate::tiles::Tiles,
+    witnesses: Option<&Witnesses>,
+) {
     if let Err(error) = audit_log.close().await {
         tracing::error!(%error, "the last audit records could not be written");
     }
     if let Err(error) = tiles.catch_up().await {
         tracing::warn!(%error, "audit tiles: not brought up to the last checkpoint");
+    }
+    if let Some(witnesses) = witnesses {
+        witnesses.round().await;
     }
 }
 

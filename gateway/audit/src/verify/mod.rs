@@ -7,18 +7,22 @@
 //! with the checkpoint's, checks the checkpoint's signature, and checks that
 //! checkpoints only grow ([`checkpoints`]). Checkpoints kept elsewhere
 //! (`--trusted-checkpoint`) are checked the same way: a log cut short behind
-//! one, or rewritten under it, fails.
+//! one, or rewritten under it, fails; with witnesses named, they must carry
+//! their cosignatures ([`witnessed`]).
 
 mod checkpoints;
 mod problem;
 mod walk;
+mod witnessed;
 
 use serde::Serialize;
 
 use crate::AuditError;
 use crate::store::Store;
+use crate::witness::WitnessKey;
 
 pub use problem::{Problem, ProblemKind};
+pub use witnessed::Witnessed;
 
 /// What `verify` found.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -39,6 +43,9 @@ pub struct Report {
     pub latest_checkpoint: Option<u64>,
     /// Records after the latest checkpoint, not yet covered by one.
     pub unattested: u64,
+    /// What each witness required cosigned (`--witness`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub witnessed: Vec<Witnessed>,
     /// Every problem, in the order found.
     pub problems: Vec<Problem>,
 }
@@ -61,6 +68,18 @@ pub async fn verify(
     vkey: &str,
     trusted: &[String],
 ) -> Result<Report, AuditError> {
+    verify_witnessed(store, origin, vkey, trusted, &[]).await
+}
+
+/// [`verify`], and each of `witnesses` must have cosigned one of the
+/// `trusted` checkpoints.
+pub async fn verify_witnessed(
+    store: &Store,
+    origin: &str,
+    vkey: &str,
+    trusted: &[String],
+    witnesses: &[WitnessKey],
+) -> Result<Report, AuditError> {
     let mut report = Report {
         origin: origin.to_owned(),
         ..Report::default()
@@ -76,6 +95,7 @@ pub async fn verify(
     let mut expected = checkpoints::Expected::default();
     expected.read_stored(&stored, origin, vkey, &mut report);
     expected.read_trusted(trusted, origin, vkey, &mut report);
+    witnessed::check_witnessed(&mut report, trusted, origin, vkey, witnesses);
     let size = walk::walk(store, origin, &expected, pruned_below, &mut report).await?;
     expected.check_covered(size, &mut report);
     report.unattested = size.saturating_sub(report.latest_checkpoint.unwrap_or(0));

@@ -48,6 +48,10 @@ pub enum ProblemKind {
     TrustedRootMismatch,
     /// A trusted checkpoint covers more records than the log holds.
     TrustedCheckpointBeyondLog,
+    /// A witness's cosignature on a checkpoint does not verify.
+    CosignatureInvalid,
+    /// No checkpoint given carries a cosignature of a witness required.
+    NotWitnessed,
     /// The store cannot be read as a log at all (a journal's frame that
     /// does not check before its last, a segment missing or of another
     /// log): nothing further is checked.

@@ -39,6 +39,20 @@ pub(crate) struct Audit {
     /// Keep the log's C2SP tiles durable in this folder (and serve them
     /// from it), brought up to each checkpoint off the hot path.
     pub(crate) tiles: Option<PathBuf>,
+    /// Witnesses each new checkpoint is submitted to.
+    pub(crate) witnesses: Vec<WitnessConfig>,
+    /// The file their cosigned checkpoints are appended to.
+    pub(crate) cosigned_file: Option<PathBuf>,
+}
+
+/// `[[audit.witnesses]]`: a C2SP tlog-witness.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WitnessConfig {
+    /// The witness's submission prefix: `POST <url>/add-checkpoint`.
+    pub(crate) url: String,
+    /// Its cosigning key, `<name>+<key id>+<base64(0x04 ‖ key)>`.
+    pub(crate) key: String,
 }
 
 impl Default for Audit {
@@ -55,6 +69,8 @@ impl Default for Audit {
             pseudonym_period: Duration::from_secs(30 * 86_400),
             lock_timeout: Duration::from_secs(2),
             tiles: None,
+            witnesses: Vec::new(),
+            cosigned_file: None,
         }
     }
 }
@@ -102,6 +118,32 @@ impl Audit {
         let origin = self.origin(federation);
         if origin.contains(char::is_whitespace) || origin.contains('+') {
             return Err(invalid("audit.origin may not hold spaces or '+'"));
+        }
+        self.check_witnesses()
+    }
+
+    /// Each witness has an http(s) URL and a cosigning key, and their
+    /// cosignatures have a file to go to.
+    fn check_witnesses(&self) -> Result<(), ConfigError> {
+        if !self.witnesses.is_empty() && self.cosigned_file.is_none() {
+            return Err(invalid(
+                "audit.cosigned_file must be set with audit.witnesses: the witnesses' cosigned \
+                 checkpoints are kept there for audit verify --witness",
+            ));
+        }
+        for witness in &self.witnesses {
+            let url = witness.url.parse::<axum::http::Uri>().ok();
+            let web = url.as_ref().is_some_and(|url| {
+                matches!(url.scheme_str(), Some("http" | "https")) && url.host().is_some()
+            });
+            if !web {
+                return Err(ConfigError::Invalid(format!(
+                    "audit.witnesses: {:?} is not an http(s) URL",
+                    witness.url
+                )));
+            }
+            sectorgate_audit::WitnessKey::parse(&witness.key)
+                .map_err(|error| ConfigError::Invalid(format!("audit.witnesses: {error}")))?;
         }
         Ok(())
     }

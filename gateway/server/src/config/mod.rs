@@ -282,6 +282,39 @@ mod tests {
     }
 
     #[test]
+    fn witnesses_need_a_url_a_cosigning_key_and_a_file() {
+        let token = token_file();
+        // The cosigning key (type 0x04) of "w.example/w1" whose seed is 32 sevens.
+        let key = "w.example/w1+8e1e42da+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs";
+        let check = |audit: &str| {
+            let text = format!(
+                "[homeserver]\nappservice_token_file = {:?}\n[audit]\n{audit}\n",
+                token.path()
+            );
+            Config::parse(&text).expect("parses").check()
+        };
+        let witness =
+            |url: &str, key: &str| format!("witnesses = [{{ url = {url:?}, key = {key:?} }}]");
+        let file = "cosigned_file = \"c.txt\"\n";
+        let ok = format!("{file}{}", witness("https://w.example/w1", key));
+        assert!(check(&ok).is_ok(), "{:?}", check(&ok));
+        let no_file = check(&witness("https://w.example/w1", key)).expect_err("no file");
+        assert!(no_file.to_string().contains("cosigned_file"), "{no_file}");
+        for (url, key, why) in [
+            ("ftp://w.example", key, "http(s)"),
+            ("w.example/w1", key, "http(s)"),
+            (
+                "https://w.example",
+                "w.example/w1+00000000+AAAA",
+                "witness key",
+            ),
+        ] {
+            let refused = check(&format!("{file}{}", witness(url, key))).expect_err(url);
+            assert!(refused.to_string().contains(why), "{refused}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         assert!(Config::parse("[listen]\nclinet = \"127.0.0.1:1\"\n").is_err());
         assert!(Config::parse("[surprise]\n").is_err());
