@@ -12,7 +12,11 @@
 //! `fdatasync` what the file holds is unknown, so it is never written again
 //! by this process; the next open reads what reached the disk. A new
 //! segment that cannot be made (a full disk) is removed and made again by
-//! the next commit.
+//! the next commit. A segment is closed when the next frame does not fit
+//! or when its first frame is older than the segment period (a day by
+//! default), so that `prune`, which never touches the segment being
+//! written, reaches records of a quiet log too; a segment closed for its
+//! age is cut to the frames it holds.
 
 pub mod frame;
 pub mod recover;
@@ -31,6 +35,36 @@ pub use thread::JournalThread;
 
 /// A segment's size when none is configured: 64 MiB.
 pub const SEGMENT_BYTES: u64 = 64 << 20;
+/// How long a segment takes frames when none is configured: a day.
+pub const SEGMENT_PERIOD_MS: i64 = 86_400_000;
+
+/// How segments are cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segments {
+    /// A new segment's size (more if one frame needs it).
+    pub bytes: u64,
+    /// A segment takes no frame made this long after its first one.
+    pub period_ms: i64,
+}
+
+impl Default for Segments {
+    fn default() -> Self {
+        Self {
+            bytes: SEGMENT_BYTES,
+            period_ms: SEGMENT_PERIOD_MS,
+        }
+    }
+}
+
+impl From<u64> for Segments {
+    /// Segments of `bytes`, closed after the default period.
+    fn from(bytes: u64) -> Self {
+        Self {
+            bytes,
+            ..Self::default()
+        }
+    }
+}
 
 /// The segment frames go into.
 #[derive(Debug)]
@@ -39,6 +73,8 @@ struct Active {
     /// Where the next frame goes.
     end: u64,
     capacity: u64,
+    /// When the records of its first frame were made (ms), once it has one.
+    opened_at: Option<i64>,
 }
 
 /// Why a frame was not written.
@@ -65,7 +101,7 @@ pub struct Recovered {
 pub struct Journal<S: Storage> {
     storage: S,
     origin: String,
-    segment_bytes: u64,
+    segments: Segments,
     active: Option<Active>,
     size: u64,
     /// The tree's edge after the last frame.
@@ -91,16 +127,24 @@ impl<S: Storage> std::fmt::Debug for Journal<S> {
 
 impl<S: Storage> Journal<S> {
     /// Opens the journal of `origin` in `storage` for writing, after
-    /// reading it back and cutting a torn last frame. New segments are
-    /// `segment_bytes` long (longer if one frame needs it).
+    /// reading it back and cutting a torn last frame. New segments are cut
+    /// as `segments` says.
     pub fn open(
         mut storage: S,
         origin: &str,
-        segment_bytes: u64,
+        segments: impl Into<Segments>,
     ) -> Result<(Self, Recovered), AuditError> {
         let mut frontier = Frontier::default();
         let mut last_checkpoint = None;
-        let scanned = recover::scan(&storage, origin, |_, frame| {
+        // The segment read last, and when its first records were made.
+        let mut opened: Option<(String, Option<i64>)> = None;
+        let scanned = recover::scan(&storage, origin, |place, frame| {
+            if opened.as_ref().is_none_or(|(name, _)| name != place.segment) {
+                opened = Some((place.segment.to_owned(), None));
+            }
+            if let Some((_, at @ None)) = &mut opened {
+                *at = made_at(&frame.bundle);
+            }
             push_frame(&mut frontier, &frame.bundle)?;
             if frame.checkpoint.is_some() {
                 last_checkpoint = frame.checkpoint;
@@ -126,6 +170,7 @@ impl<S: Storage> Journal<S> {
                         name,
                         end: len(&header),
                         capacity,
+                        opened_at: None,
                     })
                 } else {
                     if torn > 0 {
@@ -135,10 +180,14 @@ impl<S: Storage> Journal<S> {
                         cut = torn;
                         tracing::warn!(segment = %name, at = end, bytes = torn, "audit journal: a torn last frame, never acknowledged, was cut");
                     }
+                    let opened_at = opened
+                        .filter(|(segment, _)| *segment == name)
+                        .and_then(|(_, at)| at);
                     Some(Active {
                         name,
                         end,
                         capacity,
+                        opened_at,
                     })
                 }
             }
@@ -146,7 +195,7 @@ impl<S: Storage> Journal<S> {
         let journal = Self {
             storage,
             origin: origin.to_owned(),
-            segment_bytes,
+            segments: segments.into(),
             active,
             size: scanned.size,
             frontier: frontier.clone(),
@@ -194,7 +243,7 @@ impl<S: Storage> Journal<S> {
             )));
         }
         frame::encode(bundle, checkpoint, &mut self.buffer);
-        match self.write_frame() {
+        match self.write_frame(made_at(bundle)) {
             Err(WriteError::NewSegment(error)) => {
                 self.no_segment = true;
                 Err(AuditError::JournalSegment(error.to_string()))
@@ -252,10 +301,28 @@ impl<S: Storage> Journal<S> {
         Ok(())
     }
 
-    fn write_frame(&mut self) -> Result<(), WriteError> {
+    /// Writes the encoded frame, whose records were made at `made_at`, into
+    /// the active segment, or a new one if it does not fit or the active
+    /// one is past its period.
+    fn write_frame(&mut self, made_at: Option<i64>) -> Result<(), WriteError> {
         let need = len(&self.buffer);
+        let period = self.segments.period_ms;
         let mut active = match self.active.take() {
-            Some(active) if active.end + need <= active.capacity => active,
+            Some(active) if active.end + need <= active.capacity && !aged(&active, made_at, period) => {
+                active
+            }
+            Some(mut aged) if aged.opened_at.is_some() && aged.end + need <= aged.capacity => {
+                self.close_aged(&aged);
+                // Cut: full, should it have to take the next frame after all.
+                aged.capacity = aged.end;
+                match self.start_segment(need) {
+                    Ok(active) => active,
+                    Err(error) => {
+                        self.active = Some(aged);
+                        return Err(WriteError::NewSegment(error));
+                    }
+                }
+            }
             previous => {
                 let previous = self.drop_if_empty(previous)?;
                 match self.start_segment(need) {
@@ -273,8 +340,17 @@ impl<S: Storage> Journal<S> {
             .and_then(|()| self.storage.sync(&active.name));
         written.map_err(WriteError::Segment)?;
         active.end += need;
+        active.opened_at = active.opened_at.or(made_at);
         self.active = Some(active);
         Ok(())
+    }
+
+    /// Cuts a segment closed for its age to the frames it holds (its room
+    /// for more is not needed). A failure only leaves it long: logged.
+    fn close_aged(&mut self, aged: &Active) {
+        if let Err(error) = self.storage.truncate(&aged.name, aged.end) {
+            tracing::warn!(segment = %aged.name, %error, "audit journal: a segment closed for its age could not be cut to its frames");
+        }
     }
 
     /// `previous` unless it is the segment of the next record, which then
@@ -299,7 +375,7 @@ impl<S: Storage> Journal<S> {
     /// it, so the next commit can make it again.
     fn start_segment(&mut self, need: u64) -> std::io::Result<Active> {
         let header = header(&self.origin, self.size).encode();
-        let capacity = self.segment_bytes.max(len(&header) + need);
+        let capacity = self.segments.bytes.max(len(&header) + need);
         let name = segment::name(self.size);
         let made = self.storage.create(&name, capacity).and_then(|()| {
             self.storage.write_at(&name, 0, &header)?;
@@ -316,7 +392,22 @@ impl<S: Storage> Journal<S> {
             name,
             end: len(&header),
             capacity,
+            opened_at: None,
         })
+    }
+}
+
+/// When the records of a frame were made; `None` for a frame of a
+/// checkpoint alone.
+fn made_at(bundle: &Bundle) -> Option<i64> {
+    (bundle.count > 0).then_some(bundle.recorded_at)
+}
+
+/// Whether a frame made at `made_at` is past the period of `active`.
+fn aged(active: &Active, made_at: Option<i64>, period_ms: i64) -> bool {
+    match (active.opened_at, made_at) {
+        (Some(opened), Some(made)) => made.saturating_sub(opened) >= period_ms,
+        _ => false,
     }
 }
 

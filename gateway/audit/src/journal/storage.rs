@@ -27,6 +27,8 @@ pub trait Storage: Send + 'static {
     fn sync_dir(&mut self) -> io::Result<()>;
     /// Removes a file (one that does not exist is no error).
     fn remove(&mut self, name: &str) -> io::Result<()>;
+    /// Cuts a file to `len` bytes, durably.
+    fn truncate(&mut self, name: &str, len: u64) -> io::Result<()>;
 }
 
 /// Files in a directory on disk. Keeps the files it writes open.
@@ -130,6 +132,12 @@ impl Storage for Disk {
 
     fn sync_dir(&mut self) -> io::Result<()> {
         File::open(&self.dir)?.sync_all()
+    }
+
+    fn truncate(&mut self, name: &str, len: u64) -> io::Result<()> {
+        let file = self.file(name)?;
+        file.set_len(len)?;
+        file.sync_data()
     }
 
     fn remove(&mut self, name: &str) -> io::Result<()> {

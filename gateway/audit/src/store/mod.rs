@@ -246,9 +246,9 @@ impl Store {
             Some(Backend::Sqlite) => Self::open_sqlite(url, lock_timeout).await,
             Some(Backend::Postgres) => Self::open_postgres(url, lock_timeout).await,
             Some(Backend::Journal) => {
-                let (dir, segment_bytes) =
+                let (dir, segments) =
                     journal::directory(url).ok_or_else(|| AuditError::Url(url.to_owned()))?;
-                let store = journal::JournalStore::open(&dir, segment_bytes)?;
+                let store = journal::JournalStore::open(&dir, segments)?;
                 Ok(Self::Journal(Arc::new(store), lock_timeout))
             }
             None => Err(AuditError::Url(url.to_owned())),

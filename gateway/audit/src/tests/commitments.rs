@@ -10,7 +10,7 @@ use tlog_tiles::record_hash;
 use crate::merkle::Frontier;
 use crate::store::Bundle;
 use crate::tests::encoding::decision;
-use crate::tests::fixture::{all, open};
+use crate::tests::fixture::{all, open, open_at};
 use crate::{Entry, check_inclusion, leaf, prove_inclusion, prune, verify};
 
 #[tokio::test]
@@ -133,4 +133,40 @@ async fn a_log_begun_with_plain_leaves_keeps_them() {
         assert_eq!(proof.nonce, None);
         check_inclusion(&proof, &fixture.vkey).expect("holds");
     }
+}
+
+#[tokio::test]
+async fn records_of_a_quiet_journal_are_pruned_once_their_segment_has_aged() {
+    let fixture = open_at(
+        "journal?segment_period=1m",
+        "journal",
+        1,
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    // Made at 0 s, 30 s and 90 s: the third begins a new segment.
+    for (i, at) in [0, 30_000, 90_000].into_iter().enumerate() {
+        fixture
+            .log
+            .append(&decision(&format!("d{i}"), at))
+            .await
+            .expect("append");
+    }
+    let pruned = prune(&fixture.store, &fixture.origin, 60_000, 99, None)
+        .await
+        .expect("prune");
+    // Whole commits before the last one made before 60 s: the first.
+    assert_eq!((pruned.below, pruned.bundles), (1, 1), "{pruned:?}");
+    let rows = fixture
+        .store
+        .leaves(&fixture.origin, 0, 10)
+        .await
+        .expect("read");
+    assert_eq!(rows[0].record, None, "record 0 pruned");
+    assert!(rows[1].record.is_some() && rows[2].record.is_some());
+    let report = verify(&fixture.store, &fixture.origin, &fixture.vkey, &[])
+        .await
+        .expect("verify");
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.pruned, 1);
 }

@@ -470,3 +470,51 @@ fn a_probe_fails_while_a_segment_cannot_be_made_and_makes_it_once_it_can() {
     assert_eq!(contents(&files).0.len(), 41);
     assert_eq!(segments(&files).len(), 2);
 }
+
+#[test]
+fn a_segment_is_closed_for_its_age_cut_to_its_frames_and_its_age_read_back() {
+    const HOUR: i64 = 3_600_000;
+    let files = SimFiles::default();
+    let segments = journal::Segments {
+        bytes: 64 << 10,
+        period_ms: 2 * HOUR,
+    };
+    let mut frontier = Frontier::default();
+    let mut append = |journal: &mut Journal<SimFiles>, at: i64| {
+        let (mut bundle, _) = commit(&mut frontier, 1, false);
+        bundle.recorded_at = 1_700_000_000_000 + at;
+        journal.append(&bundle, None).unwrap();
+    };
+    let segment_lengths = |files: &SimFiles| -> Vec<usize> {
+        files
+            .snapshot()
+            .into_iter()
+            .filter(|(name, _)| segment::first_seq_of(name).is_some())
+            .map(|(_, bytes)| bytes.len())
+            .collect()
+    };
+    let (mut journal, _) = Journal::open(files.clone(), ORIGIN, segments).unwrap();
+    append(&mut journal, 0);
+    append(&mut journal, HOUR);
+    assert_eq!(segment_lengths(&files), [64 << 10]);
+    // Two hours after the segment's first records: a new segment, and the
+    // old one cut to its frames.
+    append(&mut journal, 2 * HOUR);
+    append(&mut journal, 3 * HOUR);
+    let lengths = segment_lengths(&files);
+    assert_eq!(lengths.len(), 2, "{lengths:?}");
+    assert!(lengths[0] < 1024, "the closed segment was not cut: {lengths:?}");
+    assert!(
+        files
+            .ops()
+            .iter()
+            .any(|op| matches!(op, Op::Truncate(name, _) if segment::first_seq_of(name) == Some(0)))
+    );
+    // Reopened, the active segment's age is read back from its first
+    // frame: two hours after it, the next frame begins a third segment.
+    drop(journal);
+    let (mut journal, _) = Journal::open(files.clone(), ORIGIN, segments).unwrap();
+    append(&mut journal, 4 * HOUR);
+    assert_eq!(segment_lengths(&files).len(), 3);
+    assert_eq!(contents(&files).0, (0..5).map(record).collect::<Vec<_>>());
+}

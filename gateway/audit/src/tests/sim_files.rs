@@ -18,6 +18,7 @@ pub enum Op {
     Sync(String),
     SyncDir,
     Remove(String),
+    Truncate(String, u64),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -245,6 +246,18 @@ impl Storage for SimFiles {
         let mut state = self.state();
         state.files.remove(name);
         state.ops.push(Op::Remove(name.to_owned()));
+        Ok(())
+    }
+
+    /// Cut at once, durably (as `set_len` and `fdatasync` leave it).
+    fn truncate(&mut self, name: &str, len: u64) -> io::Result<()> {
+        let mut state = self.state();
+        let file = state.files.get_mut(name).ok_or(io::ErrorKind::NotFound)?;
+        for (offset, data) in std::mem::take(&mut file.pending) {
+            put(&mut file.durable, offset, &data);
+        }
+        file.durable.truncate(usize::try_from(len).expect("length"));
+        state.ops.push(Op::Truncate(name.to_owned(), len));
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ mod prune;
 use crate::journal::recover::Place;
 use crate::journal::segment::{self, Header};
 use crate::journal::storage::{Disk, Storage};
-use crate::journal::{self, Journal, JournalThread, SEGMENT_BYTES, frame};
+use crate::journal::{self, Journal, JournalThread, Segments, frame};
 use crate::merkle::Frontier;
 use crate::store::{Bundle, CheckpointRow, LeafRow, bundle};
 use crate::{AuditError, Claim};
@@ -88,18 +88,18 @@ struct Log {
 #[derive(Debug)]
 pub struct JournalStore {
     dir: PathBuf,
-    segment_bytes: u64,
+    segments: Segments,
     logs: std::sync::Mutex<HashMap<String, Arc<Log>>>,
 }
 
 impl JournalStore {
-    /// The store in `dir` (made if missing), whose new segments are
-    /// `segment_bytes` long.
-    pub fn open(dir: &Path, segment_bytes: u64) -> Result<Self, AuditError> {
+    /// The store in `dir` (made if missing), whose segments are cut as
+    /// `segments` says.
+    pub fn open(dir: &Path, segments: impl Into<Segments>) -> Result<Self, AuditError> {
         make_durable_dir(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
-            segment_bytes,
+            segments: segments.into(),
             logs: std::sync::Mutex::default(),
         })
     }
@@ -143,9 +143,9 @@ impl JournalStore {
         }
         let folder = self.folder(origin);
         let owned = origin.to_owned();
-        let segment_bytes = self.segment_bytes;
+        let segments = self.segments;
         let journal = tokio::task::spawn_blocking(move || {
-            let (journal, recovered) = Journal::open(Disk::new(&folder)?, &owned, segment_bytes)?;
+            let (journal, recovered) = Journal::open(Disk::new(&folder)?, &owned, segments)?;
             tracing::info!(origin = %owned, records = journal.size(), cut = recovered.cut, "audit journal opened");
             Ok::<_, AuditError>(journal)
         })
@@ -436,23 +436,30 @@ fn rows(disk: &Disk, at: &FrameAt) -> Result<Vec<LeafRow>, AuditError> {
 }
 
 /// The directory a `journal:` URL names (`journal:/var/lib/audit`,
-/// `journal:///var/lib/audit` or `journal:relative/dir`) and the size of
-/// its new segments (`?segment_bytes=N`, at least 1 KiB; default
-/// [`SEGMENT_BYTES`]).
-pub fn directory(url: &str) -> Option<(PathBuf, u64)> {
+/// `journal:///var/lib/audit` or `journal:relative/dir`) and how its
+/// segments are cut: `?segment_bytes=N` (at least 1 KiB; default
+/// [`crate::journal::SEGMENT_BYTES`]), `&segment_period=1day` (at least a minute; default
+/// a day).
+pub fn directory(url: &str) -> Option<(PathBuf, Segments)> {
     let rest = url.strip_prefix("journal:")?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let mut segment_bytes = SEGMENT_BYTES;
+    let mut segments = Segments::default();
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         match pair.split_once('=') {
             Some(("segment_bytes", value)) => {
-                segment_bytes = value.parse().ok().filter(|&bytes| bytes >= 1024)?;
+                segments.bytes = value.parse().ok().filter(|&bytes| bytes >= 1024)?;
+            }
+            Some(("segment_period", value)) => {
+                let period = humantime::parse_duration(value).ok()?;
+                segments.period_ms = i64::try_from(period.as_millis())
+                    .ok()
+                    .filter(|&ms| ms >= 60_000)?;
             }
             _ => return None,
         }
     }
-    (!path.is_empty()).then(|| (PathBuf::from(path), segment_bytes))
+    (!path.is_empty()).then(|| (PathBuf::from(path), segments))
 }
 
 /// The folder name of `origin`: letters, digits, `.`, `-` and `_` as
