@@ -28,6 +28,11 @@ use sectorgate_audit::AuditLog;
 
 mod fixture;
 
+/// The gateway's allocator, so that the audit path allocates as it does
+/// there.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const REQUESTERS: u64 = 32;
 
 fn env_u64(name: &str, default: u64) -> u64 {
