@@ -61,7 +61,10 @@ def start_nginx(work, name, server, cpu):
     )
 
 
-def start_sectorgate(work, binary, upstream_port, cpu, env, round_, profile="base"):
+def start_sectorgate(work, binary, upstream_port, cpu, env, round_, profile="base", store="sqlite"):
+    """The gateway in front of the upstream, its audit log on /dev/shm
+    (`store`: "sqlite" or "journal"); the process, its port, the audit
+    folder."""
     folder = os.path.join(work, f"sectorgate-{round_}")
     audit = tempfile.mkdtemp(prefix="sectorgate-idle-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     os.makedirs(folder)
@@ -69,6 +72,7 @@ def start_sectorgate(work, binary, upstream_port, cpu, env, round_, profile="bas
     with open(token, "w") as f:
         f.write("bench-token\n")
     port, admin = free_port(), free_port()
+    database = f"journal:{audit}/journal" if store == "journal" else f"sqlite://{audit}/audit.db"
     config = os.path.join(folder, "sectorgate.toml")
     with open(config, "w") as f:
         f.write(f"""[listen]
@@ -88,7 +92,7 @@ max_connections_per_address = 0
 header_read_timeout = "300s"
 
 [audit]
-database = "sqlite://{audit}/audit.db"
+database = "{database}"
 checkpoint_key = "{folder}/checkpoint.key"
 pseudonym_keys = "{folder}/pseudonym-keys"
 

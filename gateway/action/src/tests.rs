@@ -382,6 +382,70 @@ fn bad_bodies_are_told_apart() {
 }
 
 #[test]
+fn nesting_depth_is_the_byte_by_byte_scan_on_every_input() {
+    // The scan as first written, one byte at a time: the reference.
+    fn reference(body: &[u8]) -> usize {
+        let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+        for &byte in body {
+            if in_string {
+                match (escaped, byte) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'"') => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match byte {
+                b'"' => in_string = true,
+                b'{' | b'[' => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        max
+    }
+    // Every string of up to 7 bytes over the characters that matter, and
+    // long ones with escapes at every position near a quote.
+    let alphabet = [b'{', b'[', b'}', b']', b'"', b'\\', b'a'];
+    let mut bodies: Vec<Vec<u8>> = vec![Vec::new()];
+    for _ in 0..7 {
+        let longer: Vec<Vec<u8>> = bodies
+            .iter()
+            .filter(|body| body.len() == bodies.last().map_or(0, Vec::len))
+            .flat_map(|body| {
+                alphabet.iter().map(move |&byte| {
+                    let mut next = body.clone();
+                    next.push(byte);
+                    next
+                })
+            })
+            .collect();
+        bodies.extend(longer);
+    }
+    for cut in 0..40 {
+        let mut long = br#"{"a":[{"b":""#.to_vec();
+        long.extend(std::iter::repeat_n(b'x', 100));
+        long.extend_from_slice(br#"\"\\[{"#);
+        long.extend(std::iter::repeat_n(b'y', 100));
+        long.extend_from_slice(br#""}],"c":[[1]]}"#);
+        long.truncate(long.len() - cut);
+        bodies.push(long);
+    }
+    for body in &bodies {
+        assert_eq!(
+            crate::json::nesting_depth(body),
+            reference(body),
+            "{:?}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
+#[test]
 fn nesting_depth_ignores_brackets_inside_strings() {
     assert_eq!(crate::json::nesting_depth(br#"{"a":"[[[[\"{{"}"#), 1);
     assert_eq!(crate::json::nesting_depth(b"[[[]]]"), 3);

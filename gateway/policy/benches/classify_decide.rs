@@ -1,6 +1,10 @@
 //! The pure core's cost per request: classify (ruma parse included) and
 //! decide (canonical JSON, schemas, event and room rules), for a 1 KB
-//! message event under each bundled profile, and a `/versions` call.
+//! message event under each bundled profile, and a `/versions` call; and
+//! how it grows with the profile: `healthcare-tim-pro` extended by 10, 100
+//! and 1,000 event rules and as many content schemas (criterion group
+//! `profile_size`), for a message no added rule names and for an event of
+//! the type the last added rule and schema name.
 
 #![allow(clippy::expect_used, reason = "benchmark setup")]
 #![allow(
@@ -12,7 +16,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use sectorgate_action::{Catalog, Request, classify};
 use sectorgate_policy::{Context, Peer, Profile, RoomFacts, decide};
@@ -88,6 +92,80 @@ fn bench_versions(c: &mut Criterion) {
     });
 }
 
+/// Rules and schemas a profile of each measured size adds.
+const ADDED: [usize; 3] = [10, 100, 1000];
+
+/// Classify and decide under `healthcare-tim-pro` extended by `n` event
+/// rules and `n` content schemas, each for an event type of its own.
+fn bench_profile_size(c: &mut Criterion) {
+    let catalog = Catalog::global();
+    let headers = headers();
+    let message = text_message();
+    let send = uri("/_matrix/client/v3/rooms/!bench:localhost/send/m.room.message/txn1");
+    let room = public_room();
+    let context = context(&room);
+    let folder =
+        std::env::temp_dir().join(format!("sectorgate-bench-profiles-{}", std::process::id()));
+    let mut group = c.benchmark_group("profile_size");
+    for n in ADDED {
+        let profile =
+            Profile::from_dir(&grown_profile(&folder, n)).expect("the grown profile loads");
+        let last: Uri = format!(
+            "/_matrix/client/v3/rooms/!bench:localhost/send/x.bench.t{}/txn1",
+            n - 1
+        )
+        .parse()
+        .expect("uri");
+        let content = json!({"k": "fine", "pad": "x".repeat(900)}).to_string();
+        for (label, uri, body) in [
+            ("m.room.message 1 KB", &send, &message),
+            ("the last rule's type 1 KB", &last, &content),
+        ] {
+            let request = Request {
+                method: &Method::PUT,
+                uri,
+                headers: &headers,
+                body: body.as_bytes(),
+            };
+            let once = || {
+                let classified = classify(catalog, black_box(&request), 64).expect("classify");
+                decide(&classified, &profile, &context)
+            };
+            assert!(once().is_allowed(), "{label} under {n} added rules");
+            group.bench_function(BenchmarkId::new(label, n), |b| b.iter(|| black_box(once())));
+        }
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(&folder);
+}
+
+/// Writes a profile folder extending `healthcare-tim-pro` with `n` event
+/// rules and `n` content schemas (event types `x.bench.t0` …).
+fn grown_profile(folder: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let dir = folder.join(format!("grown-{n}"));
+    std::fs::create_dir_all(dir.join("schemas")).expect("profile folder");
+    let mut yaml = format!(
+        "id: bench-grown-{n}\ntitle: grown\nversion: \"1.0.0\"\nspec_version: v1.16\nextends: healthcare-tim-pro\nevents:\n  schemas:\n"
+    );
+    for i in 0..n {
+        yaml.push_str(&format!("    x.bench.t{i}: schemas/t{i}.json\n"));
+        let schema = json!({
+            "type": "object",
+            "required": ["k"],
+            "properties": {"k": {"type": "string", "maxLength": 64}},
+        });
+        std::fs::write(dir.join(format!("schemas/t{i}.json")), schema.to_string()).expect("schema");
+    }
+    yaml.push_str("  rules:\n");
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "    - id: bench.r{i}\n      types: [x.bench.t{i}]\n      on: [send]\n      field: /k\n      forbid: [refused]\n"
+        ));
+    }
+    std::fs::write(dir.join("profile.yaml"), yaml).expect("profile.yaml");
+    dir
+}
+
 /// A client's headers: its token and a JSON body.
 fn headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
@@ -161,5 +239,10 @@ fn context(room: &RoomFacts) -> Context<'_> {
     }
 }
 
-criterion_group!(benches, bench_message_events, bench_versions);
+criterion_group!(
+    benches,
+    bench_message_events,
+    bench_versions,
+    bench_profile_size
+);
 criterion_main!(benches);

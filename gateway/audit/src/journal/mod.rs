@@ -139,7 +139,10 @@ impl<S: Storage> Journal<S> {
         // The segment read last, and when its first records were made.
         let mut opened: Option<(String, Option<i64>)> = None;
         let scanned = recover::scan(&storage, origin, |place, frame| {
-            if opened.as_ref().is_none_or(|(name, _)| name != place.segment) {
+            if opened
+                .as_ref()
+                .is_none_or(|(name, _)| name != place.segment)
+            {
                 opened = Some((place.segment.to_owned(), None));
             }
             if let Some((_, at @ None)) = &mut opened {
@@ -308,7 +311,9 @@ impl<S: Storage> Journal<S> {
         let need = len(&self.buffer);
         let period = self.segments.period_ms;
         let mut active = match self.active.take() {
-            Some(active) if active.end + need <= active.capacity && !aged(&active, made_at, period) => {
+            Some(active)
+                if active.end + need <= active.capacity && !aged(&active, made_at, period) =>
+            {
                 active
             }
             Some(mut aged) if aged.opened_at.is_some() && aged.end + need <= aged.capacity => {

@@ -503,12 +503,14 @@ fn a_segment_is_closed_for_its_age_cut_to_its_frames_and_its_age_read_back() {
     append(&mut journal, 3 * HOUR);
     let lengths = segment_lengths(&files);
     assert_eq!(lengths.len(), 2, "{lengths:?}");
-    assert!(lengths[0] < 1024, "the closed segment was not cut: {lengths:?}");
     assert!(
-        files
-            .ops()
-            .iter()
-            .any(|op| matches!(op, Op::Truncate(name, _) if segment::first_seq_of(name) == Some(0)))
+        lengths[0] < 1024,
+        "the closed segment was not cut: {lengths:?}"
+    );
+    assert!(
+        files.ops().iter().any(
+            |op| matches!(op, Op::Truncate(name, _) if segment::first_seq_of(name) == Some(0))
+        )
     );
     // Reopened, the active segment's age is read back from its first
     // frame: two hours after it, the next frame begins a third segment.
