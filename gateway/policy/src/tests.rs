@@ -626,3 +626,73 @@ fn an_answer_in_shadow_mode_is_recorded_and_forwarded() {
     let agent = decide_case(&profile, &search.replace("@j:ext.example", "@a:localhost"));
     assert_eq!(agent.verdict_str(), "allow");
 }
+
+#[test]
+fn the_rule_index_gives_every_rule_for_a_type_in_order_and_only_those_that_could_apply() {
+    let dir = scratch("rule-index");
+    write(
+        &dir,
+        "profile.yaml",
+        r#"id: rule-index
+title: rule index
+version: "1.0.0"
+spec_version: v1.16
+extends: healthcare-tim-pro
+events:
+  rules:
+    - {id: x.a, types: [x.a, x.b], on: [send], field: /k, forbid: [no]}
+    - {id: x.glob, types: ["x.*"], on: [send], field: /k, forbid: [no]}
+    - {id: x.every, on: [send], field: /k, forbid: [no]}
+    - {id: x.b, types: [x.b, x.b], on: [send], field: /k, forbid: [no]}
+    - {id: x.c, types: [x.c, "y.*"], on: [send], field: /k, forbid: [no]}
+"#,
+    );
+    let mut profiles: Vec<Profile> = Profile::bundled_ids()
+        .into_iter()
+        .map(|id| Profile::bundled(id).expect("bundled"))
+        .collect();
+    profiles.push(Profile::from_dir(&dir).expect("the profile loads"));
+    let types = [
+        "x.a",
+        "x.b",
+        "x.c",
+        "x.d",
+        "y.z",
+        "m.room.message",
+        "m.room.join_rules",
+        "m.room.power_levels",
+        "m.reaction",
+        "de.gematik.tim.room.name",
+        "",
+        "x.",
+    ];
+    for profile in &profiles {
+        for event_type in types {
+            let indexed: Vec<usize> = profile
+                .events
+                .index
+                .candidates(event_type)
+                .filter(|&at| profile.events.rules[at].applies_to(event_type))
+                .collect();
+            let scanned: Vec<usize> = (0..profile.events.rules.len())
+                .filter(|&at| profile.events.rules[at].applies_to(event_type))
+                .collect();
+            assert_eq!(indexed, scanned, "{} / {event_type:?}", profile.id);
+        }
+    }
+    // The grown profile: an event of a type no rule names is looked at by
+    // the rules for every type and those with patterns only.
+    let grown = profiles.last().expect("grown");
+    let looked_at = grown.events.index.candidates("x.unnamed").count();
+    let named_elsewhere = grown
+        .events
+        .rules
+        .iter()
+        .filter(|rule| {
+            rule.types
+                .as_ref()
+                .is_some_and(|types| types.iter().all(|t| t.literal().is_some()))
+        })
+        .count();
+    assert_eq!(looked_at, grown.events.rules.len() - named_elsewhere);
+}

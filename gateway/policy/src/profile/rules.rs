@@ -59,6 +59,11 @@ impl Glob {
         Self(pattern.to_owned())
     }
 
+    /// The name the pattern is, if it has no `*`.
+    pub fn literal(&self) -> Option<&str> {
+        (!self.0.contains('*')).then_some(self.0.as_str())
+    }
+
     /// Whether `name` matches.
     pub fn matches(&self, name: &str) -> bool {
         let mut parts = self.0.split('*');

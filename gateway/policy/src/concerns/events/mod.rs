@@ -6,6 +6,7 @@
 
 mod encryption;
 mod file;
+mod index;
 
 use sectorgate_action::Action;
 use serde_json::Value;
@@ -14,6 +15,7 @@ pub use encryption::Encryption;
 pub(crate) use encryption::must_be_encrypted;
 pub use file::EncryptionScope;
 pub(crate) use file::EventsFile;
+pub use index::RuleIndex;
 
 use super::content::{self, Schemas};
 use crate::decide::{Input, Judge};
@@ -38,6 +40,8 @@ pub struct EventRules {
     pub schemas: Schemas,
     /// Field rules on contents, in order.
     pub rules: Vec<FieldRule>,
+    /// Which of them may apply to which event type.
+    pub index: RuleIndex,
     /// Encryption requirement.
     pub encryption: Option<Encryption>,
 }
@@ -46,6 +50,7 @@ pub struct EventRules {
 /// allow lists, the field rules and encryption.
 pub(crate) fn resolve(resolver: &mut Resolver<'_>, chain: &[Link]) -> EventRules {
     let content = content::resolve(resolver, chain);
+    let rules = resolver.field_rules(chain, "events.rules", |f| &f.events.rules);
     EventRules {
         max_content_bytes: content.max_bytes,
         message_types: nearest(chain, |f| f.events.message_types.as_ref())
@@ -55,7 +60,8 @@ pub(crate) fn resolve(resolver: &mut Resolver<'_>, chain: &[Link]) -> EventRules
         msgtypes: nearest(chain, |f| f.events.msgtypes.as_ref())
             .map(|(list, _)| resolver.allow_list(list, "this msgtype may not be sent")),
         schemas: content.schemas,
-        rules: resolver.field_rules(chain, "events.rules", |f| &f.events.rules),
+        index: RuleIndex::new(&rules),
+        rules,
         encryption: encryption::resolve(resolver, chain),
     }
 }
@@ -191,13 +197,17 @@ fn applicable<'p>(
     event_type: &'p str,
     profile: &'p Profile,
 ) -> impl Iterator<Item = &'p FieldRule> {
-    profile.events.rules.iter().filter(move |rule| {
-        rule.applies_to(event_type)
-            && match kind {
-                Kind::Message | Kind::State => rule.on_send,
-                Kind::Created => rule.on_create,
-            }
-    })
+    let events = &profile.events;
+    let candidates = events.index.candidates(event_type);
+    candidates
+        .filter_map(|at| events.rules.get(at))
+        .filter(move |rule| {
+            rule.applies_to(event_type)
+                && match kind {
+                    Kind::Message | Kind::State => rule.on_send,
+                    Kind::Created => rule.on_create,
+                }
+        })
 }
 
 /// Whether a field rule concerns this event: its acting user (an unknown
