@@ -3,6 +3,7 @@
 
     scripts/bench_growth.py --sectorgate target/release/sectorgate [--only sizes,connections,pdus,rules]
                             [--rounds 3] [--duration 5] [--out docs]
+    scripts/bench_growth.py --only none      # draws the plots again from OUT/growth.json
 
 Four sweeps, each a plot in OUT (growth-<name>.svg) and its numbers in
 OUT/growth.json:
@@ -233,11 +234,15 @@ def plot(path, title, xlabel, series, log_x, with_p99):
         ax = axes[0][panel]
         for name, points in series.items():
             ax.plot([p["x"] for p in points], [p[key] for p in points], marker="o", label=name)
-        if log_x:
-            ax.set_xscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
-        ax.set_ylim(bottom=0)
+        if log_x:
+            ax.set_xscale("log")
+        if log_x and key == "p99_ms":
+            # Over four orders of magnitude of connections, so is p99.
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
@@ -271,7 +276,8 @@ def main():
         data["pdus"] = criterion("sectorgate-federation", "transaction", "transaction", [])
     if "rules" in which:
         data["rules"] = criterion("sectorgate-policy", "classify_decide", "profile_size", [])
-    data["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if which & {"sizes", "connections", "pdus", "rules"}:
+        data["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with open(data_file, "w") as f:
         json.dump(data, f, indent=1)
     charts = {
