@@ -133,9 +133,13 @@ impl Gateway {
     }
 
     /// Writes to the audit store now (a real, durable write, after the
-    /// records queued): `Err` says why it cannot take one, or that it did
-    /// not within `within`.
+    /// records queued), once the current period's pseudonym key is there
+    /// (or made): `Err` says why a request's record could not be written,
+    /// or that the write did not finish within `within`.
     pub async fn audit_probe(&self, within: std::time::Duration) -> Result<(), String> {
+        self.pseudonyms
+            .pseudonym("ready", "probe", sectorgate_audit::now_ms())
+            .map_err(|error| error.to_string())?;
         self.audit
             .probe(within)
             .await

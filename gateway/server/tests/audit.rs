@@ -538,3 +538,51 @@ fn a_second_instance_of_one_origin_is_refused_until_the_first_stops() {
         assert_eq!(code, 0, "{report}");
     }
 }
+
+/// The current period's pseudonym key cannot be made (its folder turned
+/// read-only, as a Secret mounted without the new period's key): requests
+/// that name a user are refused, and `/ready` says why instead of calling
+/// the log writable; once the folder takes the key, both recover without
+/// a restart.
+#[test]
+fn a_pseudonym_key_that_cannot_be_made_makes_the_gateway_unready() {
+    use std::os::unix::fs::PermissionsExt;
+    let upstream = upstream::start();
+    let gateway = Gateway::start(GatewayOptions {
+        unprivileged: true,
+        ..options(&upstream)
+    });
+    let keys = gateway
+        .config_path()
+        .parent()
+        .expect("the gateway's folder")
+        .join("pseudonym-keys");
+    for key in std::fs::read_dir(&keys).expect("the key folder") {
+        std::fs::remove_file(key.expect("a key").path()).expect("remove");
+    }
+    std::os::unix::fs::chown(&keys, Some(0), Some(0)).expect("chown");
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    let whoami = || {
+        http()
+            .get(format!("{}/_matrix/client/v3/account/whoami", gateway.url))
+            .bearer_auth("usertoken")
+            .send()
+            .expect("send")
+            .status()
+            .as_u16()
+    };
+    let (status, body) = ready(&gateway);
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["audit_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("pseudonym key"),
+        "{body}"
+    );
+    assert_eq!(whoami(), 503, "a request naming a user");
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let (status, body) = ready(&gateway);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(whoami(), 200);
+}
