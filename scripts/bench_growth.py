@@ -130,31 +130,15 @@ def message_body(path, kilobytes):
         f.write(prefix + ("The quick brown fox jumps over the lazy dog. " * (n // 45 + 1))[:n] + suffix)
 
 
-def cpu_ticks(pid):
-    """utime+stime of a process and its children (nginx's workers)."""
-    pids = [pid]
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            pids += [int(p) for p in f.read().split()]
-    except OSError:
-        pass
-    total = 0
-    for p in pids:
-        with open(f"/proc/{p}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total
-
-
 def run_wrk(url, script, connections, duration, pid, tag):
     threads = 1 if connections < 2 else 2
-    before = cpu_ticks(pid)
+    before = benchlib.cpu_ticks(pid)
     out = subprocess.run(
         ["taskset", "-c", "0", "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
          "--timeout", "30s", "-s", script, url, "--", tag],
         capture_output=True, text=True, check=True,
     ).stdout
-    spent = (cpu_ticks(pid) - before) / CLK_TCK * 1e6
+    spent = (benchlib.cpu_ticks(pid) - before) / CLK_TCK * 1e6
     found = re.search(r"GROWTH requests=(\d+) p99_us=(\d+) errors=(\d+)", out)
     if not found:
         sys.exit(f"bench_growth: wrk said {out!r}")
@@ -226,6 +210,8 @@ def criterion(package, bench, group, extra):
 def plot(path, title, xlabel, series, log_x, with_p99):
     import matplotlib
     matplotlib.use("Agg")
+    # The same numbers draw the same file (no random ids in the SVG).
+    matplotlib.rcParams["svg.hashsalt"] = "sectorgate"
     import matplotlib.pyplot as plt
 
     panels = 2 if with_p99 else 1

@@ -134,16 +134,31 @@ def stop(process):
         process.wait()
 
 
-def rss_bytes(pid):
-    """VmRSS of the process and its children (nginx's workers)."""
+def with_children(pid):
+    """The process and its children (nginx's workers)."""
     pids = [pid]
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             pids += [int(p) for p in f.read().split()]
     except OSError:
         pass
+    return pids
+
+
+def cpu_ticks(pid):
+    """utime+stime, in clock ticks, of the process and its children."""
     total = 0
-    for p in pids:
+    for p in with_children(pid):
+        with open(f"/proc/{p}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def rss_bytes(pid):
+    """VmRSS of the process and its children (nginx's workers)."""
+    total = 0
+    for p in with_children(pid):
         with open(f"/proc/{p}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
