@@ -19,14 +19,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use sectorgate_action::{Catalog, Request, classify};
-use sectorgate_policy::{Context, Peer, Profile, RoomFacts, decide};
+use sectorgate_policy::{Context, Decision, Peer, Profile, RoomFacts, decide};
 use serde_json::json;
 
 /// Each bundled profile classifies and decides a 1 KB message, plain and
 /// encrypted, sent to a public room (the plain one is refused where every
 /// room must be encrypted).
 fn bench_message_events(c: &mut Criterion) {
-    let catalog = Catalog::global();
     let headers = headers();
     let message = text_message();
     let encrypted = encrypted_message();
@@ -41,16 +40,8 @@ fn bench_message_events(c: &mut Criterion) {
             ("m.room.message 1 KB", &send, &message),
             ("m.room.encrypted 1 KB", &send_encrypted, &encrypted),
         ] {
-            let request = Request {
-                method: &Method::PUT,
-                uri,
-                headers: &headers,
-                body: body.as_bytes(),
-            };
-            let once = || {
-                let classified = classify(catalog, black_box(&request), 64).expect("classify");
-                decide(&classified, &profile, &context)
-            };
+            let request = put(uri, &headers, body);
+            let once = || classify_and_decide(&request, &profile, &context);
             // A profile that encrypts every room refuses the plaintext
             // message: that decision is measured too, and named so.
             let expected = once();
@@ -72,7 +63,6 @@ fn bench_message_events(c: &mut Criterion) {
 
 /// TI-M Pro classifies and decides a `GET /versions`.
 fn bench_versions(c: &mut Criterion) {
-    let catalog = Catalog::global();
     let headers = headers();
     let versions = uri("/_matrix/client/versions");
     let room = public_room();
@@ -86,8 +76,7 @@ fn bench_versions(c: &mut Criterion) {
                 headers: &headers,
                 body: &[],
             };
-            let classified = classify(catalog, black_box(&request), 64).expect("classify");
-            black_box(decide(&classified, &profile, &context))
+            black_box(classify_and_decide(&request, &profile, &context))
         })
     });
 }
@@ -98,7 +87,6 @@ const ADDED: [usize; 3] = [10, 100, 1000];
 /// Classify and decide under `healthcare-tim-pro` extended by `n` event
 /// rules and `n` content schemas, each for an event type of its own.
 fn bench_profile_size(c: &mut Criterion) {
-    let catalog = Catalog::global();
     let headers = headers();
     let message = text_message();
     let send = uri("/_matrix/client/v3/rooms/!bench:localhost/send/m.room.message/txn1");
@@ -121,16 +109,8 @@ fn bench_profile_size(c: &mut Criterion) {
             ("m.room.message 1 KB", &send, &message),
             ("the last rule's type 1 KB", &last, &content),
         ] {
-            let request = Request {
-                method: &Method::PUT,
-                uri,
-                headers: &headers,
-                body: body.as_bytes(),
-            };
-            let once = || {
-                let classified = classify(catalog, black_box(&request), 64).expect("classify");
-                decide(&classified, &profile, &context)
-            };
+            let request = put(uri, &headers, body);
+            let once = || classify_and_decide(&request, &profile, &context);
             assert!(once().is_allowed(), "{label} under {n} added rules");
             group.bench_function(BenchmarkId::new(label, n), |b| b.iter(|| black_box(once())));
         }
@@ -164,6 +144,26 @@ fn grown_profile(folder: &std::path::Path, n: usize) -> std::path::PathBuf {
     }
     std::fs::write(dir.join("profile.yaml"), yaml).expect("profile.yaml");
     dir
+}
+
+/// A `PUT` of `body` to `uri`.
+fn put<'a>(uri: &'a Uri, headers: &'a HeaderMap, body: &'a str) -> Request<'a> {
+    Request {
+        method: &Method::PUT,
+        uri,
+        headers,
+        body: body.as_bytes(),
+    }
+}
+
+/// What the pure core does with a request: classify it, then decide.
+fn classify_and_decide(
+    request: &Request<'_>,
+    profile: &Profile,
+    context: &Context<'_>,
+) -> Decision {
+    let classified = classify(Catalog::global(), black_box(request), 64).expect("classify");
+    decide(&classified, profile, context)
 }
 
 /// A client's headers: its token and a JSON body.
