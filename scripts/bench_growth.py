@@ -32,6 +32,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -256,6 +257,8 @@ def main():
     if which & {"sizes", "connections"}:
         if not args.sectorgate:
             sys.exit("bench_growth: sizes and connections need --sectorgate BINARY")
+        if not shutil.which("wrk"):
+            sys.exit("bench_growth: wrk is not installed (scripts/bench-proxy.sh installs it with nginx)")
         with tempfile.TemporaryDirectory(prefix="sectorgate-growth-") as work:
             data.update(http_sweeps(args, work, which))
     if "pdus" in which:
