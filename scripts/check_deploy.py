@@ -314,6 +314,8 @@ def check_kubernetes(base_path: Path, monitored_path: Path) -> None:
     )
     tiles_mount = next((m for path, m in mounts.items() if under(audit.get("tiles", ""), path)), None)
     p.expect(tiles_mount and tiles_mount["name"] in claims, "the audit tiles are on the pod's own claim")
+    index_mount = next((m for path, m in mounts.items() if under(audit.get("index", ""), path)), None)
+    p.expect(index_mount and index_mount["name"] in claims, "the audit query index is on the pod's own claim")
     key = audit.get("checkpoint_key", "")
     key_mount = next((m for path, m in mounts.items() if under(key, path)), None)
     p.expect(key_mount and key_mount["name"] in claims, "the checkpoint key is on the pod's own claim")

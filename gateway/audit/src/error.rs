@@ -88,6 +88,14 @@ pub enum AuditError {
         /// What went wrong.
         reason: String,
     },
+    /// The query index could not be opened or brought up to the log.
+    #[error("the audit query index {file}: {reason}")]
+    Index {
+        /// The index file (`memory` for one built for a single query).
+        file: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Writing an export failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),

@@ -49,17 +49,61 @@ pub async fn export(
             if entry.ts() < since_ms {
                 continue;
             }
-            let line = match format {
-                Format::Jsonl => json!({"origin": origin, "seq": row.seq, "record": entry}),
-                Format::Fhir => audit_event(origin, row.seq, &entry),
-            };
-            serde_json::to_writer(&mut *out, &line)
-                .map_err(|e| AuditError::Corrupt(e.to_string()))?;
-            out.write_all(b"\n").map_err(AuditError::Io)?;
+            write_line(origin, row.seq, &entry, format, out)?;
             written += 1;
         }
     }
     Ok(written)
+}
+
+/// Writes the records `seqs` (ascending) of `origin` to `out`, read from
+/// the log; returns how many. Records pruned meanwhile are skipped.
+pub async fn export_records(
+    store: &Store,
+    origin: &str,
+    seqs: &[u64],
+    format: Format,
+    out: &mut impl Write,
+) -> Result<u64, AuditError> {
+    let mut written = 0;
+    let mut rest = seqs;
+    while let Some(&first) = rest.first() {
+        // A run of consecutive records is read at once.
+        let run = rest
+            .iter()
+            .zip(first..)
+            .take_while(|(seq, expected)| **seq == *expected)
+            .count()
+            .min(PAGE as usize);
+        let count = u32::try_from(run).unwrap_or(PAGE);
+        for row in store.leaves(origin, first, count).await? {
+            let Some(bytes) = row.record else {
+                continue;
+            };
+            let entry = Entry::decode_leaf(&bytes)
+                .map_err(|e| AuditError::Corrupt(format!("record {}: {e}", row.seq)))?;
+            write_line(origin, row.seq, &entry, format, out)?;
+            written += 1;
+        }
+        rest = &rest[run..];
+    }
+    Ok(written)
+}
+
+/// One record as a line of `format`.
+fn write_line(
+    origin: &str,
+    seq: u64,
+    entry: &Entry,
+    format: Format,
+    out: &mut impl Write,
+) -> Result<(), AuditError> {
+    let line = match format {
+        Format::Jsonl => json!({"origin": origin, "seq": seq, "record": entry}),
+        Format::Fhir => audit_event(origin, seq, entry),
+    };
+    serde_json::to_writer(&mut *out, &line).map_err(|e| AuditError::Corrupt(e.to_string()))?;
+    out.write_all(b"\n").map_err(AuditError::Io)
 }
 
 /// The FHIR R4 `AuditEvent` of one record.

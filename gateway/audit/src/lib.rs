@@ -7,11 +7,13 @@
 //! checkpoint every so often. The pipeline talks to an [`AuditLog`], which
 //! group-commits entries into a [`Store`] (SQLite or PostgreSQL); a request
 //! is forwarded only once its decision is durable. [`verify`], the proofs,
-//! [`export`] and [`prune`] are what the `sectorgate audit` commands run.
+//! [`export`], the [`QueryIndex`] and [`prune`] are what the `sectorgate
+//! audit` commands run.
 
 mod checkpoint;
 mod error;
 pub mod export;
+mod index;
 pub mod journal;
 mod log;
 pub mod merkle;
@@ -27,7 +29,8 @@ mod witness;
 
 pub use checkpoint::{CheckedCheckpoint, CheckpointSigner, check as check_checkpoint, public_path};
 pub use error::{AuditError, CheckpointError, InclusionError, RecordError};
-pub use export::{Format, export};
+pub use export::{Format, export, export_records};
+pub use index::{Indexed, Query, QueryIndex};
 pub use log::{AuditLog, CommitObserver, LogConfig, WriteStatus, now_ms};
 pub use proof::{InclusionProof, check_inclusion, prove_inclusion};
 pub use prune::{Pruned, prune};

@@ -7,6 +7,7 @@ mod acks;
 mod commitments;
 mod encoding;
 mod fixture;
+mod index;
 mod journal;
 mod log;
 mod merkle;

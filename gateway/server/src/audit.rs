@@ -1,13 +1,13 @@
 //! Opening the audit log from `[audit]`: the store, the claim on the
 //! origin, the checkpoint key, the checkpoint copies, the pseudonym keys
-//! and the folder of tiles.
+//! the folder of tiles and the query index.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sectorgate_audit::{
-    AuditError, AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Pseudonymiser, SinkConfig,
-    Store, TileFolder,
+    AuditError, AuditLog, CheckpointSigner, CheckpointSink, LogConfig, Pseudonymiser, QueryIndex,
+    SinkConfig, Store, TileFolder,
 };
 
 use crate::config::Config;
@@ -45,6 +45,14 @@ pub(crate) fn tile_folder(config: &Config) -> Result<Option<TileFolder>, AuditEr
         .as_deref()
         .map(TileFolder::open)
         .transpose()
+}
+
+/// The query index `[audit] index` names, opened (made if missing).
+pub(crate) async fn query_index(config: &Config) -> Result<Option<QueryIndex>, AuditError> {
+    match &config.audit.index {
+        Some(file) => QueryIndex::open(file).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// The log's origin.

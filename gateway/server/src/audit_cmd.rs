@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use sectorgate_audit::{AuditError, Format, InclusionProof, Store, WitnessKey, now_ms};
+use sectorgate_audit::{
+    AuditError, Format, InclusionProof, Query, QueryIndex, Store, WitnessKey, now_ms,
+};
 
 use crate::audit::{self, StoreError};
-use crate::cli::{AuditCommand, LogArgs};
+use crate::cli::{AuditCommand, LogArgs, QueryFilter};
 use crate::config::{Config, ConfigError};
 
 /// How long a command's operation waits for a lock or a connection, at
@@ -50,7 +52,7 @@ enum CommandError {
     #[error("not a proof: {0}")]
     NotAProof(#[source] serde_json::Error),
     /// `--format` names no export format.
-    #[error("--format {0}: use jsonl, fhir or tiles")]
+    #[error("--format {0}: use jsonl or fhir (export: or tiles)")]
     Format(String),
     /// Tiles are a folder: `--out` must name it.
     #[error("--format tiles writes a folder: give it with --out DIR")]
@@ -137,6 +139,11 @@ async fn execute(command: AuditCommand) -> Result<ExitCode, CommandError> {
             since,
             out,
         } => export(&log, &format, since.as_deref(), out.as_deref()).await,
+        AuditCommand::Query {
+            log,
+            filter,
+            format,
+        } => query(&log, &filter, &format).await,
         AuditCommand::Prune { log, before } => prune(&log, &before).await,
     }
 }
@@ -236,6 +243,49 @@ async fn export(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `audit query`: the records that match `filter`, found through the query
+/// index (brought up to the log first) and read from the log.
+async fn query(
+    log: &LogArgs,
+    filter: &QueryFilter,
+    format: &str,
+) -> Result<ExitCode, CommandError> {
+    let format = match format {
+        "jsonl" => Format::Jsonl,
+        "fhir" => Format::Fhir,
+        other => return Err(CommandError::Format(other.to_owned())),
+    };
+    let query = Query {
+        since_ms: filter.since.as_deref().map(parse_time).transpose()?,
+        until_ms: filter.until.as_deref().map(parse_time).transpose()?,
+        peer: filter.peer.clone(),
+        rule: filter.rule.clone(),
+        verdict: filter.verdict.clone(),
+        action: filter.action.clone(),
+        endpoint: filter.endpoint.clone(),
+        request_id: filter.request_id.clone(),
+        decision: filter.decision.clone(),
+        kind: filter.kind.clone(),
+        limit: filter.limit,
+    };
+    let log = open(log).await?;
+    let index = match audit::query_index(&log.config).await? {
+        Some(index) => index,
+        None => QueryIndex::in_memory().await?,
+    };
+    let indexed = index.catch_up(&log.store, &log.origin).await?;
+    let seqs = index.find(&query).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written =
+        sectorgate_audit::export_records(&log.store, &log.origin, &seqs, format, &mut out).await?;
+    out.flush().map_err(CommandError::Output)?;
+    eprintln!(
+        "{written} records found among {} ({} added to the index now)",
+        indexed.size, indexed.added
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `audit export --format tiles`: the log as C2SP tlog-tiles in `out`.
 async fn export_tiles(log: &LogArgs, out: Option<&Path>) -> Result<ExitCode, CommandError> {
     let out = out.ok_or(CommandError::TilesOut)?;
@@ -259,6 +309,10 @@ async fn prune(log: &LogArgs, before: &str) -> Result<ExitCode, CommandError> {
     // The entry bundles of the pruned records go from the folder of tiles too.
     if let Some(folder) = audit::tile_folder(&log.config)? {
         report["tile_files_removed"] = folder.forget(pruned.below).await?.into();
+    }
+    // And their rows from the query index.
+    if let Some(index) = audit::query_index(&log.config).await? {
+        report["index_entries_removed"] = index.forget(&log.origin, pruned.below).await?.into();
     }
     print_json(&report)?;
     Ok(ExitCode::SUCCESS)

@@ -99,6 +99,19 @@ pub(crate) enum AuditCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Find records by who, which rule, which verdict, when or which
+    /// request, and write them as `export` does. Asks the query index
+    /// (`[audit] index`, brought up to the log first); without one, an
+    /// index built in memory for this query.
+    Query {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        filter: Box<QueryFilter>,
+        /// `jsonl` or `fhir`.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+    },
     /// Remove the content of records made before DATE (their hashes stay,
     /// so the log still verifies) and delete expired pseudonym keys.
     Prune {
@@ -108,6 +121,46 @@ pub(crate) enum AuditCommand {
         #[arg(long)]
         before: String,
     },
+}
+
+/// What `audit query` looks for; every option given must match. An
+/// outcome matches by its decision's peer, rule, verdict and request.
+#[derive(Debug, Args)]
+pub(crate) struct QueryFilter {
+    /// Records made at or after this time (RFC 3339, or a date).
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Records made before this time (RFC 3339, or a date).
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+    /// A peer: a pseudonym (`<key id>:<hex>`), a server name or an
+    /// application service's id.
+    #[arg(long)]
+    pub(crate) peer: Option<String>,
+    /// The id of the rule that decided, e.g. `event.schema`.
+    #[arg(long)]
+    pub(crate) rule: Option<String>,
+    /// `allow`, `deny` or `shadow`.
+    #[arg(long, value_parser = ["allow", "deny", "shadow"])]
+    pub(crate) verdict: Option<String>,
+    /// The action kind, e.g. `send_message_event`.
+    #[arg(long)]
+    pub(crate) action: Option<String>,
+    /// The endpoint, e.g. `client.send_message_event`.
+    #[arg(long)]
+    pub(crate) endpoint: Option<String>,
+    /// The request id a client was given (`X-Request-Id`).
+    #[arg(long)]
+    pub(crate) request_id: Option<String>,
+    /// A decision id: that decision and its outcome.
+    #[arg(long)]
+    pub(crate) decision: Option<String>,
+    /// Decisions or outcomes only.
+    #[arg(long, value_parser = ["decision", "outcome"])]
+    pub(crate) kind: Option<String>,
+    /// At most this many records, the first in the log's order.
+    #[arg(long)]
+    pub(crate) limit: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,6 +18,8 @@ mod cli;
 mod config;
 mod connections;
 mod federation_cmd;
+mod index;
+mod keep_up;
 mod listener;
 mod parking;
 mod profile_cmd;

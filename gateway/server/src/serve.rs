@@ -152,7 +152,7 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
     ));
     let asks = crate::watch::spawn(watched.clone());
     let federation = federation(&config, federation_parts)?;
-    let (tiles, witnesses) = audit_views(&config, &store)?;
+    let (tiles, index, witnesses) = audit_views(&config, &store).await?;
     let audit_log = audit::spawn(&config, store).await?;
     let mut gateway = Gateway::new(
         proxy_config,
@@ -181,17 +181,18 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
     };
     let reloads = reload::spawn(source, &config, targets, asks);
     serve_all(&config, bound, gateway, federation, reloads, tiles.clone()).await;
-    close(&audit_log, &tiles, witnesses.as_ref()).await;
+    close(&audit_log, &tiles, index.as_ref(), witnesses.as_ref()).await;
     tracing::info!("stopped");
     Ok(())
 }
 
 /// What is kept up to the audit log off the hot path, started: the tiles
-/// (`[audit] tiles`) and the witnesses' cosignatures.
-fn audit_views(
+/// (`[audit] tiles`), the query index (`[audit] index`) and the witnesses'
+/// cosignatures.
+async fn audit_views(
     config: &Config,
     store: &sectorgate_audit::Store,
-) -> Result<(crate::tiles::Tiles, Option<Witnesses>), ServeError> {
+) -> Result<AuditViews, ServeError> {
     let origin = audit::origin(config);
     let tiles = crate::tiles::Tiles::new(
         store.clone(),
@@ -199,18 +200,33 @@ fn audit_views(
         audit::tile_folder(config)?,
     );
     tiles.spawn();
+    let index = audit::query_index(config)
+        .await?
+        .map(|index| crate::index::Index::new(store.clone(), Arc::from(origin.as_str()), index));
+    if let Some(index) = &index {
+        index.spawn();
+    }
     let witnesses = Witnesses::from_config(config, store.clone(), origin)?;
     if let Some(witnesses) = &witnesses {
         witnesses.spawn();
     }
-    Ok((tiles, witnesses))
+    Ok((tiles, index, witnesses))
 }
 
-/// Writes the outcome records still queued, then brings the tiles up to
-/// the checkpoint that closes the log and submits it to the witnesses.
+/// The views [`audit_views`] started.
+type AuditViews = (
+    crate::tiles::Tiles,
+    Option<crate::index::Index>,
+    Option<Witnesses>,
+);
+
+/// Writes the outcome records still queued, then brings the tiles and the
+/// query index up to the checkpoint that closes the log and submits it to
+/// the witnesses.
 async fn close(
     audit_log: &sectorgate_audit::AuditLog,
     tiles: &crate::tiles::Tiles,
+    index: Option<&crate::index::Index>,
     witnesses: Option<&Witnesses>,
 ) {
     if let Err(error) = audit_log.close().await {
@@ -218,6 +234,11 @@ async fn close(
     }
     if let Err(error) = tiles.catch_up().await {
         tracing::warn!(%error, "audit tiles: not brought up to the last checkpoint");
+    }
+    if let Some(index) = index
+        && let Err(error) = index.catch_up().await
+    {
+        tracing::warn!(%error, "audit query index: not brought up to the last record");
     }
     if let Some(witnesses) = witnesses {
         witnesses.round().await;

@@ -3,12 +3,8 @@
 //! task off the hot path; without it, computed from the store on request.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use sectorgate_audit::{AuditError, Store, TileFolder};
-
-/// How often the folder is brought up to the log's latest checkpoint.
-const CATCH_UP_EVERY: Duration = Duration::from_secs(1);
 
 /// Where the admin listener's tiles come from.
 #[derive(Clone)]
@@ -53,33 +49,15 @@ impl Tiles {
     }
 
     /// Keeps the folder up to the log, if there is one, until the process
-    /// ends. The tiles are a view: requests never wait for them, and a
-    /// failure is logged (once until it changes) and tried again.
+    /// ends.
     pub(crate) fn spawn(&self) {
         if self.folder.is_none() {
             return;
         }
         let tiles = self.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(CATCH_UP_EVERY);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut failing: Option<String> = None;
-            loop {
-                every.tick().await;
-                match tiles.catch_up().await {
-                    Ok(()) if failing.take().is_some() => {
-                        tracing::info!("audit tiles: up to the log again");
-                    }
-                    Ok(()) => {}
-                    Err(error) => {
-                        let error = error.to_string();
-                        if failing.as_ref() != Some(&error) {
-                            tracing::warn!(%error, "audit tiles: not brought up to the latest checkpoint; trying again every second");
-                        }
-                        failing = Some(error);
-                    }
-                }
-            }
+        crate::keep_up::every_second("tiles", move || {
+            let tiles = tiles.clone();
+            async move { tiles.catch_up().await }
         });
     }
 }

@@ -586,3 +586,93 @@ fn a_pseudonym_key_that_cannot_be_made_makes_the_gateway_unready() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(whoami(), 200);
 }
+
+/// The JSON lines `audit query` printed for `args`: the records' bodies.
+fn query(gateway: &Gateway, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut command = vec!["query"];
+    command.extend_from_slice(args);
+    let (code, found) = gateway.audit_command(&command);
+    assert_eq!(code, 0, "{found}");
+    found
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a record per line"))
+        .map(|line| line["record"].clone())
+        .collect()
+}
+
+#[test]
+fn an_auditor_finds_a_refused_request_through_the_query_index() {
+    let upstream = upstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = dir.path().join("index.db");
+    let mut gateway = Gateway::start(GatewayOptions {
+        audit_database: Some(format!("journal:{}", dir.path().join("audit").display())),
+        audit_extra: format!(
+            "checkpoint_interval = \"1s\"\nindex = \"{}\"\n",
+            index.display()
+        ),
+        ..GatewayOptions::for_stand_in(&upstream.url, "base")
+    });
+    for _ in 0..5 {
+        assert_eq!(get(&gateway).0, 200);
+    }
+    let refused = http()
+        .get(format!(
+            "{}/_matrix/client/v3/no/such/endpoint",
+            gateway.url
+        ))
+        .send()
+        .expect("send");
+    let status = refused.status().as_u16();
+    assert!((400..500).contains(&status), "{status}");
+    let request_id = refused.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    for _ in 0..5 {
+        assert_eq!(get(&gateway).0, 200);
+    }
+
+    // The gateway brings its index up to the log by itself: 11 decisions
+    // and 11 outcomes are in it before any command runs.
+    let runtime = support::runtime();
+    let indexed = wait_for(Duration::from_secs(10), || {
+        runtime.block_on(async {
+            let index = sectorgate_audit::QueryIndex::open(&index).await.ok()?;
+            let found = index.find(&sectorgate_audit::Query::default()).await.ok()?;
+            (found.len() >= 22).then_some(found.len())
+        })
+    });
+    assert_eq!(indexed, Some(22), "{}", gateway.log());
+
+    // Found by its verdict: the decision, with the id the client was
+    // given, and its outcome.
+    let found = query(&gateway, &["--verdict", "deny"]);
+    assert_eq!(found.len(), 2, "{found:?}");
+    let (decision, outcome) = (&found[0], &found[1]);
+    assert_eq!(decision["type"], "decision");
+    assert_eq!(decision["request_id"], request_id.as_str());
+    assert_eq!(outcome["type"], "outcome");
+    assert_eq!(outcome["decision"], decision["id"]);
+    assert_eq!(outcome["status"], status);
+    // By its request id, and by the rule that refused it, the same two.
+    assert_eq!(query(&gateway, &["--request-id", &request_id]), found);
+    let rule = decision["rule"].as_str().expect("rule");
+    assert_eq!(query(&gateway, &["--rule", rule]), found);
+    assert_eq!(
+        query(&gateway, &["--kind", "outcome", "--limit", "3"]).len(),
+        3
+    );
+    assert!(query(&gateway, &["--until", "2000-01-01"]).is_empty());
+
+    // Pruned, they leave the index too.
+    assert!(gateway.terminate().success());
+    let (code, pruned) = gateway.audit_command(&["prune", "--before", "2100-01-01T00:00:00Z"]);
+    assert_eq!(code, 0, "{pruned}");
+    let pruned: serde_json::Value = serde_json::from_str(&pruned).expect("json");
+    assert!(
+        pruned["index_entries_removed"].as_u64() >= Some(20),
+        "{pruned}"
+    );
+    assert!(query(&gateway, &["--verdict", "deny"]).is_empty());
+}

@@ -39,6 +39,9 @@ pub(crate) struct Audit {
     /// Keep the log's C2SP tiles durable in this folder (and serve them
     /// from it), brought up to each checkpoint off the hot path.
     pub(crate) tiles: Option<PathBuf>,
+    /// Keep a query index of the records (a SQLite file) up to the log,
+    /// for `audit query`.
+    pub(crate) index: Option<PathBuf>,
     /// Witnesses each new checkpoint is submitted to.
     pub(crate) witnesses: Vec<WitnessConfig>,
     /// The file their cosigned checkpoints are appended to.
@@ -69,6 +72,7 @@ impl Default for Audit {
             pseudonym_period: Duration::from_secs(30 * 86_400),
             lock_timeout: Duration::from_secs(2),
             tiles: None,
+            index: None,
             witnesses: Vec::new(),
             cosigned_file: None,
         }
