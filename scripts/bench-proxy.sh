@@ -5,6 +5,8 @@
 #   direct      wrk -> upstream nginx                 (the floor)
 #   nginx       wrk -> nginx proxy_pass -> upstream   (the reference proxy)
 #   sectorgate  wrk -> sectorgate -> upstream         (the gateway under test)
+#   passthrough wrk -> the gateway's HTTP path alone -> upstream (no policy,
+#               no audit: gateway/proxy/examples/passthrough.rs; on request)
 # The upstream is an nginx that answers 200 '{}' to everything, so the
 # figures measure the proxies, not a homeserver.
 #
@@ -27,8 +29,8 @@ Options:
   --warmup SECS         unrecorded warm-up per (load, target) before round 1
                         (default 2, 0 to skip)
   --only LIST           comma-separated targets to run, from
-                        direct,nginx,sectorgate,sectorgate-tim,sectorgate-disk
-                        (default direct,nginx,sectorgate,sectorgate-tim)
+                        direct,nginx,sectorgate,sectorgate-tim,sectorgate-disk,
+                        passthrough (default direct,nginx,sectorgate,sectorgate-tim)
   --loads LIST          comma-separated loads, from put,get (default put,get)
   --audit-on-disk       also run "sectorgate-disk": a second gateway whose
                         audit database lives on disk instead of /dev/shm
@@ -50,15 +52,19 @@ Options:
   -h, --help            show this help
 
 Environment:
-  SECTORGATE_BIN        gateway binary (default target/release/sectorgate,
-                        built with `cargo build --release -p sectorgate` when
-                        missing)
+  SECTORGATE_BIN        gateway binary (default
+                        ${CARGO_TARGET_DIR:-target}/release/sectorgate, built
+                        with `cargo build --release -p sectorgate` when missing)
+  PASSTHROUGH_BIN       the "passthrough" binary (default
+                        ${CARGO_TARGET_DIR:-target}/release/examples/passthrough,
+                        built when missing)
   BENCH_GEN_CPU         core for wrk (default 0)
   BENCH_PROXY_CPU       core for the proxies and the upstream (default 1)
   BENCH_UPSTREAM_CPU    core for the upstream alone (default BENCH_PROXY_CPU;
                         BENCH_GEN_CPU gives each proxy a core of its own)
   BENCH_TMPDIR          where the disk work directory is made (default /var/tmp)
-  BENCH_AUDIT_STORE     the gateways' audit store: sqlite (default) or journal
+  BENCH_AUDIT_STORE     the gateways' audit store: journal (default, as the
+                        gateway's own) or sqlite
   BENCH_BEFORE_AUDIT_STORE
                         the audit store of "before-tim" (default
                         BENCH_AUDIT_STORE); with --before set to the same
@@ -94,7 +100,7 @@ WRITE_DOCS=1
 KEEP_TMP=0
 PERF=0
 BEFORE_BIN=""
-AUDIT_STORE="${BENCH_AUDIT_STORE:-sqlite}"
+AUDIT_STORE="${BENCH_AUDIT_STORE:-journal}"
 BEFORE_AUDIT_STORE="${BENCH_BEFORE_AUDIT_STORE:-$AUDIT_STORE}"
 OPEN_LOOP=""
 BODY_BYTES=700
@@ -146,9 +152,9 @@ TARGETS=()
 IFS=',' read -r -a _only <<<"$ONLY"
 for t in "${_only[@]}"; do
     case "$t" in
-        direct|nginx|sectorgate|sectorgate-tim|sectorgate-disk) ;;
+        direct|nginx|sectorgate|sectorgate-tim|sectorgate-disk|passthrough) ;;
         "") continue ;;
-        *) die "unknown target in --only: $t (known: direct, nginx, sectorgate, sectorgate-tim, sectorgate-disk)" ;;
+        *) die "unknown target in --only: $t (known: direct, nginx, sectorgate, sectorgate-tim, sectorgate-disk, passthrough)" ;;
     esac
     [[ " ${TARGETS[*]-} " == *" $t "* ]] || TARGETS+=("$t")
 done
@@ -331,7 +337,7 @@ if wants_gateway; then
         SG_BIN="$SECTORGATE_BIN"
         [[ -x "$SG_BIN" ]] || die "SECTORGATE_BIN=$SG_BIN is not an executable file"
     else
-        SG_BIN="target/release/sectorgate"
+        SG_BIN="${CARGO_TARGET_DIR:-target}/release/sectorgate"
         if [[ ! -x "$SG_BIN" ]]; then
             command -v cargo >/dev/null 2>&1 || die "$SG_BIN is missing and cargo is not installed"
             note "building $SG_BIN"
@@ -340,6 +346,16 @@ if wants_gateway; then
         fi
     fi
     SG_BIN="$(cd "$(dirname "$SG_BIN")" && pwd)/$(basename "$SG_BIN")"
+fi
+PT_BIN=""
+if [[ " ${TARGETS[*]} " == *" passthrough "* ]]; then
+    PT_BIN="${PASSTHROUGH_BIN:-${CARGO_TARGET_DIR:-target}/release/examples/passthrough}"
+    if [[ ! -x "$PT_BIN" && -z "${PASSTHROUGH_BIN:-}" ]]; then
+        command -v cargo >/dev/null 2>&1 || die "$PT_BIN is missing and cargo is not installed"
+        note "building $PT_BIN"
+        cargo build --release -p sectorgate-proxy --example passthrough
+    fi
+    [[ -x "$PT_BIN" ]] || die "$PT_BIN is not an executable file"
 fi
 
 # ---------------------------------------------------------------- work directories
@@ -656,6 +672,23 @@ fi
 if [[ " ${TARGETS[*]} " == *" sectorgate-disk "* ]]; then
     start_sectorgate sectorgate-disk "$WORK_DIR/sectorgate-disk"
     AUDIT_WHERE[sectorgate-disk]="$AUDIT_STORE on disk, ${WORK_DIR%/*} ($(fs_type "$WORK_DIR"))"
+fi
+
+if [[ -n "$PT_BIN" ]]; then
+    mkdir -p "$WORK_DIR/passthrough"
+    read -r pt_port <<<"$(free_ports 1)"
+    taskset -c "$PROXY_CPU" "$PT_BIN" "127.0.0.1:$pt_port" "http://127.0.0.1:$UPSTREAM_PORT" \
+        >"$WORK_DIR/passthrough/sectorgate.log" 2>&1 &
+    TARGET_PID[passthrough]=$!
+    STARTED_PIDS+=("${TARGET_PID[passthrough]}")
+    TARGET_URL[passthrough]="http://127.0.0.1:$pt_port"
+    for (( i = 0; i < 100; i++ )); do
+        kill -0 "${TARGET_PID[passthrough]}" 2>/dev/null || die "passthrough exited during startup"
+        http_ok "${TARGET_URL[passthrough]}/_matrix/client/versions" && break
+        sleep 0.1
+    done
+    (( i < 100 )) || die "passthrough did not answer within 10 s"
+    note "passthrough up: ${TARGET_URL[passthrough]}"
 fi
 
 # PIDs whose CPU time is charged to a target, and the upstream's.
@@ -1056,6 +1089,9 @@ done
 if [[ -n "$SG_BIN" ]]; then
     meta sectorgate_bin "${SG_BIN#"$REPO_ROOT"/} (built $(date -u -r "$SG_BIN" '+%Y-%m-%d %H:%M UTC'))"
 fi
+if [[ -n "$PT_BIN" ]]; then
+    meta passthrough_bin "${PT_BIN#"$REPO_ROOT"/} (built $(date -u -r "$PT_BIN" '+%Y-%m-%d %H:%M UTC'))"
+fi
 if [[ -n "$BEFORE_BIN" ]]; then
     meta before_bin "$BEFORE_BIN (built $(date -u -r "$BEFORE_BIN" '+%Y-%m-%d %H:%M UTC'))"
 fi
@@ -1137,7 +1173,7 @@ table = md_table(headers, body, align)
 
 ratio_rows = []
 for load in loads:
-    pairs = [(t, "nginx") for t in ("sectorgate", "sectorgate-tim", "sectorgate-disk", "before-tim")]
+    pairs = [(t, "nginx") for t in ("passthrough", "sectorgate", "sectorgate-tim", "sectorgate-disk", "before-tim")]
     pairs.append(("sectorgate-tim", "sectorgate"))
     pairs.append(("sectorgate-tim", "before-tim"))
     for target, reference in pairs:
@@ -1194,6 +1230,8 @@ params = [
 ]
 if "sectorgate_bin" in meta:
     params.append(f"- Gateway binary: `{meta['sectorgate_bin']}`")
+if "passthrough_bin" in meta:
+    params.append(f"- Pass-through binary (the gateway's HTTP path, no policy, no audit): `{meta['passthrough_bin']}`")
 params += [
     f"- Targets: {', '.join(targets)}; {meta['rounds']} round(s) of {meta['duration']} s per load and target "
     f"(after {meta['warmup']} s of warm-up each); the table shows the median over rounds",

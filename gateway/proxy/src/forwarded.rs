@@ -2,21 +2,26 @@
 
 use std::net::IpAddr;
 
-use http::{HeaderMap, HeaderValue};
+use http::header::FORWARDED;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
-const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+/// The one value `X-Forwarded-Proto` is given: the gateway's listeners
+/// pass plain HTTP on.
+const HTTP: HeaderValue = HeaderValue::from_static("http");
 
 /// Sets the forwarding headers for the homeserver and returns the client's
 /// address. Headers from an untrusted peer are replaced, not extended.
 pub(crate) fn apply(headers: &mut HeaderMap, peer: IpAddr, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
-        headers.remove("forwarded");
-        headers.remove("x-real-ip");
+        headers.remove(FORWARDED);
+        headers.remove(X_REAL_IP);
         set(headers, X_FORWARDED_FOR, &peer.to_string());
-        set(headers, X_FORWARDED_PROTO, "http");
+        headers.insert(X_FORWARDED_PROTO, HTTP);
         return peer;
     }
     let chain: Vec<IpAddr> = headers
@@ -37,12 +42,12 @@ pub(crate) fn apply(headers: &mut HeaderMap, peer: IpAddr, trusted: &[IpNet]) ->
     hops.push(peer.to_string());
     set(headers, X_FORWARDED_FOR, &hops.join(", "));
     if !headers.contains_key(X_FORWARDED_PROTO) {
-        set(headers, X_FORWARDED_PROTO, "http");
+        headers.insert(X_FORWARDED_PROTO, HTTP);
     }
     client
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(name, value);
     }

@@ -165,10 +165,7 @@ impl Tracker {
         let window = &bytes[..bytes.len().min(self.max_head)];
         let mut end = None;
         let from = self.head_seen.min(window.len());
-        for (at, byte) in window.iter().enumerate().skip(from) {
-            if *byte != b'\n' {
-                continue;
-            }
+        for at in memchr::memchr_iter(b'\n', &window[from..]).map(|at| from + at) {
             if at == 0 || window[at - 1] != b'\r' {
                 return Err(Flaw::Framing("a line ends in a bare LF"));
             }

@@ -20,6 +20,8 @@ pub mod framing;
 mod headers;
 mod learn;
 pub mod metrics;
+#[doc(hidden)]
+pub mod passthrough;
 mod peer;
 pub mod pipeline;
 mod rate;
