@@ -1175,6 +1175,7 @@ ratio_rows = []
 for load in loads:
     pairs = [(t, "nginx") for t in ("passthrough", "sectorgate", "sectorgate-tim", "sectorgate-disk", "before-tim")]
     pairs.append(("sectorgate-tim", "sectorgate"))
+    pairs.append(("sectorgate", "passthrough"))
     pairs.append(("sectorgate-tim", "before-tim"))
     for target, reference in pairs:
         s, ref = summary.get((load, target)), summary.get((load, reference))
@@ -1282,11 +1283,16 @@ section += [
     "**sectorgate** is the gateway with the bundled `base` profile and its audit trail; "
     "**sectorgate-tim** the same under `healthcare-tim-pro` (canonical JSON, schemas, event rules, and the "
     "encryption check on every plain message, whose room facts it learns from the upstream and caches); "
-    "`sectorgate-tim / sectorgate` is what that profile's policy costs.",
+    "`sectorgate-tim / sectorgate` is what that profile's policy costs. "
+    "**passthrough** is the gateway's HTTP path alone (its listener's hyper settings, its forward step and "
+    "pooled homeserver connections, one current-thread runtime, jemalloc) with no policy and no audit: "
+    "`sectorgate / passthrough` is what the pipeline adds to forwarding.",
     "- **CPU µs/req** is the user+system CPU time of the target's own processes (for nginx: master and worker; "
     "for direct: the upstream) read from `/proc/PID/stat` before and after the run, divided by the requests served. "
     "The upstream's share on proxied runs is in its own column and is not included.",
-    "- **server core %** is how busy the servers' core was (target plus upstream). Near 100 % the servers are the "
+    "- **server core %** is how busy the servers' core was (target plus upstream when they share it). When the "
+    "upstream runs beside wrk (`BENCH_UPSTREAM_CPU`), their core can be the limit at well under 100 % wrk: "
+    "then req/s measures the load side, and only the CPU per request compares the proxies. Near 100 % the servers are the "
     "bottleneck and req/s measures them; well below it, and **wrk core %** near 100 %, the load generator is the "
     "limit and the CPU per request is the figure to compare.",
     "- p50 and p99 are wrk's latency percentiles with a closed loop of the given connections; "
