@@ -68,9 +68,7 @@ async fn serve(
             service_fn(move |request: http::Request<hyper::body::Incoming>| {
                 let forward = Arc::clone(&forward);
                 async move {
-                    Ok::<_, std::convert::Infallible>(
-                        forward.handle(request.map(Body::new)).await,
-                    )
+                    Ok::<_, std::convert::Infallible>(forward.handle(request.map(Body::new)).await)
                 }
             }),
         );

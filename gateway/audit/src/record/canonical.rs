@@ -10,8 +10,9 @@
 
 use super::{Decision, Direction, Entry, Outcome, Peer, RECORD_VERSION};
 
-/// A record is a few hundred bytes: one allocation, no regrowth.
-const CAPACITY: usize = 512;
+/// A record is a few hundred bytes (a decision with its profile's digest
+/// and a nonce, up to about 600): one allocation, no regrowth.
+const CAPACITY: usize = 768;
 
 /// The canonical bytes of `entry`.
 pub(super) fn encode(entry: &Entry) -> Vec<u8> {
@@ -40,6 +41,18 @@ impl Out {
     }
 
     fn string(&mut self, value: &str) {
+        // Ids, names and pseudonyms need no escaping: written as they are.
+        // serde_json escapes only control characters, `"` and `\`.
+        if value
+            .bytes()
+            .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\')
+        {
+            self.0.reserve(value.len() + 2);
+            self.0.push(b'"');
+            self.0.extend_from_slice(value.as_bytes());
+            self.0.push(b'"');
+            return;
+        }
         // Writing to a Vec cannot fail.
         let _ = serde_json::to_writer(&mut self.0, value);
     }
