@@ -5,7 +5,9 @@
 //! `audit.cosigned_file` (synced), which `audit verify --trusted-checkpoint
 //! FILE --witness KEY` reads. A witness that refuses is logged (once until
 //! it changes) and tried again at the next checkpoint; requests never wait
-//! for witnesses.
+//! for witnesses. At start, what each witness last cosigned is read back
+//! from the end of that file, so that the first submission after a restart
+//! carries the right old size.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +24,10 @@ const EVERY: Duration = Duration::from_secs(1);
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// The media type of a witness's "409 Conflict" answer: its size.
 const SIZE_TYPE: &str = "text/x.tlog.size";
+/// How much of the end of `cosigned_file` is read at start: many
+/// checkpoints' worth. A witness whose last cosignature is further back is
+/// asked from size 0 and answers with its size (409).
+const RECALL_BYTES: u64 = 256 * 1024;
 
 /// The witnesses of one log, and what each has cosigned.
 #[derive(Clone)]
@@ -57,7 +63,7 @@ impl Witnesses {
         };
         let client = sectorgate_federation::tls::http_client(&[], TIMEOUT)
             .map_err(|error| format!("audit.witnesses: {error}"))?;
-        let witnesses = audit
+        let mut witnesses = audit
             .witnesses
             .iter()
             .map(|witness| {
@@ -68,7 +74,8 @@ impl Witnesses {
                     failing: None,
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<Vec<_>, String>>()?;
+        recall(&file, &origin, &mut witnesses);
         Ok(Some(Self(Arc::new(Mutex::new(State {
             store,
             origin,
@@ -138,6 +145,52 @@ impl Witnesses {
             }
         });
     }
+}
+
+/// Sets what each witness last cosigned of `origin`'s log, as far as the
+/// end of `file` shows it (a file that cannot be read shows nothing).
+fn recall(file: &std::path::Path, origin: &str, witnesses: &mut [Witness]) {
+    let Ok(tail) = read_tail(file, RECALL_BYTES) else {
+        return;
+    };
+    for note in sectorgate_audit::split_notes(&tail) {
+        let mut lines = note.lines();
+        let (Some(of), Some(size)) = (lines.next(), lines.next()) else {
+            continue;
+        };
+        let Ok(size) = size.parse::<u64>() else {
+            continue;
+        };
+        if of != origin {
+            continue;
+        }
+        for witness in witnesses.iter_mut() {
+            if let Ok(Some(_)) = sectorgate_audit::cosigned_by(&note, &witness.key) {
+                witness.cosigned = witness.cosigned.max(Some(size));
+            }
+        }
+    }
+    for witness in witnesses.iter() {
+        if let Some(size) = witness.cosigned {
+            tracing::info!(
+                witness = witness.key.name(),
+                size,
+                "audit witness: last cosigned checkpoint read back"
+            );
+        }
+    }
+}
+
+/// The last `bytes` of `file` (all of a smaller one), as text; a note cut
+/// at the start does not parse and is passed over.
+fn read_tail(file: &std::path::Path, bytes: u64) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut opened = std::fs::File::open(file)?;
+    let length = opened.metadata()?.len();
+    opened.seek(SeekFrom::Start(length.saturating_sub(bytes)))?;
+    let mut tail = Vec::new();
+    opened.read_to_end(&mut tail)?;
+    Ok(String::from_utf8_lossy(&tail).into_owned())
 }
 
 /// The log's side of a submission.

@@ -171,6 +171,31 @@ fn a_witness_cosigns_the_log_as_it_grows_and_refuses_a_rewritten_one() {
         "{report}"
     );
 
+    // Started again with its journal, the gateway reads back what the
+    // witness last cosigned: its next submission carries that old size
+    // (the witness answers no 409) and is cosigned.
+    let conflicts = || std::fs::read_to_string(dir.path().join("witness-state.json.conflicts"));
+    let conflicts_before = conflicts().unwrap_or_default();
+    let before = cosigned(&file).len();
+    gateway.restart();
+    assert!(
+        gateway.log().contains("last cosigned checkpoint read back"),
+        "{}",
+        gateway.log()
+    );
+    let load = Load::start(&gateway, 1, 0);
+    let grown = wait_for(Duration::from_secs(15), || {
+        (cosigned(&file).len() > before).then_some(())
+    });
+    assert!(!load.stop().acknowledged.is_empty());
+    assert!(grown.is_some(), "{}", gateway.log());
+    assert_eq!(
+        conflicts().unwrap_or_default(),
+        conflicts_before,
+        "a 409 after the restart"
+    );
+    assert!(gateway.terminate().success());
+
     // The log rewritten: the journal gone, the gateway started again with
     // the same origin and key. The witness knows a larger tree, so the new
     // log's checkpoints are never cosigned, and the gateway says why.

@@ -8,7 +8,8 @@ consistency proof check, sharing no code with the gateway:
     witness.py serve SEED NAME LOG_VKEY STATE PORT_FILE
         serves POST /add-checkpoint on 127.0.0.1 (its port written to
         PORT_FILE) for the one log whose checkpoints LOG_VKEY signs, keeping
-        the latest cosigned checkpoint in the JSON file STATE
+        the latest cosigned checkpoint in the JSON file STATE (and a line
+        per 409 answered in STATE.conflicts)
 
 A checkpoint is cosigned only if the log's signature verifies (else 403; a
 log it does not know: 404), the old size is the size it last cosigned (else
@@ -151,6 +152,7 @@ class Witness:
         with self.lock:
             known_size, known_root = self.state()
             if old != known_size:
+                self.conflict(old, known_size)
                 return 409, "text/x.tlog.size", f"{known_size}\n"
             if old == size and known_root is not None and root != known_root:
                 return 409, "text/x.tlog.size", f"{known_size}\n"
@@ -160,6 +162,11 @@ class Witness:
                 return 422, "text/plain", "a proof from size 0\n"
             self.save(size, root)
         return 200, "text/plain", self.cosign(text)
+
+    def conflict(self, old, known_size):
+        """Notes a 409 (old size not the one it knows) in STATE_FILE.conflicts."""
+        with open(self.state_file + ".conflicts", "a") as f:
+            f.write(f"old {old} known {known_size}\n")
 
     def log_signed(self, text, signatures):
         for line in signatures.split("\n"):
