@@ -103,6 +103,34 @@ fn verify(gateway: &Gateway, cosigned: &Path, witness: &str) -> (i32, serde_json
     )
 }
 
+/// Started again with its journal, the gateway reads back what the witness
+/// last cosigned: its next submission carries that old size (the witness,
+/// which notes every 409 in its state's `.conflicts`, answers none) and is
+/// cosigned.
+fn restarts_without_a_conflict(gateway: &mut Gateway, dir: &Path, file: &Path) {
+    let conflicts = || std::fs::read_to_string(dir.join("witness-state.json.conflicts"));
+    let conflicts_before = conflicts().unwrap_or_default();
+    let before = cosigned(file).len();
+    gateway.restart();
+    assert!(
+        gateway.log().contains("last cosigned checkpoint read back"),
+        "{}",
+        gateway.log()
+    );
+    let load = Load::start(gateway, 1, 0);
+    let grown = wait_for(Duration::from_secs(15), || {
+        (cosigned(file).len() > before).then_some(())
+    });
+    assert!(!load.stop().acknowledged.is_empty());
+    assert!(grown.is_some(), "{}", gateway.log());
+    assert_eq!(
+        conflicts().unwrap_or_default(),
+        conflicts_before,
+        "a 409 after the restart"
+    );
+    assert!(gateway.terminate().success());
+}
+
 #[test]
 fn a_witness_cosigns_the_log_as_it_grows_and_refuses_a_rewritten_one() {
     let upstream = upstream::start();
@@ -171,30 +199,7 @@ fn a_witness_cosigns_the_log_as_it_grows_and_refuses_a_rewritten_one() {
         "{report}"
     );
 
-    // Started again with its journal, the gateway reads back what the
-    // witness last cosigned: its next submission carries that old size
-    // (the witness answers no 409) and is cosigned.
-    let conflicts = || std::fs::read_to_string(dir.path().join("witness-state.json.conflicts"));
-    let conflicts_before = conflicts().unwrap_or_default();
-    let before = cosigned(&file).len();
-    gateway.restart();
-    assert!(
-        gateway.log().contains("last cosigned checkpoint read back"),
-        "{}",
-        gateway.log()
-    );
-    let load = Load::start(&gateway, 1, 0);
-    let grown = wait_for(Duration::from_secs(15), || {
-        (cosigned(&file).len() > before).then_some(())
-    });
-    assert!(!load.stop().acknowledged.is_empty());
-    assert!(grown.is_some(), "{}", gateway.log());
-    assert_eq!(
-        conflicts().unwrap_or_default(),
-        conflicts_before,
-        "a 409 after the restart"
-    );
-    assert!(gateway.terminate().success());
+    restarts_without_a_conflict(&mut gateway, dir.path(), &file);
 
     // The log rewritten: the journal gone, the gateway started again with
     // the same origin and key. The witness knows a larger tree, so the new
