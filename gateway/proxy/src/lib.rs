@@ -158,6 +158,12 @@ impl Gateway {
         &self.metrics
     }
 
+    /// The gateway's metrics, for what reports to them on its own (the
+    /// audit log's views).
+    pub fn shared_metrics(&self) -> Arc<metrics::Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
     /// The audit state a metrics scrape reads.
     pub fn audit_scraped(&self) -> (usize, WriteStatus) {
         (self.audit.queued(), self.audit.status())

@@ -51,6 +51,13 @@ struct KeySourceLabels {
     source: &'static str,
 }
 
+/// A view of the audit log kept off the hot path.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ViewLabels {
+    /// `tiles` or `index`.
+    view: &'static str,
+}
+
 /// A rule's label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RuleLabels {
@@ -155,6 +162,7 @@ pub struct Metrics {
     audit_commit_records: Histogram,
     audit_commit_duration: Histogram,
     audit_checkpoint_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    audit_view_size: Family<ViewLabels, Gauge>,
     key_lookups: Family<KeySourceLabels, Counter>,
     /// Held while a scrape brings the counters kept elsewhere up to date.
     scraping: std::sync::Mutex<()>,
@@ -237,6 +245,7 @@ impl Metrics {
             audit_commit_records: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
             audit_commit_duration: seconds(),
             audit_checkpoint_age: Gauge::default(),
+            audit_view_size: Family::default(),
             key_lookups: Family::default(),
             scraping: std::sync::Mutex::new(()),
             federation_list_version: Gauge::default(),
@@ -315,6 +324,11 @@ impl Metrics {
             "Since this instance last signed a checkpoint (none are due while no records come)",
             Unit::Seconds,
             self.audit_checkpoint_age.clone(),
+        );
+        registry.register(
+            "audit_view_size",
+            "Records of the audit log a view covers (tiles: up to their checkpoint; index: every durable record)",
+            self.audit_view_size.clone(),
         );
         self
     }
@@ -418,6 +432,14 @@ impl Metrics {
         self.connections.inc();
         self.connections_open.inc();
         OpenConnection(self.connections_open.clone())
+    }
+
+    /// The audit log's `view` (`tiles` or `index`) now covers its first
+    /// `size` records; with `audit_log_size`, how far it lags.
+    pub fn audit_view_size(&self, view: &'static str, size: u64) {
+        self.audit_view_size
+            .get_or_create(&ViewLabels { view })
+            .set(i64::try_from(size).unwrap_or(i64::MAX));
     }
 
     /// A connection was parked; it is counted parked until the guard drops.

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use sectorgate_audit::{AuditError, QueryIndex, Store};
+use sectorgate_proxy::metrics::Metrics;
 
 /// The index and the log it is of.
 #[derive(Clone)]
@@ -11,21 +12,30 @@ pub(crate) struct Index {
     store: Store,
     origin: Arc<str>,
     index: Arc<QueryIndex>,
+    metrics: Arc<Metrics>,
 }
 
 impl Index {
-    /// The index of `origin`'s log in `store`.
-    pub(crate) fn new(store: Store, origin: Arc<str>, index: QueryIndex) -> Self {
+    /// The index of `origin`'s log in `store`; the size it covers
+    /// reported to `metrics`.
+    pub(crate) fn new(
+        store: Store,
+        origin: Arc<str>,
+        index: QueryIndex,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             store,
             origin,
             index: Arc::new(index),
+            metrics,
         }
     }
 
     /// Brings the index up to the log once.
     pub(crate) async fn catch_up(&self) -> Result<(), AuditError> {
         let done = self.index.catch_up(&self.store, &self.origin).await?;
+        self.metrics.audit_view_size("index", done.size);
         if done.added > 0 || done.forgotten > 0 {
             tracing::debug!(
                 size = done.size,

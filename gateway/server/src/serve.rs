@@ -11,6 +11,7 @@ use std::sync::Arc;
 use sectorgate_federation::Federation;
 use sectorgate_proxy::capture::Capture;
 use sectorgate_proxy::egress::{self, Egress};
+use sectorgate_proxy::metrics::Metrics;
 use sectorgate_proxy::{Gateway, ProxyConfig, Serves};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -152,7 +153,7 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
     ));
     let asks = crate::watch::spawn(watched.clone());
     let federation = federation(&config, federation_parts)?;
-    let (tiles, index, witnesses) = audit_views(&config, &store).await?;
+    let views_store = store.clone();
     let audit_log = audit::spawn(&config, store).await?;
     let mut gateway = Gateway::new(
         proxy_config,
@@ -168,6 +169,8 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
         gateway = gateway.with_capture(capture);
     }
     let gateway = Arc::new(gateway);
+    let (tiles, index, witnesses) =
+        audit_views(&config, &views_store, gateway.shared_metrics()).await?;
     let bound = bind_all(&config, &gateway, egress_ca, &asks).await?;
     announce(&bound, &args)?;
     let source = reload::Source {
@@ -188,21 +191,24 @@ async fn serve(mut config: Config, loaded: Loaded, args: ServeArgs) -> Result<()
 
 /// What is kept up to the audit log off the hot path, started: the tiles
 /// (`[audit] tiles`), the query index (`[audit] index`) and the witnesses'
-/// cosignatures.
+/// cosignatures; the tiles and the index report the size they cover to
+/// `metrics`.
 async fn audit_views(
     config: &Config,
     store: &sectorgate_audit::Store,
+    metrics: Arc<Metrics>,
 ) -> Result<AuditViews, ServeError> {
     let origin = audit::origin(config);
     let tiles = crate::tiles::Tiles::new(
         store.clone(),
         Arc::from(origin.as_str()),
         audit::tile_folder(config)?,
+        Arc::clone(&metrics),
     );
     tiles.spawn();
-    let index = audit::query_index(config)
-        .await?
-        .map(|index| crate::index::Index::new(store.clone(), Arc::from(origin.as_str()), index));
+    let index = audit::query_index(config).await?.map(|index| {
+        crate::index::Index::new(store.clone(), Arc::from(origin.as_str()), index, metrics)
+    });
     if let Some(index) = &index {
         index.spawn();
     }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use sectorgate_audit::{AuditError, Store, TileFolder};
+use sectorgate_proxy::metrics::Metrics;
 
 /// Where the admin listener's tiles come from.
 #[derive(Clone)]
@@ -12,15 +13,23 @@ pub(crate) struct Tiles {
     store: Store,
     origin: Arc<str>,
     folder: Option<Arc<TileFolder>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Tiles {
-    /// The tiles of `origin`'s log in `store`, kept in `folder` if given.
-    pub(crate) fn new(store: Store, origin: Arc<str>, folder: Option<TileFolder>) -> Self {
+    /// The tiles of `origin`'s log in `store`, kept in `folder` if given;
+    /// the size they cover reported to `metrics`.
+    pub(crate) fn new(
+        store: Store,
+        origin: Arc<str>,
+        folder: Option<TileFolder>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             store,
             origin,
             folder: folder.map(Arc::new),
+            metrics,
         }
     }
 
@@ -37,6 +46,7 @@ impl Tiles {
     pub(crate) async fn catch_up(&self) -> Result<(), AuditError> {
         if let Some(folder) = &self.folder {
             let written = folder.catch_up(&self.store, &self.origin).await?;
+            self.metrics.audit_view_size("tiles", written.size);
             if written.hash_tiles > 0 {
                 tracing::debug!(
                     size = written.size,

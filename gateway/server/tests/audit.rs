@@ -644,6 +644,21 @@ fn an_auditor_finds_a_refused_request_through_the_query_index() {
         })
     });
     assert_eq!(indexed, Some(22), "{}", gateway.log());
+    // And says how far it got, for an alarm on its lag.
+    let reported = wait_for(Duration::from_secs(10), || {
+        let metrics = http()
+            .get(format!("{}/metrics", gateway.admin_url))
+            .send()
+            .ok()?
+            .text()
+            .ok()?;
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("sectorgate_audit_view_size{view=\"index\"} "))
+            .filter(|size| *size == "22")
+            .map(str::to_owned)
+    });
+    assert_eq!(reported.as_deref(), Some("22"));
 
     // Found by its verdict: the decision, with the id the client was
     // given, and its outcome.

@@ -211,10 +211,12 @@ fn names_in(text: &str) -> BTreeSet<String> {
 #[test]
 fn the_alerts_and_the_dashboard_read_only_metrics_the_gateway_exports() {
     // Nothing listens upstream: a request is decided, answered 502 and
-    // counted as the homeserver's failure; a SIGHUP is a reload. Then every
-    // family has a sample, and a scrape names it.
+    // counted as the homeserver's failure; a SIGHUP is a reload; the query
+    // index reports its size. Then every family has a sample, and a scrape
+    // names it.
     let mut options = GatewayOptions::for_stand_in("http://127.0.0.1:9", "base");
     options.extra = "[federation]\nserver_name = \"gw.example.org\"\n".to_owned();
+    options.audit_extra = "index = \"audit-index.db\"\n".to_owned();
     let gateway = Gateway::start(options);
     let failed = http()
         .get(format!("{}/_matrix/client/versions", gateway.url))
@@ -231,7 +233,13 @@ fn the_alerts_and_the_dashboard_read_only_metrics_the_gateway_exports() {
         (value(&samples, "sectorgate_reloads_total", &[("result", "ok")]) == 1.0).then_some(())
     });
     assert!(reloaded.is_some(), "no reload counted");
-    let exported = exported(&gateway);
+    let exported = support::wait_for(std::time::Duration::from_secs(10), || {
+        let exported = exported(&gateway);
+        exported
+            .contains("sectorgate_audit_view_size")
+            .then_some(exported)
+    })
+    .expect("the query index reports its size");
 
     let repo = support::repo();
     let alerts =
