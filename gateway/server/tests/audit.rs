@@ -600,6 +600,36 @@ fn query(gateway: &Gateway, args: &[&str]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// What `audit query` printed for `args` under the gateway's config less
+/// its `index` line: the records' bodies, and what it said on stderr.
+fn query_without_index(gateway: &Gateway, args: &[&str]) -> (Vec<serde_json::Value>, String) {
+    let config = std::fs::read_to_string(gateway.dir.path().join("sectorgate.toml"))
+        .expect("the gateway's config");
+    let without: String = config
+        .lines()
+        .filter(|line| !line.starts_with("index ="))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let path = gateway.dir.path().join("without-index.toml");
+    std::fs::write(&path, without).expect("write the config");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sectorgate"))
+        .args(["audit", "query"])
+        .args(args)
+        .arg("--config")
+        .arg(&path)
+        .current_dir(gateway.dir.path())
+        .output()
+        .expect("run sectorgate audit query");
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{said}");
+    let records = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a record per line"))
+        .map(|line| line["record"].clone())
+        .collect();
+    (records, said)
+}
+
 #[test]
 fn an_auditor_finds_a_refused_request_through_the_query_index() {
     let upstream = upstream::start();
@@ -679,6 +709,11 @@ fn an_auditor_finds_a_refused_request_through_the_query_index() {
         3
     );
     assert!(query(&gateway, &["--until", "2000-01-01"]).is_empty());
+    // Without an index configured, one is built in memory for the query
+    // (all 22 records added to it): the same answer.
+    let (records, said) = query_without_index(&gateway, &["--verdict", "deny"]);
+    assert_eq!(records, found);
+    assert!(said.contains("among 22 (22 added"), "{said}");
 
     // Pruned, they leave the index too.
     assert!(gateway.terminate().success());
