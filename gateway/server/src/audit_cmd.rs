@@ -219,12 +219,10 @@ async fn export(
     since: Option<&str>,
     out: Option<&Path>,
 ) -> Result<ExitCode, CommandError> {
-    let format = match format {
-        "jsonl" => Format::Jsonl,
-        "fhir" => Format::Fhir,
-        "tiles" => return export_tiles(log, out).await,
-        other => return Err(CommandError::Format(other.to_owned())),
-    };
+    if format == "tiles" {
+        return export_tiles(log, out).await;
+    }
+    let format = records_format(format)?;
     let since = since.map(parse_time).transpose()?.unwrap_or(0);
     let log = open(log).await?;
     let mut sink: Box<dyn Write> = match out {
@@ -250,11 +248,7 @@ async fn query(
     filter: &QueryFilter,
     format: &str,
 ) -> Result<ExitCode, CommandError> {
-    let format = match format {
-        "jsonl" => Format::Jsonl,
-        "fhir" => Format::Fhir,
-        other => return Err(CommandError::Format(other.to_owned())),
-    };
+    let format = records_format(format)?;
     let query = Query {
         since_ms: filter.since.as_deref().map(parse_time).transpose()?,
         until_ms: filter.until.as_deref().map(parse_time).transpose()?,
@@ -284,6 +278,15 @@ async fn query(
         indexed.size, indexed.added
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The format records are written in: `jsonl` or `fhir`.
+fn records_format(format: &str) -> Result<Format, CommandError> {
+    match format {
+        "jsonl" => Ok(Format::Jsonl),
+        "fhir" => Ok(Format::Fhir),
+        other => Err(CommandError::Format(other.to_owned())),
+    }
 }
 
 /// `audit export --format tiles`: the log as C2SP tlog-tiles in `out`.

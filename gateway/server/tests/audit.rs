@@ -250,11 +250,7 @@ fn recovers(gateway: &Gateway) {
 fn shows_the_refusals(gateway: &Gateway) {
     let (code, exported) = gateway.audit_command(&["export", "--format", "jsonl"]);
     assert_eq!(code, 0, "{exported}");
-    let records: Vec<serde_json::Value> = exported
-        .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a record per line"))
-        .map(|line| line["record"].clone())
-        .collect();
+    let records = records_in(&exported);
     let refused: Vec<&serde_json::Value> = records
         .iter()
         .filter(|r| r["type"] == "decision" && r["rule"] == "audit.unavailable")
@@ -593,7 +589,12 @@ fn query(gateway: &Gateway, args: &[&str]) -> Vec<serde_json::Value> {
     command.extend_from_slice(args);
     let (code, found) = gateway.audit_command(&command);
     assert_eq!(code, 0, "{found}");
-    found
+    records_in(&found)
+}
+
+/// The records' bodies in `audit export`'s or `audit query`'s JSON lines.
+fn records_in(lines: &str) -> Vec<serde_json::Value> {
+    lines
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a record per line"))
         .map(|line| line["record"].clone())
@@ -622,12 +623,7 @@ fn query_without_index(gateway: &Gateway, args: &[&str]) -> (Vec<serde_json::Val
         .expect("run sectorgate audit query");
     let said = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{said}");
-    let records = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a record per line"))
-        .map(|line| line["record"].clone())
-        .collect();
-    (records, said)
+    (records_in(&String::from_utf8_lossy(&output.stdout)), said)
 }
 
 #[test]

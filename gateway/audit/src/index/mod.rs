@@ -19,7 +19,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
 use sqlx::{Row as _, Sqlite, Transaction};
 
 pub use query::Query;
@@ -134,9 +136,12 @@ impl QueryIndex {
     pub async fn catch_up(&self, store: &Store, origin: &str) -> Result<Indexed, AuditError> {
         let mut done = Indexed::default();
         let pruned = store.pruned_below(origin).await?;
-        done.forgotten = self.forget_below(origin, pruned).await?;
         let size = store.size(origin).await?;
-        let mut next = self.state(origin, size).await?.indexed_to.max(pruned);
+        let state = self.state(origin, size).await?;
+        if pruned > state.pruned_below {
+            done.forgotten = self.forget(origin, pruned).await?;
+        }
+        let mut next = state.indexed_to.max(pruned);
         while next < size {
             let page = store.leaves(origin, next, STEP).await?;
             let Some(last) = page.last().map(|row| row.seq) else {
@@ -156,12 +161,6 @@ impl QueryIndex {
         }
         done.size = next;
         Ok(done)
-    }
-
-    /// Removes the rows of records below `below` (pruned from the log);
-    /// how many.
-    pub async fn forget(&self, origin: &str, below: u64) -> Result<u64, AuditError> {
-        self.forget_below(origin, below).await
     }
 
     /// The sequence numbers of the records that match `query`, in log order.
@@ -216,12 +215,7 @@ impl QueryIndex {
             .map_err(|error| self.fail(&error))?;
             return Ok(State::default());
         };
-        let read = |column: &str| found.try_get::<i64, _>(column);
-        let (of, format) = (found.try_get::<String, _>("origin"), read("format"));
-        let (of, format) = (
-            of.map_err(|e| self.fail(&e))?,
-            format.map_err(|e| self.fail(&e))?,
-        );
+        let (of, format, state) = state_of(&found).map_err(|error| self.fail(&error))?;
         if of != origin {
             return Err(self.refuse(format!("it is the index of the log {of}, not of {origin}")));
         }
@@ -230,12 +224,7 @@ impl QueryIndex {
                 "it has layout {format}, this build reads {FORMAT}: delete it and it is built again"
             )));
         }
-        Ok(State {
-            indexed_to: read("indexed_to").map(seq_of).map_err(|e| self.fail(&e))?,
-            pruned_below: read("pruned_below")
-                .map(seq_of)
-                .map_err(|e| self.fail(&e))?,
-        })
+        Ok(state)
     }
 
     /// Adds `rows` (records from the index's end up to `to`) and moves its
@@ -283,25 +272,10 @@ impl QueryIndex {
         .fetch_optional(&mut **tx)
         .await
         .map_err(|error| self.fail(&error))?;
-        let Some(found) = found else {
-            return Ok(Decided::default());
-        };
-        let text = |column: &str| found.try_get::<Option<String>, _>(column);
-        let decided = (|| {
-            Ok::<_, sqlx::Error>(Decided {
-                request_id: text("request_id")?,
-                peer: text("peer")?,
-                peer_kind: text("peer_kind")?,
-                destination: text("destination")?,
-                direction: text("direction")?,
-                endpoint: text("endpoint")?,
-                action: text("action")?,
-                rule: text("rule")?,
-                verdict: text("verdict")?,
-                profile: text("profile")?,
-            })
-        })();
-        decided.map_err(|error| self.fail(&error))
+        match found {
+            Some(found) => decided_of(&found).map_err(|error| self.fail(&error)),
+            None => Ok(Decided::default()),
+        }
     }
 
     async fn insert(&self, tx: &mut Transaction<'_, Sqlite>, row: &Row) -> Result<u64, AuditError> {
@@ -332,7 +306,9 @@ impl QueryIndex {
         Ok(done.rows_affected())
     }
 
-    async fn forget_below(&self, origin: &str, below: u64) -> Result<u64, AuditError> {
+    /// Removes the rows of records below `below` (pruned from the log);
+    /// how many.
+    pub async fn forget(&self, origin: &str, below: u64) -> Result<u64, AuditError> {
         let mut tx = self.begin().await?;
         let state = self.state_in(&mut tx, origin).await?;
         if below <= state.pruned_below {
@@ -386,6 +362,32 @@ impl QueryIndex {
 struct State {
     indexed_to: u64,
     pruned_below: u64,
+}
+
+/// The state row's log, layout and progress.
+fn state_of(row: &SqliteRow) -> Result<(String, i64, State), sqlx::Error> {
+    let state = State {
+        indexed_to: seq_of(row.try_get("indexed_to")?),
+        pruned_below: seq_of(row.try_get("pruned_below")?),
+    };
+    Ok((row.try_get("origin")?, row.try_get("format")?, state))
+}
+
+/// A decision's fields as its row holds them.
+fn decided_of(row: &SqliteRow) -> Result<Decided, sqlx::Error> {
+    let text = |column: &str| row.try_get::<Option<String>, _>(column);
+    Ok(Decided {
+        request_id: text("request_id")?,
+        peer: text("peer")?,
+        peer_kind: text("peer_kind")?,
+        destination: text("destination")?,
+        direction: text("direction")?,
+        endpoint: text("endpoint")?,
+        action: text("action")?,
+        rule: text("rule")?,
+        verdict: text("verdict")?,
+        profile: text("profile")?,
+    })
 }
 
 fn seq_i64(seq: u64) -> i64 {
