@@ -163,80 +163,120 @@ impl Listening {
 
     /// Serves one connection (after its TLS handshake, if any) behind the
     /// framing check; a request it refused is recorded.
-    async fn connection(&self, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<()>) {
-        let _open = self
-            .audit
-            .as_ref()
-            .map(|gateway| gateway.metrics().connection());
-        let _ = stream.set_nodelay(true);
-        let activity = Arc::new(Activity::default());
-        let service = Service {
-            handler: self.handler.clone(),
-            serves: self.serves,
-            peer,
-            activity: Arc::clone(&activity),
-        };
-        let refused_audit = self.audit.clone();
-        let refuse = move |reason| framing_refusal(refused_audit.as_deref(), reason);
-        let (max_head, head_timeout) = (
-            self.limits.max_header_bytes,
-            self.limits.header_read_timeout,
-        );
-        let result = match &self.tls {
-            // Boxed, so that each connection's task is as large as the
-            // protocol it speaks needs, not the largest of them all.
-            None => {
-                let stream = Strict::new(stream, max_head, head_timeout, refuse);
-                Box::pin(self.serve_http(stream, service, &activity, stop)).await
-            }
-            Some(acceptor) => {
-                let handshake = Box::pin(handshake(acceptor, stream, peer, head_timeout));
-                let Some(stream) = handshake.await else {
-                    return;
-                };
-                let stream = Strict::new(stream, max_head, head_timeout, refuse);
-                Box::pin(self.serve_http(stream, service, &activity, stop)).await
-            }
-        };
-        if let Err(error) = result {
-            tracing::debug!(%error, %peer, "connection ended with an error");
-            let served = activity.began();
-            if let (Some(gateway), Some((rule, status))) = (&self.audit, refusal(&*error, served)) {
-                tracing::info!(%peer, rule = rule.as_str(), status, "request refused before the pipeline");
-                gateway.record_edge_refusal(rule.as_str(), status);
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn's future holds each argument twice"
+    )]
+    fn connection(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        stop: watch::Receiver<()>,
+    ) -> impl Future<Output = ()> + Send + '_ {
+        // An `async` block, not an `async fn`: see `serve_http`.
+        async move {
+            let _open = self
+                .audit
+                .as_ref()
+                .map(|gateway| gateway.metrics().connection());
+            let _ = stream.set_nodelay(true);
+            let activity = Arc::new(Activity::default());
+            let service = Service {
+                handler: self.handler.clone(),
+                serves: self.serves,
+                peer,
+                activity: Arc::clone(&activity),
+            };
+            let refused_audit = self.audit.clone();
+            let refuse = move |reason| framing_refusal(refused_audit.as_deref(), reason);
+            let (max_head, head_timeout) = (
+                self.limits.max_header_bytes,
+                self.limits.header_read_timeout,
+            );
+            let result = match &self.tls {
+                // Boxed, so that each connection's task is as large as the
+                // protocol it speaks needs, not the largest of them all.
+                None => {
+                    let stream = Strict::new(stream, max_head, head_timeout, refuse);
+                    Box::pin(self.serve_http(Rewind::new(stream), service, &activity, stop)).await
+                }
+                Some(acceptor) => {
+                    let handshake = Box::pin(handshake(acceptor, stream, peer, head_timeout));
+                    let Some(stream) = handshake.await else {
+                        return;
+                    };
+                    let stream = Strict::new(stream, max_head, head_timeout, refuse);
+                    Box::pin(self.serve_http(Rewind::new(stream), service, &activity, stop)).await
+                }
+            };
+            if let Err(error) = result {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+                let served = activity.began();
+                if let (Some(gateway), Some((rule, status))) =
+                    (&self.audit, refusal(&*error, served))
+                {
+                    tracing::info!(%peer, rule = rule.as_str(), status, "request refused before the pipeline");
+                    gateway.record_edge_refusal(rule.as_str(), status);
+                }
             }
         }
     }
 
     /// HTTP/2 when the connection opens with its preface, HTTP/1 otherwise.
-    async fn serve_http<T>(
-        &self,
-        mut io: T,
+    /// The connection is used in place, never moved: it is the largest
+    /// part of what a parked connection holds. (An `async` block using its
+    /// captures in place, not an `async fn`, whose future would hold each
+    /// argument twice.)
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn's future holds each argument twice"
+    )]
+    fn serve_http<'a, T>(
+        &'a self,
+        mut io: Rewind<T>,
         service: Service,
-        activity: &Activity,
+        activity: &'a Activity,
+        mut stop: watch::Receiver<()>,
+    ) -> impl Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + Send + 'a
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        async move {
+            let (h2, read) = sniff(io.get_mut()).await?;
+            io.rewind(read);
+            if h2 {
+                let serving = Box::pin(self.serve_h2(io, service, stop));
+                return serving.await;
+            }
+            let parking = Parking {
+                builder: &self.http1,
+                activity,
+                idle_limit: self.limits.header_read_timeout,
+                metrics: self.audit.as_ref().map(|gateway| gateway.metrics()),
+            };
+            parking::serve(&parking, &mut io, &service, &mut stop).await?;
+            Ok(())
+        }
+    }
+
+    /// HTTP/2 on `io` until it ends or, once `stop` changes, its streams
+    /// under way end.
+    async fn serve_h2<T>(
+        &self,
+        io: Rewind<T>,
+        service: Service,
         mut stop: watch::Receiver<()>,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (h2, read) = sniff(&mut io).await?;
-        let io = Rewind::new(read, io);
-        if h2 {
-            let mut connection = Box::pin(self.http2.serve_connection(TokioIo::new(io), service));
-            tokio::select! {
-                done = &mut connection => return Ok(done?),
-                _ = stop.changed() => connection.as_mut().graceful_shutdown(),
-            }
-            return Ok(connection.await?);
+        let connection = self.http2.serve_connection(TokioIo::new(io), service);
+        let mut connection = std::pin::pin!(connection);
+        tokio::select! {
+            done = &mut connection => return Ok(done?),
+            _ = stop.changed() => connection.as_mut().graceful_shutdown(),
         }
-        let parking = Parking {
-            builder: &self.http1,
-            activity,
-            idle_limit: self.limits.header_read_timeout,
-            metrics: self.audit.as_ref().map(|gateway| gateway.metrics()),
-        };
-        parking::serve(parking, io, service, &mut stop).await?;
-        Ok(())
+        Ok(connection.await?)
     }
 }
 

@@ -40,7 +40,7 @@ use crate::rewind::Rewind;
 pub(crate) const PARK_AFTER: Duration = Duration::from_secs(2);
 
 /// How many bytes a parked connection reads to wake up.
-const WAKE_READ: usize = 64;
+const WAKE_READ: usize = 16;
 
 /// A connection's requests: how many began, how many are under way.
 #[derive(Debug, Default)]
@@ -131,9 +131,9 @@ pub(crate) struct Parking<'a> {
 /// docs), until the client closes it, it stays parked for `idle_limit`,
 /// or `stop` changes.
 pub(crate) async fn serve<T, S>(
-    parking: Parking<'_>,
-    mut io: Rewind<T>,
-    service: S,
+    parking: &Parking<'_>,
+    io: &mut Rewind<T>,
+    service: &S,
     stop: &mut watch::Receiver<()>,
 ) -> Result<(), hyper::Error>
 where
@@ -142,58 +142,102 @@ where
     S::Future: Unpin,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let Parking {
-        builder,
-        activity,
-        idle_limit,
-        metrics,
-    } = parking;
     loop {
-        // On the heap, so that it is freed while the connection is parked.
-        let mut connection = Box::new(builder.serve_connection(TokioIo::new(io), service.clone()));
-        let mut parking = false;
-        let mut stopping = false;
-        let mut seen = activity.began();
-        let mut ticks =
-            tokio::time::interval_at(tokio::time::Instant::now() + PARK_AFTER, PARK_AFTER);
-        loop {
-            tokio::select! {
-                done = poll_fn(|cx| connection.poll_without_shutdown(cx)) => {
-                    done?;
-                    break;
-                }
-                _ = ticks.tick(), if !parking && !stopping => {
-                    let began = activity.began();
-                    if began == seen && activity.idle() {
-                        parking = true;
-                        Pin::new(&mut *connection).graceful_shutdown();
-                    }
-                    seen = began;
-                }
-                _ = stop.changed(), if !stopping => {
-                    stopping = true;
-                    Pin::new(&mut *connection).graceful_shutdown();
-                }
-            }
-        }
-        let parts = (*connection).into_parts();
-        io = parts.io.into_inner();
-        io.rewind(parts.read_buf);
-        if stopping || !parking {
-            // hyper is done with it: as it would, shut it down.
-            let _ = io.get_mut().shutdown().await;
+        // On the heap, so that hyper's connection, its buffers and timers
+        // are freed while the connection is parked: a parked connection
+        // holds only what this loop and its caller hold (the socket, the
+        // service, one timer).
+        let serving = Box::pin(until_idle(parking, &mut *io, service.clone(), stop));
+        if serving.await? == Served::Ended {
             return Ok(());
         }
-        let _parked = metrics.map(Metrics::parked);
-        let mut first = [0_u8; WAKE_READ];
-        let read = tokio::select! {
-            read = tokio::time::timeout(idle_limit, io.read(&mut first)) => read,
-            _ = stop.changed() => return Ok(()),
-        };
-        match read {
-            Ok(Ok(n)) if n > 0 => io.rewind(Bytes::copy_from_slice(&first[..n])),
-            // Closed by the client, failed, or idle too long.
-            _ => return Ok(()),
+        let _parked = parking.metrics.map(Metrics::parked);
+        if !woken(io, parking.idle_limit, stop).await {
+            return Ok(());
         }
+    }
+}
+
+/// How a connection's time in hyper ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Served {
+    /// Idle: taken back from hyper, to be parked.
+    Idle,
+    /// Closed by the client, ended by hyper, or stopping: shut down.
+    Ended,
+}
+
+/// Serves `io` with hyper until the connection ends or idles for
+/// [`PARK_AFTER`] with nothing under way.
+async fn until_idle<T, S>(
+    parking: &Parking<'_>,
+    io: &mut Rewind<T>,
+    service: S,
+    stop: &mut watch::Receiver<()>,
+) -> Result<Served, hyper::Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send,
+    S: HttpService<Incoming, ResBody = Body> + Clone + Unpin,
+    S::Future: Unpin,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let activity = parking.activity;
+    let mut connection = parking.builder.serve_connection(TokioIo::new(io), service);
+    let mut to_park = false;
+    let mut stopping = false;
+    let mut seen = activity.began();
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + PARK_AFTER, PARK_AFTER);
+    loop {
+        tokio::select! {
+            done = poll_fn(|cx| connection.poll_without_shutdown(cx)) => {
+                done?;
+                break;
+            }
+            _ = ticks.tick(), if !to_park && !stopping => {
+                let began = activity.began();
+                if began == seen && activity.idle() {
+                    to_park = true;
+                    Pin::new(&mut connection).graceful_shutdown();
+                }
+                seen = began;
+            }
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                Pin::new(&mut connection).graceful_shutdown();
+            }
+        }
+    }
+    let parts = connection.into_parts();
+    let io = parts.io.into_inner();
+    // A copy, so that what hyper had read ahead does not keep its whole
+    // read buffer while parked.
+    io.rewind(Bytes::copy_from_slice(&parts.read_buf));
+    if stopping || !to_park {
+        // hyper is done with it: as it would, shut it down.
+        let _ = io.get_mut().shutdown().await;
+        return Ok(Served::Ended);
+    }
+    Ok(Served::Idle)
+}
+
+/// Waits, parked, for the first bytes of the connection's next request
+/// and puts them back in front of it; `false` when the client closed it,
+/// it failed, it stayed idle for `idle_limit`, or `stop` changed.
+async fn woken<T: AsyncRead + Unpin>(
+    io: &mut Rewind<T>,
+    idle_limit: Duration,
+    stop: &mut watch::Receiver<()>,
+) -> bool {
+    let mut first = [0_u8; WAKE_READ];
+    let read = tokio::select! {
+        read = tokio::time::timeout(idle_limit, io.read(&mut first)) => read,
+        _ = stop.changed() => return false,
+    };
+    match read {
+        Ok(Ok(n)) if n > 0 => {
+            io.rewind(Bytes::copy_from_slice(&first[..n]));
+            true
+        }
+        _ => false,
     }
 }

@@ -19,8 +19,12 @@ pub(crate) struct Rewind<T> {
 }
 
 impl<T> Rewind<T> {
-    pub(crate) fn new(prefix: Bytes, io: T) -> Self {
-        Self { prefix, io }
+    /// `io`, nothing put back yet.
+    pub(crate) fn new(io: T) -> Self {
+        Self {
+            prefix: Bytes::new(),
+            io,
+        }
     }
 
     /// Puts `bytes` back in front of what is still to be read.
@@ -74,6 +78,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
             let n = this.prefix.len().min(buf.remaining());
             buf.put_slice(&this.prefix[..n]);
             this.prefix.advance(n);
+            if this.prefix.is_empty() {
+                // Frees the bytes' buffer now, not when the next ones come.
+                this.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.io).poll_read(cx, buf)
@@ -125,7 +133,8 @@ mod tests {
             let mut io = input;
             let (is_h2, read) = sniff(&mut io).await.expect("sniff");
             assert_eq!((is_h2, read.len()), (h2, kept), "{input:?}");
-            let mut rewound = Rewind::new(read, io);
+            let mut rewound = Rewind::new(io);
+            rewound.rewind(read);
             let mut all = Vec::new();
             rewound.read_to_end(&mut all).await.expect("read");
             assert_eq!(all, input);
@@ -134,7 +143,8 @@ mod tests {
 
     #[tokio::test]
     async fn rewound_bytes_come_before_those_not_yet_read() {
-        let mut rewound = Rewind::new(Bytes::from_static(b"cd"), &b"ef"[..]);
+        let mut rewound = Rewind::new(&b"ef"[..]);
+        rewound.rewind(Bytes::from_static(b"cd"));
         rewound.rewind(Bytes::from_static(b"ab"));
         let mut all = Vec::new();
         rewound.read_to_end(&mut all).await.expect("read");

@@ -104,6 +104,10 @@ impl<T: AsyncRead + Unpin, F: FnMut(Flaw) -> Vec<u8> + Unpin> AsyncRead for Stri
                 buf.put_slice(&this.held[..n]);
                 this.held.advance(n);
                 this.passable -= n;
+                if this.held.is_empty() {
+                    // Frees the buffer: an idle connection holds none.
+                    this.held = BytesMut::new();
+                }
                 return Poll::Ready(Ok(()));
             }
             if this.answer.is_some() {
