@@ -209,14 +209,14 @@ where
     }
     let parts = connection.into_parts();
     let io = parts.io.into_inner();
-    // A copy, so that what hyper had read ahead does not keep its whole
-    // read buffer while parked.
-    io.rewind(Bytes::copy_from_slice(&parts.read_buf));
     if stopping || !to_park {
         // hyper is done with it: as it would, shut it down.
         let _ = io.get_mut().shutdown().await;
         return Ok(Served::Ended);
     }
+    // A copy, so that what hyper had read ahead does not keep its whole
+    // read buffer while parked.
+    io.rewind(Bytes::copy_from_slice(&parts.read_buf));
     Ok(Served::Idle)
 }
 
