@@ -53,7 +53,7 @@ async def open_idle(port, count):
     return held
 
 
-async def measure(pid, port, count, settle):
+async def measure(pid, port, count, settle, after_close):
     before = rss_bytes(pid)
     held = await open_idle(port, count)
     await asyncio.sleep(settle)
@@ -61,7 +61,7 @@ async def measure(pid, port, count, settle):
     for writer in held:
         writer.close()
     await asyncio.gather(*(w.wait_closed() for w in held), return_exceptions=True)
-    await asyncio.sleep(settle)
+    await asyncio.sleep(after_close)
     after = rss_bytes(pid)
     return before, holding, after
 
@@ -72,6 +72,8 @@ def main():
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--settle", type=float, default=2.0, help="seconds before each reading")
+    parser.add_argument("--after-close", type=float, default=None,
+                        help="seconds between the close and the last reading (default: --settle)")
     parser.add_argument("--label", default="sectorgate", help="name of the gateway in the table")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="environment of the gateway (e.g. an allocator's settings)")
@@ -111,7 +113,8 @@ def main():
             wait_ready(gateway_port, gateway, "sectorgate")
             for name, process, port in [("nginx", nginx, nginx_port), (args.label, gateway, gateway_port)]:
                 before, holding, after = asyncio.run(
-                    measure(process.pid, port, args.connections, args.settle))
+                    measure(process.pid, port, args.connections, args.settle,
+                            args.settle if args.after_close is None else args.after_close))
                 results[name].append((before, holding, after))
                 print(f"bench_idle: {name}: RSS {before / 2**20:.1f} MB, holding {holding / 2**20:.1f} MB,"
                       f" closed {after / 2**20:.1f} MB", file=sys.stderr)

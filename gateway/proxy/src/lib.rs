@@ -83,7 +83,7 @@ impl Gateway {
         let idle = Arc::downgrade(&limiters);
         let connections = client.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(upstream::IDLE_TIMEOUT);
+            let mut every = tokio::time::interval(upstream::SWEEP_EVERY);
             loop {
                 every.tick().await;
                 let Some(limiters) = idle.upgrade() else {
