@@ -14,7 +14,9 @@
 //! `SECTORGATE_TEST_POSTGRES` the PostgreSQL server;
 //! `SECTORGATE_BENCH_ONLY` runs only the stores whose name holds it
 //! (e.g. `journal`); `SECTORGATE_BENCH_ROUNDS` (default 1) measures each
-//! store that many times, the stores taking turns, and prints the medians.
+//! store that many times, the stores taking turns, and prints the medians;
+//! `SECTORGATE_BENCH_SEGMENT_BYTES` the journal's segment size (smaller
+//! than the default 64 MiB, runs of a few seconds begin new segments).
 
 #![allow(
     clippy::expect_used,
@@ -105,6 +107,34 @@ async fn run(log: &AuditLog, seconds: u64, iterations: u64) -> u64 {
     served
 }
 
+/// The stores measured, by name and URL: files in `tmpfs` and on `disk`.
+fn targets(tmpfs: &std::path::Path, disk: &std::path::Path) -> [(&'static str, String); 5] {
+    let segments = std::env::var("SECTORGATE_BENCH_SEGMENT_BYTES")
+        .map(|bytes| format!("?segment_bytes={bytes}"))
+        .unwrap_or_default();
+    let postgres = std::env::var("SECTORGATE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    [
+        (
+            "sqlite on tmpfs",
+            format!("sqlite://{}", tmpfs.join("a.db").display()),
+        ),
+        (
+            "sqlite on disk",
+            format!("sqlite://{}", disk.join("a.db").display()),
+        ),
+        ("postgres", postgres),
+        (
+            "journal on tmpfs",
+            format!("journal:{}{segments}", tmpfs.join("journal").display()),
+        ),
+        (
+            "journal on disk",
+            format!("journal:{}{segments}", disk.join("journal").display()),
+        ),
+    ]
+}
+
 fn main() {
     let work_us = env_u64("SECTORGATE_BENCH_WORK_US", 30);
     let seconds = env_u64("SECTORGATE_BENCH_SECONDS", 5);
@@ -117,27 +147,7 @@ fn main() {
         .expect("runtime");
     let tmpfs = tempfile::tempdir_in("/dev/shm").expect("a directory on tmpfs");
     let disk = tempfile::tempdir_in("/var/tmp").expect("a directory on disk");
-    let postgres = std::env::var("SECTORGATE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let targets = [
-        (
-            "sqlite on tmpfs",
-            format!("sqlite://{}", tmpfs.path().join("a.db").display()),
-        ),
-        (
-            "sqlite on disk",
-            format!("sqlite://{}", disk.path().join("a.db").display()),
-        ),
-        ("postgres", postgres),
-        (
-            "journal on tmpfs",
-            format!("journal:{}", tmpfs.path().join("journal").display()),
-        ),
-        (
-            "journal on disk",
-            format!("journal:{}", disk.path().join("journal").display()),
-        ),
-    ];
+    let targets = targets(tmpfs.path(), disk.path());
     let rounds = env_u64("SECTORGATE_BENCH_ROUNDS", 1).max(1);
     println!(
         "{REQUESTERS} requesters, {work_us} us of other work per request, {seconds} s each, {rounds} round(s)"
