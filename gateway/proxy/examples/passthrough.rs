@@ -1,9 +1,9 @@
 //! The gateway's HTTP path with nothing in between: HTTP/1.1 in (hyper, the
 //! listener's settings), the pipeline's forward step out, on one
-//! current-thread runtime and jemalloc, as the gateway runs on one core. No
-//! policy and no audit: what the two hops cost by themselves, for
-//! `scripts/bench-proxy.sh --only nginx,passthrough`. Not a product: it
-//! checks and records nothing.
+//! current-thread runtime and jemalloc, as the gateway runs on one core,
+//! with the pool's sweep task. No policy and no audit: what the two hops
+//! cost by themselves, for `scripts/bench-proxy.sh --only
+//! nginx,passthrough`. Not a product: it checks and records nothing.
 //!
 //! ```sh
 //! cargo run --release -p sectorgate-proxy --example passthrough -- 127.0.0.1:8090 http://127.0.0.1:8008
@@ -57,6 +57,7 @@ async fn serve(
     forward: Arc<PassThrough>,
     http: http1::Builder,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    tokio::spawn(forward.sweep());
     let listener = TcpListener::bind(listen).await?;
     println!("{}", listener.local_addr()?);
     loop {

@@ -29,6 +29,19 @@ impl PassThrough {
         Self { config, upstream }
     }
 
+    /// Closes the pool's idle connections past their time, every few
+    /// seconds, as the gateway does: to be run as a task of its own.
+    pub fn sweep(&self) -> impl Future<Output = ()> + Send + 'static {
+        let upstream = self.upstream.clone();
+        async move {
+            let mut every = tokio::time::interval(crate::upstream::SWEEP_EVERY);
+            loop {
+                every.tick().await;
+                upstream.close_expired();
+            }
+        }
+    }
+
     /// The homeserver's answer to `request`, or 502 when there is none.
     pub async fn handle(&self, request: Request<Body>) -> Response {
         let (mut parts, body) = request.into_parts();
