@@ -80,6 +80,15 @@ pub enum Step {
 }
 
 impl Step {
+    /// Every step, in the order of their discriminants.
+    const ALL: [Self; 5] = [
+        Self::Accept,
+        Self::Classify,
+        Self::Decide,
+        Self::Record,
+        Self::Forward,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Self::Accept => "accept",
@@ -147,7 +156,10 @@ pub struct Metrics {
     registry: Registry,
     decisions: Family<DecisionLabels, Counter>,
     answers: Family<AnswerLabels, Histogram>,
-    steps: Family<StepLabels, Histogram>,
+    /// `step_duration`'s histogram of each step, by discriminant: looked up
+    /// once, as each request times five steps (the family's lookup hashes
+    /// the labels under a lock).
+    steps: [Histogram; Step::ALL.len()],
     upstream_failures: Family<RuleLabels, Counter>,
     reloads: Family<ResultLabels, Counter>,
     certificate_reloads: Family<ResultLabels, Counter>,
@@ -202,6 +214,11 @@ impl Metrics {
             Unit::Seconds,
             steps.clone(),
         );
+        let steps = Step::ALL.map(|step| {
+            steps
+                .get_or_create(&StepLabels { step: step.name() })
+                .clone()
+        });
         let upstream_failures = Family::<RuleLabels, Counter>::default();
         registry.register(
             "upstream_failures",
@@ -399,9 +416,7 @@ impl Metrics {
 
     /// A step of the request path took `took`.
     pub fn step(&self, step: Step, took: Duration) {
-        self.steps
-            .get_or_create(&StepLabels { step: step.name() })
-            .observe(took.as_secs_f64());
+        self.steps[step as usize].observe(took.as_secs_f64());
     }
 
     /// The homeserver did not answer, for `rule`.
