@@ -159,7 +159,6 @@ impl<S: Storage> Journal<S> {
         })?;
         let opened_at = opened.and_then(|(segment, at)| at.map(|at| (segment, at)));
         let (active, cut) = resume(&mut storage, origin, scanned.size, scanned.tail, opened_at)?;
-        storage.prepare(segments.bytes);
         let journal = Self {
             storage,
             origin: origin.to_owned(),

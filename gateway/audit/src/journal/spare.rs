@@ -6,8 +6,10 @@
 //! `fdatasync` (on ext4 about 40 % more CPU a sync, measured in
 //! docs/benchmarks.md). Writing a segment's worth of zeros when a segment
 //! is begun would stop every commit for that long; made ahead, it costs the
-//! commits nothing. A segment begun before its spare is made (the first
-//! one of a new journal, say) is allocated as before: nothing waits.
+//! commits nothing. A spare is begun when a segment is, not when a journal
+//! is opened, so a gateway that starts writes nothing more than before;
+//! the first segment begun after a start, and any begun before its spare
+//! is made, is allocated as before: nothing waits.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
