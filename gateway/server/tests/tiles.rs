@@ -48,6 +48,16 @@ fn verify_tiles(vkey: &str, exports: &[&Path]) -> (bool, serde_json::Value) {
     (output.status.success(), summary)
 }
 
+/// The lines of the gateway's log at level ERROR.
+fn errors(gateway: &Gateway) -> String {
+    let log = gateway.log();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(r#""level":"ERROR""#))
+        .collect();
+    errors.join("\n")
+}
+
 /// Exports the gateway's log as tiles into `out`; the size exported.
 fn export(gateway: &Gateway, out: &Path) -> u64 {
     let out = out.to_str().expect("utf-8 path");
@@ -101,7 +111,7 @@ fn a_gateway_log_exported_as_tiles_checks_with_an_independent_verifier() {
         std::thread::sleep(Duration::from_millis(1500));
         let served = format!("{}/audit/tiles", gateway.admin_url);
         let (ok, summary) = verify_tiles(&vkey, &[&first, &second, Path::new(&served)]);
-        assert!(ok, "{store}: served tiles: {summary}");
+        assert!(ok, "{store}: served tiles: {summary}\n{}", errors(&gateway));
         let client = support::http();
         let full = client
             .get(format!("{served}/tile/0/000"))
@@ -193,7 +203,7 @@ fn a_gateway_keeps_durable_tiles_that_check_and_prune_forgets_their_entries() {
     let vkey = gateway.checkpoint_public_key();
     let served = format!("{}/audit/tiles", gateway.admin_url);
     let (ok, summary) = verify_tiles(&vkey, &[&tiles, Path::new(&served)]);
-    assert!(ok, "{summary}");
+    assert!(ok, "{summary}\n{}", errors(&gateway));
     assert_eq!(summary["exports"][0]["pruned_bundles"], 0, "{summary}");
 
     // Stopped, the folder holds the checkpoint that closes the log.

@@ -177,13 +177,55 @@ fn frames(
 }
 
 /// How many bytes at the start of `rest` (what follows the last good
-/// frame) are not zeros: up to the last byte that is not zero.
+/// frame) are not zeros: up to the last byte that is not zero. `rest` is
+/// most of a pre-allocated segment, so it is compared with zeros a block
+/// at a time (a `memcmp`), and only the block that is not zero byte by
+/// byte.
 fn torn_bytes(rest: &[u8]) -> u64 {
-    rest.iter()
-        .rposition(|&byte| byte != 0)
-        .map_or(0, |last| len(&rest[..=last]))
+    const ZEROS: [u8; 4096] = [0; 4096];
+    let mut end = rest.len();
+    for block in rest.rchunks(ZEROS.len()) {
+        if block != &ZEROS[..block.len()] {
+            let last = block.iter().rposition(|&byte| byte != 0).unwrap_or(0);
+            return len(&rest[..end - block.len() + last + 1]);
+        }
+        end -= block.len();
+    }
+    0
 }
 
 fn len(bytes: &[u8]) -> u64 {
     u64::try_from(bytes.len()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::torn_bytes;
+
+    /// Block by block, the same answer as byte by byte: for a last byte
+    /// that is not zero at each place around the blocks' edges, and none.
+    #[test]
+    fn torn_bytes_reach_the_last_byte_that_is_not_zero() {
+        for size in [0, 1, 4095, 4096, 4097, 3 * 4096 + 17] {
+            let mut rest = vec![0u8; size];
+            assert_eq!(torn_bytes(&rest), 0, "{size} zeros");
+            for last in [0, 1, 4094, 4095, 4096, 4097, 8191, size.saturating_sub(1)] {
+                if last >= size {
+                    continue;
+                }
+                rest.fill(0);
+                rest[0] = 0x53;
+                rest[last] = 0x01;
+                let expected = rest
+                    .iter()
+                    .rposition(|&byte| byte != 0)
+                    .map_or(0, |at| at + 1);
+                assert_eq!(
+                    torn_bytes(&rest),
+                    expected as u64,
+                    "{size} bytes, last {last}"
+                );
+            }
+        }
+    }
 }
