@@ -4,8 +4,9 @@
 //! [`frame`]s. A commit encodes its records, their stored Merkle hashes
 //! and any checkpoint into one frame, writes it with one write and makes
 //! it durable with `fdatasync` before anyone is told it is written. A new
-//! segment is made, its header written and synced, and the directory
-//! synced, before a frame goes into it. Opening a journal reads it back
+//! segment is made (from the spare file made ahead, `spare.rs`, if any),
+//! its header written and synced, and the directory synced, before a frame
+//! goes into it. Opening a journal reads it back
 //! ([`recover`]): a torn last frame, never acknowledged, is cut; damage
 //! anywhere else stops the open. A write or sync of a segment in use that
 //! fails leaves the journal refusing every later write: after a failed
@@ -21,6 +22,7 @@
 pub mod frame;
 pub mod recover;
 pub mod segment;
+mod spare;
 pub mod storage;
 mod thread;
 
@@ -134,6 +136,7 @@ impl<S: Storage> Journal<S> {
         origin: &str,
         segments: impl Into<Segments>,
     ) -> Result<(Self, Recovered), AuditError> {
+        let segments = segments.into();
         let mut frontier = Frontier::default();
         let mut last_checkpoint = None;
         // The segment read last, and when its first records were made.
@@ -154,51 +157,12 @@ impl<S: Storage> Journal<S> {
             }
             Some(())
         })?;
-        let mut cut = 0;
-        let active = match scanned.tail {
-            Tail::Empty => None,
-            Tail::Segment {
-                name,
-                end,
-                torn,
-                capacity,
-                unwritten,
-            } => {
-                if unwritten {
-                    let header = header(origin, scanned.size).encode();
-                    storage.write_at(&name, 0, &header)?;
-                    storage.sync(&name)?;
-                    storage.sync_dir()?;
-                    Some(Active {
-                        name,
-                        end: len(&header),
-                        capacity,
-                        opened_at: None,
-                    })
-                } else {
-                    if torn > 0 {
-                        let zeros = vec![0; usize::try_from(torn).unwrap_or(usize::MAX)];
-                        storage.write_at(&name, end, &zeros)?;
-                        storage.sync(&name)?;
-                        cut = torn;
-                        tracing::warn!(segment = %name, at = end, bytes = torn, "audit journal: a torn last frame, never acknowledged, was cut");
-                    }
-                    let opened_at = opened
-                        .filter(|(segment, _)| *segment == name)
-                        .and_then(|(_, at)| at);
-                    Some(Active {
-                        name,
-                        end,
-                        capacity,
-                        opened_at,
-                    })
-                }
-            }
-        };
+        let opened_at = opened.and_then(|(segment, at)| at.map(|at| (segment, at)));
+        let (active, cut) = resume(&mut storage, origin, scanned.size, scanned.tail, opened_at)?;
         let journal = Self {
             storage,
             origin: origin.to_owned(),
-            segments: segments.into(),
+            segments,
             active,
             size: scanned.size,
             frontier: frontier.clone(),
@@ -346,6 +310,10 @@ impl<S: Storage> Journal<S> {
         written.map_err(WriteError::Segment)?;
         active.end += need;
         active.opened_at = active.opened_at.or(made_at);
+        // Half full: from here on the next segment's file is made ahead.
+        if active.end > active.capacity / 2 {
+            self.storage.prepare(self.segments.bytes);
+        }
         self.active = Some(active);
         Ok(())
     }
@@ -400,6 +368,58 @@ impl<S: Storage> Journal<S> {
             opened_at: None,
         })
     }
+}
+
+/// The segment the next frame goes into, as reading the journal back left
+/// it (`tail`): a header that never became durable is written again, a
+/// torn last frame is cut (how many bytes: the second value). `opened_at`
+/// is when the records of the last segment read were made, and which.
+fn resume<S: Storage>(
+    storage: &mut S,
+    origin: &str,
+    size: u64,
+    tail: Tail,
+    opened_at: Option<(String, i64)>,
+) -> Result<(Option<Active>, u64), AuditError> {
+    let Tail::Segment {
+        name,
+        end,
+        torn,
+        capacity,
+        unwritten,
+    } = tail
+    else {
+        return Ok((None, 0));
+    };
+    if unwritten {
+        let header = header(origin, size).encode();
+        storage.write_at(&name, 0, &header)?;
+        storage.sync(&name)?;
+        storage.sync_dir()?;
+        let active = Active {
+            name,
+            end: len(&header),
+            capacity,
+            opened_at: None,
+        };
+        return Ok((Some(active), 0));
+    }
+    if torn > 0 {
+        let zeros = vec![0; usize::try_from(torn).unwrap_or(usize::MAX)];
+        storage.write_at(&name, end, &zeros)?;
+        storage.sync(&name)?;
+        tracing::warn!(segment = %name, at = end, bytes = torn, "audit journal: a torn last frame, never acknowledged, was cut");
+    }
+    let opened_at = opened_at
+        .filter(|(segment, _)| *segment == name)
+        .map(|(_, at)| at);
+    let active = Active {
+        name,
+        end,
+        capacity,
+        opened_at,
+    };
+    Ok((Some(active), torn))
 }
 
 /// When the records of a frame were made; `None` for a frame of a

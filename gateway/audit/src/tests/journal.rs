@@ -276,6 +276,35 @@ fn writes_are_synced_before_acknowledged_and_segments_before_used() {
     assert!(segments(&files).len() >= 3);
 }
 
+#[test]
+fn the_next_segment_is_asked_for_ahead_once_the_one_in_use_is_half_full() {
+    const BYTES: u64 = 4096;
+    let files = SimFiles::default();
+    let (mut journal, _) = Journal::open(files.clone(), ORIGIN, BYTES).unwrap();
+    let mut frontier = Frontier::default();
+    let (mut commits, mut asked) = (0, 0);
+    loop {
+        let (bundle, _) = commit(&mut frontier, 1, false);
+        journal.append(&bundle, None).unwrap();
+        commits += 1;
+        let names = segments(&files);
+        if names.len() > 1 {
+            break;
+        }
+        let last = *frame_offsets(&files, &names[0]).last().unwrap();
+        let bytes = journal::storage::Storage::read(&files, &names[0]).unwrap();
+        let end = last + frame::decode(&bytes[last as usize..]).unwrap().1 as u64;
+        asked = files.prepared();
+        assert_eq!(
+            asked > 0,
+            end > BYTES / 2,
+            "commit {commits}: asked ahead {asked} times with the segment filled to byte {end}"
+        );
+    }
+    assert!(commits > 3, "the first segment took {commits} commits");
+    assert!(asked > 0, "the next segment was not asked for ahead");
+}
+
 fn ops_len(op: &Op) -> u64 {
     match op {
         Op::Write { len, .. } => *len,

@@ -51,6 +51,9 @@ struct State {
     fail_sync: Option<usize>,
     /// Whether new files cannot be made (a full disk).
     full: bool,
+    /// The sizes the journal said it would ask for next
+    /// ([`Storage::prepare`]), in order: no file is made for them.
+    prepared: Vec<u64>,
 }
 
 /// The simulated directory; clones share it.
@@ -92,6 +95,11 @@ impl SimFiles {
     /// The operations done so far.
     pub fn ops(&self) -> Vec<Op> {
         self.state().ops.clone()
+    }
+
+    /// How many times the journal said what it would ask for next.
+    pub fn prepared(&self) -> usize {
+        self.state().prepared.len()
     }
 
     /// The offsets of the bytes written and not yet synced, lowest and
@@ -247,6 +255,10 @@ impl Storage for SimFiles {
         state.files.remove(name);
         state.ops.push(Op::Remove(name.to_owned()));
         Ok(())
+    }
+
+    fn prepare(&mut self, len: u64) {
+        self.state().prepared.push(len);
     }
 
     /// Cut at once, durably (as `set_len` and `fdatasync` leave it).
