@@ -9,6 +9,7 @@ mod encoding;
 mod fixture;
 mod index;
 mod journal;
+mod journal_index;
 mod log;
 mod merkle;
 mod sim_files;

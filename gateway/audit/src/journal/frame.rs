@@ -94,6 +94,37 @@ pub fn length_of(head: &[u8]) -> Option<usize> {
     (head[..4] == MAGIC && body <= MAX_BODY).then_some(HEAD + body + TAIL)
 }
 
+/// What a frame's first fields say, read without its CRC: enough to step
+/// over it to the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peek {
+    /// The whole frame's length.
+    pub len: u64,
+    /// Its first record's sequence number.
+    pub first_seq: u64,
+    /// Records in it.
+    pub count: u64,
+    /// When its first record was made (0: none).
+    pub recorded_at: i64,
+}
+
+/// Bytes [`peek`] reads: the head, the first sequence number, the count
+/// and when the first record was made.
+pub const PEEK_BYTES: usize = HEAD + 20;
+
+/// The first fields of the frame whose head starts `bytes`, if it starts
+/// with a frame's head; its CRC is not checked.
+pub fn peek(bytes: &[u8]) -> Option<Peek> {
+    let len = length_of(bytes)?;
+    let fields = bytes.get(HEAD..PEEK_BYTES)?;
+    Some(Peek {
+        len: len as u64,
+        first_seq: u64::from_be_bytes(fields[..8].try_into().ok()?),
+        count: u64::from(read_u32(&fields[8..12])),
+        recorded_at: i64::from_be_bytes(fields[12..20].try_into().ok()?),
+    })
+}
+
 /// Reads the frame at the start of `bytes`: the frame and its length in
 /// bytes, or why there is none.
 pub fn decode(bytes: &[u8]) -> Result<(Frame, usize), NotAFrame> {

@@ -411,6 +411,17 @@ fn a_frame_checks_every_byte() {
     assert_eq!(decoded.bundle.records, bundle.records);
     assert_eq!(decoded.bundle.hashes, bundle.hashes);
     assert_eq!(decoded.checkpoint, checkpoint);
+    // Its first fields, read without the CRC, to step over it.
+    assert_eq!(
+        frame::peek(&bytes[..frame::PEEK_BYTES]),
+        Some(frame::Peek {
+            len: bytes.len() as u64,
+            first_seq: bundle.first_seq,
+            count: bundle.count,
+            recorded_at: bundle.recorded_at,
+        })
+    );
+    assert_eq!(frame::peek(&bytes[..frame::PEEK_BYTES - 1]), None);
     for at in 0..bytes.len() {
         let mut changed = bytes.clone();
         changed[at] ^= 0x01;

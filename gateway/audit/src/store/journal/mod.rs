@@ -1,6 +1,6 @@
 //! The journal as a store (`journal:<directory>`): each origin's log in a
 //! folder of its own, written by one [`JournalThread`] per origin, read
-//! through an [`Index`] of where each frame is.
+//! through a small [`Index`] of where the frames are (`index.rs`).
 //!
 //! The writing instance holds an exclusive lock on the folder's `lock`
 //! file (its claim). Readers (`audit verify`, `export`, the admin
@@ -13,67 +13,15 @@ use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod index;
 mod prune;
 
-use crate::journal::recover::Place;
-use crate::journal::segment::{self, Header};
-use crate::journal::storage::{Disk, Storage};
-use crate::journal::{self, Journal, JournalThread, Segments, frame};
+use crate::journal::storage::Disk;
+use crate::journal::{Journal, JournalThread, Segments};
 use crate::merkle::Frontier;
-use crate::store::{Bundle, CheckpointRow, LeafRow, bundle};
+use crate::store::{Bundle, CheckpointRow, LeafRow};
 use crate::{AuditError, Claim};
-
-/// A frame's place and what it holds.
-#[derive(Clone, Debug)]
-struct FrameAt {
-    first_seq: u64,
-    count: u64,
-    recorded_at: i64,
-    segment: Arc<str>,
-    offset: u64,
-    len: u64,
-}
-
-/// Where each frame of a log is.
-#[derive(Debug, Default)]
-struct Index {
-    frames: Vec<FrameAt>,
-    checkpoints: Vec<CheckpointRow>,
-    size: u64,
-    /// The last segment read and where its frames end.
-    tail: Option<(Arc<str>, u64)>,
-}
-
-impl Index {
-    fn add(&mut self, place: Place<'_>, frame: journal::frame::Frame) {
-        let segment = match &self.tail {
-            Some((name, _)) if **name == *place.segment => Arc::clone(name),
-            _ => Arc::from(place.segment),
-        };
-        self.size = frame.bundle.first_seq + frame.bundle.count;
-        // A frame of a checkpoint alone holds no record to find.
-        if frame.bundle.count > 0 {
-            self.frames.push(FrameAt {
-                first_seq: frame.bundle.first_seq,
-                count: frame.bundle.count,
-                recorded_at: frame.bundle.recorded_at,
-                segment: Arc::clone(&segment),
-                offset: place.offset,
-                len: place.len,
-            });
-        }
-        self.checkpoints.extend(frame.checkpoint);
-        self.tail = Some((segment, place.offset + place.len));
-    }
-
-    /// The frame holding record `seq`.
-    fn holding(&self, seq: u64) -> Option<&FrameAt> {
-        let after = self.frames.partition_point(|frame| frame.first_seq <= seq);
-        self.frames
-            .get(after.checked_sub(1)?)
-            .filter(|frame| seq < frame.first_seq + frame.count)
-    }
-}
+use index::{Index, Window};
 
 /// One origin's log in this process.
 #[derive(Debug, Default)]
@@ -199,13 +147,13 @@ impl JournalStore {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let disk = Disk::reading(&folder);
             if let Some(current) = &mut *index {
-                refresh(current, &disk, &origin)?;
+                current.refresh(&disk, &origin)?;
                 match read(current, &disk) {
                     Err(AuditError::Corrupt(_)) => {}
                     done => return done,
                 }
             }
-            let built = build(&disk, &origin)?;
+            let built = Index::build(&disk, &origin)?;
             let answer = read(&built, &disk);
             *index = Some(built);
             answer
@@ -248,13 +196,16 @@ impl JournalStore {
         let seqs = seqs.to_vec();
         self.indexed(origin, move |index, disk| {
             let mut found = Vec::with_capacity(seqs.len());
+            let mut window = Window::default();
             for &seq in &seqs {
-                let Some(at) = index.holding(seq) else {
-                    continue;
-                };
-                if let Some(row) = rows(disk, at)?.into_iter().find(|row| row.seq == seq) {
-                    found.push((seq, row.hashes));
-                }
+                index.walk(disk, &mut window, seq, |at, window| {
+                    let row = window
+                        .rows(disk, at)?
+                        .into_iter()
+                        .find(|row| row.seq == seq);
+                    found.extend(row.map(|row| (seq, row.hashes)));
+                    Ok(false)
+                })?;
             }
             Ok(found)
         })
@@ -270,46 +221,58 @@ impl JournalStore {
     ) -> Result<Vec<LeafRow>, AuditError> {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         self.indexed(origin, move |index, disk| {
-            let start = index
-                .frames
-                .partition_point(|frame| frame.first_seq + frame.count <= from);
             let mut leaves = Vec::new();
-            for at in &index.frames[start..] {
-                if leaves.len() >= limit {
-                    break;
-                }
-                leaves.extend(rows(disk, at)?.into_iter().filter(|row| row.seq >= from));
-            }
+            index.walk(disk, &mut Window::default(), from, |at, window| {
+                leaves.extend(
+                    window
+                        .rows(disk, at)?
+                        .into_iter()
+                        .filter(|row| row.seq >= from),
+                );
+                Ok(leaves.len() < limit)
+            })?;
             leaves.truncate(limit);
             Ok(leaves)
         })
         .await
     }
 
-    /// The start of the last frame begun before `since_ms` (0 if none).
+    /// The start of the last frame begun before `since_ms` (0 if none):
+    /// every frame's head read.
     pub async fn first_since(&self, origin: &str, since_ms: i64) -> Result<u64, AuditError> {
-        self.indexed(origin, move |index, _| {
-            Ok(index
-                .frames
-                .iter()
-                .filter(|frame| frame.recorded_at < since_ms)
-                .map(|frame| frame.first_seq)
-                .max()
-                .unwrap_or(0))
+        self.indexed(origin, move |index, disk| {
+            let mut first = 0;
+            index.walk(disk, &mut Window::default(), 0, |at, _| {
+                if at.recorded_at < since_ms {
+                    first = first.max(at.first_seq);
+                }
+                Ok(true)
+            })?;
+            Ok(first)
         })
         .await
     }
 
-    /// The log's checkpoints, in the order they were made.
+    /// The log's checkpoints, in the order they were made: the log read
+    /// whole.
     pub async fn checkpoints(&self, origin: &str) -> Result<Vec<CheckpointRow>, AuditError> {
-        self.indexed(origin, |index, _| Ok(index.checkpoints.clone()))
+        let name = origin.to_owned();
+        self.indexed(origin, move |_, disk| Index::checkpoints(disk, &name))
             .await
     }
 
     /// The latest checkpoint, if any.
     pub async fn last_checkpoint(&self, origin: &str) -> Result<Option<CheckpointRow>, AuditError> {
-        self.indexed(origin, |index, _| Ok(index.checkpoints.last().cloned()))
+        self.indexed(origin, |index, _| Ok(index.last_checkpoint.clone()))
             .await
+    }
+
+    /// How many marks the index of `origin`'s log keeps, once built.
+    #[cfg(test)]
+    pub(crate) fn index_marks(&self, origin: &str) -> Option<usize> {
+        let log = self.log(origin);
+        let index = log.index.lock().ok()?;
+        index.as_ref().map(Index::marks)
     }
 
     /// The logs in this store: the origins its folders are named for.
@@ -328,16 +291,6 @@ impl JournalStore {
     }
 }
 
-/// The index of every frame of the log.
-fn build(disk: &Disk, origin: &str) -> Result<Index, AuditError> {
-    let mut index = Index::default();
-    journal::read(disk, origin, |place, frame| {
-        index.add(place, frame);
-        Some(())
-    })?;
-    Ok(index)
-}
-
 /// Makes `dir` if it is missing, and makes its name durable in its parent
 /// (a log's first records are synced into a folder that a power cut must
 /// not take away).
@@ -349,90 +302,6 @@ fn make_durable_dir(dir: &Path) -> Result<(), AuditError> {
     let parent = dir.parent().filter(|parent| !parent.as_os_str().is_empty());
     File::open(parent.unwrap_or(Path::new(".")))?.sync_all()?;
     Ok(())
-}
-
-/// Reads what was added to the log since `index` was brought up to date:
-/// frames after its tail, then the segments after it.
-fn refresh(index: &mut Index, disk: &Disk, origin: &str) -> Result<(), AuditError> {
-    loop {
-        let Some((name, end)) = index.tail.clone() else {
-            // Nothing read yet: the first segment, once there is one.
-            if !next_segment(index, disk, origin)? {
-                return Ok(());
-            }
-            continue;
-        };
-        let head = disk.read_at(&name, end, frame::HEAD_BYTES)?;
-        if let Some(length) = frame::length_of(&head) {
-            let bytes = disk.read_at(&name, end, length)?;
-            if let Ok((frame, length)) = frame::decode(&bytes)
-                && frame.bundle.first_seq == index.size
-            {
-                let place = Place {
-                    segment: &name,
-                    offset: end,
-                    len: length as u64,
-                };
-                index.add(place, frame);
-                continue;
-            }
-            // Being written (not yet whole), or torn: not yet in the log.
-            return Ok(());
-        }
-        if !next_segment(index, disk, origin)? {
-            return Ok(());
-        }
-    }
-}
-
-/// Moves the index's tail to the segment of its next record, if there is
-/// one yet; whether there was.
-fn next_segment(index: &mut Index, disk: &Disk, origin: &str) -> Result<bool, AuditError> {
-    let name = segment::name(index.size);
-    if index.tail.as_ref().is_some_and(|(tail, _)| **tail == *name) {
-        // The segment read last is the one of the next record: no frame
-        // has gone into it yet.
-        return Ok(false);
-    }
-    let Ok(bytes) = disk.read_at(&name, 0, 4096) else {
-        return Ok(false);
-    };
-    match Header::decode(&bytes) {
-        Some((header, length)) if header.origin == origin && header.first_seq == index.size => {
-            index.tail = Some((Arc::from(name.as_str()), length as u64));
-            Ok(true)
-        }
-        // A segment being made: its header is not written yet.
-        None if bytes.iter().all(|&byte| byte == 0) => Ok(false),
-        _ => Err(AuditError::Corrupt(format!(
-            "journal segment {name} of {origin}: its header is not this log's"
-        ))),
-    }
-}
-
-/// The records of the frame at `at`.
-fn rows(disk: &Disk, at: &FrameAt) -> Result<Vec<LeafRow>, AuditError> {
-    let length = usize::try_from(at.len).unwrap_or(usize::MAX);
-    let bytes = disk.read_at(&at.segment, at.offset, length)?;
-    let damaged = || {
-        AuditError::Corrupt(format!(
-            "journal segment {}: the frame at byte {} no longer reads as it did",
-            at.segment, at.offset
-        ))
-    };
-    let (frame, _) = frame::decode(&bytes).map_err(|_| damaged())?;
-    let bundle = &frame.bundle;
-    if bundle.first_seq != at.first_seq || bundle.count != at.count {
-        return Err(damaged());
-    }
-    bundle::decode(
-        bundle.first_seq,
-        bundle.count,
-        bundle.recorded_at,
-        Some(&bundle.records),
-        &bundle.hashes,
-    )
-    .ok_or_else(damaged)
 }
 
 /// The directory a `journal:` URL names (`journal:/var/lib/audit`,
