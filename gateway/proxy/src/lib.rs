@@ -81,18 +81,12 @@ impl Gateway {
         let appservices = appservices::Appservices::new(&config);
         let limiters = Arc::new(rate::Limiters::new(config.rate_limits));
         let idle = Arc::downgrade(&limiters);
-        let connections = client.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(upstream::SWEEP_EVERY);
-            loop {
-                every.tick().await;
-                let Some(limiters) = idle.upgrade() else {
-                    break;
-                };
-                limiters.forget_idle();
-                connections.close_expired();
-            }
-        });
+        // Until the gateway is gone: its idle limiters forgotten as well.
+        tokio::spawn(client.sweeper(move || {
+            idle.upgrade()
+                .map(|limiters| limiters.forget_idle())
+                .is_some()
+        }));
         let metrics = Arc::new(metrics::Metrics::new(federation.is_some()));
         audit.observe(Arc::clone(&metrics) as Arc<dyn sectorgate_audit::CommitObserver>);
         Self {

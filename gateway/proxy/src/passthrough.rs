@@ -32,14 +32,7 @@ impl PassThrough {
     /// Closes the pool's idle connections past their time, every few
     /// seconds, as the gateway does: to be run as a task of its own.
     pub fn sweep(&self) -> impl Future<Output = ()> + Send + 'static {
-        let upstream = self.upstream.clone();
-        async move {
-            let mut every = tokio::time::interval(crate::upstream::SWEEP_EVERY);
-            loop {
-                every.tick().await;
-                upstream.close_expired();
-            }
-        }
+        self.upstream.sweeper(|| true)
     }
 
     /// The homeserver's answer to `request`, or 502 when there is none.

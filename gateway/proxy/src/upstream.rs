@@ -39,7 +39,7 @@ pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How often idle connections past [`IDLE_TIMEOUT`] are looked for: a
 /// surplus connection is closed at most this much after it expired.
-pub(crate) const SWEEP_EVERY: Duration = Duration::from_secs(5);
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The homeserver's address and the pool of connections to it.
 #[derive(Clone)]
@@ -170,8 +170,27 @@ impl Upstream {
         }
     }
 
+    /// Every [`SWEEP_EVERY`], runs `also` and, while it says to go on,
+    /// closes the idle connections past their time: a task of its own.
+    pub(crate) fn sweeper(
+        &self,
+        mut also: impl FnMut() -> bool + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let upstream = self.clone();
+        async move {
+            let mut every = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                every.tick().await;
+                if !also() {
+                    break;
+                }
+                upstream.close_expired();
+            }
+        }
+    }
+
     /// Closes the idle connections that waited longer than [`IDLE_TIMEOUT`].
-    pub(crate) fn close_expired(&self) {
+    fn close_expired(&self) {
         let now = Instant::now();
         self.idle
             .lock()
@@ -449,6 +468,27 @@ mod tests {
                 "one connection for three requests"
             );
         }
+    }
+
+    /// A sweep at once keeps the connection just used; the next one, 5 s
+    /// later, is told to stop, and the sweeper ends.
+    #[tokio::test]
+    async fn the_sweeper_keeps_a_fresh_connection_and_ends_when_told() {
+        let (base, accepted) = homeserver(Answer::Sized).await;
+        let upstream = Upstream::new(&base, Duration::from_secs(5));
+        assert!(!read_all(&upstream, &base).await.is_empty());
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&asked);
+        upstream
+            .sweeper(move || counted.fetch_add(1, Ordering::SeqCst) == 0)
+            .await;
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        assert!(!read_all(&upstream, &base).await.is_empty());
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "the connection used just before was kept"
+        );
     }
 
     #[tokio::test]
