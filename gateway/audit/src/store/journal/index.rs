@@ -9,11 +9,11 @@
 use std::sync::Arc;
 
 use crate::AuditError;
+use crate::journal;
 use crate::journal::frame::{self, Frame, Peek};
 use crate::journal::recover::Place;
 use crate::journal::segment::{self, Header};
 use crate::journal::storage::{Disk, Storage};
-use crate::journal::{self};
 use crate::store::{CheckpointRow, LeafRow, bundle};
 
 /// Bytes of a segment from one mark to the next, at most (and a frame).
