@@ -56,11 +56,17 @@ pub struct Scanned {
     pub tail: Tail,
 }
 
+/// How much of a segment is read at a time: reading a log holds about
+/// this much of it in memory (and a frame, if one is larger), not a whole
+/// segment. The unit tests read 4 KiB at a time, so that their frames lie
+/// across windows and some are larger than one.
+const WINDOW: usize = if cfg!(test) { 4 << 10 } else { 1 << 20 };
+
 /// Reads every frame of the log of `origin` in `storage`, in order,
 /// handing each to `visit` with where it was read (`visit` may refuse one
 /// as damaged by returning `None`).
-pub fn scan(
-    storage: &impl Storage,
+pub fn scan<S: Storage>(
+    storage: &S,
     origin: &str,
     mut visit: impl FnMut(Place<'_>, Frame) -> Option<()>,
 ) -> Result<Scanned, AuditError> {
@@ -73,25 +79,26 @@ pub fn scan(
     let mut size = 0;
     let mut tail = Tail::Empty;
     let count = names.len();
-    for (index, (first_seq, name)) in names.into_iter().enumerate() {
+    for (index, (first_seq, name)) in names.iter().enumerate() {
         let last = index + 1 == count;
-        let bytes = storage.read(&name)?;
         let damaged = |what: String| AuditError::Corrupt(format!("journal segment {name}: {what}"));
-        if first_seq != size {
+        if first_seq != &size {
             return Err(damaged(format!(
                 "it starts at record {first_seq}, the segments before it end at {size}"
             )));
         }
-        let Some((header, start)) = Header::decode(&bytes) else {
+        let mut segment = Windows::open(storage, name)?;
+        let capacity = segment.capacity;
+        let Some((header, start)) = Header::decode(segment.bytes(0, WINDOW)?) else {
             // A new segment's header is synced, and then its name, before
             // any frame goes in: a last segment with no good header and
             // no frame was made by a commit that never completed.
-            if last && !frame::any_frame_after_start(&bytes) {
+            if last && !frame::any_frame_after_start(&storage.read(name)?) {
                 tail = Tail::Segment {
-                    name,
+                    name: name.clone(),
                     end: 0,
                     torn: 0,
-                    capacity: len(&bytes),
+                    capacity,
                     unwritten: true,
                 };
                 break;
@@ -100,7 +107,7 @@ pub fn scan(
         };
         let expected = Header {
             leaf_format: segment::LEAF_COMMITTED,
-            first_seq,
+            first_seq: *first_seq,
             origin: origin.to_owned(),
         };
         if header != expected {
@@ -108,73 +115,145 @@ pub fn scan(
                 "its header says {header:?}, this log is {expected:?}"
             )));
         }
-        let (end, next) = frames(&bytes, start, first_seq, |offset, len, frame| {
-            let place = Place {
-                segment: &name,
-                offset,
-                len,
-            };
-            visit(place, frame)
-        })
-        .map_err(|(at, what)| damaged(format!("byte {at}: {what}")))?;
+        let (end, next) = frames(&mut segment, start as u64, *first_seq, &mut visit)?;
         size = next;
-        let torn = torn_bytes(&bytes[end..]);
-        if torn > 0 {
-            if !last {
+        let torn = if segment.zeros_from(end)? {
+            0
+        } else {
+            // What follows the last good frame, read whole only here: after
+            // a crash, or where the segment is damaged.
+            let rest = storage.read_at(name, end, usize::try_from(capacity - end).unwrap_or(0))?;
+            if torn_bytes(&rest) > 0 && !last {
                 return Err(damaged(format!(
                     "byte {end}: a damaged frame, and segments follow it"
                 )));
             }
-            if frame::any_frame_after_start(&bytes[end..]) {
+            if frame::any_frame_after_start(&rest) {
                 return Err(damaged(format!(
                     "byte {end}: a damaged frame, and written frames follow it"
                 )));
             }
-        }
+            torn_bytes(&rest)
+        };
         tail = Tail::Segment {
-            name,
-            end: len(&bytes[..end]),
+            name: name.clone(),
+            end,
             torn,
-            capacity: len(&bytes),
+            capacity,
             unwritten: false,
         };
     }
     Ok(Scanned { size, tail })
 }
 
-/// Reads the frames of one segment from `start`: where they end and the
-/// next sequence number, or where a frame with a good CRC breaks the
-/// sequence.
-fn frames(
-    bytes: &[u8],
-    mut at: usize,
+/// Reads the frames of a segment from `at`: where they end and the next
+/// sequence number; damage where a frame with a good CRC breaks the
+/// sequence or does not parse.
+fn frames<S: Storage>(
+    segment: &mut Windows<'_, S>,
+    mut at: u64,
     mut next: u64,
-    mut visit: impl FnMut(u64, u64, Frame) -> Option<()>,
-) -> Result<(usize, u64), (usize, String)> {
+    visit: &mut impl FnMut(Place<'_>, Frame) -> Option<()>,
+) -> Result<(u64, u64), AuditError> {
+    let name = segment.name;
+    let damaged = |at: u64, what: String| {
+        AuditError::Corrupt(format!("journal segment {name}: byte {at}: {what}"))
+    };
     loop {
-        match frame::decode(&bytes[at..]) {
-            Ok((frame, length)) => {
-                let bundle = &frame.bundle;
-                let empty = bundle.count == 0 && frame.checkpoint.is_none();
-                if bundle.first_seq != next || empty {
-                    return Err((
-                        at,
-                        format!(
-                            "a frame of records {}+{} where record {next} comes next",
-                            bundle.first_seq, bundle.count
-                        ),
-                    ));
-                }
-                next += bundle.count;
-                visit(len(&bytes[..at]), len(&bytes[at..at + length]), frame)
-                    .ok_or((at, "a frame whose records do not parse".into()))?;
-                at += length;
-            }
-            // Zeros end the segment; anything else is judged by the caller.
-            Err(_) => return Ok((at, next)),
+        // Zeros end the segment; anything else is judged by the caller.
+        let Some(length) = frame::length_of(segment.bytes(at, frame::HEAD_BYTES)?) else {
+            return Ok((at, next));
+        };
+        let Ok((frame, length)) = frame::decode(segment.bytes(at, length)?) else {
+            return Ok((at, next));
+        };
+        let bundle = &frame.bundle;
+        let empty = bundle.count == 0 && frame.checkpoint.is_none();
+        if bundle.first_seq != next || empty {
+            return Err(damaged(
+                at,
+                format!(
+                    "a frame of records {}+{} where record {next} comes next",
+                    bundle.first_seq, bundle.count
+                ),
+            ));
         }
+        next += bundle.count;
+        let place = Place {
+            segment: name,
+            offset: at,
+            len: length as u64,
+        };
+        visit(place, frame)
+            .ok_or_else(|| damaged(at, "a frame whose records do not parse".into()))?;
+        at += length as u64;
     }
 }
+
+/// A segment read a window at a time.
+struct Windows<'a, S> {
+    storage: &'a S,
+    name: &'a str,
+    /// The segment's length.
+    capacity: u64,
+    /// Where the window read last starts, and its bytes.
+    at: u64,
+    bytes: Vec<u8>,
+}
+
+impl<'a, S: Storage> Windows<'a, S> {
+    fn open(storage: &'a S, name: &'a str) -> Result<Self, AuditError> {
+        Ok(Self {
+            storage,
+            name,
+            capacity: storage.len(name)?,
+            at: 0,
+            bytes: Vec::new(),
+        })
+    }
+
+    /// The segment's bytes from `offset` on, at least `len` of them where
+    /// the segment holds that many: from the window read last, or from a
+    /// new one read at `offset`.
+    fn bytes(&mut self, offset: u64, len: usize) -> Result<&[u8], AuditError> {
+        let window_end = self.at + self.bytes.len() as u64;
+        let held = offset >= self.at
+            && offset <= window_end
+            && (offset + len as u64 <= window_end || window_end >= self.capacity);
+        if !held {
+            let wanted = len.max(WINDOW);
+            let left = usize::try_from(self.capacity.saturating_sub(offset)).unwrap_or(usize::MAX);
+            self.bytes = self.storage.read_at(self.name, offset, wanted.min(left))?;
+            self.at = offset;
+        }
+        let start = usize::try_from(offset - self.at).unwrap_or(usize::MAX);
+        Ok(self.bytes.get(start..).unwrap_or_default())
+    }
+
+    /// Whether every byte from `offset` to the segment's end is zero.
+    fn zeros_from(&mut self, mut offset: u64) -> Result<bool, AuditError> {
+        while offset < self.capacity {
+            let window = self.bytes(offset, WINDOW)?;
+            if window.is_empty() {
+                break;
+            }
+            if !zeros(window) {
+                return Ok(false);
+            }
+            offset += window.len() as u64;
+        }
+        Ok(true)
+    }
+}
+
+/// Whether `bytes` are all zeros, compared a block at a time (a `memcmp`).
+fn zeros(bytes: &[u8]) -> bool {
+    bytes
+        .chunks(ZEROS.len())
+        .all(|block| block == &ZEROS[..block.len()])
+}
+
+const ZEROS: [u8; 4096] = [0; 4096];
 
 /// How many bytes at the start of `rest` (what follows the last good
 /// frame) are not zeros: up to the last byte that is not zero. `rest` is
@@ -182,7 +261,6 @@ fn frames(
 /// at a time (a `memcmp`), and only the block that is not zero byte by
 /// byte.
 fn torn_bytes(rest: &[u8]) -> u64 {
-    const ZEROS: [u8; 4096] = [0; 4096];
     let mut end = rest.len();
     for block in rest.rchunks(ZEROS.len()) {
         if block != &ZEROS[..block.len()] {

@@ -16,6 +16,8 @@ pub trait Storage: Send + 'static {
     fn list(&self) -> io::Result<Vec<String>>;
     /// A file's whole content.
     fn read(&self, name: &str) -> io::Result<Vec<u8>>;
+    /// A file's length.
+    fn len(&self, name: &str) -> io::Result<u64>;
     /// Up to `len` bytes of a file from `offset` (fewer at its end).
     fn read_at(&self, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>>;
     /// Makes a new file of `len` zero bytes, its space allocated; it is
@@ -124,6 +126,10 @@ impl Storage for Disk {
 
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
         std::fs::read(self.dir.join(name))
+    }
+
+    fn len(&self, name: &str) -> io::Result<u64> {
+        Ok(std::fs::metadata(self.dir.join(name))?.len())
     }
 
     fn read_at(&self, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {

@@ -207,6 +207,10 @@ impl Storage for SimFiles {
         Ok(file.current())
     }
 
+    fn len(&self, name: &str) -> io::Result<u64> {
+        Ok(self.read(name)?.len() as u64)
+    }
+
     fn read_at(&self, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let bytes = self.read(name)?;
         let from = usize::try_from(offset).expect("offset").min(bytes.len());

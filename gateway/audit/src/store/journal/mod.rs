@@ -28,8 +28,11 @@ use index::{Index, Window};
 struct Log {
     /// Set once this process writes the log.
     writer: tokio::sync::Mutex<Option<JournalThread>>,
-    /// Built on the first read, then brought up to date on each.
-    index: std::sync::Mutex<Option<Index>>,
+    /// Built on the first read, then brought up to date on each. An async
+    /// lock, taken before a blocking thread is asked for: a read that
+    /// waits for another (the first build of a long log) and is given up
+    /// leaves no thread behind waiting for it.
+    index: Arc<tokio::sync::Mutex<Option<Index>>>,
 }
 
 /// The journal store: a directory of logs.
@@ -137,14 +140,10 @@ impl JournalStore {
         origin: &str,
         read: impl Fn(&Index, &Disk) -> Result<T, AuditError> + Send + 'static,
     ) -> Result<T, AuditError> {
-        let log = self.log(origin);
+        let mut index = Arc::clone(&self.log(origin).index).lock_owned().await;
         let folder = self.folder(origin);
         let origin = origin.to_owned();
         tokio::task::spawn_blocking(move || {
-            let mut index = log
-                .index
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let disk = Disk::reading(&folder);
             if let Some(current) = &mut *index {
                 current.refresh(&disk, &origin)?;
@@ -271,7 +270,7 @@ impl JournalStore {
     #[cfg(test)]
     pub(crate) fn index_marks(&self, origin: &str) -> Option<usize> {
         let log = self.log(origin);
-        let index = log.index.lock().ok()?;
+        let index = log.index.try_lock().ok()?;
         index.as_ref().map(Index::marks)
     }
 
