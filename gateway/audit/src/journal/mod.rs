@@ -22,7 +22,7 @@
 pub mod frame;
 pub mod recover;
 pub mod segment;
-mod spare;
+pub(crate) mod spare;
 pub mod storage;
 mod thread;
 
@@ -47,6 +47,10 @@ pub struct Segments {
     pub bytes: u64,
     /// A segment takes no frame made this long after its first one.
     pub period_ms: i64,
+    /// Whether the next segment is made ahead, written with zeros (a
+    /// spare, `spare.rs`; never on tmpfs). Off, each segment is allocated
+    /// when it is begun and the disk is written once, not twice.
+    pub spare: bool,
 }
 
 impl Default for Segments {
@@ -54,6 +58,7 @@ impl Default for Segments {
         Self {
             bytes: SEGMENT_BYTES,
             period_ms: SEGMENT_PERIOD_MS,
+            spare: true,
         }
     }
 }

@@ -65,6 +65,13 @@ impl Disk {
         })
     }
 
+    /// The same, making no spare (see [`super::Segments::spare`]).
+    #[must_use]
+    pub fn without_spares(mut self) -> Self {
+        self.spares = false;
+        self
+    }
+
     /// The directory `dir` as it is, for reading: one that does not exist
     /// lists no files.
     pub fn reading(dir: &Path) -> Self {

@@ -518,6 +518,7 @@ fn a_segment_is_closed_for_its_age_cut_to_its_frames_and_its_age_read_back() {
     let segments = journal::Segments {
         bytes: 64 << 10,
         period_ms: 2 * HOUR,
+        ..journal::Segments::default()
     };
     let mut frontier = Frontier::default();
     let mut append = |journal: &mut Journal<SimFiles>, at: i64| {
@@ -559,4 +560,44 @@ fn a_segment_is_closed_for_its_age_cut_to_its_frames_and_its_age_read_back() {
     append(&mut journal, 4 * HOUR);
     assert_eq!(segment_lengths(&files).len(), 3);
     assert_eq!(contents(&files).0, (0..5).map(record).collect::<Vec<_>>());
+}
+
+/// `spare=off` in a journal store's URL: no segment is made ahead, where
+/// the same commits into a store with the default make one (on a disk;
+/// tmpfs never gets one, so the folder is under `/var/tmp`).
+#[tokio::test]
+async fn a_store_told_spare_off_makes_no_segment_ahead() {
+    use crate::store::journal::{JournalStore, directory, folder_name};
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    assert!(
+        journal::spare::worth_making(dir.path()),
+        "{} is on tmpfs: no spare is made there either way",
+        dir.path().display()
+    );
+    for (store_name, query, spare) in [("on", "", true), ("off", "&spare=off", false)] {
+        let url = format!(
+            "journal:{}?segment_bytes=65536{query}",
+            dir.path().join(store_name).display()
+        );
+        let (path, segments) = directory(&url).expect("a journal URL");
+        assert_eq!(segments.spare, spare, "{url}");
+        let store = JournalStore::open(&path, segments).unwrap();
+        let mut frontier = Frontier::default();
+        // Past half of the first 64 KiB segment.
+        while frontier.size() < 400 {
+            let (bundle, checkpoint) = commit(&mut frontier, 20, false);
+            store
+                .append(ORIGIN, bundle, checkpoint.as_ref())
+                .await
+                .unwrap();
+        }
+        let made = path.join(folder_name(ORIGIN)).join(journal::spare::NAME);
+        let waited = std::time::Instant::now();
+        while !made.exists()
+            && waited.elapsed() < std::time::Duration::from_secs(if spare { 10 } else { 1 })
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(made.exists(), spare, "{url}: a spare segment made ahead");
+    }
 }

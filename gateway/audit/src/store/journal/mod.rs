@@ -96,7 +96,11 @@ impl JournalStore {
         let owned = origin.to_owned();
         let segments = self.segments;
         let journal = tokio::task::spawn_blocking(move || {
-            let (journal, recovered) = Journal::open(Disk::new(&folder)?, &owned, segments)?;
+            let mut disk = Disk::new(&folder)?;
+            if !segments.spare {
+                disk = disk.without_spares();
+            }
+            let (journal, recovered) = Journal::open(disk, &owned, segments)?;
             tracing::info!(origin = %owned, records = journal.size(), cut = recovered.cut, "audit journal opened");
             Ok::<_, AuditError>(journal)
         })
@@ -307,7 +311,7 @@ fn make_durable_dir(dir: &Path) -> Result<(), AuditError> {
 /// `journal:///var/lib/audit` or `journal:relative/dir`) and how its
 /// segments are cut: `?segment_bytes=N` (at least 1 KiB; default
 /// [`crate::journal::SEGMENT_BYTES`]), `&segment_period=1day` (at least a minute; default
-/// a day).
+/// a day), `&spare=off` (no segment made ahead; default `on`).
 pub fn directory(url: &str) -> Option<(PathBuf, Segments)> {
     let rest = url.strip_prefix("journal:")?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
@@ -318,6 +322,8 @@ pub fn directory(url: &str) -> Option<(PathBuf, Segments)> {
             Some(("segment_bytes", value)) => {
                 segments.bytes = value.parse().ok().filter(|&bytes| bytes >= 1024)?;
             }
+            Some(("spare", "on")) => segments.spare = true,
+            Some(("spare", "off")) => segments.spare = false,
             Some(("segment_period", value)) => {
                 let period = humantime::parse_duration(value).ok()?;
                 segments.period_ms = i64::try_from(period.as_millis())
