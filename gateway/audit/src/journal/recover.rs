@@ -122,18 +122,20 @@ pub fn scan<S: Storage>(
         } else {
             // What follows the last good frame, read whole only here: after
             // a crash, or where the segment is damaged.
-            let rest = storage.read_at(name, end, usize::try_from(capacity - end).unwrap_or(0))?;
-            if torn_bytes(&rest) > 0 && !last {
+            let left = usize::try_from(capacity.saturating_sub(end)).unwrap_or(usize::MAX);
+            let rest = storage.read_at(name, end, left)?;
+            let torn = torn_bytes(&rest);
+            if torn > 0 && !last {
                 return Err(damaged(format!(
                     "byte {end}: a damaged frame, and segments follow it"
                 )));
             }
-            if frame::any_frame_after_start(&rest) {
+            if torn > 0 && frame::any_frame_after_start(&rest) {
                 return Err(damaged(format!(
                     "byte {end}: a damaged frame, and written frames follow it"
                 )));
             }
-            torn_bytes(&rest)
+            torn
         };
         tail = Tail::Segment {
             name: name.clone(),
